@@ -1,0 +1,47 @@
+// Per-environment state of the addon (one per Node environment: the main thread and each
+// worker_thread), stored as Node-API instance data, never in statics. It owns the JS
+// constructors and the list of native objects that hold libuv handles or pool jobs, so
+// that the async cleanup hook can close them all when the environment is torn down.
+// Lifetime: created in Init, freed by Node after the cleanup hook has removed itself.
+#pragma once
+#include <napi.h>
+#include <uv.h>
+
+#include <functional>
+#include <list>
+
+namespace uvscope {
+
+// Something that holds libuv handles or requests on this environment's loop. Close()
+// starts closing; the object calls its `done` callback (once) when its last close
+// callback or after_work has run, and must not touch AddonData after that.
+class Closeable {
+ public:
+  virtual ~Closeable() = default;
+  virtual void CloseForTeardown(std::function<void()> done) = 0;
+};
+
+class AddonData {
+ public:
+  explicit AddonData(Napi::Env env);
+
+  Napi::Env env;
+  uv_loop_t* loop;
+  Napi::FunctionReference loopObserverConstructor;
+
+  // Registration of live closeables; Unregister is a no-op during teardown.
+  void Register(Closeable* item);
+  void Unregister(Closeable* item);
+  bool tearingDown() const { return tearingDown_; }
+
+ private:
+  static void OnTeardown(napi_async_cleanup_hook_handle handle, void* arg);
+  void OneClosed();
+
+  std::list<Closeable*> live_;
+  napi_async_cleanup_hook_handle cleanupHandle_ = nullptr;
+  bool tearingDown_ = false;
+  size_t pendingTeardown_ = 0;
+};
+
+}  // namespace uvscope

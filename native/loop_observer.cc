@@ -1,0 +1,519 @@
+// LoopObserver: see loop_observer.h. Everything here runs on the loop thread of the
+// environment that created the observer.
+#include "loop_observer.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+
+#include "clock.h"
+
+namespace uvscope {
+
+namespace {
+
+// uv_metrics_info exists since libuv 1.45 (Node 20.3). Looked up at run time rather than
+// linked, so that the addon still loads where it is missing and reports the fields absent.
+using MetricsInfoFn = int (*)(uv_loop_t*, uv_metrics_t*);
+MetricsInfoFn LookupMetricsInfo() {
+  return reinterpret_cast<MetricsInfoFn>(dlsym(RTLD_DEFAULT, "uv_metrics_info"));
+}
+
+struct LoopCounters {
+  bool available = false;
+  uint64_t loopCount = 0;
+  uint64_t events = 0;
+  uint64_t eventsWaiting = 0;
+};
+
+LoopCounters ReadLoopCounters(uv_loop_t* loop) {
+  LoopCounters counters;
+  static const MetricsInfoFn metricsInfo = LookupMetricsInfo();  // immutable, process-wide
+  uv_metrics_t metrics;
+  if (metricsInfo != nullptr && metricsInfo(loop, &metrics) == 0) {
+    counters.available = true;
+    counters.loopCount = metrics.loop_count;
+    counters.events = metrics.events;
+    counters.eventsWaiting = metrics.events_waiting;
+  }
+  return counters;
+}
+
+constexpr uint32_t Bit(Phase phase) { return 1u << phase; }
+
+}  // namespace
+
+ObserverCore::ObserverCore(uv_loop_t* loop, size_t traceCapacity, uint64_t blockThresholdNs)
+    : loop_(loop), blockThresholdNs_(blockThresholdNs) {
+  traceTimes_.resize(traceCapacity);
+  traceMeta_.resize(traceCapacity);
+  uv_prepare_init(loop_, &prepare_);
+  uv_check_init(loop_, &check_);
+  uv_idle_init(loop_, &idle_);
+  uv_timer_init(loop_, &timerMarker_);
+  for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&prepare_),
+                              reinterpret_cast<uv_handle_t*>(&check_),
+                              reinterpret_cast<uv_handle_t*>(&idle_),
+                              reinterpret_cast<uv_handle_t*>(&timerMarker_)}) {
+    handle->data = this;
+    uv_unref(handle);  // an observer never keeps the process alive unless ref()'d
+    openHandles_++;
+  }
+  BeginWindow(NowNs());
+}
+
+uint64_t ObserverCore::IdleTimeNs() const { return uv_metrics_idle_time(loop_); }
+
+void ObserverCore::BeginWindow(uint64_t nowNs) {
+  windowStartNs_ = nowNs;
+  windowEndNs_ = 0;
+  idleAtStartNs_ = IdleTimeNs();
+  LoopCounters counters = ReadLoopCounters(loop_);
+  eventsAtStart_ = counters.events;
+  eventsWaitingAtStart_ = counters.eventsWaiting;
+  loopCountAtStart_ = counters.loopCount;
+  iterations_ = 0;
+  longIterations_ = 0;
+  longestNs_ = longestPollWaitNs_ = longestPollWorkNs_ = longestOutsidePollNs_ = 0;
+  longestEndedAtNs_ = 0;
+  iterationNs_.Reset();
+  pollWaitNs_.Reset();
+  pollWorkNs_.Reset();
+  outsidePollNs_.Reset();
+}
+
+void ObserverCore::Start() {
+  if (running_ || closing_) return;
+  running_ = true;
+  iteration_ = 0;
+  lastPrepareNs_ = 0;
+  lastCheckNs_ = 0;
+  phase_ = kPhaseUnknown;
+  BeginWindow(NowNs());
+  uv_prepare_start(&prepare_, OnPrepare);
+  uv_check_start(&check_, OnCheck);
+  if (idleWanted_) uv_idle_start(&idle_, OnIdle);
+}
+
+void ObserverCore::Stop() {
+  if (!running_) return;
+  running_ = false;
+  windowEndNs_ = NowNs();
+  idleAtEndNs_ = IdleTimeNs();
+  LoopCounters counters = ReadLoopCounters(loop_);
+  eventsAtEnd_ = counters.events;
+  eventsWaitingAtEnd_ = counters.eventsWaiting;
+  loopCountAtEnd_ = counters.loopCount;
+  uv_prepare_stop(&prepare_);
+  uv_check_stop(&check_);
+  uv_idle_stop(&idle_);
+  uv_timer_stop(&timerMarker_);
+}
+
+void ObserverCore::Reset() {
+  uint64_t now = NowNs();
+  bool wasStopped = !running_;
+  BeginWindow(now);
+  if (wasStopped) {
+    // A stopped observer's window is empty until it starts again.
+    windowEndNs_ = now;
+    idleAtEndNs_ = idleAtStartNs_;
+    eventsAtEnd_ = eventsAtStart_;
+    eventsWaitingAtEnd_ = eventsWaitingAtStart_;
+    loopCountAtEnd_ = loopCountAtStart_;
+  }
+  traceHead_ = traceCount_ = 0;
+  traceDropped_ = 0;
+}
+
+void ObserverCore::Ref() {
+  refed_ = true;
+  uv_ref(reinterpret_cast<uv_handle_t*>(&prepare_));
+}
+
+void ObserverCore::Unref() {
+  refed_ = false;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
+}
+
+void ObserverCore::SetIdle(bool on) {
+  idleWanted_ = on;
+  if (!running_) return;
+  if (on) {
+    uv_idle_start(&idle_, OnIdle);
+  } else {
+    uv_idle_stop(&idle_);
+  }
+}
+
+void ObserverCore::SetMarkers(bool on) {
+  markersWanted_ = on;
+  if (!on) uv_timer_stop(&timerMarker_);
+}
+
+void ObserverCore::Close(std::function<void()> onClosed) {
+  if (closing_) return;
+  Stop();
+  closing_ = true;
+  sink_ = nullptr;
+  onClosed_ = std::move(onClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), OnHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), OnHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), OnHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timerMarker_), OnHandleClosed);
+}
+
+void ObserverCore::OnHandleClosed(uv_handle_t* handle) {
+  auto* self = static_cast<ObserverCore*>(handle->data);
+  if (--self->openHandles_ > 0) return;
+  std::function<void()> onClosed = std::move(self->onClosed_);
+  delete self;
+  if (onClosed) onClosed();
+}
+
+void ObserverCore::Emit(Phase phase, uint64_t timeNs, uint64_t iteration) {
+  size_t capacity = traceTimes_.size();
+  if (capacity != 0) {
+    size_t slot;
+    if (traceCount_ < capacity) {
+      slot = (traceHead_ + traceCount_) % capacity;
+      traceCount_++;
+    } else {  // full: the oldest entry gives way
+      slot = traceHead_;
+      traceHead_ = (traceHead_ + 1) % capacity;
+      traceDropped_++;
+    }
+    traceTimes_[slot] = timeNs;
+    traceMeta_[slot] = (iteration << 8) | phase;
+  }
+  if ((eventMask_ & Bit(phase)) && sink_ != nullptr) sink_->OnPhase(phase, timeNs, iteration);
+}
+
+void ObserverCore::OnPrepare(uv_prepare_t* handle) {
+  auto* self = static_cast<ObserverCore*>(handle->data);
+  uint64_t now = NowNs();
+  if (self->lastPrepareNs_ != 0) {
+    // The previous iteration is complete: prepare to prepare.
+    uint64_t iterationNs = now - self->lastPrepareNs_;
+    uint64_t outsidePollNs = self->lastCheckNs_ > self->lastPrepareNs_ ? now - self->lastCheckNs_ : 0;
+    self->iterations_++;
+    self->iterationNs_.Record(iterationNs);
+    self->outsidePollNs_.Record(outsidePollNs);
+    if (iterationNs > self->blockThresholdNs_) {
+      self->longIterations_++;
+      if (iterationNs > self->longestNs_) {
+        self->longestNs_ = iterationNs;
+        self->longestPollWaitNs_ = self->lastPollWaitNs_;
+        self->longestPollWorkNs_ = self->lastPollWorkNs_;
+        self->longestOutsidePollNs_ = outsidePollNs;
+        self->longestEndedAtNs_ = now;
+      }
+    }
+  }
+  self->lastPrepareNs_ = now;
+  self->idleAtPrepareNs_ = self->IdleTimeNs();
+  self->iteration_++;
+  self->phase_ = kPhasePoll;  // prepare callbacks run right before poll
+  if (self->traceTimes_.size() || self->eventMask_) self->Emit(kPhasePrepare, now, self->iteration_);
+}
+
+void ObserverCore::OnCheck(uv_check_t* handle) {
+  auto* self = static_cast<ObserverCore*>(handle->data);
+  uint64_t now = NowNs();
+  if (self->lastPrepareNs_ != 0) {
+    uint64_t pollNs = now - self->lastPrepareNs_;
+    uint64_t idle = self->IdleTimeNs();
+    uint64_t waitNs = idle > self->idleAtPrepareNs_ ? idle - self->idleAtPrepareNs_ : 0;
+    if (waitNs > pollNs) waitNs = pollNs;  // libuv read the same clock a moment apart
+    self->lastPollWaitNs_ = waitNs;
+    self->lastPollWorkNs_ = pollNs - waitNs;
+    self->pollWaitNs_.Record(waitNs);
+    self->pollWorkNs_.Record(pollNs - waitNs);
+  }
+  self->lastCheckNs_ = now;
+  self->phase_ = kPhaseCheck;
+  if (self->markersWanted_) self->ArmMarkers();
+  if (self->traceTimes_.size() || self->eventMask_) self->Emit(kPhaseCheck, now, self->iteration_);
+}
+
+void ObserverCore::ArmMarkers() {
+  // Timers: a 0 ms timer fires in this iteration's timers phase (libuv >= 1.45 runs timers
+  // at the end of the iteration), after JS timers that were already due.
+  uv_timer_start(&timerMarker_, OnTimerMarker, 0, 0);
+  // Close: a handle closed now has its close callback run in this iteration's closing
+  // phase, after handles closed later in this check phase (the closing list is LIFO).
+  if (!closeMarkerInFlight_) {
+    uv_idle_init(loop_, &closeMarker_);
+    closeMarker_.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&closeMarker_));
+    closeMarkerInFlight_ = true;
+    openHandles_++;
+    uv_close(reinterpret_cast<uv_handle_t*>(&closeMarker_), OnCloseMarker);
+  }
+}
+
+void ObserverCore::OnTimerMarker(uv_timer_t* handle) {
+  auto* self = static_cast<ObserverCore*>(handle->data);
+  uint64_t now = NowNs();
+  self->phase_ = kPhaseTimers;
+  self->Emit(kPhaseTimers, now, self->iteration_);
+}
+
+void ObserverCore::OnCloseMarker(uv_handle_t* handle) {
+  auto* self = static_cast<ObserverCore*>(handle->data);
+  self->closeMarkerInFlight_ = false;
+  if (self->closing_) {
+    OnHandleClosed(handle);
+    return;
+  }
+  self->openHandles_--;
+  if (!self->running_) return;
+  uint64_t now = NowNs();
+  self->phase_ = kPhaseClose;
+  self->Emit(kPhaseClose, now, self->iteration_);
+}
+
+void ObserverCore::OnIdle(uv_idle_t* handle) {
+  auto* self = static_cast<ObserverCore*>(handle->data);
+  uint64_t now = NowNs();
+  self->phase_ = kPhaseIdle;
+  // Idle handles run before prepare: the event belongs to the iteration about to start.
+  self->Emit(kPhaseIdle, now, self->iteration_ + 1);
+}
+
+void ObserverCore::Snapshot(double* numbers, uint64_t* times) const {
+  uint64_t endNs, idleEnd, events, eventsWaiting, loopCount;
+  LoopCounters counters;
+  if (running_) {
+    endNs = NowNs();
+    idleEnd = IdleTimeNs();
+    counters = ReadLoopCounters(loop_);
+    events = counters.events;
+    eventsWaiting = counters.eventsWaiting;
+    loopCount = counters.loopCount;
+  } else {
+    endNs = windowEndNs_;
+    idleEnd = idleAtEndNs_;
+    counters = ReadLoopCounters(loop_);  // only for `available`
+    events = eventsAtEnd_;
+    eventsWaiting = eventsWaitingAtEnd_;
+    loopCount = loopCountAtEnd_;
+  }
+  int at = 0;
+  for (const Histogram* histogram : {&iterationNs_, &pollWaitNs_, &pollWorkNs_, &outsidePollNs_}) {
+    histogram->Summarize(numbers + at);
+    at += Histogram::kSummaryFields;
+  }
+  uint64_t windowNs = endNs > windowStartNs_ ? endNs - windowStartNs_ : 0;
+  uint64_t idleNs = idleEnd > idleAtStartNs_ ? idleEnd - idleAtStartNs_ : 0;
+  if (idleNs > windowNs) idleNs = windowNs;
+  numbers[at++] = static_cast<double>(iterations_);
+  numbers[at++] = static_cast<double>(windowNs);
+  numbers[at++] = static_cast<double>(idleNs);
+  numbers[at++] = counters.available ? 1 : 0;
+  numbers[at++] = static_cast<double>(events - eventsAtStart_);
+  numbers[at++] = static_cast<double>(eventsWaiting - eventsWaitingAtStart_);
+  numbers[at++] = static_cast<double>(loopCount - loopCountAtStart_);
+  numbers[at++] = static_cast<double>(longIterations_);
+  numbers[at++] = static_cast<double>(longestNs_);
+  numbers[at++] = static_cast<double>(longestPollWaitNs_);
+  numbers[at++] = static_cast<double>(longestPollWorkNs_);
+  numbers[at++] = static_cast<double>(longestOutsidePollNs_);
+  times[0] = windowStartNs_;
+  times[1] = endNs;
+  times[2] = longestEndedAtNs_;
+}
+
+size_t ObserverCore::DrainTrace(uint64_t* out, size_t maxEntries) {
+  size_t capacity = traceTimes_.size();
+  size_t n = std::min(traceCount_, maxEntries);
+  for (size_t i = 0; i < n; i++) {
+    size_t slot = (traceHead_ + i) % capacity;
+    out[2 * i] = traceTimes_[slot];
+    out[2 * i + 1] = traceMeta_[slot];
+  }
+  if (n) traceHead_ = (traceHead_ + n) % capacity;
+  traceCount_ -= n;
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------
+// LoopObserverWrap
+
+void LoopObserverWrap::Init(Napi::Env env, Napi::Object exports, AddonData* data) {
+  Napi::Function ctor = DefineClass(
+      env, "NativeLoopObserver",
+      {
+          InstanceMethod<&LoopObserverWrap::Start>("start"),
+          InstanceMethod<&LoopObserverWrap::Stop>("stop"),
+          InstanceMethod<&LoopObserverWrap::Close>("close"),
+          InstanceMethod<&LoopObserverWrap::Ref>("ref"),
+          InstanceMethod<&LoopObserverWrap::Unref>("unref"),
+          InstanceMethod<&LoopObserverWrap::Reset>("reset"),
+          InstanceMethod<&LoopObserverWrap::Configure>("configure"),
+          InstanceMethod<&LoopObserverWrap::SetEmitter>("setEmitter"),
+          InstanceMethod<&LoopObserverWrap::Snapshot>("snapshot"),
+          InstanceMethod<&LoopObserverWrap::DrainTrace>("drainTrace"),
+          InstanceMethod<&LoopObserverWrap::CurrentPhase>("currentPhase"),
+          InstanceMethod<&LoopObserverWrap::TraceDropped>("traceDropped"),
+          InstanceMethod<&LoopObserverWrap::TraceBuffered>("traceBuffered"),
+          StaticValue("snapshotFields", Napi::Number::New(env, ObserverCore::kSnapshotFields)),
+          StaticValue("timeFields", Napi::Number::New(env, ObserverCore::kTimeFields)),
+      },
+      data);
+  data->loopObserverConstructor = Napi::Persistent(ctor);
+  exports.Set("NativeLoopObserver", ctor);
+}
+
+// new NativeLoopObserver(traceCapacity, blockThresholdNs): arguments validated in TypeScript.
+LoopObserverWrap::LoopObserverWrap(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<LoopObserverWrap>(info) {
+  data_ = static_cast<AddonData*>(info.Data());
+  if (data_->tearingDown()) {
+    throw Napi::Error::New(info.Env(), "uvscope: the environment is shutting down");
+  }
+  auto traceCapacity = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
+  auto blockThresholdNs = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+  core_ = new ObserverCore(data_->loop, traceCapacity, blockThresholdNs);
+  core_->SetSink(this);
+  data_->Register(this);
+}
+
+LoopObserverWrap::~LoopObserverWrap() {
+  // Collected without close(): close the handles now; the core frees itself afterwards.
+  if (core_ != nullptr) ReleaseCore(nullptr);
+}
+
+void LoopObserverWrap::ReleaseCore(std::function<void()> done) {
+  ObserverCore* core = core_;
+  core_ = nullptr;
+  core->Close(std::move(done));
+}
+
+void LoopObserverWrap::CloseForTeardown(std::function<void()> done) {
+  if (core_ == nullptr) {
+    done();
+    return;
+  }
+  ReleaseCore(std::move(done));
+}
+
+ObserverCore* LoopObserverWrap::LiveCore(const Napi::CallbackInfo& info, const char* method) {
+  if (core_ == nullptr) {
+    Napi::Error error = Napi::Error::New(
+        info.Env(), std::string("LoopObserver.") + method + "(): the observer is closed");
+    error.Set("code", Napi::String::New(info.Env(), "ERR_UVSCOPE_CLOSED"));
+    throw error;
+  }
+  return core_;
+}
+
+Napi::Value LoopObserverWrap::Start(const Napi::CallbackInfo& info) {
+  LiveCore(info, "start")->Start();
+  return info.Env().Undefined();
+}
+
+Napi::Value LoopObserverWrap::Stop(const Napi::CallbackInfo& info) {
+  LiveCore(info, "stop")->Stop();
+  return info.Env().Undefined();
+}
+
+Napi::Value LoopObserverWrap::Close(const Napi::CallbackInfo& info) {
+  if (core_ != nullptr) {
+    data_->Unregister(this);
+    ReleaseCore(nullptr);
+  }
+  emitter_.Reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value LoopObserverWrap::Ref(const Napi::CallbackInfo& info) {
+  LiveCore(info, "ref")->Ref();
+  return info.Env().Undefined();
+}
+
+Napi::Value LoopObserverWrap::Unref(const Napi::CallbackInfo& info) {
+  LiveCore(info, "unref")->Unref();
+  return info.Env().Undefined();
+}
+
+Napi::Value LoopObserverWrap::Reset(const Napi::CallbackInfo& info) {
+  LiveCore(info, "reset")->Reset();
+  return info.Env().Undefined();
+}
+
+// configure(idle: boolean, markers: boolean, eventMask: number)
+Napi::Value LoopObserverWrap::Configure(const Napi::CallbackInfo& info) {
+  ObserverCore* core = LiveCore(info, "configure");
+  core->SetIdle(info[0].ToBoolean());
+  core->SetMarkers(info[1].ToBoolean());
+  core->SetEventMask(info[2].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+// setEmitter(fn(phase, timeNs: bigint, iteration)): called per enabled phase event.
+Napi::Value LoopObserverWrap::SetEmitter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  emitter_ = Napi::Persistent(info[0].As<Napi::Function>());
+  if (!asyncContext_) {
+    asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "uvscope:LoopObserver", Value());
+  }
+  return env.Undefined();
+}
+
+void LoopObserverWrap::OnPhase(Phase phase, uint64_t timeNs, uint64_t iteration) {
+  if (emitter_.IsEmpty() || !asyncContext_) return;
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  try {
+    // MakeCallback: process.nextTick and promise callbacks queued by listeners run before
+    // the loop moves on, as they do after any other callback.
+    emitter_.MakeCallback(Value(),
+                          {Napi::Number::New(env, phase), Napi::BigInt::New(env, timeNs),
+                           Napi::Number::New(env, static_cast<double>(iteration))},
+                          *asyncContext_);
+  } catch (const Napi::Error& error) {
+    // A throwing listener is an uncaught exception, as it would be in a timer callback.
+    napi_fatal_exception(env, error.Value());
+  }
+}
+
+// snapshot(numbers: Float64Array, times: BigUint64Array)
+Napi::Value LoopObserverWrap::Snapshot(const Napi::CallbackInfo& info) {
+  ObserverCore* core = LiveCore(info, "stats");
+  auto numbers = info[0].As<Napi::Float64Array>();
+  auto times = info[1].As<Napi::BigUint64Array>();
+  if (numbers.ElementLength() < ObserverCore::kSnapshotFields ||
+      times.ElementLength() < ObserverCore::kTimeFields) {
+    throw Napi::RangeError::New(info.Env(), "snapshot buffers too small");
+  }
+  core->Snapshot(numbers.Data(), times.Data());
+  return info.Env().Undefined();
+}
+
+// drainTrace(): BigUint64Array of (timeNs, iteration << 8 | phase) pairs, oldest first.
+Napi::Value LoopObserverWrap::DrainTrace(const Napi::CallbackInfo& info) {
+  ObserverCore* core = LiveCore(info, "trace");
+  size_t n = core->traceBuffered();
+  auto out = Napi::BigUint64Array::New(info.Env(), n * 2);
+  core->DrainTrace(out.Data(), n);
+  return out;
+}
+
+Napi::Value LoopObserverWrap::CurrentPhase(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), core_ ? core_->currentPhase() : kPhaseUnknown);
+}
+
+Napi::Value LoopObserverWrap::TraceDropped(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), core_ ? static_cast<double>(core_->traceDropped()) : 0);
+}
+
+}  // namespace uvscope
+
+namespace uvscope {
+
+Napi::Value LoopObserverWrap::TraceBuffered(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), core_ ? static_cast<double>(core_->traceBuffered()) : 0);
+}
+
+}  // namespace uvscope

@@ -1,0 +1,181 @@
+// LoopObserver: libuv loop watchers (uv_prepare_t before poll, uv_check_t after poll, an
+// optional uv_idle_t, and optional timers/close phase markers) on the loop of the
+// environment that creates it. ObserverCore knows nothing of JavaScript: it records phase
+// transitions into histograms and a ring buffer. LoopObserverWrap is its JS face.
+// Lifetime: the core lives until the close callback of its last handle, which frees it;
+// the wrapper may die first (GC) or later (teardown), and each forgets the other.
+#pragma once
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "addon_data.h"
+#include "histogram.h"
+
+namespace uvscope {
+
+// Phase codes shared with src/native.ts.
+enum Phase : uint8_t {
+  kPhaseUnknown = 0,
+  kPhaseTimers = 1,
+  kPhasePending = 2,
+  kPhaseIdle = 3,
+  kPhasePrepare = 4,
+  kPhasePoll = 5,
+  kPhaseCheck = 6,
+  kPhaseClose = 7,
+};
+
+// Receives phase events on the loop thread, for the phases enabled in the core's event mask.
+class PhaseSink {
+ public:
+  virtual ~PhaseSink() = default;
+  virtual void OnPhase(Phase phase, uint64_t timeNs, uint64_t iteration) = 0;
+};
+
+class ObserverCore {
+ public:
+  ObserverCore(uv_loop_t* loop, size_t traceCapacity, uint64_t blockThresholdNs);
+
+  void Start();
+  void Stop();
+  // Closes every handle; the core deletes itself after the last close callback, then
+  // calls `onClosed` if set.
+  void Close(std::function<void()> onClosed);
+  void Ref();
+  void Unref();
+  void Reset();
+  void SetIdle(bool on);
+  void SetMarkers(bool on);
+  void SetEventMask(uint32_t mask) { eventMask_ = mask; }
+  void SetSink(PhaseSink* sink) { sink_ = sink; }
+
+  bool running() const { return running_; }
+  bool closing() const { return closing_; }
+  Phase currentPhase() const { return running_ ? phase_ : kPhaseUnknown; }
+
+  // Layout of the numbers Snapshot writes (kept in sync with src/native.ts).
+  static constexpr int kHistograms = 4;  // iteration, pollWait, pollWork, outsidePoll
+  static constexpr int kScalarFields = 12;
+  static constexpr int kSnapshotFields = kHistograms * Histogram::kSummaryFields + kScalarFields;
+  static constexpr int kTimeFields = 3;  // windowStartNs, windowEndNs, longestEndedAtNs
+  void Snapshot(double* numbers, uint64_t* times) const;
+
+  // Copies buffered trace entries oldest first as (timeNs, iteration << 8 | phase) pairs
+  // and empties the buffer. Returns the number of entries.
+  size_t DrainTrace(uint64_t* out, size_t maxEntries);
+  size_t traceBuffered() const { return traceCount_; }
+  uint64_t traceDropped() const { return traceDropped_; }
+
+ private:
+  static void OnPrepare(uv_prepare_t* handle);
+  static void OnCheck(uv_check_t* handle);
+  static void OnIdle(uv_idle_t* handle);
+  static void OnTimerMarker(uv_timer_t* handle);
+  static void OnCloseMarker(uv_handle_t* handle);
+  static void OnHandleClosed(uv_handle_t* handle);
+
+  void Emit(Phase phase, uint64_t timeNs, uint64_t iteration);
+  void ArmMarkers();
+  void BeginWindow(uint64_t nowNs);
+  uint64_t IdleTimeNs() const;
+
+  uv_loop_t* loop_;
+  uv_prepare_t prepare_;
+  uv_check_t check_;
+  uv_idle_t idle_;
+  uv_timer_t timerMarker_;
+  uv_idle_t closeMarker_;  // re-initialised and closed once per iteration while markers run
+  bool closeMarkerInFlight_ = false;
+  int openHandles_ = 0;
+
+  bool running_ = false;
+  bool closing_ = false;
+  bool refed_ = false;
+  bool idleWanted_ = false;
+  bool markersWanted_ = false;
+  uint32_t eventMask_ = 0;
+  PhaseSink* sink_ = nullptr;
+  std::function<void()> onClosed_;
+  Phase phase_ = kPhaseUnknown;
+
+  // Current iteration.
+  uint64_t iteration_ = 0;        // prepares seen since start
+  uint64_t lastPrepareNs_ = 0;    // 0: no prepare yet in this window
+  uint64_t lastCheckNs_ = 0;
+  uint64_t idleAtPrepareNs_ = 0;
+  uint64_t lastPollWaitNs_ = 0;
+  uint64_t lastPollWorkNs_ = 0;
+
+  // Window.
+  uint64_t blockThresholdNs_;
+  uint64_t windowStartNs_ = 0;
+  uint64_t windowEndNs_ = 0;      // set while stopped
+  uint64_t idleAtStartNs_ = 0;
+  uint64_t idleAtEndNs_ = 0;
+  uint64_t eventsAtStart_ = 0;
+  uint64_t eventsWaitingAtStart_ = 0;
+  uint64_t loopCountAtStart_ = 0;
+  uint64_t eventsAtEnd_ = 0;
+  uint64_t eventsWaitingAtEnd_ = 0;
+  uint64_t loopCountAtEnd_ = 0;
+  uint64_t iterations_ = 0;
+  uint64_t longIterations_ = 0;
+  uint64_t longestNs_ = 0;
+  uint64_t longestPollWaitNs_ = 0;
+  uint64_t longestPollWorkNs_ = 0;
+  uint64_t longestOutsidePollNs_ = 0;
+  uint64_t longestEndedAtNs_ = 0;
+  Histogram iterationNs_;
+  Histogram pollWaitNs_;
+  Histogram pollWorkNs_;
+  Histogram outsidePollNs_;
+
+  // Trace ring buffer: entries [traceHead_, traceHead_ + traceCount_) modulo capacity.
+  std::vector<uint64_t> traceTimes_;
+  std::vector<uint64_t> traceMeta_;
+  size_t traceHead_ = 0;
+  size_t traceCount_ = 0;
+  uint64_t traceDropped_ = 0;
+};
+
+class LoopObserverWrap : public Napi::ObjectWrap<LoopObserverWrap>,
+                         public PhaseSink,
+                         public Closeable {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports, AddonData* data);
+  explicit LoopObserverWrap(const Napi::CallbackInfo& info);
+  ~LoopObserverWrap() override;
+
+  void OnPhase(Phase phase, uint64_t timeNs, uint64_t iteration) override;
+  void CloseForTeardown(std::function<void()> done) override;
+
+ private:
+  ObserverCore* LiveCore(const Napi::CallbackInfo& info, const char* method);
+  void ReleaseCore(std::function<void()> done);
+
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Stop(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+  Napi::Value Reset(const Napi::CallbackInfo& info);
+  Napi::Value Configure(const Napi::CallbackInfo& info);
+  Napi::Value SetEmitter(const Napi::CallbackInfo& info);
+  Napi::Value Snapshot(const Napi::CallbackInfo& info);
+  Napi::Value DrainTrace(const Napi::CallbackInfo& info);
+  Napi::Value CurrentPhase(const Napi::CallbackInfo& info);
+  Napi::Value TraceDropped(const Napi::CallbackInfo& info);
+  Napi::Value TraceBuffered(const Napi::CallbackInfo& info);
+
+  AddonData* data_;
+  ObserverCore* core_ = nullptr;
+  Napi::FunctionReference emitter_;
+  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+};
+
+}  // namespace uvscope

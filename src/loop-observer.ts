@@ -1,0 +1,344 @@
+/**
+ * `LoopObserver`: live, per-phase measurements of the libuv event loop of the calling thread
+ * (main thread or a worker_thread), recorded natively by loop watchers.
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+
+import { invalidArgType, invalidState, validateBoolean, validateNumber, validateObject } from './errors';
+import { native, PhaseCode } from './native';
+
+/** A phase of one libuv loop iteration, in the order libuv runs them. */
+export type Phase = 'timers' | 'pending' | 'idle' | 'prepare' | 'poll' | 'check' | 'close' | 'unknown';
+
+/** The phases uvscope has a marker for: the events `trace()` returns and listeners receive. */
+export type MarkerPhase = 'idle' | 'prepare' | 'check' | 'timers' | 'close';
+
+/** One phase transition, as seen by a native marker handle. */
+export interface PhaseEvent {
+  /** Which marker ran. */
+  phase: MarkerPhase;
+  /** When, on libuv's monotonic clock in ns: comparable with `process.hrtime.bigint()`. */
+  timeNs: bigint;
+  /** Loop iteration number since `start()`, counted at each `prepare` (the first is 1). */
+  iteration: number;
+}
+
+/** Summary of a distribution of durations. All values in nanoseconds except `count`. */
+export interface HistogramSummary {
+  count: number;
+  min: number;
+  max: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+}
+
+/** The longest iteration above the threshold in the window, and where its time went (ns). */
+export interface LongestIteration {
+  durationNs: number;
+  pollWaitNs: number;
+  pollWorkNs: number;
+  outsidePollNs: number;
+  /** When it ended (its closing `prepare`), on the monotonic clock. */
+  endedAtNs: bigint;
+}
+
+/** A snapshot of everything recorded since `start()` or the last `reset()`. */
+export interface LoopStats {
+  /** Complete iterations seen (prepare to prepare). */
+  iterations: number;
+  /** Duration of one whole turn of the loop, prepare to prepare. */
+  iteration: HistogramSummary;
+  /** Time blocked in the kernel waiting for I/O in each poll phase (libuv's `uv_metrics_idle_time`). */
+  pollWait: HistogramSummary;
+  /** The rest of each poll phase: running I/O callbacks (and the poll syscall itself). */
+  pollWork: HistogramSummary;
+  /** From check to the next prepare: setImmediate, close callbacks, timers, pending callbacks, idle. */
+  outsidePoll: HistogramSummary;
+  /** Share of the window the loop was not waiting in poll: 0 (idle) to 1 (busy). Same definition as `performance.eventLoopUtilization()`. */
+  utilization: number;
+  /** Length of the window, ns. */
+  windowNs: number;
+  /** Time the loop spent waiting for I/O in the window, ns (`utilization = 1 - idleNs / windowNs`). */
+  idleNs: number;
+  /** Events the poll phase processed in the window (libuv >= 1.45 `uv_metrics_info`; absent otherwise). Completed pool work counts too. */
+  events?: number;
+  /** Events that were already waiting when poll was entered, summed over the window (libuv >= 1.45; absent otherwise). */
+  eventsWaiting?: number;
+  /** libuv's own iteration count over the window (libuv >= 1.45; absent otherwise). */
+  loopCount?: number;
+  /** Iterations longer than `blockThresholdMs`. */
+  longIterations: {
+    count: number;
+    thresholdNs: number;
+    /** The longest of them, or null when there was none. */
+    longest: LongestIteration | null;
+  };
+  /** Trace ring buffer state. */
+  trace: { capacity: number; buffered: number; dropped: number };
+  /** Window start and end (now, or when `stop()` was called), monotonic clock, ns. */
+  windowStartNs: bigint;
+  windowEndNs: bigint;
+}
+
+/** Options of {@link LoopObserver}. */
+export interface LoopObserverOptions {
+  /**
+   * Run a `uv_idle_t` handle and report 'idle' markers. Default `false`.
+   *
+   * **Warning:** while an idle handle is active libuv polls with a zero timeout, so the loop
+   * never sleeps and spins one core at 100%, even when unref'd. Attaching an 'idle' listener
+   * turns it on too, until the last one is removed.
+   */
+  idle?: boolean;
+  /**
+   * Entries kept in the native trace ring buffer (`trace()` drains it). 0 (default) turns
+   * tracing off. When full, the oldest entries are overwritten and counted as dropped.
+   * Integer in [0, 16777216]; each entry costs 16 bytes.
+   */
+  traceCapacity?: number;
+  /** An iteration longer than this counts in `longIterations`. Default 50 ms. */
+  blockThresholdMs?: number;
+  /**
+   * Arm the 'timers' and 'close' markers each iteration (a 0 ms unref'd timer and a handle
+   * closed in check). Default: on when tracing, or while 'timers' / 'close' listeners exist.
+   * `currentPhase()` can only say 'timers' or 'close' with them.
+   */
+  phaseMarkers?: boolean;
+}
+
+const PHASE_NAMES: readonly Phase[] = ['unknown', 'timers', 'pending', 'idle', 'prepare', 'poll', 'check', 'close'];
+const MARKER_EVENTS: Readonly<Record<MarkerPhase, PhaseCode>> = {
+  timers: PhaseCode.Timers,
+  idle: PhaseCode.Idle,
+  prepare: PhaseCode.Prepare,
+  check: PhaseCode.Check,
+  close: PhaseCode.Close,
+};
+const MAX_TRACE_CAPACITY = 1 << 24;
+const HISTOGRAM_FIELDS = 8;
+
+function isMarkerEvent(name: string | symbol): name is MarkerPhase {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(MARKER_EVENTS, name);
+}
+
+function summary(numbers: Float64Array, at: number): HistogramSummary {
+  return {
+    count: numbers[at],
+    min: numbers[at + 1],
+    max: numbers[at + 2],
+    mean: numbers[at + 3],
+    p50: numbers[at + 4],
+    p90: numbers[at + 5],
+    p99: numbers[at + 6],
+    p999: numbers[at + 7],
+  };
+}
+
+export interface LoopObserver {
+  on(event: MarkerPhase, listener: (event: PhaseEvent) => void): this;
+  once(event: MarkerPhase, listener: (event: PhaseEvent) => void): this;
+  off(event: MarkerPhase, listener: (event: PhaseEvent) => void): this;
+  addListener(event: MarkerPhase, listener: (event: PhaseEvent) => void): this;
+  removeListener(event: MarkerPhase, listener: (event: PhaseEvent) => void): this;
+  prependListener(event: MarkerPhase, listener: (event: PhaseEvent) => void): this;
+  on(event: 'newListener' | 'removeListener', listener: (event: string | symbol) => void): this;
+}
+
+/**
+ * Watches the libuv loop of the thread that creates it. Unref'd by default: it never keeps
+ * the process alive. Listeners for 'prepare', 'check', 'idle', 'timers' and 'close' receive a
+ * {@link PhaseEvent} per iteration; without listeners no JavaScript runs per iteration.
+ */
+export class LoopObserver extends EventEmitter {
+  readonly #native;
+  readonly #idleOption: boolean;
+  readonly #markersOption: boolean | undefined;
+  readonly #traceCapacity: number;
+  readonly #blockThresholdNs: number;
+  readonly #numbers = new Float64Array(native.NativeLoopObserver.snapshotFields);
+  readonly #times = new BigUint64Array(native.NativeLoopObserver.timeFields);
+  #closed = false;
+  #running = false;
+
+  constructor(options: LoopObserverOptions = {}) {
+    super();
+    validateObject('options', options);
+    const { idle = false, traceCapacity = 0, blockThresholdMs = 50, phaseMarkers } = options ?? {};
+    validateBoolean('options.idle', idle);
+    validateNumber('options.traceCapacity', traceCapacity, { min: 0, max: MAX_TRACE_CAPACITY, integer: true });
+    validateNumber('options.blockThresholdMs', blockThresholdMs, { min: 0, max: 3_600_000 });
+    validateBoolean('options.phaseMarkers', phaseMarkers);
+    this.#idleOption = idle;
+    this.#markersOption = phaseMarkers;
+    this.#traceCapacity = traceCapacity;
+    this.#blockThresholdNs = Math.round(blockThresholdMs * 1e6);
+    this.#native = new native.NativeLoopObserver(traceCapacity, this.#blockThresholdNs);
+    this.#native.setEmitter((code, timeNs, iteration) => {
+      const phase = PHASE_NAMES[code] as MarkerPhase;
+      this.emit(phase, { phase, timeNs, iteration } satisfies PhaseEvent);
+    });
+    this.on('newListener', (name: string | symbol) => {
+      if (isMarkerEvent(name)) queueMicrotask(() => this.#configure());
+    });
+    this.on('removeListener', (name: string | symbol) => {
+      if (isMarkerEvent(name)) this.#configure();
+    });
+    this.#configure();
+  }
+
+  /** Whether the observer is recording. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Starts recording; begins a new stats window. No-op when already running. */
+  start(): this {
+    this.#live('start').start();
+    this.#running = true;
+    return this;
+  }
+
+  /** Stops recording; `stats()` keeps reporting the window up to now. Harmless when closed. */
+  stop(): this {
+    if (!this.#closed) this.#native.stop();
+    this.#running = false;
+    return this;
+  }
+
+  /** Releases the native handles for good. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#running = false;
+    this.#native.close();
+  }
+
+  /** Makes the observer keep the process alive while it runs. */
+  ref(): this {
+    this.#live('ref').ref();
+    return this;
+  }
+
+  /** Lets the process exit while the observer runs (the default). */
+  unref(): this {
+    this.#live('unref').unref();
+    return this;
+  }
+
+  /** Clears the statistics and the trace buffer and starts a new window now. */
+  reset(): this {
+    this.#live('reset').reset();
+    return this;
+  }
+
+  /** A snapshot of the current window. Calls no JavaScript per iteration to produce it. */
+  stats(): LoopStats {
+    const numbers = this.#numbers;
+    const times = this.#times;
+    this.#live('stats').snapshot(numbers, times);
+    let at = 4 * HISTOGRAM_FIELDS;
+    const iterations = numbers[at++];
+    const windowNs = numbers[at++];
+    const idleNs = numbers[at++];
+    const metricsAvailable = numbers[at++] === 1;
+    const events = numbers[at++];
+    const eventsWaiting = numbers[at++];
+    const loopCount = numbers[at++];
+    const longCount = numbers[at++];
+    const longestNs = numbers[at++];
+    const longestPollWaitNs = numbers[at++];
+    const longestPollWorkNs = numbers[at++];
+    const longestOutsidePollNs = numbers[at++];
+    const stats: LoopStats = {
+      iterations,
+      iteration: summary(numbers, 0),
+      pollWait: summary(numbers, HISTOGRAM_FIELDS),
+      pollWork: summary(numbers, 2 * HISTOGRAM_FIELDS),
+      outsidePoll: summary(numbers, 3 * HISTOGRAM_FIELDS),
+      utilization: windowNs > 0 ? 1 - idleNs / windowNs : 0,
+      windowNs,
+      idleNs,
+      longIterations: {
+        count: longCount,
+        thresholdNs: this.#blockThresholdNs,
+        longest:
+          longCount > 0
+            ? {
+                durationNs: longestNs,
+                pollWaitNs: longestPollWaitNs,
+                pollWorkNs: longestPollWorkNs,
+                outsidePollNs: longestOutsidePollNs,
+                endedAtNs: times[2],
+              }
+            : null,
+      },
+      trace: {
+        capacity: this.#traceCapacity,
+        buffered: this.#native.traceBuffered(),
+        dropped: this.#native.traceDropped(),
+      },
+      windowStartNs: times[0],
+      windowEndNs: times[1],
+    };
+    if (metricsAvailable) Object.assign(stats, { events, eventsWaiting, loopCount });
+    return stats;
+  }
+
+  /** Drains the native trace ring buffer: every buffered event, oldest first. */
+  trace(): PhaseEvent[] {
+    const raw = this.#live('trace').drainTrace();
+    const events: PhaseEvent[] = new Array(raw.length / 2);
+    for (let i = 0, j = 0; i < raw.length; i += 2, j++) {
+      const meta = raw[i + 1];
+      events[j] = {
+        phase: PHASE_NAMES[Number(meta & 0xffn)] as MarkerPhase,
+        timeNs: raw[i],
+        iteration: Number(meta >> 8n),
+      };
+    }
+    return events;
+  }
+
+  /** Trace events overwritten because the ring buffer was full, since start or reset. */
+  get traceDropped(): number {
+    return this.#closed ? 0 : this.#native.traceDropped();
+  }
+
+  /**
+   * The phase the calling code runs in, as far as the markers tell: 'poll' between prepare
+   * and check, 'check' after check. Only with phase markers on can it say 'timers' (after the
+   * timer marker) or 'close' (after the close marker); without them anything after check
+   * reads 'check'. 'unknown' before the first marker and while stopped.
+   */
+  currentPhase(): Phase {
+    if (this.#closed) return 'unknown';
+    return PHASE_NAMES[this.#native.currentPhase()] ?? 'unknown';
+  }
+
+  #live(method: string) {
+    if (this.#closed) throw invalidState(`LoopObserver.${method}() called after close()`);
+    return this.#native;
+  }
+
+  #configure(): void {
+    if (this.#closed) return;
+    let mask = 0;
+    for (const [name, code] of Object.entries(MARKER_EVENTS)) {
+      if (this.listenerCount(name) > 0) mask |= 1 << code;
+    }
+    const idle = this.#idleOption || this.listenerCount('idle') > 0;
+    const markers =
+      this.#markersOption ??
+      (this.#traceCapacity > 0 || this.listenerCount('timers') > 0 || this.listenerCount('close') > 0);
+    this.#native.configure(idle, markers, mask);
+  }
+}
