@@ -4,7 +4,12 @@
       "target_name": "uvscope",
       "sources": [
         "native/addon.cc",
-        "native/loop_observer.cc"
+        "native/loop_observer.cc",
+        "native/work_queue.cc",
+        "native/digests.cc",
+        "native/kernels/hash.cc",
+        "native/kernels/kdf.cc",
+        "native/kernels/synthetic.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

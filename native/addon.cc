@@ -6,6 +6,7 @@
 #include "addon_data.h"
 #include "clock.h"
 #include "loop_observer.h"
+#include "work_queue.h"
 
 namespace uvscope {
 
@@ -50,6 +51,39 @@ void AddonData::OneClosed() {
   }
 }
 
+// digestInfo(name): [outputSize, isXof] or undefined when OpenSSL knows no such digest.
+static Napi::Value DigestInfo(const Napi::CallbackInfo& info) {
+  auto* data = info.Env().GetInstanceData<AddonData>();
+  const EVP_MD* md = data->digests.Get(info[0].As<Napi::String>().Utf8Value());
+  if (md == nullptr) return info.Env().Undefined();
+  Napi::Array result = Napi::Array::New(info.Env(), 2);
+  result.Set(0u, Napi::Number::New(info.Env(), EVP_MD_get_size(md)));
+  result.Set(1u, Napi::Boolean::New(info.Env(), (EVP_MD_get_flags(md) & EVP_MD_FLAG_XOF) != 0));
+  return result;
+}
+
+// scryptParamsValid(N, r, p, maxmem): OpenSSL's own parameter check, before queueing.
+static Napi::Value ScryptValid(const Napi::CallbackInfo& info) {
+  auto u64 = [&](size_t i) { return static_cast<uint64_t>(info[i].As<Napi::Number>().DoubleValue()); };
+  return Napi::Boolean::New(info.Env(), ScryptParamsValid(u64(0), u64(1), u64(2), u64(3)));
+}
+
+// isDetached(view): whether the view's ArrayBuffer has been detached (transferred).
+static Napi::Value IsDetached(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  napi_value arrayBuffer = info[0];
+  bool isTypedArray = false, isDataView = false, detached = false;
+  napi_is_typedarray(env, info[0], &isTypedArray);
+  napi_is_dataview(env, info[0], &isDataView);
+  if (isTypedArray) {
+    napi_get_typedarray_info(env, info[0], nullptr, nullptr, nullptr, &arrayBuffer, nullptr);
+  } else if (isDataView) {
+    napi_get_dataview_info(env, info[0], nullptr, nullptr, &arrayBuffer, nullptr);
+  }
+  napi_is_detached_arraybuffer(env, arrayBuffer, &detached);
+  return Napi::Boolean::New(info.Env(), detached);
+}
+
 static Napi::Value Now(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), NowNs());
 }
@@ -60,6 +94,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nowNs", Napi::Function::New(env, Now, "nowNs"));
   exports.Set("uvVersion", Napi::String::New(env, uv_version_string()));
   LoopObserverWrap::Init(env, exports, data);
+  WorkQueueWrap::Init(env, exports, data);
+  HasherWrap::Init(env, exports, data);
+  BarrierWrap::Init(env, exports);
+  exports.Set("isDetached", Napi::Function::New(env, IsDetached, "isDetached"));
+  exports.Set("digestInfo", Napi::Function::New(env, DigestInfo, "digestInfo"));
+  exports.Set("scryptParamsValid", Napi::Function::New(env, ScryptValid, "scryptParamsValid"));
   return exports;
 }
 

@@ -10,6 +10,8 @@
 #include <functional>
 #include <list>
 
+#include "digests.h"
+
 namespace uvscope {
 
 // Something that holds libuv handles or requests on this environment's loop. Close()
@@ -28,6 +30,8 @@ class AddonData {
   Napi::Env env;
   uv_loop_t* loop;
   Napi::FunctionReference loopObserverConstructor;
+  Napi::FunctionReference hasherConstructor;
+  DigestCache digests;
 
   // Registration of live closeables; Unregister is a no-op during teardown.
   void Register(Closeable* item);

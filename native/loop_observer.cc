@@ -381,7 +381,11 @@ LoopObserverWrap::LoopObserverWrap(const Napi::CallbackInfo& info)
 
 LoopObserverWrap::~LoopObserverWrap() {
   // Collected without close(): close the handles now; the core frees itself afterwards.
-  if (core_ != nullptr) ReleaseCore(nullptr);
+  // (After teardown core_ is null and AddonData may be gone: touch neither.)
+  if (core_ != nullptr) {
+    data_->Unregister(this);
+    ReleaseCore(nullptr);
+  }
 }
 
 void LoopObserverWrap::ReleaseCore(std::function<void()> done) {

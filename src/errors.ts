@@ -89,3 +89,15 @@ export function validateNumber(
     throw outOfRange(name, bounds, value);
   }
 }
+
+/**
+ * Rejection of a job stopped by its AbortSignal, shaped like Node's own AbortError:
+ * `name === 'AbortError'`, `code === 'ABORT_ERR'`, `cause` = the signal's reason.
+ */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AbortError';
+  }
+}

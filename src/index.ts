@@ -5,7 +5,6 @@
  */
 export { LoopObserver } from './loop-observer';
 export type {
-  HistogramSummary,
   LongestIteration,
   LoopObserverOptions,
   LoopStats,
@@ -14,6 +13,36 @@ export type {
   PhaseEvent,
 } from './loop-observer';
 export type { CodedError } from './errors';
+export { AbortError } from './errors';
+export type { HistogramSummary } from './histogram';
+export {
+  algorithms,
+  Hasher,
+  JOB_CHANNEL,
+  measureSize,
+  monitorSaturation,
+  parsePoolSize,
+  poolSize,
+  SATURATION_CHANNEL,
+  ThreadPool,
+  threadpool,
+} from './threadpool';
+export type {
+  BinaryInput,
+  BinaryLike,
+  DefaultThreadPool,
+  HashOptions,
+  JobOptions,
+  JobRecord,
+  JobStats,
+  KernelName,
+  PoolSize,
+  SaturationMonitor,
+  SaturationStats,
+  ScryptParams,
+  ThreadPoolOptions,
+  ThreadPoolStats,
+} from './threadpool';
 
 import { native } from './native';
 

@@ -6,7 +6,10 @@
 import { EventEmitter } from 'node:events';
 
 import { invalidArgType, invalidState, validateBoolean, validateNumber, validateObject } from './errors';
+import { HistogramSummary, readSummary as summary, SUMMARY_FIELDS as HISTOGRAM_FIELDS } from './histogram';
 import { native, PhaseCode } from './native';
+
+export type { HistogramSummary } from './histogram';
 
 /** A phase of one libuv loop iteration, in the order libuv runs them. */
 export type Phase = 'timers' | 'pending' | 'idle' | 'prepare' | 'poll' | 'check' | 'close' | 'unknown';
@@ -22,18 +25,6 @@ export interface PhaseEvent {
   timeNs: bigint;
   /** Loop iteration number since `start()`, counted at each `prepare` (the first is 1). */
   iteration: number;
-}
-
-/** Summary of a distribution of durations. All values in nanoseconds except `count`. */
-export interface HistogramSummary {
-  count: number;
-  min: number;
-  max: number;
-  mean: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
 }
 
 /** The longest iteration above the threshold in the window, and where its time went (ns). */
@@ -119,23 +110,9 @@ const MARKER_EVENTS: Readonly<Record<MarkerPhase, PhaseCode>> = {
   close: PhaseCode.Close,
 };
 const MAX_TRACE_CAPACITY = 1 << 24;
-const HISTOGRAM_FIELDS = 8;
 
 function isMarkerEvent(name: string | symbol): name is MarkerPhase {
   return typeof name === 'string' && Object.prototype.hasOwnProperty.call(MARKER_EVENTS, name);
-}
-
-function summary(numbers: Float64Array, at: number): HistogramSummary {
-  return {
-    count: numbers[at],
-    min: numbers[at + 1],
-    max: numbers[at + 2],
-    mean: numbers[at + 3],
-    p50: numbers[at + 4],
-    p90: numbers[at + 5],
-    p99: numbers[at + 6],
-    p999: numbers[at + 7],
-  };
 }
 
 export interface LoopObserver {

@@ -41,12 +41,91 @@ export interface NativeLoopObserverConstructor {
   readonly timeFields: number;
 }
 
+/** Kernel ids of native/kernels/kernel.h, in order. */
+export const KERNEL_NAMES = [
+  'noop',
+  'hash',
+  'hashMany',
+  'hmac',
+  'hashFile',
+  'hasherUpdate',
+  'hasherDigest',
+  'pbkdf2',
+  'scrypt',
+  'spin',
+  'sleep',
+  'probe',
+] as const;
+export type KernelName = (typeof KERNEL_NAMES)[number];
+
+/** Job flags of native/work_queue.h. */
+export const enum JobFlag {
+  Report = 1,
+  ExcludeStats = 2,
+  ResolveQueueWait = 4,
+}
+
+type Bytes = ArrayBufferView;
+/** Each submission returns its promise, or undefined when the queue's own bound is full. */
+type Submitted<T> = Promise<T> | undefined;
+
+export interface NativeWorkQueue {
+  noop(flags: number, cancelId: number): Submitted<void>;
+  spin(ms: number, flags: number, cancelId: number): Submitted<void>;
+  sleep(ms: number, flags: number, cancelId: number): Submitted<void>;
+  hash(algorithm: string, data: Bytes, outputLength: number, flags: number, cancelId: number): Submitted<Buffer>;
+  hashMany(algorithm: string, inputs: Bytes[], outputLength: number, flags: number, cancelId: number): Submitted<Buffer[]>;
+  hmac(algorithm: string, key: Bytes, data: Bytes, flags: number, cancelId: number): Submitted<Buffer>;
+  hashFile(path: string, algorithm: string, outputLength: number, flags: number, cancelId: number): Submitted<Buffer>;
+  pbkdf2(password: Bytes, salt: Bytes, iterations: number, keylen: number, digest: string, flags: number, cancelId: number): Submitted<Buffer>;
+  scrypt(password: Bytes, salt: Bytes, keylen: number, N: number, r: number, p: number, maxmem: number, flags: number, cancelId: number): Submitted<Buffer>;
+  hasherUpdate(hasher: NativeHasher, data: Bytes, flags: number, cancelId: number): Submitted<void>;
+  hasherDigest(hasher: NativeHasher, flags: number, cancelId: number): Submitted<Buffer>;
+  probe(flags: number, cancelId: number): Submitted<number>;
+  hold(barrier: NativeBarrier, flags: number, cancelId: number): Submitted<void>;
+  cancel(cancelId: number, reason: unknown): boolean;
+  stats(out: Float64Array): void;
+  resetStats(): void;
+  setReporter(
+    report: (
+      kernel: number,
+      outcome: 0 | 1 | 2,
+      queuedAt: bigint,
+      startedAt: bigint,
+      finishedAt: bigint,
+      settledAt: bigint,
+      thread: number,
+      bytes: number,
+    ) => void,
+  ): void;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeHasher {}
+
+export interface NativeBarrier {
+  arrived(): number;
+  release(): void;
+}
+
 export interface NativeAddon {
   /** libuv's clock (CLOCK_MONOTONIC), ns. */
   nowNs(): bigint;
   /** libuv version the running Node uses. */
   uvVersion: string;
   NativeLoopObserver: NativeLoopObserverConstructor;
+  NativeWorkQueue: {
+    new (maxConcurrency: number, maxQueue: number): NativeWorkQueue;
+    readonly kernelFields: number;
+    readonly queueFields: number;
+    readonly kernelCount: number;
+  };
+  NativeHasher: new (algorithm: string, outputLength: number) => NativeHasher;
+  NativeBarrier: new () => NativeBarrier;
+  /** [output size in bytes, is an XOF] or undefined for a digest OpenSSL does not know. */
+  digestInfo(name: string): [number, boolean] | undefined;
+  scryptParamsValid(N: number, r: number, p: number, maxmem: number): boolean;
+  isDetached(view: ArrayBufferView): boolean;
 }
 
 function load(): NativeAddon {

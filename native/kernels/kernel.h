@@ -1,0 +1,126 @@
+// The contract between the job queue and the code that runs on a libuv pool thread. A
+// Kernel is plain C++: Run() executes on a pool thread and may touch only its own members
+// and memory the job keeps alive (input buffers are held by a JS reference until the job
+// settles). Result() runs back on the loop thread and turns the output into a JS value.
+// Lifetime: owned by its Job; created on the loop thread, destroyed there after settling.
+#pragma once
+#include <napi.h>
+#include <openssl/evp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace uvscope {
+
+// Kernel ids, shared with src/native.ts (per-kernel statistics are indexed by them).
+enum KernelId : int {
+  kKernelNoop = 0,
+  kKernelHash,
+  kKernelHashMany,
+  kKernelHmac,
+  kKernelHashFile,
+  kKernelHasherUpdate,
+  kKernelHasherDigest,
+  kKernelPbkdf2,
+  kKernelScrypt,
+  kKernelSpin,
+  kKernelSleep,
+  kKernelProbe,
+  kKernelCount,
+};
+
+// A failure a kernel reports; becomes a rejected promise with an Error carrying `code`
+// (and `syscall`, `path`, `errno` for file system errors, like Node's fs errors).
+struct KernelError {
+  std::string code;
+  std::string message;
+  std::string syscall;
+  std::string path;
+  int errnum = 0;  // negative libuv error code, as Node's fs errors carry
+};
+
+// A read-only view of input bytes owned by a JS ArrayBuffer the job keeps referenced.
+struct ByteView {
+  const uint8_t* data = nullptr;
+  size_t length = 0;
+};
+
+class Kernel {
+ public:
+  explicit Kernel(KernelId id) : id_(id) {}
+  virtual ~Kernel() = default;
+
+  // Pool thread. Long kernels poll `abort` between chunks and return early with
+  // aborted_ = true; the job then rejects with an AbortError.
+  virtual void Run(const std::atomic<bool>& abort) = 0;
+  // Loop thread: the value the promise resolves with. Default: the output as a Buffer.
+  virtual Napi::Value Result(Napi::Env env);
+
+  KernelId id() const { return id_; }
+  bool aborted() const { return aborted_; }
+  const KernelError* error() const { return error_.get(); }
+  uint64_t bytes() const { return bytes_; }
+
+ protected:
+  void Fail(std::string code, std::string message) {
+    error_ = std::make_unique<KernelError>();
+    error_->code = std::move(code);
+    error_->message = std::move(message);
+  }
+  // Records the current OpenSSL error queue as the failure.
+  void FailOpenSsl(const char* what);
+
+  KernelId id_;
+  bool aborted_ = false;
+  uint64_t bytes_ = 0;
+  std::vector<uint8_t> output_;
+  std::unique_ptr<KernelError> error_;
+};
+
+// Bytes hashed between two checks of the abort flag.
+constexpr size_t kChunkBytes = 1 << 20;
+
+// Kernel factories (defined in native/kernels/*.cc). `md` comes from DigestCache and stays
+// valid for the environment's lifetime.
+std::unique_ptr<Kernel> MakeNoopKernel(KernelId id);
+std::unique_ptr<Kernel> MakeSpinKernel(double ms);
+std::unique_ptr<Kernel> MakeSleepKernel(double ms);
+std::unique_ptr<Kernel> MakeHashKernel(const EVP_MD* md, ByteView data, size_t outputLength);
+std::unique_ptr<Kernel> MakeHashManyKernel(const EVP_MD* md, std::vector<ByteView> inputs,
+                                           size_t outputLength);
+std::unique_ptr<Kernel> MakeHmacKernel(const EVP_MD* md, ByteView key, ByteView data);
+std::unique_ptr<Kernel> MakeHashFileKernel(const EVP_MD* md, std::string path, size_t outputLength);
+std::unique_ptr<Kernel> MakePbkdf2Kernel(const EVP_MD* md, ByteView password, ByteView salt,
+                                         uint32_t iterations, size_t keylen);
+std::unique_ptr<Kernel> MakeScryptKernel(ByteView password, ByteView salt, size_t keylen,
+                                         uint64_t N, uint64_t r, uint64_t p, uint64_t maxmem);
+// Checks scrypt parameters exactly as OpenSSL will, without deriving anything.
+bool ScryptParamsValid(uint64_t N, uint64_t r, uint64_t p, uint64_t maxmem);
+
+// measureSize(): hold jobs block on this until Release(); Arrived() counts how many ran at once.
+struct HoldBarrier {
+  std::mutex mutex;
+  std::condition_variable wake;
+  uint32_t arrived = 0;
+  bool released = false;
+  void Release();
+  uint32_t Arrived();
+};
+std::unique_ptr<Kernel> MakeHoldKernel(std::shared_ptr<HoldBarrier> barrier);
+
+// Incremental hashing: the state lives across jobs; each update or digest is one job.
+struct HasherState {
+  EVP_MD_CTX* ctx = nullptr;
+  size_t outputLength = 0;
+  bool finalized = false;
+  ~HasherState() { EVP_MD_CTX_free(ctx); }
+};
+std::unique_ptr<Kernel> MakeHasherUpdateKernel(std::shared_ptr<HasherState> state, ByteView data);
+std::unique_ptr<Kernel> MakeHasherDigestKernel(std::shared_ptr<HasherState> state);
+
+}  // namespace uvscope

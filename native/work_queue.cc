@@ -1,0 +1,494 @@
+// WorkQueue: see work_queue.h. Everything except RunJob runs on the owning loop's thread.
+#include "work_queue.h"
+
+#include "clock.h"
+
+namespace uvscope {
+
+namespace {
+
+// libuv's pool is process-wide, so a pool thread's index is too: each thread takes the next
+// number the first time it runs a uvscope job.
+std::atomic<int> nextPoolThreadIndex{0};
+thread_local int poolThreadIndex = -1;
+
+ByteView BytesOf(Napi::Value value) {
+  napi_env env = value.Env();
+  ByteView view;
+  void* data = nullptr;
+  size_t length = 0;
+  bool isTypedArray = false, isDataView = false;
+  napi_is_typedarray(env, value, &isTypedArray);
+  if (isTypedArray) {
+    napi_typedarray_type type;
+    size_t elements;
+    napi_value arrayBuffer;
+    size_t offset;
+    NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, value, &type, &elements, &data, &arrayBuffer, &offset),
+                         view);
+    length = elements * value.As<Napi::TypedArray>().ElementSize();
+  } else if (napi_is_dataview(env, value, &isDataView), isDataView) {
+    napi_value arrayBuffer;
+    size_t offset;
+    NAPI_THROW_IF_FAILED(env, napi_get_dataview_info(env, value, &length, &data, &arrayBuffer, &offset), view);
+  } else {
+    throw Napi::TypeError::New(env, "expected an ArrayBufferView");
+  }
+  view.data = static_cast<const uint8_t*>(data);
+  view.length = length;
+  return view;
+}
+
+const EVP_MD* DigestOf(AddonData* data, Napi::Value name) {
+  const EVP_MD* md = data->digests.Get(name.As<Napi::String>().Utf8Value());
+  if (md == nullptr) throw Napi::Error::New(name.Env(), "unknown digest");
+  return md;
+}
+
+size_t SizeArg(Napi::Value value) { return static_cast<size_t>(value.As<Napi::Number>().Int64Value()); }
+
+}  // namespace
+
+void WorkQueueWrap::Init(Napi::Env env, Napi::Object exports, AddonData* data) {
+  Napi::Function ctor = DefineClass(
+      env, "NativeWorkQueue",
+      {
+          InstanceMethod<&WorkQueueWrap::Noop>("noop"),
+          InstanceMethod<&WorkQueueWrap::Spin>("spin"),
+          InstanceMethod<&WorkQueueWrap::Sleep>("sleep"),
+          InstanceMethod<&WorkQueueWrap::Hash>("hash"),
+          InstanceMethod<&WorkQueueWrap::HashMany>("hashMany"),
+          InstanceMethod<&WorkQueueWrap::Hmac>("hmac"),
+          InstanceMethod<&WorkQueueWrap::HashFile>("hashFile"),
+          InstanceMethod<&WorkQueueWrap::Pbkdf2>("pbkdf2"),
+          InstanceMethod<&WorkQueueWrap::Scrypt>("scrypt"),
+          InstanceMethod<&WorkQueueWrap::HasherUpdate>("hasherUpdate"),
+          InstanceMethod<&WorkQueueWrap::HasherDigest>("hasherDigest"),
+          InstanceMethod<&WorkQueueWrap::Probe>("probe"),
+          InstanceMethod<&WorkQueueWrap::Hold>("hold"),
+          InstanceMethod<&WorkQueueWrap::Cancel>("cancel"),
+          InstanceMethod<&WorkQueueWrap::Stats>("stats"),
+          InstanceMethod<&WorkQueueWrap::ResetStats>("resetStats"),
+          InstanceMethod<&WorkQueueWrap::SetReporter>("setReporter"),
+          StaticValue("kernelFields", Napi::Number::New(env, kKernelFields)),
+          StaticValue("queueFields", Napi::Number::New(env, kQueueFields)),
+          StaticValue("kernelCount", Napi::Number::New(env, kKernelCount)),
+      },
+      data);
+  exports.Set("NativeWorkQueue", ctor);
+}
+
+// new NativeWorkQueue(maxConcurrency, maxQueue): validated in TypeScript.
+WorkQueueWrap::WorkQueueWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WorkQueueWrap>(info) {
+  data_ = static_cast<AddonData*>(info.Data());
+  if (data_->tearingDown()) throw Napi::Error::New(info.Env(), "uvscope: the environment is shutting down");
+  maxConcurrency_ = info[0].As<Napi::Number>().Uint32Value();
+  maxQueue_ = info[1].As<Napi::Number>().Uint32Value();
+  windowStartNs_ = NowNs();
+  asyncContext_ = std::make_unique<Napi::AsyncContext>(info.Env(), "uvscope:threadpool", Value());
+  data_->Register(this);
+}
+
+WorkQueueWrap::~WorkQueueWrap() {
+  // Only collected with no job in flight (the wrapper is strongly referenced meanwhile).
+  // After teardown AddonData may be gone: do not touch it.
+  if (!torndown_) data_->Unregister(this);
+}
+
+KernelStats& WorkQueueWrap::StatsFor(KernelId id) {
+  if (!perKernel_[id]) perKernel_[id] = std::make_unique<KernelStats>();
+  return *perKernel_[id];
+}
+
+Napi::Value WorkQueueWrap::Submit(const Napi::CallbackInfo& info, size_t tail, std::unique_ptr<Kernel> kernel,
+                                  Napi::Value keep0, Napi::Value keep1) {
+  Napi::Env env = info.Env();
+  if (torndown_) throw Napi::Error::New(env, "uvscope: the environment is shutting down");
+  // Our own queue is full: TypeScript turns `undefined` into its queue-full error.
+  if (maxConcurrency_ != 0 && inLibuvCount_ >= maxConcurrency_ && pending_.size() >= maxQueue_) {
+    return env.Undefined();
+  }
+  auto* job = new Job();
+  job->queue = this;
+  job->kernel = std::move(kernel);
+  job->flags = info[tail].As<Napi::Number>().Uint32Value();
+  job->cancelId = info[tail + 1].IsNumber() ? info[tail + 1].As<Napi::Number>().Uint32Value() : 0;
+  job->queuedAt = NowNs();
+  napi_value promise;
+  napi_create_promise(env, &job->deferred, &promise);
+  if (!keep0.IsEmpty()) napi_create_reference(env, keep0, 1, &job->keep[0]);
+  if (!keep1.IsEmpty()) napi_create_reference(env, keep1, 1, &job->keep[1]);
+  if (job->cancelId != 0) cancellable_[job->cancelId] = job;
+  if (inFlight_++ == 0) Ref();  // in flight: the wrapper (and so this queue) must stay alive
+  if (!(job->flags & kJobExcludeStats)) {
+    overall_.submitted++;
+    StatsFor(job->kernel->id()).submitted++;
+  }
+  if (maxConcurrency_ == 0 || inLibuvCount_ < maxConcurrency_) {
+    StartInLibuv(job);
+  } else {
+    pending_.push_back(job);
+  }
+  return Napi::Value(env, promise);
+}
+
+void WorkQueueWrap::StartInLibuv(Job* job) {
+  job->req.data = job;
+  job->inLibuv = true;
+  // Intrusive list of jobs handed to libuv, for teardown.
+  job->next = inLibuvHead_;
+  job->prev = nullptr;
+  if (inLibuvHead_ != nullptr) inLibuvHead_->prev = job;
+  inLibuvHead_ = job;
+  inLibuvCount_++;
+  queuedInLibuvTotal_++;
+  uv_queue_work(data_->loop, &job->req, RunJob, AfterJob);
+}
+
+void WorkQueueWrap::RunJob(uv_work_t* req) {
+  Job* job = static_cast<Job*>(req->data);
+  WorkQueueWrap* queue = job->queue;
+  if (poolThreadIndex < 0) poolThreadIndex = nextPoolThreadIndex.fetch_add(1);
+  job->thread = poolThreadIndex;
+  job->startedAt = NowNs();
+  queue->startedTotal_.fetch_add(1, std::memory_order_relaxed);
+  int64_t running = queue->running_.fetch_add(1, std::memory_order_relaxed) + 1;
+  int64_t seen = queue->maxRunning_.load(std::memory_order_relaxed);
+  while (running > seen && !queue->maxRunning_.compare_exchange_weak(seen, running)) {
+  }
+  job->kernel->Run(job->abortRequested);
+  job->finishedAt = NowNs();
+  queue->running_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void WorkQueueWrap::AfterJob(uv_work_t* req, int status) {
+  Job* job = static_cast<Job*>(req->data);
+  WorkQueueWrap* queue = job->queue;
+  job->settledAt = NowNs();
+  // Unlink from the in-libuv list.
+  if (job->prev != nullptr) job->prev->next = job->next; else queue->inLibuvHead_ = job->next;
+  if (job->next != nullptr) job->next->prev = job->prev;
+  job->inLibuv = false;
+  queue->inLibuvCount_--;
+  bool cancelled = status == UV_ECANCELED;
+  if (cancelled) queue->queuedInLibuvTotal_--;  // never started
+  if (queue->torndown_) {
+    queue->Free(job);
+    if (queue->inLibuvHead_ == nullptr && queue->teardownDone_) {
+      std::function<void()> done = std::move(queue->teardownDone_);
+      done();  // may free AddonData: nothing after this
+    }
+    return;
+  }
+  queue->Settle(job, cancelled, true);
+  queue->Pump();
+}
+
+void WorkQueueWrap::Pump() {
+  while (maxConcurrency_ != 0 && !pending_.empty() && inLibuvCount_ < maxConcurrency_) {
+    Job* job = pending_.front();
+    pending_.pop_front();
+    StartInLibuv(job);
+  }
+}
+
+static Napi::Value ErrorFromKernel(Napi::Env env, const KernelError& failure) {
+  Napi::Error error = Napi::Error::New(env, failure.message);
+  error.Set("code", Napi::String::New(env, failure.code));
+  if (!failure.syscall.empty()) {
+    error.Set("errno", Napi::Number::New(env, failure.errnum));
+    error.Set("syscall", Napi::String::New(env, failure.syscall));
+    error.Set("path", Napi::String::New(env, failure.path));
+  }
+  return error.Value();
+}
+
+void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
+  Napi::Env env = Env();
+  Napi::HandleScope handleScope(env);
+  std::unique_ptr<Napi::CallbackScope> callbackScope;
+  // A callback scope makes promise reactions and nextTicks run before the loop moves on,
+  // in the async context of the submission (so AsyncLocalStorage flows through).
+  if (inCallbackScope) callbackScope = std::make_unique<Napi::CallbackScope>(env, *asyncContext_);
+  const Kernel& kernel = *job->kernel;
+  bool aborted = cancelled || kernel.aborted() || job->abortRequested.load();
+  int outcome;  // 0 completed, 1 failed, 2 cancelled (shared with src/native.ts)
+  try {
+    if (aborted) {
+      outcome = 2;
+      napi_value reason;
+      if (job->abortReason != nullptr) {
+        napi_get_reference_value(env, job->abortReason, &reason);
+      } else {
+        Napi::Error error = Napi::Error::New(env, "The operation was aborted");
+        error.Set("name", Napi::String::New(env, "AbortError"));
+        error.Set("code", Napi::String::New(env, "ABORT_ERR"));
+        reason = error.Value();
+      }
+      napi_reject_deferred(env, job->deferred, reason);
+    } else if (kernel.error() != nullptr) {
+      outcome = 1;
+      napi_reject_deferred(env, job->deferred, ErrorFromKernel(env, *kernel.error()));
+    } else {
+      outcome = 0;
+      Napi::Value result = (job->flags & kJobResolveQueueWait)
+                               ? Napi::Number::New(env, static_cast<double>(job->startedAt - job->queuedAt))
+                               : job->kernel->Result(env);
+      napi_resolve_deferred(env, job->deferred, result);
+    }
+  } catch (const Napi::Error& error) {
+    outcome = 1;
+    napi_reject_deferred(env, job->deferred, error.Value());
+  }
+  job->deferred = nullptr;
+  if (!(job->flags & kJobExcludeStats)) {
+    for (KernelStats* stats : {&overall_, &StatsFor(kernel.id())}) {
+      if (outcome == 0) stats->completed++; else if (outcome == 1) stats->failed++; else stats->cancelled++;
+      stats->bytes += kernel.bytes();
+      if (job->startedAt != 0) {
+        stats->queueWait.Record(job->startedAt - job->queuedAt);
+        stats->run.Record(job->finishedAt - job->startedAt);
+        stats->returnDelay.Record(job->settledAt - job->finishedAt);
+      }
+    }
+  }
+  if ((job->flags & kJobReport) && !reporter_.IsEmpty()) Report(env, job, outcome);
+  Free(job);
+  if (--inFlight_ == 0) Unref();
+}
+
+void WorkQueueWrap::Report(Napi::Env env, Job* job, int outcome) {
+  try {
+    reporter_.Call({Napi::Number::New(env, job->kernel->id()), Napi::Number::New(env, outcome),
+                    Napi::BigInt::New(env, job->queuedAt), Napi::BigInt::New(env, job->startedAt),
+                    Napi::BigInt::New(env, job->finishedAt), Napi::BigInt::New(env, job->settledAt),
+                    Napi::Number::New(env, job->thread),
+                    Napi::Number::New(env, static_cast<double>(job->kernel->bytes()))});
+  } catch (const Napi::Error& error) {
+    napi_fatal_exception(env, error.Value());
+  }
+}
+
+void WorkQueueWrap::Free(Job* job) {
+  napi_env env = Env();
+  for (napi_ref& ref : job->keep) {
+    if (ref != nullptr) napi_delete_reference(env, ref);
+  }
+  if (job->abortReason != nullptr) napi_delete_reference(env, job->abortReason);
+  if (job->cancelId != 0) {
+    auto found = cancellable_.find(job->cancelId);
+    if (found != cancellable_.end() && found->second == job) cancellable_.erase(found);
+  }
+  delete job;
+}
+
+void WorkQueueWrap::CloseForTeardown(std::function<void()> done) {
+  torndown_ = true;
+  // Jobs still in our own queue never reached libuv: drop them. Their promises cannot be
+  // settled any more (no JavaScript runs during teardown).
+  for (Job* job : pending_) Free(job);
+  pending_.clear();
+  // Queued in libuv: cancel (after_work gets UV_ECANCELED). Running: ask to stop early.
+  for (Job* job = inLibuvHead_; job != nullptr; job = job->next) {
+    job->abortRequested.store(true);
+    uv_cancel(reinterpret_cast<uv_req_t*>(&job->req));
+  }
+  if (inLibuvHead_ == nullptr) {
+    done();
+  } else {
+    teardownDone_ = std::move(done);
+  }
+}
+
+// --- submissions: each parses its kernel's arguments (validated in TypeScript) ------------
+
+Napi::Value WorkQueueWrap::Noop(const Napi::CallbackInfo& info) {
+  return Submit(info, 0, MakeNoopKernel(kKernelNoop));
+}
+
+Napi::Value WorkQueueWrap::Spin(const Napi::CallbackInfo& info) {
+  return Submit(info, 1, MakeSpinKernel(info[0].As<Napi::Number>().DoubleValue()));
+}
+
+Napi::Value WorkQueueWrap::Sleep(const Napi::CallbackInfo& info) {
+  return Submit(info, 1, MakeSleepKernel(info[0].As<Napi::Number>().DoubleValue()));
+}
+
+// hash(algorithm, data, outputLength, flags, cancelId)
+Napi::Value WorkQueueWrap::Hash(const Napi::CallbackInfo& info) {
+  const EVP_MD* md = DigestOf(data_, info[0]);
+  return Submit(info, 3, MakeHashKernel(md, BytesOf(info[1]), SizeArg(info[2])), info[1]);
+}
+
+// hashMany(algorithm, inputs: ArrayBufferView[] (a private copy), outputLength, flags, cancelId)
+Napi::Value WorkQueueWrap::HashMany(const Napi::CallbackInfo& info) {
+  const EVP_MD* md = DigestOf(data_, info[0]);
+  Napi::Array inputs = info[1].As<Napi::Array>();
+  std::vector<ByteView> views;
+  views.reserve(inputs.Length());
+  for (uint32_t i = 0; i < inputs.Length(); i++) views.push_back(BytesOf(inputs.Get(i)));
+  return Submit(info, 3, MakeHashManyKernel(md, std::move(views), SizeArg(info[2])), inputs);
+}
+
+// hmac(algorithm, key, data, flags, cancelId)
+Napi::Value WorkQueueWrap::Hmac(const Napi::CallbackInfo& info) {
+  const EVP_MD* md = DigestOf(data_, info[0]);
+  return Submit(info, 3, MakeHmacKernel(md, BytesOf(info[1]), BytesOf(info[2])), info[1], info[2]);
+}
+
+// hashFile(path, algorithm, outputLength, flags, cancelId)
+Napi::Value WorkQueueWrap::HashFile(const Napi::CallbackInfo& info) {
+  const EVP_MD* md = DigestOf(data_, info[1]);
+  return Submit(info, 3, MakeHashFileKernel(md, info[0].As<Napi::String>().Utf8Value(), SizeArg(info[2])));
+}
+
+// pbkdf2(password, salt, iterations, keylen, digest, flags, cancelId)
+Napi::Value WorkQueueWrap::Pbkdf2(const Napi::CallbackInfo& info) {
+  const EVP_MD* md = DigestOf(data_, info[4]);
+  return Submit(info, 5,
+                MakePbkdf2Kernel(md, BytesOf(info[0]), BytesOf(info[1]), info[2].As<Napi::Number>().Uint32Value(),
+                                 SizeArg(info[3])),
+                info[0], info[1]);
+}
+
+// scrypt(password, salt, keylen, N, r, p, maxmem, flags, cancelId)
+Napi::Value WorkQueueWrap::Scrypt(const Napi::CallbackInfo& info) {
+  auto u64 = [&](size_t i) { return static_cast<uint64_t>(info[i].As<Napi::Number>().DoubleValue()); };
+  return Submit(info, 7,
+                MakeScryptKernel(BytesOf(info[0]), BytesOf(info[1]), SizeArg(info[2]), u64(3), u64(4), u64(5),
+                                 u64(6)),
+                info[0], info[1]);
+}
+
+// hasherUpdate(hasher, data, flags, cancelId)
+Napi::Value WorkQueueWrap::HasherUpdate(const Napi::CallbackInfo& info) {
+  HasherWrap* hasher = HasherWrap::Unwrap(info[0].As<Napi::Object>());
+  return Submit(info, 2, MakeHasherUpdateKernel(hasher->state, BytesOf(info[1])), info[0], info[1]);
+}
+
+// hasherDigest(hasher, flags, cancelId)
+Napi::Value WorkQueueWrap::HasherDigest(const Napi::CallbackInfo& info) {
+  HasherWrap* hasher = HasherWrap::Unwrap(info[0].As<Napi::Object>());
+  return Submit(info, 1, MakeHasherDigestKernel(hasher->state), info[0]);
+}
+
+// probe(): an empty job outside the statistics; resolves with its queue wait in ns.
+Napi::Value WorkQueueWrap::Probe(const Napi::CallbackInfo& info) {
+  return Submit(info, 0, MakeNoopKernel(kKernelProbe));
+}
+
+// hold(barrier, flags, cancelId): blocks a pool thread until the barrier is released.
+Napi::Value WorkQueueWrap::Hold(const Napi::CallbackInfo& info) {
+  BarrierWrap* barrier = BarrierWrap::Unwrap(info[0].As<Napi::Object>());
+  return Submit(info, 1, MakeHoldKernel(barrier->barrier), info[0]);
+}
+
+// cancel(cancelId, reason): true when the job was found (and will reject with `reason`).
+Napi::Value WorkQueueWrap::Cancel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto found = cancellable_.find(info[0].As<Napi::Number>().Uint32Value());
+  if (found == cancellable_.end()) return Napi::Boolean::New(env, false);
+  Job* job = found->second;
+  if (job->abortRequested.exchange(true)) return Napi::Boolean::New(env, true);
+  if (!info[1].IsUndefined()) napi_create_reference(env, info[1], 1, &job->abortReason);
+  if (!job->inLibuv) {
+    // Still in our own queue: it never runs; settle now (we are already inside JS).
+    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+      if (*it == job) {
+        pending_.erase(it);
+        break;
+      }
+    }
+    Settle(job, true, false);
+  } else {
+    // Queued in libuv: after_work will see UV_ECANCELED. Running: UV_EBUSY, and the kernel
+    // sees abortRequested at its next chunk.
+    uv_cancel(reinterpret_cast<uv_req_t*>(&job->req));
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// stats(out: Float64Array): queue fields, then overall, then one block per kernel id.
+Napi::Value WorkQueueWrap::Stats(const Napi::CallbackInfo& info) {
+  Napi::Float64Array out = info[0].As<Napi::Float64Array>();
+  size_t needed = kQueueFields + (1 + kKernelCount) * kKernelFields;
+  if (out.ElementLength() < needed) throw Napi::RangeError::New(info.Env(), "stats buffer too small");
+  double* at = out.Data();
+  uint64_t started = startedTotal_.load();
+  *at++ = static_cast<double>(inFlight_);
+  *at++ = static_cast<double>(pending_.size() + (queuedInLibuvTotal_ > started ? queuedInLibuvTotal_ - started : 0));
+  *at++ = static_cast<double>(running_.load());
+  *at++ = static_cast<double>(maxRunning_.load());
+  *at++ = static_cast<double>(NowNs() - windowStartNs_);
+  *at++ = static_cast<double>(pending_.size());
+  KernelStats empty;
+  for (int i = -1; i < kKernelCount; i++) {
+    const KernelStats& stats = i < 0 ? overall_ : (perKernel_[i] ? *perKernel_[i] : empty);
+    *at++ = static_cast<double>(stats.submitted);
+    *at++ = static_cast<double>(stats.completed);
+    *at++ = static_cast<double>(stats.failed);
+    *at++ = static_cast<double>(stats.cancelled);
+    *at++ = static_cast<double>(stats.bytes);
+    for (const Histogram* histogram : {&stats.queueWait, &stats.run, &stats.returnDelay}) {
+      histogram->Summarize(at);
+      at += Histogram::kSummaryFields;
+    }
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value WorkQueueWrap::ResetStats(const Napi::CallbackInfo& info) {
+  overall_.~KernelStats();
+  new (&overall_) KernelStats();
+  for (auto& stats : perKernel_) stats.reset();
+  maxRunning_.store(running_.load());
+  windowStartNs_ = NowNs();
+  return info.Env().Undefined();
+}
+
+// setReporter(fn(kernelId, outcome, queuedAt, startedAt, finishedAt, settledAt, thread, bytes))
+Napi::Value WorkQueueWrap::SetReporter(const Napi::CallbackInfo& info) {
+  reporter_ = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+// --- HasherWrap: the incremental state of createHasher() ------------------------------------
+
+void HasherWrap::Init(Napi::Env env, Napi::Object exports, AddonData* data) {
+  Napi::Function ctor = DefineClass(env, "NativeHasher", {}, data);
+  exports.Set("NativeHasher", ctor);
+}
+
+// new NativeHasher(algorithm, outputLength)
+HasherWrap::HasherWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HasherWrap>(info) {
+  auto* data = static_cast<AddonData*>(info.Data());
+  const EVP_MD* md = DigestOf(data, info[0]);
+  state = std::make_shared<HasherState>();
+  state->outputLength = SizeArg(info[1]);
+  state->ctx = EVP_MD_CTX_new();
+  if (state->ctx == nullptr || EVP_DigestInit_ex(state->ctx, md, nullptr) != 1) {
+    throw Napi::Error::New(info.Env(), "could not initialise the digest");
+  }
+}
+
+// --- BarrierWrap: measureSize()'s rendezvous ------------------------------------------------
+
+void BarrierWrap::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "NativeBarrier",
+                                    {InstanceMethod<&BarrierWrap::Arrived>("arrived"),
+                                     InstanceMethod<&BarrierWrap::Release>("release")});
+  exports.Set("NativeBarrier", ctor);
+}
+
+BarrierWrap::BarrierWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BarrierWrap>(info) {}
+
+Napi::Value BarrierWrap::Arrived(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), barrier->Arrived());
+}
+
+Napi::Value BarrierWrap::Release(const Napi::CallbackInfo& info) {
+  barrier->Release();
+  return info.Env().Undefined();
+}
+
+}  // namespace uvscope

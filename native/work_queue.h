@@ -1,0 +1,140 @@
+// WorkQueue: submits kernels to the real libuv thread pool with uv_queue_work on the loop of
+// the environment that owns it, settles each job's promise back on that loop inside a
+// callback scope (one shared async context), and keeps per-kernel timing statistics.
+// Optionally bounds how many pool threads its jobs occupy (maxConcurrency) with its own
+// FIFO of at most maxQueue waiting jobs. Every job settles exactly once; on environment
+// teardown queued jobs are uv_cancel()ed, running ones asked to abort and waited for.
+// Lifetime: the JS wrapper; it is kept strongly referenced while any job is in flight.
+#pragma once
+#include <napi.h>
+#include <uv.h>
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+
+#include "addon_data.h"
+#include "histogram.h"
+#include "kernels/kernel.h"
+
+namespace uvscope {
+
+class WorkQueueWrap;
+
+// Job flags, shared with src/native.ts.
+enum JobFlags : uint32_t {
+  kJobReport = 1,          // hand timings to the JS reporter (diagnostics_channel subscribers)
+  kJobExcludeStats = 2,    // introspection probes: not counted in stats()
+  kJobResolveQueueWait = 4 // resolve with the queue wait in ns instead of the kernel's result
+};
+
+struct Job {
+  uv_work_t req;
+  WorkQueueWrap* queue = nullptr;
+  std::unique_ptr<Kernel> kernel;
+  napi_deferred deferred = nullptr;
+  napi_ref keep[2] = {nullptr, nullptr};  // inputs kept alive until the job settles
+  napi_ref abortReason = nullptr;         // what to reject with when aborted
+  uint32_t flags = 0;
+  uint32_t cancelId = 0;                  // nonzero: cancellable through cancel(id)
+  std::atomic<bool> abortRequested{false};
+  bool inLibuv = false;
+  Job* prev = nullptr;  // intrusive list of jobs handed to libuv (loop thread only)
+  Job* next = nullptr;
+  // Monotonic ns. startedAt/finishedAt and thread are written on the pool thread before
+  // after_work, which libuv orders after it.
+  uint64_t queuedAt = 0, startedAt = 0, finishedAt = 0, settledAt = 0;
+  int thread = -1;
+};
+
+struct KernelStats {
+  uint64_t submitted = 0, completed = 0, failed = 0, cancelled = 0, bytes = 0;
+  Histogram queueWait, run, returnDelay;
+};
+
+class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports, AddonData* data);
+  explicit WorkQueueWrap(const Napi::CallbackInfo& info);
+  ~WorkQueueWrap() override;
+  void CloseForTeardown(std::function<void()> done) override;
+
+  // Per kernel: submitted completed failed cancelled bytes, then 3 histogram summaries.
+  static constexpr int kKernelFields = 5 + 3 * Histogram::kSummaryFields;
+  static constexpr int kQueueFields = 6;  // inFlight queued running maxRunning windowNs pending
+
+ private:
+  Napi::Value Noop(const Napi::CallbackInfo& info);
+  Napi::Value Spin(const Napi::CallbackInfo& info);
+  Napi::Value Sleep(const Napi::CallbackInfo& info);
+  Napi::Value Hash(const Napi::CallbackInfo& info);
+  Napi::Value HashMany(const Napi::CallbackInfo& info);
+  Napi::Value Hmac(const Napi::CallbackInfo& info);
+  Napi::Value HashFile(const Napi::CallbackInfo& info);
+  Napi::Value Pbkdf2(const Napi::CallbackInfo& info);
+  Napi::Value Scrypt(const Napi::CallbackInfo& info);
+  Napi::Value HasherUpdate(const Napi::CallbackInfo& info);
+  Napi::Value HasherDigest(const Napi::CallbackInfo& info);
+  Napi::Value Probe(const Napi::CallbackInfo& info);
+  Napi::Value Hold(const Napi::CallbackInfo& info);
+  Napi::Value Cancel(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value ResetStats(const Napi::CallbackInfo& info);
+  Napi::Value SetReporter(const Napi::CallbackInfo& info);
+
+  // Takes the kernel, the trailing (flags, cancelId) arguments at `tail`, and up to two
+  // input values to keep alive; returns the promise.
+  Napi::Value Submit(const Napi::CallbackInfo& info, size_t tail, std::unique_ptr<Kernel> kernel,
+                     Napi::Value keep0 = Napi::Value(), Napi::Value keep1 = Napi::Value());
+  void StartInLibuv(Job* job);
+  void Pump();
+  void Settle(Job* job, bool cancelled, bool inCallbackScope);
+  void Report(Napi::Env env, Job* job, int outcome);
+  void Free(Job* job);
+  KernelStats& StatsFor(KernelId id);
+
+  static void RunJob(uv_work_t* req);
+  static void AfterJob(uv_work_t* req, int status);
+
+  AddonData* data_;
+  uint32_t maxConcurrency_;  // 0: no limit of our own, libuv's queue only
+  uint32_t maxQueue_;
+  std::deque<Job*> pending_;                // waiting for one of our maxConcurrency slots
+  Job* inLibuvHead_ = nullptr;              // submitted with uv_queue_work, not yet after_work
+  uint32_t inLibuvCount_ = 0;
+  std::unordered_map<uint32_t, Job*> cancellable_;
+  uint64_t inFlight_ = 0;                   // submitted and not settled
+  std::atomic<int64_t> running_{0};         // running on pool threads right now
+  std::atomic<int64_t> maxRunning_{0};
+  std::atomic<uint64_t> startedTotal_{0};
+  uint64_t queuedInLibuvTotal_ = 0;         // passed to uv_queue_work and not cancelled there
+  uint64_t windowStartNs_;
+  KernelStats overall_;
+  std::unique_ptr<KernelStats> perKernel_[kKernelCount];
+  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+  Napi::FunctionReference reporter_;
+  bool torndown_ = false;
+  std::function<void()> teardownDone_;
+};
+
+class HasherWrap : public Napi::ObjectWrap<HasherWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports, AddonData* data);
+  explicit HasherWrap(const Napi::CallbackInfo& info);
+  std::shared_ptr<HasherState> state;
+};
+
+class BarrierWrap : public Napi::ObjectWrap<BarrierWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  explicit BarrierWrap(const Napi::CallbackInfo& info);
+  std::shared_ptr<HoldBarrier> barrier = std::make_shared<HoldBarrier>();
+
+ private:
+  Napi::Value Arrived(const Napi::CallbackInfo& info);
+  Napi::Value Release(const Napi::CallbackInfo& info);
+};
+
+}  // namespace uvscope

@@ -1,0 +1,683 @@
+/**
+ * The thread pool: native kernels (hashing, HMAC, PBKDF2, scrypt, synthetic CPU and blocking
+ * work) run on the *real* libuv pool with `uv_queue_work`, sharing it with fs, dns.lookup,
+ * zlib and crypto, with timings for every job and introspection of the pool itself.
+ * @module
+ */
+import crypto from 'node:crypto';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { fileURLToPath } from 'node:url';
+
+import {
+  AbortError,
+  codedError,
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
+  validateNumber,
+  validateObject,
+} from './errors';
+import { HistogramSummary, readSummary, summarize, SUMMARY_FIELDS } from './histogram';
+import { JobFlag, KERNEL_NAMES, KernelName, native, NativeHasher, NativeWorkQueue } from './native';
+
+export type { KernelName } from './native';
+
+/** Input bytes: strings are UTF-8 encoded (once); views are used zero-copy. */
+export type BinaryInput = string | ArrayBufferView;
+/** Password and salt inputs also accept an ArrayBuffer, as node:crypto's do. */
+export type BinaryLike = BinaryInput | ArrayBuffer | SharedArrayBuffer;
+
+/** Options every job accepts. */
+export interface JobOptions {
+  /**
+   * Aborts the job: still queued, it is removed with `uv_cancel` and never runs; running,
+   * spin/sleep/hash/hashMany/hmac/hashFile/pbkdf2 stop at their next chunk (scrypt and
+   * hasher steps finish). Either way the promise rejects with an AbortError whose `cause`
+   * is the signal's reason.
+   */
+  signal?: AbortSignal;
+}
+
+/** Options of the hashing calls. */
+export interface HashOptions extends JobOptions {
+  /** Output length in bytes, for XOF digests (shake128, shake256) only, as in node:crypto. */
+  outputLength?: number;
+}
+
+/** scrypt cost parameters, as node:crypto's (aliases `cost`, `blockSize`, `parallelization`). */
+export interface ScryptParams {
+  N?: number;
+  r?: number;
+  p?: number;
+  cost?: number;
+  blockSize?: number;
+  parallelization?: number;
+  /** Memory bound in bytes (default 32 MiB). */
+  maxmem?: number;
+  maxMem?: number;
+}
+
+/** Options of a {@link ThreadPool}. */
+export interface ThreadPoolOptions {
+  /**
+   * At most this many of this pool's jobs occupy libuv threads at once; the rest wait in
+   * uvscope's own FIFO, so heavy jobs cannot starve fs and dns.lookup. Default: no limit
+   * (jobs go straight to libuv's queue).
+   */
+  maxConcurrency?: number;
+  /** With maxConcurrency: how many jobs may wait in uvscope's FIFO. Default: unbounded. */
+  maxQueue?: number;
+}
+
+/** Counts and timing distributions of jobs (ns). */
+export interface JobStats {
+  submitted: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  /** Input bytes processed. */
+  bytes: number;
+  /** Submission until a pool thread started the job. */
+  queueWait: HistogramSummary;
+  /** Start to finish on the pool thread. */
+  run: HistogramSummary;
+  /** Finished on the pool thread until the promise was settled on the loop. */
+  returnDelay: HistogramSummary;
+}
+
+/** A snapshot of a pool's statistics since creation or `resetStats()`. */
+export interface ThreadPoolStats extends JobStats {
+  /** Submitted and not yet settled. */
+  inFlight: number;
+  /** Waiting: in uvscope's own FIFO or in libuv's queue. */
+  queued: number;
+  /** Running on pool threads right now. */
+  running: number;
+  /** Most jobs of this pool seen running at once. */
+  maxConcurrencySeen: number;
+  /** Window length, ns. */
+  windowNs: number;
+  /** Input bytes per second of window. */
+  bytesPerSecond: number;
+  /** Per kernel, for the kernels used in the window. */
+  kernels: Partial<Record<KernelName, JobStats>>;
+}
+
+/** What diagnostics_channel `uvscope:threadpool:job` publishes for every settled job. */
+export interface JobRecord {
+  kernel: KernelName;
+  outcome: 'completed' | 'failed' | 'cancelled';
+  /** Monotonic ns (process.hrtime.bigint() clock). startedAt/finishedAt are 0n for a job cancelled before it ran. */
+  queuedAt: bigint;
+  startedAt: bigint;
+  finishedAt: bigint;
+  settledAt: bigint;
+  queueWaitNs: number;
+  runNs: number;
+  returnDelayNs: number;
+  /** Index of the pool thread that ran it (process-wide, in order of first use), -1 if it never ran. */
+  thread: number;
+  bytes: number;
+}
+
+/** The diagnostics_channel every settled job is published on (only while subscribed). */
+export const JOB_CHANNEL = 'uvscope:threadpool:job';
+const jobChannel = diagnosticsChannel.channel(JOB_CHANNEL);
+
+const OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
+const MAX_INT32 = 2 ** 31 - 1;
+const DEFAULT_SCRYPT_MAXMEM = 32 * 1024 * 1024;
+
+// --- validation --------------------------------------------------------------------------
+
+function toBytes(name: string, value: unknown, allowArrayBuffer = false): ArrayBufferView {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (ArrayBuffer.isView(value)) {
+    if (value.byteLength === 0 && native.isDetached(value)) {
+      throw invalidArgValue(name, 'must not be a detached buffer', value);
+    }
+    return value;
+  }
+  if (allowArrayBuffer && (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer)) {
+    return new Uint8Array(value);
+  }
+  const expected = allowArrayBuffer
+    ? 'of type string or an instance of ArrayBuffer, Buffer, TypedArray, or DataView'
+    : 'of type string or an instance of Buffer, TypedArray, or DataView';
+  throw invalidArgType(name, expected, value);
+}
+
+function digestInfo(name: string, algorithm: unknown): [number, boolean] {
+  if (typeof algorithm !== 'string') throw invalidArgType(name, 'of type string', algorithm);
+  const info = native.digestInfo(algorithm);
+  if (!info) {
+    const error = new TypeError(`Invalid digest: ${algorithm}`);
+    Object.defineProperty(error, 'code', { value: 'ERR_CRYPTO_INVALID_DIGEST', enumerable: true });
+    throw error;
+  }
+  return info;
+}
+
+/** Output length for a digest, checking `outputLength` as node:crypto does. */
+function outputLengthOf(algorithm: string, info: [number, boolean], options: HashOptions | undefined): number {
+  const [size, xof] = info;
+  const requested = options?.outputLength;
+  if (requested === undefined) return size;
+  validateNumber('options.outputLength', requested, { min: 0, max: MAX_INT32, integer: true });
+  if (!xof && requested !== size) {
+    throw codedError(
+      `Digest "${algorithm}" is not an XOF and its output length is ${size}, not ${requested}`,
+      'ERR_OSSL_EVP_NOT_XOF_OR_INVALID_LENGTH',
+    );
+  }
+  return requested;
+}
+
+function validateJobOptions(options: unknown): asserts options is JobOptions | undefined {
+  validateObject('options', options);
+  const signal = (options as JobOptions | undefined)?.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+  }
+}
+
+function pathOf(path: unknown): string {
+  if (typeof path === 'string') {
+    if (path.includes('\0')) throw invalidArgValue('path', 'must be a string without null bytes', path);
+    return path;
+  }
+  if (Buffer.isBuffer(path)) return pathOf(path.toString('utf8'));
+  if (path instanceof URL) return fileURLToPath(path);
+  throw invalidArgType('path', 'of type string or an instance of Buffer or URL', path);
+}
+
+// --- the pool ----------------------------------------------------------------------------
+
+let nextCancelId = 1;
+
+function abortErrorFor(signal: AbortSignal): AbortError {
+  return new AbortError(undefined, { cause: signal.reason });
+}
+
+function readJobStats(numbers: Float64Array, at: number): JobStats {
+  return {
+    submitted: numbers[at],
+    completed: numbers[at + 1],
+    failed: numbers[at + 2],
+    cancelled: numbers[at + 3],
+    bytes: numbers[at + 4],
+    queueWait: readSummary(numbers, at + 5),
+    run: readSummary(numbers, at + 5 + SUMMARY_FIELDS),
+    returnDelay: readSummary(numbers, at + 5 + 2 * SUMMARY_FIELDS),
+  };
+}
+
+function report(
+  kernel: number,
+  outcome: 0 | 1 | 2,
+  queuedAt: bigint,
+  startedAt: bigint,
+  finishedAt: bigint,
+  settledAt: bigint,
+  thread: number,
+  bytes: number,
+): void {
+  const ran = startedAt !== 0n;
+  jobChannel.publish({
+    kernel: KERNEL_NAMES[kernel],
+    outcome: OUTCOMES[outcome],
+    queuedAt,
+    startedAt,
+    finishedAt,
+    settledAt,
+    queueWaitNs: ran ? Number(startedAt - queuedAt) : 0,
+    runNs: ran ? Number(finishedAt - startedAt) : 0,
+    returnDelayNs: ran ? Number(settledAt - finishedAt) : 0,
+    thread,
+    bytes,
+  } satisfies JobRecord);
+}
+
+/**
+ * Runs native kernels on the libuv thread pool of this process, from the loop of the thread
+ * that creates it (main thread or a worker). Every job's promise settles exactly once.
+ */
+export class ThreadPool {
+  readonly #native: NativeWorkQueue;
+  readonly #statsBuffer = new Float64Array(
+    native.NativeWorkQueue.queueFields + (1 + native.NativeWorkQueue.kernelCount) * native.NativeWorkQueue.kernelFields,
+  );
+  readonly #maxConcurrency: number;
+  readonly #maxQueue: number;
+
+  constructor(options: ThreadPoolOptions = {}) {
+    validateObject('options', options);
+    const { maxConcurrency = 0, maxQueue = 2 ** 32 - 1 } = options ?? {};
+    if (options?.maxConcurrency !== undefined) {
+      validateNumber('options.maxConcurrency', maxConcurrency, { min: 1, max: 1024, integer: true });
+    }
+    if (options?.maxQueue !== undefined) {
+      validateNumber('options.maxQueue', maxQueue, { min: 0, max: 2 ** 32 - 1, integer: true });
+      if (options.maxConcurrency === undefined) {
+        throw invalidArgValue('options.maxQueue', 'needs options.maxConcurrency', maxQueue);
+      }
+    }
+    this.#maxConcurrency = maxConcurrency;
+    this.#maxQueue = maxQueue;
+    this.#native = new native.NativeWorkQueue(maxConcurrency, maxQueue);
+    this.#native.setReporter(report);
+  }
+
+  /** The maxConcurrency this pool was created with (0: no limit of its own). */
+  get maxConcurrency(): number {
+    return this.#maxConcurrency;
+  }
+
+  /** An empty job: the round trip through the pool and back, for benchmarks. */
+  noop(options?: JobOptions): Promise<void> {
+    validateJobOptions(options);
+    return this.#submit(options, (flags, id) => this.#native.noop(flags, id));
+  }
+
+  /** Burns CPU on a pool thread for `ms` milliseconds (benchmarks). */
+  spin(ms: number, options?: JobOptions): Promise<void> {
+    validateNumber('ms', ms, { min: 0, max: 3_600_000 });
+    validateJobOptions(options);
+    return this.#submit(options, (flags, id) => this.#native.spin(ms, flags, id));
+  }
+
+  /** Blocks a pool thread for `ms` milliseconds without using CPU, like slow I/O (benchmarks). */
+  sleep(ms: number, options?: JobOptions): Promise<void> {
+    validateNumber('ms', ms, { min: 0, max: 3_600_000 });
+    validateJobOptions(options);
+    return this.#submit(options, (flags, id) => this.#native.sleep(ms, flags, id));
+  }
+
+  /** Digest of `data`, byte-identical to `crypto.createHash(algorithm).update(data).digest()`. */
+  hash(algorithm: string, data: BinaryInput, options?: HashOptions): Promise<Buffer> {
+    const info = digestInfo('algorithm', algorithm);
+    const bytes = toBytes('data', data);
+    validateJobOptions(options);
+    const outputLength = outputLengthOf(algorithm, info, options);
+    return this.#submit(options, (flags, id) => this.#native.hash(algorithm, bytes, outputLength, flags, id));
+  }
+
+  /** Digests of many inputs in one submission (one pool job), in order. */
+  hashMany(algorithm: string, inputs: readonly BinaryInput[], options?: HashOptions): Promise<Buffer[]> {
+    const info = digestInfo('algorithm', algorithm);
+    if (!Array.isArray(inputs)) throw invalidArgType('inputs', 'an instance of Array', inputs);
+    // A private copy: the caller may change its array; the job keeps this one alive.
+    const views = inputs.map((input, i) => toBytes(`inputs[${i}]`, input));
+    validateJobOptions(options);
+    const outputLength = outputLengthOf(algorithm, info, options);
+    return this.#submit(options, (flags, id) => this.#native.hashMany(algorithm, views, outputLength, flags, id));
+  }
+
+  /** HMAC of `data` under `key`, byte-identical to `crypto.createHmac(algorithm, key).update(data).digest()`. */
+  hmac(algorithm: string, key: BinaryLike, data: BinaryInput, options?: JobOptions): Promise<Buffer> {
+    digestInfo('hmac', algorithm);
+    const keyBytes = toBytes('key', key, true);
+    const bytes = toBytes('data', data);
+    validateJobOptions(options);
+    return this.#submit(options, (flags, id) => this.#native.hmac(algorithm, keyBytes, bytes, flags, id));
+  }
+
+  /**
+   * Reads and hashes a file entirely on a pool thread (no JavaScript per chunk). Errors carry
+   * Node's fs codes (ENOENT, EISDIR, EACCES, ...) with `syscall`, `errno` and `path`.
+   */
+  hashFile(path: string | Buffer | URL, algorithm: string, options?: HashOptions): Promise<Buffer> {
+    const file = pathOf(path);
+    const info = digestInfo('algorithm', algorithm);
+    validateJobOptions(options);
+    const outputLength = outputLengthOf(algorithm, info, options);
+    return this.#submit(options, (flags, id) => this.#native.hashFile(file, algorithm, outputLength, flags, id));
+  }
+
+  /** An incremental hasher whose updates and digest each run as a pool job, in order. */
+  createHasher(algorithm: string, options?: { outputLength?: number }): Hasher {
+    const info = digestInfo('algorithm', algorithm);
+    validateObject('options', options);
+    const outputLength = outputLengthOf(algorithm, info, options);
+    return new Hasher(this, new native.NativeHasher(algorithm, outputLength));
+  }
+
+  /** PBKDF2, byte-identical to `crypto.pbkdf2`, with node:crypto's argument checks. */
+  pbkdf2(
+    password: BinaryLike,
+    salt: BinaryLike,
+    iterations: number,
+    keylen: number,
+    digest: string,
+    options?: JobOptions,
+  ): Promise<Buffer> {
+    const passwordBytes = toBytes('password', password, true);
+    const saltBytes = toBytes('salt', salt, true);
+    validateNumber('iterations', iterations, { min: 1, max: MAX_INT32, integer: true });
+    validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
+    digestInfo('digest', digest);
+    validateJobOptions(options);
+    return this.#submit(options, (flags, id) =>
+      this.#native.pbkdf2(passwordBytes, saltBytes, iterations, keylen, digest, flags, id),
+    );
+  }
+
+  /**
+   * scrypt, byte-identical to `crypto.scrypt`; invalid parameters or memory over `maxmem`
+   * reject synchronously with RangeError `ERR_CRYPTO_INVALID_SCRYPT_PARAMS`, before queueing.
+   */
+  scrypt(
+    password: BinaryLike,
+    salt: BinaryLike,
+    keylen: number,
+    params?: ScryptParams,
+    options?: JobOptions,
+  ): Promise<Buffer> {
+    const passwordBytes = toBytes('password', password, true);
+    const saltBytes = toBytes('salt', salt, true);
+    validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
+    validateObject('params', params);
+    const pick = (a: keyof ScryptParams, b: keyof ScryptParams, fallback: number) => {
+      const A = params?.[a];
+      const B = params?.[b];
+      if (A !== undefined && B !== undefined) {
+        throw invalidArgValue(`params.${b}`, `is incompatible with params.${a}`, B);
+      }
+      const value = A ?? B ?? fallback;
+      validateNumber(`params.${A !== undefined ? a : b}`, value, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true });
+      return value;
+    };
+    const N = pick('N', 'cost', 16384);
+    const r = pick('r', 'blockSize', 8);
+    const p = pick('p', 'parallelization', 1);
+    const maxmem = pick('maxmem', 'maxMem', DEFAULT_SCRYPT_MAXMEM);
+    if (!native.scryptParamsValid(N, r, p, maxmem)) {
+      const needed = 128 * r * (N + 2) + 128 * r * p;
+      const detail = needed > maxmem ? `: memory limit exceeded (needs about ${needed} bytes, maxmem is ${maxmem})` : '';
+      const error = new RangeError(`Invalid scrypt params${detail}`);
+      Object.defineProperty(error, 'code', { value: 'ERR_CRYPTO_INVALID_SCRYPT_PARAMS', enumerable: true });
+      throw error;
+    }
+    validateJobOptions(options);
+    return this.#submit(options, (flags, id) =>
+      this.#native.scrypt(passwordBytes, saltBytes, keylen, N, r, p, maxmem, flags, id),
+    );
+  }
+
+  /** Names of the digests the hashing calls accept (those of `crypto.getHashes()` OpenSSL can run here). */
+  algorithms(): string[] {
+    return algorithms();
+  }
+
+  /** Statistics since creation or the last `resetStats()`. */
+  stats(): ThreadPoolStats {
+    const numbers = this.#statsBuffer;
+    this.#native.stats(numbers);
+    const queueFields = native.NativeWorkQueue.queueFields;
+    const kernelFields = native.NativeWorkQueue.kernelFields;
+    const windowNs = numbers[4];
+    const overall = readJobStats(numbers, queueFields);
+    const kernels: Partial<Record<KernelName, JobStats>> = {};
+    KERNEL_NAMES.forEach((name, i) => {
+      const at = queueFields + (1 + i) * kernelFields;
+      if (numbers[at] > 0) kernels[name] = readJobStats(numbers, at);
+    });
+    return {
+      ...overall,
+      inFlight: numbers[0],
+      queued: numbers[1],
+      running: numbers[2],
+      maxConcurrencySeen: numbers[3],
+      windowNs,
+      bytesPerSecond: windowNs > 0 ? (overall.bytes * 1e9) / windowNs : 0,
+      kernels,
+    };
+  }
+
+  /** Clears the statistics and starts a new window. Jobs in flight still settle and count. */
+  resetStats(): void {
+    this.#native.resetStats();
+  }
+
+  /** @internal Submits through the native queue with the job's signal wired to uv_cancel. */
+  #submit<T>(options: JobOptions | undefined, start: (flags: number, cancelId: number) => Promise<T> | undefined): Promise<T> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
+    const flags = jobChannel.hasSubscribers ? JobFlag.Report : 0;
+    if (signal === undefined) return start(flags, 0) ?? this.#queueFull();
+    const id = nextCancelId;
+    nextCancelId = nextCancelId >= 0xfffffffe ? 1 : nextCancelId + 1;
+    const promise = start(flags, id);
+    if (promise === undefined) return this.#queueFull();
+    const onAbort = () => this.#native.cancel(id, abortErrorFor(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    const cleanup = () => signal.removeEventListener('abort', onAbort);
+    promise.then(cleanup, cleanup);
+    return promise;
+  }
+
+  /** @internal */
+  submitHasher<T>(start: (native: NativeWorkQueue, flags: number) => Promise<T> | undefined): Promise<T> {
+    return this.#submit(undefined, (flags) => start(this.#native, flags));
+  }
+
+  /** @internal The native queue, for introspection probes. */
+  get nativeQueue(): NativeWorkQueue {
+    return this.#native;
+  }
+
+  #queueFull(): Promise<never> {
+    return Promise.reject(
+      codedError(
+        `ThreadPool queue is full: ${this.#maxConcurrency} jobs running and maxQueue (${this.#maxQueue}) waiting`,
+        'ERR_UVSCOPE_QUEUE_FULL',
+      ),
+    );
+  }
+}
+
+/**
+ * Incremental hashing on the pool: `await h.update(chunk)` as often as needed, then
+ * `await h.digest()`. Steps run in the order they were called, one pool job each.
+ */
+export class Hasher {
+  readonly #pool: ThreadPool;
+  readonly #native: NativeHasher;
+  #tail: Promise<unknown> = Promise.resolve();
+  #finalized = false;
+
+  /** @internal */
+  constructor(pool: ThreadPool, nativeHasher: NativeHasher) {
+    this.#pool = pool;
+    this.#native = nativeHasher;
+  }
+
+  /** Feeds `data` (strings as UTF-8). The view must not change until the promise settles. */
+  update(data: BinaryInput): Promise<void> {
+    if (this.#finalized) throw codedError('Digest already called', 'ERR_CRYPTO_HASH_FINALIZED');
+    const bytes = toBytes('data', data);
+    return this.#chain(() => this.#pool.submitHasher((queue, flags) => queue.hasherUpdate(this.#native, bytes, flags, 0)));
+  }
+
+  /** The digest of everything fed so far; the hasher cannot be used afterwards. */
+  digest(): Promise<Buffer> {
+    if (this.#finalized) throw codedError('Digest already called', 'ERR_CRYPTO_HASH_FINALIZED');
+    this.#finalized = true;
+    return this.#chain(() => this.#pool.submitHasher((queue, flags) => queue.hasherDigest(this.#native, flags, 0)));
+  }
+
+  #chain<T>(step: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(step, step);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+// --- pool-wide introspection ---------------------------------------------------------------
+
+let cachedAlgorithms: string[] | undefined;
+
+/** Digest names accepted by hash/hmac/hashFile/pbkdf2 here. */
+export function algorithms(): string[] {
+  cachedAlgorithms ??= crypto.getHashes().filter((name) => native.digestInfo(name) !== undefined);
+  return [...cachedAlgorithms];
+}
+
+/** What {@link poolSize} reports. */
+export interface PoolSize {
+  /** Threads libuv uses (or will use at first pool use), parsed from UV_THREADPOOL_SIZE as libuv 1.46 does. */
+  size: number;
+  /** The raw UV_THREADPOOL_SIZE value, if set. */
+  configured: string | undefined;
+  /** Why `size` may not be what the pool actually has, when that applies. */
+  warning?: string;
+}
+
+const envAtLoad = process.env.UV_THREADPOOL_SIZE;
+
+/**
+ * libuv's reading of UV_THREADPOOL_SIZE (1.46 and later): `atoi`, stored unsigned, so 0 or
+ * garbage gives 1, negative numbers wrap and clamp to 1024, and above 1024 clamps to 1024.
+ */
+export function parsePoolSize(value: string | undefined): number {
+  if (value === undefined) return 4;
+  const match = /^[\t\n\v\f\r ]*([+-]?\d+)/.exec(value);
+  const parsed = match ? Number.parseInt(match[1], 10) : 0;
+  if (parsed === 0) return 1;
+  if (parsed < 0 || parsed > 1024) return 1024;
+  return parsed;
+}
+
+/**
+ * The pool size libuv uses, from UV_THREADPOOL_SIZE. libuv reads the variable once, when the
+ * pool starts (first fs, dns.lookup, crypto or uvscope job); an ES module entry point starts
+ * it before any user code runs, so setting process.env.UV_THREADPOOL_SIZE from JavaScript only
+ * works in a CommonJS entry before first pool use. Use {@link measureSize} to be sure.
+ */
+export function poolSize(): PoolSize {
+  const configured = process.env.UV_THREADPOOL_SIZE;
+  const result: PoolSize = { size: parsePoolSize(configured), configured };
+  if (configured !== envAtLoad) {
+    result.warning =
+      'UV_THREADPOOL_SIZE changed after uvscope loaded; libuv reads it once when the pool starts, ' +
+      'so the pool may already run with the earlier value. measureSize() tells.';
+  } else if (require.main === undefined && configured !== undefined) {
+    result.warning =
+      'The entry point is not a CommonJS module: an ES module entry starts the pool before user code ' +
+      'runs, so a UV_THREADPOOL_SIZE set from JavaScript is ignored. Set it in the environment.';
+  }
+  return result;
+}
+
+/**
+ * Measures how many pool threads run at once: submits blocking probe jobs and counts how many
+ * are running together once the count stops growing. Other pool work in flight (fs, dns,
+ * crypto) lowers the count; measure while the pool is otherwise quiet.
+ */
+export async function measureSize(options: { settleMs?: number } = {}): Promise<number> {
+  validateObject('options', options);
+  const settleMs = options?.settleMs ?? 25;
+  validateNumber('options.settleMs', settleMs, { min: 1, max: 10_000 });
+  const queue = defaultPool().nativeQueue;
+  let probes = Math.min(1024, parsePoolSize(process.env.UV_THREADPOOL_SIZE)) + 1;
+  for (;;) {
+    const barrier = new native.NativeBarrier();
+    const jobs: Promise<void>[] = [];
+    for (let i = 0; i < probes; i++) jobs.push(queue.hold(barrier, JobFlag.ExcludeStats, 0)!);
+    let arrived = 0;
+    let stableSince = Date.now();
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      const now = barrier.arrived();
+      if (now !== arrived || now === 0) {
+        arrived = now;
+        stableSince = Date.now();
+      } else if (Date.now() - stableSince >= settleMs) {
+        break;
+      }
+      if (arrived === probes) break;
+    }
+    barrier.release();
+    await Promise.all(jobs);
+    if (arrived < probes || probes >= 1025) return Math.min(arrived, 1024);
+    probes = Math.min(1025, probes * 2);
+  }
+}
+
+/** Queue-wait samples taken by {@link monitorSaturation}. */
+export interface SaturationStats {
+  /** Distribution of the queue wait of no-op probe jobs, ns. */
+  queueWait: HistogramSummary;
+  /** The latest sample, ns. */
+  lastNs: number;
+  /** Ticks skipped because the previous probe had not come back yet. */
+  skipped: number;
+}
+
+/** A running saturation monitor. */
+export interface SaturationMonitor {
+  stats(): SaturationStats;
+  stop(): void;
+}
+
+/**
+ * Samples, every `intervalMs`, how long a no-op job waits in libuv's queue right now: the
+ * delay fs, dns.lookup and crypto callers suffer. Unref'd; its probes are excluded from job
+ * statistics. Keeps the last `maxSamples` samples (default 10,000).
+ */
+export function monitorSaturation(options: { intervalMs?: number; maxSamples?: number } = {}): SaturationMonitor {
+  validateObject('options', options);
+  const intervalMs = options?.intervalMs ?? 100;
+  const maxSamples = options?.maxSamples ?? 10_000;
+  validateNumber('options.intervalMs', intervalMs, { min: 1, max: 3_600_000 });
+  validateNumber('options.maxSamples', maxSamples, { min: 1, max: 10_000_000, integer: true });
+  const queue = defaultPool().nativeQueue;
+  const samples: number[] = [];
+  let lastNs = 0;
+  let skipped = 0;
+  let inFlight = false;
+  const timer = setInterval(() => {
+    if (inFlight) {
+      skipped++;
+      return;
+    }
+    inFlight = true;
+    const probe = queue.probe(JobFlag.ExcludeStats | JobFlag.ResolveQueueWait, 0)!;
+    probe.then(
+      (waitNs) => {
+        inFlight = false;
+        lastNs = waitNs;
+        samples.push(waitNs);
+        if (samples.length > maxSamples) samples.shift();
+        diagnosticsChannel.channel(SATURATION_CHANNEL).publish({ queueWaitNs: waitNs });
+      },
+      () => {
+        inFlight = false;
+      },
+    );
+  }, intervalMs);
+  timer.unref();
+  return {
+    stats: () => ({ queueWait: summarize(samples), lastNs, skipped }),
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** The diagnostics_channel each saturation sample is published on: `{ queueWaitNs }`. */
+export const SATURATION_CHANNEL = 'uvscope:threadpool:saturation';
+
+/** The default pool (no concurrency limit of its own) with the pool-wide introspection functions. */
+export interface DefaultThreadPool extends ThreadPool {
+  size: typeof poolSize;
+  measureSize: typeof measureSize;
+  monitorSaturation: typeof monitorSaturation;
+}
+
+let defaultInstance: DefaultThreadPool | undefined;
+function defaultPool(): DefaultThreadPool {
+  defaultInstance ??= Object.assign(new ThreadPool(), { size: poolSize, measureSize, monitorSaturation });
+  return defaultInstance;
+}
+
+/** The default pool of this thread: `threadpool.hash(...)`, `threadpool.size()`, ... */
+export const threadpool: DefaultThreadPool = defaultPool();
