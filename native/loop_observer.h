@@ -108,6 +108,7 @@ class ObserverCore {
   uint64_t lastPrepareNs_ = 0;    // 0: no prepare yet in this window
   uint64_t lastCheckNs_ = 0;
   uint64_t idleAtPrepareNs_ = 0;
+  bool idleReadAtCheck_ = false;  // idleAtPrepareNs_ holds the last check's reading
   uint64_t lastPollWaitNs_ = 0;
   uint64_t lastPollWorkNs_ = 0;
 
