@@ -1,0 +1,124 @@
+/**
+ * Turns loop markers and job records into the Chrome trace event format (JSON Object Format),
+ * which Perfetto and chrome://tracing open: one track for the loop with its phases as slices,
+ * one track per pool thread with uvscope's jobs, and a utilization counter.
+ * @internal
+ * @module
+ */
+import type { PhaseEvent } from '../loop-observer';
+import type { JobRecord } from '../threadpool';
+
+export interface TraceEvent {
+  name: string;
+  ph: 'X' | 'M' | 'C' | 'i';
+  pid: number;
+  tid?: number;
+  ts?: number;
+  dur?: number;
+  cat?: string;
+  s?: 't' | 'p' | 'g';
+  args?: Record<string, unknown>;
+}
+
+/** A slice of the loop's time between two markers, named after the phase it mostly covers. */
+export interface PhaseSlice {
+  phase: 'poll' | 'check' | 'timers' | 'pending';
+  startNs: bigint;
+  endNs: bigint;
+  iteration: number;
+}
+
+/**
+ * From markers to slices: prepare→check is poll; check→close is the check phase (setImmediate)
+ * and the close callbacks queued during it; close→timers is the rest of the closing phase and
+ * the JS timers that were due (they run before uvscope's timer marker); timers→prepare is what
+ * is left of the timers phase, pending callbacks and idle handles.
+ */
+export function phaseSlices(events: readonly PhaseEvent[]): PhaseSlice[] {
+  const slices: PhaseSlice[] = [];
+  const sliceAfter: Record<string, PhaseSlice['phase'] | undefined> = {
+    prepare: 'poll',
+    check: 'check',
+    close: 'timers',
+    timers: 'pending',
+  };
+  for (let i = 0; i + 1 < events.length; i++) {
+    const from = events[i];
+    const to = events[i + 1];
+    const phase = sliceAfter[from.phase];
+    if (!phase || to.timeNs < from.timeNs) continue;
+    slices.push({ phase, startNs: from.timeNs, endNs: to.timeNs, iteration: from.iteration });
+  }
+  return slices;
+}
+
+export interface TraceInput {
+  pid: number;
+  title: string;
+  markers: readonly PhaseEvent[];
+  jobs: readonly JobRecord[];
+  utilization: readonly { timeNs: bigint; utilization: number }[];
+  longIterationNs: number;
+  /** When tracing began: the time before the first marker (the main script and the timers libuv runs before its first iteration) becomes a 'startup' slice. */
+  startNs?: bigint;
+}
+
+export const POOL_TID_BASE = 100;
+
+export function buildChromeTrace(input: TraceInput): { traceEvents: TraceEvent[]; displayTimeUnit: 'ms' } {
+  const { pid } = input;
+  const firstNs = [input.startNs, input.markers[0]?.timeNs, input.jobs[0]?.queuedAt, input.utilization[0]?.timeNs]
+    .filter((t): t is bigint => t !== undefined && t > 0n)
+    .reduce((a, b) => (b < a ? b : a), 2n ** 63n);
+  const us = (ns: bigint) => Number(ns - firstNs) / 1000;
+  const events: TraceEvent[] = [
+    { name: 'process_name', ph: 'M', pid, args: { name: input.title } },
+    { name: 'thread_name', ph: 'M', pid, tid: 0, args: { name: 'event loop (main thread)' } },
+  ];
+  const first = input.markers[0];
+  if (input.startNs !== undefined && first && first.timeNs > input.startNs) {
+    const durNs = Number(first.timeNs - input.startNs);
+    events.push({ name: 'startup', cat: 'loop', ph: 'X', pid, tid: 0, ts: us(input.startNs), dur: durNs / 1000, args: { iteration: 0, long: durNs >= input.longIterationNs } });
+  }
+  for (const slice of phaseSlices(input.markers)) {
+    const durNs = Number(slice.endNs - slice.startNs);
+    events.push({
+      name: slice.phase,
+      cat: 'loop',
+      ph: 'X',
+      pid,
+      tid: 0,
+      ts: us(slice.startNs),
+      dur: durNs / 1000,
+      args: { iteration: slice.iteration, long: durNs >= input.longIterationNs },
+    });
+  }
+  const threads = new Set<number>();
+  for (const job of input.jobs) {
+    if (job.startedAt === 0n) continue;
+    const tid = POOL_TID_BASE + job.thread;
+    threads.add(job.thread);
+    events.push({
+      name: job.kernel,
+      cat: 'job',
+      ph: 'X',
+      pid,
+      tid,
+      ts: us(job.startedAt),
+      dur: job.runNs / 1000,
+      args: {
+        outcome: job.outcome,
+        queueWaitMs: job.queueWaitNs / 1e6,
+        returnDelayMs: job.returnDelayNs / 1e6,
+        bytes: job.bytes,
+      },
+    });
+  }
+  for (const thread of [...threads].sort((a, b) => a - b)) {
+    events.push({ name: 'thread_name', ph: 'M', pid, tid: POOL_TID_BASE + thread, args: { name: `libuv pool thread ${thread}` } });
+  }
+  for (const sample of input.utilization) {
+    events.push({ name: 'loop utilization', ph: 'C', pid, ts: us(sample.timeNs), args: { utilization: sample.utilization } });
+  }
+  return { traceEvents: events, displayTimeUnit: 'ms' };
+}
