@@ -1,0 +1,199 @@
+/**
+ * End-to-end tests of the `uvscope` command, spawning the built CLI (lib/cli/main.js).
+ * The HTML report is rendered in headless Chromium when it is installed (CI installs Debian's
+ * chromium); without it that test is skipped and says so.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(__dirname, '..');
+const cli = path.join(root, 'lib', 'cli', 'main.js');
+const fixtures = path.join(__dirname, 'fixtures');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(process.execPath, [cli, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-cli-'));
+});
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('uvscope bench', () => {
+  let json: any[];
+  let htmlFile: string;
+  let stdout: string;
+
+  beforeAll(() => {
+    const jsonFile = path.join(dir, 'bench.json');
+    htmlFile = path.join(dir, 'bench.html');
+    const result = run(['bench', '--sizes', '1,2', '--jobs', '12', '--repeat', '2', '--workload', 'mixed', '--json', jsonFile, '--html', htmlFile]);
+    expect(result.stderr).not.toMatch(/Error|at .*\.js:\d+/);
+    expect(result.code).toBe(0);
+    stdout = result.stdout;
+    json = JSON.parse(fs.readFileSync(jsonFile, 'utf8'));
+  }, 120_000);
+
+  test('prints a table with one row per size and names the best size', () => {
+    const lines = stdout.trim().split('\n');
+    const header = lines.find((l) => l.trim().startsWith('size'))!;
+    expect(header).toMatch(/jobs\/s/);
+    expect(header).toMatch(/fs p99/);
+    const rows = lines.filter((l) => /^\s+\d+\s+\d+\s/.test(l));
+    expect(rows.map((r) => Number(r.trim().split(/\s+/)[0]))).toEqual([1, 2]);
+    expect(stdout).toMatch(/best size: [12] \(.+\)/);
+  });
+
+  test('--json holds one result object per pool size, matching the documented schema', () => {
+    expect(Array.isArray(json)).toBe(true);
+    expect(json.map((r) => r.size)).toEqual([1, 2]);
+    for (const result of json) {
+      // Each size was verified in its child with measureSize().
+      expect(result.measuredSize).toBe(result.size);
+      expect(result.workload).toBe('mixed');
+      expect(result.runs).toHaveLength(2);
+      for (const key of ['wallMs', 'jobsPerSec', 'latencyP50Ms', 'latencyP99Ms', 'queueWaitP50Ms', 'queueWaitP99Ms', 'loopDelayP99Ms', 'fsP50Ms', 'fsP99Ms', 'dnsP50Ms', 'dnsP99Ms']) {
+        expect(typeof result[key]).toBe('number');
+        expect(result[key]).toBeGreaterThanOrEqual(0);
+      }
+      expect(result.latencyP99Ms).toBeGreaterThanOrEqual(result.latencyP50Ms);
+      expect(result.loopUtilization).toBeGreaterThan(0);
+      expect(result.loopUtilization).toBeLessThanOrEqual(1);
+      for (const runResult of result.runs) {
+        expect(runResult.jobs).toBe(12);
+        expect(runResult.queueWaitSamplesMs).toHaveLength(12);
+      }
+    }
+    expect(json.filter((r) => r.best)).toHaveLength(1);
+  });
+
+  test('--html is self-contained with one chart per metric', () => {
+    const html = fs.readFileSync(htmlFile, 'utf8');
+    expect(html).not.toMatch(/<script|https?:\/\//);
+    const metrics = [...html.matchAll(/<svg class="chart" data-metric="([^"]+)"/g)].map((m) => m[1]);
+    expect(metrics).toEqual(['throughput', 'latency', 'queueWait', 'loopUtilization', 'loopDelay', 'fsLatency', 'dnsLatency']);
+  });
+
+  const chromium = fs.existsSync(CHROMIUM) ? test : test.skip;
+  chromium('the HTML report renders in headless Chromium: every chart drew its data, no console errors', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { chromium: playwright } = require('playwright-core');
+    const browser = await playwright.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('console', (message: any) => {
+        if (message.type() === 'error') problems.push(message.text());
+      });
+      page.on('pageerror', (error: Error) => problems.push(error.message));
+      page.on('requestfailed', (request: any) => problems.push(`request failed: ${request.url()}`));
+      await page.goto(`file://${htmlFile}`);
+      const charts = await page.$$eval('svg.chart', (svgs: any[]) =>
+        svgs.map((svg) => {
+          const box = svg.getBoundingClientRect();
+          const bars = [...svg.querySelectorAll("rect[data-value]")].filter((r: any) => Number(r.getAttribute('height')) > 0).length;
+          const lines = [...svg.querySelectorAll("polyline")].filter((p: any) => (p.getAttribute('points') ?? '').split(' ').length > 1).length;
+          return { metric: svg.dataset.metric, width: box.width, height: box.height, marks: bars + lines };
+        }),
+      );
+      expect(charts).toHaveLength(7);
+      for (const chart of charts) {
+        expect(chart.width).toBeGreaterThan(100);
+        expect(chart.height).toBeGreaterThan(100);
+        expect({ metric: chart.metric, drew: chart.marks > 0 }).toEqual({ metric: chart.metric, drew: true });
+      }
+      expect(problems).toEqual([]);
+      if (process.env.UVSCOPE_SCREENSHOT) await page.screenshot({ path: process.env.UVSCOPE_SCREENSHOT, fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+});
+
+describe('uvscope trace', () => {
+  test('traces a sample script: every phase, the 30 ms block as a long slice, jobs on pool-thread tracks', () => {
+    const out = path.join(dir, 'trace.json');
+    const html = path.join(dir, 'trace.html');
+    const result = run(['trace', '--out', out, '--html', html, '--', path.join(fixtures, 'trace-app.js')]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/uvscope trace: \d+ iterations/);
+    expect(result.stderr).toMatch(/long iterations \(> 20 ms\): [1-9]/);
+    const trace = JSON.parse(fs.readFileSync(out, 'utf8'));
+    const events: any[] = trace.traceEvents;
+    const loop = events.filter((e) => e.ph === 'X' && e.cat === 'loop');
+    expect(new Set(loop.map((e) => e.name))).toEqual(new Set(['startup', 'poll', 'check', 'timers', 'pending']));
+    // The busy 30 ms block is one slice of at least 30 ms, outside poll.
+    const long = loop.filter((e) => e.dur >= 30_000);
+    expect(long.length).toBeGreaterThanOrEqual(1);
+    expect(long.some((e) => e.name !== 'poll' && e.name !== 'startup')).toBe(true);
+    // Jobs sit on pool-thread tracks named as such.
+    const jobs = events.filter((e) => e.ph === 'X' && e.cat === 'job');
+    expect(jobs.map((j) => j.name).sort()).toEqual(['hash', 'sleep', 'spin']);
+    const threadNames = new Map(events.filter((e) => e.name === 'thread_name').map((e) => [e.tid, e.args.name]));
+    for (const job of jobs) expect(threadNames.get(job.tid)).toMatch(/^libuv pool thread \d+$/);
+    expect(jobs.find((j) => j.name === 'sleep').dur).toBeGreaterThanOrEqual(14_000);
+    expect(events.some((e) => e.ph === 'C' && e.name === 'loop utilization')).toBe(true);
+    expect(fs.readFileSync(html, 'utf8')).toMatch(/<svg class="chart" data-metric="phaseTime"/);
+  });
+
+  test('a script that throws still gets its trace, and the exit code is the script\'s', () => {
+    const out = path.join(dir, 'throw.json');
+    const result = run(['trace', '--out', out, '--', path.join(fixtures, 'trace-app.js')], { THROW: '1' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/boom from the traced app/);
+    const trace = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(trace.traceEvents.filter((e: any) => e.cat === 'loop').length).toBeGreaterThan(10);
+  });
+
+  test('a server that runs until stopped is traced for --duration seconds', () => {
+    const out = path.join(dir, 'server.json');
+    const result = run(['trace', '--duration', '1', '--out', out, '--', path.join(fixtures, 'trace-server.js')]);
+    expect(result.code).toBe(0);
+    const trace = JSON.parse(fs.readFileSync(out, 'utf8'));
+    const polls = trace.traceEvents.filter((e: any) => e.name === 'poll');
+    expect(polls.length).toBeGreaterThan(20);
+  });
+});
+
+describe('bad usage exits 2 with a one-line reason and the usage, never a stack trace', () => {
+  test.each([
+    [['bench', '--workload', 'nope'], /--workload must be one of/],
+    [['bench', '--sizes', '0'], /--sizes: each size must be an integer from 1 to 1024, got '0'/],
+    [['bench', '--jobs'], /option --jobs needs a value/],
+    [['bench', '--frobnicate'], /unknown option --frobnicate/],
+    [['trace'], /missing the script to trace/],
+    [['trace', '--', 'does-not-exist.js'], /script not found: does-not-exist.js/],
+    [['frob'], /unknown command 'frob'/],
+  ])('uvscope %j', (args, reason) => {
+    const result = run(args as string[]);
+    expect(result.code).toBe(2);
+    const [first] = result.stderr.split('\n');
+    expect(first).toMatch(reason);
+    expect(first.startsWith('uvscope: ')).toBe(true);
+    expect(result.stderr).toMatch(/usage: uvscope/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('--help works for every command', () => {
+    for (const args of [['--help'], ['bench', '--help'], ['trace', '--help']]) {
+      const result = run(args);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^usage: uvscope/);
+    }
+  });
+});
