@@ -84,6 +84,12 @@ static Napi::Value IsDetached(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), detached);
 }
 
+// abortForExit(): called from process 'exit': cancel queued pool jobs, stop running ones.
+static Napi::Value AbortForExit(const Napi::CallbackInfo& info) {
+  info.Env().GetInstanceData<AddonData>()->AbortForExit();
+  return info.Env().Undefined();
+}
+
 static Napi::Value Now(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), NowNs());
 }
@@ -97,6 +103,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   WorkQueueWrap::Init(env, exports, data);
   HasherWrap::Init(env, exports, data);
   BarrierWrap::Init(env, exports);
+  exports.Set("abortForExit", Napi::Function::New(env, AbortForExit, "abortForExit"));
   exports.Set("isDetached", Napi::Function::New(env, IsDetached, "isDetached"));
   exports.Set("digestInfo", Napi::Function::New(env, DigestInfo, "digestInfo"));
   exports.Set("scryptParamsValid", Napi::Function::New(env, ScryptValid, "scryptParamsValid"));

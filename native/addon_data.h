@@ -21,6 +21,9 @@ class Closeable {
  public:
   virtual ~Closeable() = default;
   virtual void CloseForTeardown(std::function<void()> done) = 0;
+  // The process is exiting without environment teardown (process.exit()): stop pool work so
+  // that libuv's shutdown does not wait for it. No callback will run afterwards.
+  virtual void AbortForExit() {}
 };
 
 class AddonData {
@@ -37,6 +40,9 @@ class AddonData {
   void Register(Closeable* item);
   void Unregister(Closeable* item);
   bool tearingDown() const { return tearingDown_; }
+  void AbortForExit() {
+    for (Closeable* item : live_) item->AbortForExit();
+  }
 
  private:
   static void OnTeardown(napi_async_cleanup_hook_handle handle, void* arg);

@@ -121,6 +121,7 @@ Napi::Value WorkQueueWrap::Submit(const Napi::CallbackInfo& info, size_t tail, s
   if (job->cancelId != 0) cancellable_[job->cancelId] = job;
   if (inFlight_++ == 0) Ref();  // in flight: the wrapper (and so this queue) must stay alive
   if (!(job->flags & kJobExcludeStats)) {
+    countedInFlight_++;
     overall_.submitted++;
     StatsFor(job->kernel->id()).submitted++;
   }
@@ -141,7 +142,7 @@ void WorkQueueWrap::StartInLibuv(Job* job) {
   if (inLibuvHead_ != nullptr) inLibuvHead_->prev = job;
   inLibuvHead_ = job;
   inLibuvCount_++;
-  queuedInLibuvTotal_++;
+  if (!(job->flags & kJobExcludeStats)) queuedInLibuvTotal_++;
   uv_queue_work(data_->loop, &job->req, RunJob, AfterJob);
 }
 
@@ -151,14 +152,18 @@ void WorkQueueWrap::RunJob(uv_work_t* req) {
   if (poolThreadIndex < 0) poolThreadIndex = nextPoolThreadIndex.fetch_add(1);
   job->thread = poolThreadIndex;
   job->startedAt = NowNs();
-  queue->startedTotal_.fetch_add(1, std::memory_order_relaxed);
-  int64_t running = queue->running_.fetch_add(1, std::memory_order_relaxed) + 1;
-  int64_t seen = queue->maxRunning_.load(std::memory_order_relaxed);
-  while (running > seen && !queue->maxRunning_.compare_exchange_weak(seen, running)) {
+  // Introspection probes stay out of the counters, as they stay out of stats().
+  bool counted = !(job->flags & kJobExcludeStats);
+  if (counted) {
+    queue->startedTotal_.fetch_add(1, std::memory_order_relaxed);
+    int64_t running = queue->running_.fetch_add(1, std::memory_order_relaxed) + 1;
+    int64_t seen = queue->maxRunning_.load(std::memory_order_relaxed);
+    while (running > seen && !queue->maxRunning_.compare_exchange_weak(seen, running)) {
+    }
   }
   job->kernel->Run(job->abortRequested);
   job->finishedAt = NowNs();
-  queue->running_.fetch_sub(1, std::memory_order_relaxed);
+  if (counted) queue->running_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void WorkQueueWrap::AfterJob(uv_work_t* req, int status) {
@@ -171,7 +176,7 @@ void WorkQueueWrap::AfterJob(uv_work_t* req, int status) {
   job->inLibuv = false;
   queue->inLibuvCount_--;
   bool cancelled = status == UV_ECANCELED;
-  if (cancelled) queue->queuedInLibuvTotal_--;  // never started
+  if (cancelled && !(job->flags & kJobExcludeStats)) queue->queuedInLibuvTotal_--;  // never started
   if (queue->torndown_) {
     queue->Free(job);
     if (queue->inLibuvHead_ == nullptr && queue->teardownDone_) {
@@ -253,6 +258,7 @@ void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
     }
   }
   if ((job->flags & kJobReport) && !reporter_.IsEmpty()) Report(env, job, outcome);
+  if (!(job->flags & kJobExcludeStats)) countedInFlight_--;
   Free(job);
   if (--inFlight_ == 0) Unref();
 }
@@ -282,6 +288,13 @@ void WorkQueueWrap::Free(Job* job) {
   delete job;
 }
 
+void WorkQueueWrap::AbortForExit() {
+  for (Job* job = inLibuvHead_; job != nullptr; job = job->next) {
+    job->abortRequested.store(true);
+    uv_cancel(reinterpret_cast<uv_req_t*>(&job->req));
+  }
+}
+
 void WorkQueueWrap::CloseForTeardown(std::function<void()> done) {
   torndown_ = true;
   // Jobs still in our own queue never reached libuv: drop them. Their promises cannot be
@@ -289,10 +302,7 @@ void WorkQueueWrap::CloseForTeardown(std::function<void()> done) {
   for (Job* job : pending_) Free(job);
   pending_.clear();
   // Queued in libuv: cancel (after_work gets UV_ECANCELED). Running: ask to stop early.
-  for (Job* job = inLibuvHead_; job != nullptr; job = job->next) {
-    job->abortRequested.store(true);
-    uv_cancel(reinterpret_cast<uv_req_t*>(&job->req));
-  }
+  AbortForExit();
   if (inLibuvHead_ == nullptr) {
     done();
   } else {
@@ -415,7 +425,7 @@ Napi::Value WorkQueueWrap::Stats(const Napi::CallbackInfo& info) {
   if (out.ElementLength() < needed) throw Napi::RangeError::New(info.Env(), "stats buffer too small");
   double* at = out.Data();
   uint64_t started = startedTotal_.load();
-  *at++ = static_cast<double>(inFlight_);
+  *at++ = static_cast<double>(countedInFlight_);
   *at++ = static_cast<double>(pending_.size() + (queuedInLibuvTotal_ > started ? queuedInLibuvTotal_ - started : 0));
   *at++ = static_cast<double>(running_.load());
   *at++ = static_cast<double>(maxRunning_.load());

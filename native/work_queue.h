@@ -60,6 +60,7 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
   explicit WorkQueueWrap(const Napi::CallbackInfo& info);
   ~WorkQueueWrap() override;
   void CloseForTeardown(std::function<void()> done) override;
+  void AbortForExit() override;
 
   // Per kernel: submitted completed failed cancelled bytes, then 3 histogram summaries.
   static constexpr int kKernelFields = 5 + 3 * Histogram::kSummaryFields;
@@ -106,6 +107,7 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
   uint32_t inLibuvCount_ = 0;
   std::unordered_map<uint32_t, Job*> cancellable_;
   uint64_t inFlight_ = 0;                   // submitted and not settled
+  uint64_t countedInFlight_ = 0;            // the same, without introspection probes
   std::atomic<int64_t> running_{0};         // running on pool threads right now
   std::atomic<int64_t> maxRunning_{0};
   std::atomic<uint64_t> startedTotal_{0};

@@ -126,6 +126,8 @@ export interface NativeAddon {
   digestInfo(name: string): [number, boolean] | undefined;
   scryptParamsValid(N: number, r: number, p: number, maxmem: number): boolean;
   isDetached(view: ArrayBufferView): boolean;
+  /** Cancels queued pool jobs and asks running ones to stop: for process 'exit'. */
+  abortForExit(): void;
 }
 
 function load(): NativeAddon {

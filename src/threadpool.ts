@@ -133,9 +133,14 @@ const DEFAULT_SCRYPT_MAXMEM = 32 * 1024 * 1024;
 function toBytes(name: string, value: unknown, allowArrayBuffer = false): ArrayBufferView {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
   if (ArrayBuffer.isView(value)) {
-    if (value.byteLength === 0 && native.isDetached(value)) {
-      throw invalidArgValue(name, 'must not be a detached buffer', value);
+    // A detached view has no bytes (a DataView even throws on byteLength).
+    let empty: boolean;
+    try {
+      empty = value.byteLength === 0;
+    } catch {
+      empty = true;
     }
+    if (empty && native.isDetached(value)) throw invalidArgValue(name, 'must not be a detached buffer', value);
     return value;
   }
   if (allowArrayBuffer && (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer)) {
@@ -163,7 +168,7 @@ function outputLengthOf(algorithm: string, info: [number, boolean], options: Has
   const [size, xof] = info;
   const requested = options?.outputLength;
   if (requested === undefined) return size;
-  validateNumber('options.outputLength', requested, { min: 0, max: MAX_INT32, integer: true });
+  validateNumber('options.outputLength', requested, { min: 0, max: 2 ** 32 - 1, integer: true });
   if (!xof && requested !== size) {
     throw codedError(
       `Digest "${algorithm}" is not an XOF and its output length is ${size}, not ${requested}`,
@@ -377,20 +382,21 @@ export class ThreadPool {
     const saltBytes = toBytes('salt', salt, true);
     validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
     validateObject('params', params);
-    const pick = (a: keyof ScryptParams, b: keyof ScryptParams, fallback: number) => {
+    // As node:crypto: N, r, p are uint32, maxmem a safe integer, and 0 means the default.
+    const pick = (a: keyof ScryptParams, b: keyof ScryptParams, fallback: number, max: number) => {
       const A = params?.[a];
       const B = params?.[b];
       if (A !== undefined && B !== undefined) {
         throw invalidArgValue(`params.${b}`, `is incompatible with params.${a}`, B);
       }
       const value = A ?? B ?? fallback;
-      validateNumber(`params.${A !== undefined ? a : b}`, value, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true });
-      return value;
+      validateNumber(`params.${A !== undefined ? a : b}`, value, { min: 0, max, integer: true });
+      return value === 0 ? fallback : value;
     };
-    const N = pick('N', 'cost', 16384);
-    const r = pick('r', 'blockSize', 8);
-    const p = pick('p', 'parallelization', 1);
-    const maxmem = pick('maxmem', 'maxMem', DEFAULT_SCRYPT_MAXMEM);
+    const N = pick('N', 'cost', 16384, 2 ** 32 - 1);
+    const r = pick('r', 'blockSize', 8, 2 ** 32 - 1);
+    const p = pick('p', 'parallelization', 1, 2 ** 32 - 1);
+    const maxmem = pick('maxmem', 'maxMem', DEFAULT_SCRYPT_MAXMEM, Number.MAX_SAFE_INTEGER);
     if (!native.scryptParamsValid(N, r, p, maxmem)) {
       const needed = 128 * r * (N + 2) + 128 * r * p;
       const detail = needed > maxmem ? `: memory limit exceeded (needs about ${needed} bytes, maxmem is ${maxmem})` : '';
@@ -542,10 +548,15 @@ const envAtLoad = process.env.UV_THREADPOOL_SIZE;
 export function parsePoolSize(value: string | undefined): number {
   if (value === undefined) return 4;
   const match = /^[\t\n\v\f\r ]*([+-]?\d+)/.exec(value);
-  const parsed = match ? Number.parseInt(match[1], 10) : 0;
-  if (parsed === 0) return 1;
-  if (parsed < 0 || parsed > 1024) return 1024;
-  return parsed;
+  // atoi is (int)strtol: strtol saturates at the 64-bit long range, the cast keeps the low
+  // 32 bits, and libuv stores the result in an unsigned int.
+  let parsed = match ? BigInt(match[1]) : 0n;
+  const LONG_MAX = 2n ** 63n - 1n;
+  if (parsed > LONG_MAX) parsed = LONG_MAX;
+  if (parsed < -LONG_MAX - 1n) parsed = -LONG_MAX - 1n;
+  const threads = Number(BigInt.asUintN(32, parsed));
+  if (threads === 0) return 1;
+  return Math.min(threads, 1024);
 }
 
 /**
@@ -662,6 +673,11 @@ export function monitorSaturation(options: { intervalMs?: number; maxSamples?: n
     stop: () => clearInterval(timer),
   };
 }
+
+// process.exit() skips environment teardown and libuv's shutdown waits for every queued pool
+// job: cancel uvscope's queued jobs and stop its running ones first. (Natural exit and worker
+// termination go through the async cleanup hook instead.)
+process.on('exit', () => native.abortForExit());
 
 /** The diagnostics_channel each saturation sample is published on: `{ queueWaitNs }`. */
 export const SATURATION_CHANNEL = 'uvscope:threadpool:saturation';
