@@ -37,6 +37,16 @@ class Histogram {
     if (value > max_) max_ = value;
   }
 
+  // Adds every value recorded in `other` (for overall statistics built from per-kernel ones).
+  void Merge(const Histogram& other) {
+    if (other.count_ == 0) return;
+    for (int i = 0; i < kBuckets; i++) buckets_[i] += other.buckets_[i];
+    count_ += other.count_;
+    sum_ += other.sum_;
+    if (other.min_ < min_) min_ = other.min_;
+    if (other.max_ > max_) max_ = other.max_;
+  }
+
   uint64_t count() const { return count_; }
   uint64_t max() const { return max_; }
 

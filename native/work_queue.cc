@@ -86,13 +86,9 @@ WorkQueueWrap::WorkQueueWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   maxQueue_ = info[1].As<Napi::Number>().Uint32Value();
   windowStartNs_ = NowNs();
   asyncContext_ = std::make_unique<Napi::AsyncContext>(info.Env(), "uvscope:threadpool", Value());
+  napi_create_reference(info.Env(), Napi::Object::New(info.Env()), 1, &scopeResource_);
+  sharedNoop_ = MakeNoopKernel(kKernelNoop);
   data_->Register(this);
-}
-
-WorkQueueWrap::~WorkQueueWrap() {
-  // Only collected with no job in flight (the wrapper is strongly referenced meanwhile).
-  // After teardown AddonData may be gone: do not touch it.
-  if (!torndown_) data_->Unregister(this);
 }
 
 KernelStats& WorkQueueWrap::StatsFor(KernelId id) {
@@ -100,19 +96,34 @@ KernelStats& WorkQueueWrap::StatsFor(KernelId id) {
   return *perKernel_[id];
 }
 
+Job* WorkQueueWrap::NewJob() {
+  if (freeJobs_.empty()) return new Job();
+  Job* job = freeJobs_.back();
+  freeJobs_.pop_back();
+  return job;
+}
+
 Napi::Value WorkQueueWrap::Submit(const Napi::CallbackInfo& info, size_t tail, std::unique_ptr<Kernel> kernel,
                                   Napi::Value keep0, Napi::Value keep1) {
+  Job* job = NewJob();
+  job->kernel = kernel.release();
+  job->ownsKernel = true;
+  return SubmitJob(info, tail, job, keep0, keep1);
+}
+
+Napi::Value WorkQueueWrap::SubmitJob(const Napi::CallbackInfo& info, size_t tail, Job* job, Napi::Value keep0,
+                                     Napi::Value keep1) {
   Napi::Env env = info.Env();
-  if (torndown_) throw Napi::Error::New(env, "uvscope: the environment is shutting down");
-  // Our own queue is full: TypeScript turns `undefined` into its queue-full error.
-  if (maxConcurrency_ != 0 && inLibuvCount_ >= maxConcurrency_ && pending_.size() >= maxQueue_) {
+  // Our own queue is full, or the environment is going away: TypeScript turns `undefined`
+  // into its error.
+  if (torndown_ || (maxConcurrency_ != 0 && inLibuvCount_ >= maxConcurrency_ && pending_.size() >= maxQueue_)) {
+    Free(job);
     return env.Undefined();
   }
-  auto* job = new Job();
   job->queue = this;
-  job->kernel = std::move(kernel);
-  job->flags = info[tail].As<Napi::Number>().Uint32Value();
-  job->cancelId = info[tail + 1].IsNumber() ? info[tail + 1].As<Napi::Number>().Uint32Value() : 0;
+  auto control = static_cast<uint64_t>(info[tail].As<Napi::Number>().DoubleValue());
+  job->flags = static_cast<uint32_t>(control & 7);
+  job->cancelId = static_cast<uint32_t>(control >> 3);
   job->queuedAt = NowNs();
   napi_value promise;
   napi_create_promise(env, &job->deferred, &promise);
@@ -122,7 +133,7 @@ Napi::Value WorkQueueWrap::Submit(const Napi::CallbackInfo& info, size_t tail, s
   if (inFlight_++ == 0) Ref();  // in flight: the wrapper (and so this queue) must stay alive
   if (!(job->flags & kJobExcludeStats)) {
     countedInFlight_++;
-    overall_.submitted++;
+    submittedTotal_++;
     StatsFor(job->kernel->id()).submitted++;
   }
   if (maxConcurrency_ == 0 || inLibuvCount_ < maxConcurrency_) {
@@ -211,10 +222,14 @@ static Napi::Value ErrorFromKernel(Napi::Env env, const KernelError& failure) {
 void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
   Napi::Env env = Env();
   Napi::HandleScope handleScope(env);
-  std::unique_ptr<Napi::CallbackScope> callbackScope;
   // A callback scope makes promise reactions and nextTicks run before the loop moves on,
   // in the async context of the submission (so AsyncLocalStorage flows through).
-  if (inCallbackScope) callbackScope = std::make_unique<Napi::CallbackScope>(env, *asyncContext_);
+  napi_callback_scope callbackScope = nullptr;
+  if (inCallbackScope) {
+    napi_value resource;
+    napi_get_reference_value(env, scopeResource_, &resource);
+    napi_open_callback_scope(env, resource, *asyncContext_, &callbackScope);
+  }
   const Kernel& kernel = *job->kernel;
   bool aborted = cancelled || kernel.aborted() || job->abortRequested.load();
   int outcome;  // 0 completed, 1 failed, 2 cancelled (shared with src/native.ts)
@@ -247,19 +262,19 @@ void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
   }
   job->deferred = nullptr;
   if (!(job->flags & kJobExcludeStats)) {
-    for (KernelStats* stats : {&overall_, &StatsFor(kernel.id())}) {
-      if (outcome == 0) stats->completed++; else if (outcome == 1) stats->failed++; else stats->cancelled++;
-      stats->bytes += kernel.bytes();
-      if (job->startedAt != 0) {
-        stats->queueWait.Record(job->startedAt - job->queuedAt);
-        stats->run.Record(job->finishedAt - job->startedAt);
-        stats->returnDelay.Record(job->settledAt - job->finishedAt);
-      }
+    KernelStats& stats = StatsFor(kernel.id());
+    if (outcome == 0) stats.completed++; else if (outcome == 1) stats.failed++; else stats.cancelled++;
+    stats.bytes += kernel.bytes();
+    if (job->startedAt != 0) {
+      stats.queueWait.Record(job->startedAt - job->queuedAt);
+      stats.run.Record(job->finishedAt - job->startedAt);
+      stats.returnDelay.Record(job->settledAt - job->finishedAt);
     }
+    countedInFlight_--;
   }
   if ((job->flags & kJobReport) && !reporter_.IsEmpty()) Report(env, job, outcome);
-  if (!(job->flags & kJobExcludeStats)) countedInFlight_--;
   Free(job);
+  if (callbackScope != nullptr) napi_close_callback_scope(env, callbackScope);
   if (--inFlight_ == 0) Unref();
 }
 
@@ -285,7 +300,32 @@ void WorkQueueWrap::Free(Job* job) {
     auto found = cancellable_.find(job->cancelId);
     if (found != cancellable_.end() && found->second == job) cancellable_.erase(found);
   }
-  delete job;
+  if (job->ownsKernel) delete job->kernel;
+  if (torndown_ || freeJobs_.size() >= kMaxFreeJobs) {
+    delete job;
+    return;
+  }
+  // Recycle: reset to a fresh Job's state.
+  job->kernel = nullptr;
+  job->deferred = nullptr;
+  job->keep[0] = job->keep[1] = nullptr;
+  job->abortReason = nullptr;
+  job->flags = 0;
+  job->cancelId = 0;
+  job->abortRequested.store(false, std::memory_order_relaxed);
+  job->inLibuv = false;
+  job->prev = job->next = nullptr;
+  job->startedAt = job->finishedAt = job->settledAt = 0;
+  job->thread = -1;
+  freeJobs_.push_back(job);
+}
+
+WorkQueueWrap::~WorkQueueWrap() {
+  for (Job* job : freeJobs_) delete job;
+  if (scopeResource_ != nullptr && !torndown_) napi_delete_reference(Env(), scopeResource_);
+  // Only collected with no job in flight (the wrapper is strongly referenced meanwhile).
+  // After teardown AddonData may be gone: do not touch it.
+  if (!torndown_) data_->Unregister(this);
 }
 
 void WorkQueueWrap::AbortForExit() {
@@ -313,7 +353,10 @@ void WorkQueueWrap::CloseForTeardown(std::function<void()> done) {
 // --- submissions: each parses its kernel's arguments (validated in TypeScript) ------------
 
 Napi::Value WorkQueueWrap::Noop(const Napi::CallbackInfo& info) {
-  return Submit(info, 0, MakeNoopKernel(kKernelNoop));
+  Job* job = NewJob();
+  job->kernel = sharedNoop_.get();
+  job->ownsKernel = false;
+  return SubmitJob(info, 0, job, Napi::Value(), Napi::Value());
 }
 
 Napi::Value WorkQueueWrap::Spin(const Napi::CallbackInfo& info) {
@@ -432,8 +475,20 @@ Napi::Value WorkQueueWrap::Stats(const Napi::CallbackInfo& info) {
   *at++ = static_cast<double>(NowNs() - windowStartNs_);
   *at++ = static_cast<double>(pending_.size());
   KernelStats empty;
+  auto overall = std::make_unique<KernelStats>();
+  overall->submitted = submittedTotal_;
+  for (const auto& stats : perKernel_) {
+    if (!stats) continue;
+    overall->completed += stats->completed;
+    overall->failed += stats->failed;
+    overall->cancelled += stats->cancelled;
+    overall->bytes += stats->bytes;
+    overall->queueWait.Merge(stats->queueWait);
+    overall->run.Merge(stats->run);
+    overall->returnDelay.Merge(stats->returnDelay);
+  }
   for (int i = -1; i < kKernelCount; i++) {
-    const KernelStats& stats = i < 0 ? overall_ : (perKernel_[i] ? *perKernel_[i] : empty);
+    const KernelStats& stats = i < 0 ? *overall : (perKernel_[i] ? *perKernel_[i] : empty);
     *at++ = static_cast<double>(stats.submitted);
     *at++ = static_cast<double>(stats.completed);
     *at++ = static_cast<double>(stats.failed);
@@ -448,8 +503,7 @@ Napi::Value WorkQueueWrap::Stats(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value WorkQueueWrap::ResetStats(const Napi::CallbackInfo& info) {
-  overall_.~KernelStats();
-  new (&overall_) KernelStats();
+  submittedTotal_ = 0;
   for (auto& stats : perKernel_) stats.reset();
   maxRunning_.store(running_.load());
   windowStartNs_ = NowNs();

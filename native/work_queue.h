@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "addon_data.h"
 #include "histogram.h"
@@ -33,7 +34,8 @@ enum JobFlags : uint32_t {
 struct Job {
   uv_work_t req;
   WorkQueueWrap* queue = nullptr;
-  std::unique_ptr<Kernel> kernel;
+  Kernel* kernel = nullptr;
+  bool ownsKernel = true;                 // false for the queue's shared stateless noop kernel
   napi_deferred deferred = nullptr;
   napi_ref keep[2] = {nullptr, nullptr};  // inputs kept alive until the job settles
   napi_ref abortReason = nullptr;         // what to reject with when aborted
@@ -64,7 +66,8 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
 
   // Per kernel: submitted completed failed cancelled bytes, then 3 histogram summaries.
   static constexpr int kKernelFields = 5 + 3 * Histogram::kSummaryFields;
-  static constexpr int kQueueFields = 6;  // inFlight queued running maxRunning windowNs pending
+  static constexpr int kQueueFields = 6;
+  static constexpr size_t kMaxFreeJobs = 1024;  // inFlight queued running maxRunning windowNs pending
 
  private:
   Napi::Value Noop(const Napi::CallbackInfo& info);
@@ -85,10 +88,14 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
   Napi::Value ResetStats(const Napi::CallbackInfo& info);
   Napi::Value SetReporter(const Napi::CallbackInfo& info);
 
-  // Takes the kernel, the trailing (flags, cancelId) arguments at `tail`, and up to two
-  // input values to keep alive; returns the promise.
+  // Takes the kernel, the trailing `control` argument at `tail` (cancelId * 8 + flags, one
+  // number so that submission reads one argument), and up to two input values to keep alive;
+  // returns the promise.
   Napi::Value Submit(const Napi::CallbackInfo& info, size_t tail, std::unique_ptr<Kernel> kernel,
                      Napi::Value keep0 = Napi::Value(), Napi::Value keep1 = Napi::Value());
+  Napi::Value SubmitJob(const Napi::CallbackInfo& info, size_t tail, Job* job, Napi::Value keep0,
+                        Napi::Value keep1);
+  Job* NewJob();
   void StartInLibuv(Job* job);
   void Pump();
   void Settle(Job* job, bool cancelled, bool inCallbackScope);
@@ -113,8 +120,11 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
   std::atomic<uint64_t> startedTotal_{0};
   uint64_t queuedInLibuvTotal_ = 0;         // passed to uv_queue_work and not cancelled there
   uint64_t windowStartNs_;
-  KernelStats overall_;
+  uint64_t submittedTotal_ = 0;             // overall counts; histograms are merged at stats()
   std::unique_ptr<KernelStats> perKernel_[kKernelCount];
+  std::unique_ptr<Kernel> sharedNoop_;      // noop jobs carry no state: one kernel serves all
+  std::vector<Job*> freeJobs_;              // recycled Job allocations
+  napi_ref scopeResource_ = nullptr;        // resource object for the settle callback scopes
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   Napi::FunctionReference reporter_;
   bool torndown_ = false;

@@ -66,23 +66,26 @@ export const enum JobFlag {
 }
 
 type Bytes = ArrayBufferView;
-/** Each submission returns its promise, or undefined when the queue's own bound is full. */
+/**
+ * Each submission takes `control` = cancelId * 8 + JobFlag bits as its last argument, and returns
+ * its promise, or undefined when the queue's own bound is full.
+ */
 type Submitted<T> = Promise<T> | undefined;
 
 export interface NativeWorkQueue {
-  noop(flags: number, cancelId: number): Submitted<void>;
-  spin(ms: number, flags: number, cancelId: number): Submitted<void>;
-  sleep(ms: number, flags: number, cancelId: number): Submitted<void>;
-  hash(algorithm: string, data: Bytes, outputLength: number, flags: number, cancelId: number): Submitted<Buffer>;
-  hashMany(algorithm: string, inputs: Bytes[], outputLength: number, flags: number, cancelId: number): Submitted<Buffer[]>;
-  hmac(algorithm: string, key: Bytes, data: Bytes, flags: number, cancelId: number): Submitted<Buffer>;
-  hashFile(path: string, algorithm: string, outputLength: number, flags: number, cancelId: number): Submitted<Buffer>;
-  pbkdf2(password: Bytes, salt: Bytes, iterations: number, keylen: number, digest: string, flags: number, cancelId: number): Submitted<Buffer>;
-  scrypt(password: Bytes, salt: Bytes, keylen: number, N: number, r: number, p: number, maxmem: number, flags: number, cancelId: number): Submitted<Buffer>;
-  hasherUpdate(hasher: NativeHasher, data: Bytes, flags: number, cancelId: number): Submitted<void>;
-  hasherDigest(hasher: NativeHasher, flags: number, cancelId: number): Submitted<Buffer>;
-  probe(flags: number, cancelId: number): Submitted<number>;
-  hold(barrier: NativeBarrier, flags: number, cancelId: number): Submitted<void>;
+  noop(control: number): Submitted<void>;
+  spin(ms: number, control: number): Submitted<void>;
+  sleep(ms: number, control: number): Submitted<void>;
+  hash(algorithm: string, data: Bytes, outputLength: number, control: number): Submitted<Buffer>;
+  hashMany(algorithm: string, inputs: Bytes[], outputLength: number, control: number): Submitted<Buffer[]>;
+  hmac(algorithm: string, key: Bytes, data: Bytes, control: number): Submitted<Buffer>;
+  hashFile(path: string, algorithm: string, outputLength: number, control: number): Submitted<Buffer>;
+  pbkdf2(password: Bytes, salt: Bytes, iterations: number, keylen: number, digest: string, control: number): Submitted<Buffer>;
+  scrypt(password: Bytes, salt: Bytes, keylen: number, N: number, r: number, p: number, maxmem: number, control: number): Submitted<Buffer>;
+  hasherUpdate(hasher: NativeHasher, data: Bytes, control: number): Submitted<void>;
+  hasherDigest(hasher: NativeHasher, control: number): Submitted<Buffer>;
+  probe(control: number): Submitted<number>;
+  hold(barrier: NativeBarrier, control: number): Submitted<void>;
   cancel(cancelId: number, reason: unknown): boolean;
   stats(out: Float64Array): void;
   resetStats(): void;

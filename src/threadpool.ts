@@ -281,21 +281,21 @@ export class ThreadPool {
   /** An empty job: the round trip through the pool and back, for benchmarks. */
   noop(options?: JobOptions): Promise<void> {
     validateJobOptions(options);
-    return this.#submit(options, (flags, id) => this.#native.noop(flags, id));
+    return this.#submit(options, (control) => this.#native.noop(control));
   }
 
   /** Burns CPU on a pool thread for `ms` milliseconds (benchmarks). */
   spin(ms: number, options?: JobOptions): Promise<void> {
     validateNumber('ms', ms, { min: 0, max: 3_600_000 });
     validateJobOptions(options);
-    return this.#submit(options, (flags, id) => this.#native.spin(ms, flags, id));
+    return this.#submit(options, (control) => this.#native.spin(ms, control));
   }
 
   /** Blocks a pool thread for `ms` milliseconds without using CPU, like slow I/O (benchmarks). */
   sleep(ms: number, options?: JobOptions): Promise<void> {
     validateNumber('ms', ms, { min: 0, max: 3_600_000 });
     validateJobOptions(options);
-    return this.#submit(options, (flags, id) => this.#native.sleep(ms, flags, id));
+    return this.#submit(options, (control) => this.#native.sleep(ms, control));
   }
 
   /** Digest of `data`, byte-identical to `crypto.createHash(algorithm).update(data).digest()`. */
@@ -304,7 +304,7 @@ export class ThreadPool {
     const bytes = toBytes('data', data);
     validateJobOptions(options);
     const outputLength = outputLengthOf(algorithm, info, options);
-    return this.#submit(options, (flags, id) => this.#native.hash(algorithm, bytes, outputLength, flags, id));
+    return this.#submit(options, (control) => this.#native.hash(algorithm, bytes, outputLength, control));
   }
 
   /** Digests of many inputs in one submission (one pool job), in order. */
@@ -315,7 +315,7 @@ export class ThreadPool {
     const views = inputs.map((input, i) => toBytes(`inputs[${i}]`, input));
     validateJobOptions(options);
     const outputLength = outputLengthOf(algorithm, info, options);
-    return this.#submit(options, (flags, id) => this.#native.hashMany(algorithm, views, outputLength, flags, id));
+    return this.#submit(options, (control) => this.#native.hashMany(algorithm, views, outputLength, control));
   }
 
   /** HMAC of `data` under `key`, byte-identical to `crypto.createHmac(algorithm, key).update(data).digest()`. */
@@ -324,7 +324,7 @@ export class ThreadPool {
     const keyBytes = toBytes('key', key, true);
     const bytes = toBytes('data', data);
     validateJobOptions(options);
-    return this.#submit(options, (flags, id) => this.#native.hmac(algorithm, keyBytes, bytes, flags, id));
+    return this.#submit(options, (control) => this.#native.hmac(algorithm, keyBytes, bytes, control));
   }
 
   /**
@@ -336,7 +336,7 @@ export class ThreadPool {
     const info = digestInfo('algorithm', algorithm);
     validateJobOptions(options);
     const outputLength = outputLengthOf(algorithm, info, options);
-    return this.#submit(options, (flags, id) => this.#native.hashFile(file, algorithm, outputLength, flags, id));
+    return this.#submit(options, (control) => this.#native.hashFile(file, algorithm, outputLength, control));
   }
 
   /** An incremental hasher whose updates and digest each run as a pool job, in order. */
@@ -362,8 +362,8 @@ export class ThreadPool {
     validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
     digestInfo('digest', digest);
     validateJobOptions(options);
-    return this.#submit(options, (flags, id) =>
-      this.#native.pbkdf2(passwordBytes, saltBytes, iterations, keylen, digest, flags, id),
+    return this.#submit(options, (control) =>
+      this.#native.pbkdf2(passwordBytes, saltBytes, iterations, keylen, digest, control),
     );
   }
 
@@ -405,8 +405,8 @@ export class ThreadPool {
       throw error;
     }
     validateJobOptions(options);
-    return this.#submit(options, (flags, id) =>
-      this.#native.scrypt(passwordBytes, saltBytes, keylen, N, r, p, maxmem, flags, id),
+    return this.#submit(options, (control) =>
+      this.#native.scrypt(passwordBytes, saltBytes, keylen, N, r, p, maxmem, control),
     );
   }
 
@@ -446,14 +446,14 @@ export class ThreadPool {
   }
 
   /** @internal Submits through the native queue with the job's signal wired to uv_cancel. */
-  #submit<T>(options: JobOptions | undefined, start: (flags: number, cancelId: number) => Promise<T> | undefined): Promise<T> {
+  #submit<T>(options: JobOptions | undefined, start: (control: number) => Promise<T> | undefined): Promise<T> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
     const flags = jobChannel.hasSubscribers ? JobFlag.Report : 0;
-    if (signal === undefined) return start(flags, 0) ?? this.#queueFull();
+    if (signal === undefined) return start(flags) ?? this.#queueFull();
     const id = nextCancelId;
     nextCancelId = nextCancelId >= 0xfffffffe ? 1 : nextCancelId + 1;
-    const promise = start(flags, id);
+    const promise = start(id * 8 + flags);
     if (promise === undefined) return this.#queueFull();
     const onAbort = () => this.#native.cancel(id, abortErrorFor(signal));
     signal.addEventListener('abort', onAbort, { once: true });
@@ -463,8 +463,8 @@ export class ThreadPool {
   }
 
   /** @internal */
-  submitHasher<T>(start: (native: NativeWorkQueue, flags: number) => Promise<T> | undefined): Promise<T> {
-    return this.#submit(undefined, (flags) => start(this.#native, flags));
+  submitHasher<T>(start: (native: NativeWorkQueue, control: number) => Promise<T> | undefined): Promise<T> {
+    return this.#submit(undefined, (control) => start(this.#native, control));
   }
 
   /** @internal The native queue, for introspection probes. */
@@ -502,14 +502,14 @@ export class Hasher {
   update(data: BinaryInput): Promise<void> {
     if (this.#finalized) throw codedError('Digest already called', 'ERR_CRYPTO_HASH_FINALIZED');
     const bytes = toBytes('data', data);
-    return this.#chain(() => this.#pool.submitHasher((queue, flags) => queue.hasherUpdate(this.#native, bytes, flags, 0)));
+    return this.#chain(() => this.#pool.submitHasher((queue, control) => queue.hasherUpdate(this.#native, bytes, control)));
   }
 
   /** The digest of everything fed so far; the hasher cannot be used afterwards. */
   digest(): Promise<Buffer> {
     if (this.#finalized) throw codedError('Digest already called', 'ERR_CRYPTO_HASH_FINALIZED');
     this.#finalized = true;
-    return this.#chain(() => this.#pool.submitHasher((queue, flags) => queue.hasherDigest(this.#native, flags, 0)));
+    return this.#chain(() => this.#pool.submitHasher((queue, control) => queue.hasherDigest(this.#native, control)));
   }
 
   #chain<T>(step: () => Promise<T>): Promise<T> {
@@ -594,7 +594,7 @@ export async function measureSize(options: { settleMs?: number } = {}): Promise<
   for (;;) {
     const barrier = new native.NativeBarrier();
     const jobs: Promise<void>[] = [];
-    for (let i = 0; i < probes; i++) jobs.push(queue.hold(barrier, JobFlag.ExcludeStats, 0)!);
+    for (let i = 0; i < probes; i++) jobs.push(queue.hold(barrier, JobFlag.ExcludeStats)!);
     let arrived = 0;
     let stableSince = Date.now();
     for (;;) {
@@ -653,7 +653,7 @@ export function monitorSaturation(options: { intervalMs?: number; maxSamples?: n
       return;
     }
     inFlight = true;
-    const probe = queue.probe(JobFlag.ExcludeStats | JobFlag.ResolveQueueWait, 0)!;
+    const probe = queue.probe(JobFlag.ExcludeStats | JobFlag.ResolveQueueWait)!;
     probe.then(
       (waitNs) => {
         inFlight = false;

@@ -1,0 +1,855 @@
+#!/usr/bin/env node
+'use strict';
+/*
+ * What does a job on uvscope's thread pool cost, and what does it buy? Four measurements,
+ * each side by side with a yardstick in the same process, alternating round by round:
+ *
+ *  (a) empty-job round trip, sequential: `await threadpool.noop()` one at a time, against a
+ *      minimal raw uv_queue_work Node-API addon (bench/raw-queue: promise, empty work
+ *      callback, resolve in after_work inside a callback scope, as uvscope does). Per-job
+ *      median and p99 latency.
+ *  (b) burst: N empty jobs submitted at once, then Promise.all. Jobs per second.
+ *  (c) SHA-256 of 256 x 1 MiB buffers with UV_THREADPOOL_SIZE=2: threadpool.hash for all at
+ *      once, against crypto.createHash on the main thread (one buffer per loop turn, so the
+ *      loop stays responsive between buffers). MiB/s and event-loop delay p99
+ *      (monitorEventLoopDelay, resolution 1 ms, enabled around each run).
+ *  (d) threadpool.hashFile of a 256 MiB temp file, against fs.createReadStream piped into
+ *      crypto.createHash (stream.pipeline). The page cache is warmed first. Wall time, MiB/s,
+ *      main-thread CPU (from /proc/self/task/<pid>/schedstat: process.cpuUsage() counts every
+ *      thread, pool threads included, so it is reported separately as "process CPU").
+ *
+ * Each section runs in a fresh child process (this file with --child), (c) with
+ * UV_THREADPOOL_SIZE=2 in its environment. Within a child, every round runs each contender
+ * once, in an order that rotates from round to round; ratios are taken within a round, and
+ * the report gives medians across rounds. The children call gc() before each measurement.
+ *
+ *   node bench/threadpool.js [--rounds R] [--quick] [--json FILE] [--sections a,b,c,d]
+ *        [--seq-jobs N] [--burst-jobs N] [--bursts N] [--buffers N] [--file-mib N]
+ *        [--no-diag] [--addon FILE]
+ *
+ * Targets (from the issue) are printed beside the results for reference; missing one does
+ * not fail the run. Sanity checks (digests agree, every job settled, pool size as set) do.
+ */
+
+const os = require('node:os');
+const fs = require('node:fs');
+const path = require('node:path');
+const crypto = require('node:crypto');
+const { spawn, spawnSync } = require('node:child_process');
+
+const { median, quantile, mean } = require('./lib/stats');
+const { renderTable, formatNumber, formatRatio, formatDuration } = require('./lib/table');
+const { cpuLoadSnapshot, cpuLoadSince } = require('./lib/cpu-load');
+
+const ROOT = path.resolve(__dirname, '..');
+const RAW_DIR = path.join(__dirname, 'raw-queue');
+const RAW_ADDON = path.join(RAW_DIR, 'build', 'Release', 'raw_queue.node');
+const RAW_SOURCES = ['binding.gyp', 'raw_queue.cc'].map((f) => path.join(RAW_DIR, f));
+const MIB = 1024 * 1024;
+
+const TARGETS = {
+  roundTrip: 1.1, // uvscope median round trip <= 1.1 x yardstick
+  burst: 0.8, // uvscope jobs/s >= 0.8 x yardstick
+  sha: 1.9, // uvscope MiB/s >= 1.9 x createHash
+  shaDelayMs: 5, // loop delay p99 during uvscope hashing <= 5 ms
+  file: 1.5, // hashFile MiB/s >= 1.5 x stream
+  fileCpu: 0.05, // hashFile main-thread CPU < 5 % of the stream's
+};
+
+const DEFAULTS = {
+  rounds: 5,
+  seqJobs: 20_000,
+  seqWarmup: 2_000,
+  burstJobs: 10_000,
+  bursts: 5,
+  buffers: 256,
+  fileMiB: 256,
+};
+const QUICK = { rounds: 3, seqJobs: 2_000, seqWarmup: 500, burstJobs: 2_000, bursts: 2, buffers: 32, fileMiB: 32 };
+
+// ---------------------------------------------------------------------------------------
+// Arguments
+
+function usage() {
+  return `usage: node bench/threadpool.js [options]
+  --rounds R        rounds; each runs every contender once (default ${DEFAULTS.rounds})
+  --quick           smoke test: ${QUICK.rounds} rounds, smaller sizes (explicit flags win)
+  --json FILE       also write the raw data (every round) and the summary as JSON
+  --sections LIST   which of a,b,c,d to run (default all; a and b share a child process)
+  --seq-jobs N      (a) sequential jobs per contender per round (default ${DEFAULTS.seqJobs})
+  --burst-jobs N    (b) jobs per burst (default ${DEFAULTS.burstJobs})
+  --bursts N        (b) bursts per contender per round; the round takes their median (default ${DEFAULTS.bursts})
+  --buffers N       (c) 1 MiB buffers hashed per run (default ${DEFAULTS.buffers})
+  --file-mib N      (d) size of the temp file in MiB (default ${DEFAULTS.fileMiB})
+  --no-diag         (a)/(b): leave out the diagnostic contender (native noop without the TS facade)
+  --addon FILE      load uvscope's native addon from FILE (sets UVSCOPE_ADDON for the children),
+                    e.g. a private copy while someone else rebuilds build/Release
+  --help`;
+}
+
+function parseArgs(argv) {
+  const opts = {};
+  const intArg = (name, value, min) => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} needs an integer >= ${min}, got ${value}`);
+    return n;
+  };
+  const ints = {
+    '--rounds': ['rounds', 1],
+    '--seq-jobs': ['seqJobs', 1],
+    '--burst-jobs': ['burstJobs', 1],
+    '--bursts': ['bursts', 1],
+    '--buffers': ['buffers', 1],
+    '--file-mib': ['fileMiB', 1],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
+    const value = () => {
+      if (inline !== undefined) return inline;
+      if (i + 1 >= argv.length) throw new Error(`${flag} needs a value`);
+      return argv[++i];
+    };
+    if (flag in ints) {
+      const [key, min] = ints[flag];
+      opts[key] = intArg(flag, value(), min);
+    } else if (flag === '--quick') opts.quick = true;
+    else if (flag === '--json') opts.json = value();
+    else if (flag === '--addon') opts.addon = path.resolve(value());
+    else if (flag === '--no-diag') opts.noDiag = true;
+    else if (flag === '--sections') {
+      const list = value().split(',').map((s) => s.trim()).filter(Boolean);
+      for (const s of list) if (!'abcd'.includes(s) || s.length !== 1) throw new Error(`unknown section ${s}`);
+      opts.sections = [...new Set(list)].sort();
+    } else if (flag === '--help' || flag === '-h') opts.help = true;
+    else throw new Error(`unknown argument ${arg}\n${usage()}`);
+  }
+  const base = opts.quick ? { ...DEFAULTS, ...QUICK } : { ...DEFAULTS };
+  const config = { ...base };
+  for (const key of Object.keys(DEFAULTS)) if (opts[key] !== undefined) config[key] = opts[key];
+  config.sections = opts.sections ?? ['a', 'b', 'c', 'd'];
+  config.diag = !opts.noDiag;
+  config.quick = Boolean(opts.quick);
+  return { opts, config };
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers shared by parent and children
+
+const log = (msg) => process.stderr.write(`${msg}\n`);
+
+/** Rotates `items` left by `by`: round r runs contenders in rotated order. */
+function rotate(items, by) {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+function mtimeMs(file) {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
+
+/** Builds bench/raw-queue with the repository's node-gyp when missing or older than its sources. */
+function ensureRawBuilt() {
+  const built = mtimeMs(RAW_ADDON);
+  const reason =
+    built < 0
+      ? `${path.relative(ROOT, RAW_ADDON)} is missing`
+      : RAW_SOURCES.filter((src) => mtimeMs(src) > built).map((src) => `${path.basename(src)} is newer than the build`)[0];
+  if (!reason) return;
+  const nodeGyp = path.join(ROOT, 'node_modules', '.bin', 'node-gyp');
+  if (!fs.existsSync(nodeGyp)) throw new Error(`cannot build the yardstick: ${nodeGyp} not found (run npm ci first)`);
+  const env = {
+    ...process.env,
+    // Local headers only: node-gyp would otherwise try to download them.
+    npm_config_nodedir: process.env.npm_config_nodedir || path.resolve(process.execPath, '..', '..'),
+  };
+  log(`building the yardstick (${reason}): node-gyp rebuild in ${path.relative(ROOT, RAW_DIR)}`);
+  const result = spawnSync(nodeGyp, ['rebuild'], { cwd: RAW_DIR, env, stdio: ['ignore', 2, 2] });
+  if (result.error) throw result.error;
+  if (result.status !== 0 || !fs.existsSync(RAW_ADDON)) {
+    throw new Error(`node-gyp rebuild in ${RAW_DIR} failed (exit ${result.status}, signal ${result.signal})`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Children: one per section group
+
+function gc() {
+  if (typeof global.gc === 'function') global.gc();
+}
+
+function loadUvscope() {
+  try {
+    return require('../lib');
+  } catch (error) {
+    throw new Error(
+      `cannot load uvscope from ${path.join(ROOT, 'lib')} (build it: npm_config_nodedir=/usr npx node-gyp rebuild && npx tsc -p .): ${error.message}`,
+    );
+  }
+}
+
+/** Main-thread CPU time in ns: Linux schedstat of the main thread (tid = pid), else stat ticks. */
+function makeMainThreadCpu() {
+  const schedstat = `/proc/self/task/${process.pid}/schedstat`;
+  try {
+    const first = Number(fs.readFileSync(schedstat, 'utf8').split(' ')[0]);
+    if (Number.isFinite(first)) {
+      return { source: 'schedstat', read: () => Number(fs.readFileSync(schedstat, 'utf8').split(' ')[0]) };
+    }
+  } catch {}
+  const stat = `/proc/self/task/${process.pid}/stat`;
+  try {
+    const ticks = () => {
+      const text = fs.readFileSync(stat, 'utf8');
+      const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 1e7; // utime + stime, 1/100 s each
+    };
+    ticks();
+    return { source: 'stat (10 ms ticks)', read: ticks };
+  } catch {}
+  return { source: 'unavailable', read: () => NaN };
+}
+
+/** (a) + (b): empty jobs, one at a time and in bursts. */
+async function childRoundTrip(config) {
+  const uv = loadUvscope();
+  const raw = require(RAW_ADDON);
+  const tp = uv.threadpool;
+  const poolThreads = await tp.measureSize();
+  const queue = tp.nativeQueue;
+  const contenders = [
+    { name: 'uvscope', label: 'uvscope threadpool.noop()', submit: () => tp.noop() },
+    { name: 'raw', label: 'raw uv_queue_work (yardstick)', submit: () => raw.noop() },
+  ];
+  if (config.diag) {
+    contenders.push({
+      name: 'native',
+      label: 'diag: uvscope native noop, no TS facade',
+      submit: () => queue.noop(0, 0),
+    });
+  }
+
+  // Each contender gets its own compiled copy of the measuring functions, so that no call
+  // site is shared (a polymorphic `submit()` site would cost every contender a little, and
+  // the burst rate is very sensitive to per-submission cost, see the report).
+  const AsyncFunction = (async () => {}).constructor;
+  const sequentialSource = `
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await submit();
+      out[i] = performance.now() - t0;
+    }`;
+  const burstSource = `
+    const promises = new Array(n);
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) promises[i] = submit();
+    await Promise.all(promises);
+    return performance.now() - t0;`;
+  for (const c of contenders) {
+    c.sequential = new AsyncFunction('submit', 'n', 'out', sequentialSource).bind(null, c.submit);
+    c.burst = new AsyncFunction('submit', 'n', burstSource).bind(null, c.submit);
+  }
+  const mainCpu = makeMainThreadCpu();
+  /** Runs fn, returning [its result, main-thread CPU ns, CPU ns of all other threads]. */
+  async function withCpu(fn) {
+    const p0 = process.cpuUsage();
+    const m0 = mainCpu.read();
+    const result = await fn();
+    const mainNs = mainCpu.read() - m0;
+    const p = process.cpuUsage(p0);
+    return [result, mainNs, (p.user + p.system) * 1000 - mainNs];
+  }
+  const samples = new Float64Array(config.seqJobs);
+
+  // Warm-up: the pool's threads exist (measureSize), the JIT has seen every path.
+  const warm = new Float64Array(config.seqWarmup);
+  for (const c of contenders) {
+    await c.sequential(config.seqWarmup, warm);
+    await c.burst(config.burstJobs);
+  }
+  tp.resetStats();
+
+  const expectUvscope = { jobs: 0 };
+  const rounds = [];
+  for (let r = 0; r < config.rounds; r++) {
+    const round = { round: r, sequential: {}, burst: {} };
+    const order = rotate(contenders, r);
+    for (const c of order) {
+      gc();
+      const t0 = performance.now();
+      const [, mainNs, otherNs] = await withCpu(() => c.sequential(config.seqJobs, samples));
+      const totalMs = performance.now() - t0;
+      const us = Array.from(samples, (ms) => ms * 1000);
+      round.sequential[c.name] = {
+        medianUs: median(us),
+        p99Us: quantile(us, 0.99),
+        meanUs: mean(us),
+        maxUs: us.reduce((a, b) => (b > a ? b : a), 0),
+        totalMs,
+        jobsPerSecond: (config.seqJobs / totalMs) * 1000,
+        mainCpuUsPerJob: mainNs / config.seqJobs / 1000,
+        otherCpuUsPerJob: otherNs / config.seqJobs / 1000,
+      };
+      if (c.name !== 'raw') expectUvscope.jobs += config.seqJobs;
+    }
+    const times = Object.fromEntries(contenders.map((c) => [c.name, []]));
+    const cpus = Object.fromEntries(contenders.map((c) => [c.name, { main: [], other: [] }]));
+    for (let b = 0; b < config.bursts; b++) {
+      for (const c of rotate(order, b)) {
+        gc();
+        const [ms, mainNs, otherNs] = await withCpu(() => c.burst(config.burstJobs));
+        times[c.name].push(ms);
+        cpus[c.name].main.push(mainNs / config.burstJobs / 1000);
+        cpus[c.name].other.push(otherNs / config.burstJobs / 1000);
+        if (c.name !== 'raw') expectUvscope.jobs += config.burstJobs;
+      }
+    }
+    for (const c of contenders) {
+      const ms = median(times[c.name]);
+      round.burst[c.name] = {
+        burstMs: times[c.name],
+        medianMs: ms,
+        jobsPerSecond: (config.burstJobs / ms) * 1000,
+        mainCpuUsPerJob: median(cpus[c.name].main),
+        otherCpuUsPerJob: median(cpus[c.name].other),
+      };
+    }
+    rounds.push(round);
+    log(
+      `  round ${r + 1}/${config.rounds}: seq median ${contenders
+        .map((c) => `${c.name} ${round.sequential[c.name].medianUs.toFixed(1)} µs`)
+        .join(', ')}; burst ${contenders.map((c) => `${c.name} ${formatNumber(round.burst[c.name].jobsPerSecond)}/s`).join(', ')}`,
+    );
+  }
+
+  // Sanity: every job settled; uvscope counted exactly what we submitted.
+  const stats = tp.stats();
+  if (raw.pending() !== 0) throw new Error(`yardstick has ${raw.pending()} jobs unsettled`);
+  if (stats.inFlight !== 0 || stats.completed !== expectUvscope.jobs) {
+    throw new Error(`uvscope stats: ${stats.completed} completed, ${stats.inFlight} in flight; expected ${expectUvscope.jobs}`);
+  }
+  const noopStats = stats.kernels.noop;
+  return {
+    poolThreads,
+    mainThreadCpuSource: mainCpu.source,
+    contenders: contenders.map(({ name, label }) => ({ name, label })),
+    rounds,
+    uvscopeNoopStatsNs: noopStats && {
+      queueWait: noopStats.queueWait,
+      run: noopStats.run,
+      returnDelay: noopStats.returnDelay,
+    },
+  };
+}
+
+/** (c): SHA-256 of many 1 MiB buffers, pool (2 threads) vs main thread. */
+async function childSha(config) {
+  const { monitorEventLoopDelay } = require('node:perf_hooks');
+  const { setImmediate: turn } = require('node:timers/promises');
+  const uv = loadUvscope();
+  const tp = uv.threadpool;
+  const poolThreads = await tp.measureSize();
+  if (process.env.UV_THREADPOOL_SIZE !== '2' || poolThreads !== 2) {
+    throw new Error(`(c) needs a pool of 2 threads: UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}, measured ${poolThreads}`);
+  }
+  const seed = crypto.randomBytes(MIB);
+  const buffers = [];
+  for (let i = 0; i < config.buffers; i++) {
+    const b = Buffer.allocUnsafeSlow(MIB);
+    seed.copy(b);
+    b.writeUInt32LE(i, 0);
+    buffers.push(b);
+  }
+  const totalMiB = config.buffers;
+
+  const contenders = [
+    {
+      name: 'uvscope',
+      label: 'uvscope threadpool.hash, all at once',
+      run: () => Promise.all(buffers.map((b) => tp.hash('sha256', b))),
+    },
+    {
+      name: 'createHash',
+      label: 'crypto.createHash on main thread, 1 buffer/loop turn',
+      run: async () => {
+        const out = new Array(buffers.length);
+        for (let i = 0; i < buffers.length; i++) {
+          out[i] = crypto.createHash('sha256').update(buffers[i]).digest();
+          await turn();
+        }
+        return out;
+      },
+    },
+  ];
+
+  // Warm-up, and the digests must agree.
+  const [a, b] = [await contenders[0].run(), await contenders[1].run()];
+  for (let i = 0; i < buffers.length; i++) {
+    if (!a[i].equals(b[i])) throw new Error(`(c) digest of buffer ${i} differs between uvscope and createHash`);
+  }
+  tp.resetStats();
+
+  const rounds = [];
+  for (let r = 0; r < config.rounds; r++) {
+    const round = { round: r };
+    for (const c of rotate(contenders, r)) {
+      gc();
+      const h = monitorEventLoopDelay({ resolution: 1 });
+      h.enable();
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      const digests = await c.run();
+      const ms = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      h.disable();
+      if (digests.length !== buffers.length) throw new Error(`(c) ${c.name} returned ${digests.length} digests`);
+      round[c.name] = {
+        ms,
+        mibPerSecond: totalMiB / (ms / 1000),
+        delayP99Ms: h.percentile(99) / 1e6,
+        delayP50Ms: h.percentile(50) / 1e6,
+        delayMaxMs: h.max / 1e6,
+        delaySamples: h.count,
+        processCpuMs: (cpu.user + cpu.system) / 1000,
+      };
+    }
+    rounds.push(round);
+    log(
+      `  round ${r + 1}/${config.rounds}: ${contenders
+        .map((c) => `${c.name} ${round[c.name].mibPerSecond.toFixed(0)} MiB/s (delay p99 ${round[c.name].delayP99Ms.toFixed(2)} ms)`)
+        .join(', ')}`,
+    );
+  }
+  const hashStats = tp.stats().kernels.hash;
+  return {
+    poolThreads,
+    contenders: contenders.map(({ name, label }) => ({ name, label })),
+    rounds,
+    uvscopeHashStatsNs: hashStats && { queueWait: hashStats.queueWait, run: hashStats.run, returnDelay: hashStats.returnDelay },
+  };
+}
+
+/** (d): hashFile vs a read stream piped into createHash, page cache warm. */
+async function childFile(config) {
+  const { pipeline } = require('node:stream/promises');
+  const uv = loadUvscope();
+  const tp = uv.threadpool;
+  const file = config.file;
+  const size = fs.statSync(file).size;
+  const totalMiB = size / MIB;
+  const mainCpu = makeMainThreadCpu();
+
+  // Warm the page cache: read the whole file once.
+  {
+    const fd = fs.openSync(file, 'r');
+    const chunk = Buffer.allocUnsafe(MIB);
+    while (fs.readSync(fd, chunk, 0, MIB, null) > 0);
+    fs.closeSync(fd);
+  }
+
+  const contenders = [
+    { name: 'hashFile', label: 'uvscope threadpool.hashFile', run: () => tp.hashFile(file, 'sha256') },
+    {
+      name: 'stream',
+      label: 'fs.createReadStream -> createHash (pipeline)',
+      run: async () => {
+        const hash = crypto.createHash('sha256');
+        await pipeline(fs.createReadStream(file), hash);
+        return hash.digest();
+      },
+    },
+  ];
+  const [a, b] = [await contenders[0].run(), await contenders[1].run()];
+  if (!a.equals(b)) throw new Error(`(d) digests differ: hashFile ${a.toString('hex')}, stream ${b.toString('hex')}`);
+
+  const rounds = [];
+  for (let r = 0; r < config.rounds; r++) {
+    const round = { round: r };
+    for (const c of rotate(contenders, r)) {
+      gc();
+      const cpu0 = process.cpuUsage();
+      const main0 = mainCpu.read();
+      const t0 = performance.now();
+      await c.run();
+      const ms = performance.now() - t0;
+      const mainNs = mainCpu.read() - main0;
+      const cpu = process.cpuUsage(cpu0);
+      round[c.name] = {
+        ms,
+        mibPerSecond: totalMiB / (ms / 1000),
+        mainThreadCpuMs: mainNs / 1e6,
+        processCpuMs: (cpu.user + cpu.system) / 1000,
+      };
+    }
+    rounds.push(round);
+    log(
+      `  round ${r + 1}/${config.rounds}: ${contenders
+        .map((c) => `${c.name} ${round[c.name].mibPerSecond.toFixed(0)} MiB/s, main CPU ${round[c.name].mainThreadCpuMs.toFixed(1)} ms`)
+        .join('; ')}`,
+    );
+  }
+  return {
+    fileMiB: totalMiB,
+    mainThreadCpuSource: mainCpu.source,
+    contenders: contenders.map(({ name, label }) => ({ name, label })),
+    rounds,
+  };
+}
+
+async function runChild(section, configJson) {
+  const config = JSON.parse(configJson);
+  const fn = { ab: childRoundTrip, c: childSha, d: childFile }[section];
+  if (!fn) throw new Error(`unknown child section ${section}`);
+  const result = await fn(config);
+  result.uvThreadpoolSize = process.env.UV_THREADPOOL_SIZE;
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Parent
+
+let tempFile = null;
+function removeTempFile() {
+  if (tempFile === null) return;
+  try {
+    fs.unlinkSync(tempFile);
+  } catch {}
+  tempFile = null;
+}
+
+/** A file of `mib` MiB of random-looking bytes in os.tmpdir(), synced to disk. */
+function createTempFile(mib) {
+  const file = path.join(os.tmpdir(), `uvscope-bench-${process.pid}-${crypto.randomBytes(4).toString('hex')}.bin`);
+  tempFile = file;
+  const block = crypto.randomBytes(MIB);
+  const fd = fs.openSync(file, 'wx', 0o600);
+  try {
+    for (let i = 0; i < mib; i++) {
+      block.writeUInt32LE(i, 0);
+      fs.writeSync(fd, block);
+    }
+    fs.fsyncSync(fd); // no writeback of dirty pages during the measurement
+  } finally {
+    fs.closeSync(fd);
+  }
+  return file;
+}
+
+let currentChild = null;
+function spawnChild(section, config, extraEnv) {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, ...extraEnv };
+    const child = spawn(process.execPath, ['--expose-gc', __filename, '--child', section, JSON.stringify(config)], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    currentChild = child;
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      currentChild = null;
+      if (code !== 0) return reject(new Error(`section ${section} child failed (exit ${code}, signal ${signal})`));
+      const line = out.trim().split('\n').pop();
+      try {
+        resolve(JSON.parse(line));
+      } catch {
+        reject(new Error(`section ${section} child printed no result`));
+      }
+    });
+  });
+}
+
+function spreadOf(values) {
+  const m = median(values);
+  return values.length > 1 ? (Math.max(...values) - Math.min(...values)) / m : 0;
+}
+const pct = (x) => (Number.isFinite(x) ? `${(x * 100).toFixed(0)}%` : 'n/a');
+const verdict = (ok) => (ok === undefined ? '' : ok ? 'met' : 'MISSED');
+
+function summarizeRoundTrip(data, config) {
+  const names = data.contenders.map((c) => c.name);
+  const rows = [];
+  const seq = {};
+  for (const c of data.contenders) {
+    const per = data.rounds.map((r) => r.sequential[c.name]);
+    seq[c.name] = {
+      medianUs: median(per.map((p) => p.medianUs)),
+      p99Us: median(per.map((p) => p.p99Us)),
+      meanUs: median(per.map((p) => p.meanUs)),
+      mainCpuUsPerJob: median(per.map((p) => p.mainCpuUsPerJob)),
+      otherCpuUsPerJob: median(per.map((p) => p.otherCpuUsPerJob)),
+      spread: spreadOf(per.map((p) => p.medianUs)),
+    };
+  }
+  const ratio = (name, key) => median(data.rounds.map((r) => r.sequential[name][key] / r.sequential.raw[key]));
+  for (const c of data.contenders) {
+    const s = seq[c.name];
+    rows.push([
+      c.label,
+      s.medianUs.toFixed(2),
+      s.p99Us.toFixed(1),
+      s.meanUs.toFixed(2),
+      s.mainCpuUsPerJob.toFixed(2),
+      s.otherCpuUsPerJob.toFixed(2),
+      pct(s.spread),
+      c.name === 'raw' ? '1.000×' : formatRatio(ratio(c.name, 'medianUs')),
+      c.name === 'raw' ? '1.000×' : formatRatio(ratio(c.name, 'p99Us')),
+    ]);
+  }
+  const burst = {};
+  const burstRows = [];
+  for (const c of data.contenders) {
+    const per = data.rounds.map((r) => r.burst[c.name].jobsPerSecond);
+    burst[c.name] = {
+      jobsPerSecond: median(per),
+      mainCpuUsPerJob: median(data.rounds.map((r) => r.burst[c.name].mainCpuUsPerJob)),
+      otherCpuUsPerJob: median(data.rounds.map((r) => r.burst[c.name].otherCpuUsPerJob)),
+      spread: spreadOf(per),
+    };
+    const r = median(data.rounds.map((round) => round.burst[c.name].jobsPerSecond / round.burst.raw.jobsPerSecond));
+    burstRows.push([
+      c.label,
+      formatNumber(burst[c.name].jobsPerSecond),
+      median(data.rounds.map((round) => round.burst[c.name].medianMs)).toFixed(1),
+      burst[c.name].mainCpuUsPerJob.toFixed(3),
+      burst[c.name].otherCpuUsPerJob.toFixed(3),
+      pct(burst[c.name].spread),
+      c.name === 'raw' ? '1.000×' : formatRatio(r),
+    ]);
+  }
+  const rtRatio = ratio('uvscope', 'medianUs');
+  const burstRatio = median(data.rounds.map((r) => r.burst.uvscope.jobsPerSecond / r.burst.raw.jobsPerSecond));
+  return {
+    names,
+    seq,
+    burst,
+    rtRatio,
+    rtP99Ratio: ratio('uvscope', 'p99Us'),
+    burstRatio,
+    seqTable: renderTable(
+      ['contender', 'median µs', 'p99 µs', 'mean µs', 'main CPU µs/job', 'pool+other CPU µs/job', 'spread', 'median ratio', 'p99 ratio'],
+      rows,
+    ),
+    burstTable: renderTable(['contender', 'jobs/s', 'burst ms', 'main CPU µs/job', 'pool+other CPU µs/job', 'spread', 'ratio'], burstRows),
+  };
+}
+
+function summarizeSha(data) {
+  const rows = [];
+  const by = {};
+  for (const c of data.contenders) {
+    const per = data.rounds.map((r) => r[c.name]);
+    by[c.name] = {
+      mibPerSecond: median(per.map((p) => p.mibPerSecond)),
+      ms: median(per.map((p) => p.ms)),
+      delayP99Ms: median(per.map((p) => p.delayP99Ms)),
+      delayMaxMs: median(per.map((p) => p.delayMaxMs)),
+      processCpuMs: median(per.map((p) => p.processCpuMs)),
+      spread: spreadOf(per.map((p) => p.mibPerSecond)),
+    };
+    const b = by[c.name];
+    rows.push([
+      c.label,
+      formatNumber(b.mibPerSecond),
+      formatNumber(b.ms),
+      b.delayP99Ms.toFixed(2),
+      b.delayMaxMs.toFixed(2),
+      formatNumber(b.processCpuMs),
+      pct(b.spread),
+    ]);
+  }
+  const ratio = median(data.rounds.map((r) => r.uvscope.mibPerSecond / r.createHash.mibPerSecond));
+  return {
+    by,
+    ratio,
+    table: renderTable(['contender', 'MiB/s', 'wall ms', 'delay p99 ms', 'delay max ms', 'process CPU ms', 'spread'], rows),
+  };
+}
+
+function summarizeFile(data) {
+  const rows = [];
+  const by = {};
+  for (const c of data.contenders) {
+    const per = data.rounds.map((r) => r[c.name]);
+    by[c.name] = {
+      ms: median(per.map((p) => p.ms)),
+      mibPerSecond: median(per.map((p) => p.mibPerSecond)),
+      mainThreadCpuMs: median(per.map((p) => p.mainThreadCpuMs)),
+      processCpuMs: median(per.map((p) => p.processCpuMs)),
+      spread: spreadOf(per.map((p) => p.mibPerSecond)),
+    };
+    const b = by[c.name];
+    rows.push([
+      c.label,
+      formatNumber(b.ms),
+      formatNumber(b.mibPerSecond),
+      b.mainThreadCpuMs.toFixed(1),
+      formatNumber(b.processCpuMs),
+      pct(b.spread),
+    ]);
+  }
+  const throughputRatio = median(data.rounds.map((r) => r.hashFile.mibPerSecond / r.stream.mibPerSecond));
+  const wallRatio = median(data.rounds.map((r) => r.hashFile.ms / r.stream.ms));
+  const cpuRatio = median(data.rounds.map((r) => r.hashFile.mainThreadCpuMs / r.stream.mainThreadCpuMs));
+  const processCpuRatio = median(data.rounds.map((r) => r.hashFile.processCpuMs / r.stream.processCpuMs));
+  return {
+    by,
+    throughputRatio,
+    wallRatio,
+    cpuRatio,
+    processCpuRatio,
+    table: renderTable(['contender', 'wall ms', 'MiB/s', 'main-thread CPU ms', 'process CPU ms', 'spread'], rows),
+  };
+}
+
+function describeLoad(load) {
+  if (!load) return '';
+  return `other processes used ${load.otherSeconds.toFixed(1)} CPU s over ${load.wallSeconds.toFixed(1)} s (of ${os.cpus().length} CPUs), steal ${load.stealSeconds.toFixed(1)} s`;
+}
+
+async function main() {
+  const { opts, config } = parseArgs(process.argv.slice(2));
+  if (opts.help) {
+    console.log(usage());
+    return;
+  }
+  const started = performance.now();
+  ensureRawBuilt();
+  if (!fs.existsSync(path.join(ROOT, 'lib', 'index.js'))) {
+    throw new Error('lib/ is missing: build uvscope first (npx tsc -p .)');
+  }
+  const extraEnv = opts.addon ? { UVSCOPE_ADDON: opts.addon } : {};
+  const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
+  const header = [
+    `uvscope thread pool benchmark${config.quick ? ' (--quick)' : ''}`,
+    `node ${process.version}, libuv ${process.versions.uv}, OpenSSL ${process.versions.openssl}, ${os.cpus().length} × ${cpuModel}`,
+    `rounds ${config.rounds} (medians across rounds; ratios taken within a round; spread = (max-min)/median across rounds)`,
+    opts.addon ? `addon: ${opts.addon}` : `addon: ${path.relative(ROOT, require.resolve('../lib'))} (node-gyp-build)`,
+  ];
+  log(header.join('\n'));
+
+  const raw = { meta: { node: process.version, uv: process.versions.uv, cpus: os.cpus().length, cpuModel, config, addon: opts.addon ?? null }, sections: {} };
+  const loads = {};
+  const summary = {};
+  const out = [...header, ''];
+
+  const onSignal = (signal) => {
+    if (currentChild) currentChild.kill(signal);
+    removeTempFile();
+    process.exit(128 + (os.constants.signals[signal] ?? 1));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', removeTempFile);
+
+  const timed = async (key, fn) => {
+    const snap = cpuLoadSnapshot();
+    const t0 = performance.now();
+    const result = await fn();
+    loads[key] = { ...cpuLoadSince(snap), sectionMs: performance.now() - t0 };
+    return result;
+  };
+
+  try {
+    if (config.sections.includes('a') || config.sections.includes('b')) {
+      log(`\n(a)/(b) empty jobs: ${formatNumber(config.seqJobs)} sequential, ${config.bursts} × ${formatNumber(config.burstJobs)} burst per contender per round`);
+      const data = await timed('ab', () => spawnChild('ab', config, extraEnv));
+      raw.sections.ab = data;
+      const s = summarizeRoundTrip(data, config);
+      const poolLine = `pool: ${data.poolThreads} threads (UV_THREADPOOL_SIZE=${data.uvThreadpoolSize ?? 'unset'}); ${describeLoad(loads.ab)}`;
+      if (config.sections.includes('a')) {
+        out.push(`(a) empty-job round trip, sequential (await one at a time), ${formatNumber(config.seqJobs)} jobs per contender per round`);
+        out.push(s.seqTable);
+        out.push(`    target: uvscope median ≤ ${TARGETS.roundTrip}× yardstick → ${formatRatio(s.rtRatio)} ${verdict(s.rtRatio <= TARGETS.roundTrip)}`);
+        out.push(`    ${poolLine}`);
+        out.push(`    CPU columns: main thread from ${data.mainThreadCpuSource}; pool+other = process.cpuUsage() minus main (pool threads, V8 GC threads)`, '');
+        summary.roundTrip = { ratio: s.rtRatio, p99Ratio: s.rtP99Ratio, target: TARGETS.roundTrip, met: s.rtRatio <= TARGETS.roundTrip, ...s.seq };
+      }
+      if (config.sections.includes('b')) {
+        out.push(`(b) burst: ${formatNumber(config.burstJobs)} empty jobs submitted at once, then Promise.all (round value: median of ${config.bursts} bursts)`);
+        out.push(s.burstTable);
+        out.push(`    target: uvscope ≥ ${TARGETS.burst}× yardstick jobs/s → ${formatRatio(s.burstRatio)} ${verdict(s.burstRatio >= TARGETS.burst)}`);
+        out.push('    note: burst rate is bimodal; a submitter that is slightly slower per job lets idle pool threads sleep,');
+        out.push('    so every uv_queue_work pays a futex wake-up (see the CPU columns). Expect large spreads.', '');
+        summary.burst = { ratio: s.burstRatio, target: TARGETS.burst, met: s.burstRatio >= TARGETS.burst, ...s.burst };
+      }
+      if (data.uvscopeNoopStatsNs) summary.noopStatsNs = data.uvscopeNoopStatsNs;
+    }
+
+    if (config.sections.includes('c')) {
+      log(`\n(c) SHA-256 of ${config.buffers} × 1 MiB, UV_THREADPOOL_SIZE=2`);
+      const data = await timed('c', () => spawnChild('c', config, { ...extraEnv, UV_THREADPOOL_SIZE: '2' }));
+      raw.sections.c = data;
+      const s = summarizeSha(data);
+      const delay = s.by.uvscope.delayP99Ms;
+      out.push(`(c) SHA-256 of ${config.buffers} × 1 MiB buffers, pool of ${data.poolThreads} threads (UV_THREADPOOL_SIZE=2); loop delay from monitorEventLoopDelay({ resolution: 1 }), includes the 1 ms interval`);
+      out.push(s.table);
+      out.push(`    target: uvscope ≥ ${TARGETS.sha}× createHash MiB/s → ${formatRatio(s.ratio)} ${verdict(s.ratio >= TARGETS.sha)}; loop delay p99 ≤ ${TARGETS.shaDelayMs} ms → ${delay.toFixed(2)} ms ${verdict(delay <= TARGETS.shaDelayMs)}`);
+      out.push(`    ${describeLoad(loads.c)}`, '');
+      summary.sha = { ratio: s.ratio, target: TARGETS.sha, met: s.ratio >= TARGETS.sha, delayP99Ms: delay, delayTargetMs: TARGETS.shaDelayMs, delayMet: delay <= TARGETS.shaDelayMs, ...s.by };
+      if (data.uvscopeHashStatsNs) summary.hashStatsNs = data.uvscopeHashStatsNs;
+    }
+
+    if (config.sections.includes('d')) {
+      log(`\n(d) hashFile: creating a ${config.fileMiB} MiB temp file in ${os.tmpdir()}`);
+      const file = createTempFile(config.fileMiB);
+      const data = await timed('d', () => spawnChild('d', { ...config, file }, extraEnv));
+      removeTempFile();
+      raw.sections.d = data;
+      const s = summarizeFile(data);
+      out.push(`(d) SHA-256 of a ${data.fileMiB} MiB file (page cache warm): hashFile vs stream; main-thread CPU from ${data.mainThreadCpuSource}, process CPU = process.cpuUsage() (all threads)`);
+      out.push(s.table);
+      out.push(`    target: hashFile ≥ ${TARGETS.file}× stream MiB/s → ${formatRatio(s.throughputRatio)} ${verdict(s.throughputRatio >= TARGETS.file)}; main-thread CPU < ${pct(TARGETS.fileCpu)} of stream's → ${(s.cpuRatio * 100).toFixed(2)}% ${verdict(s.cpuRatio < TARGETS.fileCpu)}`);
+      out.push(`    wall-time ratio hashFile/stream ${formatRatio(s.wallRatio)}; process CPU ratio ${formatRatio(s.processCpuRatio)}; ${describeLoad(loads.d)}`, '');
+      summary.file = { throughputRatio: s.throughputRatio, target: TARGETS.file, met: s.throughputRatio >= TARGETS.file, cpuRatio: s.cpuRatio, cpuTarget: TARGETS.fileCpu, cpuMet: s.cpuRatio < TARGETS.fileCpu, wallRatio: s.wallRatio, processCpuRatio: s.processCpuRatio, ...s.by };
+    }
+  } finally {
+    removeTempFile();
+  }
+
+  // The summary against the issue's targets.
+  const rows = [];
+  if (summary.roundTrip) rows.push(['(a) round trip, median µs per job', formatRatio(summary.roundTrip.ratio), `≤ ${TARGETS.roundTrip.toFixed(2)}×`, verdict(summary.roundTrip.met)]);
+  if (summary.burst) rows.push(['(b) burst jobs/s', formatRatio(summary.burst.ratio), `≥ ${TARGETS.burst.toFixed(2)}×`, verdict(summary.burst.met)]);
+  if (summary.sha) {
+    rows.push(['(c) SHA-256 MiB/s vs createHash', formatRatio(summary.sha.ratio), `≥ ${TARGETS.sha.toFixed(2)}×`, verdict(summary.sha.met)]);
+    rows.push(['(c) loop delay p99 while hashing on the pool', `${summary.sha.delayP99Ms.toFixed(2)} ms`, `≤ ${TARGETS.shaDelayMs} ms`, verdict(summary.sha.delayMet)]);
+  }
+  if (summary.file) {
+    rows.push(['(d) hashFile MiB/s vs stream', formatRatio(summary.file.throughputRatio), `≥ ${TARGETS.file.toFixed(2)}×`, verdict(summary.file.met)]);
+    rows.push(['(d) hashFile main-thread CPU vs stream', `${(summary.file.cpuRatio * 100).toFixed(2)}%`, `< ${pct(TARGETS.fileCpu)}`, verdict(summary.file.cpuMet)]);
+  }
+  const totalMs = performance.now() - started;
+  out.push('summary against the issue targets (uvscope / yardstick, medians of per-round ratios)');
+  out.push(renderTable(['measure', 'result', 'target', 'verdict'], rows));
+  out.push('', `total ${formatDuration(totalMs)}. Shared, noisy VM: compare within a run, not across runs; see "spread" and the load lines.`);
+  console.log(`\n${out.join('\n')}`);
+
+  if (opts.json) {
+    raw.summary = summary;
+    raw.loads = loads;
+    raw.totalMs = totalMs;
+    fs.writeFileSync(opts.json, `${JSON.stringify(raw, null, 2)}\n`);
+    log(`raw data written to ${opts.json}`);
+  }
+}
+
+if (process.argv[2] === '--child') {
+  runChild(process.argv[3], process.argv[4]).catch((error) => {
+    process.stderr.write(`${error.stack || error}\n`);
+    process.exit(1);
+  });
+} else {
+  main().catch((error) => {
+    removeTempFile();
+    process.stderr.write(`${error.stack || error}\n`);
+    process.exit(1);
+  });
+}
