@@ -472,19 +472,28 @@ Napi::Value LoopObserverWrap::SetEmitter(const Napi::CallbackInfo& info) {
 
 void LoopObserverWrap::OnPhase(Phase phase, uint64_t timeNs, uint64_t iteration) {
   if (emitter_.IsEmpty() || !asyncContext_) return;
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  try {
-    // MakeCallback: process.nextTick and promise callbacks queued by listeners run before
-    // the loop moves on, as they do after any other callback.
-    emitter_.MakeCallback(Value(),
-                          {Napi::Number::New(env, phase), Napi::BigInt::New(env, timeNs),
-                           Napi::Number::New(env, static_cast<double>(iteration))},
-                          *asyncContext_);
-  } catch (const Napi::Error& error) {
-    // A throwing listener is an uncaught exception, as it would be in a timer callback.
-    napi_fatal_exception(env, error.Value());
+  // Plain Node-API calls, checked one by one: while a worker is being terminated the loop
+  // finishes its iteration but JavaScript can no longer run, and every call here may fail.
+  // That must end quietly, never in a C++ exception thrown through libuv.
+  napi_env env = Env();
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value args[3], receiver, result;
+  if (napi_create_uint32(env, phase, &args[0]) == napi_ok &&
+      napi_create_bigint_uint64(env, timeNs, &args[1]) == napi_ok &&
+      napi_create_double(env, static_cast<double>(iteration), &args[2]) == napi_ok &&
+      napi_get_reference_value(env, emitter_, &receiver) == napi_ok) {
+    // napi_make_callback: process.nextTick and promise callbacks queued by listeners run
+    // before the loop moves on, as they do after any other callback.
+    napi_status status = napi_make_callback(env, *asyncContext_, receiver, receiver, 3, args, &result);
+    bool pending = false;
+    if (status != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+      // A throwing listener is an uncaught exception, as it would be in a timer callback.
+      napi_value error;
+      if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+    }
   }
+  napi_close_handle_scope(env, scope);
 }
 
 // snapshot(numbers: Float64Array, times: BigUint64Array)

@@ -196,7 +196,12 @@ void WorkQueueWrap::AfterJob(uv_work_t* req, int status) {
     }
     return;
   }
-  queue->Settle(job, cancelled, true);
+  try {
+    queue->Settle(job, cancelled, true);
+  } catch (...) {
+    // Only when JavaScript cannot run any more (a worker being terminated): nothing to
+    // settle for; teardown frees what is left. Never let an exception unwind into libuv.
+  }
   queue->Pump();
 }
 

@@ -154,17 +154,32 @@ export class LoopObserver extends EventEmitter {
     this.#traceCapacity = traceCapacity;
     this.#blockThresholdNs = Math.round(blockThresholdMs * 1e6);
     this.#native = new native.NativeLoopObserver(traceCapacity, this.#blockThresholdNs);
+    // The native side holds this callback strongly; through a WeakRef it does not keep the
+    // observer alive, so an observer dropped without close() is collected and closed.
+    const self = new WeakRef(this);
     this.#native.setEmitter((code, timeNs, iteration) => {
       const phase = PHASE_NAMES[code] as MarkerPhase;
-      this.emit(phase, { phase, timeNs, iteration } satisfies PhaseEvent);
+      self.deref()?.emit(phase, { phase, timeNs, iteration } satisfies PhaseEvent);
     });
+    this.#installHooks();
+    this.#configure();
+  }
+
+  override removeAllListeners(event?: string | symbol): this {
+    super.removeAllListeners(event);
+    // Removing everything removes our own hooks too: put them back.
+    if (event === undefined) this.#installHooks();
+    this.#configure();
+    return this;
+  }
+
+  #installHooks(): void {
     this.on('newListener', (name: string | symbol) => {
       if (isMarkerEvent(name)) queueMicrotask(() => this.#configure());
     });
     this.on('removeListener', (name: string | symbol) => {
       if (isMarkerEvent(name)) this.#configure();
     });
-    this.#configure();
   }
 
   /** Whether the observer is recording. */
