@@ -51,14 +51,16 @@ void AddonData::OneClosed() {
   }
 }
 
-// digestInfo(name): [outputSize, isXof] or undefined when OpenSSL knows no such digest.
+// digestInfo(name): [outputSize, isXof, canonical name] or undefined when OpenSSL knows no
+// such digest. (OpenSSL 3.4+ reports size 0 for SHAKE: the caller picks Node's defaults.)
 static Napi::Value DigestInfo(const Napi::CallbackInfo& info) {
   auto* data = info.Env().GetInstanceData<AddonData>();
   const EVP_MD* md = data->digests.Get(info[0].As<Napi::String>().Utf8Value());
   if (md == nullptr) return info.Env().Undefined();
-  Napi::Array result = Napi::Array::New(info.Env(), 2);
+  Napi::Array result = Napi::Array::New(info.Env(), 3);
   result.Set(0u, Napi::Number::New(info.Env(), EVP_MD_get_size(md)));
   result.Set(1u, Napi::Boolean::New(info.Env(), (EVP_MD_get_flags(md) & EVP_MD_FLAG_XOF) != 0));
+  result.Set(2u, Napi::String::New(info.Env(), EVP_MD_get0_name(md)));
   return result;
 }
 

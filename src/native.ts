@@ -125,8 +125,8 @@ export interface NativeAddon {
   };
   NativeHasher: new (algorithm: string, outputLength: number) => NativeHasher;
   NativeBarrier: new () => NativeBarrier;
-  /** [output size in bytes, is an XOF] or undefined for a digest OpenSSL does not know. */
-  digestInfo(name: string): [number, boolean] | undefined;
+  /** [output size in bytes, is an XOF, OpenSSL's name] or undefined for a digest OpenSSL does not know. */
+  digestInfo(name: string): [number, boolean, string] | undefined;
   scryptParamsValid(N: number, r: number, p: number, maxmem: number): boolean;
   isDetached(view: ArrayBufferView): boolean;
   /** Cancels queued pool jobs and asks running ones to stop: for process 'exit'. */

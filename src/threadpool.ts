@@ -152,6 +152,12 @@ function toBytes(name: string, value: unknown, allowArrayBuffer = false): ArrayB
   throw invalidArgType(name, expected, value);
 }
 
+/**
+ * Node's default output lengths for the XOFs: OpenSSL 3.4 and later (Node 22+) report 0 for
+ * them, while node:crypto keeps 16 and 32 bytes (deprecated there without outputLength).
+ */
+const XOF_DEFAULT_LENGTH: Readonly<Record<string, number>> = { 'SHAKE-128': 16, 'SHAKE-256': 32 };
+
 function digestInfo(name: string, algorithm: unknown): [number, boolean] {
   if (typeof algorithm !== 'string') throw invalidArgType(name, 'of type string', algorithm);
   const info = native.digestInfo(algorithm);
@@ -160,7 +166,8 @@ function digestInfo(name: string, algorithm: unknown): [number, boolean] {
     Object.defineProperty(error, 'code', { value: 'ERR_CRYPTO_INVALID_DIGEST', enumerable: true });
     throw error;
   }
-  return info;
+  const [size, xof, canonical] = info;
+  return [xof && size === 0 ? (XOF_DEFAULT_LENGTH[canonical.toUpperCase()] ?? 0) : size, xof];
 }
 
 /** Output length for a digest, checking `outputLength` as node:crypto does. */

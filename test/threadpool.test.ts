@@ -230,7 +230,10 @@ describe('outputs equal node:crypto', () => {
       ['sha3-256', 7, 64],
     ];
     for (const [digest, iterations, keylen] of cases) {
-      const expected = crypto.pbkdf2Sync('pässword', 'salt\0y', iterations, keylen, digest).toString('hex');
+      // A zero-length key is the empty string by definition (RFC 8018 dkLen); Node 22+ with
+      // OpenSSL 3.5 refuses to derive it ("Deriving bits failed"), Node 20 returns it.
+      const expected =
+        keylen === 0 ? '' : crypto.pbkdf2Sync('pässword', 'salt\0y', iterations, keylen, digest).toString('hex');
       const got = await threadpool.pbkdf2('pässword', Buffer.from('salt\0y'), iterations, keylen, digest);
       expect([digest, iterations, keylen, hex(got)]).toEqual([digest, iterations, keylen, expected]);
     }
