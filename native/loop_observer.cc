@@ -209,6 +209,10 @@ void ObserverCore::OnPrepare(uv_prepare_t* handle) {
         self->longestOutsidePollNs_ = outsidePollNs;
         self->longestEndedAtNs_ = now;
       }
+      if ((self->eventMask_ & Bit(kEventLongIteration)) && self->sink_ != nullptr) {
+        self->sink_->OnLongIteration({self->iteration_, iterationNs, self->lastPollWaitNs_, self->lastPollWorkNs_,
+                                      outsidePollNs, now});
+      }
     }
   }
   self->lastPrepareNs_ = now;
@@ -217,7 +221,9 @@ void ObserverCore::OnPrepare(uv_prepare_t* handle) {
   if (!self->idleReadAtCheck_) self->idleAtPrepareNs_ = self->IdleTimeNs();
   self->iteration_++;
   self->phase_ = kPhasePoll;  // prepare callbacks run right before poll
-  if (self->traceTimes_.size() || self->eventMask_) self->Emit(kPhasePrepare, now, self->iteration_);
+  if (self->traceTimes_.size() || (self->eventMask_ & Bit(kPhasePrepare))) {
+    self->Emit(kPhasePrepare, now, self->iteration_);
+  }
 }
 
 void ObserverCore::OnCheck(uv_check_t* handle) {
@@ -238,7 +244,9 @@ void ObserverCore::OnCheck(uv_check_t* handle) {
   self->lastCheckNs_ = now;
   self->phase_ = kPhaseCheck;
   if (self->markersWanted_) self->ArmMarkers();
-  if (self->traceTimes_.size() || self->eventMask_) self->Emit(kPhaseCheck, now, self->iteration_);
+  if (self->traceTimes_.size() || (self->eventMask_ & Bit(kPhaseCheck))) {
+    self->Emit(kPhaseCheck, now, self->iteration_);
+  }
 }
 
 void ObserverCore::ArmMarkers() {
@@ -470,30 +478,52 @@ Napi::Value LoopObserverWrap::SetEmitter(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Plain Node-API calls, checked one by one: while a worker is being terminated the loop
+// finishes its iteration but JavaScript can no longer run, and every call here may fail.
+// That must end quietly, never in a C++ exception thrown through libuv.
 void LoopObserverWrap::OnPhase(Phase phase, uint64_t timeNs, uint64_t iteration) {
   if (emitter_.IsEmpty() || !asyncContext_) return;
-  // Plain Node-API calls, checked one by one: while a worker is being terminated the loop
-  // finishes its iteration but JavaScript can no longer run, and every call here may fail.
-  // That must end quietly, never in a C++ exception thrown through libuv.
   napi_env env = Env();
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value args[3], receiver, result;
+  napi_value args[3];
   if (napi_create_uint32(env, phase, &args[0]) == napi_ok &&
       napi_create_bigint_uint64(env, timeNs, &args[1]) == napi_ok &&
-      napi_create_double(env, static_cast<double>(iteration), &args[2]) == napi_ok &&
-      napi_get_reference_value(env, emitter_, &receiver) == napi_ok) {
-    // napi_make_callback: process.nextTick and promise callbacks queued by listeners run
-    // before the loop moves on, as they do after any other callback.
-    napi_status status = napi_make_callback(env, *asyncContext_, receiver, receiver, 3, args, &result);
-    bool pending = false;
-    if (status != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-      // A throwing listener is an uncaught exception, as it would be in a timer callback.
-      napi_value error;
-      if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
-    }
+      napi_create_double(env, static_cast<double>(iteration), &args[2]) == napi_ok) {
+    CallEmitter(3, args);
   }
   napi_close_handle_scope(env, scope);
+}
+
+// emitter(8, endedAtNs, iteration, durationNs, pollWaitNs, pollWorkNs, outsidePollNs)
+void LoopObserverWrap::OnLongIteration(const LongIteration& longIteration) {
+  if (emitter_.IsEmpty() || !asyncContext_) return;
+  napi_env env = Env();
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value args[7];
+  const uint64_t numbers[] = {longIteration.iteration, longIteration.durationNs, longIteration.pollWaitNs,
+                              longIteration.pollWorkNs, longIteration.outsidePollNs};
+  bool ok = napi_create_uint32(env, kEventLongIteration, &args[0]) == napi_ok &&
+            napi_create_bigint_uint64(env, longIteration.endedAtNs, &args[1]) == napi_ok;
+  for (int i = 0; ok && i < 5; i++) ok = napi_create_double(env, static_cast<double>(numbers[i]), &args[2 + i]) == napi_ok;
+  if (ok) CallEmitter(7, args);
+  napi_close_handle_scope(env, scope);
+}
+
+void LoopObserverWrap::CallEmitter(size_t argc, napi_value* args) {
+  napi_env env = Env();
+  napi_value receiver, result;
+  if (napi_get_reference_value(env, emitter_, &receiver) != napi_ok) return;
+  // napi_make_callback: process.nextTick and promise callbacks queued by listeners run
+  // before the loop moves on, as they do after any other callback.
+  napi_status status = napi_make_callback(env, *asyncContext_, receiver, receiver, argc, args, &result);
+  bool pending = false;
+  if (status != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    // A throwing listener is an uncaught exception, as it would be in a timer callback.
+    napi_value error;
+    if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+  }
 }
 
 // snapshot(numbers: Float64Array, times: BigUint64Array)

@@ -28,6 +28,17 @@ enum Phase : uint8_t {
   kPhasePoll = 5,
   kPhaseCheck = 6,
   kPhaseClose = 7,
+  kEventLongIteration = 8,  // not a phase: an iteration above the threshold just ended
+};
+
+// An iteration longer than the observer's threshold (ns).
+struct LongIteration {
+  uint64_t iteration;
+  uint64_t durationNs;
+  uint64_t pollWaitNs;
+  uint64_t pollWorkNs;
+  uint64_t outsidePollNs;
+  uint64_t endedAtNs;
 };
 
 // Receives phase events on the loop thread, for the phases enabled in the core's event mask.
@@ -35,6 +46,7 @@ class PhaseSink {
  public:
   virtual ~PhaseSink() = default;
   virtual void OnPhase(Phase phase, uint64_t timeNs, uint64_t iteration) = 0;
+  virtual void OnLongIteration(const LongIteration& long_iteration) = 0;
 };
 
 class ObserverCore {
@@ -153,10 +165,12 @@ class LoopObserverWrap : public Napi::ObjectWrap<LoopObserverWrap>,
   ~LoopObserverWrap() override;
 
   void OnPhase(Phase phase, uint64_t timeNs, uint64_t iteration) override;
+  void OnLongIteration(const LongIteration& longIteration) override;
   void CloseForTeardown(std::function<void()> done) override;
 
  private:
   ObserverCore* LiveCore(const Napi::CallbackInfo& info, const char* method);
+  void CallEmitter(size_t argc, napi_value* args);
   void ReleaseCore(std::function<void()> done);
 
   Napi::Value Start(const Napi::CallbackInfo& info);

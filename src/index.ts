@@ -3,9 +3,10 @@
  * real libuv thread pool.
  * @packageDocumentation
  */
-export { LoopObserver } from './loop-observer';
+export { LONG_ITERATION_CHANNEL, LoopObserver } from './loop-observer';
 export type {
   LongestIteration,
+  LongIterationEvent,
   LoopObserverOptions,
   LoopStats,
   MarkerPhase,

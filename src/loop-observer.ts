@@ -3,10 +3,13 @@
  * (main thread or a worker_thread), recorded natively by loop watchers.
  * @module
  */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 
 import { invalidArgType, invalidState, validateBoolean, validateNumber, validateObject } from './errors';
 import { HistogramSummary, readSummary as summary, SUMMARY_FIELDS as HISTOGRAM_FIELDS } from './histogram';
+import { threadId } from 'node:worker_threads';
+
 import { native, PhaseCode } from './native';
 
 export type { HistogramSummary } from './histogram';
@@ -75,6 +78,28 @@ export interface LoopStats {
   windowEndNs: bigint;
 }
 
+/**
+ * An iteration longer than `blockThresholdMs`, reported when it ends: as the observer's
+ * 'longIteration' event and on diagnostics_channel {@link LONG_ITERATION_CHANNEL}. Durations in ns.
+ */
+export interface LongIterationEvent {
+  /** The iteration that was long (numbered as in {@link PhaseEvent}). */
+  iteration: number;
+  durationNs: number;
+  pollWaitNs: number;
+  pollWorkNs: number;
+  outsidePollNs: number;
+  thresholdNs: number;
+  /** When it ended (the next prepare), monotonic clock. */
+  endedAtNs: bigint;
+  /** The thread whose loop it was: 0 for the main thread, else the worker's threadId. */
+  threadId: number;
+}
+
+/** The diagnostics_channel every long iteration is published on (payload: {@link LongIterationEvent}). */
+export const LONG_ITERATION_CHANNEL = 'uvscope:loop:long-iteration';
+const longIterationChannel = diagnosticsChannel.channel(LONG_ITERATION_CHANNEL);
+
 /** Options of {@link LoopObserver}. */
 export interface LoopObserverOptions {
   /**
@@ -122,6 +147,9 @@ export interface LoopObserver {
   addListener(event: MarkerPhase, listener: (event: PhaseEvent) => void): this;
   removeListener(event: MarkerPhase, listener: (event: PhaseEvent) => void): this;
   prependListener(event: MarkerPhase, listener: (event: PhaseEvent) => void): this;
+  on(event: 'longIteration', listener: (event: LongIterationEvent) => void): this;
+  once(event: 'longIteration', listener: (event: LongIterationEvent) => void): this;
+  off(event: 'longIteration', listener: (event: LongIterationEvent) => void): this;
   on(event: 'newListener' | 'removeListener', listener: (event: string | symbol) => void): this;
 }
 
@@ -157,7 +185,23 @@ export class LoopObserver extends EventEmitter {
     // The native side holds this callback strongly; through a WeakRef it does not keep the
     // observer alive, so an observer dropped without close() is collected and closed.
     const self = new WeakRef(this);
-    this.#native.setEmitter((code, timeNs, iteration) => {
+    const thresholdNs = this.#blockThresholdNs;
+    this.#native.setEmitter((code, timeNs, iteration, durationNs, pollWaitNs, pollWorkNs, outsidePollNs) => {
+      if (code === PhaseCode.LongIteration) {
+        const event: LongIterationEvent = {
+          iteration,
+          durationNs,
+          pollWaitNs,
+          pollWorkNs,
+          outsidePollNs,
+          thresholdNs,
+          endedAtNs: timeNs,
+          threadId,
+        };
+        if (longIterationChannel.hasSubscribers) longIterationChannel.publish(event);
+        self.deref()?.emit('longIteration', event);
+        return;
+      }
       const phase = PHASE_NAMES[code] as MarkerPhase;
       self.deref()?.emit(phase, { phase, timeNs, iteration } satisfies PhaseEvent);
     });
@@ -323,7 +367,7 @@ export class LoopObserver extends EventEmitter {
 
   #configure(): void {
     if (this.#closed) return;
-    let mask = 0;
+    let mask = 1 << PhaseCode.LongIteration; // rare by definition: always reported
     for (const [name, code] of Object.entries(MARKER_EVENTS)) {
       if (this.listenerCount(name) > 0) mask |= 1 << code;
     }

@@ -17,6 +17,8 @@ export const enum PhaseCode {
   Poll = 5,
   Check = 6,
   Close = 7,
+  /** Not a phase: an iteration above the threshold just ended. */
+  LongIteration = 8,
 }
 
 export interface NativeLoopObserver {
@@ -27,7 +29,11 @@ export interface NativeLoopObserver {
   unref(): void;
   reset(): void;
   configure(idle: boolean, markers: boolean, eventMask: number): void;
-  setEmitter(emit: (phase: PhaseCode, timeNs: bigint, iteration: number) => void): void;
+  /**
+   * Phase events: emit(phase, timeNs, iteration). Long iterations: emit(LongIteration,
+   * endedAtNs, iteration, durationNs, pollWaitNs, pollWorkNs, outsidePollNs).
+   */
+  setEmitter(emit: (phase: PhaseCode, timeNs: bigint, iteration: number, ...longIteration: number[]) => void): void;
   snapshot(numbers: Float64Array, times: BigUint64Array): void;
   drainTrace(): BigUint64Array;
   currentPhase(): PhaseCode;
