@@ -46,7 +46,8 @@ constexpr uint32_t Bit(Phase phase) { return 1u << phase; }
 ObserverCore::ObserverCore(uv_loop_t* loop, size_t traceCapacity, uint64_t blockThresholdNs)
     : loop_(loop), blockThresholdNs_(blockThresholdNs) {
   traceTimes_.resize(traceCapacity);
-  traceMeta_.resize(traceCapacity);
+  traceIterations_.resize(traceCapacity);
+  tracePhases_.resize(traceCapacity);
   uv_prepare_init(loop_, &prepare_);
   uv_check_init(loop_, &check_);
   uv_idle_init(loop_, &idle_);
@@ -177,15 +178,17 @@ void ObserverCore::Emit(Phase phase, uint64_t timeNs, uint64_t iteration) {
   if (capacity != 0) {
     size_t slot;
     if (traceCount_ < capacity) {
-      slot = (traceHead_ + traceCount_) % capacity;
+      slot = traceHead_ + traceCount_;
+      if (slot >= capacity) slot -= capacity;
       traceCount_++;
     } else {  // full: the oldest entry gives way
       slot = traceHead_;
-      traceHead_ = (traceHead_ + 1) % capacity;
+      if (++traceHead_ == capacity) traceHead_ = 0;
       traceDropped_++;
     }
     traceTimes_[slot] = timeNs;
-    traceMeta_[slot] = (iteration << 8) | phase;
+    traceIterations_[slot] = iteration;
+    tracePhases_[slot] = phase;
   }
   if ((eventMask_ & Bit(phase)) && sink_ != nullptr) sink_->OnPhase(phase, timeNs, iteration);
 }
@@ -337,13 +340,14 @@ void ObserverCore::Snapshot(double* numbers, uint64_t* times) const {
   times[2] = longestEndedAtNs_;
 }
 
-size_t ObserverCore::DrainTrace(uint64_t* out, size_t maxEntries) {
+size_t ObserverCore::DrainTrace(uint64_t* times, double* iterations, uint8_t* phases, size_t maxEntries) {
   size_t capacity = traceTimes_.size();
   size_t n = std::min(traceCount_, maxEntries);
   for (size_t i = 0; i < n; i++) {
     size_t slot = (traceHead_ + i) % capacity;
-    out[2 * i] = traceTimes_[slot];
-    out[2 * i + 1] = traceMeta_[slot];
+    times[i] = traceTimes_[slot];
+    iterations[i] = static_cast<double>(traceIterations_[slot]);
+    phases[i] = tracePhases_[slot];
   }
   if (n) traceHead_ = (traceHead_ + n) % capacity;
   traceCount_ -= n;
@@ -539,13 +543,21 @@ Napi::Value LoopObserverWrap::Snapshot(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// drainTrace(): BigUint64Array of (timeNs, iteration << 8 | phase) pairs, oldest first.
+// drainTrace(): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array],
+// columns of every buffered event, oldest first.
 Napi::Value LoopObserverWrap::DrainTrace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   ObserverCore* core = LiveCore(info, "trace");
   size_t n = core->traceBuffered();
-  auto out = Napi::BigUint64Array::New(info.Env(), n * 2);
-  core->DrainTrace(out.Data(), n);
-  return out;
+  auto times = Napi::BigUint64Array::New(env, n);
+  auto iterations = Napi::Float64Array::New(env, n);
+  auto phases = Napi::Uint8Array::New(env, n);
+  core->DrainTrace(times.Data(), iterations.Data(), phases.Data(), n);
+  Napi::Array columns = Napi::Array::New(env, 3);
+  columns.Set(0u, times);
+  columns.Set(1u, iterations);
+  columns.Set(2u, phases);
+  return columns;
 }
 
 Napi::Value LoopObserverWrap::CurrentPhase(const Napi::CallbackInfo& info) {

@@ -77,9 +77,9 @@ class ObserverCore {
   static constexpr int kTimeFields = 3;  // windowStartNs, windowEndNs, longestEndedAtNs
   void Snapshot(double* numbers, uint64_t* times) const;
 
-  // Copies buffered trace entries oldest first as (timeNs, iteration << 8 | phase) pairs
-  // and empties the buffer. Returns the number of entries.
-  size_t DrainTrace(uint64_t* out, size_t maxEntries);
+  // Copies up to maxEntries buffered trace entries, oldest first, into the three columns and
+  // removes them from the buffer. Returns the number of entries.
+  size_t DrainTrace(uint64_t* times, double* iterations, uint8_t* phases, size_t maxEntries);
   size_t traceBuffered() const { return traceCount_; }
   uint64_t traceDropped() const { return traceDropped_; }
 
@@ -150,7 +150,8 @@ class ObserverCore {
 
   // Trace ring buffer: entries [traceHead_, traceHead_ + traceCount_) modulo capacity.
   std::vector<uint64_t> traceTimes_;
-  std::vector<uint64_t> traceMeta_;
+  std::vector<uint64_t> traceIterations_;
+  std::vector<uint8_t> tracePhases_;
   size_t traceHead_ = 0;
   size_t traceCount_ = 0;
   uint64_t traceDropped_ = 0;

@@ -111,9 +111,11 @@ export interface LoopObserverOptions {
    */
   idle?: boolean;
   /**
-   * Entries kept in the native trace ring buffer (`trace()` drains it). 0 (default) turns
-   * tracing off. When full, the oldest entries are overwritten and counted as dropped.
-   * Integer in [0, 16777216]; each entry costs 16 bytes.
+   * Events kept in the native trace ring buffer (`trace()` drains it). 0 (default) turns
+   * tracing off. When full, the oldest events are overwritten and counted as dropped.
+   * Integer in [0, 16777216]; each event costs 17 bytes. With phase markers (on by default
+   * when tracing) an iteration records 4 events (prepare, check, close, timers), so a buffer
+   * of N events holds N / 4 iterations: drain it at least that often.
    */
   traceCapacity?: number;
   /** An iteration longer than this counts in `longIterations`. Default 50 ms. */
@@ -125,6 +127,13 @@ export interface LoopObserverOptions {
    */
   phaseMarkers?: boolean;
 }
+
+/**
+ * Running observers, held strongly: like an active timer, an observer that was started stays
+ * alive (and keeps reporting to its listeners) until stop() or close(), even if the caller
+ * keeps no reference. A stopped one that nobody references is collected and its handles closed.
+ */
+const running = new Set<LoopObserver>();
 
 const PHASE_NAMES: readonly Phase[] = ['unknown', 'timers', 'pending', 'idle', 'prepare', 'poll', 'check', 'close'];
 const MARKER_EVENTS: Readonly<Record<MarkerPhase, PhaseCode>> = {
@@ -240,6 +249,7 @@ export class LoopObserver extends EventEmitter {
   start(): this {
     this.#live('start').start();
     this.#running = true;
+    running.add(this);
     return this;
   }
 
@@ -247,6 +257,7 @@ export class LoopObserver extends EventEmitter {
   stop(): this {
     if (!this.#closed) this.#native.stop();
     this.#running = false;
+    running.delete(this);
     return this;
   }
 
@@ -255,6 +266,7 @@ export class LoopObserver extends EventEmitter {
     if (this.#closed) return;
     this.#closed = true;
     this.#running = false;
+    running.delete(this);
     this.#native.close();
   }
 
@@ -331,15 +343,10 @@ export class LoopObserver extends EventEmitter {
 
   /** Drains the native trace ring buffer: every buffered event, oldest first. */
   trace(): PhaseEvent[] {
-    const raw = this.#live('trace').drainTrace();
-    const events: PhaseEvent[] = new Array(raw.length / 2);
-    for (let i = 0, j = 0; i < raw.length; i += 2, j++) {
-      const meta = raw[i + 1];
-      events[j] = {
-        phase: PHASE_NAMES[Number(meta & 0xffn)] as MarkerPhase,
-        timeNs: raw[i],
-        iteration: Number(meta >> 8n),
-      };
+    const [times, iterations, phases] = this.#live('trace').drainTrace();
+    const events: PhaseEvent[] = new Array(times.length);
+    for (let i = 0; i < times.length; i++) {
+      events[i] = { phase: PHASE_NAMES[phases[i]] as MarkerPhase, timeNs: times[i], iteration: iterations[i] };
     }
     return events;
   }

@@ -35,7 +35,8 @@ export interface NativeLoopObserver {
    */
   setEmitter(emit: (phase: PhaseCode, timeNs: bigint, iteration: number, ...longIteration: number[]) => void): void;
   snapshot(numbers: Float64Array, times: BigUint64Array): void;
-  drainTrace(): BigUint64Array;
+  /** Columns of every buffered trace event, oldest first. */
+  drainTrace(): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array];
   currentPhase(): PhaseCode;
   traceDropped(): number;
   traceBuffered(): number;
