@@ -113,17 +113,18 @@ export interface LoopObserverOptions {
   /**
    * Events kept in the native trace ring buffer (`trace()` drains it). 0 (default) turns
    * tracing off. When full, the oldest events are overwritten and counted as dropped.
-   * Integer in [0, 16777216]; each event costs 17 bytes. With phase markers (on by default
-   * when tracing) an iteration records 4 events (prepare, check, close, timers), so a buffer
-   * of N events holds N / 4 iterations: drain it at least that often.
+   * Integer in [0, 16777216]; each event costs 17 bytes. An iteration records 2 events
+   * (prepare, check), 4 with phase markers (close, timers too), so a buffer of N events
+   * holds N / 2 (or N / 4) iterations: drain it at least that often.
    */
   traceCapacity?: number;
   /** An iteration longer than this counts in `longIterations`. Default 50 ms. */
   blockThresholdMs?: number;
   /**
    * Arm the 'timers' and 'close' markers each iteration (a 0 ms unref'd timer and a handle
-   * closed in check). Default: on when tracing, or while 'timers' / 'close' listeners exist.
-   * `currentPhase()` can only say 'timers' or 'close' with them.
+   * closed in check). Default: only while 'timers' / 'close' listeners exist. They cost about
+   * 150 ns per iteration and double the trace volume; `currentPhase()` can only say 'timers'
+   * or 'close' with them, and a trace only splits the time after check with them.
    */
   phaseMarkers?: boolean;
 }
@@ -380,8 +381,7 @@ export class LoopObserver extends EventEmitter {
     }
     const idle = this.#idleOption || this.listenerCount('idle') > 0;
     const markers =
-      this.#markersOption ??
-      (this.#traceCapacity > 0 || this.listenerCount('timers') > 0 || this.listenerCount('close') > 0);
+      this.#markersOption ?? (this.listenerCount('timers') > 0 || this.listenerCount('close') > 0);
     this.#native.configure(idle, markers, mask);
   }
 }

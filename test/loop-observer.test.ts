@@ -481,8 +481,8 @@ describe('trace ring buffer', () => {
   const ORDER: MarkerPhase[] = ['prepare', 'check', 'close', 'timers'];
 
   test('keeps the newest entries, oldest first, and counts what it dropped', async () => {
-    const small = observe({ traceCapacity: 16 });
-    const big = observe({ traceCapacity: 4096 });
+    const small = observe({ traceCapacity: 16, phaseMarkers: true });
+    const big = observe({ traceCapacity: 4096, phaseMarkers: true });
     small.start();
     big.start();
     await immediateChain(40);
@@ -502,7 +502,7 @@ describe('trace ring buffer', () => {
     for (let i = 1; i < events.length; i++) {
       expect(events[i].timeNs).toBeGreaterThanOrEqual(events[i - 1].timeNs);
     }
-    // With phase markers on (the default when tracing) each iteration reads
+    // With phase markers on each iteration reads
     // prepare, check, close, timers: closing handles run before timers in libuv >= 1.45.
     for (let i = 1; i < all.length; i++) {
       const prev = all[i - 1];
