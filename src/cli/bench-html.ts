@@ -124,7 +124,7 @@ export function renderBenchHtml(report: BenchReport): string {
 <html lang="en"><head><meta charset="utf-8"><title>uvscope bench: ${esc(report.workload)}</title>
 <style>
 body{font:14px system-ui,sans-serif;margin:24px;color:#222}
-h1{font-size:20px}figure{display:inline-block;margin:8px;border:1px solid #ddd;padding:8px}
+h1{font-size:20px}figure{display:inline-block;margin:4px;border:1px solid #ddd;padding:8px}
 svg text{font-size:11px;fill:#444}svg .title{font-size:13px;font-weight:600;fill:#222}
 .grid{stroke:#eee}figcaption span{margin-right:12px}figcaption i{display:inline-block;width:10px;height:10px;margin-right:4px}
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}

@@ -119,23 +119,23 @@ export function summarizeSize(size: number, runs: RunResult[]): SizeSummary {
 }
 
 /**
- * The best size: the highest throughput, where sizes within 5% of it count as equal and the
- * smallest p99 latency wins among them (for `mixed`, the p99 of fs and dns calls beside it).
+ * The best size: among sizes within 5% of the highest throughput, the smallest one whose p99
+ * latency (for `mixed`, the p99 of the fs and dns calls beside it) is within 5% of the lowest
+ * among them: more threads than that buy nothing and cost contention.
  */
 export function pickBest(sizes: SizeSummary[], workload: Workload): { size: number; reason: string } {
   const top = Math.max(...sizes.map((s) => s.jobsPerSec));
-  const near = sizes.filter((s) => s.jobsPerSec >= top * 0.95);
+  const near = sizes.filter((s) => s.jobsPerSec >= top * 0.95).sort((a, b) => a.size - b.size);
   const cost = (s: SizeSummary) => (workload === 'mixed' ? Math.max(s.fsP99Ms ?? 0, s.dnsP99Ms ?? 0) : s.latencyP99Ms);
-  near.sort((a, b) => cost(a) - cost(b) || a.size - b.size);
-  const best = near[0];
+  const lowest = Math.min(...near.map(cost));
+  const best = near.find((s) => cost(s) <= lowest * 1.05)!;
   const what = workload === 'mixed' ? 'fs/dns p99' : 'job p99 latency';
+  const slowest = Math.min(...sizes.map((s) => s.jobsPerSec));
   const reason =
     near.length === 1
-      ? `highest throughput: ${best.jobsPerSec.toFixed(0)} jobs/s, ${(best.jobsPerSec / Math.min(...sizes.map((s) => s.jobsPerSec))).toFixed(2)}x the slowest size`
-      : `within 5% of the highest throughput (${top.toFixed(0)} jobs/s) with the lowest ${what} (${cost(best).toFixed(2)} ms) among sizes ${near
-          .map((s) => s.size)
-          .sort((a, b) => a - b)
-          .join(', ')}`;
+      ? `highest throughput: ${best.jobsPerSec.toFixed(0)} jobs/s, ${(best.jobsPerSec / slowest).toFixed(2)}x the slowest size`
+      : `sizes ${near.map((s) => s.size).join(', ')} are within 5% of the highest throughput (${top.toFixed(0)} jobs/s); ` +
+        `${best.size} is the smallest of them with a ${what} within 5% of the lowest (${cost(best).toFixed(2)} ms vs ${lowest.toFixed(2)} ms)`;
   return { size: best.size, reason };
 }
 
