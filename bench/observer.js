@@ -35,8 +35,8 @@ const affinity = require('./lib/affinity');
 // ---------------------------------------------------------------------------------------
 // Configurations
 
-/** Ring buffer size of the trace configurations. With phase markers on (the default when
- *  tracing) every loop iteration records 4 events: prepare, check, timers and close. */
+/** Ring buffer size of the trace configurations. Every loop iteration records 2 events
+ *  (prepare, check), 4 with phase markers (timers and close too). */
 const TRACE_CAPACITY = 65536;
 
 const CONFIGS = {
@@ -45,10 +45,10 @@ const CONFIGS = {
   clock2: { about: 'yardstick: prepare+check, each stores uv_hrtime()', reference: '1.09-1.10' },
   stats: { about: 'LoopObserver stats mode (traceCapacity 0, no listeners)', target: 1.07 },
   trace: { about: `LoopObserver traceCapacity ${TRACE_CAPACITY}, trace() drained`, target: 1.2 },
+  'trace-markers': { about: `LoopObserver traceCapacity ${TRACE_CAPACITY} + phaseMarkers, trace() drained` },
   listener: { about: "LoopObserver + on('check', () => {})" },
   // Diagnostics, run only when named in --configs: they split the observer's cost apart.
   markers: { about: 'diag: stats mode + phaseMarkers: true', diagnostic: true },
-  'trace-nomarkers': { about: `diag: traceCapacity ${TRACE_CAPACITY}, phaseMarkers: false`, diagnostic: true },
   'trace-nodrain': { about: `diag: traceCapacity ${TRACE_CAPACITY}, never drained (ring overwrites)`, diagnostic: true },
 };
 const DEFAULT_CONFIGS = Object.keys(CONFIGS).filter((name) => !CONFIGS[name].diagnostic);
@@ -234,17 +234,16 @@ async function runChild(config, opts) {
       break;
     case 'trace':
       observer = new LoopObserver({ traceCapacity: TRACE_CAPACITY }).start();
-      markers = true; // the default when tracing
       hook = drainHook;
       break;
-    case 'trace-nomarkers':
-      observer = new LoopObserver({ traceCapacity: TRACE_CAPACITY, phaseMarkers: false }).start();
+    case 'trace-markers':
+      observer = new LoopObserver({ traceCapacity: TRACE_CAPACITY, phaseMarkers: true }).start();
+      markers = true;
       hook = drainHook;
       break;
     case 'trace-nodrain':
       // Recording alone: nothing is drained, the ring overwrites its oldest entries.
       observer = new LoopObserver({ traceCapacity: TRACE_CAPACITY }).start();
-      markers = true;
       break;
     case 'listener': {
       observer = new LoopObserver().start();
