@@ -199,11 +199,14 @@ void ObserverCore::OnPrepare(uv_prepare_t* handle) {
   if (self->lastPrepareNs_ != 0) {
     // The previous iteration is complete: prepare to prepare.
     uint64_t iterationNs = now - self->lastPrepareNs_;
-    uint64_t outsidePollNs = self->lastCheckNs_ > self->lastPrepareNs_ ? now - self->lastCheckNs_ : 0;
+    bool checked = self->lastCheckNs_ > self->lastPrepareNs_;
+    uint64_t outsidePollNs = checked ? now - self->lastCheckNs_ : 0;
+    uint64_t pollWaitNs = checked ? self->lastPollWaitNs_ : 0;
     self->iterations_++;
     self->iterationNs_.Record(iterationNs);
     self->outsidePollNs_.Record(outsidePollNs);
-    if (iterationNs > self->blockThresholdNs_) {
+    // Long means busy: the time spent waiting for I/O in poll is not blocking anyone.
+    if (iterationNs - pollWaitNs > self->blockThresholdNs_) {
       self->longIterations_++;
       if (iterationNs > self->longestNs_) {
         self->longestNs_ = iterationNs;

@@ -64,7 +64,7 @@ export interface LoopStats {
   eventsWaiting?: number;
   /** libuv's own iteration count over the window (libuv >= 1.45; absent otherwise). */
   loopCount?: number;
-  /** Iterations longer than `blockThresholdMs`. */
+  /** Iterations that kept the loop busy longer than `blockThresholdMs` (duration minus poll wait). */
   longIterations: {
     count: number;
     thresholdNs: number;
@@ -79,7 +79,8 @@ export interface LoopStats {
 }
 
 /**
- * An iteration longer than `blockThresholdMs`, reported when it ends: as the observer's
+ * An iteration whose busy time (its duration minus the time it waited for I/O in poll) exceeded
+ * `blockThresholdMs`, reported when it ends: as the observer's
  * 'longIteration' event and on diagnostics_channel {@link LONG_ITERATION_CHANNEL}. Durations in ns.
  */
 export interface LongIterationEvent {
@@ -118,7 +119,10 @@ export interface LoopObserverOptions {
    * holds N / 2 (or N / 4) iterations: drain it at least that often.
    */
   traceCapacity?: number;
-  /** An iteration longer than this counts in `longIterations`. Default 50 ms. */
+  /**
+   * An iteration counts in `longIterations` (and is reported as 'longIteration') when its busy
+   * time, its duration minus the time it waited for I/O in poll, exceeds this. Default 50 ms.
+   */
   blockThresholdMs?: number;
   /**
    * Arm the 'timers' and 'close' markers each iteration (a 0 ms unref'd timer and a handle

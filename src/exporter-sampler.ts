@@ -1,0 +1,302 @@
+/**
+ * What both exporters share: one native snapshot of the loop observer and the thread pool per
+ * scrape or collection, turned into monotonic totals that survive the user's reset()s. Needs
+ * neither prom-client nor @opentelemetry/api, so each exporter loads without the other's peer.
+ * @internal
+ * @module
+ */
+import { invalidArgType, invalidArgValue, validateBoolean, validateNumber, validateObject } from './errors';
+import type { HistogramSummary } from './histogram';
+import { LoopObserver } from './loop-observer';
+import { measureSize, monitorSaturation, poolSize, ThreadPool, threadpool } from './threadpool';
+import type { KernelName, SaturationMonitor } from './threadpool';
+
+// This block is identical in src/prometheus.ts and src/opentelemetry.ts (a test checks it),
+// because each of those modules must load without the other's peer dependency. It belongs in
+// a shared internal module once one exists.
+
+/** Outcomes of a pool job, in the order the per-kernel statistics count them. */
+export const OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
+
+/** A duration distribution at one read-out. */
+export interface DistributionSample {
+  /** Durations recorded since the exporter started; never decreases, even across resets of the source. */
+  count: number;
+  /** Their sum, ns; never decreases. */
+  sumNs: number;
+  /** Summary of the source's current window, ns (`count` 0 when the window is empty). */
+  window: HistogramSummary;
+}
+
+export interface LoopSample {
+  iterations: number;
+  longIterations: number;
+  /** Cumulative ns the loop was waiting for I/O, and the rest of the time observed. */
+  idleNs: number;
+  activeNs: number;
+  /** Share of the time since the previous read-out (the first: since the window began) the loop was busy, 0..1. */
+  utilization: number;
+  iteration: DistributionSample;
+  pollWait: DistributionSample;
+  pollWork: DistributionSample;
+  outsidePoll: DistributionSample;
+}
+
+export interface KernelSample {
+  kernel: KernelName;
+  /** Settled jobs by outcome, cumulative. */
+  outcomes: Record<(typeof OUTCOMES)[number], number>;
+  /** Input bytes processed, cumulative. */
+  bytes: number;
+  queueWait: DistributionSample;
+  run: DistributionSample;
+  returnDelay: DistributionSample;
+}
+
+export interface UvSample {
+  /** Absent when the observer was closed. */
+  loop?: LoopSample;
+  inFlight: number;
+  queued: number;
+  running: number;
+  /** Every kernel seen since the exporter started. */
+  kernels: KernelSample[];
+  /** Threads libuv uses according to UV_THREADPOOL_SIZE. */
+  sizeConfigured: number;
+  /** Threads measured running at once; absent until the one measurement has finished. */
+  sizeMeasured?: number;
+  /** Queue wait of the latest saturation probe, ns; absent before the first (or when off). */
+  saturationNs?: number;
+}
+
+export interface SamplerOptions {
+  observer?: LoopObserver;
+  pool?: ThreadPool;
+  saturationIntervalMs: number | false;
+  measurePoolSize: boolean;
+}
+
+/**
+ * Totals that never decrease although their source can be reset: what the source reported at
+ * the last read-out before a reset is kept as a base. What it recorded between that read-out and
+ * the reset is lost (not counted), never double counted.
+ */
+export class Totals {
+  readonly #base = new Map<string, number>();
+  #last = new Map<string, number>();
+  #next = new Map<string, number>();
+
+  /** Whether `value` is below what the source reported for `key` at the last read-out. */
+  decreased(key: string, value: number): boolean {
+    return value < (this.#last.get(key) ?? 0);
+  }
+
+  /** The source was reset since the last read-out. */
+  fold(): void {
+    for (const [key, value] of this.#last) this.#base.set(key, (this.#base.get(key) ?? 0) + value);
+    this.#last = new Map();
+  }
+
+  /** The cumulative total of `key`, whose value in the source's current window is `value`. */
+  total(key: string, value: number): number {
+    this.#next.set(key, value);
+    return (this.#base.get(key) ?? 0) + value;
+  }
+
+  /** Ends a read-out. */
+  commit(): void {
+    this.#last = this.#next;
+    this.#next = new Map();
+  }
+}
+
+export const EMPTY_SUMMARY: HistogramSummary = { count: 0, min: 0, max: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0 };
+
+export function distribution(totals: Totals, key: string, window: HistogramSummary | undefined): DistributionSample {
+  const w = window ?? EMPTY_SUMMARY;
+  return {
+    count: totals.total(`${key}.count`, w.count),
+    sumNs: totals.total(`${key}.sum`, w.mean * w.count),
+    window: w,
+  };
+}
+
+// One pool size measurement per thread, shared by every exporter (two at once would hold
+// threads against each other and both measure too few).
+export const MEASURED_KEY = Symbol.for('uvscope.exporters.measuredPoolSize');
+
+export function measuredPoolSizeOnce(): Promise<number | undefined> {
+  const holder = globalThis as { [MEASURED_KEY]?: Promise<number | undefined> };
+  holder[MEASURED_KEY] ??= measureSize().then(
+    (size) => (size > 0 ? size : undefined),
+    () => undefined,
+  );
+  return holder[MEASURED_KEY];
+}
+
+/** Reads the loop observer and the pool once per read-out, keeping counters monotonic. */
+export class UvSampler {
+  readonly observer: LoopObserver;
+  readonly pool: ThreadPool;
+  measuredPoolSize: Promise<number | undefined> = Promise.resolve(undefined);
+  readonly #options: SamplerOptions;
+  readonly #ownsObserver: boolean;
+  #saturation: SaturationMonitor | undefined;
+  readonly #loopTotals = new Totals();
+  readonly #poolTotals = new Totals();
+  readonly #kernels = new Set<KernelName>();
+  #loopWindowStart: bigint | undefined;
+  #loopPrevious: { activeNs: number; windowNs: number } | undefined;
+  #poolStartHigh: number | undefined;
+  #sizeMeasured: number | undefined;
+  #cached: UvSample | undefined;
+  #closed = false;
+
+  constructor(options: SamplerOptions) {
+    this.#options = options;
+    this.#ownsObserver = options.observer === undefined;
+    // Not started until start(): nothing runs if the exporter's setup fails.
+    this.observer = options.observer ?? new LoopObserver();
+    this.pool = options.pool ?? threadpool;
+  }
+
+  /** Starts the dedicated observer, the saturation probes and the pool size measurement. */
+  start(): void {
+    const options = this.#options;
+    if (this.#ownsObserver) this.observer.start();
+    if (options.saturationIntervalMs !== false) {
+      this.#saturation = monitorSaturation({ intervalMs: options.saturationIntervalMs, maxSamples: 1 });
+    }
+    this.measuredPoolSize = options.measurePoolSize ? measuredPoolSizeOnce() : Promise.resolve(undefined);
+    void this.measuredPoolSize.then((size) => {
+      this.#sizeMeasured = size;
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Long iteration threshold of the observer, ns. */
+  get longThresholdNs(): number {
+    return this.observer.closed ? 0 : this.observer.stats().longIterations.thresholdNs;
+  }
+
+  /** One consistent read-out; every call in the same synchronous run gets the same one. */
+  read(): UvSample {
+    if (this.#cached) return this.#cached;
+    const sample: UvSample = {
+      loop: this.#readLoop(),
+      ...this.#readPool(),
+      sizeConfigured: poolSize().size,
+    };
+    if (this.#sizeMeasured !== undefined) sample.sizeMeasured = this.#sizeMeasured;
+    const saturation = this.#saturation?.stats();
+    if (saturation && saturation.queueWait.count > 0) sample.saturationNs = saturation.lastNs;
+    this.#cached = sample;
+    queueMicrotask(() => {
+      this.#cached = undefined;
+    });
+    return sample;
+  }
+
+  /** Stops the saturation monitor and closes the observer if this sampler created it. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#saturation?.stop();
+    if (this.#ownsObserver) this.observer.close();
+  }
+
+  #readLoop(): LoopSample | undefined {
+    if (this.observer.closed) return undefined;
+    const stats = this.observer.stats();
+    const totals = this.#loopTotals;
+    // A new window (reset(), or stop() then start()) restarts the observer's counts.
+    if (
+      this.#loopWindowStart !== undefined &&
+      (stats.windowStartNs !== this.#loopWindowStart || totals.decreased('iterations', stats.iterations))
+    ) {
+      totals.fold();
+    }
+    this.#loopWindowStart = stats.windowStartNs;
+    const activeNs = totals.total('activeNs', Math.max(0, stats.windowNs - stats.idleNs));
+    const idleNs = totals.total('idleNs', stats.idleNs);
+    const windowNs = totals.total('windowNs', stats.windowNs);
+    const previous = this.#loopPrevious;
+    let utilization = stats.utilization;
+    if (previous && windowNs > previous.windowNs) {
+      utilization = (activeNs - previous.activeNs) / (windowNs - previous.windowNs);
+    }
+    this.#loopPrevious = { activeNs, windowNs };
+    const sample: LoopSample = {
+      iterations: totals.total('iterations', stats.iterations),
+      longIterations: totals.total('longIterations', stats.longIterations.count),
+      idleNs,
+      activeNs,
+      utilization: Math.min(1, Math.max(0, utilization)),
+      iteration: distribution(totals, 'iteration', stats.iteration),
+      pollWait: distribution(totals, 'pollWait', stats.pollWait),
+      pollWork: distribution(totals, 'pollWork', stats.pollWork),
+      outsidePoll: distribution(totals, 'outsidePoll', stats.outsidePoll),
+    };
+    totals.commit();
+    return sample;
+  }
+
+  #readPool(): Pick<UvSample, 'inFlight' | 'queued' | 'running' | 'kernels'> {
+    const before = Number(process.hrtime.bigint());
+    const stats = this.pool.stats();
+    const after = Number(process.hrtime.bigint());
+    const totals = this.#poolTotals;
+    // The window started between before - windowNs and after - windowNs (same clock): if it
+    // started after the latest possible start of the previous read-out's window, resetStats()
+    // was called in between. A count going down says so too.
+    let reset = this.#poolStartHigh !== undefined && before - stats.windowNs > this.#poolStartHigh + 1000;
+    for (const [kernel, kernelStats] of Object.entries(stats.kernels)) {
+      this.#kernels.add(kernel as KernelName);
+      for (const outcome of OUTCOMES) reset ||= totals.decreased(`${kernel}.${outcome}`, kernelStats[outcome]);
+    }
+    if (reset) totals.fold();
+    this.#poolStartHigh = after - stats.windowNs;
+    const kernels: KernelSample[] = [];
+    for (const kernel of this.#kernels) {
+      const k = stats.kernels[kernel];
+      kernels.push({
+        kernel,
+        outcomes: {
+          completed: totals.total(`${kernel}.completed`, k?.completed ?? 0),
+          failed: totals.total(`${kernel}.failed`, k?.failed ?? 0),
+          cancelled: totals.total(`${kernel}.cancelled`, k?.cancelled ?? 0),
+        },
+        bytes: totals.total(`${kernel}.bytes`, k?.bytes ?? 0),
+        queueWait: distribution(totals, `${kernel}.queueWait`, k?.queueWait),
+        run: distribution(totals, `${kernel}.run`, k?.run),
+        returnDelay: distribution(totals, `${kernel}.returnDelay`, k?.returnDelay),
+      });
+    }
+    totals.commit();
+    return { inFlight: stats.inFlight, queued: stats.queued, running: stats.running, kernels };
+  }
+}
+
+export function validateSamplerOptions(options: {
+  observer?: unknown;
+  pool?: unknown;
+  saturationIntervalMs?: unknown;
+  measurePoolSize?: unknown;
+}): SamplerOptions {
+  const { observer, pool, saturationIntervalMs = 1000, measurePoolSize = true } = options;
+  if (observer !== undefined && !(observer instanceof LoopObserver)) {
+    throw invalidArgType('options.observer', 'an instance of LoopObserver', observer);
+  }
+  if (observer?.closed) throw invalidArgValue('options.observer', 'must not be closed', observer);
+  if (pool !== undefined && !(pool instanceof ThreadPool)) {
+    throw invalidArgType('options.pool', 'an instance of ThreadPool', pool);
+  }
+  if (saturationIntervalMs !== false) {
+    validateNumber('options.saturationIntervalMs', saturationIntervalMs, { min: 1, max: 3_600_000 });
+  }
+  validateBoolean('options.measurePoolSize', measurePoolSize);
+  return { observer, pool, saturationIntervalMs, measurePoolSize: measurePoolSize !== false };
+}

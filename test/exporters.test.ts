@@ -1,0 +1,538 @@
+/**
+ * The metrics exporters, against the real libraries: `uvscope/prometheus` on a prom-client
+ * Registry (the scraped text is parsed and checked), `uvscope/opentelemetry` on an SDK
+ * MeterProvider collected by a MetricReader, after real loop activity (a setImmediate chain, a
+ * blocking turn, fs reads) and real pool jobs (hash, a failing hashFile, an aborted sleep). The
+ * missing-peer errors are checked in child processes run from a temporary project that has a
+ * copy of uvscope but no prom-client / @opentelemetry/api (test/fixtures/exporter-peer.js).
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import type { MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { Registry } from 'prom-client';
+import type { RegistryContentType } from 'prom-client';
+
+import { LoopObserver, poolSize, ThreadPool, threadpool } from '../src';
+import { registerUvMetrics } from '../src/opentelemetry';
+import { collectDefaultUvMetrics } from '../src/prometheus';
+
+const ROOT = path.resolve(__dirname, '..');
+const MISSING_FILE = path.join(os.tmpdir(), `uvscope-exporters-missing-${process.pid}`);
+
+// --- helpers -------------------------------------------------------------------------------
+
+interface PromSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+interface Scrape {
+  text: string;
+  samples: PromSample[];
+  types: Map<string, string>;
+  helps: Map<string, string>;
+}
+
+/** Parses the text exposition format (the subset prom-client writes). */
+function parse(text: string): Scrape {
+  const samples: PromSample[] = [];
+  const types = new Map<string, string>();
+  const helps = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line === '# EOF') continue;
+    let m = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (m) {
+      types.set(m[1], m[2]);
+      continue;
+    }
+    m = /^# HELP (\S+) (.*)$/.exec(line);
+    if (m) {
+      helps.set(m[1], m[2]);
+      continue;
+    }
+    m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) throw new Error(`unparsable line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
+    samples.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return { text, samples, types, helps };
+}
+
+async function scrape(register: Registry<RegistryContentType>): Promise<Scrape> {
+  return parse(await register.metrics());
+}
+
+function find(s: Scrape, name: string, labels: Record<string, string> = {}): PromSample[] {
+  return s.samples.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
+}
+
+/** The one sample of `name` with `labels`; throws unless there is exactly one. */
+function value(s: Scrape, name: string, labels: Record<string, string> = {}): number {
+  const found = find(s, name, labels);
+  if (found.length !== 1) throw new Error(`${found.length} samples of ${name} ${JSON.stringify(labels)}`);
+  return found[0].value;
+}
+
+/** 0 when there is no such sample yet (a kernel not used so far). */
+function valueOr0(s: Scrape, name: string, labels: Record<string, string> = {}): number {
+  return find(s, name, labels).length === 0 ? 0 : value(s, name, labels);
+}
+
+function expectOrderedQuantiles(s: Scrape, name: string, labels: Record<string, string> = {}): number[] {
+  const q = ['0', '0.5', '0.9', '0.99', '0.999', '1'].map((quantile) => value(s, name, { ...labels, quantile }));
+  for (let i = 1; i < q.length; i++) expect(q[i]).toBeGreaterThanOrEqual(q[i - 1]);
+  expect(q[0]).toBeGreaterThanOrEqual(0);
+  // The mean lies between min and max.
+  const count = value(s, `${name}_count`, labels);
+  const sum = value(s, `${name}_sum`, labels);
+  expect(count).toBeGreaterThan(0);
+  expect(sum).toBeGreaterThanOrEqual(0);
+  return q;
+}
+
+const immediate = () => new Promise<void>((resolve) => setImmediate(resolve));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function blockLoop(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // a long iteration on purpose
+  }
+}
+
+/** Real work: 200 setImmediate turns, fs reads, and three jobs on `pool` with three outcomes. */
+async function activity(pool: ThreadPool = threadpool): Promise<void> {
+  for (let i = 0; i < 200; i++) await immediate();
+  for (let i = 0; i < 5; i++) await fs.promises.readFile(__filename);
+  const digest = await pool.hash('sha256', Buffer.alloc(65536, 1));
+  expect(digest).toHaveLength(32);
+  await expect(pool.hashFile(MISSING_FILE, 'sha256')).rejects.toMatchObject({ code: 'ENOENT' });
+  const ac = new AbortController();
+  const aborted = pool.sleep(5000, { signal: ac.signal });
+  setTimeout(() => ac.abort(), 20);
+  await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+  for (let i = 0; i < 3; i++) await immediate(); // let the loop finish the turn that settled them
+}
+
+// --- Prometheus ----------------------------------------------------------------------------
+
+const PROM_TYPES: Record<string, string> = {
+  eventloop_iterations_total: 'counter',
+  eventloop_long_iterations_total: 'counter',
+  eventloop_time_seconds_total: 'counter',
+  eventloop_utilization_ratio: 'gauge',
+  eventloop_iteration_seconds: 'summary',
+  eventloop_poll_wait_seconds: 'summary',
+  eventloop_poll_work_seconds: 'summary',
+  eventloop_outside_poll_seconds: 'summary',
+  threadpool_jobs_total: 'counter',
+  threadpool_processed_bytes_total: 'counter',
+  threadpool_job_queue_wait_seconds: 'summary',
+  threadpool_job_run_seconds: 'summary',
+  threadpool_job_return_delay_seconds: 'summary',
+  threadpool_jobs_in_flight: 'gauge',
+  threadpool_jobs_queued: 'gauge',
+  threadpool_jobs_running: 'gauge',
+  threadpool_size_configured: 'gauge',
+  threadpool_size_measured: 'gauge',
+  threadpool_saturation_seconds: 'gauge',
+};
+
+describe('uvscope/prometheus', () => {
+  test('every metric, with sane values, after real loop activity and real jobs', async () => {
+    const register = new Registry();
+    const collector = collectDefaultUvMetrics({ register, labels: { app: 'test' }, saturationIntervalMs: 10 });
+    try {
+      expect([...collector.names].sort()).toEqual(Object.keys(PROM_TYPES).map((s) => `uvscope_${s}`).sort());
+      expect(collector.observer.running).toBe(true);
+      // The measured size has no sample until measured (this process's pool is quiet: exact).
+      expect(await collector.measuredPoolSize).toBe(poolSize().size);
+
+      const before = await scrape(register);
+      const t0 = process.hrtime.bigint();
+      await activity();
+      await sleep(15); // at least one saturation probe
+      const t1 = process.hrtime.bigint();
+      const after = await scrape(register);
+
+      for (const [suffix, type] of Object.entries(PROM_TYPES)) {
+        expect([suffix, after.types.get(`uvscope_${suffix}`)]).toEqual([suffix, type]);
+        expect(after.helps.get(`uvscope_${suffix}`)).toBeTruthy();
+        expect([suffix, find(after, `uvscope_${suffix}`).length + find(after, `uvscope_${suffix}_count`).length]).not.toEqual([suffix, 0]);
+      }
+      // Every sample carries the collector's labels, and is a number.
+      for (const sample of after.samples) {
+        expect(sample.labels.app).toBe('test');
+        expect(Number.isFinite(sample.value)).toBe(true);
+      }
+
+      // The loop: at least the 200 immediates' turns, time adding up to the wall time.
+      const turns = value(after, 'uvscope_eventloop_iterations_total') - value(before, 'uvscope_eventloop_iterations_total');
+      expect(turns).toBeGreaterThanOrEqual(200);
+      expect(value(after, 'uvscope_eventloop_iteration_seconds_count')).toBe(value(after, 'uvscope_eventloop_iterations_total'));
+      const busy = (s: Scrape) => value(s, 'uvscope_eventloop_time_seconds_total', { state: 'active' });
+      const idle = (s: Scrape) => value(s, 'uvscope_eventloop_time_seconds_total', { state: 'idle' });
+      const observed = busy(after) + idle(after) - busy(before) - idle(before);
+      const wall = Number(t1 - t0) / 1e9;
+      expect(observed).toBeGreaterThan(wall * 0.8);
+      expect(observed).toBeLessThan(wall * 1.2 + 0.01);
+      const utilization = value(after, 'uvscope_eventloop_utilization_ratio');
+      expect(utilization).toBeGreaterThan(0);
+      expect(utilization).toBeLessThanOrEqual(1);
+      for (const name of ['iteration', 'poll_wait', 'poll_work', 'outside_poll']) {
+        const q = expectOrderedQuantiles(after, `uvscope_eventloop_${name}_seconds`);
+        expect(q[1]).toBeLessThan(1); // a median turn is not a second long
+      }
+
+      // The jobs: one of each outcome more than before.
+      const jobs = (s: Scrape, kernel: string, outcome: string) => valueOr0(s, 'uvscope_threadpool_jobs_total', { kernel, outcome });
+      expect(jobs(after, 'hash', 'completed') - jobs(before, 'hash', 'completed')).toBe(1);
+      expect(jobs(after, 'hashFile', 'failed') - jobs(before, 'hashFile', 'failed')).toBe(1);
+      expect(jobs(after, 'sleep', 'cancelled') - jobs(before, 'sleep', 'cancelled')).toBe(1);
+      expect(jobs(after, 'hash', 'failed')).toBe(0);
+      const bytes = (s: Scrape) => valueOr0(s, 'uvscope_threadpool_processed_bytes_total', { kernel: 'hash' });
+      expect(bytes(after) - bytes(before)).toBe(65536);
+      for (const name of ['queue_wait', 'run', 'return_delay']) {
+        expectOrderedQuantiles(after, `uvscope_threadpool_job_${name}_seconds`, { kernel: 'hash' });
+      }
+      // The aborted sleep ran for about 20 ms before it stopped.
+      const sleepRun = value(after, 'uvscope_threadpool_job_run_seconds', { kernel: 'sleep', quantile: '1' });
+      expect(sleepRun).toBeGreaterThan(0.005);
+      expect(sleepRun).toBeLessThan(2);
+
+      expect(value(after, 'uvscope_threadpool_jobs_in_flight')).toBe(0);
+      expect(value(after, 'uvscope_threadpool_jobs_queued')).toBe(0);
+      expect(value(after, 'uvscope_threadpool_jobs_running')).toBe(0);
+      expect(value(after, 'uvscope_threadpool_size_configured')).toBe(poolSize().size);
+      expect(value(after, 'uvscope_threadpool_size_measured')).toBe(poolSize().size);
+      const saturation = value(after, 'uvscope_threadpool_saturation_seconds');
+      expect(saturation).toBeGreaterThanOrEqual(0);
+      expect(saturation).toBeLessThan(1);
+
+      // prom-client's own API works on these metrics.
+      const json = await register.getMetricsAsJSON();
+      expect(json.map((m) => m.name).sort()).toEqual([...collector.names].sort());
+      expect(() => register.resetMetrics()).not.toThrow();
+      expect(await register.getSingleMetricAsString('uvscope_threadpool_size_configured')).toContain(
+        `uvscope_threadpool_size_configured{app="test"} ${poolSize().size}`,
+      );
+    } finally {
+      collector.stop();
+    }
+    expect(await register.metrics()).not.toContain('uvscope_');
+    expect(collector.observer.closed).toBe(true);
+    collector.stop(); // idempotent
+  });
+
+  test('a given observer and pool: counters stay monotonic across reset(), OpenMetrics output', async () => {
+    const register = new Registry<RegistryContentType>();
+    const observer = new LoopObserver({ blockThresholdMs: 20 }).start();
+    const pool = new ThreadPool();
+    const collector = collectDefaultUvMetrics({
+      register,
+      prefix: 'app_uv_',
+      observer,
+      pool,
+      saturationIntervalMs: false,
+      measurePoolSize: false,
+    });
+    try {
+      expect(await collector.measuredPoolSize).toBeUndefined();
+      setImmediate(() => blockLoop(30));
+      await sleep(5);
+      await Promise.all([pool.hash('sha256', 'a'), pool.hash('sha256', 'b'), pool.hash('sha256', 'c')]);
+      await immediate();
+      const first = await scrape(register);
+      expect(first.helps.get('app_uv_eventloop_long_iterations_total')).toContain('20 ms');
+      expect(value(first, 'app_uv_eventloop_long_iterations_total')).toBeGreaterThanOrEqual(1);
+      expect(value(first, 'app_uv_threadpool_jobs_total', { kernel: 'hash', outcome: 'completed' })).toBe(3);
+      expect(value(first, 'app_uv_threadpool_job_run_seconds_count', { kernel: 'hash' })).toBe(3);
+      // Off or not measured: the metric is there, without a sample.
+      expect(first.types.get('app_uv_threadpool_size_measured')).toBe('gauge');
+      expect(find(first, 'app_uv_threadpool_size_measured')).toHaveLength(0);
+      expect(find(first, 'app_uv_threadpool_saturation_seconds')).toHaveLength(0);
+
+      // The owner resets both: nothing counted before is lost.
+      observer.reset();
+      pool.resetStats();
+      await pool.hash('sha256', 'd');
+      await pool.hash('sha256', 'e');
+      for (let i = 0; i < 10; i++) await immediate();
+      const second = await scrape(register);
+      expect(value(second, 'app_uv_threadpool_jobs_total', { kernel: 'hash', outcome: 'completed' })).toBe(5);
+      expect(value(second, 'app_uv_threadpool_job_run_seconds_count', { kernel: 'hash' })).toBe(5);
+      expect(value(second, 'app_uv_threadpool_job_run_seconds_sum', { kernel: 'hash' })).toBeGreaterThan(
+        value(first, 'app_uv_threadpool_job_run_seconds_sum', { kernel: 'hash' }),
+      );
+      const long = (s: Scrape) => value(s, 'app_uv_eventloop_long_iterations_total');
+      expect(long(second)).toBeGreaterThanOrEqual(long(first));
+      expect(value(second, 'app_uv_eventloop_iterations_total')).toBeGreaterThan(value(first, 'app_uv_eventloop_iterations_total'));
+      // The quantiles cover the new window only: 2 jobs, while _count says 5.
+      expect(pool.stats().kernels.hash?.run.count).toBe(2);
+
+      // A second collector under the same names is refused, and registers nothing.
+      expect(() => collectDefaultUvMetrics({ register, prefix: 'app_uv_', observer, pool, measurePoolSize: false })).toThrow(
+        /already been registered/,
+      );
+      expect((await register.getMetricsAsJSON()).length).toBe(collector.names.length);
+
+      register.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+      const open = await register.metrics();
+      expect(open.endsWith('# EOF\n')).toBe(true);
+      expect(open).toContain('# TYPE app_uv_threadpool_jobs counter');
+      expect(open).toMatch(/^app_uv_threadpool_jobs_total\{kernel="hash",outcome="completed"\} 5$/m);
+      expect(open).toContain('# TYPE app_uv_eventloop_iteration_seconds summary');
+      expect(open).toMatch(/^app_uv_eventloop_iteration_seconds\{quantile="0.99"\} \S+$/m);
+    } finally {
+      collector.stop();
+    }
+    expect(await register.getMetricsAsJSON()).toEqual([]);
+    // A given observer is the caller's: still running.
+    expect(observer.running).toBe(true);
+    observer.close();
+  });
+
+  test('option validation', () => {
+    const register = new Registry();
+    const common = { register, measurePoolSize: false, saturationIntervalMs: false } as const;
+    expect(() => collectDefaultUvMetrics({ ...common, prefix: '1bad' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => collectDefaultUvMetrics({ ...common, labels: { quantile: 'x' } })).toThrow(/sets itself/);
+    expect(() => collectDefaultUvMetrics({ ...common, labels: { 'bad-name': 'x' } })).toThrow(/label name/);
+    expect(() => collectDefaultUvMetrics({ ...common, observer: {} as LoopObserver })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
+    expect(() => collectDefaultUvMetrics({ ...common, saturationIntervalMs: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }),
+    );
+    expect(() => collectDefaultUvMetrics({ register: {} as Registry })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(register.getMetricsAsArray()).toHaveLength(0);
+  });
+});
+
+// --- OpenTelemetry -------------------------------------------------------------------------
+
+/** A reader collected by hand. */
+class ManualReader extends MetricReader {
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+async function collect(reader: MetricReader): Promise<Map<string, MetricData>> {
+  const { resourceMetrics, errors } = await reader.collect();
+  expect(errors).toEqual([]);
+  return byName(resourceMetrics);
+}
+
+function byName(resourceMetrics: ResourceMetrics): Map<string, MetricData> {
+  const map = new Map<string, MetricData>();
+  for (const scope of resourceMetrics.scopeMetrics) for (const metric of scope.metrics) map.set(metric.descriptor.name, metric);
+  return map;
+}
+
+function point(metrics: Map<string, MetricData>, name: string, attributes: Record<string, unknown> = {}): number {
+  const metric = metrics.get(name);
+  if (!metric) throw new Error(`no ${name}`);
+  const points = metric.dataPoints.filter((p) => Object.entries(attributes).every(([k, v]) => p.attributes[k] === v));
+  if (points.length !== 1) throw new Error(`${points.length} points of ${name} ${JSON.stringify(attributes)}`);
+  return points[0].value as number;
+}
+
+const STATS = ['min', 'p50', 'p90', 'p99', 'p999', 'max'];
+
+function expectOrderedStats(metrics: Map<string, MetricData>, base: string, attributes: Record<string, unknown> = {}): void {
+  const values = STATS.map((stat) => point(metrics, `${base}.${stat}`, attributes));
+  for (let i = 1; i < values.length; i++) expect(values[i]).toBeGreaterThanOrEqual(values[i - 1]);
+  const mean = point(metrics, `${base}.mean`, attributes);
+  expect(mean).toBeGreaterThanOrEqual(values[0]);
+  expect(mean).toBeLessThanOrEqual(values[values.length - 1]);
+  expect(metrics.get(`${base}.p99`)?.descriptor.unit).toBe('s');
+}
+
+describe('uvscope/opentelemetry', () => {
+  test('every instrument, with sane values, through the SDK', async () => {
+    const reader = new ManualReader();
+    const provider = new MeterProvider({ readers: [reader] });
+    const attributes = { 'deployment.environment.name': 'test' };
+    const handle = registerUvMetrics(provider.getMeter('exporters-test'), { attributes, saturationIntervalMs: 10 });
+    try {
+      expect(await handle.measuredPoolSize).toBe(poolSize().size);
+      const before = await collect(reader);
+      await activity();
+      await sleep(15);
+      const after = await collect(reader);
+
+      // Every instrument reported, every point carries the attributes.
+      for (const name of handle.names) {
+        const metric = after.get(name);
+        expect([name, metric?.dataPoints.length ?? 0]).not.toEqual([name, 0]);
+        for (const p of metric!.dataPoints) {
+          expect(p.attributes['deployment.environment.name']).toBe('test');
+          expect(Number.isFinite(p.value)).toBe(true);
+        }
+      }
+      expect(handle.names).toEqual(expect.arrayContaining(['nodejs.eventloop.utilization', 'nodejs.eventloop.time']));
+
+      // Semantic conventions: types and units.
+      const time = after.get('nodejs.eventloop.time')!;
+      expect(time.dataPointType).toBe(DataPointType.SUM);
+      expect(time.descriptor.unit).toBe('s');
+      expect(time.dataPointType === DataPointType.SUM && time.isMonotonic).toBe(true);
+      expect(after.get('nodejs.eventloop.utilization')!.dataPointType).toBe(DataPointType.GAUGE);
+      expect(after.get('nodejs.eventloop.utilization')!.descriptor.unit).toBe('1');
+      expect(after.get('uvscope.eventloop.iterations')!.descriptor.unit).toBe('{iteration}');
+      expect(after.get('uvscope.threadpool.jobs')!.descriptor.unit).toBe('{job}');
+      expect(after.get('uvscope.threadpool.processed')!.descriptor.unit).toBe('By');
+      expect(after.get('uvscope.threadpool.size.configured')!.descriptor.unit).toBe('{thread}');
+      expect(after.get('uvscope.threadpool.in_flight')!.dataPointType).toBe(DataPointType.SUM);
+
+      const utilization = point(after, 'nodejs.eventloop.utilization');
+      expect(utilization).toBeGreaterThan(0);
+      expect(utilization).toBeLessThanOrEqual(1);
+      const active = point(after, 'nodejs.eventloop.time', { 'nodejs.eventloop.state': 'active' });
+      const idle = point(after, 'nodejs.eventloop.time', { 'nodejs.eventloop.state': 'idle' });
+      expect(active).toBeGreaterThan(0);
+      expect(idle).toBeGreaterThan(0);
+      expect(point(after, 'uvscope.eventloop.iterations') - point(before, 'uvscope.eventloop.iterations')).toBeGreaterThanOrEqual(200);
+      for (const base of ['iteration.duration', 'poll_wait', 'poll_work', 'outside_poll']) {
+        expectOrderedStats(after, `uvscope.eventloop.${base}`);
+      }
+
+      const jobs = (m: Map<string, MetricData>, kernel: string, outcome: string) =>
+        m.get('uvscope.threadpool.jobs')?.dataPoints.some((p) => p.attributes['uvscope.threadpool.kernel'] === kernel)
+          ? point(m, 'uvscope.threadpool.jobs', { 'uvscope.threadpool.kernel': kernel, 'uvscope.threadpool.job.outcome': outcome })
+          : 0;
+      expect(jobs(after, 'hash', 'completed') - jobs(before, 'hash', 'completed')).toBe(1);
+      expect(jobs(after, 'hashFile', 'failed') - jobs(before, 'hashFile', 'failed')).toBe(1);
+      expect(jobs(after, 'sleep', 'cancelled') - jobs(before, 'sleep', 'cancelled')).toBe(1);
+      expect(point(after, 'uvscope.threadpool.processed', { 'uvscope.threadpool.kernel': 'hash' })).toBeGreaterThanOrEqual(65536);
+      for (const base of ['queue_wait', 'run_time', 'return_delay']) {
+        expectOrderedStats(after, `uvscope.threadpool.job.${base}`, { 'uvscope.threadpool.kernel': 'hash' });
+      }
+      expect(point(after, 'uvscope.threadpool.in_flight')).toBe(0);
+      expect(point(after, 'uvscope.threadpool.queued')).toBe(0);
+      expect(point(after, 'uvscope.threadpool.running')).toBe(0);
+      expect(point(after, 'uvscope.threadpool.size.configured')).toBe(poolSize().size);
+      expect(point(after, 'uvscope.threadpool.size.measured')).toBe(poolSize().size);
+      const saturation = point(after, 'uvscope.threadpool.saturation');
+      expect(saturation).toBeGreaterThanOrEqual(0);
+      expect(saturation).toBeLessThan(1);
+
+      // Cumulative counters grow between collections.
+      await activity();
+      const again = await collect(reader);
+      expect(point(again, 'uvscope.eventloop.iterations')).toBeGreaterThan(point(after, 'uvscope.eventloop.iterations'));
+      expect(jobs(again, 'hash', 'completed')).toBe(jobs(after, 'hash', 'completed') + 1);
+    } finally {
+      handle.stop();
+    }
+    expect(handle.observer.closed).toBe(true);
+    // No more observations: whatever the SDK still exports (cumulative temporality keeps the
+    // last values of asynchronous instruments) no longer changes.
+    const stopped = await collect(reader);
+    for (let i = 0; i < 20; i++) await immediate();
+    await threadpool.hash('sha256', 'after stop');
+    const later = await collect(reader);
+    for (const name of handle.names) {
+      const points = (m: Map<string, MetricData>) => m.get(name)?.dataPoints.map((p) => [p.attributes, p.value]) ?? [];
+      expect([name, points(later)]).toEqual([name, points(stopped)]);
+    }
+    handle.stop(); // idempotent
+    await provider.shutdown();
+  });
+
+  test('argument validation', () => {
+    const provider = new MeterProvider();
+    const meter = provider.getMeter('validation');
+    expect(() => registerUvMetrics({} as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => registerUvMetrics(meter, { attributes: { bad: {} as never } })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
+    expect(() => registerUvMetrics(meter, { pool: {} as ThreadPool })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
+  });
+});
+
+// --- optional peers ------------------------------------------------------------------------
+
+describe('optional peer dependencies', () => {
+  let project: string;
+
+  beforeAll(() => {
+    // A project with uvscope installed (its lib/ and a package.json carrying the exporter
+    // subpaths) and nothing else: resolution from there cannot reach this checkout's
+    // node_modules (a temporary directory is not inside it).
+    project = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-exporters-'));
+    const pkg = path.join(project, 'node_modules', 'uvscope');
+    fs.mkdirSync(pkg, { recursive: true });
+    fs.cpSync(path.join(ROOT, 'lib'), path.join(pkg, 'lib'), { recursive: true });
+    // The real package.json (its `exports` map is what is under test), without the install script.
+    const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    delete manifest.scripts;
+    fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify(manifest));
+    fs.copyFileSync(path.join(__dirname, 'fixtures', 'exporter-peer.js'), path.join(project, 'exporter-peer.js'));
+  });
+
+  afterAll(() => {
+    fs.rmSync(project, { recursive: true, force: true });
+  });
+
+  function run(): Record<string, unknown> {
+    const env: NodeJS.ProcessEnv = { ...process.env, UVSCOPE_ADDON: path.join(ROOT, 'build', 'Release', 'uvscope.node') };
+    delete env.NODE_PATH;
+    const result = spawnSync(process.execPath, ['exporter-peer.js'], { cwd: project, env, encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    return JSON.parse(result.stdout);
+  }
+
+  test('lib/ is built from the current sources', () => {
+    for (const name of ['prometheus', 'opentelemetry']) {
+      expect(fs.existsSync(path.join(ROOT, 'lib', `${name}.js`))).toBe(true);
+      expect(fs.statSync(path.join(ROOT, 'lib', `${name}.js`)).mtimeMs).toBeGreaterThanOrEqual(
+        fs.statSync(path.join(ROOT, 'src', `${name}.ts`)).mtimeMs - 1000,
+      );
+    }
+  });
+
+  test('without them: the core loads, each exporter throws an Error naming its package', () => {
+    const result = run();
+    expect(result.peers).toEqual({ 'prom-client': false, '@opentelemetry/api': false });
+    expect(result.core).toBe(true);
+    const prometheus = {
+      message: 'uvscope/prometheus needs the optional peer dependency prom-client: npm install prom-client',
+      code: 'MODULE_NOT_FOUND',
+    };
+    const opentelemetry = {
+      message: 'uvscope/opentelemetry needs the optional peer dependency @opentelemetry/api: npm install @opentelemetry/api',
+      code: 'MODULE_NOT_FOUND',
+    };
+    expect(result.prometheus).toEqual(prometheus);
+    expect(result.prometheusEsm).toEqual(prometheus);
+    expect(result.opentelemetry).toEqual(opentelemetry);
+    expect(result.opentelemetryEsm).toEqual(opentelemetry);
+  });
+
+  test('with them installed: both load, from CommonJS and ES modules', () => {
+    const modules = path.join(project, 'node_modules');
+    fs.symlinkSync(path.join(ROOT, 'node_modules', 'prom-client'), path.join(modules, 'prom-client'), 'dir');
+    fs.mkdirSync(path.join(modules, '@opentelemetry'));
+    fs.symlinkSync(path.join(ROOT, 'node_modules', '@opentelemetry', 'api'), path.join(modules, '@opentelemetry', 'api'), 'dir');
+    const result = run();
+    expect(result.peers).toEqual({ 'prom-client': true, '@opentelemetry/api': true });
+    expect(result.prometheus).toEqual({ ok: ['collectDefaultUvMetrics'] });
+    expect(result.prometheusEsm).toEqual({ ok: ['collectDefaultUvMetrics'] });
+    expect(result.opentelemetry).toEqual({ ok: ['registerUvMetrics'] });
+    expect(result.opentelemetryEsm).toEqual({ ok: ['registerUvMetrics'] });
+  });
+});
