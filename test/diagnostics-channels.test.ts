@@ -26,16 +26,18 @@ test('a long iteration is published on uvscope:loop:long-iteration and emitted a
     busy(40);
     await nextTurn();
     await nextTurn();
-    expect(published).toHaveLength(1);
+    // Only the iteration with the block counts here: on a loaded machine jest's own work can
+    // make an earlier turn long too.
     expect(emitted).toEqual(published);
-    const event = published[0];
+    const ours = published.filter((event) => event.endedAtNs > before);
+    expect(ours).toHaveLength(1);
+    const event = ours[0];
     expect(event.durationNs).toBeGreaterThanOrEqual(40e6);
     expect(event.thresholdNs).toBe(25e6);
     expect(event.threadId).toBe(0);
-    expect(event.endedAtNs).toBeGreaterThan(before);
     expect(event.pollWaitNs + event.pollWorkNs + event.outsidePollNs).toBeLessThanOrEqual(event.durationNs);
     expect(event.outsidePollNs + event.pollWorkNs).toBeGreaterThanOrEqual(40e6);
-    expect(observer.stats().longIterations.count).toBe(1);
+    expect(observer.stats().longIterations.count).toBe(published.length);
   } finally {
     diagnosticsChannel.unsubscribe(LONG_ITERATION_CHANNEL, onMessage);
     observer.close();
