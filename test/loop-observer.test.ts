@@ -202,7 +202,7 @@ describe('phase order (libuv 1.46: prepare, poll, check, closing, timers)', () =
   test('fs and socket callbacks run in poll: between prepare k and check k, and currentPhase() is poll', async () => {
     const observer = observe();
     const rec = recorder(observer, ['prepare', 'check']);
-    observer.start();
+    await startAtPrepare(observer); // an I/O callback must not precede the first marker
 
     await new Promise<void>((resolve) => fs.readFile(__filename, () => (rec.mark('readFile'), resolve())));
     await new Promise<void>((resolve) => fs.stat(__filename, () => (rec.mark('stat'), resolve())));
@@ -270,7 +270,7 @@ describe('phase order (libuv 1.46: prepare, poll, check, closing, timers)', () =
   test('inside an I/O callback setImmediate fires before setTimeout(0), and the check marker lies between', async () => {
     const observer = observe({ phaseMarkers: true }); // the 0 ms timer marker must not change the order
     const rec = recorder(observer, ['prepare', 'check']);
-    observer.start();
+    await startAtPrepare(observer); // an I/O callback must not precede the first marker
     for (let round = 0; round < 5; round++) {
       await new Promise<void>((resolve) => {
         fs.readFile(__filename, () => {
