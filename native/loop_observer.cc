@@ -60,7 +60,7 @@ ObserverCore::ObserverCore(uv_loop_t* loop, size_t traceCapacity, uint64_t block
     uv_unref(handle);  // an observer never keeps the process alive unless ref()'d
     openHandles_++;
   }
-  BeginWindow(NowNs());
+  Reset();  // an empty, stopped window until start()
 }
 
 uint64_t ObserverCore::IdleTimeNs() const { return uv_metrics_idle_time(loop_); }

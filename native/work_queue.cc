@@ -136,10 +136,13 @@ Napi::Value WorkQueueWrap::SubmitJob(const Napi::CallbackInfo& info, size_t tail
     submittedTotal_++;
     StatsFor(job->kernel->id()).submitted++;
   }
-  if (maxConcurrency_ == 0 || inLibuvCount_ < maxConcurrency_) {
+  // FIFO: a job submitted while others wait in our queue (e.g. from a settle callback, when a
+  // slot has just been freed) goes behind them.
+  if (maxConcurrency_ == 0 || (pending_.empty() && inLibuvCount_ < maxConcurrency_)) {
     StartInLibuv(job);
   } else {
     pending_.push_back(job);
+    Pump();
   }
   return Napi::Value(env, promise);
 }
@@ -394,10 +397,13 @@ Napi::Value WorkQueueWrap::Hmac(const Napi::CallbackInfo& info) {
   return Submit(info, 3, MakeHmacKernel(md, BytesOf(info[1]), BytesOf(info[2])), info[1], info[2]);
 }
 
-// hashFile(path, algorithm, outputLength, flags, cancelId)
+// hashFile(path: Buffer (the bytes the OS gets, as fs passes them), algorithm, outputLength, control)
 Napi::Value WorkQueueWrap::HashFile(const Napi::CallbackInfo& info) {
   const EVP_MD* md = DigestOf(data_, info[1]);
-  return Submit(info, 3, MakeHashFileKernel(md, info[0].As<Napi::String>().Utf8Value(), SizeArg(info[2])));
+  ByteView path = BytesOf(info[0]);
+  return Submit(info, 3,
+                MakeHashFileKernel(md, std::string(reinterpret_cast<const char*>(path.data), path.length),
+                                   SizeArg(info[2])));
 }
 
 // pbkdf2(password, salt, iterations, keylen, digest, flags, cancelId)

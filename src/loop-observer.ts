@@ -225,8 +225,12 @@ export class LoopObserver extends EventEmitter {
 
   override removeAllListeners(event?: string | symbol): this {
     super.removeAllListeners(event);
-    // Removing everything removes our own hooks too: put them back.
-    if (event === undefined) this.#installHooks();
+    // Removing everything (or every hook listener) removes our own hooks too: put them back.
+    if (event === undefined || event === 'newListener' || event === 'removeListener') {
+      super.removeAllListeners('newListener');
+      super.removeAllListeners('removeListener');
+      this.#installHooks();
+    }
     this.#configure();
     return this;
   }

@@ -86,7 +86,7 @@ export interface NativeWorkQueue {
   hash(algorithm: string, data: Bytes, outputLength: number, control: number): Submitted<Buffer>;
   hashMany(algorithm: string, inputs: Bytes[], outputLength: number, control: number): Submitted<Buffer[]>;
   hmac(algorithm: string, key: Bytes, data: Bytes, control: number): Submitted<Buffer>;
-  hashFile(path: string, algorithm: string, outputLength: number, control: number): Submitted<Buffer>;
+  hashFile(path: Buffer, algorithm: string, outputLength: number, control: number): Submitted<Buffer>;
   pbkdf2(password: Bytes, salt: Bytes, iterations: number, keylen: number, digest: string, control: number): Submitted<Buffer>;
   scrypt(password: Bytes, salt: Bytes, keylen: number, N: number, r: number, p: number, maxmem: number, control: number): Submitted<Buffer>;
   hasherUpdate(hasher: NativeHasher, data: Bytes, control: number): Submitted<void>;
@@ -135,7 +135,7 @@ export interface NativeAddon {
   /** [output size in bytes, is an XOF, OpenSSL's name] or undefined for a digest OpenSSL does not know. */
   digestInfo(name: string): [number, boolean, string] | undefined;
   scryptParamsValid(N: number, r: number, p: number, maxmem: number): boolean;
-  isDetached(view: ArrayBufferView): boolean;
+  isDetached(view: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): boolean;
   /** Cancels queued pool jobs and asks running ones to stop: for process 'exit'. */
   abortForExit(): void;
 }

@@ -141,10 +141,15 @@ function toBytes(name: string, value: unknown, allowArrayBuffer = false): ArrayB
       empty = true;
     }
     if (empty && native.isDetached(value)) throw invalidArgValue(name, 'must not be a detached buffer', value);
+    // A resizable ArrayBuffer can shrink under a queued job and take its memory with it: copy.
+    if ((value.buffer as ArrayBuffer & { resizable?: boolean }).resizable) {
+      return new Uint8Array(value.buffer, value.byteOffset, value.byteLength).slice();
+    }
     return value;
   }
   if (allowArrayBuffer && (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer)) {
-    return new Uint8Array(value);
+    if (value.byteLength === 0 && native.isDetached(value)) throw invalidArgValue(name, 'must not be a detached buffer', value);
+    return toBytes(name, new Uint8Array(value), false);
   }
   const expected = allowArrayBuffer
     ? 'of type string or an instance of ArrayBuffer, Buffer, TypedArray, or DataView'
@@ -158,6 +163,14 @@ function toBytes(name: string, value: unknown, allowArrayBuffer = false): ArrayB
  */
 const XOF_DEFAULT_LENGTH: Readonly<Record<string, number>> = { 'SHAKE-128': 16, 'SHAKE-256': 32 };
 
+/**
+ * Keys, passwords and salts are small: copied at submission (as node:crypto does), so that
+ * nothing the caller does to them afterwards can reach the pool thread.
+ */
+function copyOf(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice();
+}
+
 function digestInfo(name: string, algorithm: unknown): [number, boolean] {
   if (typeof algorithm !== 'string') throw invalidArgType(name, 'of type string', algorithm);
   const info = native.digestInfo(algorithm);
@@ -168,6 +181,16 @@ function digestInfo(name: string, algorithm: unknown): [number, boolean] {
   }
   const [size, xof, canonical] = info;
   return [xof && size === 0 ? (XOF_DEFAULT_LENGTH[canonical.toUpperCase()] ?? 0) : size, xof];
+}
+
+/** HMAC and PBKDF2 need a digest of fixed, non-zero size: not an XOF, not 'NULL'. */
+function macDigest(name: string, algorithm: unknown): void {
+  const [size, xof] = digestInfo(name, algorithm);
+  if (xof || size === 0) {
+    const error = new TypeError(`Invalid digest: ${String(algorithm)}`);
+    Object.defineProperty(error, 'code', { value: 'ERR_CRYPTO_INVALID_DIGEST', enumerable: true });
+    throw error;
+  }
 }
 
 /** Output length for a digest, checking `outputLength` as node:crypto does. */
@@ -193,14 +216,15 @@ function validateJobOptions(options: unknown): asserts options is JobOptions | u
   }
 }
 
-function pathOf(path: unknown): string {
-  if (typeof path === 'string') {
-    if (path.includes('\0')) throw invalidArgValue('path', 'must be a string without null bytes', path);
-    return path;
-  }
-  if (Buffer.isBuffer(path)) return pathOf(path.toString('utf8'));
-  if (path instanceof URL) return fileURLToPath(path);
-  throw invalidArgType('path', 'of type string or an instance of Buffer or URL', path);
+/** The path's bytes as fs would hand them to the OS: strings UTF-8 encoded, Buffers as they are. */
+function pathOf(path: unknown): Buffer {
+  let bytes: Buffer;
+  if (typeof path === 'string') bytes = Buffer.from(path, 'utf8');
+  else if (Buffer.isBuffer(path)) bytes = path;
+  else if (path instanceof URL) bytes = Buffer.from(fileURLToPath(path), 'utf8');
+  else throw invalidArgType('path', 'of type string or an instance of Buffer or URL', path);
+  if (bytes.includes(0)) throw invalidArgValue('path', 'must be a string, Uint8Array, or URL without null bytes', path);
+  return bytes;
 }
 
 // --- the pool ----------------------------------------------------------------------------
@@ -318,8 +342,10 @@ export class ThreadPool {
   hashMany(algorithm: string, inputs: readonly BinaryInput[], options?: HashOptions): Promise<Buffer[]> {
     const info = digestInfo('algorithm', algorithm);
     if (!Array.isArray(inputs)) throw invalidArgType('inputs', 'an instance of Array', inputs);
-    // A private copy: the caller may change its array; the job keeps this one alive.
-    const views = inputs.map((input, i) => toBytes(`inputs[${i}]`, input));
+    // A private copy: the caller may change its array; the job keeps this one alive. A plain
+    // loop: map() would skip holes and follow Symbol.species.
+    const views: ArrayBufferView[] = new Array(inputs.length);
+    for (let i = 0; i < inputs.length; i++) views[i] = toBytes(`inputs[${i}]`, inputs[i]);
     validateJobOptions(options);
     const outputLength = outputLengthOf(algorithm, info, options);
     return this.#submit(options, (control) => this.#native.hashMany(algorithm, views, outputLength, control));
@@ -327,8 +353,8 @@ export class ThreadPool {
 
   /** HMAC of `data` under `key`, byte-identical to `crypto.createHmac(algorithm, key).update(data).digest()`. */
   hmac(algorithm: string, key: BinaryLike, data: BinaryInput, options?: JobOptions): Promise<Buffer> {
-    digestInfo('hmac', algorithm);
-    const keyBytes = toBytes('key', key, true);
+    macDigest('hmac', algorithm);
+    const keyBytes = copyOf(toBytes('key', key, true));
     const bytes = toBytes('data', data);
     validateJobOptions(options);
     return this.#submit(options, (control) => this.#native.hmac(algorithm, keyBytes, bytes, control));
@@ -363,11 +389,11 @@ export class ThreadPool {
     digest: string,
     options?: JobOptions,
   ): Promise<Buffer> {
-    const passwordBytes = toBytes('password', password, true);
-    const saltBytes = toBytes('salt', salt, true);
+    const passwordBytes = copyOf(toBytes('password', password, true));
+    const saltBytes = copyOf(toBytes('salt', salt, true));
     validateNumber('iterations', iterations, { min: 1, max: MAX_INT32, integer: true });
     validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
-    digestInfo('digest', digest);
+    macDigest('digest', digest);
     validateJobOptions(options);
     return this.#submit(options, (control) =>
       this.#native.pbkdf2(passwordBytes, saltBytes, iterations, keylen, digest, control),
@@ -385,8 +411,8 @@ export class ThreadPool {
     params?: ScryptParams,
     options?: JobOptions,
   ): Promise<Buffer> {
-    const passwordBytes = toBytes('password', password, true);
-    const saltBytes = toBytes('salt', salt, true);
+    const passwordBytes = copyOf(toBytes('password', password, true));
+    const saltBytes = copyOf(toBytes('salt', salt, true));
     validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
     validateObject('params', params);
     // As node:crypto: N, r, p are uint32, maxmem a safe integer, and 0 means the default.
@@ -509,7 +535,11 @@ export class Hasher {
   update(data: BinaryInput): Promise<void> {
     if (this.#finalized) throw codedError('Digest already called', 'ERR_CRYPTO_HASH_FINALIZED');
     const bytes = toBytes('data', data);
-    return this.#chain(() => this.#pool.submitHasher((queue, control) => queue.hasherUpdate(this.#native, bytes, control)));
+    return this.#chain(() => {
+      // Queued behind earlier steps: the buffer may have been transferred meanwhile.
+      toBytes('data', bytes);
+      return this.#pool.submitHasher((queue, control) => queue.hasherUpdate(this.#native, bytes, control));
+    });
   }
 
   /** The digest of everything fed so far; the hasher cannot be used afterwards. */
@@ -554,6 +584,7 @@ const envAtLoad = process.env.UV_THREADPOOL_SIZE;
  */
 export function parsePoolSize(value: string | undefined): number {
   if (value === undefined) return 4;
+  if (typeof value !== 'string') throw invalidArgType('value', 'of type string', value);
   const match = /^[\t\n\v\f\r ]*([+-]?\d+)/.exec(value);
   // atoi is (int)strtol: strtol saturates at the 64-bit long range, the cast keeps the low
   // 32 bits, and libuv stores the result in an unsigned int.

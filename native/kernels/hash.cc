@@ -200,6 +200,10 @@ class HashFileKernel : public Kernel {
       : Kernel(kKernelHashFile), md_(md), path_(std::move(path)), outputLength_(outputLength) {}
 
   void Run(const std::atomic<bool>& abort) override {
+    if (path_.find('\0') != std::string::npos) {  // TypeScript refuses these; never open a prefix
+      errno = ENOENT;
+      return FailErrno("open");
+    }
     int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return FailErrno("open");
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();

@@ -29,13 +29,18 @@ class Pbkdf2Kernel : public Kernel {
     output_.resize(keylen_);
     HMAC_CTX* keyed = HMAC_CTX_new();  // HMAC state with the password absorbed, copied per step
     HMAC_CTX* step = HMAC_CTX_new();
-    size_t mdLength = static_cast<size_t>(EVP_MD_get_size(md_));
-    bool ok = keyed != nullptr && step != nullptr &&
+    int size = EVP_MD_get_size(md_);
+    size_t mdLength = size > 0 ? static_cast<size_t>(size) : 0;
+    bool ok = mdLength > 0 && keyed != nullptr && step != nullptr &&
               HMAC_Init_ex(keyed, password_.length ? password_.data : &kEmpty,
                            static_cast<int>(password_.length), md_, nullptr) == 1;
     uint8_t u[EVP_MAX_MD_SIZE];
     uint8_t t[EVP_MAX_MD_SIZE];
-    for (uint32_t block = 1; ok && !aborted_ && (block - 1) * mdLength < keylen_; block++) {
+    for (uint32_t block = 1; ok && (block - 1) * mdLength < keylen_; block++) {
+      if (abort.load(std::memory_order_relaxed)) {
+        aborted_ = true;
+        break;
+      }
       uint8_t index[4] = {static_cast<uint8_t>(block >> 24), static_cast<uint8_t>(block >> 16),
                           static_cast<uint8_t>(block >> 8), static_cast<uint8_t>(block)};
       ok = HMAC_CTX_copy(step, keyed) == 1 &&
