@@ -5,6 +5,7 @@
 
 #include "addon_data.h"
 #include "clock.h"
+#include "live_counts.h"
 #include "loop_observer.h"
 #include "work_queue.h"
 
@@ -96,6 +97,15 @@ static Napi::Value Now(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), NowNs());
 }
 
+// { observerCores, jobs, workQueues }: native objects alive in the whole process (see live_counts.h).
+static Napi::Value LiveObjects(const Napi::CallbackInfo& info) {
+  Napi::Object counts = Napi::Object::New(info.Env());
+  counts.Set("observerCores", static_cast<double>(live::observerCores.load()));
+  counts.Set("jobs", static_cast<double>(live::jobs.load()));
+  counts.Set("workQueues", static_cast<double>(live::workQueues.load()));
+  return counts;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData(env);
   env.SetInstanceData<AddonData>(data);
@@ -109,6 +119,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isDetached", Napi::Function::New(env, IsDetached, "isDetached"));
   exports.Set("digestInfo", Napi::Function::New(env, DigestInfo, "digestInfo"));
   exports.Set("scryptParamsValid", Napi::Function::New(env, ScryptValid, "scryptParamsValid"));
+  exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
   return exports;
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "clock.h"
+#include "live_counts.h"
 
 namespace uvscope {
 
@@ -45,6 +46,7 @@ constexpr uint32_t Bit(Phase phase) { return 1u << phase; }
 
 ObserverCore::ObserverCore(uv_loop_t* loop, size_t traceCapacity, uint64_t blockThresholdNs)
     : loop_(loop), blockThresholdNs_(blockThresholdNs) {
+  live::observerCores.fetch_add(1, std::memory_order_relaxed);
   traceTimes_.resize(traceCapacity);
   traceIterations_.resize(traceCapacity);
   tracePhases_.resize(traceCapacity);
@@ -170,6 +172,7 @@ void ObserverCore::OnHandleClosed(uv_handle_t* handle) {
   if (--self->openHandles_ > 0) return;
   std::function<void()> onClosed = std::move(self->onClosed_);
   delete self;
+  live::observerCores.fetch_sub(1, std::memory_order_relaxed);
   if (onClosed) onClosed();
 }
 
@@ -480,7 +483,10 @@ Napi::Value LoopObserverWrap::SetEmitter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   emitter_ = Napi::Persistent(info[0].As<Napi::Function>());
   if (!asyncContext_) {
-    asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "uvscope:LoopObserver", Value());
+    // A plain resource object, not this wrapper: from Node 26 napi_async_init holds its resource
+    // strongly until napi_async_destroy (in our destructor), and the wrapper as its own
+    // resource would never be collected: a dropped observer would never close.
+    asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "uvscope:LoopObserver", Napi::Object::New(env));
   }
   return env.Undefined();
 }

@@ -2,6 +2,7 @@
 #include "work_queue.h"
 
 #include "clock.h"
+#include "live_counts.h"
 
 namespace uvscope {
 
@@ -85,10 +86,15 @@ WorkQueueWrap::WorkQueueWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   maxConcurrency_ = info[0].As<Napi::Number>().Uint32Value();
   maxQueue_ = info[1].As<Napi::Number>().Uint32Value();
   windowStartNs_ = NowNs();
-  asyncContext_ = std::make_unique<Napi::AsyncContext>(info.Env(), "uvscope:threadpool", Value());
-  napi_create_reference(info.Env(), Napi::Object::New(info.Env()), 1, &scopeResource_);
+  // The async resource is a plain object, not this wrapper: from Node 26 napi_async_init holds
+  // its resource strongly until napi_async_destroy (in our destructor), so the wrapper as its
+  // own resource would never be collected.
+  Napi::Object resource = Napi::Object::New(info.Env());
+  asyncContext_ = std::make_unique<Napi::AsyncContext>(info.Env(), "uvscope:threadpool", resource);
+  napi_create_reference(info.Env(), resource, 1, &scopeResource_);
   sharedNoop_ = MakeNoopKernel(kKernelNoop);
   data_->Register(this);
+  live::workQueues.fetch_add(1, std::memory_order_relaxed);
 }
 
 KernelStats& WorkQueueWrap::StatsFor(KernelId id) {
@@ -97,7 +103,10 @@ KernelStats& WorkQueueWrap::StatsFor(KernelId id) {
 }
 
 Job* WorkQueueWrap::NewJob() {
-  if (freeJobs_.empty()) return new Job();
+  if (freeJobs_.empty()) {
+    live::jobs.fetch_add(1, std::memory_order_relaxed);
+    return new Job();
+  }
   Job* job = freeJobs_.back();
   freeJobs_.pop_back();
   return job;
@@ -311,6 +320,7 @@ void WorkQueueWrap::Free(Job* job) {
   if (job->ownsKernel) delete job->kernel;
   if (torndown_ || freeJobs_.size() >= kMaxFreeJobs) {
     delete job;
+    live::jobs.fetch_sub(1, std::memory_order_relaxed);
     return;
   }
   // Recycle: reset to a fresh Job's state.
@@ -329,7 +339,9 @@ void WorkQueueWrap::Free(Job* job) {
 }
 
 WorkQueueWrap::~WorkQueueWrap() {
+  live::workQueues.fetch_sub(1, std::memory_order_relaxed);
   for (Job* job : freeJobs_) delete job;
+  live::jobs.fetch_sub(static_cast<int64_t>(freeJobs_.size()), std::memory_order_relaxed);
   if (scopeResource_ != nullptr && !torndown_) napi_delete_reference(Env(), scopeResource_);
   // Only collected with no job in flight (the wrapper is strongly referenced meanwhile).
   // After teardown AddonData may be gone: do not touch it.

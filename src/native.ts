@@ -138,6 +138,12 @@ export interface NativeAddon {
   isDetached(view: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): boolean;
   /** Cancels queued pool jobs and asks running ones to stop: for process 'exit'. */
   abortForExit(): void;
+  /**
+   * Native objects alive in this process: observer cores not yet freed (each is freed in its
+   * last handle's close callback), job allocations (in flight or recycled) and work queues
+   * (one per ThreadPool). For leak tests.
+   */
+  liveObjects(): { observerCores: number; jobs: number; workQueues: number };
 }
 
 function load(): NativeAddon {
