@@ -14,6 +14,7 @@ import {
   invalidArgType,
   invalidArgValue,
   outOfRange,
+  validateBoolean,
   validateNumber,
   validateObject,
 } from './errors';
@@ -38,8 +39,21 @@ export interface JobOptions {
   signal?: AbortSignal;
 }
 
+/** Options of the calls whose pool job reads the caller's bytes (`hash`, `hashMany`, `hmac`). */
+export interface InputOptions extends JobOptions {
+  /**
+   * Read `data` in place instead of from a private copy (default `false`). Node-API cannot pin
+   * an ArrayBuffer's memory: one transferred away (`postMessage` or `structuredClone` with
+   * `transfer`, `ArrayBuffer.prototype.transfer()`) while its job is queued or running can be
+   * freed under the pool thread. Set it only for buffers you will neither transfer nor modify
+   * until the promise settles; it saves one copy of the input on the calling thread.
+   * SharedArrayBuffer memory cannot be detached and is always read in place.
+   */
+  zeroCopy?: boolean;
+}
+
 /** Options of the hashing calls. */
-export interface HashOptions extends JobOptions {
+export interface HashOptions extends InputOptions {
   /** Output length in bytes, for XOF digests (shake128, shake256) only, as in node:crypto. */
   outputLength?: number;
 }
@@ -171,6 +185,23 @@ function copyOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice();
 }
 
+function needsCopy(bytes: ArrayBufferView, value: unknown): boolean {
+  return bytes === value && bytes.byteLength > 0 && !(bytes.buffer instanceof SharedArrayBuffer);
+}
+
+/**
+ * The bytes a pool job reads: `bytes` from toBytes(), whose `value` the caller passed. A
+ * private copy unless `zeroCopy`, the bytes are already private (an encoded string, a copied
+ * resizable buffer) or in a SharedArrayBuffer (never detached, kept alive by the job's
+ * reference). The copy has an ArrayBuffer of its own (allocUnsafeSlow, not the shared pool).
+ */
+function jobInput(bytes: ArrayBufferView, value: unknown, zeroCopy: boolean): ArrayBufferView {
+  if (zeroCopy || !needsCopy(bytes, value)) return bytes;
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  copy.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  return copy;
+}
+
 function digestInfo(name: string, algorithm: unknown): [number, boolean] {
   if (typeof algorithm !== 'string') throw invalidArgType(name, 'of type string', algorithm);
   const info = native.digestInfo(algorithm);
@@ -214,6 +245,32 @@ function validateJobOptions(options: unknown): asserts options is JobOptions | u
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
   }
+}
+
+/**
+ * hashMany's inputs made private with one allocation: the bytes that need a copy (see
+ * jobInput) are packed into one Buffer, and each input becomes a view of its part.
+ */
+function privateInputs(views: ArrayBufferView[], values: readonly unknown[]): ArrayBufferView[] {
+  let total = 0;
+  for (let i = 0; i < views.length; i++) if (needsCopy(views[i], values[i])) total += views[i].byteLength;
+  if (total === 0) return views;
+  const packed = Buffer.allocUnsafeSlow(total);
+  let offset = 0;
+  return views.map((view, i) => {
+    if (!needsCopy(view, values[i])) return view;
+    packed.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), offset);
+    offset += view.byteLength;
+    return packed.subarray(offset - view.byteLength, offset);
+  });
+}
+
+/** Validates options.zeroCopy (and the job options); returns it. */
+function zeroCopyOption(options: InputOptions | undefined): boolean {
+  validateJobOptions(options);
+  const zeroCopy = options?.zeroCopy;
+  validateBoolean('options.zeroCopy', zeroCopy);
+  return zeroCopy ?? false;
 }
 
 /** The path's bytes as fs would hand them to the OS: strings UTF-8 encoded, Buffers as they are. */
@@ -332,8 +389,8 @@ export class ThreadPool {
   /** Digest of `data`, byte-identical to `crypto.createHash(algorithm).update(data).digest()`. */
   hash(algorithm: string, data: BinaryInput, options?: HashOptions): Promise<Buffer> {
     const info = digestInfo('algorithm', algorithm);
-    const bytes = toBytes('data', data);
-    validateJobOptions(options);
+    let bytes = toBytes('data', data);
+    bytes = jobInput(bytes, data, zeroCopyOption(options));
     const outputLength = outputLengthOf(algorithm, info, options);
     return this.#submit(options, (control) => this.#native.hash(algorithm, bytes, outputLength, control));
   }
@@ -344,19 +401,19 @@ export class ThreadPool {
     if (!Array.isArray(inputs)) throw invalidArgType('inputs', 'an instance of Array', inputs);
     // A private copy: the caller may change its array; the job keeps this one alive. A plain
     // loop: map() would skip holes and follow Symbol.species.
-    const views: ArrayBufferView[] = new Array(inputs.length);
+    let views: ArrayBufferView[] = new Array(inputs.length);
     for (let i = 0; i < inputs.length; i++) views[i] = toBytes(`inputs[${i}]`, inputs[i]);
-    validateJobOptions(options);
+    if (!zeroCopyOption(options)) views = privateInputs(views, inputs);
     const outputLength = outputLengthOf(algorithm, info, options);
     return this.#submit(options, (control) => this.#native.hashMany(algorithm, views, outputLength, control));
   }
 
   /** HMAC of `data` under `key`, byte-identical to `crypto.createHmac(algorithm, key).update(data).digest()`. */
-  hmac(algorithm: string, key: BinaryLike, data: BinaryInput, options?: JobOptions): Promise<Buffer> {
+  hmac(algorithm: string, key: BinaryLike, data: BinaryInput, options?: InputOptions): Promise<Buffer> {
     macDigest('hmac', algorithm);
     const keyBytes = copyOf(toBytes('key', key, true));
-    const bytes = toBytes('data', data);
-    validateJobOptions(options);
+    let bytes = toBytes('data', data);
+    bytes = jobInput(bytes, data, zeroCopyOption(options));
     return this.#submit(options, (control) => this.#native.hmac(algorithm, keyBytes, bytes, control));
   }
 
@@ -531,13 +588,20 @@ export class Hasher {
     this.#native = nativeHasher;
   }
 
-  /** Feeds `data` (strings as UTF-8). The view must not change until the promise settles. */
-  update(data: BinaryInput): Promise<void> {
+  /**
+   * Feeds `data` (strings as UTF-8), as it is at this call: a private copy, unless
+   * `options.zeroCopy` (see {@link InputOptions.zeroCopy}), which reads the view in place
+   * when the step runs, so it must not change until the promise settles.
+   */
+  update(data: BinaryInput, options?: { zeroCopy?: boolean }): Promise<void> {
     if (this.#finalized) throw codedError('Digest already called', 'ERR_CRYPTO_HASH_FINALIZED');
-    const bytes = toBytes('data', data);
+    validateObject('options', options);
+    const zeroCopy = options?.zeroCopy;
+    validateBoolean('options.zeroCopy', zeroCopy);
+    const bytes = jobInput(toBytes('data', data), data, zeroCopy ?? false);
     return this.#chain(() => {
-      // Queued behind earlier steps: the buffer may have been transferred meanwhile.
-      toBytes('data', bytes);
+      // Queued behind earlier steps: a view read in place may have been detached meanwhile.
+      if (bytes === data) toBytes('data', bytes);
       return this.#pool.submitHasher((queue, control) => queue.hasherUpdate(this.#native, bytes, control));
     });
   }

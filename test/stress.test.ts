@@ -287,27 +287,17 @@ test(`AbortSignal storm: every job settles once, rejections are AbortErrors with
 }, budget(10));
 
 describe('an input detached or shrunk while its job is queued: no crash', () => {
-  // uvscope hashes inputs in place and keeps the JS view referenced; but the memory behind a
-  // view can still go: its ArrayBuffer transferred (and the new owner collected) or a resizable
-  // ArrayBuffer shrunk. Either the job sees the bytes as submitted (a copy, or memory kept
-  // alive) or it is refused with a documented error; never a crash, never a silently wrong
-  // digest.
+  // The memory behind a view can go while its job waits: its ArrayBuffer transferred (and the
+  // new owner collected) or a resizable ArrayBuffer shrunk. Jobs read private copies by
+  // default (zeroCopy: false) so either the job sees the bytes as submitted or it is refused
+  // with a documented error; never a crash, never a silently wrong digest.
   const kernels = ['hash', 'hashMany', 'hmac', 'pbkdf2', 'scrypt', 'hasher'];
   const mutations = ['transfer', 'postMessage', 'resize', 'resize-fixed'];
   // Every pair at full size; at CI size each kernel with a transfer, and hash with each mutation.
   const cases = kernels
     .flatMap((kernel) => mutations.map((mutation) => [kernel, mutation]))
     .filter(([kernel, mutation]) => SCALE >= 5 || mutation === 'transfer' || kernel === 'hash');
-  // KNOWN OPEN BUG (issue 5): hash, hashMany, hmac data and hasher updates read their input in
-  // place; Node-API offers no way to pin an ArrayBuffer's memory, so transferring it away while
-  // the job is queued (and the new owner being collected) is a use-after-free. Keys, passwords,
-  // salts and resizable buffers are copied and pass. These cases stay listed, skipped, until
-  // the zero-copy paths are made safe.
-  const zeroCopy = new Set(['hash', 'hashMany', 'hmac', 'hasher']);
-  const knownBroken = ([kernel, mutation]: string[]) =>
-    zeroCopy.has(kernel) && (mutation === 'transfer' || mutation === 'postMessage');
-  test.skip.each(cases.filter(knownBroken))('%s, input %s (known use-after-free, see above)', () => undefined);
-  test.each(cases.filter((c) => !knownBroken(c)))('%s, input %s', async (kernel, mutation) => {
+  test.each(cases)('%s, input %s', async (kernel, mutation) => {
     const run = await runFixture('stress-buffers.js', [kernel, mutation], { nodeArgs: ['--expose-gc'], timeoutMs: 25_000 });
     const r = expectCleanRun(run);
     expect(r.detached).toBe(true);

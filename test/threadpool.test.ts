@@ -59,6 +59,14 @@ function unevenChunks(data: Buffer, n: number): Buffer[] {
   return cuts.slice(0, -1).map((start, i) => data.subarray(start, cuts[i + 1]));
 }
 
+/** `fn` throws an error with this name and code, whose message names `inMessage`. */
+function expectThrow(fn: () => unknown, name: string, code: string, inMessage?: string) {
+  const error = thrown(fn);
+  expect({ name: error.name, code: error.code }).toEqual({ name, code });
+  if (inMessage) expect(error.message).toContain(inMessage);
+  return error;
+}
+
 describe('outputs equal node:crypto', () => {
   const MiB = crypto.randomBytes(1 << 20);
   const inputs: [string, Buffer][] = [
@@ -488,13 +496,6 @@ describe('hashFile', () => {
 
 describe('bad inputs give the documented error, never a crash', () => {
   /** Expects a synchronous throw with this name and code; `inMessage` must appear in the message. */
-  function expectThrow(fn: () => unknown, name: string, code: string, inMessage?: string) {
-    const error = thrown(fn);
-    expect({ name: error.name, code: error.code }).toEqual({ name, code });
-    if (inMessage) expect(error.message).toContain(inMessage);
-    return error;
-  }
-
   test('wrong argument types: ERR_INVALID_ARG_TYPE, as node:crypto', () => {
     const pool = new ThreadPool();
     const any = pool as unknown as Record<string, (...args: unknown[]) => unknown>;
@@ -673,6 +674,94 @@ describe('bad inputs give the documented error, never a crash', () => {
       crypto.createHash('sha256').update('still alive').digest('hex'),
     );
     expect(threadpool.stats().inFlight).toBe(0);
+  });
+});
+
+describe('inputs: read from a private copy by default, in place with zeroCopy', () => {
+  const sha256 = (data: crypto.BinaryLike) => crypto.createHash('sha256').update(data).digest('hex');
+
+  /**
+   * Runs `submit` while a one-thread pool is held by a sleep job, so the jobs it submits wait in
+   * uvscope's queue; `mutate` runs before they can start; then the sleep is aborted.
+   */
+  async function whileQueued<T>(submit: (pool: ThreadPool) => Promise<T>, mutate: () => void): Promise<T> {
+    const pool = new ThreadPool({ maxConcurrency: 1 });
+    const hold = new AbortController();
+    const blocker = pool.sleep(60_000, { signal: hold.signal }).catch((error) => {
+      if (error?.code !== 'ABORT_ERR') throw error;
+    });
+    const job = submit(pool);
+    expect(pool.stats().queued).toBeGreaterThan(0);
+    mutate();
+    hold.abort();
+    await blocker;
+    return job;
+  }
+
+  test('hash and hmac digest the bytes as they were at the call; zeroCopy reads them when the job runs', async () => {
+    const original = crypto.randomBytes(100_000);
+    const copied = Buffer.from(original);
+    const inPlace = Buffer.from(original);
+    const forHmac = Buffer.from(original);
+    const [copiedDigest, inPlaceDigest, hmacDigest] = await whileQueued(
+      (pool) => Promise.all([pool.hash('sha256', copied), pool.hash('sha256', inPlace, { zeroCopy: true }), pool.hmac('sha256', 'k', forHmac)]),
+      () => {
+        copied.fill(1);
+        inPlace.fill(2);
+        forHmac.fill(3);
+      },
+    );
+    expect(hex(copiedDigest)).toBe(sha256(original));
+    expect(hex(inPlaceDigest)).toBe(sha256(inPlace)); // the bytes after the change: read in place
+    expect(hex(hmacDigest)).toBe(crypto.createHmac('sha256', 'k').update(original).digest('hex'));
+  });
+
+  test('hashMany copies what needs copying (views, not strings or SharedArrayBuffers) and keeps the order', async () => {
+    const a = crypto.randomBytes(3000);
+    const b = new Uint16Array([1, 2, 3, 4]);
+    const shared = new Uint8Array(new SharedArrayBuffer(64)).fill(7);
+    const inputs = [Buffer.from(a), 'text', shared, new Uint8Array(0), new DataView(b.slice().buffer)];
+    const expected = [sha256(a), sha256('text'), sha256(Buffer.from(shared)), sha256(''), sha256(new Uint8Array(b.buffer))];
+    const digests = await whileQueued(
+      (pool) => pool.hashMany('sha256', inputs),
+      () => {
+        (inputs[0] as Buffer).fill(0);
+        new Uint8Array((inputs[4] as DataView).buffer).fill(9);
+      },
+    );
+    expect(digests.map(hex)).toEqual(expected);
+    // A SharedArrayBuffer is read in place (it cannot be detached): its later bytes count.
+    const sharedDigests = await whileQueued(
+      (pool) => pool.hashMany('sha256', [shared]),
+      () => shared.fill(8),
+    );
+    expect(sharedDigests.map(hex)).toEqual([sha256(Buffer.alloc(64, 8))]);
+  });
+
+  test('Hasher.update feeds the bytes as they were at the call', async () => {
+    const chunk = crypto.randomBytes(5000);
+    const expected = sha256(Buffer.concat([chunk, chunk]));
+    const hasher = threadpool.createHasher('sha256');
+    const view = Buffer.from(chunk);
+    const first = hasher.update(view);
+    view.fill(0); // the copy was taken at the call, whether or not the step has run
+    view.set(chunk);
+    const second = hasher.update(view);
+    view.fill(0);
+    await Promise.all([first, second]);
+    expect(hex(await hasher.digest())).toBe(expected);
+  });
+
+  test('options.zeroCopy must be a boolean', () => {
+    const pool = new ThreadPool();
+    for (const zeroCopy of ['yes', 1, null]) {
+      const options = { zeroCopy } as never;
+      expectThrow(() => pool.hash('sha256', 'x', options), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options.zeroCopy');
+      expectThrow(() => pool.hashMany('sha256', ['x'], options), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options.zeroCopy');
+      expectThrow(() => pool.hmac('sha256', 'k', 'x', options), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options.zeroCopy');
+      expectThrow(() => pool.createHasher('sha256').update('x', options), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options.zeroCopy');
+    }
+    expect(pool.stats().submitted).toBe(0);
   });
 });
 
