@@ -10,7 +10,8 @@
  *      median and p99 latency.
  *  (b) burst: N empty jobs submitted at once, then Promise.all. Jobs per second.
  *  (c) SHA-256 of 256 x 1 MiB buffers with UV_THREADPOOL_SIZE=2: threadpool.hash for all at
- *      once (the default, which copies each input on the main thread, and with zeroCopy: true),
+ *      once (the default, which reads 1 MiB inputs in place, and zeroCopy: false, which copies
+ *      each on the main thread),
  *      against crypto.createHash on the main thread (one buffer per loop turn, so the loop
  *      stays responsive between buffers). MiB/s and event-loop delay p99
  *      (monitorEventLoopDelay, resolution 1 ms, enabled around each run).
@@ -370,13 +371,13 @@ async function childSha(config) {
   const contenders = [
     {
       name: 'uvscope',
-      label: 'uvscope threadpool.hash, all at once (inputs copied)',
+      label: 'uvscope threadpool.hash, all at once (1 MiB: read in place)',
       run: () => Promise.all(buffers.map((b) => tp.hash('sha256', b))),
     },
     {
-      name: 'uvscopeZeroCopy',
-      label: 'uvscope threadpool.hash, all at once, zeroCopy: true',
-      run: () => Promise.all(buffers.map((b) => tp.hash('sha256', b, { zeroCopy: true }))),
+      name: 'uvscopeCopy',
+      label: 'uvscope threadpool.hash, all at once, zeroCopy: false',
+      run: () => Promise.all(buffers.map((b) => tp.hash('sha256', b, { zeroCopy: false }))),
     },
     {
       name: 'createHash',
@@ -672,11 +673,11 @@ function summarizeSha(data) {
     ]);
   }
   const ratio = median(data.rounds.map((r) => r.uvscope.mibPerSecond / r.createHash.mibPerSecond));
-  const zeroCopyRatio = median(data.rounds.map((r) => r.uvscopeZeroCopy.mibPerSecond / r.createHash.mibPerSecond));
+  const copyRatio = median(data.rounds.map((r) => r.uvscopeCopy.mibPerSecond / r.createHash.mibPerSecond));
   return {
     by,
     ratio,
-    zeroCopyRatio,
+    copyRatio,
     table: renderTable(['contender', 'MiB/s', 'wall ms', 'delay p99 ms', 'delay max ms', 'process CPU ms', 'spread'], rows),
   };
 }
@@ -799,9 +800,9 @@ async function main() {
       const delay = s.by.uvscope.delayP99Ms;
       out.push(`(c) SHA-256 of ${config.buffers} × 1 MiB buffers, pool of ${data.poolThreads} threads (UV_THREADPOOL_SIZE=2); loop delay from monitorEventLoopDelay({ resolution: 1 }), includes the 1 ms interval`);
       out.push(s.table);
-      out.push(`    target: uvscope ≥ ${TARGETS.sha}× createHash MiB/s → ${formatRatio(s.ratio)} ${verdict(s.ratio >= TARGETS.sha)} (zeroCopy: ${formatRatio(s.zeroCopyRatio)}); loop delay p99 ≤ ${TARGETS.shaDelayMs} ms → ${delay.toFixed(2)} ms ${verdict(delay <= TARGETS.shaDelayMs)}`);
+      out.push(`    target: uvscope ≥ ${TARGETS.sha}× createHash MiB/s → ${formatRatio(s.ratio)} ${verdict(s.ratio >= TARGETS.sha)} (zeroCopy: false: ${formatRatio(s.copyRatio)}); loop delay p99 ≤ ${TARGETS.shaDelayMs} ms → ${delay.toFixed(2)} ms ${verdict(delay <= TARGETS.shaDelayMs)}`);
       out.push(`    ${describeLoad(loads.c)}`, '');
-      summary.sha = { ratio: s.ratio, zeroCopyRatio: s.zeroCopyRatio, target: TARGETS.sha, met: s.ratio >= TARGETS.sha, delayP99Ms: delay, delayTargetMs: TARGETS.shaDelayMs, delayMet: delay <= TARGETS.shaDelayMs, ...s.by };
+      summary.sha = { ratio: s.ratio, copyRatio: s.copyRatio, target: TARGETS.sha, met: s.ratio >= TARGETS.sha, delayP99Ms: delay, delayTargetMs: TARGETS.shaDelayMs, delayMet: delay <= TARGETS.shaDelayMs, ...s.by };
       if (data.uvscopeHashStatsNs) summary.hashStatsNs = data.uvscopeHashStatsNs;
     }
 
@@ -828,7 +829,7 @@ async function main() {
   if (summary.burst) rows.push(['(b) burst jobs/s', formatRatio(summary.burst.ratio), `≥ ${TARGETS.burst.toFixed(2)}×`, verdict(summary.burst.met)]);
   if (summary.sha) {
     rows.push(['(c) SHA-256 MiB/s vs createHash', formatRatio(summary.sha.ratio), `≥ ${TARGETS.sha.toFixed(2)}×`, verdict(summary.sha.met)]);
-    rows.push(['(c) the same with zeroCopy: true', formatRatio(summary.sha.zeroCopyRatio), `≥ ${TARGETS.sha.toFixed(2)}×`, verdict(summary.sha.zeroCopyRatio >= TARGETS.sha)]);
+    rows.push(['(c) the same with zeroCopy: false (copies)', formatRatio(summary.sha.copyRatio), 'no target', '']);
     rows.push(['(c) loop delay p99 while hashing on the pool', `${summary.sha.delayP99Ms.toFixed(2)} ms`, `≤ ${TARGETS.shaDelayMs} ms`, verdict(summary.sha.delayMet)]);
   }
   if (summary.file) {

@@ -1,6 +1,8 @@
 // WorkQueue: see work_queue.h. Everything except RunJob runs on the owning loop's thread.
 #include "work_queue.h"
 
+#include <cstring>
+
 #include "clock.h"
 #include "live_counts.h"
 
@@ -47,6 +49,27 @@ const EVP_MD* DigestOf(AddonData* data, Napi::Value name) {
 }
 
 size_t SizeArg(Napi::Value value) { return static_cast<size_t>(value.As<Napi::Number>().Int64Value()); }
+
+// Copies the bytes of `views` (valid now, during the submitting call) into one allocation the
+// kernel will own, and points the views at it; nullptr when there is nothing to copy.
+// Node-API cannot pin a JS ArrayBuffer's memory: a buffer transferred away while its job reads
+// it in place could be freed under the pool thread. Native memory, not a JS copy: freed as
+// soon as the job settles (not at some later GC), so malloc hands the same warm pages back to
+// the next job instead of faulting in fresh ones.
+std::unique_ptr<uint8_t[]> CopyInto(const std::vector<ByteView*>& views) {
+  size_t total = 0;
+  for (const ByteView* view : views) total += view->length;
+  if (total == 0) return nullptr;
+  std::unique_ptr<uint8_t[]> copy(new uint8_t[total]);  // uninitialised: every byte is written
+  size_t offset = 0;
+  for (ByteView* view : views) {
+    if (view->length == 0) continue;
+    std::memcpy(copy.get() + offset, view->data, view->length);
+    view->data = copy.get() + offset;
+    offset += view->length;
+  }
+  return copy;
+}
 
 }  // namespace
 
@@ -390,23 +413,40 @@ Napi::Value WorkQueueWrap::Sleep(const Napi::CallbackInfo& info) {
 // hash(algorithm, data, outputLength, flags, cancelId)
 Napi::Value WorkQueueWrap::Hash(const Napi::CallbackInfo& info) {
   const EVP_MD* md = DigestOf(data_, info[0]);
-  return Submit(info, 3, MakeHashKernel(md, BytesOf(info[1]), SizeArg(info[2])), info[1]);
+  ByteView data = BytesOf(info[1]);
+  bool inPlace = info[3].As<Napi::Boolean>().Value();
+  std::unique_ptr<uint8_t[]> copy = inPlace ? nullptr : CopyInto(std::vector<ByteView*>{&data});
+  std::unique_ptr<Kernel> kernel = MakeHashKernel(md, data, SizeArg(info[2]));
+  kernel->AdoptInput(std::move(copy));
+  return Submit(info, 4, std::move(kernel), inPlace ? info[1] : Napi::Value());
 }
 
 // hashMany(algorithm, inputs: ArrayBufferView[] (a private copy), outputLength, flags, cancelId)
 Napi::Value WorkQueueWrap::HashMany(const Napi::CallbackInfo& info) {
   const EVP_MD* md = DigestOf(data_, info[0]);
   Napi::Array inputs = info[1].As<Napi::Array>();
-  std::vector<ByteView> views;
-  views.reserve(inputs.Length());
-  for (uint32_t i = 0; i < inputs.Length(); i++) views.push_back(BytesOf(inputs.Get(i)));
-  return Submit(info, 3, MakeHashManyKernel(md, std::move(views), SizeArg(info[2])), inputs);
+  Napi::Array inPlace = info[3].As<Napi::Array>();
+  std::vector<ByteView> views(inputs.Length());
+  std::vector<ByteView*> toCopy;
+  for (uint32_t i = 0; i < inputs.Length(); i++) {
+    views[i] = BytesOf(inputs.Get(i));
+    if (!inPlace.Get(i).As<Napi::Boolean>().Value()) toCopy.push_back(&views[i]);
+  }
+  std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
+  std::unique_ptr<Kernel> kernel = MakeHashManyKernel(md, std::move(views), SizeArg(info[2]));
+  kernel->AdoptInput(std::move(copy));
+  return Submit(info, 4, std::move(kernel), inputs);
 }
 
 // hmac(algorithm, key, data, flags, cancelId)
 Napi::Value WorkQueueWrap::Hmac(const Napi::CallbackInfo& info) {
   const EVP_MD* md = DigestOf(data_, info[0]);
-  return Submit(info, 3, MakeHmacKernel(md, BytesOf(info[1]), BytesOf(info[2])), info[1], info[2]);
+  ByteView data = BytesOf(info[2]);
+  bool inPlace = info[3].As<Napi::Boolean>().Value();
+  std::unique_ptr<uint8_t[]> copy = inPlace ? nullptr : CopyInto(std::vector<ByteView*>{&data});
+  std::unique_ptr<Kernel> kernel = MakeHmacKernel(md, BytesOf(info[1]), data);
+  kernel->AdoptInput(std::move(copy));
+  return Submit(info, 4, std::move(kernel), info[1], inPlace ? info[2] : Napi::Value());
 }
 
 // hashFile(path: Buffer (the bytes the OS gets, as fs passes them), algorithm, outputLength, control)
@@ -439,7 +479,12 @@ Napi::Value WorkQueueWrap::Scrypt(const Napi::CallbackInfo& info) {
 // hasherUpdate(hasher, data, flags, cancelId)
 Napi::Value WorkQueueWrap::HasherUpdate(const Napi::CallbackInfo& info) {
   HasherWrap* hasher = HasherWrap::Unwrap(info[0].As<Napi::Object>());
-  return Submit(info, 2, MakeHasherUpdateKernel(hasher->state, BytesOf(info[1])), info[0], info[1]);
+  ByteView data = BytesOf(info[1]);
+  bool inPlace = info[2].As<Napi::Boolean>().Value();
+  std::unique_ptr<uint8_t[]> copy = inPlace ? nullptr : CopyInto(std::vector<ByteView*>{&data});
+  std::unique_ptr<Kernel> kernel = MakeHasherUpdateKernel(hasher->state, data);
+  kernel->AdoptInput(std::move(copy));
+  return Submit(info, 3, std::move(kernel), info[0], inPlace ? info[1] : Napi::Value());
 }
 
 // hasherDigest(hasher, flags, cancelId)

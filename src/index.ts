@@ -18,6 +18,7 @@ export { AbortError } from './errors';
 export type { HistogramSummary } from './histogram';
 export {
   algorithms,
+  COPY_LIMIT_BYTES,
   Hasher,
   JOB_CHANNEL,
   measureSize,
@@ -33,6 +34,7 @@ export type {
   BinaryLike,
   DefaultThreadPool,
   HashOptions,
+  InputOptions,
   JobOptions,
   JobRecord,
   JobStats,

@@ -83,13 +83,15 @@ export interface NativeWorkQueue {
   noop(control: number): Submitted<void>;
   spin(ms: number, control: number): Submitted<void>;
   sleep(ms: number, control: number): Submitted<void>;
-  hash(algorithm: string, data: Bytes, outputLength: number, control: number): Submitted<Buffer>;
-  hashMany(algorithm: string, inputs: Bytes[], outputLength: number, control: number): Submitted<Buffer[]>;
-  hmac(algorithm: string, key: Bytes, data: Bytes, control: number): Submitted<Buffer>;
+  // `inPlace`: read `data` where it is (keeping the view referenced) instead of from a native
+  // copy taken during the call (see threadpool.ts, readInPlace).
+  hash(algorithm: string, data: Bytes, outputLength: number, inPlace: boolean, control: number): Submitted<Buffer>;
+  hashMany(algorithm: string, inputs: Bytes[], outputLength: number, inPlace: boolean[], control: number): Submitted<Buffer[]>;
+  hmac(algorithm: string, key: Bytes, data: Bytes, inPlace: boolean, control: number): Submitted<Buffer>;
   hashFile(path: Buffer, algorithm: string, outputLength: number, control: number): Submitted<Buffer>;
   pbkdf2(password: Bytes, salt: Bytes, iterations: number, keylen: number, digest: string, control: number): Submitted<Buffer>;
   scrypt(password: Bytes, salt: Bytes, keylen: number, N: number, r: number, p: number, maxmem: number, control: number): Submitted<Buffer>;
-  hasherUpdate(hasher: NativeHasher, data: Bytes, control: number): Submitted<void>;
+  hasherUpdate(hasher: NativeHasher, data: Bytes, inPlace: boolean, control: number): Submitted<void>;
   hasherDigest(hasher: NativeHasher, control: number): Submitted<Buffer>;
   probe(control: number): Submitted<number>;
   hold(barrier: NativeBarrier, control: number): Submitted<void>;

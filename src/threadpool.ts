@@ -42,12 +42,15 @@ export interface JobOptions {
 /** Options of the calls whose pool job reads the caller's bytes (`hash`, `hashMany`, `hmac`). */
 export interface InputOptions extends JobOptions {
   /**
-   * Read `data` in place instead of from a private copy (default `false`). Node-API cannot pin
-   * an ArrayBuffer's memory: one transferred away (`postMessage` or `structuredClone` with
-   * `transfer`, `ArrayBuffer.prototype.transfer()`) while its job is queued or running can be
-   * freed under the pool thread. Set it only for buffers you will neither transfer nor modify
-   * until the promise settles; it saves one copy of the input on the calling thread.
-   * SharedArrayBuffer memory cannot be detached and is always read in place.
+   * `true`: the job reads `data` in place. `false`: it reads a copy taken during the call.
+   * Default: a copy up to 16 KiB ({@link COPY_LIMIT_BYTES}), in place above.
+   *
+   * Read in place, the buffer must be neither modified nor transferred until the promise
+   * settles: Node-API cannot pin an ArrayBuffer's memory, and one transferred away
+   * (`postMessage` or `structuredClone` with `transfer`, `ArrayBuffer.prototype.transfer()`)
+   * can be freed under the pool thread. A copy is safe whatever happens to the buffer, but
+   * costs a `memcpy` into fresh memory on the calling thread. SharedArrayBuffer memory cannot
+   * be detached and is always read in place.
    */
   zeroCopy?: boolean;
 }
@@ -185,21 +188,21 @@ function copyOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice();
 }
 
-function needsCopy(bytes: ArrayBufferView, value: unknown): boolean {
-  return bytes === value && bytes.byteLength > 0 && !(bytes.buffer instanceof SharedArrayBuffer);
-}
+/** Inputs up to this size are copied unless `zeroCopy: true`: the copy costs less than the job. */
+export const COPY_LIMIT_BYTES = 16 * 1024;
 
 /**
- * The bytes a pool job reads: `bytes` from toBytes(), whose `value` the caller passed. A
- * private copy unless `zeroCopy`, the bytes are already private (an encoded string, a copied
- * resizable buffer) or in a SharedArrayBuffer (never detached, kept alive by the job's
- * reference). The copy has an ArrayBuffer of its own (allocUnsafeSlow, not the shared pool).
+ * Whether a pool job reads `bytes` (from toBytes(), given as `value` by the caller) where they
+ * are, or from a native copy the addon takes during the submitting call (freed as the job
+ * settles). In place: `zeroCopy: true`; empty input; a SharedArrayBuffer (never detached, kept
+ * alive by the job's reference); bytes toBytes() made privately with an ArrayBuffer of their
+ * own (a copied resizable buffer, an encoded string of 4 KiB or more: smaller ones live in
+ * Node's shared Buffer pool); and, unless `zeroCopy: false`, inputs over COPY_LIMIT_BYTES.
  */
-function jobInput(bytes: ArrayBufferView, value: unknown, zeroCopy: boolean): ArrayBufferView {
-  if (zeroCopy || !needsCopy(bytes, value)) return bytes;
-  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
-  copy.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  return copy;
+function readInPlace(bytes: ArrayBufferView, value: unknown, zeroCopy: boolean | undefined): boolean {
+  if (zeroCopy === true || bytes.byteLength === 0 || bytes.buffer instanceof SharedArrayBuffer) return true;
+  if (bytes !== value && bytes.byteLength === bytes.buffer.byteLength) return true;
+  return zeroCopy === undefined && bytes.byteLength > COPY_LIMIT_BYTES;
 }
 
 function digestInfo(name: string, algorithm: unknown): [number, boolean] {
@@ -247,30 +250,12 @@ function validateJobOptions(options: unknown): asserts options is JobOptions | u
   }
 }
 
-/**
- * hashMany's inputs made private with one allocation: the bytes that need a copy (see
- * jobInput) are packed into one Buffer, and each input becomes a view of its part.
- */
-function privateInputs(views: ArrayBufferView[], values: readonly unknown[]): ArrayBufferView[] {
-  let total = 0;
-  for (let i = 0; i < views.length; i++) if (needsCopy(views[i], values[i])) total += views[i].byteLength;
-  if (total === 0) return views;
-  const packed = Buffer.allocUnsafeSlow(total);
-  let offset = 0;
-  return views.map((view, i) => {
-    if (!needsCopy(view, values[i])) return view;
-    packed.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), offset);
-    offset += view.byteLength;
-    return packed.subarray(offset - view.byteLength, offset);
-  });
-}
-
 /** Validates options.zeroCopy (and the job options); returns it. */
-function zeroCopyOption(options: InputOptions | undefined): boolean {
+function zeroCopyOption(options: InputOptions | undefined): boolean | undefined {
   validateJobOptions(options);
   const zeroCopy = options?.zeroCopy;
   validateBoolean('options.zeroCopy', zeroCopy);
-  return zeroCopy ?? false;
+  return zeroCopy;
 }
 
 /** The path's bytes as fs would hand them to the OS: strings UTF-8 encoded, Buffers as they are. */
@@ -389,10 +374,10 @@ export class ThreadPool {
   /** Digest of `data`, byte-identical to `crypto.createHash(algorithm).update(data).digest()`. */
   hash(algorithm: string, data: BinaryInput, options?: HashOptions): Promise<Buffer> {
     const info = digestInfo('algorithm', algorithm);
-    let bytes = toBytes('data', data);
-    bytes = jobInput(bytes, data, zeroCopyOption(options));
+    const bytes = toBytes('data', data);
+    const inPlace = readInPlace(bytes, data, zeroCopyOption(options));
     const outputLength = outputLengthOf(algorithm, info, options);
-    return this.#submit(options, (control) => this.#native.hash(algorithm, bytes, outputLength, control));
+    return this.#submit(options, (control) => this.#native.hash(algorithm, bytes, outputLength, inPlace, control));
   }
 
   /** Digests of many inputs in one submission (one pool job), in order. */
@@ -401,20 +386,22 @@ export class ThreadPool {
     if (!Array.isArray(inputs)) throw invalidArgType('inputs', 'an instance of Array', inputs);
     // A private copy: the caller may change its array; the job keeps this one alive. A plain
     // loop: map() would skip holes and follow Symbol.species.
-    let views: ArrayBufferView[] = new Array(inputs.length);
+    const views: ArrayBufferView[] = new Array(inputs.length);
     for (let i = 0; i < inputs.length; i++) views[i] = toBytes(`inputs[${i}]`, inputs[i]);
-    if (!zeroCopyOption(options)) views = privateInputs(views, inputs);
+    const zeroCopy = zeroCopyOption(options);
+    const inPlace: boolean[] = new Array(views.length);
+    for (let i = 0; i < views.length; i++) inPlace[i] = readInPlace(views[i], inputs[i], zeroCopy);
     const outputLength = outputLengthOf(algorithm, info, options);
-    return this.#submit(options, (control) => this.#native.hashMany(algorithm, views, outputLength, control));
+    return this.#submit(options, (control) => this.#native.hashMany(algorithm, views, outputLength, inPlace, control));
   }
 
   /** HMAC of `data` under `key`, byte-identical to `crypto.createHmac(algorithm, key).update(data).digest()`. */
   hmac(algorithm: string, key: BinaryLike, data: BinaryInput, options?: InputOptions): Promise<Buffer> {
     macDigest('hmac', algorithm);
     const keyBytes = copyOf(toBytes('key', key, true));
-    let bytes = toBytes('data', data);
-    bytes = jobInput(bytes, data, zeroCopyOption(options));
-    return this.#submit(options, (control) => this.#native.hmac(algorithm, keyBytes, bytes, control));
+    const bytes = toBytes('data', data);
+    const inPlace = readInPlace(bytes, data, zeroCopyOption(options));
+    return this.#submit(options, (control) => this.#native.hmac(algorithm, keyBytes, bytes, inPlace, control));
   }
 
   /**
@@ -598,11 +585,13 @@ export class Hasher {
     validateObject('options', options);
     const zeroCopy = options?.zeroCopy;
     validateBoolean('options.zeroCopy', zeroCopy);
-    const bytes = jobInput(toBytes('data', data), data, zeroCopy ?? false);
+    let bytes = toBytes('data', data);
+    // The step is submitted when the earlier ones are done, so the copy is taken here, in JS.
+    if (!readInPlace(bytes, data, zeroCopy)) bytes = Buffer.copyBytesFrom(bytes as Uint8Array);
     return this.#chain(() => {
       // Queued behind earlier steps: a view read in place may have been detached meanwhile.
       if (bytes === data) toBytes('data', bytes);
-      return this.#pool.submitHasher((queue, control) => queue.hasherUpdate(this.#native, bytes, control));
+      return this.#pool.submitHasher((queue, control) => queue.hasherUpdate(this.#native, bytes, true, control));
     });
   }
 

@@ -288,9 +288,9 @@ test(`AbortSignal storm: every job settles once, rejections are AbortErrors with
 
 describe('an input detached or shrunk while its job is queued: no crash', () => {
   // The memory behind a view can go while its job waits: its ArrayBuffer transferred (and the
-  // new owner collected) or a resizable ArrayBuffer shrunk. Jobs read private copies by
-  // default (zeroCopy: false) so either the job sees the bytes as submitted or it is refused
-  // with a documented error; never a crash, never a silently wrong digest.
+  // new owner collected) or a resizable ArrayBuffer shrunk. With zeroCopy: false (the default
+  // up to 16 KiB) jobs read a copy, so either the job sees the bytes as submitted or it is
+  // refused with a documented error; never a crash, never a silently wrong digest.
   const kernels = ['hash', 'hashMany', 'hmac', 'pbkdf2', 'scrypt', 'hasher'];
   const mutations = ['transfer', 'postMessage', 'resize', 'resize-fixed'];
   // Every pair at full size; at CI size each kernel with a transfer, and hash with each mutation.

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-import { ThreadPool, threadpool } from '../src';
+import { COPY_LIMIT_BYTES, ThreadPool, threadpool } from '../src';
 
 const LIB = path.resolve(__dirname, '..', 'lib', 'index.js');
 const FIXTURES = path.join(__dirname, 'fixtures');
@@ -677,7 +677,7 @@ describe('bad inputs give the documented error, never a crash', () => {
   });
 });
 
-describe('inputs: read from a private copy by default, in place with zeroCopy', () => {
+describe('inputs: a copy up to COPY_LIMIT_BYTES by default, zeroCopy true/false decide', () => {
   const sha256 = (data: crypto.BinaryLike) => crypto.createHash('sha256').update(data).digest('hex');
 
   /**
@@ -698,26 +698,43 @@ describe('inputs: read from a private copy by default, in place with zeroCopy', 
     return job;
   }
 
-  test('hash and hmac digest the bytes as they were at the call; zeroCopy reads them when the job runs', async () => {
-    const original = crypto.randomBytes(100_000);
-    const copied = Buffer.from(original);
-    const inPlace = Buffer.from(original);
-    const forHmac = Buffer.from(original);
-    const [copiedDigest, inPlaceDigest, hmacDigest] = await whileQueued(
-      (pool) => Promise.all([pool.hash('sha256', copied), pool.hash('sha256', inPlace, { zeroCopy: true }), pool.hmac('sha256', 'k', forHmac)]),
-      () => {
-        copied.fill(1);
-        inPlace.fill(2);
-        forHmac.fill(3);
-      },
+  test('copied inputs are digested as they were at the call; in-place ones as they are when the job runs', async () => {
+    expect(COPY_LIMIT_BYTES).toBe(16 * 1024);
+    const small = crypto.randomBytes(COPY_LIMIT_BYTES);
+    const large = crypto.randomBytes(100_000);
+    const inputs = {
+      smallDefault: Buffer.from(small), // copied
+      smallZeroCopy: Buffer.from(small), // in place
+      largeDefault: Buffer.from(large), // in place
+      largeCopied: Buffer.from(large), // zeroCopy: false, copied
+      hmacSmall: Buffer.from(small), // copied
+      hmacLarge: Buffer.from(large), // zeroCopy: false, copied
+    };
+    const digests = await whileQueued(
+      (pool) =>
+        Promise.all([
+          pool.hash('sha256', inputs.smallDefault),
+          pool.hash('sha256', inputs.smallZeroCopy, { zeroCopy: true }),
+          pool.hash('sha256', inputs.largeDefault),
+          pool.hash('sha256', inputs.largeCopied, { zeroCopy: false }),
+          pool.hmac('sha256', 'k', inputs.hmacSmall),
+          pool.hmac('sha256', 'k', inputs.hmacLarge, { zeroCopy: false }),
+        ]),
+      () => Object.values(inputs).forEach((buffer, i) => buffer.fill(i + 1)),
     );
-    expect(hex(copiedDigest)).toBe(sha256(original));
-    expect(hex(inPlaceDigest)).toBe(sha256(inPlace)); // the bytes after the change: read in place
-    expect(hex(hmacDigest)).toBe(crypto.createHmac('sha256', 'k').update(original).digest('hex'));
+    const hmac = (data: Buffer) => crypto.createHmac('sha256', 'k').update(data).digest('hex');
+    expect(digests.map(hex)).toEqual([
+      sha256(small),
+      sha256(inputs.smallZeroCopy), // the bytes after the change
+      sha256(inputs.largeDefault), // the bytes after the change
+      sha256(large),
+      hmac(small),
+      hmac(large),
+    ]);
   });
 
   test('hashMany copies what needs copying (views, not strings or SharedArrayBuffers) and keeps the order', async () => {
-    const a = crypto.randomBytes(3000);
+    const a = crypto.randomBytes(3000); // under COPY_LIMIT_BYTES: copied
     const b = new Uint16Array([1, 2, 3, 4]);
     const shared = new Uint8Array(new SharedArrayBuffer(64)).fill(7);
     const inputs = [Buffer.from(a), 'text', shared, new Uint8Array(0), new DataView(b.slice().buffer)];
@@ -738,7 +755,7 @@ describe('inputs: read from a private copy by default, in place with zeroCopy', 
     expect(sharedDigests.map(hex)).toEqual([sha256(Buffer.alloc(64, 8))]);
   });
 
-  test('Hasher.update feeds the bytes as they were at the call', async () => {
+  test('Hasher.update feeds a small chunk as it was at the call', async () => {
     const chunk = crypto.randomBytes(5000);
     const expected = sha256(Buffer.concat([chunk, chunk]));
     const hasher = threadpool.createHasher('sha256');

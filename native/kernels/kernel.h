@@ -61,6 +61,10 @@ class Kernel {
   // Loop thread: the value the promise resolves with. Default: the output as a Buffer.
   virtual Napi::Value Result(Napi::Env env);
 
+  // Takes ownership of the memory this kernel's input ByteViews point into when the input was
+  // copied at submission (src/threadpool.ts, zeroCopy); freed with the kernel, on the loop.
+  void AdoptInput(std::unique_ptr<uint8_t[]> bytes) { input_ = std::move(bytes); }
+
   KernelId id() const { return id_; }
   bool aborted() const { return aborted_; }
   const KernelError* error() const { return error_.get(); }
@@ -80,6 +84,9 @@ class Kernel {
   uint64_t bytes_ = 0;
   std::vector<uint8_t> output_;
   std::unique_ptr<KernelError> error_;
+
+ private:
+  std::unique_ptr<uint8_t[]> input_;
 };
 
 // Bytes hashed between two checks of the abort flag.
