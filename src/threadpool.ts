@@ -576,18 +576,18 @@ export class Hasher {
   }
 
   /**
-   * Feeds `data` (strings as UTF-8), as it is at this call: a private copy, unless
-   * `options.zeroCopy` (see {@link InputOptions.zeroCopy}), which reads the view in place
-   * when the step runs, so it must not change until the promise settles.
+   * Feeds `data` (strings as UTF-8). Copied at this call or read in place when the step runs,
+   * as {@link InputOptions.zeroCopy} decides (by default: a copy up to 16 KiB); read in place,
+   * the view must not change until the promise settles.
    */
-  update(data: BinaryInput, options?: { zeroCopy?: boolean }): Promise<void> {
+  update(data: BinaryInput, options?: Pick<InputOptions, 'zeroCopy'>): Promise<void> {
     if (this.#finalized) throw codedError('Digest already called', 'ERR_CRYPTO_HASH_FINALIZED');
-    validateObject('options', options);
-    const zeroCopy = options?.zeroCopy;
-    validateBoolean('options.zeroCopy', zeroCopy);
+    const zeroCopy = zeroCopyOption(options);
     let bytes = toBytes('data', data);
     // The step is submitted when the earlier ones are done, so the copy is taken here, in JS.
-    if (!readInPlace(bytes, data, zeroCopy)) bytes = Buffer.copyBytesFrom(bytes as Uint8Array);
+    if (!readInPlace(bytes, data, zeroCopy)) {
+      bytes = Buffer.copyBytesFrom(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    }
     return this.#chain(() => {
       // Queued behind earlier steps: a view read in place may have been detached meanwhile.
       if (bytes === data) toBytes('data', bytes);
