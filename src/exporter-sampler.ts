@@ -8,15 +8,30 @@
 import { invalidArgType, invalidArgValue, validateBoolean, validateNumber, validateObject } from './errors';
 import type { HistogramSummary } from './histogram';
 import { LoopObserver } from './loop-observer';
-import { measureSize, monitorSaturation, poolSize, ThreadPool, threadpool } from './threadpool';
+import { measureSize, monitorSaturation, OUTCOMES, poolSize, ThreadPool, threadpool } from './threadpool';
 import type { KernelName, SaturationMonitor } from './threadpool';
 
-// This block is identical in src/prometheus.ts and src/opentelemetry.ts (a test checks it),
-// because each of those modules must load without the other's peer dependency. It belongs in
-// a shared internal module once one exists.
-
-/** Outcomes of a pool job, in the order the per-kernel statistics count them. */
-export const OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
+/**
+ * An exporter's optional peer dependency (`prom-client`, `@opentelemetry/api`), resolved like
+ * any require() from this package's location, i.e. from the application's node_modules. When it
+ * is not installed, an Error (code MODULE_NOT_FOUND) that says which subpath needs it and how
+ * to install it; when it is installed but fails to load, its own error, which says more.
+ */
+export function requirePeer<T>(name: string, subpath: string): T {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(name) as T;
+  } catch (error) {
+    const firstLine = String((error as Error).message).split('\n')[0];
+    const missing =
+      (error as NodeJS.ErrnoException | null)?.code === 'MODULE_NOT_FOUND' &&
+      (firstLine.includes(`'${name}'`) || firstLine.includes(`"${name}"`));
+    if (!missing) throw error;
+    const friendly = new Error(`${subpath} needs the optional peer dependency ${name}: npm install ${name}`, { cause: error });
+    Object.defineProperty(friendly, 'code', { value: 'MODULE_NOT_FOUND', enumerable: true, writable: true, configurable: true });
+    throw friendly;
+  }
+}
 
 /** A duration distribution at one read-out. */
 export interface DistributionSample {

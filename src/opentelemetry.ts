@@ -15,35 +15,15 @@
  */
 import type { Attributes, BatchObservableResult, Meter, Observable } from '@opentelemetry/api';
 
-import { OUTCOMES, distribution, UvSampler, validateSamplerOptions } from './exporter-sampler';
+import { distribution, requirePeer, UvSampler, validateSamplerOptions } from './exporter-sampler';
 import type { DistributionSample } from './exporter-sampler';
 import { invalidArgType, validateObject } from './errors';
 import type { HistogramSummary } from './histogram';
 import { LoopObserver } from './loop-observer';
-import { measureSize, monitorSaturation, ThreadPool, threadpool } from './threadpool';
+import { measureSize, monitorSaturation, OUTCOMES, ThreadPool, threadpool } from './threadpool';
 
-// @opentelemetry/api, resolved like any require() from this package's location, i.e. from the
-// application's node_modules. Loaded here, not by the core: `require('uvscope')` never needs it.
-const otel = loadOpenTelemetryApi();
-
-function loadOpenTelemetryApi(): typeof import('@opentelemetry/api') {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('@opentelemetry/api') as typeof import('@opentelemetry/api');
-  } catch (error) {
-    const missing =
-      (error as NodeJS.ErrnoException | null)?.code === 'MODULE_NOT_FOUND' &&
-      /['"]@opentelemetry\/api['"]/.test(String((error as Error).message).split('\n')[0]);
-    if (!missing) throw error; // the package is there but broken: its own error says more
-    const friendly = new Error(
-      'uvscope/opentelemetry needs the optional peer dependency @opentelemetry/api: npm install @opentelemetry/api',
-      { cause: error },
-    );
-    Object.defineProperty(friendly, 'code', { value: 'MODULE_NOT_FOUND', enumerable: true, writable: true, configurable: true });
-    throw friendly;
-  }
-}
-
+// Loaded here, not by the core: `require('uvscope')` never needs it.
+const otel = requirePeer<typeof import('@opentelemetry/api')>('@opentelemetry/api', 'uvscope/opentelemetry');
 
 /** Options of {@link registerUvMetrics}. */
 export interface UvOpenTelemetryOptions {

@@ -16,35 +16,15 @@
  */
 import type { Registry, RegistryContentType } from 'prom-client';
 
-import { OUTCOMES, UvSampler, validateSamplerOptions } from './exporter-sampler';
+import { requirePeer, UvSampler, validateSamplerOptions } from './exporter-sampler';
 import type { DistributionSample, LoopSample } from './exporter-sampler';
 import { invalidArgType, invalidArgValue, validateObject } from './errors';
 import type { HistogramSummary } from './histogram';
 import { LoopObserver } from './loop-observer';
-import { measureSize, monitorSaturation, ThreadPool, threadpool } from './threadpool';
+import { measureSize, monitorSaturation, OUTCOMES, ThreadPool, threadpool } from './threadpool';
 
-// prom-client, resolved like any require() from this package's location, i.e. from the
-// application's node_modules. Loaded here, not by the core: `require('uvscope')` never needs it.
-const promClient = loadPromClient();
-
-function loadPromClient(): typeof import('prom-client') {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('prom-client') as typeof import('prom-client');
-  } catch (error) {
-    const missing =
-      (error as NodeJS.ErrnoException | null)?.code === 'MODULE_NOT_FOUND' &&
-      /['"]prom-client['"]/.test(String((error as Error).message).split('\n')[0]);
-    if (!missing) throw error; // prom-client is there but broken: its own error says more
-    const friendly = new Error(
-      'uvscope/prometheus needs the optional peer dependency prom-client: npm install prom-client',
-      { cause: error },
-    );
-    Object.defineProperty(friendly, 'code', { value: 'MODULE_NOT_FOUND', enumerable: true, writable: true, configurable: true });
-    throw friendly;
-  }
-}
-
+// Loaded here, not by the core: `require('uvscope')` never needs it.
+const promClient = requirePeer<typeof import('prom-client')>('prom-client', 'uvscope/prometheus');
 
 /** Options of {@link collectDefaultUvMetrics}. */
 export interface UvPrometheusOptions {

@@ -141,7 +141,8 @@ export interface JobRecord {
 export const JOB_CHANNEL = 'uvscope:threadpool:job';
 const jobChannel = diagnosticsChannel.channel(JOB_CHANNEL);
 
-const OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
+/** @internal Outcomes of a pool job, in the order the native statistics number them (0, 1, 2). */
+export const OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
 const MAX_INT32 = 2 ** 31 - 1;
 const DEFAULT_SCRYPT_MAXMEM = 32 * 1024 * 1024;
 
