@@ -71,6 +71,23 @@ std::unique_ptr<uint8_t[]> CopyInto(const std::vector<ByteView*>& views) {
   return copy;
 }
 
+// One input a kernel reads, read in place or copied as `inPlace` (a JS boolean) says: `view`
+// points into `copy`, or into the JS value, which the job must then keep referenced (`keep`).
+struct Input {
+  ByteView view;
+  std::unique_ptr<uint8_t[]> copy;
+  Napi::Value keep;
+};
+
+Input InputOf(Napi::Value value, Napi::Value inPlace) {
+  Input input{BytesOf(value), nullptr, value};
+  if (!inPlace.As<Napi::Boolean>().Value()) {
+    input.copy = CopyInto({&input.view});
+    input.keep = Napi::Value();
+  }
+  return input;
+}
+
 }  // namespace
 
 void WorkQueueWrap::Init(Napi::Env env, Napi::Object exports, AddonData* data) {
@@ -410,18 +427,16 @@ Napi::Value WorkQueueWrap::Sleep(const Napi::CallbackInfo& info) {
   return Submit(info, 1, MakeSleepKernel(info[0].As<Napi::Number>().DoubleValue()));
 }
 
-// hash(algorithm, data, outputLength, flags, cancelId)
+// hash(algorithm, data, outputLength, inPlace, control)
 Napi::Value WorkQueueWrap::Hash(const Napi::CallbackInfo& info) {
   const EVP_MD* md = DigestOf(data_, info[0]);
-  ByteView data = BytesOf(info[1]);
-  bool inPlace = info[3].As<Napi::Boolean>().Value();
-  std::unique_ptr<uint8_t[]> copy = inPlace ? nullptr : CopyInto(std::vector<ByteView*>{&data});
-  std::unique_ptr<Kernel> kernel = MakeHashKernel(md, data, SizeArg(info[2]));
-  kernel->AdoptInput(std::move(copy));
-  return Submit(info, 4, std::move(kernel), inPlace ? info[1] : Napi::Value());
+  Input data = InputOf(info[1], info[3]);
+  std::unique_ptr<Kernel> kernel = MakeHashKernel(md, data.view, SizeArg(info[2]));
+  kernel->AdoptInput(std::move(data.copy));
+  return Submit(info, 4, std::move(kernel), data.keep);
 }
 
-// hashMany(algorithm, inputs: ArrayBufferView[] (a private copy), outputLength, flags, cancelId)
+// hashMany(algorithm, inputs: ArrayBufferView[] (a private array), outputLength, inPlace: boolean[], control)
 Napi::Value WorkQueueWrap::HashMany(const Napi::CallbackInfo& info) {
   const EVP_MD* md = DigestOf(data_, info[0]);
   Napi::Array inputs = info[1].As<Napi::Array>();
@@ -438,15 +453,13 @@ Napi::Value WorkQueueWrap::HashMany(const Napi::CallbackInfo& info) {
   return Submit(info, 4, std::move(kernel), inputs);
 }
 
-// hmac(algorithm, key, data, flags, cancelId)
+// hmac(algorithm, key, data, inPlace, control)
 Napi::Value WorkQueueWrap::Hmac(const Napi::CallbackInfo& info) {
   const EVP_MD* md = DigestOf(data_, info[0]);
-  ByteView data = BytesOf(info[2]);
-  bool inPlace = info[3].As<Napi::Boolean>().Value();
-  std::unique_ptr<uint8_t[]> copy = inPlace ? nullptr : CopyInto(std::vector<ByteView*>{&data});
-  std::unique_ptr<Kernel> kernel = MakeHmacKernel(md, BytesOf(info[1]), data);
-  kernel->AdoptInput(std::move(copy));
-  return Submit(info, 4, std::move(kernel), info[1], inPlace ? info[2] : Napi::Value());
+  Input data = InputOf(info[2], info[3]);
+  std::unique_ptr<Kernel> kernel = MakeHmacKernel(md, BytesOf(info[1]), data.view);
+  kernel->AdoptInput(std::move(data.copy));
+  return Submit(info, 4, std::move(kernel), info[1], data.keep);
 }
 
 // hashFile(path: Buffer (the bytes the OS gets, as fs passes them), algorithm, outputLength, control)
@@ -479,12 +492,8 @@ Napi::Value WorkQueueWrap::Scrypt(const Napi::CallbackInfo& info) {
 // hasherUpdate(hasher, data, flags, cancelId)
 Napi::Value WorkQueueWrap::HasherUpdate(const Napi::CallbackInfo& info) {
   HasherWrap* hasher = HasherWrap::Unwrap(info[0].As<Napi::Object>());
-  ByteView data = BytesOf(info[1]);
-  bool inPlace = info[2].As<Napi::Boolean>().Value();
-  std::unique_ptr<uint8_t[]> copy = inPlace ? nullptr : CopyInto(std::vector<ByteView*>{&data});
-  std::unique_ptr<Kernel> kernel = MakeHasherUpdateKernel(hasher->state, data);
-  kernel->AdoptInput(std::move(copy));
-  return Submit(info, 3, std::move(kernel), info[0], inPlace ? info[1] : Napi::Value());
+  // Read in place: TypeScript hands over a private copy when one is due (Hasher.update).
+  return Submit(info, 2, MakeHasherUpdateKernel(hasher->state, BytesOf(info[1])), info[0], info[1]);
 }
 
 // hasherDigest(hasher, flags, cancelId)

@@ -91,7 +91,7 @@ export interface NativeWorkQueue {
   hashFile(path: Buffer, algorithm: string, outputLength: number, control: number): Submitted<Buffer>;
   pbkdf2(password: Bytes, salt: Bytes, iterations: number, keylen: number, digest: string, control: number): Submitted<Buffer>;
   scrypt(password: Bytes, salt: Bytes, keylen: number, N: number, r: number, p: number, maxmem: number, control: number): Submitted<Buffer>;
-  hasherUpdate(hasher: NativeHasher, data: Bytes, inPlace: boolean, control: number): Submitted<void>;
+  hasherUpdate(hasher: NativeHasher, data: Bytes, control: number): Submitted<void>;
   hasherDigest(hasher: NativeHasher, control: number): Submitted<Buffer>;
   probe(control: number): Submitted<number>;
   hold(barrier: NativeBarrier, control: number): Submitted<void>;

@@ -592,7 +592,7 @@ export class Hasher {
     return this.#chain(() => {
       // Queued behind earlier steps: a view read in place may have been detached meanwhile.
       if (bytes === data) toBytes('data', bytes);
-      return this.#pool.submitHasher((queue, control) => queue.hasherUpdate(this.#native, bytes, true, control));
+      return this.#pool.submitHasher((queue, control) => queue.hasherUpdate(this.#native, bytes, control));
     });
   }
 
