@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 
 import { LoopObserver } from '../src';
 import type { LoopObserverOptions, MarkerPhase, Phase, PhaseEvent } from '../src';
+import { thrown } from './helpers';
 
 const LIB = path.resolve(__dirname, '..', 'lib');
 const CHILD_FIXTURE = path.join(__dirname, 'fixtures', 'observer-child.js');
@@ -695,15 +696,10 @@ describe('validation and misuse', () => {
     ["options 'x'", 'x', 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options'],
   ];
   test.each(cases)('%s', (_label, options, name, code, option) => {
-    let thrown: unknown;
-    try {
-      observe(options as LoopObserverOptions);
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(name === 'TypeError' ? TypeError : RangeError);
-    expect(thrown).toMatchObject({ name, code });
-    expect((thrown as Error).message).toContain(`"${option}"`);
+    const error = thrown(() => observe(options as LoopObserverOptions));
+    expect(error).toBeInstanceOf(name === 'TypeError' ? TypeError : RangeError);
+    expect(error).toMatchObject({ name, code });
+    expect(error.message).toContain(`"${option}"`);
   });
 
   test('the documented limits are accepted', () => {
@@ -720,15 +716,10 @@ describe('validation and misuse', () => {
     expect(observer.closed).toBe(true);
     expect(observer.running).toBe(false);
     for (const method of ['start', 'stats', 'trace', 'reset', 'ref', 'unref'] as const) {
-      let thrown: unknown;
-      try {
-        (observer[method] as () => unknown)();
-      } catch (error) {
-        thrown = error;
-      }
-      expect(thrown).toBeInstanceOf(Error);
-      expect(thrown).toMatchObject({ code: 'ERR_INVALID_STATE' });
-      expect((thrown as Error).message).toContain(`${method}()`);
+      const error = thrown(() => (observer[method] as () => unknown)());
+      expect(error).toBeInstanceOf(Error);
+      expect(error).toMatchObject({ code: 'ERR_INVALID_STATE' });
+      expect(error.message).toContain(`${method}()`);
     }
     expect(() => observer.close()).not.toThrow();
     expect(() => observer.stop()).not.toThrow();

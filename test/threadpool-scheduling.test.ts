@@ -14,6 +14,7 @@ import crypto from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
 import { JOB_CHANNEL, JobRecord, SATURATION_CHANNEL, ThreadPool, threadpool } from '../src';
+import { rejection } from './helpers';
 
 const POOL_SIZE = threadpool.size().size;
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
@@ -33,15 +34,6 @@ function recordJobs(): { records: JobRecord[]; stop: () => void } {
   const onMessage = (message: unknown) => records.push(message as JobRecord);
   diagnosticsChannel.subscribe(JOB_CHANNEL, onMessage);
   return { records, stop: () => diagnosticsChannel.unsubscribe(JOB_CHANNEL, onMessage) };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** Occupies every libuv pool thread with a sleep job of `ms` on `pool`; resolves when they all run. */

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { COPY_LIMIT_BYTES, ThreadPool, threadpool } from '../src';
+import { rejection, thrown } from './helpers';
 
 const LIB = path.resolve(__dirname, '..', 'lib', 'index.js');
 const FIXTURES = path.join(__dirname, 'fixtures');
@@ -23,26 +24,6 @@ const FIXTURES = path.join(__dirname, 'fixtures');
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const unhex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const XOFS = new Set(['shake128', 'shake256']);
-
-/** Runs `fn`, returning what it threw synchronously (fails the test if it did not throw). */
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected a synchronous throw');
-}
-
-/** Awaits a promise expected to reject, returning the reason. */
-async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Splits `data` into `n` uneven, non-empty chunks (subarray views of it). */
 function unevenChunks(data: Buffer, n: number): Buffer[] {
