@@ -37,11 +37,12 @@ const os = require('node:os');
 const fs = require('node:fs');
 const path = require('node:path');
 const crypto = require('node:crypto');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 
 const { median, quantile, mean } = require('./lib/stats');
 const { renderTable, formatNumber, formatRatio, formatDuration } = require('./lib/table');
 const { cpuLoadSnapshot, cpuLoadSince } = require('./lib/cpu-load');
+const { ensureAddonBuilt } = require('./lib/addon-build');
 
 const ROOT = path.resolve(__dirname, '..');
 const RAW_DIR = path.join(__dirname, 'raw-queue');
@@ -146,35 +147,9 @@ function rotate(items, by) {
   return [...items.slice(k), ...items.slice(0, k)];
 }
 
-function mtimeMs(file) {
-  try {
-    return fs.statSync(file).mtimeMs;
-  } catch {
-    return -1;
-  }
-}
-
-/** Builds bench/raw-queue with the repository's node-gyp when missing or older than its sources. */
+/** Builds bench/raw-queue when its .node is missing or older than its sources. */
 function ensureRawBuilt() {
-  const built = mtimeMs(RAW_ADDON);
-  const reason =
-    built < 0
-      ? `${path.relative(ROOT, RAW_ADDON)} is missing`
-      : RAW_SOURCES.filter((src) => mtimeMs(src) > built).map((src) => `${path.basename(src)} is newer than the build`)[0];
-  if (!reason) return;
-  const nodeGyp = path.join(ROOT, 'node_modules', '.bin', 'node-gyp');
-  if (!fs.existsSync(nodeGyp)) throw new Error(`cannot build the yardstick: ${nodeGyp} not found (run npm ci first)`);
-  const env = {
-    ...process.env,
-    // Local headers only: node-gyp would otherwise try to download them.
-    npm_config_nodedir: process.env.npm_config_nodedir || path.resolve(process.execPath, '..', '..'),
-  };
-  log(`building the yardstick (${reason}): node-gyp rebuild in ${path.relative(ROOT, RAW_DIR)}`);
-  const result = spawnSync(nodeGyp, ['rebuild'], { cwd: RAW_DIR, env, stdio: ['ignore', 2, 2] });
-  if (result.error) throw result.error;
-  if (result.status !== 0 || !fs.existsSync(RAW_ADDON)) {
-    throw new Error(`node-gyp rebuild in ${RAW_DIR} failed (exit ${result.status}, signal ${result.signal})`);
-  }
+  ensureAddonBuilt(RAW_DIR, RAW_ADDON, RAW_SOURCES, { log });
 }
 
 // ---------------------------------------------------------------------------------------
