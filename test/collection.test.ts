@@ -1,17 +1,15 @@
 /**
  * Native memory behind LoopObservers and ThreadPools is freed: at once on close(), and by the
  * garbage collector when they are dropped without close(). Counted exactly by the addon
- * (liveObjects()), in a child process run with --expose-gc, against the compiled library.
+ * (liveObjects()), in a child process run with --expose-gc, against the compiled library (lib/).
  * A regression this caught: from Node 26 an async context holds its resource strongly, and a
  * wrapper used as its own resource was never collected.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
-const LIB = path.resolve(__dirname, '..', 'lib', 'index.js');
-
 test('closed observers free their handles, dropped observers and pools are collected and freed', () => {
-  const child = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'collect-child.js'), LIB], {
+  const child = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'collect-child.js')], {
     encoding: 'utf8',
     timeout: 60_000,
   });
