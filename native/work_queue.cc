@@ -382,7 +382,9 @@ WorkQueueWrap::~WorkQueueWrap() {
   live::workQueues.fetch_sub(1, std::memory_order_relaxed);
   for (Job* job : freeJobs_) delete job;
   live::jobs.fetch_sub(static_cast<int64_t>(freeJobs_.size()), std::memory_order_relaxed);
-  if (scopeResource_ != nullptr && !torndown_) napi_delete_reference(Env(), scopeResource_);
+  // Also at environment teardown, where Node finalizes wrappers that are still alive: the env
+  // is valid until every finalizer has run, and skipping this leaks the reference (LSan).
+  if (scopeResource_ != nullptr) napi_delete_reference(Env(), scopeResource_);
   // Only collected with no job in flight (the wrapper is strongly referenced meanwhile).
   // After teardown AddonData may be gone: do not touch it.
   if (!torndown_) data_->Unregister(this);

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { withoutSanitizer } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'lib', 'cli', 'main.js');
@@ -92,6 +93,7 @@ describe('uvscope bench', () => {
     const { chromium: playwright } = require('playwright-core');
     const browser = await playwright.launch({
       executablePath: CHROMIUM,
+      env: withoutSanitizer(),
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
     });
     try {

@@ -488,7 +488,9 @@ describe('optional peer dependencies', () => {
   });
 
   function run(): Record<string, unknown> {
-    const env: NodeJS.ProcessEnv = { ...process.env, UVSCOPE_ADDON: path.join(ROOT, 'build', 'Release', 'uvscope.node') };
+    // This checkout's addon (the copied package has no build), unless a sanitizer run chose one.
+    const addon = process.env.UVSCOPE_ADDON ?? path.join(ROOT, 'build', 'Release', 'uvscope.node');
+    const env: NodeJS.ProcessEnv = { ...process.env, UVSCOPE_ADDON: addon };
     delete env.NODE_PATH;
     const result = spawnSync(process.execPath, ['exporter-peer.js'], { cwd: project, env, encoding: 'utf8' });
     expect(result.stderr).toBe('');

@@ -19,3 +19,16 @@ export async function rejection(promise: Promise<unknown>): Promise<Error & Reco
   }
   throw new Error('expected a rejection');
 }
+
+/** What `npm run test:asan` (scripts/sanitize.js) sets for every process of the suite. */
+const SANITIZER_VARIABLES = ['LD_PRELOAD', 'ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS', 'UVSCOPE_ADDON', 'UVSCOPE_SANITIZER'];
+
+/**
+ * `env` without the sanitizer run's variables, for children that are not uvscope under test
+ * (npm, compilers, Chromium): LeakSanitizer would fail them for their own allocations.
+ */
+export function withoutSanitizer(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  for (const name of SANITIZER_VARIABLES) delete copy[name];
+  return copy;
+}

@@ -9,11 +9,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { withoutSanitizer } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const nodedir = process.env.npm_config_nodedir ?? path.resolve(process.execPath, '../..');
 // npm's own node-gyp and the prebuildify run need Node's headers: local, never downloaded.
-const env = { ...process.env, npm_config_nodedir: fs.existsSync(path.join(nodedir, 'include', 'node')) ? nodedir : '/usr' };
+// This file tests the package, not memory: a sanitizer run's variables are left out.
+const env = { ...withoutSanitizer(), npm_config_nodedir: fs.existsSync(path.join(nodedir, 'include', 'node')) ? nodedir : '/usr' };
 const npm = (args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}) =>
   execFileSync('npm', args, { cwd, env: { ...env, ...extraEnv }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -46,7 +48,7 @@ function freshProject(name: string): string {
 }
 
 function use(project: string) {
-  const result = spawnSync(process.execPath, ['-e', USE_IT], { cwd: project, encoding: 'utf8' });
+  const result = spawnSync(process.execPath, ['-e', USE_IT], { cwd: project, env: withoutSanitizer(), encoding: 'utf8' });
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);
   return JSON.parse(result.stdout);

@@ -19,7 +19,7 @@ const FIXTURE = path.join(__dirname, 'fixtures', 'stress-property.js');
 const SCALE = Number(process.env.UVSCOPE_STRESS_SCALE || 1);
 const SEED = process.env.UVSCOPE_FC_SEED || '20261124';
 const TIMEOUT_MS = Math.round(1000 * (60 + 30 * Math.max(1, SCALE)));
-const CRASH_MARKERS = /FATAL|Aborted|Segmentation|Assertion failed|core dumped|double free|corrupted/;
+const CRASH_MARKERS = /FATAL|Aborted|Segmentation|Assertion failed|core dumped|double free|corrupted|Sanitizer|runtime error:/;
 
 interface PropertyResult {
   name: string;
