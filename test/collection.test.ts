@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
-test('closed observers free their handles, dropped observers and pools are collected and freed', () => {
+test('closed observers free their handles, dropped observers and pools are collected and freed; a queue lives as long as any of its submission functions', () => {
   const child = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'collect-child.js')], {
     encoding: 'utf8',
     timeout: 60_000,
@@ -24,4 +24,6 @@ test('closed observers free their handles, dropped observers and pools are colle
   expect(r.droppedLeft).toBeLessThanOrEqual(1);
   expect(r.observersFinalized).toBeGreaterThanOrEqual(299);
   expect(r.poolsLeft).toBeLessThanOrEqual(1);
+  expect({ finalized: r.keptFunctionQueueFinalized, runs: r.keptFunctionRuns }).toEqual({ finalized: false, runs: true });
+  expect(r.droppedFunctionQueueFinalized).toBe(true);
 });
