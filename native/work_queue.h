@@ -118,9 +118,8 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
   std::unordered_map<uint32_t, Job*> cancellable_;
   uint64_t inFlight_ = 0;                   // submitted and not settled
   uint64_t countedInFlight_ = 0;            // the same, without introspection probes
-  // Written by pool threads on every job: on a cache line of their own, or every job's counter
-  // updates on the loop thread (the fields around) and on the pool would bounce one line
-  // between cores (false sharing; it cost empty-job bursts a third of their rate).
+  // Written by pool threads on every job: on a cache line of their own, apart from the
+  // counters around them that the loop thread writes on every job (no false sharing).
   struct alignas(64) PoolCounters {
     std::atomic<int64_t> running{0};  // running on pool threads right now
     std::atomic<int64_t> maxRunning{0};
