@@ -126,37 +126,33 @@ WorkQueueWrap::WorkQueueWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   live::workQueues.fetch_add(1, std::memory_order_relaxed);
 }
 
-// A submission method bound to one queue: the function's data is the queue itself.
-template <Napi::Value (WorkQueueWrap::*Method)(const Napi::CallbackInfo&)>
-static Napi::Value CallBound(const Napi::CallbackInfo& info) {
-  return (static_cast<WorkQueueWrap*>(info.Data())->*Method)(info);
-}
-
 // Submissions run once per job, so they skip what an InstanceMethod pays on every call:
 // napi_unwrap, a private-symbol lookup on `this` (~90 of ~440 ns per empty job here, the
 // largest cost after napi_create_promise). Each is an own property of this queue's wrapper,
 // created with the queue as its data, and holds the wrapper in a property of its own, so a
 // function kept alone still keeps its queue alive.
+template <WorkQueueWrap::Submission Method>
+Napi::PropertyDescriptor WorkQueueWrap::Bound(const char* name, Napi::Object self) {
+  Napi::Function fn = Napi::Function::New<CallBound<Method>>(self.Env(), name, this);
+  fn.DefineProperty(Napi::PropertyDescriptor::Value("queue", self, napi_default));
+  return Napi::PropertyDescriptor::Value(name, fn, napi_default);
+}
+
 void WorkQueueWrap::BindSubmissions(Napi::Object self) {
-  Napi::Env env = self.Env();
-  auto bound = [&](const char* name, Napi::Function fn) {
-    fn.DefineProperty(Napi::PropertyDescriptor::Value("queue", self, napi_default));
-    return Napi::PropertyDescriptor::Value(name, fn, napi_default);
-  };
   self.DefineProperties({
-      bound("noop", Napi::Function::New<CallBound<&WorkQueueWrap::Noop>>(env, "noop", this)),
-      bound("spin", Napi::Function::New<CallBound<&WorkQueueWrap::Spin>>(env, "spin", this)),
-      bound("sleep", Napi::Function::New<CallBound<&WorkQueueWrap::Sleep>>(env, "sleep", this)),
-      bound("hash", Napi::Function::New<CallBound<&WorkQueueWrap::Hash>>(env, "hash", this)),
-      bound("hashMany", Napi::Function::New<CallBound<&WorkQueueWrap::HashMany>>(env, "hashMany", this)),
-      bound("hmac", Napi::Function::New<CallBound<&WorkQueueWrap::Hmac>>(env, "hmac", this)),
-      bound("hashFile", Napi::Function::New<CallBound<&WorkQueueWrap::HashFile>>(env, "hashFile", this)),
-      bound("pbkdf2", Napi::Function::New<CallBound<&WorkQueueWrap::Pbkdf2>>(env, "pbkdf2", this)),
-      bound("scrypt", Napi::Function::New<CallBound<&WorkQueueWrap::Scrypt>>(env, "scrypt", this)),
-      bound("hasherUpdate", Napi::Function::New<CallBound<&WorkQueueWrap::HasherUpdate>>(env, "hasherUpdate", this)),
-      bound("hasherDigest", Napi::Function::New<CallBound<&WorkQueueWrap::HasherDigest>>(env, "hasherDigest", this)),
-      bound("probe", Napi::Function::New<CallBound<&WorkQueueWrap::Probe>>(env, "probe", this)),
-      bound("hold", Napi::Function::New<CallBound<&WorkQueueWrap::Hold>>(env, "hold", this)),
+      Bound<&WorkQueueWrap::Noop>("noop", self),
+      Bound<&WorkQueueWrap::Spin>("spin", self),
+      Bound<&WorkQueueWrap::Sleep>("sleep", self),
+      Bound<&WorkQueueWrap::Hash>("hash", self),
+      Bound<&WorkQueueWrap::HashMany>("hashMany", self),
+      Bound<&WorkQueueWrap::Hmac>("hmac", self),
+      Bound<&WorkQueueWrap::HashFile>("hashFile", self),
+      Bound<&WorkQueueWrap::Pbkdf2>("pbkdf2", self),
+      Bound<&WorkQueueWrap::Scrypt>("scrypt", self),
+      Bound<&WorkQueueWrap::HasherUpdate>("hasherUpdate", self),
+      Bound<&WorkQueueWrap::HasherDigest>("hasherDigest", self),
+      Bound<&WorkQueueWrap::Probe>("probe", self),
+      Bound<&WorkQueueWrap::Hold>("hold", self),
   });
 }
 

@@ -70,8 +70,14 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
   static constexpr size_t kMaxFreeJobs = 1024;  // inFlight queued running maxRunning windowNs pending
 
  private:
-  template <Napi::Value (WorkQueueWrap::*Method)(const Napi::CallbackInfo&)>
-  friend Napi::Value CallBound(const Napi::CallbackInfo& info);
+  // Submission methods, bound to this queue (see BindSubmissions in work_queue.cc).
+  using Submission = Napi::Value (WorkQueueWrap::*)(const Napi::CallbackInfo&);
+  template <Submission Method>
+  static Napi::Value CallBound(const Napi::CallbackInfo& info) {
+    return (static_cast<WorkQueueWrap*>(info.Data())->*Method)(info);
+  }
+  template <Submission Method>
+  Napi::PropertyDescriptor Bound(const char* name, Napi::Object self);
   void BindSubmissions(Napi::Object self);
   Napi::Value Noop(const Napi::CallbackInfo& info);
   Napi::Value Spin(const Napi::CallbackInfo& info);
