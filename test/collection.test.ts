@@ -7,11 +7,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { SLOWDOWN } from './helpers';
 
 test('closed observers free their handles, dropped observers and pools are collected and freed; a queue lives as long as any of its submission functions', () => {
   const child = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'collect-child.js')], {
     encoding: 'utf8',
-    timeout: 60_000,
+    timeout: 60_000 * SLOWDOWN,
   });
   expect({ status: child.status, stderr: child.stderr }).toEqual({ status: 0, stderr: '' });
   const r = JSON.parse(child.stdout.trim()) as Record<string, number>;

@@ -5,6 +5,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 
 import { JOB_CHANNEL, LONG_ITERATION_CHANNEL, LoopObserver, SATURATION_CHANNEL, threadpool } from '../src';
+import { SLOWDOWN } from './helpers';
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 const busy = (ms: number) => {
@@ -17,13 +18,14 @@ test('a long iteration is published on uvscope:loop:long-iteration and emitted a
   const emitted: any[] = [];
   const onMessage = (message: unknown) => published.push(message);
   diagnosticsChannel.subscribe(LONG_ITERATION_CHANNEL, onMessage);
-  const observer = new LoopObserver({ blockThresholdMs: 25 }).start();
+  // Threshold and block stretch with SLOWDOWN: under valgrind a plain turn can take 25 ms.
+  const observer = new LoopObserver({ blockThresholdMs: 25 * SLOWDOWN }).start();
   observer.on('longIteration', (event) => emitted.push(event));
   try {
     await nextTurn(); // a first prepare, so the block falls in a complete iteration
     await nextTurn();
     const before = process.hrtime.bigint();
-    busy(40);
+    busy(40 * SLOWDOWN);
     await nextTurn();
     await nextTurn();
     // Only the iteration with the block counts here: on a loaded machine jest's own work can
@@ -32,11 +34,11 @@ test('a long iteration is published on uvscope:loop:long-iteration and emitted a
     const ours = published.filter((event) => event.endedAtNs > before);
     expect(ours).toHaveLength(1);
     const event = ours[0];
-    expect(event.durationNs).toBeGreaterThanOrEqual(40e6);
-    expect(event.thresholdNs).toBe(25e6);
+    expect(event.durationNs).toBeGreaterThanOrEqual(40e6 * SLOWDOWN);
+    expect(event.thresholdNs).toBe(25e6 * SLOWDOWN);
     expect(event.threadId).toBe(0);
     expect(event.pollWaitNs + event.pollWorkNs + event.outsidePollNs).toBeLessThanOrEqual(event.durationNs);
-    expect(event.outsidePollNs + event.pollWorkNs).toBeGreaterThanOrEqual(40e6);
+    expect(event.outsidePollNs + event.pollWorkNs).toBeGreaterThanOrEqual(40e6 * SLOWDOWN);
     expect(observer.stats().longIterations.count).toBe(published.length);
   } finally {
     diagnosticsChannel.unsubscribe(LONG_ITERATION_CHANNEL, onMessage);

@@ -32,3 +32,10 @@ export function withoutSanitizer(env: NodeJS.ProcessEnv = process.env): NodeJS.P
   for (const name of SANITIZER_VARIABLES) delete copy[name];
   return copy;
 }
+
+/**
+ * How many times slower than native this suite runs: 40 under valgrind (`npm run
+ * test:valgrind`), 1 otherwise. Stretches deadlines (child kill timers, waits for a
+ * condition), never a measured bound.
+ */
+export const SLOWDOWN = process.env.UVSCOPE_SANITIZER === 'valgrind' ? 40 : 1;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 import { LoopObserver } from '../src';
+import { SLOWDOWN } from './helpers';
 
 const LIB = path.resolve(__dirname, '..', 'lib');
 const FIXTURES = path.join(__dirname, 'fixtures');
@@ -65,7 +66,7 @@ test('50 workers ended while observing (terminate at staggered moments, process.
       let stderr = '';
       child.stdout.on('data', (chunk) => (stdout += chunk));
       child.stderr.on('data', (chunk) => (stderr += chunk));
-      const killer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+      const killer = setTimeout(() => child.kill('SIGKILL'), 25_000 * SLOWDOWN);
       child.on('error', reject);
       child.on('close', (code, signal) => {
         clearTimeout(killer);
@@ -83,4 +84,4 @@ test('50 workers ended while observing (terminate at staggered moments, process.
   const summary = JSON.parse(lines[lines.length - 2]);
   expect(summary).toMatchObject({ settled: 50, terminated: 38, natural: 6 });
   expect(summary.naturalExitCodes).toEqual([0, 0, 0, 0, 0, 0]);
-}, 30_000);
+}, 30_000 * SLOWDOWN);

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 
 import { LoopObserver } from '../src';
 import type { LoopObserverOptions, MarkerPhase, Phase, PhaseEvent } from '../src';
-import { thrown } from './helpers';
+import { thrown, SLOWDOWN } from './helpers';
 
 const LIB = path.resolve(__dirname, '..', 'lib');
 const CHILD_FIXTURE = path.join(__dirname, 'fixtures', 'observer-child.js');
@@ -153,7 +153,7 @@ function runChild(mode: string, killAfterMs = 10_000): Promise<ChildResult> {
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
     child.stderr.on('data', (chunk) => (stderr += chunk));
-    const killer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    const killer = setTimeout(() => child.kill('SIGKILL'), killAfterMs * SLOWDOWN);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(killer);

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 
 import { parsePoolSize, threadpool } from '../src';
+import { SLOWDOWN } from './helpers';
 
 const LIB = path.resolve(__dirname, '..', 'lib', 'index.js');
 const CHILD = path.join(__dirname, 'fixtures', 'pool-child.js');
@@ -33,7 +34,7 @@ function runChild(mode: string, poolSize: string | undefined, arg?: string): Pro
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000 * SLOWDOWN);
     child.on('error', reject);
     child.on('close', (status, signal) => {
       clearTimeout(timer);

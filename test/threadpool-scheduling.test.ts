@@ -14,14 +14,14 @@ import crypto from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
 import { JOB_CHANNEL, JobRecord, SATURATION_CHANNEL, ThreadPool, threadpool } from '../src';
-import { rejection } from './helpers';
+import { rejection, SLOWDOWN } from './helpers';
 
 const POOL_SIZE = threadpool.size().size;
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /** Resolves once `condition()` holds, checking between event loop turns; rejects after `timeoutMs`. */
 async function until(condition: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + timeoutMs * SLOWDOWN;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setImmediate(resolve));

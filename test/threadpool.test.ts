@@ -16,7 +16,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { COPY_LIMIT_BYTES, ThreadPool, threadpool } from '../src';
-import { rejection, thrown } from './helpers';
+import { rejection, thrown, SLOWDOWN } from './helpers';
 
 const LIB = path.resolve(__dirname, '..', 'lib', 'index.js');
 const FIXTURES = path.join(__dirname, 'fixtures');
@@ -467,7 +467,7 @@ describe('hashFile', () => {
       uid: 65534,
       gid: 65534,
       encoding: 'utf8',
-      timeout: 20_000,
+      timeout: 20_000 * SLOWDOWN,
     });
     expect(child.stderr).toBe('');
     expect(child.status).toBe(0);
