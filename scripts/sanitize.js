@@ -113,6 +113,9 @@ function valgrind() {
     // Every node process of the suite (fixtures, CLI runs) is checked too, nothing else.
     '--trace-children=yes', `--trace-children-skip=${VALGRIND_SKIP.join(',')}`,
     `--log-file=${path.join(logs, '%p.log')}`,
+    // No report between fork and exec: otherwise a child forked as root that drops to another
+    // user (a test does) re-execs under the same pid and cannot reopen root's report file.
+    '--child-silent-after-fork=yes',
   ];
   execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
   const jest = path.join(root, 'node_modules', 'jest', 'bin', 'jest.js');
