@@ -73,8 +73,8 @@ function nextEvent(observer: LoopObserver, phase: MarkerPhase, ms = 5000): Promi
     };
     const timer = setTimeout(() => {
       observer.off(phase, listener);
-      reject(new Error(`no '${phase}' event within ${ms} ms`));
-    }, ms);
+      reject(new Error(`no '${phase}' event within ${ms * SLOWDOWN} ms`));
+    }, ms * SLOWDOWN);
     timer.unref();
     observer.once(phase, listener);
   });
@@ -654,7 +654,7 @@ describe('process lifetime (child processes)', () => {
       signal: null,
       stdout: 'started\n',
     });
-    expect(result.ms).toBeLessThan(5000);
+    expect(result.ms).toBeLessThan(5000 * SLOWDOWN); // a deadline: it exits by itself
   });
 
   test.each(['ref', 'ref-first', 'ref-then-stop'])('a ref()ed observer keeps it alive until close()/stop() (%s)', async (mode) => {
