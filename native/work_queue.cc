@@ -119,9 +119,12 @@ WorkQueueWrap::WorkQueueWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   // own resource would never be collected.
   Napi::Object resource = Napi::Object::New(info.Env());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(info.Env(), "uvscope:threadpool", resource);
-  napi_create_reference(info.Env(), resource, 1, &scopeResource_);
   sharedNoop_ = MakeNoopKernel(kKernelNoop);
+  // Throws when the environment stops running JavaScript meanwhile (a worker terminated during
+  // `new ThreadPool()`): before anything that only the destructor frees, which a constructor
+  // that throws never reaches.
   BindSubmissions(info.This().As<Napi::Object>());
+  napi_create_reference(info.Env(), resource, 1, &scopeResource_);
   data_->Register(this);
   live::workQueues.fetch_add(1, std::memory_order_relaxed);
 }
