@@ -53,9 +53,15 @@ function buildAsan() {
   return path.join(stage, 'build', 'Release', 'uvscope.node');
 }
 
-function runJest(env, nodeArgs = []) {
-  const jest = path.join(root, 'node_modules', 'jest', 'bin', 'jest.js');
-  const result = spawnSync(process.execPath, [...nodeArgs, jest, ...jestArgs], { cwd: root, env, stdio: 'inherit' });
+const JEST = path.join(root, 'node_modules', 'jest', 'bin', 'jest.js');
+
+/** lib/ from src/, as `npm test` builds it first. */
+function buildTypeScript() {
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+}
+
+function runJest(env) {
+  const result = spawnSync(process.execPath, [JEST, ...jestArgs], { cwd: root, env, stdio: 'inherit' });
   if (result.signal) {
     console.error(`jest was killed by ${result.signal}`);
     return 1;
@@ -65,7 +71,7 @@ function runJest(env, nodeArgs = []) {
 
 function asan() {
   const addon = buildAsan();
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+  buildTypeScript();
   const env = {
     ...process.env,
     UVSCOPE_ADDON: addon,
@@ -77,8 +83,6 @@ function asan() {
       // Node's own signal handlers (SIGSEGV for WebAssembly, SIGINT) must stay Node's.
       'allow_user_segv_handler=1',
       'handle_segv=0',
-      // V8 and libuv swap stacks; without this ASan reports false stack-buffer overflows.
-      'detect_stack_use_after_return=0',
     ].join(':'),
     UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
     LSAN_OPTIONS: `suppressions=${supp('lsan.supp')}:print_suppressions=0`,
@@ -117,11 +121,10 @@ function valgrind() {
     // user (a test does) re-execs under the same pid and cannot reopen root's report file.
     '--child-silent-after-fork=yes',
   ];
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-  const jest = path.join(root, 'node_modules', 'jest', 'bin', 'jest.js');
+  buildTypeScript();
   console.log(`::: jest under valgrind memcheck, in band (20-50x slower); reports in ${path.relative(root, logs)}/`);
   const files = jestArgs.some((arg) => !arg.startsWith('-')) ? [] : VALGRIND_DEFAULT_IGNORE.map((p) => `--testPathIgnorePatterns=${p}`);
-  const result = spawnSync('valgrind', [...valgrindArgs, process.execPath, jest, '--runInBand', '--testTimeout=900000', ...files, ...jestArgs], {
+  const result = spawnSync('valgrind', [...valgrindArgs, process.execPath, JEST, '--runInBand', '--testTimeout=900000', ...files, ...jestArgs], {
     cwd: root, env: { ...process.env, UVSCOPE_SANITIZER: 'valgrind' }, stdio: 'inherit',
   });
   if (result.error) throw new Error(`valgrind could not start (${result.error.message}): apt-get install valgrind`);

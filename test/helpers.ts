@@ -35,7 +35,8 @@ export function withoutSanitizer(env: NodeJS.ProcessEnv = process.env): NodeJS.P
 
 /**
  * How many times slower than native this suite runs: 40 under valgrind (`npm run
- * test:valgrind`), 1 otherwise. Stretches deadlines (child kill timers, waits for a
- * condition), never a measured bound.
+ * test:valgrind`), 1 otherwise. Stretches deadlines and slack (child kill timers, waits for a
+ * condition, the slack for a scrape's own time, the long-iteration test's block and threshold),
+ * not the bounds a test measures.
  */
 export const SLOWDOWN = process.env.UVSCOPE_SANITIZER === 'valgrind' ? 40 : 1;
