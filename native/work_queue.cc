@@ -124,7 +124,7 @@ WorkQueueWrap::WorkQueueWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   // `new ThreadPool()`): before anything that only the destructor frees, which a constructor
   // that throws never reaches.
   BindSubmissions(info.This().As<Napi::Object>());
-  napi_create_reference(info.Env(), resource, 1, &scopeResource_);
+  NAPI_THROW_IF_FAILED_VOID(info.Env(), napi_create_reference(info.Env(), resource, 1, &scopeResource_));
   data_->Register(this);
   live::workQueues.fetch_add(1, std::memory_order_relaxed);
 }
@@ -196,10 +196,19 @@ Napi::Value WorkQueueWrap::SubmitJob(const Napi::CallbackInfo& info, size_t tail
   job->flags = static_cast<uint32_t>(control & 7);
   job->cancelId = static_cast<uint32_t>(control >> 3);
   job->queuedAt = NowNs();
-  napi_value promise;
-  napi_create_promise(env, &job->deferred, &promise);
-  if (!keep0.IsEmpty()) napi_create_reference(env, keep0, 1, &job->keep[0]);
-  if (!keep1.IsEmpty()) napi_create_reference(env, keep1, 1, &job->keep[1]);
+  // Every status is checked. A worker.terminate() from another thread makes Node-API refuse
+  // (napi_pending_exception) while this worker may still run JavaScript for a moment; returning
+  // the unset `promise` then handed V8 a garbage value, which crashed the worker under ASan
+  // (test/fixtures/stress-terminate-submitting.js).
+  napi_value promise = nullptr;
+  napi_status status = napi_ok;
+  if (!keep0.IsEmpty()) status = napi_create_reference(env, keep0, 1, &job->keep[0]);
+  if (status == napi_ok && !keep1.IsEmpty()) status = napi_create_reference(env, keep1, 1, &job->keep[1]);
+  if (status == napi_ok) status = napi_create_promise(env, &job->deferred, &promise);
+  if (status != napi_ok) {
+    Free(job);
+    NAPI_THROW_IF_FAILED(env, status, Napi::Value());
+  }
   if (job->cancelId != 0) cancellable_[job->cancelId] = job;
   if (inFlight_++ == 0) Ref();  // in flight: the wrapper (and so this queue) must stay alive
   if (!(job->flags & kJobExcludeStats)) {
@@ -304,10 +313,10 @@ void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
   // A callback scope makes promise reactions and nextTicks run before the loop moves on,
   // in the async context of the submission (so AsyncLocalStorage flows through).
   napi_callback_scope callbackScope = nullptr;
-  if (inCallbackScope) {
-    napi_value resource;
-    napi_get_reference_value(env, scopeResource_, &resource);
-    napi_open_callback_scope(env, resource, *asyncContext_, &callbackScope);
+  napi_value resource = nullptr;
+  if (inCallbackScope && napi_get_reference_value(env, scopeResource_, &resource) == napi_ok && resource != nullptr &&
+      napi_open_callback_scope(env, resource, *asyncContext_, &callbackScope) != napi_ok) {
+    callbackScope = nullptr;
   }
   const Kernel& kernel = *job->kernel;
   bool aborted = cancelled || kernel.aborted() || job->abortRequested.load();
@@ -315,10 +324,9 @@ void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
   try {
     if (aborted) {
       outcome = 2;
-      napi_value reason;
-      if (job->abortReason != nullptr) {
-        napi_get_reference_value(env, job->abortReason, &reason);
-      } else {
+      napi_value reason = nullptr;
+      if (job->abortReason != nullptr) napi_get_reference_value(env, job->abortReason, &reason);
+      if (reason == nullptr) {
         Napi::Error error = Napi::Error::New(env, "The operation was aborted");
         error.Set("name", Napi::String::New(env, "AbortError"));
         error.Set("code", Napi::String::New(env, "ABORT_ERR"));

@@ -66,8 +66,8 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
 
   // Per kernel: submitted completed failed cancelled bytes, then 3 histogram summaries.
   static constexpr int kKernelFields = 5 + 3 * Histogram::kSummaryFields;
-  static constexpr int kQueueFields = 6;
-  static constexpr size_t kMaxFreeJobs = 1024;  // inFlight queued running maxRunning windowNs pending
+  static constexpr int kQueueFields = 6;  // inFlight queued running maxRunning windowNs pending
+  static constexpr size_t kMaxFreeJobs = 1024;
 
  private:
   // Submission methods, bound to this queue (see BindSubmissions in work_queue.cc).

@@ -131,6 +131,24 @@ test(`worker churn: workers observing their loops and running jobs, ended at ran
   expect(r.noopMs).toBeLessThan(1000);
 }, budget(40));
 
+test(`worker terminated while it submits in a loop that never yields: every call returns a Promise or throws, nothing is left (seed ${SEED})`, async () => {
+  const run = await runFixture('stress-terminate-submitting.js', [], { timeoutMs: budget(20) - 5000 });
+  const r = expectCleanRun(run);
+  log('terminate while submitting', { workers: r.workers, totals: r.totals, exitCodes: r.exitCodes, elapsedMs: r.elapsedMs });
+  expect(r.errors).toEqual([]);
+  expect(r.terminateResolved).toBe(r.workers);
+  expect(r.exitCodes).toEqual({ 1: r.workers });
+  // Nothing but a Promise ever came back; the one call each worker was inside when it ended
+  // may be uncounted.
+  const { calls, promises, thrown, other } = r.totals;
+  expect(other).toBe(0);
+  expect(calls - (promises + thrown)).toBeGreaterThanOrEqual(0);
+  expect(calls - (promises + thrown)).toBeLessThanOrEqual(r.workers);
+  expect(promises).toBeGreaterThan(r.workers);
+  // The workers' queues, jobs in flight and recycled job allocations were all freed.
+  expect(r.liveAfter).toEqual(r.liveBefore);
+}, budget(20));
+
 describe('process exit with jobs running and queued', () => {
   // Every mode keeps the pool busy with 10 s jobs (sleep, spin, 10^8-iteration pbkdf2, hashFile
   // of /dev/zero) and queues more; an exit that waited for them would take 10 s or more.
