@@ -314,9 +314,8 @@ void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
   // in the async context of the submission (so AsyncLocalStorage flows through).
   napi_callback_scope callbackScope = nullptr;
   napi_value resource = nullptr;
-  if (inCallbackScope && napi_get_reference_value(env, scopeResource_, &resource) == napi_ok && resource != nullptr &&
-      napi_open_callback_scope(env, resource, *asyncContext_, &callbackScope) != napi_ok) {
-    callbackScope = nullptr;
+  if (inCallbackScope && napi_get_reference_value(env, scopeResource_, &resource) == napi_ok && resource != nullptr) {
+    napi_open_callback_scope(env, resource, *asyncContext_, &callbackScope);  // left null on failure
   }
   const Kernel& kernel = *job->kernel;
   bool aborted = cancelled || kernel.aborted() || job->abortRequested.load();
