@@ -33,6 +33,7 @@ export type {
   BinaryInput,
   BinaryLike,
   DefaultThreadPool,
+  HashManyOptions,
   HashOptions,
   InputOptions,
   JobOptions,

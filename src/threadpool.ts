@@ -61,6 +61,18 @@ export interface HashOptions extends InputOptions {
   outputLength?: number;
 }
 
+/** Options of `hashMany`. */
+export interface HashManyOptions extends HashOptions {
+  /**
+   * How many pool jobs share the inputs, each hashing a contiguous run of them (runs of about
+   * equal bytes), so that many inputs hash on several pool threads at once while the loop is
+   * woken once per job rather than once per input. Default: as many jobs as this pool runs at
+   * once (its `maxConcurrency`, else the pool size from {@link poolSize}), never more than
+   * there are inputs. `1`: one job hashes every input in turn.
+   */
+  jobs?: number;
+}
+
 /** scrypt cost parameters, as node:crypto's (aliases `cost`, `blockSize`, `parallelization`). */
 export interface ScryptParams {
   N?: number;
@@ -204,6 +216,29 @@ function readInPlace(bytes: ArrayBufferView, value: unknown, zeroCopy: boolean |
   if (zeroCopy === true || bytes.byteLength === 0 || bytes.buffer instanceof SharedArrayBuffer) return true;
   if (bytes !== value && bytes.byteLength === bytes.buffer.byteLength) return true;
   return zeroCopy === undefined && bytes.byteLength > COPY_LIMIT_BYTES;
+}
+
+/**
+ * Cuts `views` into `parts` contiguous, non-empty runs of about equal bytes (of equal counts
+ * when every view is empty): returns the `parts + 1` boundaries, first 0, last views.length.
+ */
+function splitByBytes(views: readonly ArrayBufferView[], parts: number): number[] {
+  let total = 0;
+  for (const view of views) total += view.byteLength;
+  const weight = (i: number) => (total > 0 ? views[i].byteLength : 1);
+  if (total === 0) total = views.length;
+  const bounds = [0];
+  let index = 0;
+  let before = 0; // weight of views[0 .. index)
+  for (let part = 1; part < parts; part++) {
+    const share = (total * part) / parts;
+    const lowest = bounds[part - 1] + 1;
+    const highest = views.length - (parts - part);
+    while (index < lowest || (index < highest && before < share)) before += weight(index++);
+    bounds.push(index);
+  }
+  bounds.push(views.length);
+  return bounds;
 }
 
 function digestInfo(name: string, algorithm: unknown): [number, boolean] {
@@ -381,8 +416,13 @@ export class ThreadPool {
     return this.#submit(options, (control) => this.#native.hash(algorithm, bytes, outputLength, inPlace, control));
   }
 
-  /** Digests of many inputs in one submission (one pool job), in order. */
-  hashMany(algorithm: string, inputs: readonly BinaryInput[], options?: HashOptions): Promise<Buffer[]> {
+  /**
+   * Digests of many inputs, in order, from one call: the inputs are split into `options.jobs`
+   * pool jobs (default: as many as can run at once). If one job fails or the signal aborts,
+   * the others are cancelled or stopped at their next chunk, and once all have settled the
+   * promise rejects with the first error.
+   */
+  hashMany(algorithm: string, inputs: readonly BinaryInput[], options?: HashManyOptions): Promise<Buffer[]> {
     const info = digestInfo('algorithm', algorithm);
     if (!Array.isArray(inputs)) throw invalidArgType('inputs', 'an instance of Array', inputs);
     // A private copy: the caller may change its array; the job keeps this one alive. A plain
@@ -393,7 +433,18 @@ export class ThreadPool {
     const inPlace: boolean[] = new Array(views.length);
     for (let i = 0; i < views.length; i++) inPlace[i] = readInPlace(views[i], inputs[i], zeroCopy);
     const outputLength = outputLengthOf(algorithm, info, options);
-    return this.#submit(options, (control) => this.#native.hashMany(algorithm, views, outputLength, inPlace, control));
+    const jobs = options?.jobs ?? (this.#maxConcurrency || parsePoolSize(process.env.UV_THREADPOOL_SIZE));
+    if (options?.jobs !== undefined) validateNumber('options.jobs', jobs, { min: 1, max: 1024, integer: true });
+    if (jobs <= 1 || views.length <= 1) {
+      return this.#submit(options, (control) => this.#native.hashMany(algorithm, views, outputLength, inPlace, control));
+    }
+    const bounds = splitByBytes(views, Math.min(jobs, views.length));
+    return this.#submitParts(options?.signal, bounds.length - 1, (part, signal) => {
+      const [start, end] = [bounds[part], bounds[part + 1]];
+      return this.#submit({ signal }, (control) =>
+        this.#native.hashMany(algorithm, views.slice(start, end), outputLength, inPlace.slice(start, end), control),
+      );
+    });
   }
 
   /** HMAC of `data` under `key`, byte-identical to `crypto.createHmac(algorithm, key).update(data).digest()`. */
@@ -538,6 +589,38 @@ export class ThreadPool {
     const cleanup = () => signal.removeEventListener('abort', onAbort);
     promise.then(cleanup, cleanup);
     return promise;
+  }
+
+  /**
+   * Submits `parts` jobs as one call: resolves with their results concatenated in order. The
+   * caller's signal, or the first job to fail, cancels the others (through a signal of their
+   * own). The promise settles once every job has settled (none still reads the caller's
+   * bytes), rejecting with the first rejection.
+   */
+  #submitParts<T>(
+    signal: AbortSignal | undefined,
+    parts: number,
+    submitPart: (part: number, signal: AbortSignal) => Promise<T[]>,
+  ): Promise<T[]> {
+    if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
+    const shared = new AbortController();
+    const forward = () => shared.abort(signal?.reason);
+    signal?.addEventListener('abort', forward, { once: true });
+    let failure: { error: unknown } | undefined;
+    const onFailure = (error: unknown): T[] => {
+      if (failure === undefined) {
+        failure = { error };
+        shared.abort();
+      }
+      return [];
+    };
+    const submitted: Promise<T[]>[] = new Array(parts);
+    for (let part = 0; part < parts; part++) submitted[part] = submitPart(part, shared.signal).catch(onFailure);
+    return Promise.all(submitted).then((results) => {
+      signal?.removeEventListener('abort', forward);
+      if (failure !== undefined) throw failure.error;
+      return results.flat() as T[];
+    });
   }
 
   /** @internal */

@@ -10,12 +10,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import diagnostics_channel from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-import { COPY_LIMIT_BYTES, ThreadPool, threadpool } from '../src';
+import { COPY_LIMIT_BYTES, JOB_CHANNEL, poolSize, ThreadPool, threadpool } from '../src';
 import { rejection, thrown, SLOWDOWN } from './helpers';
 
 const LIB = path.resolve(__dirname, '..', 'lib', 'index.js');
@@ -170,16 +171,94 @@ describe('outputs equal node:crypto', () => {
     );
   });
 
-  test('hashMany() returns the digests in input order, in one job', async () => {
-    const pool = new ThreadPool();
+  test('hashMany() returns the digests in input order, split into options.jobs pool jobs', async () => {
     const items: (string | Buffer)[] = [Buffer.alloc(0), 'a', MiB, MiB.subarray(1), 'zzz', Buffer.from([0])];
-    const digests = await pool.hashMany('sha256', items);
-    expect(digests.map(hex)).toEqual(items.map((item) => crypto.createHash('sha256').update(item).digest('hex')));
+    const expected = items.map((item) => crypto.createHash('sha256').update(item).digest('hex'));
+    for (const jobs of [1, 2, 3, 5, 6, 7, 1024]) {
+      const pool = new ThreadPool();
+      const digests = await pool.hashMany('sha256', items, { jobs });
+      expect(digests.map(hex)).toEqual(expected);
+      const stats = pool.stats();
+      expect(stats.kernels.hashMany?.completed).toBe(Math.min(jobs, items.length));
+      expect(stats.submitted).toBe(Math.min(jobs, items.length));
+      expect(stats.kernels.hashMany?.bytes).toBe(items.reduce((n, item) => n + Buffer.byteLength(item), 0));
+      expect(stats.inFlight).toBe(0);
+    }
+    const pool = new ThreadPool();
     expect(await pool.hashMany('sha1', [])).toHaveLength(0);
+    expect(await pool.hashMany('sha1', [], { jobs: 4 })).toHaveLength(0);
+    expect(pool.stats().submitted).toBe(2);
+  });
+
+  test('hashMany() makes as many jobs as the pool runs at once by default: maxConcurrency, else poolSize()', async () => {
+    const items = Array.from({ length: 40 }, (_, i) => `input ${i}`);
+    const expected = items.map((item) => crypto.createHash('sha1').update(item).digest('hex'));
+    for (const [pool, jobs] of [
+      [new ThreadPool(), Math.min(poolSize().size, items.length)],
+      [new ThreadPool({ maxConcurrency: 3 }), 3],
+      [new ThreadPool({ maxConcurrency: 1 }), 1],
+      [new ThreadPool({ maxConcurrency: 64 }), items.length],
+    ] as const) {
+      expect((await pool.hashMany('sha1', items)).map(hex)).toEqual(expected);
+      expect(pool.stats().kernels.hashMany?.completed).toBe(jobs);
+    }
+  });
+
+  test('hashMany() jobs hash contiguous runs of about equal bytes, each non-empty', async () => {
+    const records: { bytes: number }[] = [];
+    const listener = (record: unknown) => records.push(record as { bytes: number });
+    diagnostics_channel.subscribe(JOB_CHANNEL, listener);
+    try {
+      const pool = new ThreadPool();
+      const ones = Array.from({ length: 8 }, () => 'x');
+      // One big input at each end: two jobs get one big and four small inputs each.
+      await pool.hashMany('sha256', [MiB, ...ones, MiB], { jobs: 2 });
+      expect(records.map((r) => r.bytes).sort()).toEqual([MiB.length + 4, MiB.length + 4]);
+      // Only empty inputs: equal counts.
+      records.length = 0;
+      await pool.hashMany('sha256', Array.from({ length: 9 }, () => ''), { jobs: 3 });
+      expect(records).toHaveLength(3);
+      // Everything in the first input: the other jobs still get one input each.
+      records.length = 0;
+      await pool.hashMany('sha256', [MiB, '', '', ''], { jobs: 4 });
+      expect(records.map((r) => r.bytes).sort((a, b) => a - b)).toEqual([0, 0, 0, MiB.length]);
+    } finally {
+      diagnostics_channel.unsubscribe(JOB_CHANNEL, listener);
+    }
+  });
+
+  test('hashMany() aborted: every job is cancelled or stopped before the promise rejects', async () => {
+    const pool = new ThreadPool();
+    const inputs = Array.from({ length: 8 }, () => Buffer.alloc(8 * MiB.length));
+    const controller = new AbortController();
+    const promise = pool.hashMany('sha256', inputs, { signal: controller.signal, jobs: 4 });
+    controller.abort('enough');
+    const error = await rejection(promise);
+    expect(error.name).toBe('AbortError');
+    expect(error.cause).toBe('enough');
     const stats = pool.stats();
-    expect(stats.kernels.hashMany?.completed).toBe(2);
-    expect(stats.submitted).toBe(2);
-    expect(stats.kernels.hashMany?.bytes).toBe(items.reduce((n, item) => n + Buffer.byteLength(item), 0));
+    expect(stats.inFlight).toBe(0);
+    expect(stats.submitted).toBe(4);
+    expect(stats.cancelled + stats.completed).toBe(4);
+    expect(stats.failed).toBe(0);
+    // Aborted before the call: nothing is submitted.
+    await expect(pool.hashMany('sha256', inputs, { signal: controller.signal, jobs: 4 })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(pool.stats().submitted).toBe(4);
+  });
+
+  test('hashMany() whose jobs do not all fit the queue rejects ERR_UVSCOPE_QUEUE_FULL and cancels the jobs it queued', async () => {
+    const pool = new ThreadPool({ maxConcurrency: 1, maxQueue: 2 });
+    const error = await rejection(pool.hashMany('sha256', ['a', 'b', 'c', 'd', 'e'], { jobs: 5 }));
+    expect(error.code).toBe('ERR_UVSCOPE_QUEUE_FULL');
+    const stats = pool.stats();
+    expect(stats.submitted).toBe(3); // one running, two waiting; the fourth did not fit
+    expect(stats.inFlight).toBe(0);
+    expect(stats.cancelled).toBeGreaterThanOrEqual(2); // the two waiting in uvscope's FIFO
+    expect(stats.cancelled + stats.completed).toBe(3);
+    // The pool is usable afterwards.
+    expect((await pool.hashMany('sha256', ['a', 'b'], { jobs: 2 })).map(hex)).toEqual(
+      ['a', 'b'].map((x) => crypto.createHash('sha256').update(x).digest('hex')),
+    );
   });
 
   test('aliases (RSA-SHA256, sha256WithRSAEncryption) give the canonical digest', async () => {
@@ -489,6 +568,10 @@ describe('bad inputs give the documented error, never a crash', () => {
     expectThrow(() => any.hmac(1, 'k', 'x'), 'TypeError', 'ERR_INVALID_ARG_TYPE', '"hmac"');
     expectThrow(() => any.hashMany('sha256', 'not an array'), 'TypeError', 'ERR_INVALID_ARG_TYPE', '"inputs"');
     expectThrow(() => any.hashMany('sha256', ['ok', 3]), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'inputs[1]');
+    expectThrow(() => any.hashMany('sha256', ['ok'], { jobs: '2' }), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options.jobs');
+    for (const jobs of [0, -1, 1.5, 1025, NaN]) {
+      expectThrow(() => pool.hashMany('sha256', ['ok'], { jobs }), 'RangeError', 'ERR_OUT_OF_RANGE', 'options.jobs');
+    }
     expectThrow(() => any.hashFile(42, 'sha256'), 'TypeError', 'ERR_INVALID_ARG_TYPE', '"path"');
     expectThrow(() => pool.hashFile('/tmp/a\0b', 'sha256'), 'TypeError', 'ERR_INVALID_ARG_VALUE', 'path');
     expect(thrown(() => fs.openSync('/tmp/a\0b', 'r')).code).toBe('ERR_INVALID_ARG_VALUE');
