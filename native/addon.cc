@@ -114,6 +114,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   LoopObserverWrap::Init(env, exports, data);
   WorkQueueWrap::Init(env, exports, data);
   HasherWrap::Init(env, exports, data);
+  HashManyBatchWrap::Init(env, exports, data);
   BarrierWrap::Init(env, exports);
   exports.Set("abortForExit", Napi::Function::New(env, AbortForExit, "abortForExit"));
   exports.Set("isDetached", Napi::Function::New(env, IsDetached, "isDetached"));

@@ -467,21 +467,11 @@ Napi::Value WorkQueueWrap::Hash(const Napi::CallbackInfo& info) {
   return Submit(info, 4, std::move(kernel), data.keep);
 }
 
-// hashMany(algorithm, inputs: ArrayBufferView[] (a private array), outputLength, inPlace: boolean[], control)
+// hashMany(batch, inputs (the batch's private array, kept alive for in-place reads), control):
+// one job of a hashMany() call.
 Napi::Value WorkQueueWrap::HashMany(const Napi::CallbackInfo& info) {
-  const EVP_MD* md = DigestOf(data_, info[0]);
-  Napi::Array inputs = info[1].As<Napi::Array>();
-  Napi::Array inPlace = info[3].As<Napi::Array>();
-  std::vector<ByteView> views(inputs.Length());
-  std::vector<ByteView*> toCopy;
-  for (uint32_t i = 0; i < inputs.Length(); i++) {
-    views[i] = BytesOf(inputs.Get(i));
-    if (!inPlace.Get(i).As<Napi::Boolean>().Value()) toCopy.push_back(&views[i]);
-  }
-  std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
-  std::unique_ptr<Kernel> kernel = MakeHashManyKernel(md, std::move(views), SizeArg(info[2]));
-  kernel->AdoptInput(std::move(copy));
-  return Submit(info, 4, std::move(kernel), inputs);
+  HashManyBatchWrap* batch = HashManyBatchWrap::Unwrap(info[0].As<Napi::Object>());
+  return Submit(info, 2, MakeHashManyKernel(batch->batch), info[0], info[1]);
 }
 
 // hmac(algorithm, key, data, inPlace, control)
@@ -641,6 +631,44 @@ HasherWrap::HasherWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Hasher
   if (state->ctx == nullptr || EVP_DigestInit_ex(state->ctx, md, nullptr) != 1) {
     throw Napi::Error::New(info.Env(), "could not initialise the digest");
   }
+}
+
+// --- HashManyBatchWrap: the inputs and digests of one hashMany() call -----------------------
+
+void HashManyBatchWrap::Init(Napi::Env env, Napi::Object exports, AddonData* data) {
+  Napi::Function ctor =
+      DefineClass(env, "NativeHashManyBatch", {InstanceMethod<&HashManyBatchWrap::Digests>("digests")}, data);
+  exports.Set("NativeHashManyBatch", ctor);
+}
+
+// new NativeHashManyBatch(algorithm, inputs: ArrayBufferView[] (a private array), outputLength,
+// inPlace: boolean[]): copies the inputs not read in place, now, during the call.
+HashManyBatchWrap::HashManyBatchWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HashManyBatchWrap>(info) {
+  auto* data = static_cast<AddonData*>(info.Data());
+  Napi::Array inputs = info[1].As<Napi::Array>();
+  Napi::Array inPlace = info[3].As<Napi::Array>();
+  batch = std::make_shared<HashManyBatch>();
+  batch->md = DigestOf(data, info[0]);
+  batch->outputLength = SizeArg(info[2]);
+  batch->inputs.resize(inputs.Length());
+  std::vector<ByteView*> toCopy;
+  for (uint32_t i = 0; i < inputs.Length(); i++) {
+    batch->inputs[i] = BytesOf(inputs.Get(i));
+    if (!inPlace.Get(i).As<Napi::Boolean>().Value()) toCopy.push_back(&batch->inputs[i]);
+  }
+  batch->copy = CopyInto(toCopy);
+  batch->digests.resize(inputs.Length());
+}
+
+// digests(): Buffer[], in input order. Called only after every job of the call has resolved.
+Napi::Value HashManyBatchWrap::Digests(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array result = Napi::Array::New(env, batch->digests.size());
+  for (uint32_t i = 0; i < batch->digests.size(); i++) {
+    const std::vector<uint8_t>& digest = batch->digests[i];
+    result.Set(i, Napi::Buffer<uint8_t>::Copy(env, digest.data(), digest.size()));
+  }
+  return result;
 }
 
 // --- BarrierWrap: measureSize()'s rendezvous ------------------------------------------------

@@ -154,6 +154,16 @@ class HasherWrap : public Napi::ObjectWrap<HasherWrap> {
   std::shared_ptr<HasherState> state;
 };
 
+class HashManyBatchWrap : public Napi::ObjectWrap<HashManyBatchWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports, AddonData* data);
+  explicit HashManyBatchWrap(const Napi::CallbackInfo& info);
+  std::shared_ptr<HashManyBatch> batch;
+
+ private:
+  Napi::Value Digests(const Napi::CallbackInfo& info);
+};
+
 class BarrierWrap : public Napi::ObjectWrap<BarrierWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);

@@ -86,7 +86,7 @@ export interface NativeWorkQueue {
   // `inPlace`: read `data` where it is (keeping the view referenced) instead of from a native
   // copy taken during the call (see threadpool.ts, readInPlace).
   hash(algorithm: string, data: Bytes, outputLength: number, inPlace: boolean, control: number): Submitted<Buffer>;
-  hashMany(algorithm: string, inputs: Bytes[], outputLength: number, inPlace: boolean[], control: number): Submitted<Buffer[]>;
+  hashMany(batch: NativeHashManyBatch, inputs: Bytes[], control: number): Submitted<void>;
   hmac(algorithm: string, key: Bytes, data: Bytes, inPlace: boolean, control: number): Submitted<Buffer>;
   hashFile(path: Buffer, algorithm: string, outputLength: number, control: number): Submitted<Buffer>;
   pbkdf2(password: Bytes, salt: Bytes, iterations: number, keylen: number, digest: string, control: number): Submitted<Buffer>;
@@ -114,6 +114,11 @@ export interface NativeWorkQueue {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeHasher {}
+/** One hashMany() call's inputs and digests; its jobs take the inputs in turn. */
+export interface NativeHashManyBatch {
+  /** The digests in input order: only once every job of the call has resolved. */
+  digests(): Buffer[];
+}
 
 export interface NativeBarrier {
   arrived(): number;
@@ -133,6 +138,7 @@ export interface NativeAddon {
     readonly kernelCount: number;
   };
   NativeHasher: new (algorithm: string, outputLength: number) => NativeHasher;
+  NativeHashManyBatch: new (algorithm: string, inputs: Bytes[], outputLength: number, inPlace: boolean[]) => NativeHashManyBatch;
   NativeBarrier: new () => NativeBarrier;
   /** [output size in bytes, is an XOF, OpenSSL's name] or undefined for a digest OpenSSL does not know. */
   digestInfo(name: string): [number, boolean, string] | undefined;

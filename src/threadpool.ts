@@ -64,8 +64,8 @@ export interface HashOptions extends InputOptions {
 /** Options of `hashMany`. */
 export interface HashManyOptions extends HashOptions {
   /**
-   * How many pool jobs share the inputs, each hashing a contiguous run of them (runs of about
-   * equal bytes), so that many inputs hash on several pool threads at once while the loop is
+   * How many pool jobs share the inputs: each job takes the next input no job has taken yet
+   * until none is left, so many inputs hash on several pool threads at once while the loop is
    * woken once per job rather than once per input. Default: as many jobs as this pool runs at
    * once (its `maxConcurrency`, else the pool size from {@link poolSize}), never more than
    * there are inputs. `1`: one job hashes every input in turn.
@@ -216,29 +216,6 @@ function readInPlace(bytes: ArrayBufferView, value: unknown, zeroCopy: boolean |
   if (zeroCopy === true || bytes.byteLength === 0 || bytes.buffer instanceof SharedArrayBuffer) return true;
   if (bytes !== value && bytes.byteLength === bytes.buffer.byteLength) return true;
   return zeroCopy === undefined && bytes.byteLength > COPY_LIMIT_BYTES;
-}
-
-/**
- * Cuts `views` into `parts` contiguous, non-empty runs of about equal bytes (of equal counts
- * when every view is empty): returns the `parts + 1` boundaries, first 0, last views.length.
- */
-function splitByBytes(views: readonly ArrayBufferView[], parts: number): number[] {
-  let total = 0;
-  for (const view of views) total += view.byteLength;
-  const weight = (i: number) => (total > 0 ? views[i].byteLength : 1);
-  if (total === 0) total = views.length;
-  const bounds = [0];
-  let index = 0;
-  let before = 0; // weight of views[0 .. index)
-  for (let part = 1; part < parts; part++) {
-    const share = (total * part) / parts;
-    const lowest = bounds[part - 1] + 1;
-    const highest = views.length - (parts - part);
-    while (index < lowest || (index < highest && before < share)) before += weight(index++);
-    bounds.push(index);
-  }
-  bounds.push(views.length);
-  return bounds;
 }
 
 function digestInfo(name: string, algorithm: unknown): [number, boolean] {
@@ -417,8 +394,8 @@ export class ThreadPool {
   }
 
   /**
-   * Digests of many inputs, in order, from one call: the inputs are split into `options.jobs`
-   * pool jobs (default: as many as can run at once). If one job fails or the signal aborts,
+   * Digests of many inputs, in order, from one call: `options.jobs` pool jobs (default: as
+   * many as can run at once) take the inputs in turn. If one job fails or the signal aborts,
    * the others are cancelled or stopped at their next chunk, and once all have settled the
    * promise rejects with the first error.
    */
@@ -435,16 +412,12 @@ export class ThreadPool {
     const outputLength = outputLengthOf(algorithm, info, options);
     const jobs = options?.jobs ?? (this.#maxConcurrency || parsePoolSize(process.env.UV_THREADPOOL_SIZE));
     if (options?.jobs !== undefined) validateNumber('options.jobs', jobs, { min: 1, max: 1024, integer: true });
-    if (jobs <= 1 || views.length <= 1) {
-      return this.#submit(options, (control) => this.#native.hashMany(algorithm, views, outputLength, inPlace, control));
-    }
-    const bounds = splitByBytes(views, Math.min(jobs, views.length));
-    return this.#submitParts(options?.signal, bounds.length - 1, (part, signal) => {
-      const [start, end] = [bounds[part], bounds[part + 1]];
-      return this.#submit({ signal }, (control) =>
-        this.#native.hashMany(algorithm, views.slice(start, end), outputLength, inPlace.slice(start, end), control),
-      );
-    });
+    const batch = new native.NativeHashManyBatch(algorithm, views, outputLength, inPlace);
+    const submitJob = (signal: AbortSignal | undefined) =>
+      this.#submit({ signal }, (control) => this.#native.hashMany(batch, views, control));
+    const parts = Math.min(jobs, views.length);
+    const settled = parts <= 1 ? submitJob(options?.signal) : this.#submitParts(options?.signal, parts, submitJob);
+    return settled.then(() => batch.digests());
   }
 
   /** HMAC of `data` under `key`, byte-identical to `crypto.createHmac(algorithm, key).update(data).digest()`. */
@@ -592,34 +565,32 @@ export class ThreadPool {
   }
 
   /**
-   * Submits `parts` jobs as one call: resolves with their results concatenated in order. The
-   * caller's signal, or the first job to fail, cancels the others (through a signal of their
-   * own). The promise settles once every job has settled (none still reads the caller's
-   * bytes), rejecting with the first rejection.
+   * Submits `parts` jobs as one call, resolved when all are. The caller's signal, or the first
+   * job to fail, cancels the others (through a signal of their own). The promise settles once
+   * every job has settled (none still reads the caller's bytes), rejecting with the first
+   * rejection.
    */
-  #submitParts<T>(
+  #submitParts(
     signal: AbortSignal | undefined,
     parts: number,
-    submitPart: (part: number, signal: AbortSignal) => Promise<T[]>,
-  ): Promise<T[]> {
+    submitPart: (signal: AbortSignal) => Promise<void>,
+  ): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
     const shared = new AbortController();
     const forward = () => shared.abort(signal?.reason);
     signal?.addEventListener('abort', forward, { once: true });
     let failure: { error: unknown } | undefined;
-    const onFailure = (error: unknown): T[] => {
+    const onFailure = (error: unknown) => {
       if (failure === undefined) {
         failure = { error };
         shared.abort();
       }
-      return [];
     };
-    const submitted: Promise<T[]>[] = new Array(parts);
-    for (let part = 0; part < parts; part++) submitted[part] = submitPart(part, shared.signal).catch(onFailure);
-    return Promise.all(submitted).then((results) => {
+    const submitted: Promise<void>[] = new Array(parts);
+    for (let part = 0; part < parts; part++) submitted[part] = submitPart(shared.signal).catch(onFailure);
+    return Promise.all(submitted).then(() => {
       signal?.removeEventListener('abort', forward);
       if (failure !== undefined) throw failure.error;
-      return results.flat() as T[];
     });
   }
 

@@ -204,24 +204,29 @@ describe('outputs equal node:crypto', () => {
     }
   });
 
-  test('hashMany() jobs hash contiguous runs of about equal bytes, each non-empty', async () => {
-    const records: { bytes: number }[] = [];
-    const listener = (record: unknown) => records.push(record as { bytes: number });
+  test('hashMany() jobs take the inputs in turn: a job that starts after the others finished finds none left', async () => {
+    const records: { kernel: string; bytes: number }[] = [];
+    const listener = (record: unknown) => records.push(record as { kernel: string; bytes: number });
     diagnostics_channel.subscribe(JOB_CHANNEL, listener);
     try {
-      const pool = new ThreadPool();
-      const ones = Array.from({ length: 8 }, () => 'x');
-      // One big input at each end: two jobs get one big and four small inputs each.
-      await pool.hashMany('sha256', [MiB, ...ones, MiB], { jobs: 2 });
-      expect(records.map((r) => r.bytes).sort()).toEqual([MiB.length + 4, MiB.length + 4]);
-      // Only empty inputs: equal counts.
+      // One job at a time: the first takes every input, the other two none.
+      const pool = new ThreadPool({ maxConcurrency: 1 });
+      const inputs = [MiB, 'x', MiB.subarray(7), 'yz', ''];
+      const total = inputs.reduce((n, input) => n + Buffer.byteLength(input), 0);
+      const digests = await pool.hashMany('sha256', inputs, { jobs: 3 });
+      expect(digests.map(hex)).toEqual(inputs.map((x) => crypto.createHash('sha256').update(x).digest('hex')));
+      expect(records.map((r) => [r.kernel, r.bytes])).toEqual([
+        ['hashMany', total],
+        ['hashMany', 0],
+        ['hashMany', 0],
+      ]);
+      // Jobs running together share the inputs: the bytes they report add up to the whole.
       records.length = 0;
-      await pool.hashMany('sha256', Array.from({ length: 9 }, () => ''), { jobs: 3 });
-      expect(records).toHaveLength(3);
-      // Everything in the first input: the other jobs still get one input each.
-      records.length = 0;
-      await pool.hashMany('sha256', [MiB, '', '', ''], { jobs: 4 });
-      expect(records.map((r) => r.bytes).sort((a, b) => a - b)).toEqual([0, 0, 0, MiB.length]);
+      const many = Array.from({ length: 64 }, (_, i) => MiB.subarray(i));
+      const manyTotal = many.reduce((n, input) => n + input.length, 0);
+      await new ThreadPool().hashMany('sha256', many, { jobs: 4 });
+      expect(records).toHaveLength(4);
+      expect(records.reduce((n, r) => n + r.bytes, 0)).toBe(manyTotal);
     } finally {
       diagnostics_channel.unsubscribe(JOB_CHANNEL, listener);
     }

@@ -79,44 +79,35 @@ class HashKernel : public Kernel {
   size_t outputLength_;
 };
 
+// One of the jobs of a hashMany() call: hashes inputs of the shared batch until none is left.
+// Resolves with undefined; the call reads the digests from the batch once all its jobs settled.
 class HashManyKernel : public Kernel {
  public:
-  HashManyKernel(const EVP_MD* md, std::vector<ByteView> inputs, size_t outputLength)
-      : Kernel(kKernelHashMany), md_(md), inputs_(std::move(inputs)), outputLength_(outputLength) {}
+  explicit HashManyKernel(std::shared_ptr<HashManyBatch> batch)
+      : Kernel(kKernelHashMany), batch_(std::move(batch)) {}
 
   void Run(const std::atomic<bool>& abort) override {
+    HashManyBatch& batch = *batch_;
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     if (ctx == nullptr) return FailOpenSsl("digest");
-    digests_.reserve(inputs_.size());
-    for (const ByteView& input : inputs_) {
-      std::vector<uint8_t> digest;
-      bool ok = EVP_DigestInit_ex(ctx, md_, nullptr) == 1 &&
-                UpdateChunked(ctx, input, abort, aborted_) &&
-                (aborted_ || Finish(ctx, md_, outputLength_, digest));
+    for (size_t i; (i = batch.next.fetch_add(1, std::memory_order_relaxed)) < batch.inputs.size();) {
+      const ByteView& input = batch.inputs[i];
+      bool ok = EVP_DigestInit_ex(ctx, batch.md, nullptr) == 1 && UpdateChunked(ctx, input, abort, aborted_) &&
+                (aborted_ || Finish(ctx, batch.md, batch.outputLength, batch.digests[i]));
       if (!ok) {
         FailOpenSsl("digest");
         break;
       }
       if (aborted_) break;
       bytes_ += input.length;
-      digests_.push_back(std::move(digest));
     }
     EVP_MD_CTX_free(ctx);
   }
 
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Array result = Napi::Array::New(env, digests_.size());
-    for (uint32_t i = 0; i < digests_.size(); i++) {
-      result.Set(i, Napi::Buffer<uint8_t>::Copy(env, digests_[i].data(), digests_[i].size()));
-    }
-    return result;
-  }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
 
  private:
-  const EVP_MD* md_;
-  std::vector<ByteView> inputs_;
-  size_t outputLength_;
-  std::vector<std::vector<uint8_t>> digests_;
+  std::shared_ptr<HashManyBatch> batch_;
 };
 
 class HmacKernel : public Kernel {
@@ -256,9 +247,8 @@ class HashFileKernel : public Kernel {
 std::unique_ptr<Kernel> MakeHashKernel(const EVP_MD* md, ByteView data, size_t outputLength) {
   return std::make_unique<HashKernel>(md, data, outputLength);
 }
-std::unique_ptr<Kernel> MakeHashManyKernel(const EVP_MD* md, std::vector<ByteView> inputs,
-                                           size_t outputLength) {
-  return std::make_unique<HashManyKernel>(md, std::move(inputs), outputLength);
+std::unique_ptr<Kernel> MakeHashManyKernel(std::shared_ptr<HashManyBatch> batch) {
+  return std::make_unique<HashManyKernel>(std::move(batch));
 }
 std::unique_ptr<Kernel> MakeHmacKernel(const EVP_MD* md, ByteView key, ByteView data) {
   return std::make_unique<HmacKernel>(md, key, data);

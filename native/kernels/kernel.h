@@ -98,8 +98,20 @@ std::unique_ptr<Kernel> MakeNoopKernel(KernelId id);
 std::unique_ptr<Kernel> MakeSpinKernel(double ms);
 std::unique_ptr<Kernel> MakeSleepKernel(double ms);
 std::unique_ptr<Kernel> MakeHashKernel(const EVP_MD* md, ByteView data, size_t outputLength);
-std::unique_ptr<Kernel> MakeHashManyKernel(const EVP_MD* md, std::vector<ByteView> inputs,
-                                           size_t outputLength);
+// hashMany(): what the jobs of one call share. Each job takes the next input no job has taken
+// yet (`next`), so the jobs of a call end together however fast their threads run, and hashes
+// it into its own slot of `digests`. The loop thread reads `digests` only once every job of the
+// call has settled (libuv orders each job's work before its after_work). Lifetime: held by the
+// call's JS object (HashManyBatchWrap) and by each of its jobs' kernels, freed on the loop.
+struct HashManyBatch {
+  const EVP_MD* md = nullptr;
+  size_t outputLength = 0;
+  std::vector<ByteView> inputs;
+  std::unique_ptr<uint8_t[]> copy;  // the inputs copied at the call (zeroCopy), if any
+  std::vector<std::vector<uint8_t>> digests;
+  std::atomic<size_t> next{0};
+};
+std::unique_ptr<Kernel> MakeHashManyKernel(std::shared_ptr<HashManyBatch> batch);
 std::unique_ptr<Kernel> MakeHmacKernel(const EVP_MD* md, ByteView key, ByteView data);
 std::unique_ptr<Kernel> MakeHashFileKernel(const EVP_MD* md, std::string path, size_t outputLength);
 std::unique_ptr<Kernel> MakePbkdf2Kernel(const EVP_MD* md, ByteView password, ByteView salt,
