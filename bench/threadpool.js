@@ -358,11 +358,6 @@ async function childSha(config) {
       run: () => Promise.all(buffers.map((b) => tp.hash('sha256', b))),
     },
     {
-      name: 'uvscopeCopy',
-      label: 'uvscope threadpool.hash, all at once, zeroCopy: false',
-      run: () => Promise.all(buffers.map((b) => tp.hash('sha256', b, { zeroCopy: false }))),
-    },
-    {
       name: 'raw',
       label: 'raw uv_queue_work sha256 per buffer (yardstick)',
       run: () => Promise.all(buffers.map((b) => raw.sha256(b))),
@@ -381,9 +376,18 @@ async function childSha(config) {
     },
   ];
 
+  // Copying 256 MiB takes ~10x the others' time here (page faults, see README) and leaves the
+  // kernel busy for a while after; it runs after the rounds, paired with createHash runs.
+  const copying = {
+    name: 'uvscopeCopy',
+    label: 'uvscope threadpool.hash per buffer, zeroCopy: false (after the rounds)',
+    run: () => Promise.all(buffers.map((b) => tp.hash('sha256', b, { zeroCopy: false }))),
+  };
+  const createHash = contenders.find((c) => c.name === 'createHash');
+
   // Warm-up, and the digests must agree with createHash's.
-  const expected = await contenders.find((c) => c.name === 'createHash').run();
-  for (const c of contenders) {
+  const expected = await createHash.run();
+  for (const c of [...contenders, copying]) {
     const digests = await c.run();
     for (let i = 0; i < buffers.length; i++) {
       if (!digests[i].equals(expected[i])) throw new Error(`(c) digest of buffer ${i} differs between ${c.name} and createHash`);
@@ -391,30 +395,34 @@ async function childSha(config) {
   }
   tp.resetStats();
 
+  const measure = async (c) => {
+    gc();
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    h.enable();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const running = c.run();
+    const callMs = performance.now() - t0; // the loop is blocked at least this long
+    const digests = await running;
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    h.disable();
+    if (digests.length !== buffers.length) throw new Error(`(c) ${c.name} returned ${digests.length} digests`);
+    return {
+      ms,
+      callMs,
+      mibPerSecond: totalMiB / (ms / 1000),
+      delayP99Ms: h.percentile(99) / 1e6,
+      delayP50Ms: h.percentile(50) / 1e6,
+      delayMaxMs: h.max / 1e6,
+      delaySamples: h.count,
+      processCpuMs: (cpu.user + cpu.system) / 1000,
+    };
+  };
   const rounds = [];
   for (let r = 0; r < config.rounds; r++) {
     const round = { round: r };
-    for (const c of rotate(contenders, r)) {
-      gc();
-      const h = monitorEventLoopDelay({ resolution: 1 });
-      h.enable();
-      const cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      const digests = await c.run();
-      const ms = performance.now() - t0;
-      const cpu = process.cpuUsage(cpu0);
-      h.disable();
-      if (digests.length !== buffers.length) throw new Error(`(c) ${c.name} returned ${digests.length} digests`);
-      round[c.name] = {
-        ms,
-        mibPerSecond: totalMiB / (ms / 1000),
-        delayP99Ms: h.percentile(99) / 1e6,
-        delayP50Ms: h.percentile(50) / 1e6,
-        delayMaxMs: h.max / 1e6,
-        delaySamples: h.count,
-        processCpuMs: (cpu.user + cpu.system) / 1000,
-      };
-    }
+    for (const c of rotate(contenders, r)) round[c.name] = await measure(c);
     rounds.push(round);
     log(
       `  round ${r + 1}/${config.rounds}: ${contenders
@@ -424,10 +432,15 @@ async function childSha(config) {
   }
   if (raw.pending() !== 0) throw new Error(`yardstick has ${raw.pending()} jobs unsettled`);
   const hashStats = tp.stats().kernels.hash;
+  const copyRounds = [];
+  for (let r = 0; r < Math.min(3, config.rounds); r++) {
+    copyRounds.push({ round: r, [copying.name]: await measure(copying), createHash: await measure(createHash) });
+  }
   return {
     poolThreads,
-    contenders: contenders.map(({ name, label }) => ({ name, label })),
+    contenders: [...contenders, copying].map(({ name, label }) => ({ name, label })),
     rounds,
+    copyRounds,
     uvscopeHashStatsNs: hashStats && { queueWait: hashStats.queueWait, run: hashStats.run, returnDelay: hashStats.returnDelay },
   };
 }
@@ -465,25 +478,26 @@ async function childFile(config) {
   const [a, b] = [await contenders[0].run(), await contenders[1].run()];
   if (!a.equals(b)) throw new Error(`(d) digests differ: hashFile ${a.toString('hex')}, stream ${b.toString('hex')}`);
 
+  const measure = async (c) => {
+    gc();
+    const cpu0 = process.cpuUsage();
+    const main0 = mainCpu.read();
+    const t0 = performance.now();
+    await c.run();
+    const ms = performance.now() - t0;
+    const mainNs = mainCpu.read() - main0;
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      ms,
+      mibPerSecond: totalMiB / (ms / 1000),
+      mainThreadCpuMs: mainNs / 1e6,
+      processCpuMs: (cpu.user + cpu.system) / 1000,
+    };
+  };
   const rounds = [];
   for (let r = 0; r < config.rounds; r++) {
     const round = { round: r };
-    for (const c of rotate(contenders, r)) {
-      gc();
-      const cpu0 = process.cpuUsage();
-      const main0 = mainCpu.read();
-      const t0 = performance.now();
-      await c.run();
-      const ms = performance.now() - t0;
-      const mainNs = mainCpu.read() - main0;
-      const cpu = process.cpuUsage(cpu0);
-      round[c.name] = {
-        ms,
-        mibPerSecond: totalMiB / (ms / 1000),
-        mainThreadCpuMs: mainNs / 1e6,
-        processCpuMs: (cpu.user + cpu.system) / 1000,
-      };
-    }
+    for (const c of rotate(contenders, r)) round[c.name] = await measure(c);
     rounds.push(round);
     log(
       `  round ${r + 1}/${config.rounds}: ${contenders
@@ -643,11 +657,14 @@ function summarizeRoundTrip(data, config) {
 function summarizeSha(data) {
   const rows = [];
   const by = {};
+  const roundsOf = (name) => (name in data.rounds[0] ? data.rounds : data.copyRounds);
   for (const c of data.contenders) {
-    const per = data.rounds.map((r) => r[c.name]);
+    const per = roundsOf(c.name).map((r) => r[c.name]);
     by[c.name] = {
       mibPerSecond: median(per.map((p) => p.mibPerSecond)),
       ms: median(per.map((p) => p.ms)),
+      callMs: median(per.map((p) => p.callMs)),
+      delaySamples: median(per.map((p) => p.delaySamples)),
       delayP99Ms: median(per.map((p) => p.delayP99Ms)),
       delayMaxMs: median(per.map((p) => p.delayMaxMs)),
       processCpuMs: median(per.map((p) => p.processCpuMs)),
@@ -658,13 +675,14 @@ function summarizeSha(data) {
       c.label,
       formatNumber(b.mibPerSecond),
       formatNumber(b.ms),
-      b.delayP99Ms.toFixed(2),
-      b.delayMaxMs.toFixed(2),
+      b.callMs.toFixed(2),
+      b.delaySamples > 0 ? b.delayP99Ms.toFixed(2) : 'no sample',
+      b.delaySamples > 0 ? b.delayMaxMs.toFixed(2) : 'no sample',
       formatNumber(b.processCpuMs),
       pct(b.spread),
     ]);
   }
-  const ratioTo = (name, base) => median(data.rounds.map((r) => r[name].mibPerSecond / r[base].mibPerSecond));
+  const ratioTo = (name, base) => median(roundsOf(name).map((r) => r[name].mibPerSecond / r[base].mibPerSecond));
   return {
     by,
     ratio: ratioTo('uvscopeMany', 'createHash'),
@@ -672,7 +690,7 @@ function summarizeSha(data) {
     copyRatio: ratioTo('uvscopeCopy', 'createHash'),
     rawRatio: ratioTo('raw', 'createHash'),
     perBufferToRaw: ratioTo('uvscope', 'raw'),
-    table: renderTable(['contender', 'MiB/s', 'wall ms', 'delay p99 ms', 'delay max ms', 'process CPU ms', 'spread'], rows),
+    table: renderTable(['contender', 'MiB/s', 'wall ms', 'call ms', 'delay p99 ms', 'delay max ms', 'process CPU ms', 'spread'], rows),
   };
 }
 
@@ -794,6 +812,8 @@ async function main() {
       const delay = s.by.uvscopeMany.delayP99Ms;
       out.push(`(c) SHA-256 of ${config.buffers} × 1 MiB buffers, pool of ${data.poolThreads} threads (UV_THREADPOOL_SIZE=2); loop delay from monitorEventLoopDelay({ resolution: 1 }), includes the 1 ms interval`);
       out.push(s.table);
+      out.push('    call ms: how long the call itself ran before returning its promise(s), the loop blocked throughout;');
+      out.push('    "no sample": the loop never turned while the run lasted, so monitorEventLoopDelay recorded nothing');
       out.push(`    target: hashMany ≥ ${TARGETS.sha}× createHash MiB/s → ${formatRatio(s.ratio)} ${verdict(s.ratio >= TARGETS.sha)}; loop delay p99 ≤ ${TARGETS.shaDelayMs} ms → ${delay.toFixed(2)} ms ${verdict(delay <= TARGETS.shaDelayMs)}`);
       out.push(`    one job per buffer: hash ${formatRatio(s.perBufferRatio)} createHash (zeroCopy: false ${formatRatio(s.copyRatio)}), raw yardstick ${formatRatio(s.rawRatio)}; hash / raw ${formatRatio(s.perBufferToRaw)}`);
       out.push('    (every finished job wakes the loop thread, which then takes a core from the two hashing threads: see README)');
