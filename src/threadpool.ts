@@ -410,8 +410,9 @@ export class ThreadPool {
     const inPlace: boolean[] = new Array(views.length);
     for (let i = 0; i < views.length; i++) inPlace[i] = readInPlace(views[i], inputs[i], zeroCopy);
     const outputLength = outputLengthOf(algorithm, info, options);
-    const jobs = options?.jobs ?? (this.#maxConcurrency || parsePoolSize(process.env.UV_THREADPOOL_SIZE));
-    if (options?.jobs !== undefined) validateNumber('options.jobs', jobs, { min: 1, max: 1024, integer: true });
+    const jobsOption = options?.jobs;
+    if (jobsOption !== undefined) validateNumber('options.jobs', jobsOption, { min: 1, max: 1024, integer: true });
+    const jobs = jobsOption ?? (this.#maxConcurrency || parsePoolSize(process.env.UV_THREADPOOL_SIZE));
     const batch = new native.NativeHashManyBatch(algorithm, views, outputLength, inPlace);
     const submitJob = (signal: AbortSignal | undefined) =>
       this.#submit({ signal }, (control) => this.#native.hashMany(batch, views, control));

@@ -573,7 +573,9 @@ describe('bad inputs give the documented error, never a crash', () => {
     expectThrow(() => any.hmac(1, 'k', 'x'), 'TypeError', 'ERR_INVALID_ARG_TYPE', '"hmac"');
     expectThrow(() => any.hashMany('sha256', 'not an array'), 'TypeError', 'ERR_INVALID_ARG_TYPE', '"inputs"');
     expectThrow(() => any.hashMany('sha256', ['ok', 3]), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'inputs[1]');
-    expectThrow(() => any.hashMany('sha256', ['ok'], { jobs: '2' }), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options.jobs');
+    for (const jobs of ['2', null, {}]) {
+      expectThrow(() => any.hashMany('sha256', ['ok'], { jobs }), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options.jobs');
+    }
     for (const jobs of [0, -1, 1.5, 1025, NaN]) {
       expectThrow(() => pool.hashMany('sha256', ['ok'], { jobs }), 'RangeError', 'ERR_OUT_OF_RANGE', 'options.jobs');
     }
