@@ -10,13 +10,14 @@
  *      median and p99 latency.
  *  (b) burst: N empty jobs submitted at once, then Promise.all. Jobs per second.
  *  (c) SHA-256 of 256 x 1 MiB buffers with UV_THREADPOOL_SIZE=2: threadpool.hashMany of all
- *      of them in one call (two pool jobs of 128 buffers), and threadpool.hash for each, all at
- *      once (the default, which reads 1 MiB inputs in place, and zeroCopy: false, which copies
- *      each on the main thread), against crypto.createHash on the main thread (one buffer per
- *      loop turn, so the loop stays responsive between buffers), and against the raw addon's
- *      sha256() (one uv_queue_work job per buffer: EVP_Digest, nothing else), the yardstick of
- *      one-job-per-buffer designs. MiB/s and event-loop delay p99 (monitorEventLoopDelay,
- *      resolution 1 ms, enabled around each run).
+ *      of them in one call (two pool jobs taking the buffers in turn), and threadpool.hash for
+ *      each, all at once (the default, which reads 1 MiB inputs in place, and zeroCopy: false,
+ *      which copies each on the main thread, measured after the rounds), against
+ *      crypto.createHash on the main thread (one buffer per loop turn, so the loop stays
+ *      responsive between buffers), and against the raw addon's sha256() (one uv_queue_work
+ *      job per buffer: EVP_Digest, nothing else), the yardstick of one-job-per-buffer designs.
+ *      MiB/s and event-loop delay p99 (monitorEventLoopDelay, resolution 1 ms, enabled around
+ *      each run).
  *  (d) threadpool.hashFile of a 256 MiB temp file, against fs.createReadStream piped into
  *      crypto.createHash (stream.pipeline). The page cache is warmed first. Wall time, MiB/s,
  *      main-thread CPU (from /proc/self/task/<pid>/schedstat: process.cpuUsage() counts every
