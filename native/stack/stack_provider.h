@@ -1,0 +1,56 @@
+// The contract between uvscope's Node-API addon (uvscope.node: the stall watchdog) and the
+// optional per-ABI stack addon (uvscope_stack.node), which captures the JavaScript stack of a
+// thread through V8's Isolate::RequestInterrupt. Plain C, versioned: no V8, Node or Node-API
+// type crosses it, so the Node-API addon stays one binary for every Node.
+//
+// Lifetime: the stack addon creates one provider per Node environment (main thread, each
+// worker) and hands it to JavaScript as a Node-API External (`provider()` of the stack
+// addon). A holder calls retain() before keeping the pointer and release() when done; the
+// provider is freed when the environment is gone and the last holder has released it. After
+// its environment is torn down, request() returns UVSCOPE_STACK_GONE.
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UVSCOPE_STACK_PROVIDER_VERSION 1
+
+// request() results.
+#define UVSCOPE_STACK_QUEUED 0  // done() will be called exactly once
+#define UVSCOPE_STACK_GONE 1    // the environment is being torn down; done() is never called
+#define UVSCOPE_STACK_BUSY 2    // a request of this provider is still pending; done() is never called
+
+// done() status.
+#define UVSCOPE_STACK_CAPTURED 0   // frames[0..count) valid during the call only, innermost first
+#define UVSCOPE_STACK_CANCELLED 1  // the environment was torn down before the interrupt ran
+
+typedef struct uvscope_stack_frame {
+  const char* function_name;  // UTF-8, never NULL: "" for an anonymous function
+  const char* url;            // script name or source URL, UTF-8, never NULL: "" when unknown
+  int32_t line;               // 1-based, 0 when unknown
+  int32_t column;             // 1-based, 0 when unknown
+} uvscope_stack_frame;
+
+// Called on the environment's own thread, inside V8's interrupt (no JavaScript may run there,
+// so it must not call into JS or block), or with CANCELLED during the environment's teardown.
+// captured_at_ns is uv_hrtime() when the stack was taken (0 when cancelled).
+typedef void (*uvscope_stack_done_fn)(void* user, int status, const uvscope_stack_frame* frames,
+                                      uint32_t count, uint64_t captured_at_ns);
+
+typedef struct uvscope_stack_provider {
+  uint32_t version;  // UVSCOPE_STACK_PROVIDER_VERSION
+  // Any thread. Asks V8 to interrupt the environment's thread at its next stack check (a
+  // function entry or a loop back-edge in JavaScript: a thread inside a native call is
+  // interrupted only when the call returns) and capture up to max_frames frames there.
+  // Never blocks for long: it takes a mutex held only for O(1) work.
+  int (*request)(struct uvscope_stack_provider* self, uint32_t max_frames, uvscope_stack_done_fn done,
+                 void* user);
+  void (*retain)(struct uvscope_stack_provider* self);
+  void (*release)(struct uvscope_stack_provider* self);
+} uvscope_stack_provider;
+
+#ifdef __cplusplus
+}
+#endif
