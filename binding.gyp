@@ -5,6 +5,9 @@
       "sources": [
         "native/addon.cc",
         "native/loop_observer.cc",
+        "native/loop/heartbeat.cc",
+        "native/loop/live_reports.cc",
+        "native/loop/stall_watchdog.cc",
         "native/work_queue.cc",
         "native/digests.cc",
         "native/kernels/hash.cc",

@@ -6,6 +6,9 @@
 #include "addon_data.h"
 #include "clock.h"
 #include "live_counts.h"
+#include "loop/heartbeat.h"
+#include "loop/live_reports.h"
+#include "loop/stall_watchdog.h"
 #include "loop_observer.h"
 #include "work_queue.h"
 
@@ -21,6 +24,11 @@ AddonData::AddonData(Napi::Env env_) : env(env_), loop(nullptr) {
   if (status != napi_ok) {
     throw Napi::Error::New(env, "uvscope: could not register the environment cleanup hook");
   }
+}
+
+LoopHeartbeat* AddonData::Heartbeat() {
+  if (heartbeat == nullptr) heartbeat = new LoopHeartbeat(this);
+  return heartbeat;
 }
 
 void AddonData::Register(Closeable* item) { live_.push_back(item); }
@@ -103,6 +111,8 @@ static Napi::Value LiveObjects(const Napi::CallbackInfo& info) {
   counts.Set("observerCores", static_cast<double>(live::observerCores.load()));
   counts.Set("jobs", static_cast<double>(live::jobs.load()));
   counts.Set("workQueues", static_cast<double>(live::workQueues.load()));
+  counts.Set("watchdogs", static_cast<double>(live::watchdogs.load()));
+  counts.Set("watchdogThreads", static_cast<double>(live::watchdogThreads.load()));
   return counts;
 }
 
@@ -112,6 +122,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nowNs", Napi::Function::New(env, Now, "nowNs"));
   exports.Set("uvVersion", Napi::String::New(env, uv_version_string()));
   LoopObserverWrap::Init(env, exports, data);
+  StallWatchdogWrap::Init(env, exports, data);
+  LiveReportSubscription::Init(env, exports, data);
   WorkQueueWrap::Init(env, exports, data);
   HasherWrap::Init(env, exports, data);
   HashManyBatchWrap::Init(env, exports, data);

@@ -14,6 +14,8 @@
 
 namespace uvscope {
 
+class LoopHeartbeat;
+
 // Something that holds libuv handles or requests on this environment's loop. Close()
 // starts closing; the object calls its `done` callback (once) when its last close
 // callback or after_work has run, and must not touch AddonData after that.
@@ -35,6 +37,10 @@ class AddonData {
   Napi::FunctionReference loopObserverConstructor;
   Napi::FunctionReference hasherConstructor;
   DigestCache digests;
+  // The environment's loop heartbeat (loop/heartbeat.h), created on first use, freed on
+  // teardown. Heartbeat() creates it; `heartbeat` may be null.
+  LoopHeartbeat* heartbeat = nullptr;
+  LoopHeartbeat* Heartbeat();
 
   // Registration of live closeables; Unregister is a no-op during teardown.
   void Register(Closeable* item);

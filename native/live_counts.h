@@ -16,5 +16,9 @@ inline std::atomic<int64_t> observerCores{0};
 inline std::atomic<int64_t> jobs{0};
 // WorkQueueWrap objects (one per ThreadPool) not yet destroyed.
 inline std::atomic<int64_t> workQueues{0};
+// StallWatchdogCore objects (freed in their async handle's close callback) and the watchdog
+// threads running now (a thread counts until it has returned, just before its join).
+inline std::atomic<int64_t> watchdogs{0};
+inline std::atomic<int64_t> watchdogThreads{0};
 
 }  // namespace uvscope::live

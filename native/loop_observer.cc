@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "clock.h"
+#include "loop/heartbeat.h"
 #include "live_counts.h"
 
 namespace uvscope {
@@ -44,8 +45,8 @@ constexpr uint32_t Bit(Phase phase) { return 1u << phase; }
 
 }  // namespace
 
-ObserverCore::ObserverCore(uv_loop_t* loop, size_t traceCapacity, uint64_t blockThresholdNs)
-    : loop_(loop), blockThresholdNs_(blockThresholdNs) {
+ObserverCore::ObserverCore(AddonData* data, size_t traceCapacity, uint64_t blockThresholdNs)
+    : data_(data), loop_(data->loop), blockThresholdNs_(blockThresholdNs) {
   live::observerCores.fetch_add(1, std::memory_order_relaxed);
   traceTimes_.resize(traceCapacity);
   traceIterations_.resize(traceCapacity);
@@ -97,6 +98,12 @@ void ObserverCore::Start() {
   uv_prepare_start(&prepare_, OnPrepare);
   uv_check_start(&check_, OnCheck);
   if (idleWanted_) uv_idle_start(&idle_, OnIdle);
+  data_->Heartbeat()->SourceStarted(this);
+}
+
+void ObserverCore::Beat(uint64_t nowNs, uint64_t idleNs, Phase phase) const {
+  LoopHeartbeat* heartbeat = data_->heartbeat;
+  if (heartbeat != nullptr && heartbeat->Beats(this)) heartbeat->Beat(nowNs, idleNs, phase);
 }
 
 void ObserverCore::Stop() {
@@ -112,6 +119,7 @@ void ObserverCore::Stop() {
   uv_check_stop(&check_);
   uv_idle_stop(&idle_);
   uv_timer_stop(&timerMarker_);
+  if (data_->heartbeat != nullptr) data_->heartbeat->SourceStopped(this);
 }
 
 void ObserverCore::Reset() {
@@ -230,6 +238,7 @@ void ObserverCore::OnPrepare(uv_prepare_t* handle) {
   if (!self->idleReadAtCheck_) self->idleAtPrepareNs_ = self->IdleTimeNs();
   self->iteration_++;
   self->phase_ = kPhasePoll;  // prepare callbacks run right before poll
+  self->Beat(now, self->idleAtPrepareNs_, kPhasePoll);
   if (self->traceTimes_.size() || (self->eventMask_ & Bit(kPhasePrepare))) {
     self->Emit(kPhasePrepare, now, self->iteration_);
   }
@@ -252,6 +261,7 @@ void ObserverCore::OnCheck(uv_check_t* handle) {
   }
   self->lastCheckNs_ = now;
   self->phase_ = kPhaseCheck;
+  self->Beat(now, self->idleReadAtCheck_ ? self->idleAtPrepareNs_ : self->IdleTimeNs(), kPhaseCheck);
   if (self->markersWanted_) self->ArmMarkers();
   if (self->traceTimes_.size() || (self->eventMask_ & Bit(kPhaseCheck))) {
     self->Emit(kPhaseCheck, now, self->iteration_);
@@ -278,6 +288,7 @@ void ObserverCore::OnTimerMarker(uv_timer_t* handle) {
   auto* self = static_cast<ObserverCore*>(handle->data);
   uint64_t now = NowNs();
   self->phase_ = kPhaseTimers;
+  self->Beat(now, self->idleAtPrepareNs_, kPhaseTimers);  // read at this iteration's check
   self->Emit(kPhaseTimers, now, self->iteration_);
 }
 
@@ -292,6 +303,7 @@ void ObserverCore::OnCloseMarker(uv_handle_t* handle) {
   if (!self->running_) return;
   uint64_t now = NowNs();
   self->phase_ = kPhaseClose;
+  self->Beat(now, self->idleAtPrepareNs_, kPhaseClose);  // read at this iteration's check
   self->Emit(kPhaseClose, now, self->iteration_);
 }
 
@@ -397,7 +409,7 @@ LoopObserverWrap::LoopObserverWrap(const Napi::CallbackInfo& info)
   }
   auto traceCapacity = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
   auto blockThresholdNs = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
-  core_ = new ObserverCore(data_->loop, traceCapacity, blockThresholdNs);
+  core_ = new ObserverCore(data_, traceCapacity, blockThresholdNs);
   core_->SetSink(this);
   data_->Register(this);
 }

@@ -49,9 +49,11 @@ class PhaseSink {
   virtual void OnLongIteration(const LongIteration& long_iteration) = 0;
 };
 
+class LoopHeartbeat;
+
 class ObserverCore {
  public:
-  ObserverCore(uv_loop_t* loop, size_t traceCapacity, uint64_t blockThresholdNs);
+  ObserverCore(AddonData* data, size_t traceCapacity, uint64_t blockThresholdNs);
 
   void Start();
   void Stop();
@@ -92,10 +94,14 @@ class ObserverCore {
   static void OnHandleClosed(uv_handle_t* handle);
 
   void Emit(Phase phase, uint64_t timeNs, uint64_t iteration);
+  // Beats the environment's heartbeat when this core is its elected source (a stall watchdog
+  // watches); idleNs is a reading taken since the last poll.
+  void Beat(uint64_t nowNs, uint64_t idleNs, Phase phase) const;
   void ArmMarkers();
   void BeginWindow(uint64_t nowNs);
   uint64_t IdleTimeNs() const;
 
+  AddonData* data_;
   uv_loop_t* loop_;
   uv_prepare_t prepare_;
   uv_check_t check_;

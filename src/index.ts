@@ -13,6 +13,16 @@ export type {
   Phase,
   PhaseEvent,
 } from './loop-observer';
+export { parseStallReport, STALL_CHANNEL, StallWatchdog } from './loop/stall-watchdog';
+export type {
+  LiveStallReport,
+  StallEvent,
+  StallPhase,
+  StallReport,
+  StallStackFrame,
+  StallWatchdogOptions,
+  StallWatchdogStats,
+} from './loop/stall-watchdog';
 export type { CodedError } from './errors';
 export { AbortError } from './errors';
 export type { HistogramSummary } from './histogram';

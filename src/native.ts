@@ -125,6 +125,22 @@ export interface NativeBarrier {
   release(): void;
 }
 
+export interface NativeStallWatchdog {
+  start(): void;
+  stop(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+  /** [stalls, longestNs, totalNs, reports] */
+  stats(): [number, number, number, number];
+}
+
+export interface NativeLiveReportSubscription {
+  close(): void;
+  /** Lines this subscriber lost because its queue was full (its loop did not keep up). */
+  dropped(): number;
+}
+
 export interface NativeAddon {
   /** libuv's clock (CLOCK_MONOTONIC), ns. */
   nowNs(): bigint;
@@ -144,14 +160,32 @@ export interface NativeAddon {
   digestInfo(name: string): [number, boolean, string] | undefined;
   scryptParamsValid(N: number, r: number, p: number, maxmem: number): boolean;
   isDetached(view: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): boolean;
-  /** Cancels queued pool jobs and asks running ones to stop: for process 'exit'. */
+  /** Cancels queued pool jobs, asks running ones to stop, joins watchdog threads: for process 'exit'. */
   abortForExit(): void;
   /**
    * Native objects alive in this process: observer cores not yet freed (each is freed in its
    * last handle's close callback), job allocations (in flight or recycled) and work queues
    * (one per ThreadPool). For leak tests.
    */
-  liveObjects(): { observerCores: number; jobs: number; workQueues: number };
+  liveObjects(): {
+    observerCores: number;
+    jobs: number;
+    workQueues: number;
+    watchdogs: number;
+    watchdogThreads: number;
+  };
+  NativeStallWatchdog: new (
+    thresholdNs: number,
+    repeatNs: number,
+    stacks: boolean,
+    fd: number,
+    maxFrames: number,
+    threadId: number,
+    stackProvider: unknown,
+    stackUnavailable: string,
+    emit: (stallJson: string) => void,
+  ) => NativeStallWatchdog;
+  NativeLiveReportSubscription: new (onLine: (reportJson: string) => void) => NativeLiveReportSubscription;
 }
 
 function load(): NativeAddon {
@@ -163,3 +197,9 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+
+// process.exit() skips environment teardown: libuv's shutdown waits for every queued pool job,
+// and watchdog threads would outlive the loop they read. Cancel uvscope's queued jobs, stop its
+// running ones and join its watchdog threads first. (Natural exit and worker termination go
+// through the async cleanup hook instead.)
+process.on('exit', () => native.abortForExit());

@@ -821,11 +821,6 @@ export function monitorSaturation(options: { intervalMs?: number; maxSamples?: n
   };
 }
 
-// process.exit() skips environment teardown and libuv's shutdown waits for every queued pool
-// job: cancel uvscope's queued jobs and stop its running ones first. (Natural exit and worker
-// termination go through the async cleanup hook instead.)
-process.on('exit', () => native.abortForExit());
-
 /** The diagnostics_channel each saturation sample is published on: `{ queueWaitNs }`. */
 export const SATURATION_CHANNEL = 'uvscope:threadpool:saturation';
 

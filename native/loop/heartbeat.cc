@@ -1,0 +1,129 @@
+// LoopHeartbeat: see heartbeat.h. Everything but Read(), MarkStallOpen() and StallEndNs()
+// runs on the environment's loop thread.
+#include "heartbeat.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+
+#include "../clock.h"
+#include "../loop_observer.h"
+
+namespace uvscope {
+
+namespace {
+
+using MetricsInfoFn = int (*)(uv_loop_t*, uv_metrics_t*);
+
+}  // namespace
+
+LoopHeartbeat::LoopHeartbeat(AddonData* data) : data_(data), loop_(data->loop) {
+  uv_prepare_init(loop_, &prepare_);
+  uv_check_init(loop_, &check_);
+  prepare_.data = this;
+  check_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+  openHandles_ = 2;
+  data_->Register(this);
+}
+
+uint8_t LoopHeartbeat::PhaseOutsideMarkers() const {
+  // uv_metrics_info (libuv >= 1.45) counts iterations: none yet means the main script (or a
+  // worker's) is still running before the loop first turned.
+  static const auto metricsInfo = reinterpret_cast<MetricsInfoFn>(dlsym(RTLD_DEFAULT, "uv_metrics_info"));
+  uv_metrics_t metrics;
+  if (metricsInfo != nullptr && metricsInfo(loop_, &metrics) == 0 && metrics.loop_count == 0) return kPhaseStartup;
+  // Otherwise the last marker says where the loop is (unknown before any).
+  HeartbeatReading last = Read();
+  return last.seq == 0 ? static_cast<uint8_t>(kPhaseUnknown) : last.phase;
+}
+
+void LoopHeartbeat::BeatNow(uint8_t phase) { Beat(NowNs(), uv_metrics_idle_time(loop_), phase); }
+
+HeartbeatReading LoopHeartbeat::Read() const {
+  HeartbeatReading reading;
+  for (;;) {
+    uint64_t before = seq_.load(std::memory_order_acquire);
+    reading.beatNs = beatNs_.load(std::memory_order_relaxed);
+    reading.idleNs = idleNs_.load(std::memory_order_relaxed);
+    reading.iteration = iteration_.load(std::memory_order_relaxed);
+    reading.phase = phase_.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    uint64_t after = seq_.load(std::memory_order_relaxed);
+    if (before == after && (before & 1) == 0) {
+      reading.seq = before;
+      return reading;
+    }
+  }
+}
+
+void LoopHeartbeat::Watch() {
+  watchers_++;
+  Elect();
+}
+
+void LoopHeartbeat::Unwatch() {
+  if (watchers_ > 0) watchers_--;
+  Elect();
+}
+
+void LoopHeartbeat::SourceStarted(const void* source) {
+  if (std::find(sources_.begin(), sources_.end(), source) == sources_.end()) sources_.push_back(source);
+  Elect();
+}
+
+void LoopHeartbeat::SourceStopped(const void* source) {
+  sources_.erase(std::remove(sources_.begin(), sources_.end(), source), sources_.end());
+  Elect();
+}
+
+void LoopHeartbeat::Elect() {
+  const void* beater = nullptr;
+  if (watchers_ > 0 && !closed_) beater = sources_.empty() ? static_cast<const void*>(this) : sources_.front();
+  beater_ = beater;
+  bool ownPair = beater == this;
+  if (ownPair == ownPairRunning_) return;
+  ownPairRunning_ = ownPair;
+  if (ownPair) {
+    checkSeen_ = false;
+    uv_prepare_start(&prepare_, OnPrepare);
+    uv_check_start(&check_, OnCheck);
+  } else {
+    uv_prepare_stop(&prepare_);
+    uv_check_stop(&check_);
+  }
+}
+
+void LoopHeartbeat::OnPrepare(uv_prepare_t* handle) {
+  auto* self = static_cast<LoopHeartbeat*>(handle->data);
+  // Idle time only grows inside poll: the reading taken at the last check is still current.
+  uint64_t idle = self->checkSeen_ ? self->idleAtLastCheck_ : uv_metrics_idle_time(self->loop_);
+  self->Beat(NowNs(), idle, kPhasePoll);
+}
+
+void LoopHeartbeat::OnCheck(uv_check_t* handle) {
+  auto* self = static_cast<LoopHeartbeat*>(handle->data);
+  self->idleAtLastCheck_ = uv_metrics_idle_time(self->loop_);
+  self->checkSeen_ = true;
+  self->Beat(NowNs(), self->idleAtLastCheck_, kPhaseCheck);
+}
+
+void LoopHeartbeat::CloseForTeardown(std::function<void()> done) {
+  closed_ = true;
+  Elect();
+  onClosed_ = std::move(done);
+  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), OnClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), OnClosed);
+}
+
+void LoopHeartbeat::OnClosed(uv_handle_t* handle) {
+  auto* self = static_cast<LoopHeartbeat*>(handle->data);
+  if (--self->openHandles_ > 0) return;
+  std::function<void()> done = std::move(self->onClosed_);
+  self->data_->heartbeat = nullptr;
+  delete self;
+  if (done) done();
+}
+
+}  // namespace uvscope

@@ -1,0 +1,119 @@
+// LoopHeartbeat: where the loop thread of one environment was last seen, published for other
+// threads (the stall watchdogs). The loop thread beats at uvscope's markers (prepare, check,
+// and the timers/close markers when they run); a watchdog thread reads the last beat and
+// libuv's idle time to tell a loop waiting for I/O from a blocked one.
+//
+// One writer, the loop thread; any number of readers. A seqlock keeps the fields of one beat
+// together: a beat is a handful of relaxed stores, with no lock and no system call.
+//
+// Who beats: while at least one watchdog watches, exactly one "source" per environment. A
+// running LoopObserver is one (its callbacks already hold the time and the idle reading, so
+// beating costs it a few stores); when none runs, the heartbeat's own prepare+check pair does.
+// Owned by AddonData (one per environment), closed on teardown like any other Closeable.
+#pragma once
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "../addon_data.h"
+#include "../loop_observer.h"
+
+namespace uvscope {
+
+// What a reader sees of the last beat.
+struct HeartbeatReading {
+  uint64_t seq;        // changes at every beat (even numbers)
+  uint64_t beatNs;     // when, uv_hrtime()
+  uint64_t idleNs;     // uv_metrics_idle_time() at that moment (it only grows inside poll)
+  uint64_t iteration;  // prepares seen by the heartbeat since it was created
+  uint8_t phase;       // a Phase code (loop_observer.h) or kPhaseStartup
+};
+
+// Not a libuv phase: the main script (or a worker's) before the loop first turned.
+constexpr uint8_t kPhaseStartup = 9;
+
+class LoopHeartbeat : public Closeable {
+ public:
+  explicit LoopHeartbeat(AddonData* data);
+
+  // ---- loop thread ----
+  // A watchdog starts or stops watching: the heartbeat runs while at least one watches.
+  void Watch();
+  void Unwatch();
+  bool watched() const { return watchers_ > 0; }
+  // A LoopObserver started or stopped running (it can beat instead of the heartbeat's own pair).
+  void SourceStarted(const void* source);
+  void SourceStopped(const void* source);
+  // Whether `source` is the one that beats now (a load and a compare).
+  bool Beats(const void* source) const { return beater_ == source; }
+  // One beat. idleNs: a uv_metrics_idle_time() reading taken since the last poll phase. The
+  // iteration count grows when the phase becomes poll (a prepare).
+  void Beat(uint64_t nowNs, uint64_t idleNs, uint8_t phase) {
+    uint64_t seq = seq_.load(std::memory_order_relaxed);
+    seq_.store(seq + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    if (phase == kPhasePoll && lastPhase_ != kPhasePoll) iteration_.store(++iterations_, std::memory_order_relaxed);
+    lastPhase_ = phase;
+    beatNs_.store(nowNs, std::memory_order_relaxed);
+    idleNs_.store(idleNs, std::memory_order_relaxed);
+    phase_.store(phase, std::memory_order_relaxed);
+    seq_.store(seq + 2, std::memory_order_release);
+    if (stallOpen_.load(std::memory_order_relaxed)) {
+      stallEndNs_.store(nowNs, std::memory_order_relaxed);
+      stallOpen_.store(false, std::memory_order_release);
+    }
+  }
+  // A beat that reads the clock and the idle time itself (watchdog start, the end of a stall
+  // seen from inside a callback), in the phase the last marker said.
+  void BeatNow(uint8_t phase);
+  void BeatNow() { BeatNow(lastPhase_); }
+  uv_loop_t* loop() const { return loop_; }
+  // Phase for a beat taken outside any marker: startup before the loop first turned.
+  uint8_t PhaseOutsideMarkers() const;
+
+  // ---- any thread ----
+  HeartbeatReading Read() const;
+  // A watchdog saw a stall: the next beat records its time as the stall's end.
+  void MarkStallOpen() { stallOpen_.store(true, std::memory_order_release); }
+  // The time of the first beat after MarkStallOpen(), or 0 when none has come yet.
+  uint64_t StallEndNs() const {
+    return stallOpen_.load(std::memory_order_acquire) ? 0 : stallEndNs_.load(std::memory_order_relaxed);
+  }
+
+  void CloseForTeardown(std::function<void()> done) override;
+
+ private:
+  static void OnPrepare(uv_prepare_t* handle);
+  static void OnCheck(uv_check_t* handle);
+  static void OnClosed(uv_handle_t* handle);
+  void Elect();
+
+  AddonData* data_;
+  uv_loop_t* loop_;
+  int watchers_ = 0;
+  std::vector<const void*> sources_;
+  const void* beater_ = nullptr;
+  bool ownPairRunning_ = false;
+  bool closed_ = false;
+  int openHandles_ = 0;
+  std::function<void()> onClosed_;
+  uv_prepare_t prepare_;
+  uv_check_t check_;
+  uint64_t idleAtLastCheck_ = 0;
+  uint64_t iterations_ = 0;         // loop thread's copy of iteration_
+  uint8_t lastPhase_ = kPhaseUnknown;
+  bool checkSeen_ = false;
+
+  std::atomic<uint64_t> seq_{0};
+  std::atomic<uint64_t> beatNs_{0};
+  std::atomic<uint64_t> idleNs_{0};
+  std::atomic<uint64_t> iteration_{0};
+  std::atomic<uint8_t> phase_{0};
+  std::atomic<bool> stallOpen_{false};
+  std::atomic<uint64_t> stallEndNs_{0};
+};
+
+}  // namespace uvscope

@@ -1,0 +1,151 @@
+// LiveReportHub and LiveReportSubscription: see live_reports.h.
+#include "live_reports.h"
+
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
+namespace uvscope {
+
+namespace {
+
+// Process-wide, never destroyed: watchdog threads may publish while static destructors run
+// at exit, so both live for the whole process.
+std::mutex& HubMutex() {
+  static auto* mutex = new std::mutex();
+  return *mutex;
+}
+std::vector<LiveReportSubscription*>& Subscribers() {
+  static auto* subscribers = new std::vector<LiveReportSubscription*>();
+  return *subscribers;
+}
+
+}  // namespace
+
+struct LiveReportSubscription::Handle {
+  uv_async_t async;
+  LiveReportSubscription* owner;  // null once the wrapper is gone
+  std::deque<std::string> queue;  // guarded by the hub's mutex
+  std::function<void()> onClosed;
+};
+
+void live_reports::Publish(const std::string& line) {
+  std::lock_guard<std::mutex> lock(HubMutex());
+  for (LiveReportSubscription* subscriber : Subscribers()) subscriber->Enqueue(line);
+}
+
+void LiveReportSubscription::Enqueue(const std::string& line) {
+  if (handle_ == nullptr) return;
+  if (handle_->queue.size() >= kMaxQueued) {  // a subscriber that cannot keep up loses the oldest
+    handle_->queue.pop_front();
+    dropped_++;
+  }
+  handle_->queue.push_back(line);
+  uv_async_send(&handle_->async);
+}
+
+void LiveReportSubscription::Init(Napi::Env env, Napi::Object exports, AddonData* data) {
+  Napi::Function ctor = DefineClass(env, "NativeLiveReportSubscription",
+                                    {
+                                        InstanceMethod<&LiveReportSubscription::Close>("close"),
+                                        InstanceMethod<&LiveReportSubscription::Dropped>("dropped"),
+                                    },
+                                    data);
+  exports.Set("NativeLiveReportSubscription", ctor);
+}
+
+// new NativeLiveReportSubscription(fn(line: string)): fn validated in TypeScript.
+LiveReportSubscription::LiveReportSubscription(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<LiveReportSubscription>(info) {
+  data_ = static_cast<AddonData*>(info.Data());
+  if (data_->tearingDown()) throw Napi::Error::New(info.Env(), "uvscope: the environment is shutting down");
+  callback_ = Napi::Persistent(info[0].As<Napi::Function>());
+  asyncContext_ = std::make_unique<Napi::AsyncContext>(info.Env(), "uvscope:LiveReport", Napi::Object::New(info.Env()));
+  handle_ = new Handle();
+  handle_->owner = this;
+  uv_async_init(data_->loop, &handle_->async, OnAsync);
+  handle_->async.data = handle_;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&handle_->async));
+  data_->Register(this);
+  std::lock_guard<std::mutex> lock(HubMutex());
+  Subscribers().push_back(this);
+}
+
+LiveReportSubscription::~LiveReportSubscription() {
+  if (handle_ != nullptr) {
+    data_->Unregister(this);
+    Detach(nullptr);
+  }
+}
+
+void LiveReportSubscription::Detach(std::function<void()> done) {
+  {
+    std::lock_guard<std::mutex> lock(HubMutex());
+    auto& subscribers = Subscribers();
+    subscribers.erase(std::remove(subscribers.begin(), subscribers.end(), this), subscribers.end());
+  }
+  Handle* handle = handle_;
+  handle_ = nullptr;
+  handle->owner = nullptr;
+  handle->onClosed = std::move(done);
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle->async), [](uv_handle_t* closed) {
+    auto* handle = static_cast<Handle*>(closed->data);
+    std::function<void()> done = std::move(handle->onClosed);
+    delete handle;
+    if (done) done();
+  });
+}
+
+void LiveReportSubscription::CloseForTeardown(std::function<void()> done) {
+  if (handle_ == nullptr) {
+    done();
+    return;
+  }
+  callback_.Reset();
+  Detach(std::move(done));
+}
+
+Napi::Value LiveReportSubscription::Close(const Napi::CallbackInfo& info) {
+  if (handle_ != nullptr) {
+    data_->Unregister(this);
+    Detach(nullptr);
+  }
+  callback_.Reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value LiveReportSubscription::Dropped(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> lock(HubMutex());
+  return Napi::Number::New(info.Env(), static_cast<double>(dropped_));
+}
+
+void LiveReportSubscription::OnAsync(uv_async_t* async) {
+  auto* handle = static_cast<Handle*>(async->data);
+  std::deque<std::string> lines;
+  {
+    std::lock_guard<std::mutex> lock(HubMutex());
+    lines.swap(handle->queue);
+  }
+  LiveReportSubscription* self = handle->owner;
+  if (self == nullptr) return;
+  napi_env env = self->Env();
+  for (const std::string& line : lines) {
+    // The callback may unsubscribe (or the environment may stop running JavaScript): re-check.
+    if (handle->owner == nullptr || self->callback_.IsEmpty()) return;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value fn, arg, result;
+    if (napi_get_reference_value(env, self->callback_, &fn) == napi_ok && fn != nullptr &&
+        napi_create_string_utf8(env, line.data(), line.size(), &arg) == napi_ok) {
+      napi_status status = napi_make_callback(env, *self->asyncContext_, fn, fn, 1, &arg, &result);
+      bool pending = false;
+      if (status != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+        napi_value error;
+        if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+      }
+    }
+    napi_close_handle_scope(env, scope);
+  }
+}
+
+}  // namespace uvscope

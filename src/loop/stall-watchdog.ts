@@ -1,0 +1,334 @@
+/**
+ * `StallWatchdog`: reports a blocked event loop while it is blocked, from a native thread that
+ * needs nothing from the blocked one: how long, in which loop phase, and (with the optional
+ * stack addon) the JavaScript stack. Lifetime: from `start()` to `close()`; a started watchdog
+ * stays alive without references until it is stopped, like a timer.
+ * @module
+ */
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import { threadId } from 'node:worker_threads';
+
+import { invalidArgType, invalidState, outOfRange, validateNumber, validateObject } from '../errors';
+import type { Phase } from '../loop-observer';
+import { native, NativeStallWatchdog } from '../native';
+import { loadStackAddon } from '../stack/load';
+
+/** Where the loop was when it stalled: a libuv phase, or `startup` (a main script before the loop first turned). */
+export type StallPhase = Phase | 'startup';
+
+/** One JavaScript frame, innermost first in a stack. `line` and `column` are 1-based (0: unknown). */
+export interface StallStackFrame {
+  functionName: string;
+  url: string;
+  line: number;
+  column: number;
+}
+
+/** What the watchdog saw at one moment of a stall. */
+export interface StallReport {
+  /** When, on libuv's monotonic clock (ns; comparable with `process.hrtime.bigint()`). */
+  atNs: bigint;
+  /** How long the loop had been blocked at `atNs`, ns. */
+  elapsedNs: number;
+  /** The phase, from uvscope's markers, refined by the outermost frames of the stack when there is one. */
+  phase: StallPhase;
+  /** The heartbeat's loop iteration count (prepares seen since the environment's first watchdog started). */
+  iteration: number;
+  /** The blocked thread's JavaScript stack, innermost first (at most `maxFrames`). */
+  stack?: StallStackFrame[];
+  /** Why there is no stack: the stack addon could not load, or the environment is shutting down. */
+  stackUnavailable?: string;
+  /**
+   * The thread did not answer the stack request within 10 ms: it is inside a native call
+   * (`crypto.pbkdf2Sync`, `fs.readFileSync` of a pipe, `Atomics.wait`, a long GC). The stack
+   * taken when it returns to JavaScript is the stall's `lateStack`.
+   */
+  inNative?: boolean;
+}
+
+/** A report as a live subscriber or the report file receives it, while the stall lasts. */
+export interface LiveStallReport extends StallReport {
+  type: 'uvscope.stall.report';
+  /** Wall-clock time of the report (ISO 8601, UTC). */
+  time: string;
+  pid: number;
+  /** The blocked thread: 0 for the main thread, else the worker's `threadId`. */
+  threadId: number;
+  /** This watchdog's stall number (1, 2, ...) and this report's number within it (1, 2, ...). */
+  stall: number;
+  report: number;
+  /** When the blocked stretch began (monotonic clock, ns). */
+  startedAtNs: bigint;
+  thresholdNs: number;
+}
+
+/** A whole stall, emitted as 'stall' once the watched loop turns again. */
+export interface StallEvent {
+  threadId: number;
+  /** This watchdog's stall number (1, 2, ...). */
+  stall: number;
+  /** When the blocked stretch began (monotonic clock, ns): the last beat, plus the time poll then waited for I/O. */
+  startedAtNs: bigint;
+  /** From `startedAtNs` to the first heartbeat after it (or to this callback, if no marker ran since), ns. */
+  durationNs: number;
+  phase: StallPhase;
+  iteration: number;
+  /** The reports made while it lasted (the first 100 of them; `reportCount` counts all). */
+  reports: StallReport[];
+  reportCount: number;
+  /** The stack taken when a thread that was inside a native call returned to JavaScript, still within the stall. */
+  lateStack?: { capturedAtNs: bigint; frames: StallStackFrame[] };
+  thresholdNs: number;
+  recovered: true;
+}
+
+/** Counts since the watchdog was created. */
+export interface StallWatchdogStats {
+  /** Stalls detected (including one that is still going on). */
+  stalls: number;
+  /** The longest and the total duration of the stalls that ended, ns. */
+  longestNs: number;
+  totalNs: number;
+  /** Reports made (first and repeated). */
+  reports: number;
+}
+
+/** Options of {@link StallWatchdog}. */
+export interface StallWatchdogOptions {
+  /** The loop counts as stalled after this long busy without turning, ms. Integer 10 to 3,600,000; default 1000. */
+  thresholdMs?: number;
+  /** While a stall lasts, one more report every `repeatMs`. 0: only the first. Default `thresholdMs`. */
+  repeatMs?: number;
+  /**
+   * JavaScript stacks from the optional stack addon: `'auto'` (default) when it loads, `true`
+   * required (`start()` throws when it cannot load), `false` never.
+   */
+  stacks?: 'auto' | boolean;
+  /** A path (opened for appending) or a file descriptor: every report is written there as one JSON line, while the stall lasts. */
+  file?: string | number;
+  /** Frames kept per stack, innermost first. Integer 1 to 1024; default 32. */
+  maxFrames?: number;
+}
+
+/** The diagnostics_channel every stall is published on after recovery (payload: {@link StallEvent}). */
+export const STALL_CHANNEL = 'uvscope:loop:stall';
+const stallChannel = diagnosticsChannel.channel(STALL_CHANNEL);
+
+/** Started watchdogs, held strongly so that one nobody references keeps watching. */
+const running = new Set<StallWatchdog>();
+
+type RawFrames = StallStackFrame[];
+interface RawReport extends Omit<StallReport, 'atNs'> {
+  atNs: string;
+}
+
+function report(raw: RawReport): StallReport {
+  return { ...raw, atNs: BigInt(raw.atNs) };
+}
+
+/** Parses one report line (as written to the report file and delivered to live subscribers). */
+export function parseStallReport(line: string): LiveStallReport {
+  const raw = JSON.parse(line) as RawReport & { startedAtNs: string };
+  return { ...raw, atNs: BigInt(raw.atNs), startedAtNs: BigInt(raw.startedAtNs) } as LiveStallReport;
+}
+
+export interface StallWatchdog {
+  on(event: 'stall', listener: (stall: StallEvent) => void): this;
+  once(event: 'stall', listener: (stall: StallEvent) => void): this;
+  off(event: 'stall', listener: (stall: StallEvent) => void): this;
+  addListener(event: 'stall', listener: (stall: StallEvent) => void): this;
+  removeListener(event: 'stall', listener: (stall: StallEvent) => void): this;
+}
+
+/**
+ * Watches the loop of the thread that creates it (main thread or a worker) from a native
+ * thread. The loop thread only stores a heartbeat at uvscope's markers; no JavaScript runs per
+ * iteration and no timer runs in the watched thread. Unref'd by default.
+ */
+export class StallWatchdog extends EventEmitter {
+  readonly #thresholdNs: number;
+  readonly #repeatNs: number;
+  readonly #stacks: 'auto' | boolean;
+  readonly #file: string | number | undefined;
+  readonly #maxFrames: number;
+  #native: NativeStallWatchdog | undefined;
+  #ownedFd = -1;
+  #refed = false;
+  #running = false;
+  #closed = false;
+
+  constructor(options: StallWatchdogOptions = {}) {
+    super();
+    validateObject('options', options);
+    const { thresholdMs = 1000, stacks = 'auto', file, maxFrames = 32 } = options ?? {};
+    validateNumber('options.thresholdMs', thresholdMs, { min: 10, max: 3_600_000, integer: true });
+    const repeatMs = options?.repeatMs ?? thresholdMs;
+    validateNumber('options.repeatMs', repeatMs, { min: 0, max: 3_600_000, integer: true });
+    if (repeatMs !== 0 && repeatMs < 10) throw outOfRange('options.repeatMs', '0 or >= 10 && <= 3600000', repeatMs);
+    if (stacks !== 'auto' && typeof stacks !== 'boolean') {
+      throw invalidArgType('options.stacks', "'auto' or of type boolean", stacks);
+    }
+    if (file !== undefined) {
+      if (typeof file === 'number') {
+        validateNumber('options.file', file, { min: 0, max: 2 ** 31 - 1, integer: true });
+      } else if (typeof file !== 'string' || file.length === 0 || file.includes('\0')) {
+        throw invalidArgType('options.file', 'a non-empty path string or a file descriptor', file);
+      }
+    }
+    validateNumber('options.maxFrames', maxFrames, { min: 1, max: 1024, integer: true });
+    this.#thresholdNs = thresholdMs * 1e6;
+    this.#repeatNs = repeatMs * 1e6;
+    this.#stacks = stacks;
+    this.#file = file;
+    this.#maxFrames = maxFrames;
+  }
+
+  /** Whether the watchdog thread is running. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Starts the watchdog thread. Opens `file` on the first start (an fs error, with its code,
+   * when it cannot) and loads the stack addon (with `stacks: true`, throws
+   * `ERR_UVSCOPE_STACKS_UNAVAILABLE` when it cannot). No-op when running.
+   */
+  start(): this {
+    this.#live('start');
+    if (this.#running) return this;
+    this.#native ??= this.#create();
+    this.#native.start();
+    this.#running = true;
+    running.add(this);
+    return this;
+  }
+
+  /** Stops the watchdog thread (joined before this returns). A stall in progress ends here. */
+  stop(): this {
+    this.#live('stop');
+    this.#native?.stop();
+    this.#running = false;
+    running.delete(this);
+    return this;
+  }
+
+  /** Stops for good and releases everything. Idempotent; other methods then throw `ERR_INVALID_STATE`. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#running = false;
+    running.delete(this);
+    this.#native?.close();
+    if (this.#ownedFd >= 0) fs.closeSync(this.#ownedFd);
+    this.#ownedFd = -1;
+  }
+
+  /** Keeps the process alive while the watchdog exists (until `unref()` or `close()`). */
+  ref(): this {
+    this.#live('ref');
+    this.#refed = true;
+    this.#native?.ref();
+    return this;
+  }
+
+  /** Lets the process exit while the watchdog runs (the default). */
+  unref(): this {
+    this.#live('unref');
+    this.#refed = false;
+    this.#native?.unref();
+    return this;
+  }
+
+  stats(): StallWatchdogStats {
+    this.#live('stats');
+    if (!this.#native) return { stalls: 0, longestNs: 0, totalNs: 0, reports: 0 };
+    const [stalls, longestNs, totalNs, reports] = this.#native.stats();
+    return { stalls, longestNs, totalNs, reports };
+  }
+
+  /**
+   * Calls `listener` on the calling thread's loop with every report of every watchdog in the
+   * process, as it is made, while the watched loop is still blocked (a monitoring tool calls
+   * this from a worker of its own). Returns the function that unsubscribes. The subscription
+   * does not keep the process alive.
+   */
+  static onLiveReport(listener: (report: LiveStallReport) => void): () => void {
+    if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
+    const subscription = new native.NativeLiveReportSubscription((line) => listener(parseStallReport(line)));
+    let subscribed = true;
+    return () => {
+      if (!subscribed) return;
+      subscribed = false;
+      subscription.close();
+    };
+  }
+
+  #live(method: string): void {
+    if (this.#closed) throw invalidState(`StallWatchdog.${method}() called after close()`);
+  }
+
+  #create(): NativeStallWatchdog {
+    let provider: unknown;
+    let stackUnavailable = '';
+    if (this.#stacks !== false) {
+      const loaded = loadStackAddon();
+      if (loaded.ok) {
+        provider = loaded.addon.provider();
+      } else if (this.#stacks === true) {
+        const error = new Error(`StallWatchdog: stacks: true, but ${loaded.reason}`);
+        Object.assign(error, { code: 'ERR_UVSCOPE_STACKS_UNAVAILABLE' });
+        throw error;
+      } else {
+        stackUnavailable = loaded.reason;
+      }
+    }
+    let fd = -1;
+    if (typeof this.#file === 'number') fd = this.#file;
+    else if (typeof this.#file === 'string') fd = this.#ownedFd = fs.openSync(this.#file, 'a');
+    const self = new WeakRef(this);
+    const thresholdNs = this.#thresholdNs;
+    const watchdog = new native.NativeStallWatchdog(
+      this.#thresholdNs,
+      this.#repeatNs,
+      this.#stacks !== false,
+      fd,
+      this.#maxFrames,
+      threadId,
+      provider,
+      stackUnavailable,
+      (json) => {
+        const raw = JSON.parse(json) as Omit<StallEvent, 'startedAtNs' | 'reports' | 'lateStack'> & {
+          startedAtNs: string;
+          reports: RawReport[];
+          lateStack?: { capturedAtNs: string; frames: RawFrames };
+        };
+        const event: StallEvent = {
+          threadId,
+          stall: raw.stall,
+          startedAtNs: BigInt(raw.startedAtNs),
+          durationNs: raw.durationNs,
+          phase: raw.phase,
+          iteration: raw.iteration,
+          reports: raw.reports.map(report),
+          reportCount: raw.reportCount,
+          thresholdNs,
+          recovered: true,
+        };
+        if (raw.lateStack) {
+          event.lateStack = { capturedAtNs: BigInt(raw.lateStack.capturedAtNs), frames: raw.lateStack.frames };
+        }
+        if (stallChannel.hasSubscribers) stallChannel.publish(event);
+        self.deref()?.emit('stall', event);
+      },
+    );
+    if (this.#refed) watchdog.ref();
+    return watchdog;
+  }
+}
