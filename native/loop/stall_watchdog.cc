@@ -2,6 +2,7 @@
 #include "stall_watchdog.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,7 +78,7 @@ void AppendReportFields(std::string& out, const StallReport& report) {
   out += "\"atNs\":\"" + std::to_string(report.atNs) + "\",\"elapsedNs\":" + std::to_string(report.elapsedNs) +
          ",\"phase\":\"" + PhaseName(report.phase) + "\",\"iteration\":" + std::to_string(report.iteration);
   if (report.hasStack) {
-    out += ",\"stack\":";
+    out += ",\"stackCaptureNs\":" + std::to_string(report.stackCaptureNs) + ",\"stack\":";
     AppendFrames(out, report.stack);
   }
   if (report.inNative) out += ",\"inNative\":true";
@@ -149,6 +150,7 @@ void StallWatchdogCore::Start() {
   stopping_ = false;
   live::watchdogThreads.fetch_add(1, std::memory_order_relaxed);
   thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "uvscope-wdog");  // as `top -H` and /proc/<pid>/task show it
     Run();
     live::watchdogThreads.fetch_sub(1, std::memory_order_relaxed);
   });
@@ -304,6 +306,7 @@ bool StallWatchdogCore::CaptureStack(StallReport& report) {
     return false;
   }
   capture_->state = CaptureSlot::kPending;
+  uint64_t requestedAtNs = NowNs();
   auto* user = new std::shared_ptr<CaptureSlot>(capture_);
   int queued = provider_->request(provider_, std::max(kCaptureFrames, config_.maxFrames), OnStackDone, user);
   if (queued != UVSCOPE_STACK_QUEUED) {
@@ -323,6 +326,7 @@ bool StallWatchdogCore::CaptureStack(StallReport& report) {
     return false;
   }
   report.hasStack = true;
+  report.stackCaptureNs = capture_->capturedAtNs > requestedAtNs ? capture_->capturedAtNs - requestedAtNs : 0;
   report.stack = std::move(capture_->frames);
   capture_->frames.clear();
   capture_->state = CaptureSlot::kIdle;

@@ -55,6 +55,7 @@ struct StallReport {
   uint8_t phase = 0;
   uint64_t iteration = 0;
   bool hasStack = false;
+  uint64_t stackCaptureNs = 0;  // from the request to the stack taken in the interrupt
   std::vector<CapturedFrame> stack;
   bool inNative = false;
   std::string stackUnavailable;

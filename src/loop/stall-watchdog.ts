@@ -38,6 +38,8 @@ export interface StallReport {
   iteration: number;
   /** The blocked thread's JavaScript stack, innermost first (at most `maxFrames`). */
   stack?: StallStackFrame[];
+  /** With `stack`: from the watchdog's request to the stack taken in the blocked thread, ns. */
+  stackCaptureNs?: number;
   /** Why there is no stack: the stack addon could not load, or the environment is shutting down. */
   stackUnavailable?: string;
   /**
