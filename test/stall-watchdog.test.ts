@@ -1,0 +1,349 @@
+/**
+ * StallWatchdog: stalls reported while they last (report file read while the child is still
+ * blocked, live reports received by another thread while the watched one is blocked), the
+ * 'stall' event after recovery, phases, workers, teardown (terminate mid-stall, process.exit
+ * mid-stall, 200 workers churned), options and errors. Blocks are driven by the test: a child
+ * stays blocked until the parent creates a release file, or until another thread has counted
+ * a live report through shared memory. Children load the compiled library (lib/).
+ */
+import { spawn } from 'node:child_process';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { LoopObserver, nowNs, parseStallReport, STALL_CHANNEL, StallEvent, StallWatchdog } from '../src';
+import { SLOWDOWN, thrown } from './helpers';
+
+const CHILD = path.join(__dirname, 'fixtures', 'stall-child.js');
+
+function tempFile(name: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-stall-'));
+  return path.join(dir, name);
+}
+
+function spin(ms: number): void {
+  const end = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6));
+  while (process.hrtime.bigint() < end);
+}
+
+interface Child {
+  lines: Record<string, unknown>[];
+  /** Resolves with the first stdout line for which `match` holds. */
+  next(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+function startChild(args: string[]): Child {
+  const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+  let buffered = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    let newline;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = JSON.parse(buffered.slice(0, newline)) as Record<string, unknown>;
+      buffered = buffered.slice(newline + 1);
+      lines.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.match(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stderr })),
+  );
+  return {
+    lines,
+    next(match) {
+      const found = lines.find(match);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        waiters.push({ match, resolve });
+        exited.then(({ code, signal, stderr: text }) =>
+          reject(new Error(`child exited (${code ?? signal}) before the expected line; stderr: ${text}`)),
+        );
+      });
+    },
+    exited,
+    kill: (signal) => child.kill(signal),
+  };
+}
+
+/** Resolves with the report lines of `file` once it holds at least `count` of them. */
+async function reportLines(file: string, count: number, deadlineMs = 10_000 * SLOWDOWN) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    const lines = text.split('\n').filter(Boolean);
+    if (lines.length >= count) return lines.map(parseStallReport);
+    if (Date.now() > deadline) throw new Error(`${file}: ${lines.length} report lines, expected ${count}`);
+    await new Promise((resolve) => fs.watchFile(file, { interval: 5 }, resolve));
+    fs.unwatchFile(file);
+  }
+}
+
+describe('options and lifecycle', () => {
+  test('every option is checked, naming it', () => {
+    const cases: [object, string, string][] = [
+      [{ thresholdMs: 9 }, 'ERR_OUT_OF_RANGE', 'options.thresholdMs'],
+      [{ thresholdMs: 3_600_001 }, 'ERR_OUT_OF_RANGE', 'options.thresholdMs'],
+      [{ thresholdMs: 10.5 }, 'ERR_OUT_OF_RANGE', 'options.thresholdMs'],
+      [{ thresholdMs: '100' }, 'ERR_INVALID_ARG_TYPE', 'options.thresholdMs'],
+      [{ repeatMs: 5 }, 'ERR_OUT_OF_RANGE', 'options.repeatMs'],
+      [{ repeatMs: -1 }, 'ERR_OUT_OF_RANGE', 'options.repeatMs'],
+      [{ stacks: 'yes' }, 'ERR_INVALID_ARG_TYPE', 'options.stacks'],
+      [{ file: '' }, 'ERR_INVALID_ARG_TYPE', 'options.file'],
+      [{ file: -1 }, 'ERR_OUT_OF_RANGE', 'options.file'],
+      [{ file: {} }, 'ERR_INVALID_ARG_TYPE', 'options.file'],
+      [{ maxFrames: 0 }, 'ERR_OUT_OF_RANGE', 'options.maxFrames'],
+      [{ maxFrames: 1025 }, 'ERR_OUT_OF_RANGE', 'options.maxFrames'],
+    ];
+    for (const [options, code, name] of cases) {
+      const error = thrown(() => new StallWatchdog(options as never));
+      expect({ options, code: error.code }).toEqual({ options, code });
+      expect(error.message).toContain(name);
+    }
+    expect(thrown(() => new StallWatchdog(null as never)).code).toBe('ERR_INVALID_ARG_TYPE');
+    expect(thrown(() => StallWatchdog.onLiveReport('x' as never)).code).toBe('ERR_INVALID_ARG_TYPE');
+    expect(new StallWatchdog({ repeatMs: 0, thresholdMs: 10 }).closed).toBe(false);
+  });
+
+  test('a file that cannot be opened fails start() with the fs error code', () => {
+    const watchdog = new StallWatchdog({ file: path.join(os.tmpdir(), 'no-such-dir-uvscope', 'x', 'r.jsonl'), stacks: false });
+    expect(thrown(() => watchdog.start()).code).toBe('ENOENT');
+    expect(watchdog.running).toBe(false);
+    watchdog.close();
+  });
+
+  test('close() is idempotent; every other method then throws ERR_INVALID_STATE', () => {
+    const watchdog = new StallWatchdog({ stacks: false }).start();
+    expect(watchdog.running).toBe(true);
+    watchdog.close();
+    watchdog.close();
+    expect(watchdog.closed).toBe(true);
+    expect(watchdog.running).toBe(false);
+    for (const call of [() => watchdog.start(), () => watchdog.stop(), () => watchdog.ref(), () => watchdog.unref(), () => watchdog.stats()]) {
+      expect(thrown(call).code).toBe('ERR_INVALID_STATE');
+    }
+  });
+
+  test('stats are zero before start; start and stop can alternate', () => {
+    const watchdog = new StallWatchdog({ thresholdMs: 10, stacks: false });
+    expect(watchdog.stats()).toEqual({ stalls: 0, longestNs: 0, totalNs: 0, reports: 0 });
+    watchdog.start().stop().start().stop();
+    expect(watchdog.stats().stalls).toBe(0);
+    watchdog.close();
+  });
+});
+
+describe('in this process', () => {
+  let watchdog: StallWatchdog | undefined;
+  afterEach(() => watchdog?.close());
+
+  test('a 150 ms block in a setImmediate callback: one stall, reported every repeatMs, then the event', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 30, repeatMs: 30, stacks: false }).start();
+    const events: StallEvent[] = [];
+    const published: unknown[] = [];
+    const onPublish = (message: unknown) => published.push(message);
+    diagnosticsChannel.subscribe(STALL_CHANNEL, onPublish);
+    const stall = new Promise<StallEvent>((resolve) => watchdog!.once('stall', resolve));
+    watchdog.on('stall', (event) => events.push(event));
+    let blockStart = 0n;
+    let blockEnd = 0n;
+    setImmediate(() => {
+      blockStart = nowNs();
+      spin(150);
+      blockEnd = nowNs();
+    });
+    const event = await stall;
+    diagnosticsChannel.unsubscribe(STALL_CHANNEL, onPublish);
+    // It started within the block's first moments (the last beat was just before it) and
+    // ended at the first beat after it.
+    expect(Number(blockStart - event.startedAtNs)).toBeGreaterThanOrEqual(0);
+    expect(Number(blockStart - event.startedAtNs)).toBeLessThan(20e6);
+    expect(event.durationNs).toBeGreaterThanOrEqual(Number(blockEnd - blockStart));
+    expect(event.durationNs).toBeLessThan(Number(blockEnd - blockStart) + 20e6);
+    expect(event.phase).toBe('check');
+    expect(event.recovered).toBe(true);
+    expect(event.threadId).toBe(0);
+    expect(event.thresholdNs).toBe(30e6);
+    // Reports at 30, 60, 90, 120 ms of the block (and maybe 150): each while it lasted.
+    expect(event.reportCount).toBeGreaterThanOrEqual(4);
+    expect(event.reports.length).toBe(event.reportCount);
+    event.reports.forEach((report, i) => {
+      expect(report.elapsedNs).toBeGreaterThanOrEqual(30e6 * (i + 1) - 1e6);
+      expect(report.atNs).toBeLessThanOrEqual(blockEnd + 5_000_000n);
+      expect(report.atNs - event.startedAtNs).toBe(BigInt(report.elapsedNs));
+      expect(report.stack).toBeUndefined();
+    });
+    expect(published).toEqual([event]);
+    expect(events).toEqual([event]);
+    const stats = watchdog.stats();
+    expect(stats).toEqual({ stalls: 1, longestNs: event.durationNs, totalNs: event.durationNs, reports: event.reportCount });
+  });
+
+  test('repeatMs 0 reports a stall once; a block in an I/O callback is in poll', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 30, repeatMs: 0, stacks: false }).start();
+    const stall = new Promise<StallEvent>((resolve) => watchdog!.once('stall', resolve));
+    fs.readFile(__filename, () => spin(120));
+    const event = await stall;
+    expect(event.phase).toBe('poll');
+    expect(event.reportCount).toBe(1);
+    expect(event.durationNs).toBeGreaterThanOrEqual(110e6);
+  });
+
+  test('with a LoopObserver running, its markers beat for the watchdog: the same stall is seen', async () => {
+    const observer = new LoopObserver().start();
+    try {
+      watchdog = new StallWatchdog({ thresholdMs: 30, repeatMs: 0, stacks: false }).start();
+      const stall = new Promise<StallEvent>((resolve) => watchdog!.once('stall', resolve));
+      setImmediate(() => spin(100));
+      const event = await stall;
+      expect(event.phase).toBe('check');
+      expect(event.durationNs).toBeGreaterThanOrEqual(95e6);
+      expect(event.durationNs).toBeLessThan(150e6);
+      // The observer stopping mid-watch hands the heartbeat back to the watchdog's own pair.
+      observer.stop();
+      const second = new Promise<StallEvent>((resolve) => watchdog!.once('stall', resolve));
+      setTimeout(() => spin(80), 1);
+      expect((await second).durationNs).toBeGreaterThanOrEqual(75e6);
+      // An idle stretch after it is still not a stall.
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect(watchdog.stats().stalls).toBe(2);
+    } finally {
+      observer.close();
+    }
+  });
+
+  test('stop() from inside the blocking code ends the stall there', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 20, repeatMs: 0, stacks: false }).start();
+    const stall = new Promise<StallEvent>((resolve) => watchdog!.once('stall', resolve));
+    let stoppedAt = 0n;
+    setImmediate(() => {
+      spin(60);
+      watchdog!.stop();
+      stoppedAt = nowNs();
+      spin(40);
+    });
+    const event = await stall;
+    expect(event.startedAtNs + BigInt(event.durationNs)).toBeLessThanOrEqual(stoppedAt);
+    expect(event.durationNs).toBeGreaterThanOrEqual(55e6);
+    expect(watchdog.running).toBe(false);
+  });
+});
+
+describe('in child processes', () => {
+  test('an idle loop (timers, pool requests, waiting in poll) is not a stall at a 10 ms threshold', async () => {
+    const child = startChild(['idle']);
+    const { stats, fsStats } = (await child.next((line) => 'stats' in line)) as { stats: object; fsStats: number };
+    expect(fsStats).toBeGreaterThan(50);
+    expect(stats).toEqual({ stalls: 0, longestNs: 0, totalNs: 0, reports: 0 });
+    expect((await child.exited).code).toBe(0);
+  });
+
+  test('a blocked main script (startup): the report line is in the file while the child is still blocked', async () => {
+    const file = tempFile('reports.jsonl');
+    const release = tempFile('release');
+    const child = startChild(['startup', file, release, '100']);
+    const blocking = await child.next((line) => line.blocking === true);
+    const [first] = await reportLines(file, 1);
+    // Still blocked: the child has not said it was released (it cannot until we release it).
+    expect(child.lines.some((line) => line.released)).toBe(false);
+    expect(first).toMatchObject({ type: 'uvscope.stall.report', threadId: 0, stall: 1, report: 1, phase: 'startup', thresholdNs: 100e6 });
+    expect(first.elapsedNs).toBeGreaterThanOrEqual(100e6);
+    expect(first.elapsedNs).toBeLessThan(100e6 + 50e6 * SLOWDOWN);
+    expect(first.atNs).toBeGreaterThan(BigInt(blocking.atNs as string));
+    expect(Number.isNaN(Date.parse(first.time))).toBe(false);
+    await reportLines(file, 2); // repeated every 100 ms while it lasts
+    fs.writeFileSync(release, '');
+    const { stall, stats } = (await child.next((line) => 'stall' in line)) as {
+      stall: { phase: string; reportCount: number; durationNs: number; startedAtNs: string };
+      stats: { stalls: number; reports: number };
+    };
+    expect(stall.phase).toBe('startup');
+    expect(stall.reportCount).toBeGreaterThanOrEqual(2);
+    expect(stats.stalls).toBe(1);
+    expect(stats.reports).toBe(stall.reportCount);
+    const lines = await reportLines(file, stall.reportCount);
+    expect(lines.length).toBe(stall.reportCount);
+    expect((await child.exited).code).toBe(0);
+  });
+
+  test('a child killed with SIGKILL mid-stall leaves its report lines (written to a descriptor)', async () => {
+    const file = tempFile('reports.jsonl');
+    const child = startChild(['forever-fd', file, '50']);
+    await child.next((line) => line.blocking === true);
+    const lines = await reportLines(file, 3);
+    child.kill('SIGKILL');
+    expect((await child.exited).signal).toBe('SIGKILL');
+    expect(lines.map((line) => line.report)).toEqual([1, 2, 3]);
+    expect(fs.readFileSync(file, 'utf8').endsWith('\n')).toBe(true);
+    expect(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(3);
+  });
+
+  test('another thread receives the reports live: the blocked main thread waits for its count', async () => {
+    const child = startChild(['live-subscriber']);
+    const { stall, reports, liveBeforeRecovery } = (await child.next((line) => 'stall' in line)) as {
+      stall: { reportCount: number; durationNs: number };
+      reports: { threadId: number; report: number }[];
+      liveBeforeRecovery: number;
+    };
+    // The main thread left its block because the worker had counted a live report.
+    expect(liveBeforeRecovery).toBeGreaterThanOrEqual(1);
+    expect(reports[0]).toMatchObject({ threadId: 0, report: 1 });
+    expect(stall.reportCount).toBe(1);
+    expect((await child.exited).code).toBe(0);
+  });
+
+  test('a watchdog in a worker: live reports carry its threadId; its stall event after recovery', async () => {
+    const child = startChild(['worker', '200']);
+    const { stall, live } = (await child.next((line) => 'stall' in line)) as {
+      stall: { threadId: number; durationNs: number; reportCount: number };
+      live: { threadId: number }[];
+    };
+    expect(stall.threadId).toBeGreaterThan(0);
+    expect(stall.durationNs).toBeGreaterThanOrEqual(195e6);
+    expect(live.length).toBeGreaterThanOrEqual(1);
+    expect(live[0].threadId).toBe(stall.threadId);
+    expect((await child.exited).code).toBe(0);
+  });
+
+  test('a worker terminated mid-stall: its watchdog thread is joined and its core freed', async () => {
+    const child = startChild(['worker', 'forever']);
+    const terminated = await child.next((line) => 'terminated' in line);
+    expect((terminated.live as unknown[]).length).toBeGreaterThanOrEqual(1);
+    const after = (await child.next((line) => 'after' in line)).after as Record<string, number>;
+    expect(after.watchdogThreads).toBe(0);
+    expect(after.watchdogs).toBe(0);
+    expect((await child.exited).code).toBe(0);
+  });
+
+  test('process.exit() mid-stall keeps its exit code and leaves the reports made until then', async () => {
+    const file = tempFile('reports.jsonl');
+    const child = startChild(['exit-mid-stall', file]);
+    const { code, stderr } = await child.exited;
+    expect({ code, stderr }).toEqual({ code: 7, stderr: '' });
+    const lines = await reportLines(file, 1);
+    expect(lines[0].elapsedNs).toBeGreaterThanOrEqual(50e6);
+  });
+
+  test('200 workers created, stalled and ended (terminated mid-stall, process.exit, natural exit): no crash, nothing left', async () => {
+    const child = startChild(['churn', '200', '30']);
+    const result = (await child.next((line) => 'ended' in line)) as { ended: number; stalls: number; liveObjects: Record<string, number> };
+    expect(result.ended).toBe(200);
+    // The natural exits (a third) turn their loop once after the block: their stall events arrive.
+    expect(result.stalls).toBeGreaterThan(0);
+    expect(result.liveObjects.watchdogThreads).toBe(0);
+    expect(result.liveObjects.watchdogs).toBe(0);
+    const { code, stderr } = await child.exited;
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  }, 120_000 * SLOWDOWN);
+});
