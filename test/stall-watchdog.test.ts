@@ -335,6 +335,22 @@ describe('in child processes', () => {
     expect(lines[0].elapsedNs).toBeGreaterThanOrEqual(50e6);
   });
 
+  test('dropped watchdogs are collected and freed; a started one and a subscription nobody references keep working', async () => {
+    const child = spawn(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'stall-collect.js')]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const result = JSON.parse(stdout) as Record<string, number>;
+    expect(result.droppedAlive).toBe(50); // the native side exists from the first start()
+    expect(result.droppedLeft).toBeLessThanOrEqual(1);
+    expect(result.threadsLeft).toBe(0);
+    expect(result.stalls).toBe(1);
+    expect(result.live).toBe(1);
+  });
+
   test('200 workers created, stalled and ended (terminated mid-stall, process.exit, natural exit): no crash, nothing left', async () => {
     const child = startChild(['churn', '200', '30']);
     const result = (await child.next((line) => 'ended' in line)) as { ended: number; stalls: number; liveObjects: Record<string, number> };

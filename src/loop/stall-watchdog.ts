@@ -120,6 +120,8 @@ const stallChannel = diagnosticsChannel.channel(STALL_CHANNEL);
 
 /** Started watchdogs, held strongly so that one nobody references keeps watching. */
 const running = new Set<StallWatchdog>();
+/** Live-report subscriptions, held until unsubscribed (a collected one would end silently). */
+const subscriptions = new Set<object>();
 
 type RawFrames = StallStackFrame[];
 interface RawReport extends Omit<StallReport, 'atNs'> {
@@ -264,10 +266,9 @@ export class StallWatchdog extends EventEmitter {
   static onLiveReport(listener: (report: LiveStallReport) => void): () => void {
     if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
     const subscription = new native.NativeLiveReportSubscription((line) => listener(parseStallReport(line)));
-    let subscribed = true;
+    subscriptions.add(subscription);
     return () => {
-      if (!subscribed) return;
-      subscribed = false;
+      if (!subscriptions.delete(subscription)) return;
       subscription.close();
     };
   }
