@@ -15,8 +15,15 @@
  *
  *   node bench/observer.js [--turns N] [--rounds R] [--quick] [--json FILE]
  *                          [--configs a,b,...] [--warmup N] [--drain-every N] [--cpu N|auto|none]
+ *                          [--idle-seconds S]
  *
- * Each child loads both addons whatever its configuration (so heap and code size match) and
+ * Two configurations compare with the stall watchdog issue's targets: datadog
+ * (@datadog/native-metrics' loop collection, a prepare+check pair of its own) and stats-watchdog
+ * (stats mode with a started StallWatchdog, whose heartbeat the observer's callbacks then beat).
+ * After the rounds, children with a started watchdog over an idle loop report the watchdog
+ * thread's CPU time per minute (/proc/self/task/<tid>, the thread named uvscope-wdog).
+ *
+ * Each child loads all three addons whatever its configuration (so heap and code size match) and
  * runs a warm-up chain before the measured one. Sanity checks (observer iteration counts,
  * trace event counts, nothing dropped, yardstick callbacks running) fail the whole run loudly.
  */
@@ -47,6 +54,10 @@ const CONFIGS = {
   trace: { about: `LoopObserver traceCapacity ${TRACE_CAPACITY}, trace() drained`, target: 1.2 },
   'trace-markers': { about: `LoopObserver traceCapacity ${TRACE_CAPACITY} + phaseMarkers, trace() drained` },
   listener: { about: "LoopObserver + on('check', () => {})" },
+  datadog: {
+    about: "@datadog/native-metrics start('loop'): its own prepare+check pair (clock reads, backend timeout, histogram)",
+  },
+  'stats-watchdog': { about: 'stats mode + a started StallWatchdog({ thresholdMs: 1000, stacks: false })' },
   // Diagnostics, run only when named in --configs: they split the observer's cost apart.
   markers: { about: 'diag: stats mode + phaseMarkers: true', diagnostic: true },
   eld: {
@@ -58,6 +69,10 @@ const CONFIGS = {
 const DEFAULT_CONFIGS = Object.keys(CONFIGS).filter((name) => !CONFIGS[name].diagnostic);
 
 const DEFAULTS = { turns: 1_000_000, rounds: 5 };
+/** The idle-watchdog section: thresholds measured, and how long each child idles. */
+const IDLE_THRESHOLDS_MS = [1000, 100];
+const IDLE_DEFAULT_SECONDS = 20;
+const IDLE_QUICK_SECONDS = 5;
 const QUICK = { turns: 100_000, rounds: 3 };
 
 // ---------------------------------------------------------------------------------------
@@ -77,6 +92,8 @@ function usage() {
                      ring buffer at most 2/3 full, rounded down to a multiple of 1000)
   --cpu N|auto|none  pin every child to one CPU with taskset (default auto: the CPU where a
                      short baseline calibration ran fastest; none: let the scheduler choose)
+  --idle-seconds S   after the rounds, how long the idle-watchdog children run (default
+                     ${IDLE_DEFAULT_SECONDS}, --quick ${IDLE_QUICK_SECONDS}; 0 skips that section)
   --help`;
 }
 
@@ -101,6 +118,8 @@ function parseArgs(argv) {
       case '--warmup': opts.warmup = intArg(flag, value(), 0); break;
       case '--drain-every': opts.drainEvery = intArg(flag, value(), 1); break;
       case '--quick': opts.quick = true; break;
+      case '--idle-seconds': opts.idleSeconds = intArg(flag, value(), 0); break;
+      case '--threshold-ms': opts.thresholdMs = intArg(flag, value(), 10); break;
       case '--json': opts.json = value(); break;
       case '--configs': opts.configs = value().split(',').map((s) => s.trim()).filter(Boolean); break;
       case '--child': opts.child = value(); break;
@@ -117,6 +136,7 @@ function parseArgs(argv) {
   const base = opts.quick ? QUICK : DEFAULTS;
   opts.turns ??= base.turns;
   opts.rounds ??= base.rounds;
+  opts.idleSeconds ??= opts.quick ? IDLE_QUICK_SECONDS : IDLE_DEFAULT_SECONDS;
   opts.drainEvery ??= defaultDrainEvery();
   // Long enough for trace() to be called (and optimised) a few times before measuring.
   opts.warmup ??= Math.max(Math.min(50_000, Math.floor(opts.turns / 20)), 3 * opts.drainEvery);
@@ -183,8 +203,12 @@ function fail(message) {
 async function runChild(config, opts) {
   // Both addons load in every configuration, baseline included, so every child carries the
   // same code; only the configuration decides which loop watchers exist.
-  const { LoopObserver } = require('../lib');
+  const { LoopObserver, StallWatchdog } = require('../lib');
   const watchers = yardstick.load();
+  // The comparison's addon loads everywhere too; loading it initialises its (stopped) handles.
+  const ddMetrics = require('@datadog/native-metrics');
+  let ddStarted = false;
+  let watchdog = null;
   const { turns, warmup, drainEvery } = opts;
   const extra = {};
   let observer = null;
@@ -232,6 +256,16 @@ async function runChild(config, opts) {
       break;
     case 'stats':
       observer = new LoopObserver({ traceCapacity: 0 }).start();
+      break;
+    case 'datadog':
+      // start() with no argument also installs V8 GC callbacks; 'loop' enables only its loop
+      // watchers (a prepare+check pair), which is what compares with the observer.
+      ddMetrics.start('loop');
+      ddStarted = true;
+      break;
+    case 'stats-watchdog':
+      observer = new LoopObserver({ traceCapacity: 0 }).start();
+      watchdog = new StallWatchdog({ thresholdMs: 1000, stacks: false }).start();
       break;
     case 'markers':
       observer = new LoopObserver({ traceCapacity: 0, phaseMarkers: true }).start();
@@ -281,6 +315,7 @@ async function runChild(config, opts) {
   // observer's window and trace are then reset so they describe the measured chain only.
   if (warmup > 0) await runChain(warmup, drainEvery, hook);
   if (eldHistogram) eldHistogram.reset();
+  if (ddStarted) ddMetrics.stats(); // stats() resets its histogram: count the measured chain only
   if (observer) {
     observer.trace(); // discard warm-up events (reset() clears them too)
     observer.reset();
@@ -343,6 +378,23 @@ async function runChild(config, opts) {
     extra.traceEvents = recorded;
     extra.traceDropped = s.trace.dropped;
   }
+  if (ddStarted) {
+    const loop = ddMetrics.stats().eventLoop;
+    ddMetrics.stop();
+    // One histogram entry per check callback, i.e. per iteration.
+    if (!(Math.abs(loop.count - turns) <= Math.max(100, turns / 100))) {
+      fail(`datadog: its loop histogram counted ${loop.count} iterations for ${turns} turns`);
+    }
+    extra.datadogCount = loop.count;
+  }
+  if (watchdog) {
+    const w = watchdog.stats();
+    if (!watchdog.running) fail('stats-watchdog: the watchdog is not running');
+    // A 1 s stall during a chain of setImmediate turns would mean the measurement is broken.
+    if (w.stalls !== 0) fail(`stats-watchdog: the watchdog saw ${w.stalls} stall(s) during the chain`);
+    extra.watchdogStalls = w.stalls;
+    watchdog.close();
+  }
   if (config === 'empty' || config === 'clock2') {
     if (!watchers.active()) fail(`${config}: the yardstick's watchers are not active`);
     if (config === 'clock2' && !(watchers.sink() >= run.startNs)) {
@@ -364,6 +416,70 @@ async function runChild(config, opts) {
     wallNsPerTurn: timing.wallNs / turns,
     maxRssKb: process.resourceUsage().maxRSS,
     ...extra,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Child: a started watchdog over an idle loop; what its thread costs.
+
+/**
+ * The watchdog thread's CPU time from /proc: utime+stime (clock ticks, 10 ms each) from
+ * task/<tid>/stat, run time in ns from task/<tid>/schedstat (finer; absent without
+ * CONFIG_SCHEDSTATS) and its voluntary context switches (one per wake-up) from task/<tid>/status.
+ */
+function readThread(tid) {
+  const dir = `/proc/self/task/${tid}`;
+  const stat = fs.readFileSync(`${dir}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime: fields 14 and 15
+  let runNs = null;
+  try {
+    runNs = Number(fs.readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {}
+  const status = fs.readFileSync(`${dir}/status`, 'utf8');
+  const wakeups = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? NaN);
+  return { ticks, runNs, wakeups, at: process.hrtime.bigint() };
+}
+
+/** Thread ids of this process whose comm (task/<tid>/comm) is `name`. */
+function threadsNamed(name) {
+  return fs.readdirSync('/proc/self/task').filter((tid) => {
+    try {
+      return fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === name;
+    } catch {
+      return false; // the thread ended meanwhile
+    }
+  });
+}
+
+async function runIdleWatchdogChild(opts) {
+  const { StallWatchdog } = require('../lib');
+  const watchdog = new StallWatchdog({ thresholdMs: opts.thresholdMs, stacks: false }).start();
+  // Let start-up settle (module loading, the first heartbeat) before the idle stretch; the
+  // thread names itself once it runs, so look for it after that.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const tids = threadsNamed('uvscope-wdog');
+  if (tids.length !== 1) fail(`expected one uvscope-wdog thread, found ${tids.length}`);
+  const [tid] = tids;
+  const before = readThread(tid);
+  const process0 = process.cpuUsage();
+  // One long ref'd timer: the loop sleeps in epoll the whole time and never turns.
+  await new Promise((resolve) => setTimeout(resolve, opts.idleSeconds * 1000));
+  const after = readThread(tid);
+  const processCpu = process.cpuUsage(process0);
+  const w = watchdog.stats();
+  watchdog.close();
+  if (w.stalls !== 0) fail(`idle watchdog: ${w.stalls} stall(s) reported over an idle loop`);
+  const minutes = Number(after.at - before.at) / 60e9;
+  return {
+    config: 'watchdog-idle',
+    thresholdMs: opts.thresholdMs,
+    seconds: minutes * 60,
+    cpuMsPerMinTicks: ((after.ticks - before.ticks) * 10) / minutes,
+    cpuMsPerMinSchedstat: after.runNs === null ? null : (after.runNs - before.runNs) / 1e6 / minutes,
+    wakeupsPerMin: (after.wakeups - before.wakeups) / minutes,
+    processCpuMsPerMin: (processCpu.user + processCpu.system) / 1000 / minutes,
+    stalls: w.stalls,
   };
 }
 
@@ -434,6 +550,48 @@ function describePinning(opts, pinnings) {
   return `children pinned each round to the CPU fastest in a ${probeTurns}-turn baseline probe (ns/turn): ${perRound.join(', ')}`;
 }
 
+/**
+ * The idle-watchdog children, one per threshold, side by side (they sleep nearly all the
+ * time, so running them together does not disturb what each measures).
+ */
+async function measureIdleWatchdog(opts) {
+  const { spawn } = require('node:child_process');
+  process.stderr.write(`idle watchdog: ${IDLE_THRESHOLDS_MS.join(' and ')} ms thresholds, ${opts.idleSeconds} s each, side by side\n`);
+  const one = (thresholdMs) => new Promise((resolve, reject) => {
+    const args = [__filename, '--child', 'watchdog-idle', '--threshold-ms', String(thresholdMs),
+      '--idle-seconds', String(opts.idleSeconds)];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => { out += chunk; });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !last.startsWith('{')) {
+        reject(new Error(`the watchdog-idle child (${thresholdMs} ms) failed (exit ${code}, signal ${signal})`));
+      } else {
+        resolve(JSON.parse(last));
+      }
+    });
+  });
+  return Promise.all(IDLE_THRESHOLDS_MS.map(one));
+}
+
+function idleReport(idle, opts) {
+  const out = [];
+  out.push(`StallWatchdog thread (uvscope-wdog) over an idle loop (one ${opts.idleSeconds} s ref'd timer), per minute:`);
+  const rows = idle.map((r) => [
+    `${r.thresholdMs} ms`,
+    r.cpuMsPerMinSchedstat === null ? 'n/a' : r.cpuMsPerMinSchedstat.toFixed(2),
+    r.cpuMsPerMinTicks.toFixed(0),
+    formatNumber(r.wakeupsPerMin),
+    r.processCpuMsPerMin.toFixed(1),
+  ]);
+  out.push(renderTable(['threshold', 'CPU ms/min (schedstat)', 'utime+stime ms/min', 'wake-ups/min', 'whole process CPU ms/min'], rows));
+  out.push('schedstat = the thread\'s run time in ns from /proc/self/task/<tid>/schedstat; utime+stime from its stat file');
+  out.push(`counts 10 ms clock ticks, so over ${opts.idleSeconds} s its resolution is ${(600 / opts.idleSeconds).toFixed(0)} ms/min. wake-ups = voluntary context switches.`);
+  return out.join('\n');
+}
+
 function rotate(list, by) {
   const k = by % list.length;
   return [...list.slice(k), ...list.slice(0, k)];
@@ -501,6 +659,49 @@ function summarizeRuns(runs, opts) {
   });
 }
 
+/**
+ * The stall watchdog issue's targets, from per-round differences of ratios (each ratio against
+ * that round's baseline): stats <= datadog, and stats-watchdog - stats <= 0.01.
+ */
+function compareTargets(summary, runs) {
+  const ratioOf = (config, round) => {
+    const base = runs.find((r) => r.round === round && r.config === 'baseline');
+    const run = runs.find((r) => r.round === round && r.config === config);
+    return run && base ? run.cpuNsPerTurn / base.cpuNsPerTurn : NaN;
+  };
+  const rounds = [...new Set(runs.map((r) => r.round))];
+  const has = (config) => summary.some((s) => s.config === config);
+  const targets = [];
+  const target = (name, a, b, limit) => {
+    if (!has(a) || !has(b)) return;
+    const diffs = rounds.map((round) => ratioOf(a, round) - ratioOf(b, round));
+    const median = statsLib.median(diffs);
+    targets.push({
+      name, a, b, limit,
+      medianDiff: median,
+      min: statsLib.min(diffs),
+      max: statsLib.max(diffs),
+      roundsMet: diffs.filter((d) => d <= limit).length,
+      rounds: diffs.length,
+      pass: median <= limit,
+    });
+  };
+  target('stats <= datadog', 'stats', 'datadog', 0);
+  target('stats-watchdog - stats <= 0.01', 'stats-watchdog', 'stats', 0.01);
+  return targets;
+}
+
+function watchdogTargetLines(summary, runs) {
+  const targets = compareTargets(summary, runs);
+  if (!targets.length) return [];
+  const sign = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
+  return [
+    'Targets (stall watchdog issue), per-round ratio differences (a - b, each ratio vs that round\'s baseline):',
+    ...targets.map((t) => `  ${t.name.padEnd(32)} ${t.a} - ${t.b}: median ${sign(t.medianDiff)} ` +
+      `(range ${sign(t.min)} to ${sign(t.max)}; ${t.roundsMet}/${t.rounds} rounds within) ${t.pass ? 'PASS' : 'FAIL'}`),
+  ];
+}
+
 function report(summary, runs, opts, meta) {
   const out = [];
   out.push(`uvscope LoopObserver overhead: ${formatNumber(opts.turns)} setImmediate turns per run, ` +
@@ -542,6 +743,8 @@ function report(summary, runs, opts, meta) {
   out.push('processes); +cpu ns = median cpu minus median baseline cpu, per turn. Verdicts use the ratio of medians.');
   out.push('Targets (issue): stats ≤ 1.07×, trace ≤ 1.20×. Reference figures measured elsewhere: empty 1.04×, clock pair 1.09-1.10×.');
 
+  out.push(...watchdogTargetLines(summary, runs));
+
   const traced = summary.filter((s) => s.drainCpuNsPerTurn !== undefined);
   for (const s of traced) {
     out.push(`${s.config}: ${s.traceEventsPerTurn} events/turn, none dropped; trace() drains every ` +
@@ -578,7 +781,7 @@ function report(summary, runs, opts, meta) {
   return out.join('\n');
 }
 
-function main() {
+async function main() {
   let opts;
   try {
     opts = parseArgs(process.argv.slice(2));
@@ -592,7 +795,8 @@ function main() {
     return;
   }
   if (opts.child) {
-    runChild(opts.child, opts).then(
+    const work = opts.child === 'watchdog-idle' ? runIdleWatchdogChild(opts) : runChild(opts.child, opts);
+    work.then(
       (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
       (error) => {
         process.stderr.write(`[${opts.child}] ${error.stack || error}\n`);
@@ -655,10 +859,13 @@ function main() {
     meta.loadAfter = os.loadavg().map((l) => l.toFixed(2)).join(' ');
     meta.machine = cpuLoadSince(loadStart);
     const summary = summarizeRuns(runs, opts);
+    const idle = opts.idleSeconds > 0 ? await measureIdleWatchdog(opts) : [];
     process.stdout.write(`${report(summary, runs, opts, meta)}\n`);
+    if (idle.length) process.stdout.write(`\n${idleReport(idle, opts)}\n`);
     if (opts.json) {
       const { child, help, ...options } = opts;
-      fs.writeFileSync(opts.json, `${JSON.stringify({ meta, options, summary, runs }, null, 2)}\n`);
+      const targets = compareTargets(summary, runs);
+      fs.writeFileSync(opts.json, `${JSON.stringify({ meta, options, summary, targets, runs, idleWatchdog: idle }, null, 2)}\n`);
       process.stderr.write(`raw data written to ${opts.json}\n`);
     }
   } catch (error) {
