@@ -3,6 +3,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <algorithm>
+
 #include "addon_data.h"
 #include "clock.h"
 #include "live_counts.h"
@@ -29,6 +31,19 @@ AddonData::AddonData(Napi::Env env_) : env(env_), loop(nullptr) {
 LoopHeartbeat* AddonData::Heartbeat() {
   if (heartbeat == nullptr) heartbeat = new LoopHeartbeat(this);
   return heartbeat;
+}
+
+void AddonData::SourceStarted(HeartbeatSource* source) {
+  if (std::find(heartbeatSources.begin(), heartbeatSources.end(), source) == heartbeatSources.end()) {
+    heartbeatSources.push_back(source);
+  }
+  if (heartbeat != nullptr) heartbeat->Elect();
+}
+
+void AddonData::SourceStopped(HeartbeatSource* source) {
+  heartbeatSources.erase(std::remove(heartbeatSources.begin(), heartbeatSources.end(), source), heartbeatSources.end());
+  source->beating = nullptr;
+  if (heartbeat != nullptr) heartbeat->Elect();
 }
 
 void AddonData::Register(Closeable* item) { live_.push_back(item); }

@@ -9,12 +9,20 @@
 
 #include <functional>
 #include <list>
+#include <vector>
 
 #include "digests.h"
 
 namespace uvscope {
 
 class LoopHeartbeat;
+
+// Something whose loop-thread callbacks can beat the environment's heartbeat (a running
+// LoopObserver core). `beating` is set by the heartbeat to itself while this source is the
+// elected one, so a source checks only its own member per callback.
+struct HeartbeatSource {
+  LoopHeartbeat* beating = nullptr;
+};
 
 // Something that holds libuv handles or requests on this environment's loop. Close()
 // starts closing; the object calls its `done` callback (once) when its last close
@@ -41,6 +49,10 @@ class AddonData {
   // teardown. Heartbeat() creates it; `heartbeat` may be null.
   LoopHeartbeat* heartbeat = nullptr;
   LoopHeartbeat* Heartbeat();
+  // Running heartbeat sources, in start order (the heartbeat elects the first).
+  std::vector<HeartbeatSource*> heartbeatSources;
+  void SourceStarted(HeartbeatSource* source);
+  void SourceStopped(HeartbeatSource* source);
 
   // Registration of live closeables; Unregister is a no-op during teardown.
   void Register(Closeable* item);

@@ -98,21 +98,11 @@ void ObserverCore::Start() {
   uv_prepare_start(&prepare_, OnPrepare);
   uv_check_start(&check_, OnCheck);
   if (idleWanted_) uv_idle_start(&idle_, OnIdle);
-  // The heartbeat exists once a stall watchdog was created; without one there is nothing to
-  // beat, and Beat() costs a null check. One created later learns of this observer at its
-  // next beat.
-  heartbeatSource_ = data_->heartbeat;
-  if (heartbeatSource_ != nullptr) heartbeatSource_->SourceStarted(this);
+  data_->SourceStarted(this);
 }
 
-void ObserverCore::Beat(uint64_t nowNs, uint64_t idleNs, Phase phase) {
-  LoopHeartbeat* heartbeat = data_->heartbeat;
-  if (heartbeat == nullptr) return;
-  if (heartbeat != heartbeatSource_) {  // created (by a watchdog) after this observer started
-    heartbeatSource_ = heartbeat;
-    heartbeat->SourceStarted(this);
-  }
-  if (heartbeat->Beats(this)) heartbeat->Beat(nowNs, idleNs, phase);
+void ObserverCore::Beat(uint64_t nowNs, uint64_t idleNs, Phase phase) const {
+  if (beating != nullptr) beating->Beat(nowNs, idleNs, phase);
 }
 
 void ObserverCore::Stop() {
@@ -128,8 +118,7 @@ void ObserverCore::Stop() {
   uv_check_stop(&check_);
   uv_idle_stop(&idle_);
   uv_timer_stop(&timerMarker_);
-  if (data_->heartbeat != nullptr) data_->heartbeat->SourceStopped(this);
-  heartbeatSource_ = nullptr;
+  data_->SourceStopped(this);
 }
 
 void ObserverCore::Reset() {

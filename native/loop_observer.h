@@ -51,7 +51,7 @@ class PhaseSink {
 
 class LoopHeartbeat;
 
-class ObserverCore {
+class ObserverCore : public HeartbeatSource {
  public:
   ObserverCore(AddonData* data, size_t traceCapacity, uint64_t blockThresholdNs);
 
@@ -96,7 +96,7 @@ class ObserverCore {
   void Emit(Phase phase, uint64_t timeNs, uint64_t iteration);
   // Beats the environment's heartbeat when this core is its elected source (a stall watchdog
   // watches); idleNs is a reading taken since the last poll.
-  void Beat(uint64_t nowNs, uint64_t idleNs, Phase phase);
+  void Beat(uint64_t nowNs, uint64_t idleNs, Phase phase) const;
   void ArmMarkers();
   void BeginWindow(uint64_t nowNs);
   uint64_t IdleTimeNs() const;
@@ -118,7 +118,6 @@ class ObserverCore {
   bool markersWanted_ = false;
   uint32_t eventMask_ = 0;
   PhaseSink* sink_ = nullptr;
-  LoopHeartbeat* heartbeatSource_ = nullptr;  // the heartbeat this core registered with as a source
   std::function<void()> onClosed_;
   Phase phase_ = kPhaseUnknown;
 

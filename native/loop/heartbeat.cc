@@ -4,7 +4,6 @@
 
 #include <dlfcn.h>
 
-#include <algorithm>
 
 #include "../clock.h"
 #include "../loop_observer.h"
@@ -68,21 +67,15 @@ void LoopHeartbeat::Unwatch() {
   Elect();
 }
 
-void LoopHeartbeat::SourceStarted(const void* source) {
-  if (std::find(sources_.begin(), sources_.end(), source) == sources_.end()) sources_.push_back(source);
-  Elect();
-}
-
-void LoopHeartbeat::SourceStopped(const void* source) {
-  sources_.erase(std::remove(sources_.begin(), sources_.end(), source), sources_.end());
-  Elect();
-}
-
 void LoopHeartbeat::Elect() {
-  const void* beater = nullptr;
-  if (watchers_ > 0 && !closed_) beater = sources_.empty() ? static_cast<const void*>(this) : sources_.front();
-  beater_ = beater;
-  bool ownPair = beater == this;
+  HeartbeatSource* elected = nullptr;
+  bool beating = watchers_ > 0 && !closed_;
+  for (HeartbeatSource* source : data_->heartbeatSources) {
+    source->beating = nullptr;
+    if (beating && elected == nullptr) elected = source;
+  }
+  if (elected != nullptr) elected->beating = this;
+  bool ownPair = beating && elected == nullptr;
   if (ownPair == ownPairRunning_) return;
   ownPairRunning_ = ownPair;
   if (ownPair) {

@@ -8,7 +8,8 @@
 //
 // Who beats: while at least one watchdog watches, exactly one "source" per environment. A
 // running LoopObserver is one (its callbacks already hold the time and the idle reading, so
-// beating costs it a few stores); when none runs, the heartbeat's own prepare+check pair does.
+// beating costs it a few stores; it learns it was elected from its own `beating` member);
+// when none runs, the heartbeat's own prepare+check pair does.
 // Owned by AddonData (one per environment), closed on teardown like any other Closeable.
 #pragma once
 #include <uv.h>
@@ -16,7 +17,6 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <vector>
 
 #include "../addon_data.h"
 #include "../loop_observer.h"
@@ -44,11 +44,9 @@ class LoopHeartbeat : public Closeable {
   void Watch();
   void Unwatch();
   bool watched() const { return watchers_ > 0; }
-  // A LoopObserver started or stopped running (it can beat instead of the heartbeat's own pair).
-  void SourceStarted(const void* source);
-  void SourceStopped(const void* source);
-  // Whether `source` is the one that beats now (a load and a compare).
-  bool Beats(const void* source) const { return beater_ == source; }
+  // Elects who beats: nobody while no watchdog watches; else the first running source
+  // (AddonData::heartbeatSources), or the heartbeat's own prepare+check pair when none runs.
+  void Elect();
   // One beat. idleNs: a uv_metrics_idle_time() reading taken since the last poll phase. The
   // iteration count grows when the phase becomes poll (a prepare).
   void Beat(uint64_t nowNs, uint64_t idleNs, uint8_t phase) {
@@ -89,13 +87,10 @@ class LoopHeartbeat : public Closeable {
   static void OnPrepare(uv_prepare_t* handle);
   static void OnCheck(uv_check_t* handle);
   static void OnClosed(uv_handle_t* handle);
-  void Elect();
 
   AddonData* data_;
   uv_loop_t* loop_;
   int watchers_ = 0;
-  std::vector<const void*> sources_;
-  const void* beater_ = nullptr;
   bool ownPairRunning_ = false;
   bool closed_ = false;
   int openHandles_ = 0;
