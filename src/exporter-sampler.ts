@@ -347,9 +347,9 @@ function dedicatedWatchdogOptions(options: StallWatchdogOptions): StallWatchdogO
 }
 
 /**
- * Validates `options.stallWatchdog` by creating the dedicated watchdog's options check: the
- * StallWatchdog constructor validates, and its error is re-thrown naming
- * `options.stallWatchdog.<option>`.
+ * Validates `options.stallWatchdog`. Options of a dedicated watchdog are checked by the
+ * StallWatchdog constructor itself (a watchdog created and closed unstarted, which creates
+ * nothing native); its error is re-thrown naming `options.stallWatchdog.<option>`.
  */
 function validateStallWatchdog(value: unknown): StallWatchdog | StallWatchdogOptions | false {
   if (value === undefined) return {};
