@@ -1,6 +1,7 @@
 /**
- * What both exporters share: one native snapshot of the loop observer and the thread pool per
- * scrape or collection, turned into monotonic totals that survive the user's reset()s. Needs
+ * What both exporters share: one native snapshot of the loop observer, the stall watchdog and
+ * the thread pool per scrape or collection, turned into monotonic totals that survive the
+ * user's reset()s. Lifetime: from the exporter's setup to its `stop()`. Needs
  * neither prom-client nor @opentelemetry/api, so each exporter loads without the other's peer.
  * @internal
  * @module
@@ -8,6 +9,8 @@
 import { invalidArgType, invalidArgValue, validateBoolean, validateNumber, validateObject } from './errors';
 import type { HistogramSummary } from './histogram';
 import { LoopObserver } from './loop-observer';
+import { StallWatchdog } from './loop/stall-watchdog';
+import type { StallWatchdogOptions } from './loop/stall-watchdog';
 import { measureSize, monitorSaturation, OUTCOMES, poolSize, ThreadPool, threadpool } from './threadpool';
 import type { KernelName, SaturationMonitor } from './threadpool';
 
@@ -68,9 +71,22 @@ export interface KernelSample {
   returnDelay: DistributionSample;
 }
 
+/** The stall watchdog's counts (see `StallWatchdog.stats()`). */
+export interface StallSample {
+  /** Stalls detected, including one still going on. */
+  stalls: number;
+  /** Total and longest duration of the stalls that ended, ns. */
+  totalNs: number;
+  longestNs: number;
+  /** The watchdog's threshold, ms, when the exporter knows it (it created the watchdog). */
+  thresholdMs?: number;
+}
+
 export interface UvSample {
   /** Absent when the observer was closed. */
   loop?: LoopSample;
+  /** Absent with `stallWatchdog: false` or when a given watchdog was closed. */
+  stall?: StallSample;
   inFlight: number;
   queued: number;
   running: number;
@@ -86,6 +102,8 @@ export interface UvSample {
 
 export interface SamplerOptions {
   observer?: LoopObserver;
+  /** A watchdog to read (the caller's), options of a dedicated one, or false: no stall metrics. */
+  stallWatchdog: StallWatchdog | StallWatchdogOptions | false;
   pool?: ThreadPool;
   saturationIntervalMs: number | false;
   measurePoolSize: boolean;
@@ -153,9 +171,14 @@ export function measuredPoolSizeOnce(): Promise<number | undefined> {
 export class UvSampler {
   readonly observer: LoopObserver;
   readonly pool: ThreadPool;
+  /** The watchdog read at each read-out (dedicated or given); undefined with `stallWatchdog: false`. */
+  readonly stallWatchdog: StallWatchdog | undefined;
+  /** Its threshold in ms, when this sampler created it. */
+  readonly stallThresholdMs: number | undefined;
   measuredPoolSize: Promise<number | undefined> = Promise.resolve(undefined);
   readonly #options: SamplerOptions;
   readonly #ownsObserver: boolean;
+  readonly #ownsWatchdog: boolean;
   #saturation: SaturationMonitor | undefined;
   readonly #loopTotals = new Totals();
   readonly #poolTotals = new Totals();
@@ -173,12 +196,24 @@ export class UvSampler {
     // Not started until start(): nothing runs if the exporter's setup fails.
     this.observer = options.observer ?? new LoopObserver();
     this.pool = options.pool ?? threadpool;
+    const watchdog = options.stallWatchdog;
+    this.#ownsWatchdog = watchdog !== false && !(watchdog instanceof StallWatchdog);
+    if (watchdog === false) {
+      this.stallWatchdog = undefined;
+    } else if (watchdog instanceof StallWatchdog) {
+      this.stallWatchdog = watchdog;
+    } else {
+      // Validated (and created, not started) by validateSamplerOptions already.
+      this.stallWatchdog = new StallWatchdog(dedicatedWatchdogOptions(watchdog));
+      this.stallThresholdMs = watchdog.thresholdMs ?? 1000;
+    }
   }
 
   /** Starts the dedicated observer, the saturation probes and the pool size measurement. */
   start(): void {
     const options = this.#options;
     if (this.#ownsObserver) this.observer.start();
+    if (this.#ownsWatchdog) this.stallWatchdog?.start();
     if (options.saturationIntervalMs !== false) {
       this.#saturation = monitorSaturation({ intervalMs: options.saturationIntervalMs, maxSamples: 1 });
     }
@@ -202,6 +237,7 @@ export class UvSampler {
     if (this.#cached) return this.#cached;
     const sample: UvSample = {
       loop: this.#readLoop(),
+      stall: this.#readStalls(),
       ...this.#readPool(),
       sizeConfigured: poolSize().size,
     };
@@ -221,6 +257,16 @@ export class UvSampler {
     this.#closed = true;
     this.#saturation?.stop();
     if (this.#ownsObserver) this.observer.close();
+    if (this.#ownsWatchdog) this.stallWatchdog?.close();
+  }
+
+  #readStalls(): StallSample | undefined {
+    const watchdog = this.stallWatchdog;
+    if (!watchdog || watchdog.closed) return undefined;
+    const { stalls, totalNs, longestNs } = watchdog.stats();
+    const sample: StallSample = { stalls, totalNs, longestNs };
+    if (this.stallThresholdMs !== undefined) sample.thresholdMs = this.stallThresholdMs;
+    return sample;
   }
 
   #readLoop(): LoopSample | undefined {
@@ -295,8 +341,41 @@ export class UvSampler {
   }
 }
 
+/** A dedicated watchdog's options: as given, with `stacks` off unless asked for (counting needs none). */
+function dedicatedWatchdogOptions(options: StallWatchdogOptions): StallWatchdogOptions {
+  return { stacks: false, ...options };
+}
+
+/**
+ * Validates `options.stallWatchdog`. Options of a dedicated watchdog are checked by the
+ * StallWatchdog constructor itself (a watchdog created and closed unstarted, which creates
+ * nothing native); its error is re-thrown naming `options.stallWatchdog.<option>`.
+ */
+function validateStallWatchdog(value: unknown): StallWatchdog | StallWatchdogOptions | false {
+  if (value === undefined) return {};
+  if (value === false) return false;
+  if (value instanceof StallWatchdog) {
+    if (value.closed) throw invalidArgValue('options.stallWatchdog', 'must not be closed', value);
+    return value;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidArgType('options.stallWatchdog', 'an instance of StallWatchdog, an options object or false', value);
+  }
+  let probe: StallWatchdog;
+  try {
+    probe = new StallWatchdog(dedicatedWatchdogOptions(value as StallWatchdogOptions));
+  } catch (error) {
+    const e = error as Error;
+    e.message = e.message.replace(/(["'])options\./, '$1options.stallWatchdog.');
+    throw e;
+  }
+  probe.close(); // never started: nothing native was created
+  return { ...(value as StallWatchdogOptions) };
+}
+
 export function validateSamplerOptions(options: {
   observer?: unknown;
+  stallWatchdog?: unknown;
   pool?: unknown;
   saturationIntervalMs?: unknown;
   measurePoolSize?: unknown;
@@ -313,5 +392,6 @@ export function validateSamplerOptions(options: {
     validateNumber('options.saturationIntervalMs', saturationIntervalMs, { min: 1, max: 3_600_000 });
   }
   validateBoolean('options.measurePoolSize', measurePoolSize);
-  return { observer, pool, saturationIntervalMs, measurePoolSize: measurePoolSize !== false };
+  const stallWatchdog = validateStallWatchdog(options.stallWatchdog);
+  return { observer, pool, stallWatchdog, saturationIntervalMs, measurePoolSize: measurePoolSize !== false };
 }

@@ -20,6 +20,7 @@ import type { DistributionSample } from './exporter-sampler';
 import { invalidArgType, validateObject } from './errors';
 import type { HistogramSummary } from './histogram';
 import { LoopObserver } from './loop-observer';
+import type { StallWatchdog, StallWatchdogOptions } from './loop/stall-watchdog';
 import { measureSize, monitorSaturation, OUTCOMES, ThreadPool, threadpool } from './threadpool';
 
 // Loaded here, not by the core: `require('uvscope')` never needs it.
@@ -37,6 +38,18 @@ export interface UvOpenTelemetryOptions {
    * and closed by `stop()`.
    */
   observer?: LoopObserver;
+  /**
+   * Where the stall instruments' values come from: a `StallWatchdog` (the caller's: read, never
+   * started, stopped or closed; its counts are since it was created), the options of a
+   * dedicated one, or `false` (no stall instruments are created). Default `{}`: a dedicated
+   * watchdog with the default threshold of 1000 ms and `stacks: false` (unless the options ask
+   * for stacks: the instruments only count), started now on the thread that calls this and
+   * closed by `stop()`. A watchdog is a native thread that needs nothing from the loop it
+   * watches; unref'd (a dedicated one always is), it never keeps the process alive. To see
+   * stalls in metrics and in logs, create one watchdog (with `file`, or a 'stall' listener) and
+   * pass it here.
+   */
+  stallWatchdog?: StallWatchdog | StallWatchdogOptions | false;
   /**
    * The pool whose jobs are counted. Default: the default pool `threadpool`. Statistics are per
    * `ThreadPool` instance; for several pools, register once per pool on distinct meters.
@@ -63,6 +76,8 @@ export interface UvOpenTelemetryHandle {
   readonly names: readonly string[];
   /** The loop observer read at each collection (the dedicated one, or the one given). */
   readonly observer: LoopObserver;
+  /** The stall watchdog read at each collection (the dedicated one, or the one given); undefined with `stallWatchdog: false`. */
+  readonly stallWatchdog: StallWatchdog | undefined;
   /**
    * Resolves once the pool size was measured, with the number of threads, or undefined when
    * `measurePoolSize` is false or the measurement failed. Until then
@@ -72,7 +87,8 @@ export interface UvOpenTelemetryHandle {
   /**
    * Removes the observation callback, so nothing more is observed (the instruments stay on the
    * meter; an SDK with cumulative temporality may keep exporting their last values), stops the
-   * saturation probes and closes the dedicated observer (not one passed in). Idempotent.
+   * saturation probes and closes the dedicated observer and stall watchdog (not ones passed
+   * in). Idempotent.
    */
   stop(): void;
 }
@@ -123,6 +139,13 @@ function validateAttributes(attributes: unknown): Attributes {
  * - `uvscope.eventloop.iterations`, `uvscope.eventloop.long_iterations` (counters, `{iteration}`)
  * - gauges (`s`) `uvscope.eventloop.iteration.duration.<stat>`, `uvscope.eventloop.poll_wait.<stat>`,
  *   `uvscope.eventloop.poll_work.<stat>`, `uvscope.eventloop.outside_poll.<stat>`
+ * - `uvscope.eventloop.stalls` (counter, `{stall}`): stalls the watchdog detected (the loop busy
+ *   without turning for longer than its threshold), counted when detected;
+ *   `uvscope.eventloop.stall.time` (counter, `s`): time spent in the stalls that ended (named like
+ *   `nodejs.eventloop.time`); `uvscope.eventloop.stall.duration.max` (gauge, `s`): the longest of
+ *   them, 0 before the first (the watchdog keeps no distribution, so `max` is the one statistic).
+ *   Counts are the watchdog's since its creation (a dedicated one: since this call). Not created
+ *   with `stallWatchdog: false`; nothing observed once a given watchdog is closed.
  * - `uvscope.threadpool.jobs` (counter, `{job}`, attributes `uvscope.threadpool.kernel`,
  *   `uvscope.threadpool.job.outcome` = `completed` | `failed` | `cancelled`)
  * - `uvscope.threadpool.processed` (counter, `By`, attribute `uvscope.threadpool.kernel`)
@@ -211,6 +234,16 @@ function register(m: Meter, sampler: UvSampler, attributes: Attributes): UvOpenT
   const pollWork = distribution('uvscope.eventloop.poll_work', 'rest of a poll phase (running I/O callbacks)');
   const outsidePoll = distribution('uvscope.eventloop.outside_poll',
     'time from check to the next prepare (setImmediate, close callbacks, timers, pending callbacks)');
+  const stallInstruments = sampler.stallWatchdog
+    ? {
+        count: counter('uvscope.eventloop.stalls',
+          `Event loop stalls: the loop busy without turning for longer than ${
+            sampler.stallThresholdMs === undefined ? "the watchdog's thresholdMs" : `${sampler.stallThresholdMs} ms`
+          }, counted when detected.`, '{stall}', INT),
+        time: counter('uvscope.eventloop.stall.time', 'Time the event loop spent in stalls that ended.', 's'),
+        longest: gauge('uvscope.eventloop.stall.duration.max', 'Duration of the longest event loop stall that ended (0 before the first).', 's'),
+      }
+    : undefined;
   const jobs = counter('uvscope.threadpool.jobs', 'Thread pool jobs settled, by kernel and outcome.', '{job}', INT);
   const processed = counter('uvscope.threadpool.processed', 'Input bytes processed by thread pool jobs, by kernel.', 'By', INT);
   const queueWait = distribution('uvscope.threadpool.job.queue_wait', 'time a job waited from submission until a pool thread started it');
@@ -242,6 +275,11 @@ function register(m: Meter, sampler: UvSampler, attributes: Attributes): UvOpenT
       pollWork(result, loop.pollWork, attributes);
       outsidePoll(result, loop.outsidePoll, attributes);
     }
+    if (stallInstruments && sample.stall) {
+      result.observe(stallInstruments.count, sample.stall.stalls, attributes);
+      result.observe(stallInstruments.time, sample.stall.totalNs / 1e9, attributes);
+      result.observe(stallInstruments.longest, sample.stall.longestNs / 1e9, attributes);
+    }
     for (const k of sample.kernels) {
       const attrs = { ...attributes, 'uvscope.threadpool.kernel': k.kernel };
       for (const outcome of OUTCOMES) {
@@ -265,6 +303,7 @@ function register(m: Meter, sampler: UvSampler, attributes: Attributes): UvOpenT
   return {
     names,
     observer: sampler.observer,
+    stallWatchdog: sampler.stallWatchdog,
     measuredPoolSize: sampler.measuredPoolSize,
     stop(): void {
       if (sampler.closed) return;

@@ -21,6 +21,7 @@ import type { DistributionSample, LoopSample } from './exporter-sampler';
 import { invalidArgType, invalidArgValue, validateObject } from './errors';
 import type { HistogramSummary } from './histogram';
 import { LoopObserver } from './loop-observer';
+import type { StallWatchdog, StallWatchdogOptions } from './loop/stall-watchdog';
 import { measureSize, monitorSaturation, OUTCOMES, ThreadPool, threadpool } from './threadpool';
 
 // Loaded here, not by the core: `require('uvscope')` never needs it.
@@ -48,6 +49,17 @@ export interface UvPrometheusOptions {
    */
   observer?: LoopObserver;
   /**
+   * Where the stall metrics come from: a `StallWatchdog` (the caller's: read, never started,
+   * stopped or closed; its counts are since it was created), the options of a dedicated one,
+   * or `false` (no stall metrics are registered). Default `{}`: a dedicated watchdog with the
+   * default threshold of 1000 ms and `stacks: false` (unless the options ask for stacks: the
+   * metrics only count), started now on the thread that calls this and closed by `stop()`.
+   * A watchdog is a native thread that needs nothing from the loop it watches; unref'd (a
+   * dedicated one always is), it never keeps the process alive. To see stalls in metrics and
+   * in logs, create one watchdog (with `file`, or a 'stall' listener) and pass it here.
+   */
+  stallWatchdog?: StallWatchdog | StallWatchdogOptions | false;
+  /**
    * The pool whose jobs are counted. Default: the default pool `threadpool`. Statistics are per
    * `ThreadPool` instance; for several pools, call the collector once per pool with its own
    * `prefix` or registry. `resetStats()` on it is handled as for the observer.
@@ -72,6 +84,8 @@ export interface UvPrometheusCollector {
   readonly names: readonly string[];
   /** The loop observer read at each scrape (the dedicated one, or the one given). */
   readonly observer: LoopObserver;
+  /** The stall watchdog read at each scrape (the dedicated one, or the one given); undefined with `stallWatchdog: false`. */
+  readonly stallWatchdog: StallWatchdog | undefined;
   /**
    * Resolves once the pool size was measured, with the number of threads, or undefined when
    * `measurePoolSize` is false or the measurement failed. Until then the measured-size gauge
@@ -80,7 +94,7 @@ export interface UvPrometheusCollector {
   readonly measuredPoolSize: Promise<number | undefined>;
   /**
    * Removes the metrics from the registry, stops the saturation probes and closes the dedicated
-   * observer (not one passed in). Idempotent.
+   * observer and stall watchdog (not ones passed in). Idempotent.
    */
   stop(): void;
 }
@@ -177,6 +191,13 @@ function validateLabels(labels: unknown): Labels {
  * - `uvscope_eventloop_utilization_ratio` (gauge, 0..1): busy share since the previous scrape
  * - summaries `uvscope_eventloop_iteration_seconds`, `_poll_wait_seconds`, `_poll_work_seconds`,
  *   `_outside_poll_seconds`
+ * - `uvscope_eventloop_stalls_total` (counter): stalls the watchdog detected (the loop busy
+ *   without turning for longer than its threshold), counted when detected, so one still going on
+ *   counts; `uvscope_eventloop_stall_seconds_total` (counter): time spent in the stalls that
+ *   ended; `uvscope_eventloop_stall_longest_seconds` (gauge): the longest of them, 0 before the
+ *   first. The watchdog keeps only these totals, no distribution, hence no histogram. Counts are
+ *   the watchdog's since its creation (a dedicated one: since this call). Not registered with
+ *   `stallWatchdog: false`; no samples once a given watchdog is closed.
  * - `uvscope_threadpool_jobs_total{kernel, outcome="completed"|"failed"|"cancelled"}`,
  *   `uvscope_threadpool_processed_bytes_total{kernel}` (counters)
  * - summaries `uvscope_threadpool_job_queue_wait_seconds{kernel}`, `_job_run_seconds{kernel}`,
@@ -248,6 +269,20 @@ export function collectDefaultUvMetrics(options: UvPrometheusOptions = {}): UvPr
       fromLoop((l, name) => summaryValues(name, l[field], labels)));
   }
 
+  if (sampler.stallWatchdog) {
+    const threshold = sampler.stallThresholdMs === undefined ? "the watchdog's thresholdMs" : `${sampler.stallThresholdMs} ms`;
+    const fromStalls = (pick: (s: NonNullable<ReturnType<typeof read>['stall']>) => number) => () => {
+      const stall = read().stall;
+      return stall ? [{ labels, value: pick(stall) }] : [];
+    };
+    add('eventloop_stalls_total',
+      `Event loop stalls: the loop busy without turning for longer than ${threshold}, counted when detected.`,
+      'counter', 'sum', fromStalls((s) => s.stalls));
+    add('eventloop_stall_seconds_total', 'Time the event loop spent in stalls that ended, seconds.', 'counter', 'sum',
+      fromStalls((s) => s.totalNs / 1e9));
+    add('eventloop_stall_longest_seconds', 'Duration of the longest event loop stall that ended (0 before the first), seconds.',
+      'gauge', 'max', fromStalls((s) => s.longestNs / 1e9));
+  }
   add('threadpool_jobs_total', 'Thread pool jobs settled, by kernel and outcome (completed, failed, cancelled).',
     'counter', 'sum', () =>
       read().kernels.flatMap((k) =>
@@ -306,6 +341,7 @@ export function collectDefaultUvMetrics(options: UvPrometheusOptions = {}): UvPr
   return {
     names,
     observer: sampler.observer,
+    stallWatchdog: sampler.stallWatchdog,
     measuredPoolSize: sampler.measuredPoolSize,
     stop(): void {
       if (sampler.closed) return;

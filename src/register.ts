@@ -4,7 +4,11 @@
  * chrome://tracing) when the process exits, on SIGINT, or when `uvscope trace --duration` ends.
  *
  * Environment: UVSCOPE_TRACE_OUT (default uvscope-trace-<pid>.json), UVSCOPE_TRACE_BLOCK_MS
- * (long iteration threshold, default 20), UVSCOPE_TRACE_QUIET=1 (no summary on stderr).
+ * (long iteration threshold, default 20), UVSCOPE_TRACE_QUIET=1 (no summary on stderr),
+ * UVSCOPE_TRACE_STALL_MS (a StallWatchdog's threshold, default 200; 0: no watchdog; each stall
+ * becomes a 'stall' slice with its reports in the trace), UVSCOPE_TRACE_STALL_FD (a file
+ * descriptor the watchdog writes its report lines to while the loop is blocked: `uvscope
+ * trace` passes a pipe and prints them as they come).
  * Worker threads are not traced (a preload runs in them too; it does nothing there).
  * @module
  */
@@ -15,6 +19,8 @@ import { isMainThread } from 'node:worker_threads';
 
 import { buildChromeTrace, phaseSlices } from './cli/chrome-trace';
 import { LoopObserver, PhaseEvent } from './loop-observer';
+import { StallWatchdog } from './loop/stall-watchdog';
+import type { StallEvent } from './loop/stall-watchdog';
 import { JOB_CHANNEL, JobRecord } from './threadpool';
 
 const MAX_MARKERS = 4_000_000;
@@ -28,6 +34,22 @@ function start(): void {
 
   const observer = new LoopObserver({ traceCapacity: 1 << 20, phaseMarkers: true, blockThresholdMs: blockMs }).start();
   const sampler = new LoopObserver().start();
+  const stalls: StallEvent[] = [];
+  const stallMs = stallThresholdMs(quiet);
+  const watchdog = stallMs === undefined ? undefined : startWatchdog(stallMs, quiet);
+  watchdog?.on('stall', (stall) => stalls.push(stall));
+  // A stall is emitted once the loop turns after it, through a handle that does not keep the
+  // loop alive: when the blocking callback was the last work, turn the loop once more for it.
+  let nudgedFor = 0;
+  const onBeforeExit = () => {
+    if (!watchdog || watchdog.closed) return;
+    const { stalls: seen } = watchdog.stats();
+    if (seen > stalls.length && nudgedFor !== seen) {
+      nudgedFor = seen;
+      setImmediate(() => {});
+    }
+  };
+  process.on('beforeExit', onBeforeExit);
   const markers: PhaseEvent[] = [];
   const jobs: JobRecord[] = [];
   const utilization: { timeNs: bigint; utilization: number }[] = [];
@@ -62,6 +84,9 @@ function start(): void {
     const stats = observer.stats();
     observer.close();
     sampler.close();
+    const stallStats = watchdog && !watchdog.closed ? watchdog.stats() : undefined;
+    watchdog?.close();
+    process.removeListener('beforeExit', onBeforeExit);
     diagnosticsChannel.unsubscribe(JOB_CHANNEL, onJob);
     const trace = buildChromeTrace({
       pid: process.pid,
@@ -71,9 +96,15 @@ function start(): void {
       utilization,
       longIterationNs: blockMs * 1e6,
       startNs: startedNs,
+      stalls,
     });
     fs.writeFileSync(out, JSON.stringify(trace));
-    if (!quiet) process.stderr.write(summary(stats, markers, jobs, out, trace.traceEvents.length, droppedMarkers, startedNs, blockMs));
+    if (!quiet) {
+      process.stderr.write(
+        summary(stats, markers, jobs, out, trace.traceEvents.length, droppedMarkers, startedNs, blockMs, stalls,
+          stallStats && { count: stallStats.stalls, thresholdMs: stallMs! }),
+      );
+    }
   };
   process.on('exit', finish);
   // Without a listener SIGINT kills the process before 'exit': write, then let it go on as it
@@ -88,6 +119,45 @@ function start(): void {
   process.on('SIGINT', onSigint);
 }
 
+function noWatchdog(quiet: boolean, why: string): undefined {
+  if (!quiet) process.stderr.write(`uvscope trace: no stall watchdog: ${why}\n`);
+  return undefined;
+}
+
+/** UVSCOPE_TRACE_STALL_MS: default 200; undefined when 0 (off) or invalid (said on stderr). */
+function stallThresholdMs(quiet: boolean): number | undefined {
+  const raw = process.env.UVSCOPE_TRACE_STALL_MS;
+  const thresholdMs = raw === undefined || raw === '' ? 200 : Number(raw);
+  if (thresholdMs === 0) return undefined;
+  if (!Number.isInteger(thresholdMs) || thresholdMs < 10 || thresholdMs > 3_600_000) {
+    return noWatchdog(quiet, `UVSCOPE_TRACE_STALL_MS must be 0 or an integer from 10 to 3600000, got '${raw}'`);
+  }
+  return thresholdMs;
+}
+
+/** The trace's StallWatchdog, writing to UVSCOPE_TRACE_STALL_FD when set; undefined when it cannot start (said on stderr). */
+function startWatchdog(thresholdMs: number, quiet: boolean): StallWatchdog | undefined {
+  const warn = (why: string) => noWatchdog(quiet, why);
+  const fdText = process.env.UVSCOPE_TRACE_STALL_FD;
+  let file: number | undefined;
+  if (fdText !== undefined && fdText !== '') {
+    const fd = Number(fdText);
+    try {
+      if (!Number.isInteger(fd) || fd < 0) throw new Error('not a file descriptor');
+      fs.fstatSync(fd);
+      file = fd;
+    } catch {
+      return warn(`UVSCOPE_TRACE_STALL_FD ${fdText} is not an open file descriptor`);
+    }
+  }
+  try {
+    // Reports more often than every second would flood the terminal in a long block.
+    return new StallWatchdog({ thresholdMs, repeatMs: Math.max(thresholdMs, 1000), file }).start();
+  } catch (error) {
+    return warn(String((error as Error).message).split('\n')[0]);
+  }
+}
+
 function summary(
   stats: ReturnType<LoopObserver['stats']>,
   markers: PhaseEvent[],
@@ -97,6 +167,8 @@ function summary(
   dropped: number,
   startedNs: bigint,
   blockMs: number,
+  stalls: readonly StallEvent[],
+  stalled: { count: number; thresholdMs: number } | undefined,
 ): string {
   const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`;
   const lines = [
@@ -118,6 +190,10 @@ function summary(
   lines.push(`long iterations (> ${blockMs} ms): ${stats.longIterations.count}`);
   for (const [iteration, e] of long.slice(0, 5)) {
     lines.push(`  iteration ${iteration}: ${ms(e.total)}, ${ms(e.worst.ns)} of it in ${e.worst.phase}`);
+  }
+  if (stalled) {
+    const longest = stalls.reduce<StallEvent | undefined>((max, s) => (max && max.durationNs >= s.durationNs ? max : s), undefined);
+    lines.push(`stalls (> ${stalled.thresholdMs} ms): ${stalled.count}${longest ? `, longest ${ms(longest.durationNs)} in ${longest.phase}` : ''}`);
   }
   if (jobs.length) {
     const slowest = [...jobs].sort((a, b) => b.runNs - a.runNs).slice(0, 3);

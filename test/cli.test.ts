@@ -3,11 +3,11 @@
  * The HTML report is rendered in headless Chromium when it is installed (CI installs Debian's
  * chromium); without it that test is skipped and says so.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { withoutSanitizer } from './helpers';
+import { SLOWDOWN, withoutSanitizer } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'lib', 'cli', 'main.js');
@@ -153,6 +153,81 @@ describe('uvscope trace', () => {
     expect(fs.readFileSync(html, 'utf8')).toMatch(/<svg class="chart" data-metric="phaseTime"/);
   });
 
+  test('a stall is printed on stderr while the script is still blocked, and is a slice of the trace with its reports', async () => {
+    const out = path.join(dir, 'stall.json');
+    const go = path.join(dir, 'stall-go');
+    const child = spawn(process.execPath, [cli, 'trace', '--stall-ms', '100', '--out', out, '--', path.join(fixtures, 'trace-stall.js')], {
+      cwd: root,
+      env: { ...process.env, STALL_GO: go },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let changed: () => void = () => {};
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; changed(); });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; changed(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    /** Resolves when `test` holds of what the child printed so far (checked at each chunk). */
+    const until = (test: () => boolean, what: string) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${what}; stdout: ${stdout}; stderr: ${stderr}`)), 20_000 * SLOWDOWN);
+        changed = () => {
+          if (!test()) return;
+          clearTimeout(timer);
+          changed = () => {};
+          resolve();
+        };
+        changed();
+      });
+    try {
+      await until(() => stdout.includes('blocking\n'), "the script's block");
+      const stallLine = /^stall: main thread blocked (\d+) ms in ([a-z]+)/m;
+      await until(() => stallLine.test(stderr), 'stall line on stderr');
+      // The script is still inside its block: it waits for the file only this test creates.
+      expect(fs.existsSync(go)).toBe(false);
+      expect(stdout).not.toContain('released');
+      expect(child.exitCode).toBeNull();
+      const [, blockedMs, phase] = stallLine.exec(stderr)!;
+      expect(Number(blockedMs)).toBeGreaterThanOrEqual(100);
+      expect(phase).not.toBe('startup');
+    } finally {
+      fs.writeFileSync(go, '');
+    }
+    expect(await exited).toBe(0);
+    expect(stdout).toContain('released');
+    expect(stderr).toMatch(/^stalls \(> 100 ms\): 1, longest \d+\.\d+ ms in [a-z]+$/m);
+
+    const events: any[] = JSON.parse(fs.readFileSync(out, 'utf8')).traceEvents;
+    const stalls = events.filter((e) => e.cat === 'stall');
+    expect(stalls).toHaveLength(1);
+    const [stall] = stalls;
+    expect(stall).toMatchObject({ name: 'stall', ph: 'X', tid: 0, args: { thresholdMs: 100 } });
+    expect(stall.dur).toBeGreaterThanOrEqual(100_000);
+    expect(stall.args.durationMs).toBeGreaterThanOrEqual(100);
+    expect(stall.args.reportCount).toBeGreaterThanOrEqual(1);
+    expect(stall.args.reports[0].elapsedMs).toBeGreaterThanOrEqual(100);
+    // With the stack addon, the report carries its stack; without it, the trace says why not.
+    expect(Array.isArray(stall.args.reports[0].stack) || typeof stall.args.stackUnavailable === 'string').toBe(true);
+    // It nests in the loop slice it happened in (the trace format needs slices on one track to nest).
+    const loop = events.filter((e) => e.ph === 'X' && e.cat === 'loop');
+    const around = loop.filter((e) => e.ts <= stall.ts && e.ts + e.dur >= stall.ts + stall.dur);
+    expect(around.length).toBeGreaterThanOrEqual(1);
+    for (const slice of loop) {
+      const overlaps = slice.ts < stall.ts + stall.dur && stall.ts < slice.ts + slice.dur;
+      const nests = (slice.ts <= stall.ts && slice.ts + slice.dur >= stall.ts + stall.dur) || (stall.ts <= slice.ts && stall.ts + stall.dur >= slice.ts + slice.dur);
+      expect({ slice: slice.name, ts: slice.ts, improper: overlaps && !nests }).toEqual({ slice: slice.name, ts: slice.ts, improper: false });
+    }
+    expect(new Set(loop.map((e) => e.name))).toEqual(new Set(['startup', 'poll', 'check', 'timers', 'pending']));
+  });
+
+  test('--stall-ms 0: no watchdog, no stall slices', () => {
+    const out = path.join(dir, 'nostall.json');
+    const result = run(['trace', '--stall-ms', '0', '--out', out, '--', path.join(fixtures, 'trace-app.js')]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).not.toMatch(/^stall/m);
+    expect(JSON.parse(fs.readFileSync(out, 'utf8')).traceEvents.filter((e: any) => e.cat === 'stall')).toEqual([]);
+  });
+
   test('a script that throws still gets its trace, and the exit code is the script\'s', () => {
     const out = path.join(dir, 'throw.json');
     const result = run(['trace', '--out', out, '--', path.join(fixtures, 'trace-app.js')], { THROW: '1' });
@@ -180,6 +255,7 @@ describe('bad usage exits 2 with a one-line reason and the usage, never a stack 
     [['bench', '--frobnicate'], /unknown option --frobnicate/],
     [['trace'], /missing the script to trace/],
     [['trace', '--', 'does-not-exist.js'], /script not found: does-not-exist.js/],
+    [['trace', '--stall-ms', '5', '--', path.join(fixtures, 'trace-app.js')], /--stall-ms must be 0 or an integer from 10 to 3600000, got '5'/],
     [['frob'], /unknown command 'frob'/],
   ])('uvscope %j', (args, reason) => {
     const result = run(args as string[]);

@@ -16,7 +16,8 @@ import type { MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { Registry } from 'prom-client';
 import type { RegistryContentType } from 'prom-client';
 
-import { LoopObserver, poolSize, ThreadPool, threadpool } from '../src';
+import { LoopObserver, poolSize, StallWatchdog, ThreadPool, threadpool } from '../src';
+import type { StallEvent } from '../src';
 import { registerUvMetrics } from '../src/opentelemetry';
 import { collectDefaultUvMetrics } from '../src/prometheus';
 import { SLOWDOWN } from './helpers';
@@ -107,6 +108,30 @@ function blockLoop(ms: number): void {
   }
 }
 
+// A stall of a known length: the watchdog's threshold, and a block six times as long.
+const STALL_THRESHOLD_MS = 50 * SLOWDOWN;
+const STALL_BLOCK_MS = 300 * SLOWDOWN;
+
+/**
+ * Blocks the loop for STALL_BLOCK_MS in a setImmediate callback and resolves with the
+ * watchdog's 'stall' event for it (the first one at least as long as the block), and the time
+ * from before the block was scheduled to the event: the upper bound of its duration.
+ */
+async function knownStall(watchdog: StallWatchdog): Promise<{ event: StallEvent; boundNs: number }> {
+  const t0 = process.hrtime.bigint();
+  const stalled = new Promise<StallEvent>((resolve) => {
+    const onStall = (event: StallEvent) => {
+      if (event.durationNs < STALL_BLOCK_MS * 1e6) return;
+      watchdog.off('stall', onStall);
+      resolve(event);
+    };
+    watchdog.on('stall', onStall);
+  });
+  setImmediate(() => blockLoop(STALL_BLOCK_MS));
+  const event = await stalled;
+  return { event, boundNs: Number(process.hrtime.bigint() - t0) };
+}
+
 /** Real work: 200 setImmediate turns, fs reads, and three jobs on `pool` with three outcomes. */
 async function activity(pool: ThreadPool = threadpool): Promise<void> {
   for (let i = 0; i < 200; i++) await immediate();
@@ -132,6 +157,9 @@ const PROM_TYPES: Record<string, string> = {
   eventloop_poll_wait_seconds: 'summary',
   eventloop_poll_work_seconds: 'summary',
   eventloop_outside_poll_seconds: 'summary',
+  eventloop_stalls_total: 'counter',
+  eventloop_stall_seconds_total: 'counter',
+  eventloop_stall_longest_seconds: 'gauge',
   threadpool_jobs_total: 'counter',
   threadpool_processed_bytes_total: 'counter',
   threadpool_job_queue_wait_seconds: 'summary',
@@ -305,6 +333,62 @@ describe('uvscope/prometheus', () => {
     observer.close();
   });
 
+  test('a real stall: counted once, its duration within the known bounds, the longest as a gauge', async () => {
+    const register = new Registry();
+    const collector = collectDefaultUvMetrics({
+      register,
+      stallWatchdog: { thresholdMs: STALL_THRESHOLD_MS },
+      saturationIntervalMs: false,
+      measurePoolSize: false,
+    });
+    const watchdog = collector.stallWatchdog!;
+    try {
+      expect(watchdog.running).toBe(true);
+      const events: StallEvent[] = [];
+      watchdog.on('stall', (event) => events.push(event));
+      const before = await scrape(register);
+      expect(before.helps.get('uvscope_eventloop_stalls_total')).toContain(`${STALL_THRESHOLD_MS} ms`);
+      const { event, boundNs } = await knownStall(watchdog);
+      const after = await scrape(register);
+
+      // Exactly the one stall, counted, with the duration the event gives.
+      expect(events).toEqual([event]);
+      const diff = (name: string) => value(after, name) - value(before, name);
+      expect(diff('uvscope_eventloop_stalls_total')).toBe(1);
+      expect(event.durationNs).toBeGreaterThanOrEqual(STALL_BLOCK_MS * 1e6);
+      expect(event.durationNs).toBeLessThanOrEqual(boundNs);
+      expect(diff('uvscope_eventloop_stall_seconds_total')).toBeCloseTo(event.durationNs / 1e9, 6);
+      expect(value(after, 'uvscope_eventloop_stall_longest_seconds')).toBeCloseTo(event.durationNs / 1e9, 6);
+      expect(value(before, 'uvscope_eventloop_stall_longest_seconds')).toBe(0);
+    } finally {
+      collector.stop();
+    }
+    // The dedicated watchdog is the collector's: closed with it.
+    expect(watchdog.closed).toBe(true);
+  });
+
+  test('stallWatchdog: false registers no stall metrics; a given watchdog is read, not closed', async () => {
+    const common = { measurePoolSize: false, saturationIntervalMs: false } as const;
+    const register = new Registry();
+    const without = collectDefaultUvMetrics({ ...common, register, stallWatchdog: false });
+    expect(without.stallWatchdog).toBeUndefined();
+    expect(without.names.filter((n) => n.includes('stall'))).toEqual([]);
+    without.stop();
+
+    const watchdog = new StallWatchdog({ thresholdMs: 100, stacks: false }).start();
+    const given = collectDefaultUvMetrics({ ...common, register, stallWatchdog: watchdog });
+    try {
+      expect(given.stallWatchdog).toBe(watchdog);
+      const s = await scrape(register);
+      expect(value(s, 'uvscope_eventloop_stalls_total')).toBe(watchdog.stats().stalls);
+      expect(s.helps.get('uvscope_eventloop_stalls_total')).toContain("the watchdog's thresholdMs");
+    } finally {
+      given.stop();
+    }
+    expect(watchdog.running).toBe(true);
+    watchdog.close();
+  });
+
   test('option validation', () => {
     const register = new Registry();
     const common = { register, measurePoolSize: false, saturationIntervalMs: false } as const;
@@ -318,6 +402,21 @@ describe('uvscope/prometheus', () => {
       expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }),
     );
     expect(() => collectDefaultUvMetrics({ register: {} as Registry })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    // The watchdog's options are validated by StallWatchdog, named as options of the exporter.
+    expect(() => collectDefaultUvMetrics({ ...common, stallWatchdog: { thresholdMs: 5 } })).toThrow(
+      expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('"options.stallWatchdog.thresholdMs"') }),
+    );
+    expect(() => collectDefaultUvMetrics({ ...common, stallWatchdog: { file: '' } })).toThrow(
+      expect.objectContaining({ name: 'TypeError', message: expect.stringContaining('"options.stallWatchdog.file"') }),
+    );
+    expect(() => collectDefaultUvMetrics({ ...common, stallWatchdog: true as never })).toThrow(
+      expect.objectContaining({ name: 'TypeError', message: expect.stringContaining('"options.stallWatchdog"') }),
+    );
+    const closed = new StallWatchdog();
+    closed.close();
+    expect(() => collectDefaultUvMetrics({ ...common, stallWatchdog: closed })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('must not be closed') }),
+    );
     expect(register.getMetricsAsArray()).toHaveLength(0);
   });
 });
@@ -457,6 +556,45 @@ describe('uvscope/opentelemetry', () => {
     await provider.shutdown();
   });
 
+  test('a real stall, from a watchdog the caller gives: counted once, its duration within the known bounds', async () => {
+    const reader = new ManualReader();
+    const provider = new MeterProvider({ readers: [reader] });
+    const watchdog = new StallWatchdog({ thresholdMs: STALL_THRESHOLD_MS, stacks: false }).start();
+    const handle = registerUvMetrics(provider.getMeter('stall-test'), {
+      stallWatchdog: watchdog,
+      saturationIntervalMs: false,
+      measurePoolSize: false,
+    });
+    try {
+      expect(handle.stallWatchdog).toBe(watchdog);
+      const events: StallEvent[] = [];
+      watchdog.on('stall', (event) => events.push(event));
+      const before = await collect(reader);
+      const { event, boundNs } = await knownStall(watchdog);
+      const after = await collect(reader);
+
+      const stalls = after.get('uvscope.eventloop.stalls')!;
+      expect(stalls.dataPointType === DataPointType.SUM && stalls.isMonotonic).toBe(true);
+      expect(stalls.descriptor.unit).toBe('{stall}');
+      expect(after.get('uvscope.eventloop.stall.time')!.descriptor.unit).toBe('s');
+      expect(after.get('uvscope.eventloop.stall.duration.max')!.dataPointType).toBe(DataPointType.GAUGE);
+
+      expect(events).toEqual([event]);
+      const diff = (name: string) => point(after, name) - point(before, name);
+      expect(diff('uvscope.eventloop.stalls')).toBe(1);
+      expect(event.durationNs).toBeGreaterThanOrEqual(STALL_BLOCK_MS * 1e6);
+      expect(event.durationNs).toBeLessThanOrEqual(boundNs);
+      expect(diff('uvscope.eventloop.stall.time')).toBeCloseTo(event.durationNs / 1e9, 6);
+      expect(point(after, 'uvscope.eventloop.stall.duration.max')).toBeCloseTo(event.durationNs / 1e9, 6);
+    } finally {
+      handle.stop();
+      await provider.shutdown();
+    }
+    // The caller's watchdog: still watching.
+    expect(watchdog.running).toBe(true);
+    watchdog.close();
+  });
+
   test('argument validation', () => {
     const provider = new MeterProvider();
     const meter = provider.getMeter('validation');
@@ -467,7 +605,28 @@ describe('uvscope/opentelemetry', () => {
     expect(() => registerUvMetrics(meter, { pool: {} as ThreadPool })).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
     );
+    expect(() => registerUvMetrics(meter, { stallWatchdog: { repeatMs: 5 } })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('"options.stallWatchdog.repeatMs"') }),
+    );
+    const without = registerUvMetrics(meter, { stallWatchdog: false, measurePoolSize: false, saturationIntervalMs: false });
+    expect(without.names.filter((n) => n.includes('stall'))).toEqual([]);
+    without.stop();
   });
+});
+
+// --- process lifetime ----------------------------------------------------------------------
+
+test('exporters left running (their dedicated watchdogs too) never keep the process alive', () => {
+  const script = `
+    const { collectDefaultUvMetrics } = require(${JSON.stringify(path.join(ROOT, 'lib', 'prometheus.js'))});
+    const { registerUvMetrics } = require(${JSON.stringify(path.join(ROOT, 'lib', 'opentelemetry.js'))});
+    const prom = collectDefaultUvMetrics({ stallWatchdog: { thresholdMs: 10 } });
+    const otel = registerUvMetrics(undefined, {});
+    if (!prom.stallWatchdog.running || !otel.stallWatchdog.running) throw new Error('not running');
+    process.stdout.write('started');`;
+  const result = spawnSync(process.execPath, ['-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 * SLOWDOWN });
+  expect(result.stderr).toBe('');
+  expect({ status: result.status, signal: result.signal, stdout: result.stdout }).toEqual({ status: 0, signal: null, stdout: 'started' });
 });
 
 // --- optional peers ------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 /**
- * Turns loop markers and job records into the Chrome trace event format (JSON Object Format),
- * which Perfetto and chrome://tracing open: one track for the loop with its phases as slices,
- * one track per pool thread with uvscope's jobs, and a utilization counter.
+ * Turns loop markers, job records and stalls into the Chrome trace event format (JSON Object
+ * Format), which Perfetto and chrome://tracing open: one track for the loop with its phases as
+ * slices and its stalls as slices within them, one track per pool thread with uvscope's jobs,
+ * and a utilization counter.
  * @internal
  * @module
  */
 import type { PhaseEvent } from '../loop-observer';
+import type { StallEvent, StallStackFrame } from '../loop/stall-watchdog';
 import type { JobRecord } from '../threadpool';
 
 export interface TraceEvent {
@@ -61,6 +63,47 @@ export interface TraceInput {
   longIterationNs: number;
   /** When tracing began: the time before the first marker (the main script and the timers libuv runs before its first iteration) becomes a 'startup' slice. */
   startNs?: bigint;
+  /** Stalls of the traced thread (StallWatchdog 'stall' events), each a 'stall' slice with its reports and stacks in args. */
+  stalls?: readonly StallEvent[];
+}
+
+/** A stall's end may pass the end of the slice it began in by this much (clock reads of different markers) and be clamped to it. */
+const CLAMP_NS = 1_000_000n;
+
+function frameText(frame: StallStackFrame): string {
+  const where = frame.url ? `${frame.url}:${frame.line}:${frame.column}` : '<native>';
+  return `${frame.functionName || '<anonymous>'} (${where})`;
+}
+
+/**
+ * The 'stall' slice of one stall on the loop's track. A stall ends at the first heartbeat after
+ * it began, and heartbeats come from the same markers as the phase slices, so it lies within
+ * the slice it began in; an end past that slice's end by less than CLAMP_NS (the heartbeat and
+ * the trace read the clock separately) is clamped to it, so the slices nest as the trace format
+ * requires. `args.durationMs` is the stall's own duration either way.
+ */
+function stallEvent(stall: StallEvent, pid: number, tid: number, slices: readonly { startNs: bigint; endNs: bigint }[], us: (ns: bigint) => number): TraceEvent {
+  const startNs = stall.startedAtNs;
+  let endNs = startNs + BigInt(Math.round(stall.durationNs));
+  const within = slices.find((s) => s.startNs <= startNs && startNs < s.endNs);
+  if (within && endNs > within.endNs && endNs - within.endNs <= CLAMP_NS) endNs = within.endNs;
+  const unavailable = stall.reports.find((r) => r.stackUnavailable)?.stackUnavailable;
+  const args: Record<string, unknown> = {
+    phase: stall.phase,
+    iteration: stall.iteration,
+    durationMs: stall.durationNs / 1e6,
+    thresholdMs: stall.thresholdNs / 1e6,
+    reportCount: stall.reportCount,
+    reports: stall.reports.map((r) => ({
+      elapsedMs: r.elapsedNs / 1e6,
+      phase: r.phase,
+      ...(r.stack ? { stack: r.stack.map(frameText) } : {}),
+      ...(r.inNative ? { inNative: true } : {}),
+    })),
+  };
+  if (stall.lateStack) args.lateStack = stall.lateStack.frames.map(frameText);
+  if (unavailable) args.stackUnavailable = unavailable.split('\n')[0];
+  return { name: 'stall', cat: 'stall', ph: 'X', pid, tid, ts: us(startNs), dur: Number(endNs - startNs) / 1000, args };
 }
 
 export const POOL_TID_BASE = 100;
@@ -76,11 +119,14 @@ export function buildChromeTrace(input: TraceInput): { traceEvents: TraceEvent[]
     { name: 'thread_name', ph: 'M', pid, tid: 0, args: { name: 'event loop (main thread)' } },
   ];
   const first = input.markers[0];
+  const loopSlices: { startNs: bigint; endNs: bigint }[] = [];
   if (input.startNs !== undefined && first && first.timeNs > input.startNs) {
     const durNs = Number(first.timeNs - input.startNs);
+    loopSlices.push({ startNs: input.startNs, endNs: first.timeNs });
     events.push({ name: 'startup', cat: 'loop', ph: 'X', pid, tid: 0, ts: us(input.startNs), dur: durNs / 1000, args: { iteration: 0, long: durNs >= input.longIterationNs } });
   }
   for (const slice of phaseSlices(input.markers)) {
+    loopSlices.push(slice);
     const durNs = Number(slice.endNs - slice.startNs);
     events.push({
       name: slice.phase,
@@ -92,6 +138,10 @@ export function buildChromeTrace(input: TraceInput): { traceEvents: TraceEvent[]
       dur: durNs / 1000,
       args: { iteration: slice.iteration, long: durNs >= input.longIterationNs },
     });
+  }
+  // Only the main thread's loop is traced: its stalls go on its track.
+  for (const stall of input.stalls ?? []) {
+    if (stall.threadId === 0) events.push(stallEvent(stall, pid, 0, loopSlices, us));
   }
   const threads = new Set<number>();
   for (const job of input.jobs) {
