@@ -78,7 +78,7 @@ export interface StallSample {
   /** Total and longest duration of the stalls that ended, ns. */
   totalNs: number;
   longestNs: number;
-  /** The watchdog's threshold, ms, when the exporter knows it (it created the watchdog). */
+  /** The watchdog's threshold, ms. */
   thresholdMs?: number;
 }
 
@@ -173,7 +173,7 @@ export class UvSampler {
   readonly pool: ThreadPool;
   /** The watchdog read at each read-out (dedicated or given); undefined with `stallWatchdog: false`. */
   readonly stallWatchdog: StallWatchdog | undefined;
-  /** Its threshold in ms, when this sampler created it. */
+  /** Its threshold in ms. */
   readonly stallThresholdMs: number | undefined;
   measuredPoolSize: Promise<number | undefined> = Promise.resolve(undefined);
   readonly #options: SamplerOptions;
@@ -205,8 +205,8 @@ export class UvSampler {
     } else {
       // Validated (and created, not started) by validateSamplerOptions already.
       this.stallWatchdog = new StallWatchdog(dedicatedWatchdogOptions(watchdog));
-      this.stallThresholdMs = watchdog.thresholdMs ?? 1000;
     }
+    this.stallThresholdMs = this.stallWatchdog?.thresholdMs;
   }
 
   /** Starts the dedicated observer, the saturation probes and the pool size measurement. */

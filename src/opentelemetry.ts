@@ -237,9 +237,8 @@ function register(m: Meter, sampler: UvSampler, attributes: Attributes): UvOpenT
   const stallInstruments = sampler.stallWatchdog
     ? {
         count: counter('uvscope.eventloop.stalls',
-          `Event loop stalls: the loop busy without turning for longer than ${
-            sampler.stallThresholdMs === undefined ? "the watchdog's thresholdMs" : `${sampler.stallThresholdMs} ms`
-          }, counted when detected.`, '{stall}', INT),
+          `Event loop stalls: the loop busy without turning for longer than ${sampler.stallThresholdMs} ms, counted when detected.`,
+          '{stall}', INT),
         time: counter('uvscope.eventloop.stall.time', 'Time the event loop spent in stalls that ended.', 's'),
         longest: gauge('uvscope.eventloop.stall.duration.max', 'Duration of the longest event loop stall that ended (0 before the first).', 's'),
       }

@@ -270,7 +270,7 @@ export function collectDefaultUvMetrics(options: UvPrometheusOptions = {}): UvPr
   }
 
   if (sampler.stallWatchdog) {
-    const threshold = sampler.stallThresholdMs === undefined ? "the watchdog's thresholdMs" : `${sampler.stallThresholdMs} ms`;
+    const threshold = `${sampler.stallThresholdMs} ms`;
     const fromStalls = (pick: (s: NonNullable<ReturnType<typeof read>['stall']>) => number) => () => {
       const stall = read().stall;
       return stall ? [{ labels, value: pick(stall) }] : [];

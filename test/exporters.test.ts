@@ -381,7 +381,7 @@ describe('uvscope/prometheus', () => {
       expect(given.stallWatchdog).toBe(watchdog);
       const s = await scrape(register);
       expect(value(s, 'uvscope_eventloop_stalls_total')).toBe(watchdog.stats().stalls);
-      expect(s.helps.get('uvscope_eventloop_stalls_total')).toContain("the watchdog's thresholdMs");
+      expect(s.helps.get('uvscope_eventloop_stalls_total')).toContain('longer than 100 ms');
     } finally {
       given.stop();
     }

@@ -110,6 +110,18 @@ uint8_t PhaseFromStack(const std::vector<CapturedFrame>& frames, uint8_t markerP
   return markerPhase;
 }
 
+// Where a stall is, from the last marker before it. After the close marker the loop runs the
+// rest of the close callbacks and then the JS timers that were already due (they run before
+// uvscope's 0 ms timer marker): mostly timers. After the timer marker: later timers, then the
+// next iteration's pending callbacks. The same reading as uvscope trace's slices.
+uint8_t PhaseAfterMarker(uint8_t markerPhase) {
+  switch (markerPhase) {
+    case kPhaseClose: return kPhaseTimers;
+    case kPhaseTimers: return kPhasePending;
+    default: return markerPhase;
+  }
+}
+
 void WriteAll(int fd, const std::string& line) {
   const char* at = line.data();
   size_t left = line.size();
@@ -246,7 +258,7 @@ void StallWatchdogCore::Run() {
         // Poll waits first and then runs callbacks, so the busy stretch began when the
         // waiting ended.
         stall_.startedAtNs = beat.beatNs + idleSinceNs;
-        stall_.phase = beat.phase;
+        stall_.phase = PhaseAfterMarker(beat.phase);
         stall_.iteration = beat.iteration;
         heartbeat_->MarkStallOpen();
         Report(now);

@@ -189,6 +189,11 @@ export class StallWatchdog extends EventEmitter {
     this.#maxFrames = maxFrames;
   }
 
+  /** The threshold, ms. */
+  get thresholdMs(): number {
+    return this.#thresholdNs / 1e6;
+  }
+
   /** Whether the watchdog thread is running. */
   get running(): boolean {
     return this.#running;
