@@ -36,11 +36,7 @@
         "native/stack/capture.cc",
         "native/stack/test_hook.cc"
       ],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2"],
-      "cflags_cc!": ["-std=gnu++17"],
-      "xcode_settings": {
-        "CLANG_CXX_LANGUAGE_STANDARD": "c++17"
-      }
+      "cflags_cc": ["-Wall", "-Wextra", "-O2"]
     }
   ]
 }
