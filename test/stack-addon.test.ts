@@ -30,9 +30,11 @@ test('the stack addon loads for this Node when required (UVSCOPE_REQUIRE_STACK=1
   if (loaded.ok) expect(loaded.addon.abi).toBe(Number(process.versions.modules));
 });
 
-test('loadStackAddon never throws and caches its answer', () => {
+test('loadStackAddon never throws, caches its answer, and takes UVSCOPE_STACK_ADDON first', () => {
   expect(loadStackAddon()).toBe(loaded);
   if (!loaded.ok) expect(loaded.reason).toMatch(/tried/);
+  // The sanitizer run's instrumented build, when set, is the one loaded.
+  if (process.env.UVSCOPE_STACK_ADDON && loaded.ok) expect(loaded.path).toBe(path.resolve(process.env.UVSCOPE_STACK_ADDON));
 });
 
 /** Runs one scenario of stack-worker.js; resolves with its first message. */
