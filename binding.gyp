@@ -29,6 +29,17 @@
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17"
       }
+    },
+    {
+      "target_name": "uvscope_stack",
+      "sources": [
+        "native/stack/stack_addon.cc",
+        "native/stack/provider.cc",
+        "native/stack/token_registry.cc",
+        "native/stack/capture.cc",
+        "native/stack/test_hook.cc"
+      ],
+      "cflags_cc": ["-Wall", "-Wextra", "-O2"]
     }
   ]
 }

