@@ -21,7 +21,7 @@ export async function rejection(promise: Promise<unknown>): Promise<Error & Reco
 }
 
 /** What `npm run test:asan` (scripts/sanitize.js) sets for every process of the suite. */
-const SANITIZER_VARIABLES = ['LD_PRELOAD', 'ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS', 'UVSCOPE_ADDON', 'UVSCOPE_SANITIZER'];
+const SANITIZER_VARIABLES = ['LD_PRELOAD', 'ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS', 'UVSCOPE_ADDON', 'UVSCOPE_STACK_ADDON', 'UVSCOPE_SANITIZER'];
 
 /**
  * `env` without the sanitizer run's variables, for children that are not uvscope under test

@@ -6,13 +6,14 @@
  * stays blocked until the parent creates a release file, or until another thread has counted
  * a live report through shared memory. Children load the compiled library (lib/).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { LoopObserver, nowNs, parseStallReport, STALL_CHANNEL, StallEvent, StallWatchdog } from '../src';
+import { loadStackAddon } from '../src/stack/load';
 import { SLOWDOWN, thrown } from './helpers';
 
 const CHILD = path.join(__dirname, 'fixtures', 'stall-child.js');
@@ -35,8 +36,17 @@ interface Child {
   kill(signal: NodeJS.Signals): void;
 }
 
+/** Children still running when their test ends are killed (a failed test may leave one blocked). */
+const children = new Set<{ kill(signal: NodeJS.Signals): void }>();
+afterEach(() => {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+});
+
 function startChild(args: string[]): Child {
   const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
   const lines: Record<string, unknown>[] = [];
   const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
   let buffered = '';
@@ -237,6 +247,57 @@ describe('in this process', () => {
     expect(event.startedAtNs + BigInt(event.durationNs)).toBeLessThanOrEqual(stoppedAt);
     expect(event.durationNs).toBeGreaterThanOrEqual(55e6);
     expect(watchdog.running).toBe(false);
+  });
+});
+
+describe('JavaScript stacks (the stack addon)', () => {
+  test('the culprit is on the stack with its url and line; timers, check and poll told apart; a native call is inNative, its stack late', async () => {
+    expect(loadStackAddon()).toMatchObject({ ok: true });
+    const file = tempFile('reports.jsonl');
+    const fifo = tempFile('fifo');
+    execFileSync('mkfifo', [fifo]);
+    const source = fs.readFileSync(CHILD, 'utf8').split('\n');
+    const lineOf = (marker: string) => source.findIndex((line) => line.includes(`LINE:${marker}`)) + 1;
+    const child = startChild(['stacks', file, fifo]);
+    type Frame = { functionName: string; url: string; line: number; column: number };
+    type Stall = { phase: string; reports: { phase: string; stack?: Frame[]; stackCaptureNs?: number; inNative?: boolean }[]; lateStack?: { frames: Frame[] } };
+    const stalls: Stall[] = [];
+    for (const culprit of ['timer', 'immediate', 'io']) {
+      const { stall } = (await child.next((line) => 'stall' in line && !stalls.includes(line.stall as Stall))) as { stall: Stall };
+      stalls.push(stall);
+      const [report] = stall.reports;
+      expect(report.inNative).toBeUndefined();
+      expect(report.stack!.length).toBeLessThanOrEqual(8);
+      // Innermost first: spin (or what it calls, such as process.hrtime's getter), then the culprit.
+      const at = report.stack!.findIndex((frame) => frame.functionName === `${culprit}Culprit`);
+      expect(report.stack![at - 1]).toMatchObject({ functionName: 'spin', url: CHILD });
+      expect(report.stack![at]).toMatchObject({ functionName: `${culprit}Culprit`, url: CHILD, line: lineOf(culprit) });
+      expect(report.stack![at].column).toBeGreaterThan(0);
+      expect(report.stackCaptureNs).toBeGreaterThan(0);
+    }
+    expect(stalls.map((stall) => stall.phase)).toEqual(['timers', 'check', 'poll']);
+    expect(stalls.map((stall) => stall.reports[0].phase)).toEqual(['timers', 'check', 'poll']);
+    // The native call: its live report says inNative (the thread cannot serve the interrupt),
+    // and only then does the FIFO get a writer, so the call returns.
+    await child.next((line) => line.nativeBlock === true);
+    const deadline = Date.now() + 10_000 * SLOWDOWN;
+    let native;
+    while (!(native = (await reportLines(file, 4)).find((report) => report.inNative))) {
+      if (Date.now() > deadline) throw new Error('no inNative report');
+    }
+    expect(native.stack).toBeUndefined();
+    fs.writeFileSync(fifo, 'done');
+    const { stall } = (await child.next((line) => 'stall' in line && (line.stall as Stall).reports[0].inNative === true)) as { stall: Stall };
+    const late = stall.lateStack!.frames;
+    expect(late.some((frame) => frame.functionName === 'readFileSync')).toBe(true);
+    expect(late.find((frame) => frame.functionName === 'nativeCulprit')).toMatchObject({ url: CHILD, line: lineOf('native') });
+    expect(stall.phase).toBe('timers');
+    const { code, stderr } = await child.exited;
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  });
+
+  test("stacks: true starts when the addon loads; 'auto' and false never throw", () => {
+    for (const stacks of [true, 'auto', false] as const) new StallWatchdog({ stacks }).start().close();
   });
 });
 
