@@ -34,6 +34,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
 const statsLib = require('./lib/stats');
+const { intArg, eachFlag } = require('./lib/args');
 const { renderTable, formatNumber, formatRatio, formatDuration } = require('./lib/table');
 const yardstick = require('./lib/yardstick');
 const { cpuLoadSnapshot, cpuLoadSince } = require('./lib/cpu-load');
@@ -99,19 +100,7 @@ function usage() {
 
 function parseArgs(argv) {
   const opts = {};
-  const intArg = (name, value, min) => {
-    const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} needs an integer >= ${min}, got ${value}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
-    const value = () => {
-      if (inline !== undefined) return inline;
-      if (i + 1 >= argv.length) throw new Error(`${flag} needs a value`);
-      return argv[++i];
-    };
+  eachFlag(argv, (flag, value, arg) => {
     switch (flag) {
       case '--turns': opts.turns = intArg(flag, value(), 1); break;
       case '--rounds': opts.rounds = intArg(flag, value(), 1); break;
@@ -131,7 +120,7 @@ function parseArgs(argv) {
       case '--help': case '-h': opts.help = true; break;
       default: throw new Error(`unknown argument ${arg}\n${usage()}`);
     }
-  }
+  });
   opts.cpu ??= 'auto';
   const base = opts.quick ? QUICK : DEFAULTS;
   opts.turns ??= base.turns;

@@ -32,6 +32,7 @@ const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 
 const statsLib = require('./lib/stats');
+const { intArg, eachFlag } = require('./lib/args');
 const { renderTable, formatDuration } = require('./lib/table');
 const affinity = require('./lib/affinity');
 
@@ -61,19 +62,7 @@ function usage() {
 
 function parseArgs(argv) {
   const opts = {};
-  const intArg = (name, value, min) => {
-    const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} needs an integer >= ${min}, got ${value}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
-    const value = () => {
-      if (inline !== undefined) return inline;
-      if (i + 1 >= argv.length) throw new Error(`${flag} needs a value`);
-      return argv[++i];
-    };
+  eachFlag(argv, (flag, value, arg) => {
     switch (flag) {
       case '--rounds': opts.rounds = intArg(flag, value(), 1); break;
       case '--threshold-ms': opts.thresholdMs = intArg(flag, value(), 10); break;
@@ -88,7 +77,7 @@ function parseArgs(argv) {
       case '--help': case '-h': opts.help = true; break;
       default: throw new Error(`unknown argument ${arg}\n${usage()}`);
     }
-  }
+  });
   Object.assign(opts, { ...DEFAULTS, ...(opts.quick ? QUICK : {}), ...opts });
   opts.cpu ??= 'none';
   return opts;

@@ -43,6 +43,7 @@ const crypto = require('node:crypto');
 const { spawn } = require('node:child_process');
 
 const { median, quantile, mean } = require('./lib/stats');
+const { intArg, eachFlag } = require('./lib/args');
 const { renderTable, formatNumber, formatRatio, formatDuration } = require('./lib/table');
 const { cpuLoadSnapshot, cpuLoadSince } = require('./lib/cpu-load');
 const { ensureAddonBuilt } = require('./lib/addon-build');
@@ -95,11 +96,6 @@ function usage() {
 
 function parseArgs(argv) {
   const opts = {};
-  const intArg = (name, value, min) => {
-    const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} needs an integer >= ${min}, got ${value}`);
-    return n;
-  };
   const ints = {
     '--rounds': ['rounds', 1],
     '--seq-jobs': ['seqJobs', 1],
@@ -108,14 +104,7 @@ function parseArgs(argv) {
     '--buffers': ['buffers', 1],
     '--file-mib': ['fileMiB', 1],
   };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
-    const value = () => {
-      if (inline !== undefined) return inline;
-      if (i + 1 >= argv.length) throw new Error(`${flag} needs a value`);
-      return argv[++i];
-    };
+  eachFlag(argv, (flag, value, arg) => {
     if (flag in ints) {
       const [key, min] = ints[flag];
       opts[key] = intArg(flag, value(), min);
@@ -129,7 +118,7 @@ function parseArgs(argv) {
       opts.sections = [...new Set(list)].sort();
     } else if (flag === '--help' || flag === '-h') opts.help = true;
     else throw new Error(`unknown argument ${arg}\n${usage()}`);
-  }
+  });
   const base = opts.quick ? { ...DEFAULTS, ...QUICK } : { ...DEFAULTS };
   const config = { ...base };
   for (const key of Object.keys(DEFAULTS)) if (opts[key] !== undefined) config[key] = opts[key];

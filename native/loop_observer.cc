@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "clock.h"
+#include "js_callback.h"
 #include "loop/heartbeat.h"
 #include "live_counts.h"
 
@@ -536,18 +537,7 @@ void LoopObserverWrap::OnLongIteration(const LongIteration& longIteration) {
 }
 
 void LoopObserverWrap::CallEmitter(size_t argc, napi_value* args) {
-  napi_env env = Env();
-  napi_value receiver, result;
-  if (napi_get_reference_value(env, emitter_, &receiver) != napi_ok) return;
-  // napi_make_callback: process.nextTick and promise callbacks queued by listeners run
-  // before the loop moves on, as they do after any other callback.
-  napi_status status = napi_make_callback(env, *asyncContext_, receiver, receiver, argc, args, &result);
-  bool pending = false;
-  if (status != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-    // A throwing listener is an uncaught exception, as it would be in a timer callback.
-    napi_value error;
-    if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
-  }
+  MakeCallback(Env(), *asyncContext_, emitter_, argc, args);
 }
 
 // snapshot(numbers: Float64Array, times: BigUint64Array)

@@ -5,6 +5,8 @@
 #include <mutex>
 #include <vector>
 
+#include "../js_callback.h"
+
 namespace uvscope {
 
 namespace {
@@ -128,23 +130,10 @@ void LiveReportSubscription::OnAsync(uv_async_t* async) {
   }
   LiveReportSubscription* self = handle->owner;
   if (self == nullptr) return;
-  napi_env env = self->Env();
   for (const std::string& line : lines) {
     // The callback may unsubscribe (or the environment may stop running JavaScript): re-check.
     if (handle->owner == nullptr || self->callback_.IsEmpty()) return;
-    napi_handle_scope scope;
-    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    napi_value fn, arg, result;
-    if (napi_get_reference_value(env, self->callback_, &fn) == napi_ok && fn != nullptr &&
-        napi_create_string_utf8(env, line.data(), line.size(), &arg) == napi_ok) {
-      napi_status status = napi_make_callback(env, *self->asyncContext_, fn, fn, 1, &arg, &result);
-      bool pending = false;
-      if (status != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-        napi_value error;
-        if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
-      }
-    }
-    napi_close_handle_scope(env, scope);
+    CallWithString(self->Env(), *self->asyncContext_, self->callback_, line);
   }
 }
 

@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "../clock.h"
+#include "../js_callback.h"
 #include "../live_counts.h"
 #include "../loop_observer.h"
 #include "live_reports.h"
@@ -583,24 +584,10 @@ Napi::Value StallWatchdogWrap::Stats(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// Loop thread: emitter(json) through napi_make_callback, checked call by call (a worker being
-// terminated can refuse any of them; that must end quietly).
+// Loop thread: emitter(json).
 void StallWatchdogWrap::EmitStall(const std::string& json) {
   if (emitter_.IsEmpty() || !asyncContext_) return;
-  napi_env env = Env();
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value fn, arg, result;
-  if (napi_get_reference_value(env, emitter_, &fn) == napi_ok && fn != nullptr &&
-      napi_create_string_utf8(env, json.data(), json.size(), &arg) == napi_ok) {
-    napi_status status = napi_make_callback(env, *asyncContext_, fn, fn, 1, &arg, &result);
-    bool pending = false;
-    if (status != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-      napi_value error;
-      if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
-    }
-  }
-  napi_close_handle_scope(env, scope);
+  CallWithString(Env(), *asyncContext_, emitter_, json);
 }
 
 }  // namespace uvscope
