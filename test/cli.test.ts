@@ -209,12 +209,17 @@ describe('uvscope trace', () => {
     // With the stack addon, the report carries its stack; without it, the trace says why not.
     expect(Array.isArray(stall.args.reports[0].stack) || typeof stall.args.stackUnavailable === 'string').toBe(true);
     // It nests in the loop slice it happened in (the trace format needs slices on one track to nest).
+    // Compared in whole ns: ts and dur are µs with 3 decimals, and their float sum can differ
+    // from the next slice's ts in the last bit (335785.633 vs 335785.63300000003).
+    const ns = (e: { ts: number; dur: number }) => ({ start: Math.round(e.ts * 1e3), end: Math.round((e.ts + e.dur) * 1e3) });
     const loop = events.filter((e) => e.ph === 'X' && e.cat === 'loop');
-    const around = loop.filter((e) => e.ts <= stall.ts && e.ts + e.dur >= stall.ts + stall.dur);
+    const s = ns(stall);
+    const around = loop.filter((e) => ns(e).start <= s.start && ns(e).end >= s.end);
     expect(around.length).toBeGreaterThanOrEqual(1);
     for (const slice of loop) {
-      const overlaps = slice.ts < stall.ts + stall.dur && stall.ts < slice.ts + slice.dur;
-      const nests = (slice.ts <= stall.ts && slice.ts + slice.dur >= stall.ts + stall.dur) || (stall.ts <= slice.ts && stall.ts + stall.dur >= slice.ts + slice.dur);
+      const l = ns(slice);
+      const overlaps = l.start < s.end && s.start < l.end;
+      const nests = (l.start <= s.start && l.end >= s.end) || (s.start <= l.start && s.end >= l.end);
       expect({ slice: slice.name, ts: slice.ts, improper: overlaps && !nests }).toEqual({ slice: slice.name, ts: slice.ts, improper: false });
     }
     expect(new Set(loop.map((e) => e.name))).toEqual(new Set(['startup', 'poll', 'check', 'timers', 'pending']));
