@@ -43,8 +43,8 @@ afterEach(() => {
   children.clear();
 });
 
-function startChild(args: string[]): Child {
-  const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startChild(args: string[], env: NodeJS.ProcessEnv = process.env): Child {
+  const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.add(child);
   child.on('exit', () => children.delete(child));
   const lines: Record<string, unknown>[] = [];
@@ -294,6 +294,20 @@ describe('JavaScript stacks (the stack addon)', () => {
     expect(stall.phase).toBe('timers');
     const { code, stderr } = await child.exited;
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  });
+
+  test("without the stack addon: stacks: true refuses to start, 'auto' reports why, everything else works", async () => {
+    const child = startChild(['no-stacks'], { ...process.env, UVSCOPE_STACK_ADDON: 'off' });
+    const { error, stall } = (await child.next((line) => 'stall' in line)) as {
+      error: { code: string; message: string };
+      stall: { phase: string; reports: { stack?: unknown; stackUnavailable?: string }[] };
+    };
+    expect(error.code).toBe('ERR_UVSCOPE_STACKS_UNAVAILABLE');
+    expect(error.message).toContain('UVSCOPE_STACK_ADDON=off');
+    expect(stall.phase).toBe('check');
+    expect(stall.reports[0].stack).toBeUndefined();
+    expect(stall.reports[0].stackUnavailable).toBe('turned off (UVSCOPE_STACK_ADDON=off)');
+    expect((await child.exited).code).toBe(0);
   });
 
   test("stacks: true starts when the addon loads; 'auto' and false never throw", () => {

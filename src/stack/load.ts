@@ -1,6 +1,7 @@
 /**
  * Finds and loads the optional per-ABI stack addon (uvscope_stack.node, native/stack/), which
- * captures a thread's JavaScript stack for the stall watchdog. Tried in order:
+ * captures a thread's JavaScript stack for the stall watchdog. `UVSCOPE_STACK_ADDON=off` turns it
+ * off (nothing is loaded). Otherwise tried in order:
  *   1. `UVSCOPE_STACK_ADDON` (a path; sanitizer builds set it),
  *   2. build/Release/uvscope_stack.node (a local `node-gyp` build, for this Node only),
  *   3. prebuilds/<platform>-<arch>/uvscope_stack.abi<process.versions.modules>.node.
@@ -94,6 +95,7 @@ function failure(error: unknown): string {
 }
 
 function tryLoad(): StackAddonLoad {
+  if (process.env.UVSCOPE_STACK_ADDON === 'off') return { ok: false, reason: 'turned off (UVSCOPE_STACK_ADDON=off)' };
   const tried: string[] = [];
   for (const { from, file } of stackAddonCandidates()) {
     if (!fs.existsSync(file)) {
