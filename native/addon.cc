@@ -12,6 +12,7 @@
 #include "loop/live_reports.h"
 #include "loop/stall_watchdog.h"
 #include "loop_observer.h"
+#include "pin_library.h"
 #include "work_queue.h"
 
 namespace uvscope {
@@ -132,6 +133,7 @@ static Napi::Value LiveObjects(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  PinThisLibrary();  // the live-report hub and stack callbacks outlive this environment
   auto* data = new AddonData(env);
   env.SetInstanceData<AddonData>(data);
   exports.Set("nowNs", Napi::Function::New(env, Now, "nowNs"));

@@ -310,6 +310,12 @@ describe('JavaScript stacks (the stack addon)', () => {
     expect((await child.exited).code).toBe(0);
   });
 
+  test('the stack addon stays loaded after the only worker that loaded it exits', async () => {
+    const child = startChild(['pinned']);
+    expect(await child.next((line) => 'stackAddonMapped' in line)).toEqual({ stackAddonMapped: true });
+    expect((await child.exited).code).toBe(0);
+  });
+
   test("stacks: true starts when the addon loads; 'auto' and false never throw", () => {
     for (const stacks of [true, 'auto', false] as const) new StallWatchdog({ stacks }).start().close();
   });

@@ -38,6 +38,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "../pin_library.h"
 #include "provider.h"
 #include "test_hook.h"
 
@@ -266,6 +267,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   using namespace uvscope_stack;
   if (!CheckAbi(env)) return nullptr;
   // From here on the V8 and Node C++ ABI is the one this file was compiled for.
+  PinThisLibrary();  // interrupts and the token table outlive this environment
   EnvState* state = new EnvState(v8::Isolate::GetCurrent());
   if (napi_add_env_cleanup_hook(env, Cleanup, state) != napi_ok) {
     state->provider->Shutdown();
