@@ -29,10 +29,11 @@ test('a long iteration is published on uvscope:loop:long-iteration and emitted a
     await nextTurn();
     await nextTurn();
     // Only the iteration with the block counts here: on a loaded machine jest's own work can
-    // make an earlier turn long too.
+    // make an earlier or a later turn long too. The block's iteration is the first to end
+    // after `before` (the block runs in the iteration that was current then).
     expect(emitted).toEqual(published);
     const ours = published.filter((event) => event.endedAtNs > before);
-    expect(ours).toHaveLength(1);
+    expect(ours.length).toBeGreaterThanOrEqual(1);
     const event = ours[0];
     expect(event.durationNs).toBeGreaterThanOrEqual(40e6 * SLOWDOWN);
     expect(event.thresholdNs).toBe(25e6 * SLOWDOWN);
