@@ -322,11 +322,26 @@ describe('JavaScript stacks (the stack addon)', () => {
 });
 
 describe('in child processes', () => {
-  test('an idle loop (timers, pool requests, waiting in poll) is not a stall at a 10 ms threshold', async () => {
+  test('an idle loop (timers, pool requests, waiting in poll) is not a stall; at 10 ms, only a long iteration holds one', async () => {
     const child = startChild(['idle']);
-    const { stats, fsStats } = (await child.next((line) => 'stats' in line)) as { stats: object; fsStats: number };
-    expect(fsStats).toBeGreaterThan(50);
-    expect(stats).toEqual({ stalls: 0, longestNs: 0, totalNs: 0, reports: 0 });
+    type Counts = { stalls: number; longestNs: number };
+    const result = (await child.next((line) => 'alone' in line)) as {
+      alone: Counts;
+      beside: Counts;
+      fsStatsAlone: number;
+      fsStats: number;
+      longIterations: { count: number; longest: { durationNs: number; pollWaitNs: number } | null };
+    };
+    expect(result.fsStatsAlone).toBeGreaterThan(50);
+    expect(result.fsStats).toBeGreaterThan(50);
+    expect(result.alone).toEqual({ stalls: 0, longestNs: 0, totalNs: 0, reports: 0 });
+    // Natively both are 0; a slow machine (ASan) may really be busy for 10 ms now and then, and
+    // then the observer saw that iteration too.
+    expect(result.beside.stalls).toBeLessThanOrEqual(result.longIterations.count);
+    if (result.beside.stalls > 0) {
+      const { durationNs, pollWaitNs } = result.longIterations.longest!;
+      expect(result.beside.longestNs).toBeLessThanOrEqual(durationNs - pollWaitNs + 1e6);
+    }
     expect((await child.exited).code).toBe(0);
   });
 

@@ -122,11 +122,21 @@ const char* RequestStatusName(int status) {
 napi_value GetProvider(napi_env env, napi_callback_info info) {
   Args args;
   if (!GetArgs(env, info, &args)) return nullptr;
-  // No finalizer: the environment's reference keeps the provider alive as long as any
-  // JavaScript of this environment can reach the External.
+  // The External holds a reference of its own, released by its finalizer. A finalizer also
+  // makes Node-API free the External's bookkeeping at environment teardown; without one, an
+  // External still reachable when a worker ends is leaked by Node (LeakSanitizer sees it).
   uvscope_stack_provider* provider = args.state->provider;
+  provider->retain(provider);
   napi_value external;
-  CHECK_NAPI(napi_create_external(env, provider, nullptr, nullptr, &external));
+  napi_status status = napi_create_external(
+      env, provider,
+      [](napi_env, void* data, void*) {
+        auto* held = static_cast<uvscope_stack_provider*>(data);
+        held->release(held);
+      },
+      nullptr, &external);
+  if (status != napi_ok) provider->release(provider);
+  CHECK_NAPI(status);
   return external;
 }
 
