@@ -405,8 +405,10 @@ describe('statistics', () => {
     // All in one object so that a failure shows every number.
     expect({
       values,
-      // Loose bounds: on a loaded 2-core CI machine the loop is woken for other reasons too.
-      pollWaitDominates: starved || (values.pollWaitMs > 100 && values.pollWaitMs > 10 * values.pollWorkMs),
+      // Loose bounds: on a loaded 2-core CI machine the loop is woken for other reasons too
+      // (jest's own I/O callbacks run in poll: 10x failed once on Node 22 beside the worker
+      // churn tests).
+      pollWaitDominates: starved || (values.pollWaitMs > 100 && values.pollWaitMs > 4 * values.pollWorkMs),
       // Both read libuv's uv_metrics_idle_time, and no poll ran between the paired calls.
       sameIdleAsElu: Math.abs(values.idleMs - elu.idle) < 0.5,
       idleWithinWindow: s.idleNs <= s.windowNs,
