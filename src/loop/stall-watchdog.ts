@@ -212,7 +212,14 @@ export class StallWatchdog extends EventEmitter {
   start(): this {
     this.#live('start');
     if (this.#running) return this;
-    this.#native ??= this.#create();
+    try {
+      this.#native ??= this.#create();
+    } catch (error) {
+      // Nothing is kept from a start() that failed: the file it opened is closed again.
+      if (this.#ownedFd >= 0) fs.closeSync(this.#ownedFd);
+      this.#ownedFd = -1;
+      throw error;
+    }
     this.#native.start();
     this.#running = true;
     running.add(this);
