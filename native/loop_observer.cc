@@ -2,45 +2,17 @@
 // environment that created the observer.
 #include "loop_observer.h"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 
 #include "clock.h"
 #include "js_callback.h"
 #include "loop/heartbeat.h"
 #include "live_counts.h"
+#include "loop_counters.h"
 
 namespace uvscope {
 
 namespace {
-
-// uv_metrics_info exists since libuv 1.45 (Node 20.3). Looked up at run time rather than
-// linked, so that the addon still loads where it is missing and reports the fields absent.
-using MetricsInfoFn = int (*)(uv_loop_t*, uv_metrics_t*);
-MetricsInfoFn LookupMetricsInfo() {
-  return reinterpret_cast<MetricsInfoFn>(dlsym(RTLD_DEFAULT, "uv_metrics_info"));
-}
-
-struct LoopCounters {
-  bool available = false;
-  uint64_t loopCount = 0;
-  uint64_t events = 0;
-  uint64_t eventsWaiting = 0;
-};
-
-LoopCounters ReadLoopCounters(uv_loop_t* loop) {
-  LoopCounters counters;
-  static const MetricsInfoFn metricsInfo = LookupMetricsInfo();  // immutable, process-wide
-  uv_metrics_t metrics;
-  if (metricsInfo != nullptr && metricsInfo(loop, &metrics) == 0) {
-    counters.available = true;
-    counters.loopCount = metrics.loop_count;
-    counters.events = metrics.events;
-    counters.eventsWaiting = metrics.events_waiting;
-  }
-  return counters;
-}
 
 constexpr uint32_t Bit(Phase phase) { return 1u << phase; }
 

@@ -2,19 +2,11 @@
 // runs on the environment's loop thread.
 #include "heartbeat.h"
 
-#include <dlfcn.h>
-
-
 #include "../clock.h"
+#include "../loop_counters.h"
 #include "../loop_observer.h"
 
 namespace uvscope {
-
-namespace {
-
-using MetricsInfoFn = int (*)(uv_loop_t*, uv_metrics_t*);
-
-}  // namespace
 
 LoopHeartbeat::LoopHeartbeat(AddonData* data) : data_(data), loop_(data->loop) {
   uv_prepare_init(loop_, &prepare_);
@@ -30,9 +22,8 @@ LoopHeartbeat::LoopHeartbeat(AddonData* data) : data_(data), loop_(data->loop) {
 uint8_t LoopHeartbeat::PhaseOutsideMarkers() const {
   // uv_metrics_info (libuv >= 1.45) counts iterations: none yet means the main script (or a
   // worker's) is still running before the loop first turned.
-  static const auto metricsInfo = reinterpret_cast<MetricsInfoFn>(dlsym(RTLD_DEFAULT, "uv_metrics_info"));
-  uv_metrics_t metrics;
-  if (metricsInfo != nullptr && metricsInfo(loop_, &metrics) == 0 && metrics.loop_count == 0) return kPhaseStartup;
+  LoopCounters counters = ReadLoopCounters(loop_);
+  if (counters.available && counters.loopCount == 0) return kPhaseStartup;
   // Otherwise the last marker says where the loop is (unknown before any).
   HeartbeatReading last = Read();
   return last.seq == 0 ? static_cast<uint8_t>(kPhaseUnknown) : last.phase;
