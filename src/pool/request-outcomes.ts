@@ -26,6 +26,8 @@ let watching = 0;
 /** Called with the request's first callback argument while a request's callback runs. */
 let onOutcome: ((failed: boolean) => void) | undefined;
 const patched = new WeakSet<object>();
+/** The prototype seen last (requests come in runs of one class): skips the WeakSet lookup. */
+let lastProto: object | null = null;
 
 const isFailure = (first: unknown) => first !== undefined && first !== null && first !== 0;
 
@@ -46,15 +48,16 @@ const trampolines = Object.fromEntries(CALLBACK_PROPERTIES.map((p) => [p, trampo
  */
 export function watchOutcomeOf(resource: Holder & object): void {
   for (const property of CALLBACK_PROPERTIES) {
-    const own = Object.getOwnPropertyDescriptor(resource, property);
-    if (own !== undefined) {
-      if (typeof own.value === 'function' && own.writable) {
-        resource[slots[property]] = own.value as Callback;
-        (resource as Record<string, unknown>)[property] = trampolines[property];
-      }
+    if (!Object.hasOwn(resource, property)) continue;
+    const own = Object.getOwnPropertyDescriptor(resource, property)!;
+    if (typeof own.value === 'function' && own.writable) {
+      resource[slots[property]] = own.value as Callback;
+      (resource as Record<string, unknown>)[property] = trampolines[property];
     }
   }
   const proto = Object.getPrototypeOf(resource) as object | null;
+  if (proto === lastProto) return;
+  lastProto = proto;
   if (proto === null || proto === Object.prototype || patched.has(proto)) return;
   patched.add(proto);
   for (const property of CALLBACK_PROPERTIES) {

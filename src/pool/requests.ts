@@ -118,8 +118,8 @@ class RequestTracker {
   #fsNameUsers = 0;
   #seq = 0;
   #live = new Map<number, Pending>();
-  #current: Pending | undefined;
-  #currentId = 0;
+  /** Requests whose callback is running (innermost last): callbacks can nest. */
+  #running: Array<{ id: number; pending: Pending }> = [];
   #hook;
 
   constructor() {
@@ -145,7 +145,8 @@ class RequestTracker {
     if (this.sinks.size === 0) {
       this.#hook.enable();
       startWatchingOutcomes((failed) => {
-        if (this.#current !== undefined && failed) this.#current.failed = true;
+        const innermost = this.#running[this.#running.length - 1];
+        if (innermost !== undefined && failed) innermost.pending.failed = true;
       });
       diagnosticsChannel.subscribe(JOB_SUBMIT_CHANNEL, this.#onJobSubmitted);
       diagnosticsChannel.subscribe(JOB_CHANNEL, this.#onJob);
@@ -166,7 +167,7 @@ class RequestTracker {
       diagnosticsChannel.unsubscribe(JOB_SUBMIT_CHANNEL, this.#onJobSubmitted);
       diagnosticsChannel.unsubscribe(JOB_CHANNEL, this.#onJob);
       this.#live.clear();
-      this.#current = undefined;
+      this.#running = [];
     }
   }
 
@@ -223,14 +224,14 @@ class RequestTracker {
     const pending = this.#live.get(id);
     if (pending === undefined) return;
     pending.endMs = performance.now();
-    this.#current = pending;
-    this.#currentId = id;
+    this.#running.push({ id, pending });
   }
 
   #after(id: number): void {
-    const pending = this.#current;
-    if (pending === undefined || this.#currentId !== id) return;
-    this.#current = undefined;
+    const innermost = this.#running[this.#running.length - 1];
+    if (innermost === undefined || innermost.id !== id) return;
+    this.#running.pop();
+    const { pending } = innermost;
     // A zlib callback may already have issued the handle's next write under the same id.
     if (this.#live.get(id) === pending) this.#live.delete(id);
     if (!pending.byPromise) this.#settle(pending, pending.failed);
