@@ -172,6 +172,8 @@ class RequestTracker {
   }
 
   #init(id: number, type: string, resource: object): void {
+    // Node 20 and 22 call init for every promise (no trackPromises there): leave at once.
+    if (type === 'PROMISE') return;
     const kind = kindOf(type, resource);
     if (kind === undefined) return;
     if (type === 'ZLIB') {
