@@ -43,6 +43,15 @@ export function bucketOf(valueNs: number): number {
 }
 
 /**
+ * Boundaries in seconds as whole ns: a value (whole ns) is at or below a bound of b s when it is
+ * <= floor(b * 1e9), with a nudge for the float error of the product (20479e-9 * 1e9 is just
+ * below 20479).
+ */
+export function boundsToNs(boundsS: readonly number[]): number[] {
+  return boundsS.map((s) => Math.floor(s * 1e9 + 1e-6));
+}
+
+/**
  * For each boundary (ns, ascending), the number of recorded values in buckets that lie wholly
  * at or below it: exactly the values <= the highest bucket edge at or below the boundary, which
  * is the boundary itself when it falls on an edge, otherwise less than 1/64 of it below.

@@ -18,12 +18,12 @@ import type {
 
 import { validateBuckets } from './buckets';
 import type { ResolvedBuckets } from './buckets';
-import { countsAtOrBelow } from './native-buckets';
+import { boundsToNs, countsAtOrBelow } from './native-buckets';
 import { requirePeer, UvSampler, validateSamplerOptions } from './sampler';
 import type { DistributionSample, UvSample } from './sampler';
 import type { UvOpenTelemetryOptions } from './opentelemetry';
 import { packageVersion, validateAttributes } from './otel-common';
-import { invalidState, validateObject } from '../errors';
+import { validateObject } from '../errors';
 import type { LoopObserver } from '../loop-observer';
 import type { StallWatchdog } from '../loop/stall-watchdog';
 import { OUTCOMES } from '../threadpool';
@@ -116,13 +116,12 @@ export class UvMetricProducer implements MetricProducer {
   }
 
   /**
-   * Reads uvscope's statistics once. Never rejects because of uvscope's state: a closed
-   * observer or watchdog leaves its metrics out; after `shutdown()` it rejects with
-   * `ERR_INVALID_STATE` (readers report that as a collection error).
+   * Reads uvscope's statistics once. Never rejects (a reader collects every producer at once,
+   * and one rejection would lose them all): a closed observer or watchdog leaves its metrics
+   * out, and after `shutdown()` there are none.
    */
   async collect(_options?: MetricCollectOptions): Promise<CollectionResult> {
-    if (this.#sampler.closed) throw invalidState('UvMetricProducer.collect() called after shutdown()');
-    const metrics = this.#metrics(this.#sampler.read(), hrNow());
+    const metrics = this.#sampler.closed ? [] : this.#metrics(this.#sampler.read(), hrNow());
     return {
       resourceMetrics: { resource: EMPTY_RESOURCE, scopeMetrics: [{ scope: { name: 'uvscope', version: packageVersion() }, metrics }] },
       errors: [],
@@ -172,7 +171,7 @@ export class UvMetricProducer implements MetricProducer {
       }
     };
     const toHistogram = (d: DistributionSample, boundsS: readonly number[]): Histogram => {
-      const cumulative = countsAtOrBelow(d.buckets, boundsS.map((s) => s * 1e9));
+      const cumulative = countsAtOrBelow(d.buckets, boundsToNs(boundsS));
       const counts = cumulative.map((c, i) => c - (i > 0 ? cumulative[i - 1] : 0));
       counts.push(d.count - (cumulative[cumulative.length - 1] ?? 0));
       return { buckets: { boundaries: [...boundsS], counts }, sum: d.sumNs / 1e9, count: d.count };

@@ -10,7 +10,7 @@ import { requirePeer, UvSampler, validateSamplerOptions } from './sampler';
 import type { DistributionSample, LoopSample, UvSample } from './sampler';
 import { validateBuckets } from './buckets';
 import type { UvBuckets } from './buckets';
-import { countsAtOrBelow } from './native-buckets';
+import { boundsToNs, countsAtOrBelow } from './native-buckets';
 import { SlidingQuantiles, validateQuantiles } from './sliding-quantiles';
 import type { SlidingWindowOptions } from './sliding-quantiles';
 import { invalidArgType, invalidArgValue, validateObject } from '../errors';
@@ -154,7 +154,7 @@ const JOB_FIELDS = ['queueWait', 'run', 'returnDelay'] as const;
 
 /** A histogram's samples in seconds: cumulative `le` buckets (bounds in s), `_sum`, `_count`. */
 function histogramValues(name: string, sample: DistributionSample, boundsS: readonly number[], labels: Labels): PromValue[] {
-  const counts = countsAtOrBelow(sample.buckets, boundsS.map((s) => s * 1e9));
+  const counts = countsAtOrBelow(sample.buckets, boundsToNs(boundsS));
   const values: PromValue[] = boundsS.map((le, i) => ({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: counts[i] }));
   values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: sample.count });
   values.push({ metricName: `${name}_sum`, labels, value: sample.sumNs / 1e9 });

@@ -49,7 +49,8 @@ export class SlidingQuantiles {
 
   /**
    * Quantiles (ns) of the distribution `key` over the window, given its cumulative buckets now;
-   * undefined when nothing was recorded in the window.
+   * undefined when nothing was recorded in the window. Call it for every distribution at every
+   * read-out: a snapshot lacks the keys not passed while it was taken (taken as all zeros).
    */
   quantiles(key: string, cumulative: Float64Array, quantiles: readonly number[]): number[] | undefined {
     this.#pending?.buckets.set(key, cumulative.slice());
