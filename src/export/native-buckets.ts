@@ -25,10 +25,14 @@ export function bucketLowNs(i: number): number {
   return 2 ** exponent + (i % SUB) * width;
 }
 
+// Every bucket's largest value, computed once (Math.pow per bucket per scrape was most of a scrape's time).
+const HIGH_NS = new Float64Array(BUCKETS);
+for (let i = 0; i < BUCKETS - 1; i++) HIGH_NS[i] = bucketLowNs(i + 1) - 1;
+HIGH_NS[BUCKETS - 1] = Infinity;
+
 /** The largest value bucket `i` holds, ns (Infinity for the last bucket). */
 export function bucketHighNs(i: number): number {
-  if (i === BUCKETS - 1) return Infinity;
-  return bucketLowNs(i + 1) - 1;
+  return HIGH_NS[i];
 }
 
 /** The bucket holding `valueNs` (a non-negative integer). */
@@ -61,7 +65,7 @@ export function countsAtOrBelow(buckets: Float64Array, boundsNs: readonly number
   let b = 0;
   let seen = 0;
   for (let i = 0; i < BUCKETS && b < boundsNs.length; i++) {
-    const high = bucketHighNs(i);
+    const high = HIGH_NS[i];
     while (b < boundsNs.length && high > boundsNs[b]) counts[b++] = seen;
     seen += buckets[i];
   }
