@@ -14,7 +14,7 @@ import path from 'node:path';
 
 import { AggregationTemporality, DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { Histogram, MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { Registry } from 'prom-client';
+import { AggregatorRegistry, Registry } from 'prom-client';
 import type { RegistryContentType } from 'prom-client';
 
 import { LoopObserver, poolSize, StallWatchdog, ThreadPool, threadpool } from '../src';
@@ -559,6 +559,30 @@ describe('uvscope/prometheus', () => {
       expect(names.filter((n) => n.includes('window'))).toEqual([]);
     } finally {
       collector.stop();
+    }
+  });
+
+  test('prom-client cluster aggregation: two workers\' histograms sum bucket by bucket', async () => {
+    // Two "workers" (registries with a collector each, on pools of their own), aggregated as
+    // AggregatorRegistry does with what each worker's registry returns.
+    const common = { stallWatchdog: false, saturationIntervalMs: false, measurePoolSize: false } as const;
+    const workers = [new ThreadPool(), new ThreadPool()].map((pool) => {
+      const register = new Registry();
+      return { pool, register, collector: collectDefaultUvMetrics({ ...common, register, pool, buckets: { threadpool: JOB_BOUNDS_S } }) };
+    });
+    try {
+      for (let i = 0; i < 3; i++) await workers[0].pool.hash('sha256', Buffer.alloc(1024 << (i * 4)));
+      for (let i = 0; i < 5; i++) await workers[1].pool.hash('sha256', Buffer.alloc(1024 << (i * 2)));
+      const each = await Promise.all(workers.map(async (w) => ({ json: await w.register.getMetricsAsJSON(), text: await scrape(w.register) })));
+      const aggregated = parse(await AggregatorRegistry.aggregate(each.map((e) => e.json)).metrics());
+      const bucket = (sc: Scrape, le: string) => value(sc, 'uvscope_threadpool_job_run_seconds_bucket', { kernel: 'hash', le });
+      expect(bucket(aggregated, '+Inf')).toBe(8);
+      for (const le of [...JOB_BOUNDS_S.map(String), '+Inf']) {
+        expect([le, bucket(aggregated, le)]).toEqual([le, bucket(each[0].text, le) + bucket(each[1].text, le)]);
+      }
+      expect(value(aggregated, 'uvscope_threadpool_jobs_total', { kernel: 'hash', outcome: 'completed' })).toBe(8);
+    } finally {
+      for (const w of workers) w.collector.stop();
     }
   });
 
