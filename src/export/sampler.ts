@@ -6,7 +6,7 @@
  * @internal
  * @module
  */
-import { invalidArgType, invalidArgValue, validateBoolean, validateNumber, validateObject } from '../errors';
+import { invalidArgType, invalidArgValue, validateBoolean, validateNumber } from '../errors';
 import type { HistogramSummary } from '../histogram';
 import { LoopObserver } from '../loop-observer';
 import { StallWatchdog } from '../loop/stall-watchdog';
