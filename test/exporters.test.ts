@@ -1,8 +1,10 @@
 /**
  * The metrics exporters, against the real libraries: `uvscope/prometheus` on a prom-client
  * Registry (the scraped text is parsed and checked), `uvscope/opentelemetry` on an SDK
- * MeterProvider collected by a MetricReader, after real loop activity (a setImmediate chain, a
- * blocking turn, fs reads) and real pool jobs (hash, a failing hashFile, an aborted sleep). The
+ * MeterProvider collected by a MetricReader (instruments, and UvMetricProducer through the
+ * reader's metricProducers), after real loop activity (a setImmediate chain, a blocking turn, fs
+ * reads) and real pool jobs (hash, a failing hashFile, an aborted sleep). Histogram buckets are
+ * checked one by one against every job's own run time from the job channel. The
  * missing-peer errors are checked in child processes run from a temporary project that has a
  * copy of uvscope but no prom-client / @opentelemetry/api (test/fixtures/exporter-peer.js).
  */
