@@ -17,7 +17,7 @@ import type {
 } from '@opentelemetry/sdk-metrics';
 
 import { validateBuckets } from './buckets';
-import type { ResolvedBuckets } from './buckets';
+import type { ResolvedBuckets, UvBuckets } from './buckets';
 import { boundsToNs, countsAtOrBelow } from './native-buckets';
 import { requirePeer, UvSampler, validateSamplerOptions } from './sampler';
 import type { DistributionSample, UvSample } from './sampler';
@@ -27,7 +27,6 @@ import { validateObject } from '../errors';
 import type { LoopObserver } from '../loop-observer';
 import type { StallWatchdog } from '../loop/stall-watchdog';
 import { OUTCOMES } from '../threadpool';
-import type { UvBuckets } from './buckets';
 
 const otel = requirePeer<typeof import('@opentelemetry/api')>('@opentelemetry/api', 'uvscope/opentelemetry');
 
