@@ -58,7 +58,7 @@ beforeAll(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-pack-'));
   const copy = path.join(work, 'package');
   fs.mkdirSync(copy);
-  for (const entry of ['package.json', 'README.md', 'binding.gyp', 'CMakeLists.txt', 'native', 'lib']) {
+  for (const entry of ['package.json', 'README.md', 'binding.gyp', 'CMakeLists.txt', 'native', 'lib', 'dashboards']) {
     fs.cpSync(path.join(root, entry), path.join(copy, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(copy, 'node_modules'));
@@ -82,10 +82,10 @@ afterAll(() => {
 
 test('the tarball ships exactly the loader, the prebuild, the native sources and the build files', () => {
   const top = [...new Set(listing.map((file) => file.split('/')[0]))].sort();
-  expect(top).toEqual(['CMakeLists.txt', 'README.md', 'binding.gyp', 'lib', 'native', 'package.json', 'prebuilds']);
+  expect(top).toEqual(['CMakeLists.txt', 'README.md', 'binding.gyp', 'dashboards', 'lib', 'native', 'package.json', 'prebuilds']);
   expect(listing).toContain('prebuilds/linux-x64/node.napi.node');
   expect(listing.filter((file) => file.startsWith('prebuilds/'))).toEqual(['prebuilds/linux-x64/node.napi.node']);
-  for (const file of ['lib/index.js', 'lib/index.mjs', 'lib/index.d.ts', 'lib/register.js', 'lib/cli/main.js', 'native/addon.cc']) {
+  for (const file of ['lib/index.js', 'lib/index.mjs', 'lib/index.d.ts', 'lib/register.js', 'lib/cli/main.js', 'lib/prometheus.js', 'lib/opentelemetry.js', 'native/addon.cc', 'dashboards/uvscope.json']) {
     expect(listing).toContain(file);
   }
   // Nothing from the repository's own tooling.
