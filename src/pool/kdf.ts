@@ -9,7 +9,7 @@
  */
 import crypto from 'node:crypto';
 
-import { codedError, invalidArgType, invalidArgValue, outOfRange, validateNumber, validateObject } from '../errors';
+import { codedError, describeValue, invalidArgType, invalidArgValue, outOfRange, validateNumber, validateObject } from '../errors';
 import { native, NativeWorkQueue } from '../native';
 import { BinaryLike, copyOf, digestInfo, JobOptions, macDigest, toBytes, validateJobOptions } from './inputs';
 
@@ -102,7 +102,7 @@ function uint32(name: string, value: unknown, min: number, max = MAX_UINT32): nu
 export function argon2(submit: Submit, algorithm: Argon2Algorithm, parameters: Argon2Parameters, options: JobOptions | undefined): Promise<Buffer> {
   if (typeof algorithm !== 'string' || !Object.hasOwn(ARGON2_KDF, algorithm)) {
     const error = new TypeError(
-      `The argument 'algorithm' must be one of: 'argon2d', 'argon2i', 'argon2id'. Received ${JSON.stringify(algorithm) ?? String(algorithm)}`,
+      `The argument 'algorithm' must be one of: 'argon2d', 'argon2i', 'argon2id'. Received ${typeof algorithm === 'string' ? `'${algorithm}'` : describeValue(algorithm)}`,
     );
     throw Object.assign(error, { code: 'ERR_INVALID_ARG_VALUE' });
   }
