@@ -6,6 +6,7 @@
  */
 import crypto from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 import {
@@ -550,6 +551,8 @@ export class ThreadPool {
   ): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
     const shared = new AbortController();
+    // One listener per part (#submit): more than EventTarget's default 10 is expected here.
+    setMaxListeners(0, shared.signal);
     const forward = () => shared.abort(signal?.reason);
     signal?.addEventListener('abort', forward, { once: true });
     let failure: { error: unknown } | undefined;
