@@ -47,6 +47,7 @@ const { intArg, eachFlag } = require('./lib/args');
 const { renderTable, formatNumber, formatRatio, formatDuration } = require('./lib/table');
 const { cpuLoadSnapshot, cpuLoadSince } = require('./lib/cpu-load');
 const { ensureAddonBuilt } = require('./lib/addon-build');
+const cipherSection = require('./threadpool-cipher');
 
 const ROOT = path.resolve(__dirname, '..');
 const RAW_DIR = path.join(__dirname, 'raw-queue');
@@ -82,12 +83,13 @@ function usage() {
   --rounds R        rounds; each runs every contender once (default ${DEFAULTS.rounds})
   --quick           smoke test: ${QUICK.rounds} rounds, smaller sizes (explicit flags win)
   --json FILE       also write the raw data (every round) and the summary as JSON
-  --sections LIST   which of a,b,c,d to run (default all; a and b share a child process)
+  --sections LIST   which of a,b,c,d,e to run (default all; a and b share a child process)
   --seq-jobs N      (a) sequential jobs per contender per round (default ${DEFAULTS.seqJobs})
   --burst-jobs N    (b) jobs per burst (default ${DEFAULTS.burstJobs})
   --bursts N        (b) bursts per contender per round; the round takes their median (default ${DEFAULTS.bursts})
   --buffers N       (c) 1 MiB buffers hashed per run (default ${DEFAULTS.buffers})
   --file-mib N      (d) size of the temp file in MiB (default ${DEFAULTS.fileMiB})
+                    (e) encrypts as many 1 MiB buffers as (c) hashes (--buffers)
   --no-diag         (a)/(b): leave out the diagnostic contender (native noop without the TS facade)
   --addon FILE      load uvscope's native addon from FILE (sets UVSCOPE_ADDON for the children),
                     e.g. a private copy while someone else rebuilds build/Release
@@ -114,7 +116,7 @@ function parseArgs(argv) {
     else if (flag === '--no-diag') opts.noDiag = true;
     else if (flag === '--sections') {
       const list = value().split(',').map((s) => s.trim()).filter(Boolean);
-      for (const s of list) if (!'abcd'.includes(s) || s.length !== 1) throw new Error(`unknown section ${s}`);
+      for (const s of list) if (!'abcde'.includes(s) || s.length !== 1) throw new Error(`unknown section ${s}`);
       opts.sections = [...new Set(list)].sort();
     } else if (flag === '--help' || flag === '-h') opts.help = true;
     else throw new Error(`unknown argument ${arg}\n${usage()}`);
@@ -122,7 +124,7 @@ function parseArgs(argv) {
   const base = opts.quick ? { ...DEFAULTS, ...QUICK } : { ...DEFAULTS };
   const config = { ...base };
   for (const key of Object.keys(DEFAULTS)) if (opts[key] !== undefined) config[key] = opts[key];
-  config.sections = opts.sections ?? ['a', 'b', 'c', 'd'];
+  config.sections = opts.sections ?? ['a', 'b', 'c', 'd', 'e'];
   config.diag = !opts.noDiag;
   config.quick = Boolean(opts.quick);
   return { opts, config };
@@ -505,7 +507,12 @@ async function childFile(config) {
 
 async function runChild(section, configJson) {
   const config = JSON.parse(configJson);
-  const fn = { ab: childRoundTrip, c: childSha, d: childFile }[section];
+  const fn = {
+    ab: childRoundTrip,
+    c: childSha,
+    d: childFile,
+    e: (c) => cipherSection.child(c, { loadUvscope, gc, rotate, log }),
+  }[section];
   if (!fn) throw new Error(`unknown child section ${section}`);
   const result = await fn(config);
   result.uvThreadpoolSize = process.env.UV_THREADPOOL_SIZE;
@@ -825,6 +832,19 @@ async function main() {
       out.push(`    wall-time ratio hashFile/stream ${formatRatio(s.wallRatio)}; process CPU ratio ${formatRatio(s.processCpuRatio)}; ${describeLoad(loads.d)}`, '');
       summary.file = { throughputRatio: s.throughputRatio, target: TARGETS.file, met: s.throughputRatio >= TARGETS.file, cpuRatio: s.cpuRatio, cpuTarget: TARGETS.fileCpu, cpuMet: s.cpuRatio < TARGETS.fileCpu, wallRatio: s.wallRatio, processCpuRatio: s.processCpuRatio, ...s.by };
     }
+    if (config.sections.includes('e')) {
+      log(`\n(e) AES-256-GCM of ${config.buffers} × 1 MiB, UV_THREADPOOL_SIZE=2`);
+      const data = await timed('e', () => spawnChild('e', config, { ...extraEnv, UV_THREADPOOL_SIZE: '2' }));
+      raw.sections.e = data;
+      const s = cipherSection.summarize(data, { spreadOf, pct });
+      const T = cipherSection.TARGETS;
+      out.push(`(e) AES-256-GCM of ${config.buffers} × 1 MiB buffers (a fresh IV each), pool of ${data.poolThreads} threads; loop delay from monitorEventLoopDelay({ resolution: 1 })`);
+      out.push(s.table);
+      out.push(`    target: encrypt ≥ ${T.ratio}× createCipheriv MiB/s → ${formatRatio(s.ratio)} ${verdict(s.ratio >= T.ratio)}; loop delay p99 ≤ ${T.delayMs} ms → ${s.delayP99Ms.toFixed(2)} ms ${verdict(s.delayP99Ms <= T.delayMs)}`);
+      out.push(`    uvscope / crypto.subtle.encrypt ${formatRatio(s.toSubtle)}; uvscope / @ronomon/crypto-async ${Number.isFinite(s.toRonomon) ? formatRatio(s.toRonomon) : `n/a (${data.ronomon})`}`);
+      out.push(`    ${describeLoad(loads.e)}`, '');
+      summary.cipher = { ratio: s.ratio, target: T.ratio, met: s.ratio >= T.ratio, delayP99Ms: s.delayP99Ms, delayTargetMs: T.delayMs, delayMet: s.delayP99Ms <= T.delayMs, toSubtle: s.toSubtle, toRonomon: s.toRonomon, ...s.by };
+    }
   } finally {
     removeTempFile();
   }
@@ -838,6 +858,12 @@ async function main() {
     rows.push(['(c) loop delay p99 while hashMany runs', `${summary.sha.delayP99Ms.toFixed(2)} ms`, `≤ ${TARGETS.shaDelayMs} ms`, verdict(summary.sha.delayMet)]);
     rows.push(['(c) the same, hash() per buffer', formatRatio(summary.sha.perBufferRatio), 'no target', '']);
     rows.push(['(c) hash() per buffer vs raw uv_queue_work per buffer', formatRatio(summary.sha.perBufferToRaw), 'no target', '']);
+  }
+  if (summary.cipher) {
+    rows.push(['(e) AES-256-GCM MiB/s vs createCipheriv: encrypt', formatRatio(summary.cipher.ratio), `≥ ${summary.cipher.target.toFixed(2)}×`, verdict(summary.cipher.met)]);
+    rows.push(['(e) loop delay p99 while encrypt runs', `${summary.cipher.delayP99Ms.toFixed(2)} ms`, `≤ ${summary.cipher.delayTargetMs} ms`, verdict(summary.cipher.delayMet)]);
+    rows.push(['(e) encrypt vs crypto.subtle.encrypt', formatRatio(summary.cipher.toSubtle), 'no target', '']);
+    rows.push(['(e) encrypt vs @ronomon/crypto-async', Number.isFinite(summary.cipher.toRonomon) ? formatRatio(summary.cipher.toRonomon) : 'n/a', 'no target', '']);
   }
   if (summary.file) {
     rows.push(['(d) hashFile MiB/s vs stream', formatRatio(summary.file.throughputRatio), `≥ ${TARGETS.file.toFixed(2)}×`, verdict(summary.file.met)]);

@@ -90,11 +90,6 @@ Input InputOf(Napi::Value value, Napi::Value inPlace) {
   return input;
 }
 
-OutputView OutputOf(Napi::Value value) {
-  ByteView view = BytesOf(value);
-  return OutputView{const_cast<uint8_t*>(view.data), view.length};
-}
-
 const EVP_CIPHER* CipherOf(AddonData* data, Napi::Value name) {
   const EVP_CIPHER* cipher = data->ciphers.Cipher(name.As<Napi::String>().Utf8Value());
   if (cipher == nullptr) throw Napi::Error::New(name.Env(), "unknown cipher");
@@ -555,9 +550,9 @@ Napi::Value WorkQueueWrap::HasherDigest(const Napi::CallbackInfo& info) {
   return Submit(info, 1, MakeHasherDigestKernel(hasher->state), info[0]);
 }
 
-// cipher(algorithm, flags, tagLength, key, iv, aad, tag, input, inPlace, output, control):
-// one-shot encryption or decryption. Key, iv, aad and tag are copied here (small); the input
-// as `inPlace` says; the output buffer (allocated for this job by TypeScript) is kept alive.
+// cipher(algorithm, flags, tagLength, key, iv, aad, tag, input, inPlace, control): one-shot
+// encryption or decryption. Key, iv, aad and tag are copied here (small, and so never read
+// from small on-heap typed arrays later); the input as `inPlace` says.
 Napi::Value WorkQueueWrap::Cipher(const Napi::CallbackInfo& info) {
   CipherSetup setup = SetupOf(CipherOf(data_, info[0]), info[1], info[2]);
   ByteView key = BytesOf(info[3]), iv = BytesOf(info[4]), aad = BytesOf(info[5]), tag = BytesOf(info[6]);
@@ -566,12 +561,12 @@ Napi::Value WorkQueueWrap::Cipher(const Napi::CallbackInfo& info) {
   std::vector<ByteView*> toCopy{&key, &iv, &aad, &tag};
   if (!inPlace) toCopy.push_back(&input);
   std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
-  std::unique_ptr<Kernel> kernel = MakeCipherKernel(setup, key, iv, aad, tag, input, OutputOf(info[9]));
+  std::unique_ptr<Kernel> kernel = MakeCipherKernel(setup, key, iv, aad, tag, input);
   kernel->AdoptInput(std::move(copy));
-  return Submit(info, 10, std::move(kernel), inPlace ? info[7] : Napi::Value(), info[9]);
+  return Submit(info, 9, std::move(kernel), inPlace ? info[7] : Napi::Value());
 }
 
-// cipherUpdate(cipher, aad, input, inPlace, output, control)
+// cipherUpdate(cipher, aad, input, inPlace, control)
 Napi::Value WorkQueueWrap::CipherUpdate(const Napi::CallbackInfo& info) {
   CipherWrap* cipher = CipherWrap::Unwrap(info[0].As<Napi::Object>());
   ByteView aad = BytesOf(info[1]), input = BytesOf(info[2]);
@@ -579,9 +574,9 @@ Napi::Value WorkQueueWrap::CipherUpdate(const Napi::CallbackInfo& info) {
   std::vector<ByteView*> toCopy{&aad};
   if (!inPlace) toCopy.push_back(&input);
   std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
-  std::unique_ptr<Kernel> kernel = MakeCipherUpdateKernel(cipher->state, aad, input, OutputOf(info[4]));
+  std::unique_ptr<Kernel> kernel = MakeCipherUpdateKernel(cipher->state, aad, input);
   kernel->AdoptInput(std::move(copy));
-  return Submit(info, 5, std::move(kernel), inPlace ? info[2] : Napi::Value(), info[4]);
+  return Submit(info, 4, std::move(kernel), inPlace ? info[2] : Napi::Value());
 }
 
 // cipherFinal(cipher, aad, tag, control)

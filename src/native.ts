@@ -100,8 +100,8 @@ export interface NativeWorkQueue {
   hasherUpdate(hasher: NativeHasher, data: Bytes, control: number): Submitted<void>;
   hasherDigest(hasher: NativeHasher, control: number): Submitted<Buffer>;
   /**
-   * One-shot encryption or decryption into `output` (allocated for the job): resolves with the
-   * bytes written, or with the authentication tag for AEAD encryption (all input is written).
+   * One-shot encryption or decryption: resolves with [the output (allocated on the pool thread),
+   * the authentication tag of an AEAD encryption].
    */
   cipher(
     algorithm: string,
@@ -113,10 +113,9 @@ export interface NativeWorkQueue {
     tag: Bytes,
     input: Bytes,
     inPlace: boolean,
-    output: Bytes,
     control: number,
-  ): Submitted<number | Buffer>;
-  cipherUpdate(cipher: NativeCipher, aad: Bytes, input: Bytes, inPlace: boolean, output: Bytes, control: number): Submitted<number>;
+  ): Submitted<[Buffer, Buffer | undefined]>;
+  cipherUpdate(cipher: NativeCipher, aad: Bytes, input: Bytes, inPlace: boolean, control: number): Submitted<Buffer>;
   /** [the last bytes, the tag of an AEAD encryption] */
   cipherFinal(cipher: NativeCipher, aad: Bytes, tag: Bytes, control: number): Submitted<[Buffer, Buffer | undefined]>;
   hkdf(digest: string, key: Bytes, salt: Bytes, info: Bytes, keylen: number, control: number): Submitted<Buffer>;

@@ -149,12 +149,7 @@ struct HasherState {
 std::unique_ptr<Kernel> MakeHasherUpdateKernel(std::shared_ptr<HasherState> state, ByteView data);
 std::unique_ptr<Kernel> MakeHasherDigestKernel(std::shared_ptr<HasherState> state);
 
-// Ciphers (kernels/cipher.cc). A writable view of an output buffer the job keeps referenced
-// (allocated by src/pool/cipher.ts, never seen by the caller before the job settles).
-struct OutputView {
-  uint8_t* data = nullptr;
-  size_t length = 0;
-};
+// Ciphers (kernels/cipher.cc).
 struct CipherSetup {
   const EVP_CIPHER* cipher = nullptr;
   bool encrypt = true;
@@ -164,11 +159,11 @@ struct CipherSetup {
 };
 // Sets up `ctx` with key and iv, as createCipheriv does (IV length for AEAD modes first).
 bool InitCipher(EVP_CIPHER_CTX* ctx, const CipherSetup& setup, ByteView key, ByteView iv);
-// One-shot encrypt/decrypt of `input` into `output`: resolves with the number of bytes
-// written, or (AEAD encryption) with the authentication tag. `tag` is the tag to check
-// (AEAD decryption). Stops at the next 1 MiB chunk when aborted.
+// One-shot encrypt/decrypt of `input`: resolves with [output, authentication tag (AEAD
+// encryption) or undefined]. `tag` is the tag to check (AEAD decryption). Stops at the next
+// 1 MiB chunk when aborted.
 std::unique_ptr<Kernel> MakeCipherKernel(const CipherSetup& setup, ByteView key, ByteView iv, ByteView aad,
-                                         ByteView tag, ByteView input, OutputView output);
+                                         ByteView tag, ByteView input);
 // Streaming: the context lives across jobs; each update or final is one job, in order.
 struct CipherState {
   EVP_CIPHER_CTX* ctx = nullptr;
@@ -176,9 +171,8 @@ struct CipherState {
   bool broken = false;  // a step failed or was stopped midway: every later step fails
   ~CipherState() { EVP_CIPHER_CTX_free(ctx); }
 };
-// Feeds `aad` (first step only) and `input`; resolves with the number of bytes written.
-std::unique_ptr<Kernel> MakeCipherUpdateKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView input,
-                                               OutputView output);
+// Feeds `aad` (first step only) and `input`; resolves with this step's output.
+std::unique_ptr<Kernel> MakeCipherUpdateKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView input);
 // Finishes: resolves with [the last bytes, the tag (AEAD encryption) or undefined].
 std::unique_ptr<Kernel> MakeCipherFinalKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView tag);
 

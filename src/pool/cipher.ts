@@ -2,8 +2,8 @@
  * Symmetric encryption on the pool: one-shot `encrypt`/`decrypt` and streaming
  * {@link PoolCipher}s (`createCipher`/`createDecipher`), byte-identical to node:crypto's
  * `createCipheriv`/`createDecipheriv`. This file owns the argument checks (done before
- * anything is queued, with node:crypto's own errors), the output buffers each job writes into
- * and the order of a streaming cipher's steps; the OpenSSL work is native/kernels/cipher.cc.
+ * anything is queued, with node:crypto's own errors) and the order of a streaming cipher's
+ * steps (outputs are allocated on the pool thread); the OpenSSL work is native/kernels/cipher.cc.
  * A PoolCipher lives as long as its caller holds it; its native context is freed by GC once
  * no step is in flight.
  * @module
@@ -96,12 +96,14 @@ export function ciphers(): string[] {
   return [...cachedCiphers];
 }
 
-function keyBytes(key: unknown): Uint8Array {
+// Keys, IVs, AAD and tags are read through views of the caller's bytes here: the native side
+// copies them during the submitting call (small), before anything can change them.
+function keyBytes(key: unknown): ArrayBufferView {
   if (key instanceof crypto.KeyObject) {
-    if (key.type !== 'secret') throw invalidArgValue('key', "must be a secret KeyObject", key.type);
+    if (key.type !== 'secret') throw invalidArgValue('key', 'must be a secret KeyObject', key.type);
     return key.export();
   }
-  return copyOf(toBytes('key', key, true));
+  return toBytes('key', key, true);
 }
 
 // Key and iv lengths, tag lengths and tags that node:crypto accepted, by shape: the first call
@@ -111,23 +113,23 @@ const acceptedShapes = new Set<string>();
 function checkLikeNodeCrypto(
   encrypt: boolean,
   algorithm: string,
-  key: Uint8Array,
-  iv: Uint8Array | null,
+  key: ArrayBufferView,
+  iv: ArrayBufferView | null,
   authTagLength: number | undefined,
-  authTag: Uint8Array | undefined,
+  authTag: ArrayBufferView | undefined,
 ): void {
   const shape = `${encrypt ? 'e' : 'd'}|${algorithm}|${key.byteLength}|${iv?.byteLength ?? 'null'}|${authTagLength}|${authTag?.byteLength}`;
   if (acceptedShapes.has(shape)) return;
   const options = authTagLength === undefined ? undefined : { authTagLength };
   // Cast: node:crypto's overloads want a literal AEAD name for authTagLength.
-  const create = (encrypt ? crypto.createCipheriv : crypto.createDecipheriv) as (
+  const create = (encrypt ? crypto.createCipheriv : crypto.createDecipheriv) as unknown as (
     algorithm: string,
-    key: Uint8Array,
-    iv: Uint8Array | null,
+    key: ArrayBufferView,
+    iv: ArrayBufferView | null,
     options?: { authTagLength: number },
   ) => crypto.Cipher | crypto.Decipher;
   const checker = create(algorithm, key, iv, options);
-  if (authTag !== undefined) (checker as crypto.DecipherGCM).setAuthTag(authTag);
+  if (authTag !== undefined) (checker as crypto.DecipherGCM).setAuthTag(authTag as NodeJS.ArrayBufferView);
   if (acceptedShapes.size > 4096) acceptedShapes.clear();
   acceptedShapes.add(shape);
 }
@@ -138,17 +140,17 @@ interface CipherCall {
   spec: CipherSpec;
   flags: number;
   tagLength: number;
-  key: Uint8Array;
-  iv: Uint8Array;
-  aad: Uint8Array;
+  key: ArrayBufferView;
+  iv: ArrayBufferView;
+  aad: ArrayBufferView;
 }
 
-const EMPTY = new Uint8Array(0);
+const EMPTY = Buffer.alloc(0);
 
-function aadOf(spec: CipherSpec, aad: unknown, name: string): Uint8Array {
+function aadOf(spec: CipherSpec, aad: unknown, name: string): ArrayBufferView {
   if (aad === undefined) return EMPTY;
   if (!spec.aead) throw invalidArgValue(name, 'is only for AEAD ciphers (GCM, ChaCha20-Poly1305)', aad);
-  const bytes = copyOf(toBytes(name, aad));
+  const bytes = toBytes(name, aad);
   if (bytes.byteLength > MAX_INT32) throw invalidArgValue(name, 'must be at most 2 GiB - 1', bytes.byteLength);
   return bytes;
 }
@@ -159,30 +161,25 @@ function prepare(
   key: unknown,
   iv: unknown,
   options: DecipherOptions | undefined,
-  authTag: Uint8Array | undefined,
+  authTag: ArrayBufferView | undefined,
 ): CipherCall {
   const spec = specOf(algorithm);
   const name = algorithm as string;
-  const keyCopy = keyBytes(key);
-  const ivCopy = iv === null ? null : copyOf(toBytes('iv', iv, true));
+  const keyView = keyBytes(key);
+  const ivView = iv === null ? null : toBytes('iv', iv, true);
   const authTagLength = options?.authTagLength;
   if (authTagLength !== undefined) validateNumber('options.authTagLength', authTagLength, { min: 0, max: MAX_INT32, integer: true });
   validateBoolean('options.autoPadding', options?.autoPadding);
-  checkLikeNodeCrypto(encrypt, name, keyCopy, ivCopy, authTagLength, authTag);
+  checkLikeNodeCrypto(encrypt, name, keyView, ivView, authTagLength, authTag);
   const aad = aadOf(spec, options?.aad, 'options.aad');
   let flags = encrypt ? ENCRYPT : 0;
   if (spec.aead) flags |= AEAD;
   if (options?.autoPadding !== false) flags |= PADDING;
-  return { algorithm: name, spec, flags, tagLength: authTag?.byteLength ?? authTagLength ?? 16, key: keyCopy, iv: ivCopy ?? EMPTY, aad };
+  return { algorithm: name, spec, flags, tagLength: authTag?.byteLength ?? authTagLength ?? 16, key: keyView, iv: ivView ?? EMPTY, aad };
 }
 
-function tagOf(value: unknown, name: string): Uint8Array {
-  return copyOf(toBytes(name, value, true));
-}
-
-/** The output of a job on `length` input bytes, written by the pool thread, never seen before the job settles. */
-function outputFor(spec: CipherSpec, length: number): Buffer {
-  return Buffer.allocUnsafeSlow(length + spec.blockSize);
+function tagOf(value: unknown, name: string): ArrayBufferView {
+  return toBytes(name, value, true);
 }
 
 type Submit = <T>(options: JobOptions | undefined, start: (queue: NativeWorkQueue, control: number) => Promise<T> | undefined) => Promise<T>;
@@ -200,14 +197,9 @@ export function encrypt(
   const call = prepare(true, algorithm, key, iv, options, undefined);
   const input = toBytes('plaintext', plaintext);
   const inPlace = readInPlace(input, plaintext, zeroCopy);
-  const output = outputFor(call.spec, input.byteLength);
   return submit(options, (queue, control) =>
-    queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, EMPTY, input, inPlace, output, control),
-  ).then((result) =>
-    typeof result === 'number'
-      ? { ciphertext: output.subarray(0, result) }
-      : { ciphertext: output.subarray(0, input.byteLength), authTag: result },
-  );
+    queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, EMPTY, input, inPlace, control),
+  ).then(([ciphertext, authTag]) => (authTag === undefined ? { ciphertext } : { ciphertext, authTag }));
 }
 
 /** ThreadPool.decrypt: checks, then one pool job. */
@@ -221,7 +213,7 @@ export function decrypt(
 ): Promise<Buffer> {
   const zeroCopy = zeroCopyOption(options);
   const spec = specOf(algorithm);
-  let tag: Uint8Array | undefined;
+  let tag: ArrayBufferView | undefined;
   if (options?.authTag !== undefined) {
     if (!spec.aead) throw invalidArgValue('options.authTag', 'is only for AEAD ciphers (GCM, ChaCha20-Poly1305)', options.authTag);
     tag = tagOf(options.authTag, 'options.authTag');
@@ -231,10 +223,9 @@ export function decrypt(
   const call = prepare(false, algorithm, key, iv, options, tag);
   const input = toBytes('ciphertext', ciphertext);
   const inPlace = readInPlace(input, ciphertext, zeroCopy);
-  const output = outputFor(spec, input.byteLength);
   return submit(options, (queue, control) =>
-    queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, tag ?? EMPTY, input, inPlace, output, control),
-  ).then((written) => output.subarray(0, written as number));
+    queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, tag ?? EMPTY, input, inPlace, control),
+  ).then(([plaintext]) => plaintext);
 }
 
 /**
@@ -252,20 +243,20 @@ export class PoolCipher {
   readonly #authTagLength: number | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   #failed = false;
-  #aad: Uint8Array = EMPTY;
+  #aad: ArrayBufferView = EMPTY;
   #started = false;
   #finalCalled = false;
-  #expectedTag: Uint8Array | undefined;
+  #expectedTag: ArrayBufferView | undefined;
   #authTag: Buffer | undefined;
 
   /** @internal */
   constructor(submit: Submit, encrypt: boolean, algorithm: string, key: CipherKey, iv: BinaryLike | null, options: DecipherOptions | undefined) {
     validateBoolean('options.zeroCopy', options?.zeroCopy);
     const spec = specOf(algorithm);
-    let tag: Uint8Array | undefined;
+    let tag: ArrayBufferView | undefined;
     if (options?.authTag !== undefined) {
       if (encrypt || !spec.aead) throw invalidArgValue('options.authTag', 'is only for decrypting with an AEAD cipher', options.authTag);
-      tag = tagOf(options.authTag, 'options.authTag');
+      tag = copyOf(tagOf(options.authTag, 'options.authTag'));
     }
     const call = prepare(encrypt, algorithm, key, iv, options, tag);
     this.#submit = submit;
@@ -273,10 +264,10 @@ export class PoolCipher {
     this.#algorithm = call.algorithm;
     this.#spec = spec;
     this.#authTagLength = options?.authTagLength;
-    this.#aad = call.aad;
+    // AAD and tag are used by later steps: private copies, taken now.
+    this.#aad = call.aad === EMPTY ? EMPTY : copyOf(call.aad);
     this.#expectedTag = tag;
     this.#native = new native.NativeCipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv);
-    call.key.fill(0);
   }
 
   /**
@@ -285,7 +276,7 @@ export class PoolCipher {
    */
   setAAD(aad: BinaryInput): this {
     if (this.#started || this.#finalCalled) throw invalidState('setAAD() must be called before update() and final()');
-    this.#aad = aadOf(this.#spec, aad, 'aad');
+    this.#aad = copyOf(aadOf(this.#spec, aad, 'aad'));
     return this;
   }
 
@@ -293,7 +284,7 @@ export class PoolCipher {
   setAuthTag(tag: BinaryInput): this {
     if (this.#encrypt || !this.#spec.aead) throw invalidState('setAuthTag() is only for decrypting with an AEAD cipher');
     if (this.#finalCalled) throw invalidState('setAuthTag() must be called before final()');
-    const bytes = tagOf(tag, 'tag');
+    const bytes = copyOf(tagOf(tag, 'tag'));
     // node:crypto's own tag length rules (and its error), from a checker of the same shape.
     const checker = crypto.createDecipheriv(
       this.#algorithm as crypto.CipherGCMTypes,
@@ -332,10 +323,7 @@ export class PoolCipher {
     return this.#chain(() => {
       // Queued behind earlier steps: a view read in place may have been detached meanwhile.
       if (bytes === data) toBytes('data', bytes);
-      const output = outputFor(this.#spec, bytes.byteLength);
-      return this.#submit(options, (queue, control) => queue.cipherUpdate(this.#native, aad, bytes, true, output, control)).then(
-        (written) => output.subarray(0, written),
-      );
+      return this.#submit(options, (queue, control) => queue.cipherUpdate(this.#native, aad, bytes, true, control));
     });
   }
 
