@@ -1,7 +1,9 @@
 /**
  * The thread pool: native kernels (hashing, HMAC, PBKDF2, scrypt, HKDF, Argon2, ciphers,
- * synthetic CPU and blocking work) run on the *real* libuv pool with `uv_queue_work`, sharing it with fs, dns.lookup,
- * zlib and crypto, with timings for every job and introspection of the pool itself.
+ * synthetic CPU and blocking work) run on the *real* libuv pool with `uv_queue_work`, sharing
+ * it with fs, dns.lookup, zlib and crypto, with timings for every job and introspection of the
+ * pool itself. This file is the facade: argument handling lives in src/pool/inputs.ts, the
+ * cipher calls in src/pool/cipher.ts, HKDF and Argon2 in src/pool/kdf.ts.
  * @module
  */
 import crypto from 'node:crypto';
@@ -29,6 +31,7 @@ import {
   JobOptions,
   macDigest,
   readInPlace,
+  Submit,
   toBytes,
   validateJobOptions,
   zeroCopyOption,
@@ -519,10 +522,7 @@ export class ThreadPool {
   }
 
   /** Submission for the call families of src/pool/: the native queue handed to `start`. */
-  readonly #submitWith = <T>(
-    options: JobOptions | undefined,
-    start: (queue: NativeWorkQueue, control: number) => Promise<T> | undefined,
-  ): Promise<T> => this.#submit(options, (control) => start(this.#native, control));
+  readonly #submitWith: Submit = (options, start) => this.#submit(options, (control) => start(this.#native, control));
 
   /** @internal Submits through the native queue with the job's signal wired to uv_cancel. */
   #submit<T>(options: JobOptions | undefined, start: (control: number) => Promise<T> | undefined): Promise<T> {

@@ -60,9 +60,11 @@ class OwnedBytes {
   // Loop thread: the first `length` bytes as a Buffer that owns them.
   Napi::Value Release(Napi::Env env, size_t length) {
     if (data_ == nullptr || length == 0) return Napi::Buffer<uint8_t>::New(env, 0);
-    uint8_t* data = data_;
+    // Owned by the Buffer only once it exists: if creating it throws, the destructor frees.
+    Napi::Buffer<uint8_t> buffer =
+        Napi::Buffer<uint8_t>::NewOrCopy(env, data_, length, [](Napi::Env, uint8_t* bytes) { delete[] bytes; });
     data_ = nullptr;
-    return Napi::Buffer<uint8_t>::NewOrCopy(env, data, length, [](Napi::Env, uint8_t* bytes) { delete[] bytes; });
+    return buffer;
   }
 
  private:

@@ -11,8 +11,8 @@
 import crypto from 'node:crypto';
 
 import { codedError, invalidArgType, invalidArgValue, invalidState, validateBoolean, validateNumber } from '../errors';
-import { NativeCipher, NativeWorkQueue, native } from '../native';
-import { BinaryInput, BinaryLike, copyOf, InputOptions, JobOptions, readInPlace, toBytes, zeroCopyOption } from './inputs';
+import { NativeCipher, native } from '../native';
+import { BinaryInput, BinaryLike, copyOf, InputOptions, JobOptions, readInPlace, Submit, toBytes, zeroCopyOption } from './inputs';
 
 /** Options of {@link ThreadPool.encrypt} and {@link ThreadPool.createCipher}. */
 export interface CipherOptions extends InputOptions {
@@ -182,7 +182,6 @@ function tagOf(value: unknown, name: string): ArrayBufferView {
   return toBytes(name, value, true);
 }
 
-type Submit = <T>(options: JobOptions | undefined, start: (queue: NativeWorkQueue, control: number) => Promise<T> | undefined) => Promise<T>;
 
 /** ThreadPool.encrypt: checks, then one pool job. */
 export function encrypt(

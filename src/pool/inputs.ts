@@ -7,7 +7,16 @@
  * @module
  */
 import { codedError, invalidArgType, invalidArgValue, validateBoolean, validateObject } from '../errors';
-import { native } from '../native';
+import { native, NativeWorkQueue } from '../native';
+
+/**
+ * How a call family of src/pool/ submits a job through its ThreadPool: `start` gets the native
+ * queue and the job's control word, and returns the job's promise (undefined: queue full).
+ */
+export type Submit = <T>(
+  options: JobOptions | undefined,
+  start: (queue: NativeWorkQueue, control: number) => Promise<T> | undefined,
+) => Promise<T>;
 
 /** Input bytes: strings are UTF-8 encoded (once); views are used zero-copy. */
 export type BinaryInput = string | ArrayBufferView;
@@ -18,14 +27,14 @@ export type BinaryLike = BinaryInput | ArrayBuffer | SharedArrayBuffer;
 export interface JobOptions {
   /**
    * Aborts the job: still queued, it is removed with `uv_cancel` and never runs; running,
-   * spin/sleep/hash/hashMany/hmac/hashFile/pbkdf2 stop at their next chunk (scrypt and
-   * hasher steps finish). Either way the promise rejects with an AbortError whose `cause`
-   * is the signal's reason.
+   * spin/sleep/hash/hashMany/hmac/hashFile/pbkdf2/encrypt/decrypt and cipher updates stop at
+   * their next chunk (scrypt, hkdf, argon2, hasher steps and cipher finals finish). Either way
+   * the promise rejects with an AbortError whose `cause` is the signal's reason.
    */
   signal?: AbortSignal;
 }
 
-/** Options of the calls whose pool job reads the caller's bytes (`hash`, `hashMany`, `hmac`). */
+/** Options of the calls whose pool job reads the caller's bytes (`hash`, `hashMany`, `hmac`, the ciphers). */
 export interface InputOptions extends JobOptions {
   /**
    * `true`: the job reads `data` in place. `false`: it reads a copy taken during the call.

@@ -10,10 +10,9 @@
 import crypto from 'node:crypto';
 
 import { codedError, describeValue, invalidArgType, invalidArgValue, outOfRange, validateNumber, validateObject } from '../errors';
-import { native, NativeWorkQueue } from '../native';
-import { BinaryLike, copyOf, digestInfo, JobOptions, macDigest, toBytes, validateJobOptions } from './inputs';
+import { native } from '../native';
+import { BinaryLike, copyOf, digestInfo, JobOptions, macDigest, Submit, toBytes, validateJobOptions } from './inputs';
 
-type Submit = <T>(options: JobOptions | undefined, start: (queue: NativeWorkQueue, control: number) => Promise<T> | undefined) => Promise<T>;
 
 /** The Argon2 variants of RFC 9106, as `crypto.argon2` names them. */
 export type Argon2Algorithm = 'argon2d' | 'argon2i' | 'argon2id';
@@ -65,6 +64,7 @@ export function hkdf(
   const saltBytes = copyOf(toBytes('salt', salt, true));
   const infoBytes = copyOf(toBytes('info', info, true));
   validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
+  if (saltBytes.byteLength > MAX_INT32) throw outOfRange('salt.byteLength', `<= ${MAX_INT32}`, saltBytes.byteLength);
   if (infoBytes.byteLength > 1024) {
     throw outOfRange('info', 'must not contain more than 1024 bytes', infoBytes.byteLength);
   }
