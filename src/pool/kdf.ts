@@ -11,8 +11,10 @@ import crypto from 'node:crypto';
 
 import { codedError, describeValue, invalidArgType, invalidArgValue, outOfRange, validateNumber, validateObject } from '../errors';
 import { native } from '../native';
-import { BinaryLike, copyOf, digestInfo, JobOptions, macDigest, Submit, toBytes, validateJobOptions } from './inputs';
+import { BinaryLike, digestInfo, JobOptions, macDigest, Submit, toBytes, validateJobOptions } from './inputs';
 
+// Inputs are passed as views of the caller's bytes: the native side copies them during the
+// submitting call, before anything can change them.
 
 /** The Argon2 variants of RFC 9106, as `crypto.argon2` names them. */
 export type Argon2Algorithm = 'argon2d' | 'argon2i' | 'argon2id';
@@ -40,13 +42,14 @@ export interface Argon2Parameters {
 const ARGON2_KDF: Readonly<Record<Argon2Algorithm, string>> = { argon2d: 'ARGON2D', argon2i: 'ARGON2I', argon2id: 'ARGON2ID' };
 const MAX_UINT32 = 2 ** 32 - 1;
 const MAX_INT32 = 2 ** 31 - 1;
+const EMPTY = Buffer.alloc(0);
 
-function secretBytes(name: string, value: unknown): Uint8Array {
+function secretBytes(name: string, value: unknown): ArrayBufferView {
   if (value instanceof crypto.KeyObject) {
     if (value.type !== 'secret') throw invalidArgValue(name, 'must be a secret KeyObject', value.type);
     return value.export();
   }
-  return copyOf(toBytes(name, value, true));
+  return toBytes(name, value, true);
 }
 
 /** ThreadPool.hkdf: node:crypto's checks, then one pool job; resolves with an ArrayBuffer as crypto.hkdf does. */
@@ -61,8 +64,8 @@ export function hkdf(
 ): Promise<ArrayBuffer> {
   macDigest('digest', digest);
   const key = secretBytes('ikm', ikm);
-  const saltBytes = copyOf(toBytes('salt', salt, true));
-  const infoBytes = copyOf(toBytes('info', info, true));
+  const saltBytes = toBytes('salt', salt, true);
+  const infoBytes = toBytes('info', info, true);
   validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
   if (saltBytes.byteLength > MAX_INT32) throw outOfRange('salt.byteLength', `<= ${MAX_INT32}`, saltBytes.byteLength);
   if (infoBytes.byteLength > 1024) {
@@ -108,15 +111,15 @@ export function argon2(submit: Submit, algorithm: Argon2Algorithm, parameters: A
   }
   if (parameters === null || typeof parameters !== 'object') throw invalidArgType('parameters', 'of type object', parameters);
   const p = parameters as unknown as Record<string, unknown>;
-  const message = copyOf(toBytes('parameters.message', p.message, true));
-  const nonce = copyOf(toBytes('parameters.nonce', p.nonce, true));
+  const message = toBytes('parameters.message', p.message, true);
+  const nonce = toBytes('parameters.nonce', p.nonce, true);
   if (nonce.byteLength < 8) throw outOfRange('parameters.nonce.byteLength', `>= 8 && <= ${MAX_UINT32}`, nonce.byteLength);
   const parallelism = uint32('parameters.parallelism', p.parallelism, 1, 2 ** 24 - 1);
   const tagLength = uint32('parameters.tagLength', p.tagLength, 4);
   const memory = uint32('parameters.memory', p.memory, 8 * parallelism);
   const passes = uint32('parameters.passes', p.passes, 1);
-  const secret = p.secret === undefined ? new Uint8Array(0) : secretBytes('parameters.secret', p.secret);
-  const associatedData = p.associatedData === undefined ? new Uint8Array(0) : copyOf(toBytes('parameters.associatedData', p.associatedData, true));
+  const secret = p.secret === undefined ? EMPTY : secretBytes('parameters.secret', p.secret);
+  const associatedData = p.associatedData === undefined ? EMPTY : toBytes('parameters.associatedData', p.associatedData, true);
   validateObject('options', options);
   validateJobOptions(options);
   if (!argon2Available(algorithm)) {
