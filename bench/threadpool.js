@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /*
- * What does a job on uvscope's thread pool cost, and what does it buy? Four measurements,
+ * What does a job on uvscope's thread pool cost, and what does it buy? Five measurements,
  * each side by side with a yardstick in the same process, alternating round by round:
  *
  *  (a) empty-job round trip, sequential: `await threadpool.noop()` one at a time, against a
@@ -22,8 +22,11 @@
  *      crypto.createHash (stream.pipeline). The page cache is warmed first. Wall time, MiB/s,
  *      main-thread CPU (from /proc/self/task/<pid>/schedstat: process.cpuUsage() counts every
  *      thread, pool threads included, so it is reported separately as "process CPU").
+ *  (e) AES-256-GCM of the same buffers: threadpool.encrypt per buffer against main-thread
+ *      createCipheriv, crypto.subtle.encrypt and @ronomon/crypto-async, loop delay p99 beside
+ *      each (bench/threadpool-cipher.js).
  *
- * Each section runs in a fresh child process (this file with --child), (c) with
+ * Each section runs in a fresh child process (this file with --child), (c) and (e) with
  * UV_THREADPOOL_SIZE=2 in its environment. Within a child, every round runs each contender
  * once, in an order that rotates from round to round; ratios are taken within a round, and
  * the report gives medians across rounds. The children call gc() before each measurement.
