@@ -8,9 +8,10 @@
  * time its callback starts, `after` its end; promise hooks are left off where Node allows it
  * (`trackPromises: false`, Node 24.9+ and 26), and promises are ignored where it does not. zlib
  * handles are one resource for many requests: each handle's `write` is wrapped on the instance
- * so each write is timed. uvscope's own jobs come from its job channel. Every settled request is
- * handed to each running monitor and published on `uvscope:threadpool:request` while it has
- * subscribers.
+ * so each write is timed. Crypto jobs whose `run()` returns a promise (webcrypto since Node 24)
+ * fail by rejecting it, so their class's `run` is wrapped to watch it. uvscope's own jobs come
+ * from its job channel. Every settled request is handed to each running monitor and published
+ * on `uvscope:threadpool:request` while it has subscribers.
  * @module
  */
 import { createHook } from 'node:async_hooks';
@@ -110,6 +111,8 @@ const clockOffsetNs = Number(process.hrtime.bigint()) - performance.now() * 1e6;
 const toClockNs = (ms: number) => ms * 1e6 + clockOffsetNs;
 const kZlibWrite = Symbol('uvscope.zlibWrite');
 const kPending = Symbol('uvscope.pendingRequest');
+/** Prototypes of crypto job classes whose `run` is wrapped (see #watchRun). */
+const runWrapped = new WeakSet<object>();
 
 class RequestTracker {
   readonly sinks = new Set<Sink>();
@@ -196,13 +199,38 @@ class RequestTracker {
     for (const sink of this.sinks) sink.submitted(pending.kind, pending.startMs);
     // fs/promises requests settle a promise, not a callback: its rejection is the failure.
     const promise = type === 'FSREQPROMISE' ? (resource as { promise?: PromiseLike<unknown> }).promise : undefined;
-    if (typeof promise?.then === 'function') {
-      pending.byPromise = true;
-      promise.then(
-        () => this.#settle(pending, false),
-        () => this.#settle(pending, true),
-      );
+    if (typeof promise?.then === 'function') this.#settleBy(pending, promise);
+    if (kind.startsWith('crypto.')) {
+      (resource as { [kPending]?: Pending })[kPending] = pending;
+      this.#watchRun(resource);
     }
+  }
+
+  #settleBy(pending: Pending, promise: PromiseLike<unknown>): void {
+    pending.byPromise = true;
+    promise.then(
+      () => this.#settle(pending, false),
+      () => this.#settle(pending, true),
+    );
+  }
+
+  /**
+   * Crypto jobs whose run() returns a promise (webcrypto on Node 24 and later) settle that
+   * promise instead of calling `ondone`: its rejection is the failure. Each job class's `run`
+   * is wrapped once, for the life of the process (jobs are run right after they are made).
+   */
+  #watchRun(job: object): void {
+    const proto = Object.getPrototypeOf(job) as { run?: (...args: unknown[]) => unknown } | null;
+    if (proto === null || runWrapped.has(proto) || typeof proto.run !== 'function') return;
+    runWrapped.add(proto);
+    const run = proto.run;
+    const settleBy = (pending: Pending, promise: PromiseLike<unknown>) => this.#settleBy(pending, promise);
+    proto.run = function (this: { [kPending]?: Pending }, ...args: unknown[]) {
+      const result = Reflect.apply(run, this, args) as PromiseLike<unknown> | undefined;
+      const pending = this[kPending];
+      if (pending !== undefined && pending.endMs === 0 && typeof result?.then === 'function') settleBy(pending, result);
+      return result;
+    };
   }
 
   /** zlib: one handle, one write in flight at a time; each write is a pool request. */
