@@ -44,7 +44,7 @@ const requestChannel = diagnosticsChannel.channel(POOL_REQUEST_CHANNEL);
 export interface PoolRequestKindStats {
   /** Settled with success. */
   completed: number;
-  /** Settled with an error (for zlib and requests in flight when the monitor started: never told). */
+  /** Settled with an error (an Error or dns status passed to its callback, or a rejected promise). */
   failed: number;
   /** uvscope's own jobs only: cancelled before they ran. */
   cancelled: number;
@@ -346,14 +346,20 @@ class Monitor implements PoolRequestMonitor, Sink {
     return counts;
   }
 
+  /** Without fsOperations every fs request is `fs` here, even while another monitor names them. */
+  #ownKind(kind: string): string {
+    return this.fsOperations || !kind.startsWith('fs.') ? kind : 'fs';
+  }
+
   submitted(kind: string | undefined, atMs: number): void {
     this.#advance(atMs);
     this.#now++;
     if (this.#now > this.#max) this.#max = this.#now;
-    if (kind !== undefined) this.#countsOf(kind).inFlight++;
+    if (kind !== undefined) this.#countsOf(this.#ownKind(kind)).inFlight++;
   }
 
   relabeled(from: string, to: string): void {
+    if (this.#ownKind(to) === from) return;
     const counts = this.#kinds.get(from);
     if (counts === undefined || counts.inFlight === 0) return;
     counts.inFlight--;
@@ -365,7 +371,7 @@ class Monitor implements PoolRequestMonitor, Sink {
     if (seq >= 0 ? seq < this.#firstSeq : BigInt(-seq) < this.#startedAtNs) return;
     this.#advance(atMs);
     this.#now--;
-    const counts = this.#countsOf(kind);
+    const counts = this.#countsOf(this.#ownKind(kind));
     counts[outcome]++;
     if (seq >= 0) counts.inFlight--;
     counts.latency.record(latencyNs);
