@@ -8,10 +8,11 @@
  * time its callback starts, `after` its end; promise hooks are left off where Node allows it
  * (`trackPromises: false`, Node 24.9+ and 26), and promises are ignored where it does not. zlib
  * handles are one resource for many requests: each handle's `write` is wrapped on the instance
- * so each write is timed. Crypto jobs whose `run()` returns a promise (webcrypto since Node 24)
- * fail by rejecting it, so their class's `run` is wrapped to watch it. uvscope's own jobs come
- * from its job channel. Every settled request is handed to each running monitor and published
- * on `uvscope:threadpool:request` while it has subscribers.
+ * so each write is timed. Crypto jobs count from their `run()`, wrapped per class: only
+ * asynchronous jobs are pool requests (pbkdf2Sync() makes a job too), and webcrypto's (Node 24
+ * and later) fail by rejecting the promise run() returns. uvscope's own jobs come from its job
+ * channel. Every settled request is handed to each running monitor and published on
+ * `uvscope:threadpool:request` while it has subscribers.
  * @module
  */
 import { createHook } from 'node:async_hooks';
@@ -111,8 +112,10 @@ const clockOffsetNs = Number(process.hrtime.bigint()) - performance.now() * 1e6;
 const toClockNs = (ms: number) => ms * 1e6 + clockOffsetNs;
 const kZlibWrite = Symbol('uvscope.zlibWrite');
 const kPending = Symbol('uvscope.pendingRequest');
+const kSubmit = Symbol('uvscope.submitJob');
 /** Prototypes of crypto job classes whose `run` is wrapped (see #watchRun). */
 const runWrapped = new WeakSet<object>();
+type CryptoJob = { [kSubmit]?: (result: unknown) => void };
 
 class RequestTracker {
   readonly sinks = new Set<Sink>();
@@ -195,42 +198,52 @@ class RequestTracker {
     watchOutcomeOf(resource as Record<symbol, never>);
     // fs callbacks: the request exists before the binding call that names it (see #relabel).
     if (type === 'FSREQCALLBACK') (resource as { [kPending]?: Pending })[kPending] = pending;
-    this.#live.set(id, pending);
-    for (const sink of this.sinks) sink.submitted(pending.kind, pending.startMs);
-    // fs/promises requests settle a promise, not a callback: its rejection is the failure.
-    const promise = type === 'FSREQPROMISE' ? (resource as { promise?: PromiseLike<unknown> }).promise : undefined;
-    if (typeof promise?.then === 'function') this.#settleBy(pending, promise);
-    if (kind.startsWith('crypto.')) {
-      (resource as { [kPending]?: Pending })[kPending] = pending;
-      this.#watchRun(resource);
+    // Crypto jobs go to the pool when run() is called, and only the asynchronous ones:
+    // pbkdf2Sync(), sign() without a callback and the like make a job too and run it here.
+    if (kind.startsWith('crypto.') && this.#watchRun(resource)) {
+      (resource as CryptoJob)[kSubmit] = (result: unknown) => this.#submitted(id, pending, result);
+      return;
     }
+    // fs/promises requests settle a promise, not a callback: its rejection is the failure.
+    this.#submitted(id, pending, type === 'FSREQPROMISE' ? (resource as { promise?: unknown }).promise : undefined);
   }
 
-  #settleBy(pending: Pending, promise: PromiseLike<unknown>): void {
+  /** `pending` (async id `id`) is on its way to the pool; `promise`, if it is one, settles it. */
+  #submitted(id: number, pending: Pending, promise: unknown): void {
+    this.#live.set(id, pending);
+    for (const sink of this.sinks) sink.submitted(pending.kind, pending.startMs);
+    if (typeof (promise as PromiseLike<unknown> | undefined)?.then !== 'function') return;
     pending.byPromise = true;
-    promise.then(
+    (promise as PromiseLike<unknown>).then(
       () => this.#settle(pending, false),
       () => this.#settle(pending, true),
     );
   }
 
   /**
-   * Crypto jobs whose run() returns a promise (webcrypto on Node 24 and later) settle that
-   * promise instead of calling `ondone`: its rejection is the failure. Each job class's `run`
-   * is wrapped once, for the life of the process (jobs are run right after they are made).
+   * Crypto jobs: `run()` returns [error, result] for a synchronous job (no pool request),
+   * undefined for an asynchronous one (which calls `ondone`), or a promise whose rejection is
+   * the failure (webcrypto on Node 24 and later). Each job class's `run` is wrapped once, for
+   * the life of the process, to hand what it returned to the job's tracker. Returns whether
+   * `job`'s class has the wrapper.
    */
-  #watchRun(job: object): void {
+  #watchRun(job: object): boolean {
     const proto = Object.getPrototypeOf(job) as { run?: (...args: unknown[]) => unknown } | null;
-    if (proto === null || runWrapped.has(proto) || typeof proto.run !== 'function') return;
+    if (proto === null) return false;
+    if (runWrapped.has(proto)) return true;
+    if (typeof proto.run !== 'function') return false;
     runWrapped.add(proto);
     const run = proto.run;
-    const settleBy = (pending: Pending, promise: PromiseLike<unknown>) => this.#settleBy(pending, promise);
-    proto.run = function (this: { [kPending]?: Pending }, ...args: unknown[]) {
-      const result = Reflect.apply(run, this, args) as PromiseLike<unknown> | undefined;
-      const pending = this[kPending];
-      if (pending !== undefined && pending.endMs === 0 && typeof result?.then === 'function') settleBy(pending, result);
+    proto.run = function (this: CryptoJob, ...args: unknown[]) {
+      const result = Reflect.apply(run, this, args);
+      const submit = this[kSubmit];
+      if (submit !== undefined) {
+        this[kSubmit] = undefined;
+        if (!Array.isArray(result)) submit(result);
+      }
       return result;
     };
+    return true;
   }
 
   /** zlib: one handle, one write in flight at a time; each write is a pool request. */
