@@ -442,8 +442,8 @@ class Monitor implements PoolRequestMonitor, Sink {
  */
 export function monitorPoolRequests(options: PoolRequestMonitorOptions = {}): PoolRequestMonitor {
   validateObject('options', options);
+  validateBoolean('options.fsOperations', options.fsOperations);
   const fsOperations = options.fsOperations ?? true;
-  validateBoolean('options.fsOperations', fsOperations);
   tracker ??= new RequestTracker();
   return new Monitor(tracker, fsOperations);
 }
