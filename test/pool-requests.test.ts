@@ -326,7 +326,7 @@ describe('latency and in-flight counts', () => {
     const r = JSON.parse(stdout);
     expect(r.poolSize).toBe(1);
 
-    // 1. A sleep job holds the thread; 9 Node requests and a hash job queue behind it.
+    // 1. A hashFile job of a FIFO holds the thread; 9 Node requests and a hash job queue behind it.
     expect(r.queued.counts).toEqual({
       'fs.stat': { completed: 0, failed: 0, cancelled: 0, inFlight: 6 },
       'crypto.pbkdf2': { completed: 0, failed: 0, cancelled: 0, inFlight: 1 },
@@ -342,21 +342,21 @@ describe('latency and in-flight counts', () => {
       'crypto.randomBytes': done(1),
       'dns.lookup': done(1),
       'uvscope.hash': done(0, 0, 1),
-      'uvscope.sleep': done(1),
+      'uvscope.hashFile': done(1),
     });
     expect(r.afterQueued.inFlight).toMatchObject({ now: 0, max: 11 });
-    // None of them could start before the sleep job ended: each latency includes that wait.
+    // None of them could start before the holding job ended: each latency includes that wait.
     expect(r.minQueueWaitNs).toBeGreaterThan(0);
     for (const kind of ['fs.stat', 'crypto.pbkdf2', 'crypto.randomBytes', 'dns.lookup']) {
       expect({ kind, atLeastTheWait: r.afterQueued.latency[kind].min >= r.minQueueWaitNs }).toEqual({ kind, atLeastTheWait: true });
     }
 
-    // 2. reset() while 5 requests and the sleep job wait: they still settle and count.
+    // 2. reset() while 5 requests wait behind the holding job: they still settle and count.
     const waiting = { 'fs.stat': { completed: 0, failed: 0, cancelled: 0, inFlight: 4 }, 'crypto.pbkdf2': { completed: 0, failed: 0, cancelled: 0, inFlight: 1 } };
     expect(r.beforeReset.counts).toEqual(waiting);
     expect(r.afterReset.counts).toEqual(waiting);
     expect(r.afterReset.inFlight).toMatchObject({ now: 6, max: 6 });
-    expect(r.resetSettled.counts).toEqual({ 'fs.stat': done(3, 1), 'crypto.pbkdf2': done(1), 'uvscope.sleep': done(1) });
+    expect(r.resetSettled.counts).toEqual({ 'fs.stat': done(3, 1), 'crypto.pbkdf2': done(1), 'uvscope.hashFile': done(1) });
     expect(r.resetSettled.inFlight).toMatchObject({ now: 0, max: 6 });
 
     // 3. A monitor started while 5 requests waited (another monitor running) counts only the one issued after it.
