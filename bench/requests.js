@@ -7,6 +7,9 @@
  *   baseline        no monitor
  *   async-hook      async_hooks.createHook({ init() {} }).enable(): the floor any async_hooks
  *                   based tracker pays (on Node 20 and 22 it also turns on promise hooks)
+ *   async-hook-ba   the same with empty before() and after() too, which the monitor has: they
+ *                   run around every callback of every async resource (and promise reaction on
+ *                   Node 20 and 22), not only pool requests
  *   monitor         monitorPoolRequests() (fsOperations: true, the default)
  *   monitor-fs-off  monitorPoolRequests({ fsOperations: false }) (fs binding left alone)
  *
@@ -51,6 +54,7 @@ const LIB = path.resolve(__dirname, '..', 'lib');
 const CONFIGS = {
   baseline: 'no monitor',
   'async-hook': 'async_hooks.createHook({ init() {} }).enable()',
+  'async-hook-ba': 'async_hooks.createHook({ init() {}, before() {}, after() {} }).enable()',
   monitor: 'monitorPoolRequests() (fsOperations: true)',
   'monitor-fs-off': 'monitorPoolRequests({ fsOperations: false })',
 };
@@ -59,7 +63,7 @@ const WORKLOADS = {
   'stat-promise': 'await fs.promises.stat(file), one at a time',
 };
 const PARTS = ['loop', 'http'];
-const DEFAULTS = { calls: 50_000, warmup: 5_000, rounds: 5, rate: 300, seconds: 5, warmupSeconds: 2, connections: 10 };
+const DEFAULTS = { calls: 50_000, warmup: 5_000, rounds: 5, rate: 100, seconds: 5, warmupSeconds: 2, connections: 10 };
 const QUICK = { calls: 10_000, warmup: 2_000, rounds: 3, seconds: 3, warmupSeconds: 1 };
 const PBKDF2_ITERATIONS = 1000;
 const FILE_BYTES = 16 * 1024;
@@ -146,6 +150,9 @@ function startConfig(config) {
       return null;
     case 'async-hook':
       require('node:async_hooks').createHook({ init() {} }).enable();
+      return null;
+    case 'async-hook-ba':
+      require('node:async_hooks').createHook({ init() {}, before() {}, after() {} }).enable();
       return null;
     case 'monitor':
       return monitorPoolRequests();

@@ -108,6 +108,10 @@ function nearestRank(values: number[], q: number): number {
 
 describe('counts by kind', () => {
   test('fs: callbacks and promises named by operation, missing files failed; fs.readFile as this Node makes it', async () => {
+    // Before Node 26, fs.readFile's callback path reads and closes through references to the
+    // binding's functions that lib/internal/fs/read/context.js takes when it loads (here before
+    // the monitor, as in most applications), so those two requests are not named: kind `fs`.
+    await new Promise((resolve) => fs.readFile(__filename, resolve));
     const m = monitor();
     const statOutcomes = await Promise.all([
       ...repeat(5, () => statCallback(__filename)),
@@ -124,7 +128,7 @@ describe('counts by kind', () => {
 
     const readFile: Record<string, Counts> = ONE_READ_FILE_REQUEST
       ? { 'fs.readFile': done(1, 1), 'fs.open': done(1), 'fs.close': done(1) }
-      : { 'fs.open': done(2, 1), 'fs.fstat': done(1), 'fs.read': done(1), 'fs.close': done(2) };
+      : { 'fs.open': done(2, 1), 'fs.fstat': done(1), fs: done(2), 'fs.close': done(1) };
     const stats = m.stats();
     expect(counts(stats)).toEqual({ 'fs.stat': done(9, 5), ...readFile });
     expect(stats.fsOperations).toBe(true);
