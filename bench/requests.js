@@ -48,6 +48,7 @@ const { intArg, eachFlag } = require('./lib/args');
 const { renderTable, formatNumber, formatRatio, formatDuration } = require('./lib/table');
 const { cpuLoadSnapshot, cpuLoadSince } = require('./lib/cpu-load');
 const affinity = require('./lib/affinity');
+const { driveLoad } = require('./lib/http-load');
 
 const LIB = path.resolve(__dirname, '..', 'lib');
 
@@ -252,6 +253,7 @@ function runServerChild(opts) {
         const s = monitor.stats();
         result.kinds = Object.fromEntries(Object.entries(s.requests).map(([kind, k]) => [kind, k.completed + k.failed]));
         result.inFlight = s.inFlight;
+        result.promiseHooks = s.promiseHooks;
       }
       process.send(result);
     } else if (message === 'exit') {
@@ -261,74 +263,6 @@ function runServerChild(opts) {
     }
   });
   server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
-}
-
-// ---------------------------------------------------------------------------------------
-// Child: the load generator
-
-function loadAutocannon() {
-  try {
-    return require(require.resolve('autocannon', { paths: [path.resolve(__dirname, '..'), process.cwd()] }));
-  } catch {
-    return null;
-  }
-}
-
-async function runLoadChild(opts) {
-  const seconds = opts.seconds;
-  const autocannon = loadAutocannon();
-  if (autocannon) {
-    const r = await autocannon({ url: opts.url, connections: opts.connections, overallRate: opts.rate, duration: seconds });
-    return {
-      generator: `autocannon ${require(require.resolve('autocannon/package.json', { paths: [path.resolve(__dirname, '..')] })).version}`,
-      sent: r.requests.sent,
-      completed: r.requests.total,
-      errors: r.errors + r.timeouts + r.non2xx,
-      latencyP50Ms: r.latency.p50,
-      latencyP99Ms: r.latency.p99,
-    };
-  }
-  // Fallback: a fixed-rate loop, rate/100 requests every 10 ms over a keep-alive agent.
-  const http = require('node:http');
-  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections });
-  const latencies = [];
-  let sent = 0;
-  let completed = 0;
-  let errors = 0;
-  const one = () => new Promise((resolve) => {
-    const t0 = process.hrtime.bigint();
-    sent++;
-    http.get(opts.url, { agent }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        if (res.statusCode === 200) completed++;
-        else errors++;
-        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-        resolve();
-      });
-    }).on('error', () => {
-      errors++;
-      resolve();
-    });
-  });
-  const inFlight = [];
-  const start = Date.now();
-  let due = 0;
-  while (Date.now() - start < seconds * 1000) {
-    const target = Math.floor(((Date.now() - start) / 1000) * opts.rate);
-    for (; due < target; due++) inFlight.push(one());
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  await Promise.all(inFlight);
-  agent.destroy();
-  return {
-    generator: 'fixed-rate http.request loop (autocannon not installed)',
-    sent,
-    completed,
-    errors,
-    latencyP50Ms: statsLib.quantile(latencies, 0.5),
-    latencyP99Ms: statsLib.quantile(latencies, 0.99),
-  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -415,7 +349,7 @@ function summarize(runs, configs, metric) {
 }
 
 function ratioCells(s) {
-  if (s.config === 'baseline') return ['', '', ''];
+  if (s.config === 'baseline') return ['', ''];
   return [formatRatio(s.ratio.median), `${s.ratio.min.toFixed(3)}-${s.ratio.max.toFixed(3)}`];
 }
 
@@ -436,7 +370,7 @@ function loopReport(loopRuns, opts) {
         (s.values.median / 1000).toFixed(2),
         `${(s.values.min / 1000).toFixed(2)}-${(s.values.max / 1000).toFixed(2)}`,
         s.config === 'baseline' ? '' : `${s.extra >= 0 ? '+' : ''}${(s.extra / 1000).toFixed(2)}`,
-        ...ratioCells(s).slice(0, 2),
+        ...ratioCells(s),
         (wall[i].values.median / 1000).toFixed(2),
         s.config === 'baseline' ? '' : formatRatio(wall[i].ratio.median),
       ]);
@@ -458,7 +392,7 @@ function httpReport(httpRuns, opts) {
       s.values.median.toFixed(1),
       `${s.values.min.toFixed(1)}-${s.values.max.toFixed(1)}`,
       s.config === 'baseline' ? '' : `${s.extra >= 0 ? '+' : ''}${s.extra.toFixed(1)}`,
-      ...ratioCells(s).slice(0, 2),
+      ...ratioCells(s),
       formatNumber(statsLib.median(mine.map((r) => r.requests / r.seconds))),
       statsLib.median(mine.map((r) => r.load.latencyP99Ms)).toFixed(1),
     ];
@@ -481,7 +415,7 @@ async function main() {
   if (opts.help) return void process.stdout.write(`${usage()}\n`);
   if (opts.child) {
     if (opts.child === 'server') return runServerChild(opts);
-    const work = opts.child === 'loop' ? runLoopChild(opts) : runLoadChild(opts);
+    const work = opts.child === 'loop' ? runLoopChild(opts) : driveLoad(opts);
     return work.then(
       (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
       (error) => {
@@ -527,7 +461,7 @@ async function main() {
   meta.totalMs = Date.now() - started;
   meta.loadAfter = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   meta.machine = cpuLoadSince(machine0);
-  meta.promiseHooks = loopRuns.find((r) => r.promiseHooks !== undefined)?.promiseHooks;
+  meta.promiseHooks = [...loopRuns, ...httpRuns].find((r) => r.promiseHooks !== undefined)?.promiseHooks;
 
   const out = [`uvscope monitorPoolRequests() cost: node ${meta.node}, libuv ${meta.uv}, ${meta.cpus} CPUs; ` +
     `measured children pinned to CPU ${opts.cpu ?? 'none'}, load generator to CPU ${opts.loadCpu ?? 'none'}; ` +
