@@ -8,9 +8,11 @@
  * time its callback starts, `after` its end; promise hooks are left off where Node allows it
  * (`trackPromises: false`, Node 24.9+ and 26), and promises are ignored where it does not. zlib
  * handles are one resource for many requests: each handle's `write` is wrapped on the instance
- * so each write is timed. uvscope's own jobs come from its job channel. Every settled request is
- * handed to each running monitor and published on `uvscope:threadpool:request` while it has
- * subscribers.
+ * so each write is timed. Crypto jobs count from their `run()`, wrapped per class: only
+ * asynchronous jobs are pool requests (pbkdf2Sync() makes a job too), and webcrypto's (Node 24
+ * and later) fail by rejecting the promise run() returns. uvscope's own jobs come from its job
+ * channel. Every settled request is handed to each running monitor and published on
+ * `uvscope:threadpool:request` while it has subscribers.
  * @module
  */
 import { createHook } from 'node:async_hooks';
@@ -43,7 +45,7 @@ const requestChannel = diagnosticsChannel.channel(POOL_REQUEST_CHANNEL);
 export interface PoolRequestKindStats {
   /** Settled with success. */
   completed: number;
-  /** Settled with an error (for zlib and requests in flight when the monitor started: never told). */
+  /** Settled with an error (an Error or dns status passed to its callback, or a rejected promise). */
   failed: number;
   /** uvscope's own jobs only: cancelled before they ran. */
   cancelled: number;
@@ -105,11 +107,32 @@ interface Sink {
   settled(kind: string, seq: number, outcome: PoolRequestRecord['outcome'], latencyNs: number, atMs: number): void;
 }
 
-/** performance.now() (ms) to uvscope's ns clock. */
-const clockOffsetNs = Number(process.hrtime.bigint()) - performance.now() * 1e6;
+/**
+ * performance.now() (ms) to uvscope's ns clock. Both read the same monotonic clock; the offset
+ * comes from the tightest of a few hrtime-bracketed reads, since the first performance.now()
+ * call of a process is slow (~50 µs here, by which a single pair of reads was off).
+ */
+const clockOffsetNs = (() => {
+  let tightestNs = Infinity;
+  let offsetNs = 0;
+  for (let i = 0; i < 5; i++) {
+    const before = process.hrtime.bigint();
+    const nowMs = performance.now();
+    const gapNs = Number(process.hrtime.bigint() - before);
+    if (gapNs < tightestNs) {
+      tightestNs = gapNs;
+      offsetNs = Number(before) + gapNs / 2 - nowMs * 1e6;
+    }
+  }
+  return offsetNs;
+})();
 const toClockNs = (ms: number) => ms * 1e6 + clockOffsetNs;
 const kZlibWrite = Symbol('uvscope.zlibWrite');
 const kPending = Symbol('uvscope.pendingRequest');
+const kSubmit = Symbol('uvscope.submitJob');
+/** Prototypes of crypto job classes whose `run` is wrapped (see #watchRun). */
+const runWrapped = new WeakSet<object>();
+type CryptoJob = { [kSubmit]?: (result: unknown) => void };
 
 class RequestTracker {
   readonly sinks = new Set<Sink>();
@@ -192,17 +215,52 @@ class RequestTracker {
     watchOutcomeOf(resource as Record<symbol, never>);
     // fs callbacks: the request exists before the binding call that names it (see #relabel).
     if (type === 'FSREQCALLBACK') (resource as { [kPending]?: Pending })[kPending] = pending;
+    // Crypto jobs go to the pool when run() is called, and only the asynchronous ones:
+    // pbkdf2Sync(), sign() without a callback and the like make a job too and run it here.
+    if (kind.startsWith('crypto.') && this.#watchRun(resource)) {
+      (resource as CryptoJob)[kSubmit] = (result: unknown) => this.#submitted(id, pending, result);
+      return;
+    }
+    // fs/promises requests settle a promise, not a callback: its rejection is the failure.
+    this.#submitted(id, pending, type === 'FSREQPROMISE' ? (resource as { promise?: unknown }).promise : undefined);
+  }
+
+  /** `pending` (async id `id`) is on its way to the pool; `promise`, if it is one, settles it. */
+  #submitted(id: number, pending: Pending, promise: unknown): void {
     this.#live.set(id, pending);
     for (const sink of this.sinks) sink.submitted(pending.kind, pending.startMs);
-    // fs/promises requests settle a promise, not a callback: its rejection is the failure.
-    const promise = type === 'FSREQPROMISE' ? (resource as { promise?: PromiseLike<unknown> }).promise : undefined;
-    if (typeof promise?.then === 'function') {
-      pending.byPromise = true;
-      promise.then(
-        () => this.#settle(pending, false),
-        () => this.#settle(pending, true),
-      );
-    }
+    if (typeof (promise as PromiseLike<unknown> | undefined)?.then !== 'function') return;
+    pending.byPromise = true;
+    (promise as PromiseLike<unknown>).then(
+      () => this.#settle(pending, false),
+      () => this.#settle(pending, true),
+    );
+  }
+
+  /**
+   * Crypto jobs: `run()` returns [error, result] for a synchronous job (no pool request),
+   * undefined for an asynchronous one (which calls `ondone`), or a promise whose rejection is
+   * the failure (webcrypto on Node 24 and later). Each job class's `run` is wrapped once, for
+   * the life of the process, to hand what it returned to the job's tracker. Returns whether
+   * `job`'s class has the wrapper.
+   */
+  #watchRun(job: object): boolean {
+    const proto = Object.getPrototypeOf(job) as { run?: (...args: unknown[]) => unknown } | null;
+    if (proto === null) return false;
+    if (runWrapped.has(proto)) return true;
+    if (typeof proto.run !== 'function') return false;
+    runWrapped.add(proto);
+    const run = proto.run;
+    proto.run = function (this: CryptoJob, ...args: unknown[]) {
+      const result = Reflect.apply(run, this, args);
+      const submit = this[kSubmit];
+      if (submit !== undefined) {
+        this[kSubmit] = undefined;
+        if (!Array.isArray(result)) submit(result);
+      }
+      return result;
+    };
+    return true;
   }
 
   /** zlib: one handle, one write in flight at a time; each write is a pool request. */
@@ -319,14 +377,20 @@ class Monitor implements PoolRequestMonitor, Sink {
     return counts;
   }
 
+  /** Without fsOperations every fs request is `fs` here, even while another monitor names them. */
+  #ownKind(kind: string): string {
+    return this.fsOperations || !kind.startsWith('fs.') ? kind : 'fs';
+  }
+
   submitted(kind: string | undefined, atMs: number): void {
     this.#advance(atMs);
     this.#now++;
     if (this.#now > this.#max) this.#max = this.#now;
-    if (kind !== undefined) this.#countsOf(kind).inFlight++;
+    if (kind !== undefined) this.#countsOf(this.#ownKind(kind)).inFlight++;
   }
 
   relabeled(from: string, to: string): void {
+    if (this.#ownKind(to) === from) return;
     const counts = this.#kinds.get(from);
     if (counts === undefined || counts.inFlight === 0) return;
     counts.inFlight--;
@@ -338,7 +402,7 @@ class Monitor implements PoolRequestMonitor, Sink {
     if (seq >= 0 ? seq < this.#firstSeq : BigInt(-seq) < this.#startedAtNs) return;
     this.#advance(atMs);
     this.#now--;
-    const counts = this.#countsOf(kind);
+    const counts = this.#countsOf(this.#ownKind(kind));
     counts[outcome]++;
     if (seq >= 0) counts.inFlight--;
     counts.latency.record(latencyNs);
@@ -410,8 +474,8 @@ export function monitorPoolRequestsLive(): PoolRequestMonitor & { kindCounts(): 
 
 function startMonitor(options: PoolRequestMonitorOptions): Monitor {
   validateObject('options', options);
+  validateBoolean('options.fsOperations', options.fsOperations);
   const fsOperations = options.fsOperations ?? true;
-  validateBoolean('options.fsOperations', fsOperations);
   tracker ??= new RequestTracker();
   return new Monitor(tracker, fsOperations);
 }

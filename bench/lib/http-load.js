@@ -1,0 +1,81 @@
+'use strict';
+// The load generator of bench/requests.js, run in a child process of its own: autocannon at a
+// fixed overall rate when it is installed (a devDependency), else a plain fixed-rate
+// http.request loop over a keep-alive agent, which the result names. Stateless.
+
+const path = require('node:path');
+
+const statsLib = require('./stats');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+function loadAutocannon() {
+  try {
+    return require(require.resolve('autocannon', { paths: [ROOT, process.cwd()] }));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Sends opts.rate requests per second to opts.url over opts.connections connections for
+ * opts.seconds; resolves with what was sent, completed and failed, and the latency p50/p99.
+ */
+async function driveLoad(opts) {
+  const seconds = opts.seconds;
+  const autocannon = loadAutocannon();
+  if (autocannon) {
+    const r = await autocannon({ url: opts.url, connections: opts.connections, overallRate: opts.rate, duration: seconds });
+    return {
+      generator: `autocannon ${require(require.resolve('autocannon/package.json', { paths: [ROOT] })).version}`,
+      sent: r.requests.sent,
+      completed: r.requests.total,
+      errors: r.errors + r.timeouts + r.non2xx,
+      latencyP50Ms: r.latency.p50,
+      latencyP99Ms: r.latency.p99,
+    };
+  }
+  // Fallback: every 10 ms, send what brings the count up to rate x elapsed time.
+  const http = require('node:http');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections });
+  const latencies = [];
+  let sent = 0;
+  let completed = 0;
+  let errors = 0;
+  const one = () => new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    sent++;
+    http.get(opts.url, { agent }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        if (res.statusCode === 200) completed++;
+        else errors++;
+        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        resolve();
+      });
+    }).on('error', () => {
+      errors++;
+      resolve();
+    });
+  });
+  const inFlight = [];
+  const start = Date.now();
+  let due = 0;
+  while (Date.now() - start < seconds * 1000) {
+    const target = Math.floor(((Date.now() - start) / 1000) * opts.rate);
+    for (; due < target; due++) inFlight.push(one());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await Promise.all(inFlight);
+  agent.destroy();
+  return {
+    generator: 'fixed-rate http.request loop (autocannon not installed)',
+    sent,
+    completed,
+    errors,
+    latencyP50Ms: statsLib.quantile(latencies, 0.5),
+    latencyP99Ms: statsLib.quantile(latencies, 0.99),
+  };
+}
+
+module.exports = { driveLoad };
