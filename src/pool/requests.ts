@@ -104,7 +104,10 @@ interface Sink {
   submitted(kind: string | undefined, atMs: number): void;
   /** A request in flight turned out to be of kind `to`, not `from`. */
   relabeled(from: string, to: string): void;
-  settled(kind: string, seq: number, outcome: PoolRequestRecord['outcome'], latencyNs: number, atMs: number): void;
+  /** A request's callback is starting: it is no longer in flight (what its callback submits is new). */
+  returned(kind: string, seq: number, atMs: number): void;
+  /** `returned` was told already unless `counted` is false (uvscope's jobs, a promise settled without a callback). */
+  settled(kind: string, seq: number, outcome: PoolRequestRecord['outcome'], latencyNs: number, atMs: number, counted: boolean): void;
 }
 
 /**
@@ -285,6 +288,7 @@ class RequestTracker {
     if (pending === undefined) return;
     pending.endMs = performance.now();
     this.#running.push({ id, pending });
+    for (const sink of this.sinks) sink.returned(pending.kind, pending.seq, pending.endMs);
   }
 
   #after(id: number): void {
@@ -306,10 +310,11 @@ class RequestTracker {
   };
 
   #settle(pending: Pending, failed: boolean): void {
-    if (pending.endMs === 0) pending.endMs = performance.now();
+    const returned = pending.endMs !== 0;
+    if (!returned) pending.endMs = performance.now();
     const latencyNs = (pending.endMs - pending.startMs) * 1e6;
     const outcome = failed ? 'failed' : 'completed';
-    for (const sink of this.sinks) sink.settled(pending.kind, pending.seq, outcome, latencyNs, pending.endMs);
+    for (const sink of this.sinks) sink.settled(pending.kind, pending.seq, outcome, latencyNs, pending.endMs, returned);
     if (requestChannel.hasSubscribers) {
       requestChannel.publish({ kind: pending.kind, outcome, submittedAtNs: toClockNs(pending.startMs), latencyNs } satisfies PoolRequestRecord);
     }
@@ -326,7 +331,7 @@ class RequestTracker {
     const kind = `uvscope.${job.kernel}`;
     const latencyNs = Number(job.settledAt - job.queuedAt);
     // Jobs submitted before a monitor started were not counted in by it: the sink tells by time.
-    for (const sink of this.sinks) sink.settled(kind, -Number(job.queuedAt), job.outcome, latencyNs, now);
+    for (const sink of this.sinks) sink.settled(kind, -Number(job.queuedAt), job.outcome, latencyNs, now, false);
   };
 }
 
@@ -397,14 +402,23 @@ class Monitor implements PoolRequestMonitor, Sink {
     this.#countsOf(to).inFlight++;
   }
 
-  settled(kind: string, seq: number, outcome: PoolRequestRecord['outcome'], latencyNs: number, atMs: number): void {
-    // Node's requests carry their sequence number; uvscope's jobs the negated time they were queued.
-    if (seq >= 0 ? seq < this.#firstSeq : BigInt(-seq) < this.#startedAtNs) return;
+  returned(kind: string, seq: number, atMs: number): void {
+    if (seq < this.#firstSeq) return;
     this.#advance(atMs);
     this.#now--;
+    this.#countsOf(this.#ownKind(kind)).inFlight--;
+  }
+
+  settled(kind: string, seq: number, outcome: PoolRequestRecord['outcome'], latencyNs: number, atMs: number, counted: boolean): void {
+    // Node's requests carry their sequence number; uvscope's jobs the negated time they were queued.
+    if (seq >= 0 ? seq < this.#firstSeq : BigInt(-seq) < this.#startedAtNs) return;
     const counts = this.#countsOf(this.#ownKind(kind));
+    if (!counted) {
+      this.#advance(atMs);
+      this.#now--;
+      if (seq >= 0) counts.inFlight--;
+    }
     counts[outcome]++;
-    if (seq >= 0) counts.inFlight--;
     counts.latency.record(latencyNs);
   }
 
