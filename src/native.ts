@@ -36,7 +36,7 @@ export interface NativeLoopObserver {
   setEmitter(emit: (phase: PhaseCode, timeNs: bigint, iteration: number, ...longIteration: number[]) => void): void;
   snapshot(numbers: Float64Array, times: BigUint64Array): void;
   /** Columns of every buffered trace event, oldest first. */
-  drainTrace(): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array];
+  drainTrace(): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array, pollWaitsNs: Float64Array];
   currentPhase(): PhaseCode;
   traceDropped(): number;
   traceBuffered(): number;
