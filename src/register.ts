@@ -128,7 +128,7 @@ function startMain(): void {
     if (last) collector.add(last);
     const blockMs = options.blockMs;
     const { events, info } = collector.build(process.pid, processTitle(), originNs, blockMs * 1e6, process.hrtime.bigint());
-    const trace = { traceEvents: events, displayTimeUnit: 'ms', uvscope: { blockMs, processes: [info] } };
+    const trace = { traceEvents: events, displayTimeUnit: 'ms', uvscope: { blockMs, stallMs: options.stallMs ?? 0, processes: [info] } };
     try {
       fs.writeFileSync(out, JSON.stringify(trace));
     } catch (error) {

@@ -2,7 +2,7 @@
  * One thread's recording as Chrome trace events (JSON Object Format; Chrome DevTools, Perfetto
  * and chrome://tracing open it): the thread's loop as a track of phase slices (poll with its
  * wait for I/O nested in it as a slice of its own), its stalls nested in them, uvscope's jobs on
- * a track per pool thread, Node's pool requests as async slices, loop utilization as a counter,
+ * a track per pool thread, Node's pool requests on request tracks of the thread, loop utilization as a counter,
  * and the thread's CPU samples as a `Profile` with its `ProfileChunk`s. Timestamps are µs from
  * the trace's origin, one monotonic clock for every thread of every process. Pure functions.
  * @internal
@@ -16,8 +16,8 @@ import type { CpuProfile } from '../trace/cpu-profiler';
 
 export interface TraceEvent {
   name: string;
-  ph: 'X' | 'M' | 'C' | 'i' | 'b' | 'e' | 'P';
-  /** Async events ('b'/'e') and profiles ('P'): the id pairing them. */
+  ph: 'X' | 'M' | 'C' | 'i' | 'P';
+  /** Profiles ('P'): the id pairing a Profile with its chunks. */
   id?: string;
   pid: number;
   tid?: number;
@@ -81,6 +81,16 @@ export interface ThreadTraceInput {
 
 /** Pool thread n of a process is on track POOL_TID_BASE + n (worker threadIds stay below). */
 export const POOL_TID_BASE = 1_000_000;
+/** Track of a thread's Node pool requests, lane n: REQUEST_TID_BASE + thread * 1000 + n. */
+export const REQUEST_TID_BASE = 2_000_000;
+const MAX_REQUEST_LANES = 1000;
+export function requestTid(threadTid: number, lane: number): number {
+  return REQUEST_TID_BASE + threadTid * MAX_REQUEST_LANES + lane;
+}
+/** The thread whose requests are on track `tid` (undefined when it is not a request track). */
+export function requestThread(tid: number): number | undefined {
+  return tid >= REQUEST_TID_BASE ? Math.floor((tid - REQUEST_TID_BASE) / MAX_REQUEST_LANES) : undefined;
+}
 /** Samples per ProfileChunk event. */
 const CHUNK_SAMPLES = 20_000;
 
@@ -215,13 +225,21 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
   for (const thread of [...poolThreads].sort((a, b) => a - b)) {
     events.push({ name: 'thread_name', ph: 'M', pid, tid: POOL_TID_BASE + thread, args: { name: `libuv pool thread ${thread}` } });
   }
-  // Requests overlap (several in flight): async slices, one per request, on a track of their own.
-  input.requests.forEach((request, n) => {
+  // Requests overlap (several in flight): each on the first of the thread's request tracks
+  // ("lanes") free at its start, so that slices on a track never overlap.
+  const laneEnds: bigint[] = [];
+  const requests = [...input.requests].sort((a, b) => a.submittedAtNs - b.submittedAtNs);
+  for (const request of requests) {
     const startNs = BigInt(Math.round(request.submittedAtNs));
-    const id = `${tid}.${n}`;
+    const endNs = startNs + BigInt(Math.round(request.latencyNs));
+    let lane = laneEnds.findIndex((end) => end <= startNs);
+    if (lane === -1) lane = laneEnds.length < MAX_REQUEST_LANES ? laneEnds.push(0n) - 1 : MAX_REQUEST_LANES - 1;
+    laneEnds[lane] = endNs > laneEnds[lane] ? endNs : laneEnds[lane];
     const args = { outcome: request.outcome, latencyMs: request.latencyNs / 1e6 };
-    events.push({ name: request.kind, cat: 'pool-request', ph: 'b', id, pid, tid, ts: us(startNs), args });
-    events.push({ name: request.kind, cat: 'pool-request', ph: 'e', id, pid, tid, ts: us(startNs + BigInt(Math.round(request.latencyNs))) });
+    events.push({ name: request.kind, cat: 'pool-request', ph: 'X', pid, tid: requestTid(tid, lane), ts: us(startNs), dur: request.latencyNs / 1000, args });
+  }
+  laneEnds.forEach((_, lane) => {
+    events.push({ name: 'thread_name', ph: 'M', pid, tid: requestTid(tid, lane), args: { name: `Node pool requests of ${input.threadName}${lane ? ` (${lane + 1})` : ''}` } });
   });
   for (const sample of input.utilization) {
     events.push({ name: `loop utilization (${input.threadName})`, ph: 'C', pid, tid, ts: us(sample.timeNs), args: { utilization: sample.utilization } });

@@ -6,12 +6,12 @@
  * @internal
  * @module
  */
-import type { TraceEvent } from './chrome-trace';
+import { requestThread, TraceEvent } from './chrome-trace';
 import type { ProcessInfo, ThreadInfo } from '../trace/process-collector';
 
 export interface TraceFile {
   traceEvents: TraceEvent[];
-  uvscope?: { blockMs: number; processes: ProcessInfo[]; command?: string };
+  uvscope?: { blockMs: number; processes: ProcessInfo[]; command?: string; /** The stall threshold; 0: no watchdog. */ stallMs?: number };
 }
 
 export interface FunctionTime {
@@ -161,7 +161,14 @@ export function analyzeTrace(file: TraceFile): TraceModel {
     list.push(e);
   }
   const jobsByPid = new Map<number, TraceEvent[]>();
+  const requestsByThread = new Map<string, ThreadModel['requests']>();
   for (const e of file.traceEvents) {
+    if (e.cat === 'pool-request' && e.ph === 'X') {
+      const key = `${e.pid}:${requestThread(e.tid!)}`;
+      let list = requestsByThread.get(key);
+      if (!list) requestsByThread.set(key, (list = []));
+      list.push({ kind: e.name, startUs: e.ts!, endUs: e.ts! + (e.dur ?? 0) });
+    }
     if (e.cat !== 'job') continue;
     let list = jobsByPid.get(e.pid);
     if (!list) jobsByPid.set(e.pid, (list = []));
@@ -172,13 +179,7 @@ export function analyzeTrace(file: TraceFile): TraceModel {
     const [pid, tid] = key.split(':').map(Number);
     const loop = events.filter((e) => e.ph === 'X' && e.cat === 'loop');
     const info = processes.find((p) => p.pid === pid)?.threads.find((t) => t.tid === tid);
-    const begins = new Map<string, TraceEvent>();
-    const requests: ThreadModel['requests'] = [];
-    for (const e of events) {
-      if (e.cat !== 'pool-request') continue;
-      if (e.ph === 'b') begins.set(e.id!, e);
-      else if (e.ph === 'e' && begins.has(e.id!)) requests.push({ kind: e.name, startUs: begins.get(e.id!)!.ts!, endUs: e.ts! });
-    }
+    const requests = requestsByThread.get(key) ?? [];
     const samples = readSamples(events);
     // Long iterations: those the observer reported (busy time over the threshold, exact split
     // of poll), and a long startup.

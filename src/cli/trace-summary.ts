@@ -44,9 +44,8 @@ export function formatSummary(file: TraceFile, longPerThread = 3): string {
     }
   }
   const stalls = model.threads.flatMap((t) => t.stalls.map((s) => ({ t, s })));
-  const stallCounted = model.threads.some((t) => t.info?.stallCount !== undefined);
-  if (stallCounted || stalls.length) {
-    const threshold = stalls[0]?.s.args?.thresholdMs;
+  const threshold = file.uvscope?.stallMs ?? stalls[0]?.s.args?.thresholdMs;
+  if (threshold || stalls.length) {
     const longest = stalls.reduce<(typeof stalls)[number] | undefined>((max, x) => (max && Number(max.s.args?.durationMs) >= Number(x.s.args?.durationMs) ? max : x), undefined);
     lines.push(
       `stalls${threshold !== undefined ? ` (> ${threshold} ms)` : ''}: ${stalls.length}` +

@@ -136,7 +136,7 @@ function printStalls(stream: net.Socket): Promise<void> {
 }
 
 /** The processes' traces (`<pid>.json` each) as one trace file. */
-function mergeParts(dir: string, command: string[], blockMs: number): TraceFile & { displayTimeUnit: string } {
+function mergeParts(dir: string, command: string[], blockMs: number, stallMs: number): TraceFile & { displayTimeUnit: string } {
   const traceEvents: TraceEvent[] = [];
   const processes: NonNullable<TraceFile['uvscope']>['processes'] = [];
   for (const name of fs.readdirSync(dir).filter((n) => /^\d+\.json$/.test(n)).sort((a, b) => parseInt(a, 10) - parseInt(b, 10))) {
@@ -148,7 +148,7 @@ function mergeParts(dir: string, command: string[], blockMs: number): TraceFile 
       // A process killed while writing its trace: left out (the summary counts the processes seen).
     }
   }
-  return { traceEvents, displayTimeUnit: 'ms', uvscope: { blockMs, processes, command: command.join(' ') } };
+  return { traceEvents, displayTimeUnit: 'ms', uvscope: { blockMs, stallMs, processes, command: command.join(' ') } };
 }
 
 export async function traceCommand(argv: string[]): Promise<number> {
@@ -227,7 +227,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
       fifo.socket.destroy();
     }
 
-    const trace = mergeParts(dir, command, blockMs);
+    const trace = mergeParts(dir, command, blockMs, stallMs);
     const processes = trace.uvscope!.processes.length;
     fs.writeFileSync(out, JSON.stringify(trace));
     process.stderr.write(`${formatSummary(trace)}\ntrace: ${out} (${trace.traceEvents.length} events from ${processes} Node process${processes === 1 ? '' : 'es'})\n`);
