@@ -109,7 +109,7 @@ function startMain(): void {
   const recorder = new ThreadRecorder(options);
   const originNs = originText && /^\d+$/.test(originText) ? BigInt(originText) : process.hrtime.bigint();
   const collector = new ProcessCollector({
-    maxMarkers: integerEnv('UVSCOPE_TRACE_MAX_MARKERS', 1_000_000, 1000, 100_000_000, quiet) || 1_000_000,
+    maxMarkers: integerEnv('UVSCOPE_TRACE_MAX_MARKERS', 1_000_000, 100, 100_000_000, quiet) || 1_000_000,
     maxRecords: 200_000,
   });
   const channel = new BroadcastChannel(CHANNEL);

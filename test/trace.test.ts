@@ -4,7 +4,7 @@
  * process: it is ESM); CPU samples; the startup slice of a program whose loop never turns; exit
  * codes; an unwritable output; the HTML report rendered in headless Chromium.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,7 +28,7 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe('uvscope trace -- sh -c "node app.js" (two Node processes, a worker)', () => {
+describe('uvscope trace -- node app.js (two Node processes, a worker)', () => {
   let events: any[];
   let stderr: string;
   let engine: { processes: { pid: number; threads: { tid: number; name: string; counts: Record<string, number>; functions: string[] }[] }[]; profiles: { pid: number; threads: { tid: number; samples: number }[] }[] };
@@ -36,7 +36,7 @@ describe('uvscope trace -- sh -c "node app.js" (two Node processes, a worker)', 
   const html = () => path.join(dir, 'multi.html');
 
   beforeAll(() => {
-    const result = run(['trace', '--out', out(), '--html', html(), '--', 'sh', '-c', `"${process.execPath}" "${path.join(fixtures, 'trace-multi.js')}"`]);
+    const result = run(['trace', '--out', out(), '--html', html(), '--', process.execPath, path.join(fixtures, 'trace-multi.js')]);
     stderr = result.stderr;
     expect({ code: result.code, stderr }).toMatchObject({ code: 0 });
     events = JSON.parse(fs.readFileSync(out(), 'utf8')).traceEvents;
@@ -156,7 +156,7 @@ describe('uvscope trace -- sh -c "node app.js" (two Node processes, a worker)', 
 
 describe('uvscope trace: exit codes and failures', () => {
   test("the command's exit code is kept; a command that cannot be found exits 127", () => {
-    expect(run(['trace', '--no-cpu', '--out', path.join(dir, 'exit.json'), '--', 'sh', '-c', 'exit 7']).code).toBe(7);
+    expect(run(['trace', '--no-cpu', '--out', path.join(dir, 'exit.json'), '--', process.execPath, '-e', 'process.exitCode = 7']).code).toBe(7);
     const missing = run(['trace', '--out', path.join(dir, 'missing.json'), '--', 'uvscope-no-such-command']);
     expect(missing.code).toBe(127);
     expect(missing.stderr).toMatch(/cannot start uvscope-no-such-command: command not found/);
@@ -164,10 +164,53 @@ describe('uvscope trace: exit codes and failures', () => {
 
   test('an output file that cannot be written fails before the command starts', () => {
     const marker = path.join(dir, 'started');
-    const result = run(['trace', '--out', path.join(dir, 'no', 'such', 'dir', 't.json'), '--', 'sh', '-c', `touch ${marker}`]);
+    const result = run(['trace', '--out', path.join(dir, 'no', 'such', 'dir', 't.json'), '--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/cannot write --out .*ENOENT/);
     expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  test('SIGINT to uvscope reaches the command\'s process group: the server writes its trace, dies of it, nothing is left', async () => {
+    const out = path.join(dir, 'sigint.json');
+    const child = spawn(process.execPath, [cli, 'trace', '--no-cpu', '--out', out, '--', process.execPath, path.join(fixtures, 'trace-server.js')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const serverPid = await new Promise<number>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+        const match = /listening (\d+)\n/.exec(stdout);
+        if (match) resolve(Number(match[1]));
+      });
+      child.on('exit', () => reject(new Error(`uvscope exited before the server listened: ${stderr}`)));
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    let alive = true;
+    try {
+      process.kill(serverPid, 0);
+    } catch (error) {
+      alive = (error as NodeJS.ErrnoException).code !== 'ESRCH';
+    }
+    expect(alive).toBe(false);
+    const events: any[] = JSON.parse(fs.readFileSync(out, 'utf8')).traceEvents;
+    expect(events.filter((e) => e.pid === serverPid && e.name === 'poll').length).toBeGreaterThan(0);
+    expect(stderr).toMatch(/main thread: \d+ iterations/);
+  }, 60_000);
+
+  test('--max-markers bounds the loop markers kept per thread; the summary says how many were dropped', () => {
+    const out = path.join(dir, 'bounded.json');
+    const result = run(['trace', '--no-cpu', '--max-markers', '100', '--duration', '1.5', '--out', out, '--', path.join(fixtures, 'trace-server.js')]);
+    expect(result.code).toBe(0);
+    const dropped = /dropped to bound memory \(the oldest\): (\d+) loop markers/.exec(result.stderr);
+    expect(dropped).not.toBeNull();
+    expect(Number(dropped![1])).toBeGreaterThan(0);
+    const trace = JSON.parse(fs.readFileSync(out, 'utf8'));
+    const slices = trace.traceEvents.filter((e: any) => e.cat === 'loop' && e.name !== 'startup');
+    // 4 markers an iteration, one slice per marker: at most the bound and one 100 ms batch.
+    expect(slices.length).toBeLessThan(100 + 400);
+    expect(trace.uvscope.processes[0].threads[0].dropped.markers).toBe(Number(dropped![1]));
   });
 
   test('--no-cpu: no Profile events', () => {

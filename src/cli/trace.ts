@@ -43,7 +43,9 @@ While a loop is blocked for longer than --stall-ms, a line says so on stderr as 
                     watchdog (default 200)
   --sample-us US    CPU sampling interval, µs from 50 to 1000000 (default 1000)
   --no-cpu          no CPU samples
-  --block-ms MS     an iteration busy for longer than this is long (default 20)`;
+  --block-ms MS     an iteration busy for longer than this is long (default 20)
+  --max-markers N   loop markers kept per thread, the newest (4 an iteration, about 25
+                    bytes each in memory; default 1000000); the summary counts the dropped`;
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -152,7 +154,7 @@ function mergeParts(dir: string, command: string[], blockMs: number, stallMs: nu
 }
 
 export async function traceCommand(argv: string[]): Promise<number> {
-  const { options, positionals, rest } = parseArgs(argv, ['out', 'html', 'duration', 'stall-ms', 'sample-us', 'block-ms'], ['help', 'no-cpu']);
+  const { options, positionals, rest } = parseArgs(argv, ['out', 'html', 'duration', 'stall-ms', 'sample-us', 'block-ms', 'max-markers'], ['help', 'no-cpu']);
   if (options.has('help')) {
     process.stdout.write(`${TRACE_USAGE}\n`);
     return 0;
@@ -166,6 +168,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
   const stallMs = integerOption('stall-ms', options.get('stall-ms'), 200, 10, 3_600_000, true);
   const sampleUs = options.has('no-cpu') ? 0 : integerOption('sample-us', options.get('sample-us'), 1000, 50, 1_000_000);
   const blockMs = positiveInt('block-ms', options.get('block-ms'), 20, 3_600_000);
+  const maxMarkers = integerOption('max-markers', options.get('max-markers'), 1_000_000, 100, 100_000_000);
   checkWritable(out, '--out');
   if (html) checkWritable(html, '--html');
 
@@ -188,6 +191,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
         UVSCOPE_TRACE_BLOCK_MS: String(blockMs),
         UVSCOPE_TRACE_STALL_MS: String(stallMs),
         UVSCOPE_TRACE_SAMPLE_US: String(sampleUs),
+        UVSCOPE_TRACE_MAX_MARKERS: String(maxMarkers),
         UVSCOPE_TRACE_STALL_FIFO: fifo?.path ?? '',
         UVSCOPE_TRACE_STALL_FD: '',
       },
