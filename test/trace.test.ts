@@ -221,3 +221,34 @@ describe('uvscope trace: exit codes and failures', () => {
     expect(events.filter((e) => e.name === 'poll').length).toBeGreaterThan(10);
   });
 });
+
+describe('LoopObserver.traceColumns()', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { LoopObserver, MARKER_PHASE_CODES } = require('../lib');
+
+  test('drains the buffer as typed arrays in time order, with poll waits on check entries only: a 30 ms idle wait, none while busy', async () => {
+    const observer = new LoopObserver({ traceCapacity: 4096 }).start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      let n = 0;
+      await new Promise<void>((resolve) => {
+        const spin = () => (++n < 20 ? setImmediate(spin) : resolve());
+        setImmediate(spin);
+      });
+      const columns = observer.traceColumns();
+      expect(observer.traceColumns().timesNs.length).toBeLessThanOrEqual(2); // drained
+      const phases = [...columns.phases].map((code) => MARKER_PHASE_CODES[code]);
+      expect(new Set(phases)).toEqual(new Set(['prepare', 'check']));
+      for (let i = 1; i < columns.timesNs.length; i++) expect(columns.timesNs[i] >= columns.timesNs[i - 1]).toBe(true);
+      // Only check entries carry a wait; the 30 ms timer's wait is one of them, and the
+      // setImmediate chain's polls did not wait (a pending immediate makes poll's timeout 0).
+      const waits = phases.map((p, i) => [p, columns.pollWaitsNs[i]] as const);
+      expect(waits.filter(([p, w]) => p !== 'check' && w !== 0)).toEqual([]);
+      const checks = waits.filter(([p]) => p === 'check').map(([, w]) => w);
+      expect(Math.max(...checks)).toBeGreaterThanOrEqual(20e6);
+      expect(checks.slice(-15).every((w) => w < 1e6)).toBe(true);
+    } finally {
+      observer.close();
+    }
+  });
+});
