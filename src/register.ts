@@ -23,13 +23,17 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { BroadcastChannel, isMainThread } from 'node:worker_threads';
+import { BroadcastChannel, isMainThread, threadId, Worker } from 'node:worker_threads';
 
 import { formatSummary } from './cli/trace-summary';
 import { ProcessCollector } from './trace/process-collector';
 import { RecorderOptions, ThreadBatch, ThreadRecorder } from './trace/thread-recorder';
 
 const CHANNEL = `uvscope:trace:${process.pid}`;
+/** Main thread to workers: `{ finish: threadId }` asks that worker for its last batch now. */
+const CONTROL = `uvscope:trace-control:${process.pid}`;
+/** How long `worker.terminate()` waits for the worker's last batch. */
+const FINISH_WAIT_MS = 500;
 const TICK_MS = 100;
 
 function warn(quiet: boolean, message: string): void {
@@ -84,14 +88,41 @@ function startWorker(): void {
   const recorder = new ThreadRecorder(recorderOptions(true));
   const channel = new BroadcastChannel(CHANNEL);
   channel.unref();
+  const control = new BroadcastChannel(CONTROL);
+  control.unref();
   const tick = setInterval(() => channel.postMessage(recorder.flush()), TICK_MS);
   tick.unref();
-  process.on('exit', () => {
+  const finish = () => {
     clearInterval(tick);
     const last = recorder.finish();
     if (last) channel.postMessage(last);
+  };
+  control.onmessage = (message) => {
+    if ((message as { data: { finish?: number } }).data.finish === threadId) finish();
+  };
+  process.on('exit', () => {
+    finish();
+    control.close();
     channel.close();
   });
+}
+
+/**
+ * `worker.terminate()` stops a worker's JavaScript at once: its 'exit' listeners do not run, so
+ * its CPU profile would be lost. Asked first, an idle worker hands its last batch (with the
+ * profile) before it is terminated; a busy one that does not answer within FINISH_WAIT_MS is
+ * terminated without it.
+ */
+function finishWorkersBeforeTerminate(collector: ProcessCollector): void {
+  const control = new BroadcastChannel(CONTROL);
+  control.unref();
+  const terminate = Worker.prototype.terminate;
+  Worker.prototype.terminate = function (this: Worker, ...args: unknown[]) {
+    const id = this.threadId;
+    if (id < 0 || !collector.has(id) || collector.finished(id)) return (terminate as (...a: unknown[]) => Promise<number>).apply(this, args);
+    control.postMessage({ finish: id });
+    return collector.waitFinished(id, FINISH_WAIT_MS).then(() => (terminate as (...a: unknown[]) => Promise<number>).apply(this, args));
+  } as typeof terminate;
 }
 
 function processTitle(): string {
@@ -117,6 +148,7 @@ function startMain(): void {
   channel.onmessage = (message) => collector.add((message as { data: ThreadBatch }).data);
   const tick = setInterval(() => collector.add(recorder.flush()), TICK_MS);
   tick.unref();
+  finishWorkersBeforeTerminate(collector);
 
   let written = false;
   const finish = () => {

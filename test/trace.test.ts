@@ -63,10 +63,13 @@ describe('uvscope trace -- node app.js (two Node processes, a worker)', () => {
     }
     // The busy function ran in the worker, and the profile knows it.
     expect(worker.functions).toContain('busyWork');
+    // The worker the app terminated handed its profile first.
+    const terminated = threads.find((t) => t.name === 'worker 2')!;
+    expect(terminated.functions).toContain('busyWork');
     const pool = threads.find((t) => t.name === 'Node pool requests of main thread')!;
     expect(pool.counts['crypto.pbkdf2']).toBe(1);
     const profiled = engine.profiles.flatMap((p) => p.threads.map((t) => ({ pid: p.pid, ...t })));
-    expect(profiled).toHaveLength(3);
+    expect(profiled).toHaveLength(4);
     for (const p of profiled) expect(p.samples).toBeGreaterThan(10);
   });
 
@@ -101,7 +104,7 @@ describe('uvscope trace -- node app.js (two Node processes, a worker)', () => {
   });
 
   test('the summary names the long iterations with their phase split and top functions, and the pool requests', () => {
-    expect(stderr).toMatch(/uvscope trace: 2 processes, 3 threads/);
+    expect(stderr).toMatch(/uvscope trace: 2 processes, 4 threads/);
     expect(stderr).toMatch(/worker 1: \d+ iterations/);
     expect(stderr).toMatch(/iteration \d+: \d+\.\d+ ms: poll .*waiting .*timers \d+\.\d+ ms[^\n]*\n\s+top functions \(self\): busyWork \(trace-multi\.js:9\)/);
     expect(stderr).toMatch(/crypto\.pbkdf2: 1, p50/);

@@ -113,15 +113,42 @@ export interface ProcessInfo {
 
 export class ProcessCollector {
   readonly #threads = new Map<number, ThreadCollection>();
+  readonly #waiting = new Map<number, () => void>();
 
   constructor(readonly limits: CollectorLimits) {}
+
+  /** Whether a batch of the thread arrived. */
+  has(threadId: number): boolean {
+    return this.#threads.has(threadId);
+  }
+
+  /** Whether the thread's last batch arrived. */
+  finished(threadId: number): boolean {
+    return this.#threads.get(threadId)?.final !== undefined;
+  }
+
+  /** Resolves when the thread's last batch arrives, or after `timeoutMs`. */
+  waitFinished(threadId: number, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#waiting.set(threadId, done);
+    });
+  }
 
   add(batch: ThreadBatch): void {
     let thread = this.#threads.get(batch.threadId);
     if (!thread) this.#threads.set(batch.threadId, (thread = new ThreadCollection(this.limits)));
     if (batch.startNs !== undefined) thread.startNs = batch.startNs;
     if (batch.endNs !== undefined) thread.endNs = batch.endNs;
-    if (batch.final) thread.final = batch.final;
+    if (batch.final) {
+      thread.final = batch.final;
+      this.#waiting.get(batch.threadId)?.();
+      this.#waiting.delete(batch.threadId);
+    }
     thread.droppedByNative += batch.droppedMarkers;
     thread.markers.push(batch.markers);
     thread.jobs.push(batch.jobs);
