@@ -3,13 +3,16 @@
 /*
  * What does `uvscope trace` cost a server? An HTTP server (bench/fixtures/http-server.js: an
  * fs.stat and a small JSON answer per request) is loaded by autocannon at a fixed rate, in
- * three configurations: plain `node`, `uvscope trace --no-cpu`, and `uvscope trace` (CPU
- * samples every 1000 µs). The server process is pinned to one CPU (taskset, when available),
+ * four configurations: plain `node`, `uvscope trace --no-cpu`, `uvscope trace --sample-us 5000`
+ * and `uvscope trace` (CPU samples every 1000 µs); no stall watchdog in any. The server process is pinned to one CPU (taskset, when available),
  * autocannon runs here. CPU per request is the server process's user + system time (all its
  * threads: /proc/<pid>/stat) over the load window divided by the requests answered. Rounds
  * rotate the configurations; ratios are against the same round's plain run, medians reported.
  *
- *   node bench/trace-overhead.js [--rounds R] [--seconds S] [--rate N] [--connections C] [--cpu N|none]
+ *   node bench/trace-overhead.js [--rounds R] [--seconds S] [--rate N] [--connections C] [--cpu N|none] [--split]
+ *
+ * --split adds the parts of the trace alone: the pool request monitor (async_hooks), and the
+ * loop observers.
  */
 const fs = require('node:fs');
 const os = require('node:os');
@@ -25,7 +28,7 @@ const server = path.join(__dirname, 'fixtures', 'http-server.js');
 const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
 function parse(argv) {
-  const opts = { rounds: 3, seconds: 8, rate: 1000, connections: 10, cpu: '0' };
+  const opts = { rounds: 3, seconds: 8, rate: 500, connections: 10, cpu: '0', split: false };
   eachFlag(argv, (flag, value) => {
     switch (flag) {
       case '--rounds': opts.rounds = intArg(flag, value(), 1); break;
@@ -33,6 +36,7 @@ function parse(argv) {
       case '--rate': opts.rate = intArg(flag, value(), 1); break;
       case '--connections': opts.connections = intArg(flag, value(), 1); break;
       case '--cpu': opts.cpu = value(); break;
+      case '--split': opts.split = true; break;
       default: throw new Error(`unknown argument ${flag}`);
     }
   });
@@ -47,14 +51,18 @@ function cpuMs(pid) {
 }
 
 const CONFIGS = {
+  // --split: parts of the trace, preloaded alone.
+  'requests only': (out, split) => split && [process.execPath, '--require', path.join(__dirname, 'fixtures', 'preload-requests.js'), server],
+  'observer only': (out, split) => split && [process.execPath, '--require', path.join(__dirname, 'fixtures', 'preload-observer.js'), server],
   plain: (out) => [process.execPath, server],
   'trace --no-cpu': (out) => [process.execPath, cli, 'trace', '--no-cpu', '--stall-ms', '0', '--out', out, '--', server],
+  'trace --sample-us 5000': (out) => [process.execPath, cli, 'trace', '--sample-us', '5000', '--stall-ms', '0', '--out', out, '--', server],
   trace: (out) => [process.execPath, cli, 'trace', '--stall-ms', '0', '--out', out, '--', server],
 };
 
 async function runOnce(config, opts, autocannon) {
   const out = path.join(os.tmpdir(), `uvscope-overhead-${process.pid}.json`);
-  const [cmd, ...args] = CONFIGS[config](out);
+  const [cmd, ...args] = CONFIGS[config](out, opts.split);
   const pinned = opts.cpu !== 'none' && spawnSync('taskset', ['--version']).status === 0;
   const child = spawn(pinned ? 'taskset' : cmd, pinned ? ['-c', opts.cpu, cmd, ...args] : args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -89,7 +97,7 @@ async function main() {
   const opts = parse(process.argv.slice(2));
   const autocannon = require('autocannon');
   const runs = [];
-  const names = Object.keys(CONFIGS);
+  const names = Object.keys(CONFIGS).filter((name) => CONFIGS[name]('', opts.split));
   for (let round = 0; round < opts.rounds; round++) {
     const order = names.map((_, i) => names[(i + round) % names.length]);
     for (const config of order) {
@@ -99,13 +107,13 @@ async function main() {
     }
   }
   console.log(`\`uvscope trace\` overhead: ${opts.rate} req/s for ${opts.seconds} s, ${opts.connections} connections, server ${opts.cpu === 'none' ? 'unpinned' : `pinned to CPU ${opts.cpu}`}; Node ${process.version}; medians of ${opts.rounds} rounds`);
-  console.log('config            CPU µs/request  ratio  latency p99 ms  trace MB  stop+write ms');
+  console.log('config                  CPU µs/request  ratio  latency p99 ms  trace MB  stop+write ms');
   for (const config of names) {
     const mine = runs.filter((r) => r.config === config);
     const ratios = mine.map((r) => r.cpuUsPerRequest / runs.find((b) => b.round === r.round && b.config === 'plain').cpuUsPerRequest);
     const med = (f) => statsLib.median(mine.map(f));
     console.log(
-      `${config.padEnd(18)}${med((r) => r.cpuUsPerRequest).toFixed(1).padStart(14)}  ${statsLib.median(ratios).toFixed(2).padStart(5)}` +
+      `${config.padEnd(24)}${med((r) => r.cpuUsPerRequest).toFixed(1).padStart(14)}  ${statsLib.median(ratios).toFixed(2).padStart(5)}` +
         `  ${med((r) => r.latencyP99Ms).toFixed(2).padStart(14)}  ${(med((r) => r.traceBytes) / 1e6).toFixed(1).padStart(8)}  ${med((r) => r.stopMs).toFixed(0).padStart(13)}`,
     );
   }

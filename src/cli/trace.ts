@@ -38,7 +38,8 @@ While a loop is blocked for longer than --stall-ms, a line says so on stderr as 
   --out FILE        trace file (default uvscope-trace.json)
   --html FILE       also write a self-contained HTML report (timeline, utilization, long
                     iterations with their top functions, pool tracks)
-  --duration S      stop the command (SIGINT to its process group) after S seconds; exit 0
+  --duration S      stop the command (SIGINT to its process group; SIGTERM 5 s later and
+                    SIGKILL 10 s later if it still runs) after S seconds; exit 0
   --stall-ms MS     stall threshold, integer ms from 10 to 3600000, or 0 for no stall
                     watchdog (default 200)
   --sample-us US    CPU sampling interval, µs from 50 to 1000000 (default 1000)
@@ -201,10 +202,14 @@ export async function traceCommand(argv: string[]): Promise<number> {
     const forward = (signal: NodeJS.Signals) => signalGroup(child, signal);
     for (const signal of FORWARDED) process.on(signal, forward);
     let stoppedByUs = false;
+    // After --duration: SIGINT (a server writes its trace), then SIGTERM and SIGKILL 5 s apart
+    // for a command that does not stop.
+    const escalation: NodeJS.Timeout[] = [];
     const timer = duration
       ? setTimeout(() => {
           stoppedByUs = true;
           signalGroup(child, 'SIGINT');
+          escalation.push(setTimeout(() => signalGroup(child, 'SIGTERM'), 5000), setTimeout(() => signalGroup(child, 'SIGKILL'), 10_000));
         }, duration * 1000)
       : undefined;
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: NodeJS.ErrnoException }>((resolve) => {
@@ -212,6 +217,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
       child.on('exit', (code, signal) => resolve({ code, signal }));
     });
     if (timer) clearTimeout(timer);
+    for (const t of escalation) clearTimeout(t);
     if (exit.error) {
       for (const signal of FORWARDED) process.removeListener(signal, forward);
       fifo?.socket.destroy();
