@@ -49,7 +49,7 @@ function integerEnv(name: string, fallback: number, min: number, max: number, qu
   return fallback;
 }
 
-/** The watchdog's report file: UVSCOPE_TRACE_FIFO opened for writing (per thread) or UVSCOPE_TRACE_STALL_FD. */
+/** The watchdog's report file: UVSCOPE_TRACE_STALL_FIFO opened for writing (per thread), or UVSCOPE_TRACE_STALL_FD (main thread). */
 function stallFile(quiet: boolean): number | undefined {
   const fifo = process.env.UVSCOPE_TRACE_STALL_FIFO;
   if (fifo) {
