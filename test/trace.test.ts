@@ -97,7 +97,8 @@ describe('uvscope trace -- node app.js (two Node processes, a worker)', () => {
         if (nodes.get(id) === 'busyWork') busy.push(t);
       });
     }
-    expect(busy.length).toBeGreaterThan(5);
+    // At least a few samples (a loaded machine delays V8's sampler thread).
+    expect(busy.length).toBeGreaterThanOrEqual(3);
     const [slice] = long;
     const inside = busy.filter((ts) => ts >= slice.ts && ts <= slice.ts + slice.dur);
     expect(inside.length / busy.length).toBeGreaterThan(0.9);
@@ -226,32 +227,38 @@ describe('uvscope trace: exit codes and failures', () => {
 });
 
 describe('LoopObserver.traceColumns()', () => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { LoopObserver, MARKER_PHASE_CODES } = require('../lib');
-
-  test('drains the buffer as typed arrays in time order, with poll waits on check entries only: a 30 ms idle wait, none while busy', async () => {
-    const observer = new LoopObserver({ traceCapacity: 4096 }).start();
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 30));
-      let n = 0;
-      await new Promise<void>((resolve) => {
-        const spin = () => (++n < 20 ? setImmediate(spin) : resolve());
+  test('drains the buffer as typed arrays in time order, with poll waits on check entries only: a 30 ms idle wait, none while busy', () => {
+    // In a child: jest's own handles in this process can keep poll from waiting.
+    const script = `
+      const { LoopObserver, MARKER_PHASE_CODES } = require(${JSON.stringify(path.join(root, 'lib'))});
+      const observer = new LoopObserver({ traceCapacity: 4096 }).start();
+      setTimeout(() => {
+        let n = 0;
+        const spin = () => {
+          if (++n < 20) return setImmediate(spin);
+          const c = observer.traceColumns();
+          const again = observer.traceColumns().timesNs.length;
+          observer.close();
+          console.log(JSON.stringify({
+            phases: [...c.phases].map((code) => MARKER_PHASE_CODES[code]),
+            ordered: c.timesNs.every((t, i) => i === 0 || t >= c.timesNs[i - 1]),
+            waits: [...c.pollWaitsNs],
+            again,
+          }));
+        };
         setImmediate(spin);
-      });
-      const columns = observer.traceColumns();
-      expect(observer.traceColumns().timesNs.length).toBeLessThanOrEqual(2); // drained
-      const phases = [...columns.phases].map((code) => MARKER_PHASE_CODES[code]);
-      expect(new Set(phases)).toEqual(new Set(['prepare', 'check']));
-      for (let i = 1; i < columns.timesNs.length; i++) expect(columns.timesNs[i] >= columns.timesNs[i - 1]).toBe(true);
-      // Only check entries carry a wait; the 30 ms timer's wait is one of them, and the
-      // setImmediate chain's polls did not wait (a pending immediate makes poll's timeout 0).
-      const waits = phases.map((p, i) => [p, columns.pollWaitsNs[i]] as const);
-      expect(waits.filter(([p, w]) => p !== 'check' && w !== 0)).toEqual([]);
-      const checks = waits.filter(([p]) => p === 'check').map(([, w]) => w);
-      expect(Math.max(...checks)).toBeGreaterThanOrEqual(20e6);
-      expect(checks.slice(-15).every((w) => w < 1e6)).toBe(true);
-    } finally {
-      observer.close();
-    }
+      }, 30);`;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(result.stderr).toBe('');
+    const { phases, ordered, waits, again } = JSON.parse(result.stdout);
+    expect(again).toBe(0); // drained
+    expect(ordered).toBe(true);
+    expect(new Set(phases)).toEqual(new Set(['prepare', 'check']));
+    // Only check entries carry a wait; the 30 ms timer's wait is one of them, and the
+    // setImmediate chain's polls did not wait (a pending immediate makes poll's timeout 0).
+    expect(waits.filter((w: number, i: number) => phases[i] !== 'check' && w !== 0)).toEqual([]);
+    const checks = waits.filter((_: number, i: number) => phases[i] === 'check');
+    expect(Math.max(...checks)).toBeGreaterThanOrEqual(20e6);
+    expect(checks.slice(-15).every((w: number) => w < 1e6)).toBe(true);
   });
 });

@@ -46,7 +46,7 @@ const SLICE_AFTER: Record<string, PhaseSlice['phase'] | undefined> = { prepare: 
  * the JS timers that were due (they run before uvscope's timer marker); timers→prepare is what
  * is left of the timers phase, pending callbacks and idle handles.
  */
-export function phaseSlices(markers: TraceColumns): PhaseSlice[] {
+export function phaseSlices(markers: TraceColumns, endNs?: bigint): PhaseSlice[] {
   const { timesNs, iterations, phases, pollWaitsNs } = markers;
   const slices: PhaseSlice[] = [];
   for (let i = 0; i + 1 < timesNs.length; i++) {
@@ -56,6 +56,11 @@ export function phaseSlices(markers: TraceColumns): PhaseSlice[] {
     if (phase === 'poll' && MARKER_PHASE_CODES[phases[i + 1]] === 'check') slice.pollWaitNs = pollWaitsNs[i + 1];
     slices.push(slice);
   }
+  // The thread's last iteration has no next marker (the loop ended, or the process exited in
+  // it): its last slice runs to the end of the recording. A poll slice there has no known wait.
+  const last = timesNs.length - 1;
+  const phase = last >= 0 ? SLICE_AFTER[MARKER_PHASE_CODES[phases[last]]] : undefined;
+  if (phase && endNs !== undefined && endNs > timesNs[last]) slices.push({ phase, startNs: timesNs[last], endNs, iteration: iterations[last] });
   return slices;
 }
 
@@ -192,7 +197,7 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
     loopSlices.push({ startNs: input.startNs, endNs: firstNs });
     events.push({ name: 'startup', cat: 'loop', ph: 'X', pid, tid, ts: us(input.startNs), dur: durNs / 1000, args: { iteration: 0, long: durNs >= input.longIterationNs } });
   }
-  for (const slice of phaseSlices(input.markers)) {
+  for (const slice of phaseSlices(input.markers, input.endNs)) {
     loopSlices.push(slice);
     const durNs = Number(slice.endNs - slice.startNs);
     const args: Record<string, unknown> = { iteration: slice.iteration };

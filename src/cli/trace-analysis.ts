@@ -200,6 +200,17 @@ export function analyzeTrace(file: TraceFile): TraceModel {
       const startUs = l.endedAtUs - l.durationMs * 1000;
       long.push({ iteration: l.iteration, startUs, durationMs: l.durationMs, split: split(slices), top: topFunctions(samples, startUs, l.endedAtUs) });
     }
+    // The last iteration never ended (no next prepare): the observer could not report it; its
+    // slices can.
+    const lastIteration = Math.max(0, ...byIteration.keys());
+    if (lastIteration > 0 && !long.some((l) => l.iteration === lastIteration)) {
+      const slices = byIteration.get(lastIteration)!;
+      const s = split(slices);
+      const startUs = Math.min(...slices.map((e) => e.ts!));
+      const endUs = Math.max(...slices.map((e) => e.ts! + (e.dur ?? 0)));
+      const busyMs = (endUs - startUs) / 1000 - s.pollWaitMs;
+      if (busyMs >= blockMs) long.push({ iteration: lastIteration, startUs, durationMs: (endUs - startUs) / 1000, split: s, top: topFunctions(samples, startUs, endUs) });
+    }
     const timed = events.filter((e) => e.ts !== undefined && e.ph !== 'M');
     const times = [...timed.map((e) => e.ts!), ...timed.map((e) => e.ts! + (e.dur ?? 0))];
     threads.push({
