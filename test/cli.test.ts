@@ -269,7 +269,9 @@ describe('uvscope trace', () => {
     expect(result.code).toBe(0);
     const trace = JSON.parse(fs.readFileSync(out, 'utf8'));
     const polls = trace.traceEvents.filter((e: any) => e.name === 'poll');
-    expect(polls.length).toBeGreaterThan(20);
+    // Its loop turned while traced (how often depends on the machine: a sanitizer build on a
+    // busy machine managed 8 in 2 s).
+    expect(polls.length).toBeGreaterThan(2);
   });
 });
 

@@ -75,6 +75,8 @@ export interface ThreadTraceInput {
   startNs: bigint;
   /** When recording ended: the startup slice ends there when the loop never turned. */
   endNs: bigint;
+  /** The thread's first marker when `markers` no longer begin with it (the oldest were dropped). */
+  firstMarkerNs?: bigint;
   markers: TraceColumns;
   longIterationNs: number;
   jobs: readonly JobRecord[];
@@ -188,7 +190,7 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
     { name: 'thread_name', ph: 'M', pid, tid, args: { name: input.threadName } },
     { name: 'thread_sort_index', ph: 'M', pid, tid, args: { sort_index: tid } },
   ];
-  const firstNs = input.markers.timesNs.length ? input.markers.timesNs[0] : input.endNs;
+  const firstNs = input.firstMarkerNs ?? (input.markers.timesNs.length ? input.markers.timesNs[0] : input.endNs);
   const loopSlices: { startNs: bigint; endNs: bigint }[] = [];
   // Always there, even when the loop never turned (a synchronous program): from the thread's
   // first line to its first iteration, or to its end.

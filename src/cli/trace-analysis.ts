@@ -202,7 +202,8 @@ export function analyzeTrace(file: TraceFile): TraceModel {
     }
     // The last iteration never ended (no next prepare): the observer could not report it; its
     // slices can.
-    const lastIteration = Math.max(0, ...byIteration.keys());
+    let lastIteration = 0;
+    for (const n of byIteration.keys()) if (n > lastIteration) lastIteration = n;
     if (lastIteration > 0 && !long.some((l) => l.iteration === lastIteration)) {
       const slices = byIteration.get(lastIteration)!;
       const s = split(slices);

@@ -8,7 +8,7 @@
  * @internal
  * @module
  */
-import { analyzeTrace, requestsByKind, TraceFile } from './trace-analysis';
+import { analyzeTrace, requestsByKind, TraceFile, TraceModel } from './trace-analysis';
 
 /** Slices kept per thread in the page (the longest, when there are more). */
 const MAX_SLICES = 200_000;
@@ -17,8 +17,8 @@ const PHASES = ['startup', 'poll', 'check', 'timers', 'pending'];
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
 
-export function renderTraceHtml(file: TraceFile): string {
-  const model = analyzeTrace(file);
+/** `model`: the file's analyzeTrace(), when the caller has it already. */
+export function renderTraceHtml(file: TraceFile, model: TraceModel = analyzeTrace(file)): string {
   const t0 = model.startUs;
   const rows: { label: string; kind: 'loop' | 'requests' | 'jobs'; items: number[][] }[] = [];
   for (const t of model.threads) {

@@ -6,7 +6,7 @@
  * @internal
  * @module
  */
-import { analyzeTrace, LongIteration, requestsByKind, TraceFile } from './trace-analysis';
+import { analyzeTrace, LongIteration, requestsByKind, TraceFile, TraceModel } from './trace-analysis';
 
 const ms = (v: number) => `${v.toFixed(2)} ms`;
 
@@ -20,8 +20,8 @@ function splitText(l: LongIteration): string {
   return parts.join(', ');
 }
 
-export function formatSummary(file: TraceFile, longPerThread = 3): string {
-  const model = analyzeTrace(file);
+/** `model`: the file's analyzeTrace(), when the caller has it already. */
+export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(file), longPerThread = 3): string {
   const lines = [''];
   const processes = new Set(model.threads.map((t) => t.pid)).size;
   lines.push(`uvscope trace: ${processes} process${processes === 1 ? '' : 'es'}, ${model.threads.length} thread${model.threads.length === 1 ? '' : 's'}, ${((model.endUs - model.startUs) / 1e6).toFixed(2)} s`);

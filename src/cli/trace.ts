@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from './args';
 import type { TraceEvent } from './chrome-trace';
 import { formatStallReport, parseReportLine } from './stall-report';
-import type { TraceFile } from './trace-analysis';
+import { analyzeTrace, TraceFile } from './trace-analysis';
 import { renderTraceHtml } from './trace-html';
 import { formatSummary } from './trace-summary';
 
@@ -240,10 +240,11 @@ export async function traceCommand(argv: string[]): Promise<number> {
     const trace = mergeParts(dir, command, blockMs, stallMs);
     const processes = trace.uvscope!.processes.length;
     fs.writeFileSync(out, JSON.stringify(trace));
-    process.stderr.write(`${formatSummary(trace)}\ntrace: ${out} (${trace.traceEvents.length} events from ${processes} Node process${processes === 1 ? '' : 'es'})\n`);
+    const model = analyzeTrace(trace);
+    process.stderr.write(`${formatSummary(trace, model)}\ntrace: ${out} (${trace.traceEvents.length} events from ${processes} Node process${processes === 1 ? '' : 'es'})\n`);
     if (processes === 0) process.stderr.write('uvscope trace: no Node process wrote a trace (the command started none, or they were killed with SIGKILL)\n');
     if (html) {
-      fs.writeFileSync(html, renderTraceHtml(trace));
+      fs.writeFileSync(html, renderTraceHtml(trace, model));
       process.stderr.write(`report: ${html}\n`);
     }
     if (exit.signal) return stoppedByUs && exit.signal === 'SIGINT' ? 0 : 128 + (os.constants.signals[exit.signal] ?? 0);

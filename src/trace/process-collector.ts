@@ -1,8 +1,7 @@
 /**
  * The main thread's collection of every thread's batches (its own and those its workers post),
  * in bounded memory: per thread, the newest `maxMarkers` loop markers and the newest `maxRecords`
- * pool jobs, pool requests and utilization samples are kept, the older ones dropped whole
- * batches at a time and counted. At the end, `events()` turns them into the process's Chrome
+ * pool jobs, pool requests and utilization samples are kept, the older ones dropped and counted. At the end, `events()` turns them into the process's Chrome
  * trace events. Lifetime: the process's (one per process, in register.ts).
  * @internal
  * @module
@@ -12,15 +11,17 @@ import type { StallEvent } from '../loop/stall-watchdog';
 import { processName, threadEvents, TraceEvent } from '../cli/chrome-trace';
 import type { ThreadBatch } from './thread-recorder';
 
-/** Oldest-first batches of something, the oldest dropped whole while more than `max` items are kept. */
+/** Oldest-first batches of something, at most `max` items: the oldest go first (whole batches, then the oldest part of one). */
 class BatchRing<T> {
-  readonly #batches: T[] = [];
+  #batches: T[] = [];
   #count = 0;
   dropped = 0;
 
   constructor(
     readonly max: number,
     readonly size: (batch: T) => number,
+    /** The batch without its first `n` items. */
+    readonly drop: (batch: T, n: number) => T,
   ) {}
 
   push(batch: T): void {
@@ -28,10 +29,15 @@ class BatchRing<T> {
     if (n === 0) return;
     this.#batches.push(batch);
     this.#count += n;
-    while (this.#count > this.max && this.#batches.length > 1) {
-      const dropped = this.size(this.#batches.shift()!);
-      this.#count -= dropped;
-      this.dropped += dropped;
+    while (this.#count > this.max) {
+      const oldest = this.#batches[0];
+      const excess = this.#count - this.max;
+      const size = this.size(oldest);
+      if (size <= excess) this.#batches.shift();
+      else this.#batches[0] = this.drop(oldest, excess);
+      const gone = Math.min(size, excess);
+      this.#count -= gone;
+      this.dropped += gone;
     }
   }
 
@@ -56,6 +62,8 @@ function concatColumns(parts: readonly TraceColumns[]): TraceColumns {
 
 class ThreadCollection {
   startNs?: bigint;
+  /** The thread's first loop marker, kept when the markers around it are dropped: the end of its startup. */
+  firstMarkerNs?: bigint;
   endNs?: bigint;
   final?: ThreadBatch['final'];
   droppedByNative = 0;
@@ -68,12 +76,19 @@ class ThreadCollection {
 
   constructor(limits: CollectorLimits) {
     const length = (a: readonly unknown[]) => a.length;
-    this.markers = new BatchRing<TraceColumns>(limits.maxMarkers, (c) => c.timesNs.length);
-    this.jobs = new BatchRing<ThreadBatch['jobs']>(limits.maxRecords, length);
-    this.requests = new BatchRing<ThreadBatch['requests']>(limits.maxRecords, length);
-    this.utilization = new BatchRing<ThreadBatch['utilization']>(limits.maxRecords, length);
-    this.longIterations = new BatchRing<LongIterationEvent[]>(limits.maxRecords, length);
-    this.stalls = new BatchRing<StallEvent[]>(1000, length);
+    const slice = <T>(a: T[], n: number) => a.slice(n);
+    const sliceColumns = (c: TraceColumns, n: number): TraceColumns => ({
+      timesNs: c.timesNs.subarray(n),
+      iterations: c.iterations.subarray(n),
+      phases: c.phases.subarray(n),
+      pollWaitsNs: c.pollWaitsNs.subarray(n),
+    });
+    this.markers = new BatchRing<TraceColumns>(limits.maxMarkers, (c) => c.timesNs.length, sliceColumns);
+    this.jobs = new BatchRing<ThreadBatch['jobs']>(limits.maxRecords, length, slice);
+    this.requests = new BatchRing<ThreadBatch['requests']>(limits.maxRecords, length, slice);
+    this.utilization = new BatchRing<ThreadBatch['utilization']>(limits.maxRecords, length, slice);
+    this.longIterations = new BatchRing<LongIterationEvent[]>(limits.maxRecords, length, slice);
+    this.stalls = new BatchRing<StallEvent[]>(1000, length, slice);
   }
 }
 
@@ -150,6 +165,7 @@ export class ProcessCollector {
       this.#waiting.delete(batch.threadId);
     }
     thread.droppedByNative += batch.droppedMarkers;
+    if (thread.firstMarkerNs === undefined && batch.markers.timesNs.length) thread.firstMarkerNs = batch.markers.timesNs[0];
     thread.markers.push(batch.markers);
     thread.jobs.push(batch.jobs);
     thread.requests.push(batch.requests);
@@ -167,13 +183,14 @@ export class ProcessCollector {
       if (t.startNs === undefined) continue;
       const threadName = threadId === 0 ? 'main thread' : `worker ${threadId}`;
       const profile = t.final?.profile;
-      events.push(
-        ...threadEvents({
+      // One event at a time: a spread of a million events would overflow the stack.
+      for (const event of threadEvents({
           pid,
           tid: threadId,
           threadName,
           originNs,
           startNs: t.startNs,
+          firstMarkerNs: t.firstMarkerNs,
           endNs: t.endNs ?? nowNs,
           markers: concatColumns(t.markers.batches),
           longIterationNs,
@@ -182,8 +199,8 @@ export class ProcessCollector {
           stalls: t.stalls.batches.flat(),
           utilization: t.utilization.batches.flat(),
           profile,
-        }),
-      );
+        }))
+        events.push(event);
       const f = t.final;
       const ms = (ns: number) => ns / 1e6;
       info.threads.push({
