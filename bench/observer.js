@@ -54,6 +54,8 @@ const CONFIGS = {
   stats: { about: 'LoopObserver stats mode (traceCapacity 0, no listeners)', target: 1.07 },
   trace: { about: `LoopObserver traceCapacity ${TRACE_CAPACITY}, trace() drained`, target: 1.2 },
   'trace-markers': { about: `LoopObserver traceCapacity ${TRACE_CAPACITY} + phaseMarkers, trace() drained` },
+  'trace-columns': { about: `LoopObserver traceCapacity ${TRACE_CAPACITY}, traceColumns() drained (typed arrays)`, target: 1.2 },
+  'trace-columns-markers': { about: `LoopObserver traceCapacity ${TRACE_CAPACITY} + phaseMarkers, traceColumns() drained (as uvscope trace)` },
   listener: { about: "LoopObserver + on('check', () => {})" },
   datadog: {
     about: "@datadog/native-metrics start('loop'): its own prepare+check pair (clock reads, backend timeout, histogram)",
@@ -223,15 +225,25 @@ async function runChild(config, opts) {
     }
     drain.events += events.length;
   };
+  // traceColumns(): counted from the phase codes (4 prepare, 6 check, 1 timers, 7 close, 3 idle).
+  const CODE_NAMES = { 1: 'timers', 3: 'idle', 4: 'prepare', 6: 'check', 7: 'close' };
+  const countColumns = (columns) => {
+    const codes = columns.phases;
+    for (let i = 0; i < codes.length; i++) phases[CODE_NAMES[codes[i]] ?? 'other']++;
+    drain.events += codes.length;
+  };
+  let columns = false;
+  const drainOnce = () => (columns ? countColumns(observer.traceColumns()) : countEvents(observer.trace()));
   const drainHook = () => {
     const c0 = process.cpuUsage();
     const w0 = process.hrtime.bigint();
-    const events = observer.trace();
+    const drained = columns ? observer.traceColumns() : observer.trace();
     drain.wallNs += Number(process.hrtime.bigint() - w0);
     const c = process.cpuUsage(c0);
     drain.cpuUs += c.user + c.system;
     drain.calls++;
-    countEvents(events);
+    if (columns) countColumns(drained);
+    else countEvents(drained);
   };
 
   switch (config) {
@@ -267,6 +279,17 @@ async function runChild(config, opts) {
     case 'trace-markers':
       observer = new LoopObserver({ traceCapacity: TRACE_CAPACITY, phaseMarkers: true }).start();
       markers = true;
+      hook = drainHook;
+      break;
+    case 'trace-columns':
+      observer = new LoopObserver({ traceCapacity: TRACE_CAPACITY }).start();
+      columns = true;
+      hook = drainHook;
+      break;
+    case 'trace-columns-markers':
+      observer = new LoopObserver({ traceCapacity: TRACE_CAPACITY, phaseMarkers: true }).start();
+      markers = true;
+      columns = true;
       hook = drainHook;
       break;
     case 'trace-nodrain':
@@ -345,7 +368,7 @@ async function runChild(config, opts) {
   if (hook === drainHook) {
     const dropped = observer.traceDropped;
     if (dropped !== 0) fail(`${config}: ${dropped} trace events dropped (drain more often: --drain-every)`);
-    countEvents(observer.trace()); // the rest, untimed
+    drainOnce(); // the rest, untimed
     const perTurn = markers ? ['prepare', 'check', 'timers', 'close'] : ['prepare', 'check'];
     for (const phase of Object.keys(phases)) {
       const expected = perTurn.includes(phase) ? turns : 0;

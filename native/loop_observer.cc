@@ -24,6 +24,7 @@ ObserverCore::ObserverCore(AddonData* data, size_t traceCapacity, uint64_t block
   traceTimes_.resize(traceCapacity);
   traceIterations_.resize(traceCapacity);
   tracePhases_.resize(traceCapacity);
+  traceWaits_.resize(traceCapacity);
   uv_prepare_init(loop_, &prepare_);
   uv_check_init(loop_, &check_);
   uv_idle_init(loop_, &idle_);
@@ -156,7 +157,7 @@ void ObserverCore::OnHandleClosed(uv_handle_t* handle) {
   if (onClosed) onClosed();
 }
 
-void ObserverCore::Emit(Phase phase, uint64_t timeNs, uint64_t iteration) {
+void ObserverCore::Emit(Phase phase, uint64_t timeNs, uint64_t iteration, uint64_t pollWaitNs) {
   size_t capacity = traceTimes_.size();
   if (capacity != 0) {
     size_t slot;
@@ -172,6 +173,7 @@ void ObserverCore::Emit(Phase phase, uint64_t timeNs, uint64_t iteration) {
     traceTimes_[slot] = timeNs;
     traceIterations_[slot] = iteration;
     tracePhases_[slot] = phase;
+    traceWaits_[slot] = pollWaitNs;
   }
   if ((eventMask_ & Bit(phase)) && sink_ != nullptr) sink_->OnPhase(phase, timeNs, iteration);
 }
@@ -219,12 +221,14 @@ void ObserverCore::OnPrepare(uv_prepare_t* handle) {
 void ObserverCore::OnCheck(uv_check_t* handle) {
   auto* self = static_cast<ObserverCore*>(handle->data);
   uint64_t now = NowNs();
+  uint64_t pollWaitNs = 0;
   if (self->lastPrepareNs_ != 0) {
     uint64_t pollNs = now - self->lastPrepareNs_;
     uint64_t idle = self->IdleTimeNs();
     uint64_t waitNs = idle > self->idleAtPrepareNs_ ? idle - self->idleAtPrepareNs_ : 0;
     if (waitNs > pollNs) waitNs = pollNs;  // libuv read the same clock a moment apart
     self->lastPollWaitNs_ = waitNs;
+    pollWaitNs = waitNs;
     self->lastPollWorkNs_ = pollNs - waitNs;
     self->pollWaitNs_.Record(waitNs);
     self->pollWorkNs_.Record(pollNs - waitNs);
@@ -236,7 +240,7 @@ void ObserverCore::OnCheck(uv_check_t* handle) {
   self->Beat(now, self->idleReadAtCheck_ ? self->idleAtPrepareNs_ : self->IdleTimeNs(), kPhaseCheck);
   if (self->markersWanted_) self->ArmMarkers();
   if (self->traceTimes_.size() || (self->eventMask_ & Bit(kPhaseCheck))) {
-    self->Emit(kPhaseCheck, now, self->iteration_);
+    self->Emit(kPhaseCheck, now, self->iteration_, pollWaitNs);
   }
 }
 
@@ -336,7 +340,7 @@ int ObserverCore::WriteBuckets(int which, double* out, int capacity) const {
   return histograms[which]->WriteBuckets(out, capacity);
 }
 
-size_t ObserverCore::DrainTrace(uint64_t* times, double* iterations, uint8_t* phases, size_t maxEntries) {
+size_t ObserverCore::DrainTrace(uint64_t* times, double* iterations, uint8_t* phases, double* pollWaits, size_t maxEntries) {
   size_t capacity = traceTimes_.size();
   size_t n = std::min(traceCount_, maxEntries);
   for (size_t i = 0; i < n; i++) {
@@ -344,6 +348,7 @@ size_t ObserverCore::DrainTrace(uint64_t* times, double* iterations, uint8_t* ph
     times[i] = traceTimes_[slot];
     iterations[i] = static_cast<double>(traceIterations_[slot]);
     phases[i] = tracePhases_[slot];
+    pollWaits[i] = static_cast<double>(traceWaits_[slot]);
   }
   if (n) traceHead_ = (traceHead_ + n) % capacity;
   traceCount_ -= n;
@@ -543,8 +548,9 @@ Napi::Value LoopObserverWrap::Buckets(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), written);
 }
 
-// drainTrace(): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array],
-// columns of every buffered event, oldest first.
+// drainTrace(): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array,
+// pollWaitsNs: Float64Array], columns of every buffered event, oldest first; the poll wait is
+// that of the poll phase a check event ends (0 for the other events).
 Napi::Value LoopObserverWrap::DrainTrace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ObserverCore* core = LiveCore(info, "trace");
@@ -552,11 +558,13 @@ Napi::Value LoopObserverWrap::DrainTrace(const Napi::CallbackInfo& info) {
   auto times = Napi::BigUint64Array::New(env, n);
   auto iterations = Napi::Float64Array::New(env, n);
   auto phases = Napi::Uint8Array::New(env, n);
-  core->DrainTrace(times.Data(), iterations.Data(), phases.Data(), n);
-  Napi::Array columns = Napi::Array::New(env, 3);
+  auto pollWaits = Napi::Float64Array::New(env, n);
+  core->DrainTrace(times.Data(), iterations.Data(), phases.Data(), pollWaits.Data(), n);
+  Napi::Array columns = Napi::Array::New(env, 4);
   columns.Set(0u, times);
   columns.Set(1u, iterations);
   columns.Set(2u, phases);
+  columns.Set(3u, pollWaits);
   return columns;
 }
 

@@ -82,9 +82,9 @@ class ObserverCore : public HeartbeatSource {
   // 3 outsidePoll); -1 for another `which`.
   int WriteBuckets(int which, double* out, int capacity) const;
 
-  // Copies up to maxEntries buffered trace entries, oldest first, into the three columns and
+  // Copies up to maxEntries buffered trace entries, oldest first, into the four columns and
   // removes them from the buffer. Returns the number of entries.
-  size_t DrainTrace(uint64_t* times, double* iterations, uint8_t* phases, size_t maxEntries);
+  size_t DrainTrace(uint64_t* times, double* iterations, uint8_t* phases, double* pollWaits, size_t maxEntries);
   size_t traceBuffered() const { return traceCount_; }
   uint64_t traceDropped() const { return traceDropped_; }
 
@@ -96,7 +96,7 @@ class ObserverCore : public HeartbeatSource {
   static void OnCloseMarker(uv_handle_t* handle);
   static void OnHandleClosed(uv_handle_t* handle);
 
-  void Emit(Phase phase, uint64_t timeNs, uint64_t iteration);
+  void Emit(Phase phase, uint64_t timeNs, uint64_t iteration, uint64_t pollWaitNs = 0);
   // Beats the environment's heartbeat when this core is its elected source (a stall watchdog
   // watches); idleNs is a reading taken since the last poll.
   void Beat(uint64_t nowNs, uint64_t idleNs, Phase phase) const;
@@ -161,6 +161,7 @@ class ObserverCore : public HeartbeatSource {
   std::vector<uint64_t> traceTimes_;
   std::vector<uint64_t> traceIterations_;
   std::vector<uint8_t> tracePhases_;
+  std::vector<uint64_t> traceWaits_;  // check events: the poll wait that check ends
   size_t traceHead_ = 0;
   size_t traceCount_ = 0;
   uint64_t traceDropped_ = 0;

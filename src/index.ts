@@ -3,7 +3,7 @@
  * real libuv thread pool.
  * @packageDocumentation
  */
-export { LONG_ITERATION_CHANNEL, LoopObserver } from './loop-observer';
+export { LONG_ITERATION_CHANNEL, LoopObserver, MARKER_PHASE_CODES } from './loop-observer';
 export type {
   LongestIteration,
   LongIterationEvent,
@@ -12,6 +12,7 @@ export type {
   MarkerPhase,
   Phase,
   PhaseEvent,
+  TraceColumns,
 } from './loop-observer';
 export { parseStallReport, STALL_CHANNEL, StallWatchdog } from './loop/stall-watchdog';
 export type {

@@ -41,7 +41,7 @@ export interface NativeLoopObserver {
    */
   buckets(which: number, out: Float64Array): number;
   /** Columns of every buffered trace event, oldest first. */
-  drainTrace(): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array];
+  drainTrace(): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array, pollWaitsNs: Float64Array];
   currentPhase(): PhaseCode;
   traceDropped(): number;
   traceBuffered(): number;

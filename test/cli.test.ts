@@ -133,12 +133,20 @@ describe('uvscope trace', () => {
     const html = path.join(dir, 'trace.html');
     const result = run(['trace', '--out', out, '--html', html, '--', path.join(fixtures, 'trace-app.js')]);
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(/uvscope trace: \d+ iterations/);
-    expect(result.stderr).toMatch(/long iterations \(> 20 ms\): [1-9]/);
+    expect(result.stderr).toMatch(/main thread: \d+ iterations/);
+    expect(result.stderr).toMatch(/long iterations \(> 20 ms busy\): [1-9]/);
     const trace = JSON.parse(fs.readFileSync(out, 'utf8'));
     const events: any[] = trace.traceEvents;
     const loop = events.filter((e) => e.ph === 'X' && e.cat === 'loop');
     expect(new Set(loop.map((e) => e.name))).toEqual(new Set(['startup', 'poll', 'check', 'timers', 'pending']));
+    // Poll's wait for I/O nests in poll slices, and is at most the slice.
+    const waits = events.filter((e) => e.cat === 'loop-wait');
+    expect(waits.length).toBeGreaterThan(0);
+    for (const wait of waits) {
+      const poll = loop.find((e) => e.name === 'poll' && e.ts === wait.ts)!;
+      expect(wait.dur).toBeLessThanOrEqual(poll.dur + 1e-6);
+      expect(poll.args.waitMs).toBeCloseTo(wait.dur / 1000, 6);
+    }
     // The busy 30 ms block is one slice of at least 30 ms, outside poll.
     const long = loop.filter((e) => e.dur >= 30_000);
     expect(long.length).toBeGreaterThanOrEqual(1);
@@ -149,17 +157,19 @@ describe('uvscope trace', () => {
     const threadNames = new Map(events.filter((e) => e.name === 'thread_name').map((e) => [e.tid, e.args.name]));
     for (const job of jobs) expect(threadNames.get(job.tid)).toMatch(/^libuv pool thread \d+$/);
     expect(jobs.find((j) => j.name === 'sleep').dur).toBeGreaterThanOrEqual(14_000);
-    expect(events.some((e) => e.ph === 'C' && e.name === 'loop utilization')).toBe(true);
-    // Node's own requests (the app's fs.stat among them) as async begin/end pairs, summarised by kind.
+    expect(events.some((e) => e.ph === 'C' && e.name === 'loop utilization (main thread)')).toBe(true);
+    // Node's own requests (the app's fs.stat among them) as slices on the thread's request
+    // tracks, never overlapping on one track; summarised by kind.
     const requests = events.filter((e) => e.cat === 'pool-request');
-    const statBegin = requests.find((e) => e.ph === 'b' && e.name === 'fs.stat');
-    expect(statBegin).toBeDefined();
-    const statEnd = requests.find((e) => e.ph === 'e' && e.id === statBegin.id);
-    expect(statEnd.ts).toBeGreaterThanOrEqual(statBegin.ts);
-    expect(statBegin.args.outcome).toBe('completed');
-    expect(requests.filter((e) => e.ph === 'b')).toHaveLength(requests.filter((e) => e.ph === 'e').length);
+    const stat = requests.find((e) => e.name === 'fs.stat');
+    expect(stat).toMatchObject({ ph: 'X', args: { outcome: 'completed' } });
+    expect(threadNames.get(stat.tid)).toMatch(/^Node pool requests of main thread/);
+    for (const track of new Set(requests.map((e) => e.tid))) {
+      const onTrack = requests.filter((e) => e.tid === track).sort((a, b) => a.ts - b.ts);
+      for (let i = 1; i < onTrack.length; i++) expect(onTrack[i].ts).toBeGreaterThanOrEqual(onTrack[i - 1].ts + onTrack[i - 1].dur - 1e-3);
+    }
     expect(result.stderr).toMatch(/Node pool requests: \d+ .*\n(\s+.*\n)*\s+fs\.stat: 1, p50/);
-    expect(fs.readFileSync(html, 'utf8')).toMatch(/<svg class="chart" data-metric="phaseTime"/);
+    expect(fs.readFileSync(html, 'utf8')).toMatch(/<canvas id="timeline"/);
   });
 
   test('a stall is printed on stderr while the script is still blocked, and is a slice of the trace with its reports', async () => {
@@ -204,7 +214,7 @@ describe('uvscope trace', () => {
     }
     expect(await exited).toBe(0);
     expect(stdout).toContain('released');
-    expect(stderr).toMatch(/^stalls \(> 100 ms\): 1, longest \d+\.\d+ ms in [a-z]+$/m);
+    expect(stderr).toMatch(/^stalls \(> 100 ms\): 1, longest \d+\.\d+ ms in [a-z]+ \(main thread of pid \d+\)$/m);
 
     const events: any[] = JSON.parse(fs.readFileSync(out, 'utf8')).traceEvents;
     const stalls = events.filter((e) => e.cat === 'stall');
@@ -253,11 +263,15 @@ describe('uvscope trace', () => {
 
   test('a server that runs until stopped is traced for --duration seconds', () => {
     const out = path.join(dir, 'server.json');
-    const result = run(['trace', '--duration', '1', '--out', out, '--', path.join(fixtures, 'trace-server.js')]);
+    // Without CPU samples (starting V8's profiler takes a while under ASan), and long enough
+    // for the server's loop to turn before it is stopped even in a sanitizer build.
+    const result = run(['trace', '--no-cpu', '--duration', '2', '--out', out, '--', path.join(fixtures, 'trace-server.js')]);
     expect(result.code).toBe(0);
     const trace = JSON.parse(fs.readFileSync(out, 'utf8'));
     const polls = trace.traceEvents.filter((e: any) => e.name === 'poll');
-    expect(polls.length).toBeGreaterThan(20);
+    // Its loop turned while traced (how often depends on the machine: a sanitizer build on a
+    // busy machine managed 8 in 2 s).
+    expect(polls.length).toBeGreaterThan(2);
   });
 });
 
@@ -267,8 +281,8 @@ describe('bad usage exits 2 with a one-line reason and the usage, never a stack 
     [['bench', '--sizes', '0'], /--sizes: each size must be an integer from 1 to 1024, got '0'/],
     [['bench', '--jobs'], /option --jobs needs a value/],
     [['bench', '--frobnicate'], /unknown option --frobnicate/],
-    [['trace'], /missing the script to trace/],
-    [['trace', '--', 'does-not-exist.js'], /script not found: does-not-exist.js/],
+    [['trace'], /missing the command to trace/],
+    [['trace', '--sample-us', '10', '--', 'true'], /--sample-us must be an integer from 50 to 1000000, got '10'/],
     [['trace', '--stall-ms', '5', '--', path.join(fixtures, 'trace-app.js')], /--stall-ms must be 0 or an integer from 10 to 3600000, got '5'/],
     [['frob'], /unknown command 'frob'/],
   ])('uvscope %j', (args, reason) => {

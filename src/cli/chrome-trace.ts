@@ -1,20 +1,23 @@
 /**
- * Turns loop markers, job records and stalls into the Chrome trace event format (JSON Object
- * Format), which Perfetto and chrome://tracing open: one track for the loop with its phases as
- * slices and its stalls as slices within them, one track per pool thread with uvscope's jobs,
- * and a utilization counter.
+ * One thread's recording as Chrome trace events (JSON Object Format; Chrome DevTools, Perfetto
+ * and chrome://tracing open it): the thread's loop as a track of phase slices (poll with its
+ * wait for I/O nested in it as a slice of its own), its stalls nested in them, uvscope's jobs on
+ * a track per pool thread, Node's pool requests on request tracks of the thread, loop utilization as a counter,
+ * and the thread's CPU samples as a `Profile` with its `ProfileChunk`s. Timestamps are µs from
+ * the trace's origin, one monotonic clock for every thread of every process. Pure functions.
  * @internal
  * @module
  */
-import type { PhaseEvent } from '../loop-observer';
+import { MARKER_PHASE_CODES, TraceColumns } from '../loop-observer';
 import type { StallEvent, StallStackFrame } from '../loop/stall-watchdog';
 import type { PoolRequestRecord } from '../pool/requests';
 import type { JobRecord } from '../threadpool';
+import type { CpuProfile } from '../trace/cpu-profiler';
 
 export interface TraceEvent {
   name: string;
-  ph: 'X' | 'M' | 'C' | 'i' | 'b' | 'e';
-  /** Async events ('b'/'e'): the id pairing a begin with its end. */
+  ph: 'X' | 'M' | 'C' | 'i' | 'P';
+  /** Profiles ('P'): the id pairing a Profile with its chunks. */
   id?: string;
   pid: number;
   tid?: number;
@@ -31,7 +34,11 @@ export interface PhaseSlice {
   startNs: bigint;
   endNs: bigint;
   iteration: number;
+  /** Poll slices: the time poll waited for I/O (the rest is I/O callbacks), ns. */
+  pollWaitNs?: number;
 }
+
+const SLICE_AFTER: Record<string, PhaseSlice['phase'] | undefined> = { prepare: 'poll', check: 'check', close: 'timers', timers: 'pending' };
 
 /**
  * From markers to slices: prepare→check is poll; check→close is the check phase (setImmediate)
@@ -39,38 +46,60 @@ export interface PhaseSlice {
  * the JS timers that were due (they run before uvscope's timer marker); timers→prepare is what
  * is left of the timers phase, pending callbacks and idle handles.
  */
-export function phaseSlices(events: readonly PhaseEvent[]): PhaseSlice[] {
+export function phaseSlices(markers: TraceColumns, endNs?: bigint): PhaseSlice[] {
+  const { timesNs, iterations, phases, pollWaitsNs } = markers;
   const slices: PhaseSlice[] = [];
-  const sliceAfter: Record<string, PhaseSlice['phase'] | undefined> = {
-    prepare: 'poll',
-    check: 'check',
-    close: 'timers',
-    timers: 'pending',
-  };
-  for (let i = 0; i + 1 < events.length; i++) {
-    const from = events[i];
-    const to = events[i + 1];
-    const phase = sliceAfter[from.phase];
-    if (!phase || to.timeNs < from.timeNs) continue;
-    slices.push({ phase, startNs: from.timeNs, endNs: to.timeNs, iteration: from.iteration });
+  for (let i = 0; i + 1 < timesNs.length; i++) {
+    const phase = SLICE_AFTER[MARKER_PHASE_CODES[phases[i]]];
+    if (!phase || timesNs[i + 1] < timesNs[i]) continue;
+    const slice: PhaseSlice = { phase, startNs: timesNs[i], endNs: timesNs[i + 1], iteration: iterations[i] };
+    if (phase === 'poll' && MARKER_PHASE_CODES[phases[i + 1]] === 'check') slice.pollWaitNs = pollWaitsNs[i + 1];
+    slices.push(slice);
   }
+  // The thread's last iteration has no next marker (the loop ended, or the process exited in
+  // it): its last slice runs to the end of the recording. A poll slice there has no known wait.
+  const last = timesNs.length - 1;
+  const phase = last >= 0 ? SLICE_AFTER[MARKER_PHASE_CODES[phases[last]]] : undefined;
+  if (phase && endNs !== undefined && endNs > timesNs[last]) slices.push({ phase, startNs: timesNs[last], endNs, iteration: iterations[last] });
   return slices;
 }
 
-export interface TraceInput {
+export interface ThreadTraceInput {
   pid: number;
-  title: string;
-  markers: readonly PhaseEvent[];
-  jobs: readonly JobRecord[];
-  utilization: readonly { timeNs: bigint; utilization: number }[];
+  /** 0 for the main thread, the worker's threadId otherwise. */
+  tid: number;
+  threadName: string;
+  /** The trace's time origin (ts 0), monotonic ns: the same for every thread and process of a trace. */
+  originNs: bigint;
+  /** When recording began in the thread: the time before the first marker (the main script and the timers libuv runs before its first iteration) is a 'startup' slice. */
+  startNs: bigint;
+  /** When recording ended: the startup slice ends there when the loop never turned. */
+  endNs: bigint;
+  /** The thread's first marker when `markers` no longer begin with it (the oldest were dropped). */
+  firstMarkerNs?: bigint;
+  markers: TraceColumns;
   longIterationNs: number;
-  /** When tracing began: the time before the first marker (the main script and the timers libuv runs before its first iteration) becomes a 'startup' slice. */
-  startNs?: bigint;
-  /** Node's own pool requests (monitorPoolRequests), as async slices on a track of their own. */
-  requests?: readonly PoolRequestRecord[];
-  /** Stalls of the traced thread (StallWatchdog 'stall' events), each a 'stall' slice with its reports and stacks in args. */
-  stalls?: readonly StallEvent[];
+  jobs: readonly JobRecord[];
+  requests: readonly PoolRequestRecord[];
+  stalls: readonly StallEvent[];
+  utilization: readonly { timeNs: bigint; utilization: number }[];
+  profile?: CpuProfile;
 }
+
+/** Pool thread n of a process is on track POOL_TID_BASE + n (worker threadIds stay below). */
+export const POOL_TID_BASE = 1_000_000;
+/** Track of a thread's Node pool requests, lane n: REQUEST_TID_BASE + thread * 1000 + n. */
+export const REQUEST_TID_BASE = 2_000_000;
+const MAX_REQUEST_LANES = 1000;
+export function requestTid(threadTid: number, lane: number): number {
+  return REQUEST_TID_BASE + threadTid * MAX_REQUEST_LANES + lane;
+}
+/** The thread whose requests are on track `tid` (undefined when it is not a request track). */
+export function requestThread(tid: number): number | undefined {
+  return tid >= REQUEST_TID_BASE ? Math.floor((tid - REQUEST_TID_BASE) / MAX_REQUEST_LANES) : undefined;
+}
+/** Samples per ProfileChunk event. */
+const CHUNK_SAMPLES = 20_000;
 
 /** A stall's end may pass the end of the slice it began in by this much (clock reads of different markers) and be clamped to it. */
 const CLAMP_NS = 1_000_000n;
@@ -81,11 +110,11 @@ function frameText(frame: StallStackFrame): string {
 }
 
 /**
- * The 'stall' slice of one stall on the loop's track. A stall ends at the first heartbeat after
- * it began, and heartbeats come from the same markers as the phase slices, so it lies within
- * the slice it began in; an end past that slice's end by less than CLAMP_NS (the heartbeat and
- * the trace read the clock separately) is clamped to it, so the slices nest as the trace format
- * requires. `args.durationMs` is the stall's own duration either way.
+ * The 'stall' slice of one stall on its thread's track. A stall ends at the first heartbeat
+ * after it began, and heartbeats come from the same markers as the phase slices, so it lies
+ * within the slice it began in; an end past that slice's end by less than CLAMP_NS (the
+ * heartbeat and the trace read the clock separately) is clamped to it, so the slices nest as
+ * the trace format requires. `args.durationMs` is the stall's own duration either way.
  */
 function stallEvent(stall: StallEvent, pid: number, tid: number, slices: readonly { startNs: bigint; endNs: bigint }[], us: (ns: bigint) => number): TraceEvent {
   const startNs = stall.startedAtNs;
@@ -111,76 +140,117 @@ function stallEvent(stall: StallEvent, pid: number, tid: number, slices: readonl
   return { name: 'stall', cat: 'stall', ph: 'X', pid, tid, ts: us(startNs), dur: Number(endNs - startNs) / 1000, args };
 }
 
-export const POOL_TID_BASE = 100;
+/** The 'process_name' metadata event of a process. */
+export function processName(pid: number, title: string): TraceEvent {
+  return { name: 'process_name', ph: 'M', pid, args: { name: title } };
+}
 
-export function buildChromeTrace(input: TraceInput): { traceEvents: TraceEvent[]; displayTimeUnit: 'ms' } {
-  const { pid } = input;
-  const firstNs = [input.startNs, input.markers[0]?.timeNs, input.jobs[0]?.queuedAt, input.utilization[0]?.timeNs]
-    .filter((t): t is bigint => t !== undefined && t > 0n)
-    .reduce((a, b) => (b < a ? b : a), 2n ** 63n);
-  const us = (ns: bigint) => Number(ns - firstNs) / 1000;
-  const events: TraceEvent[] = [
-    { name: 'process_name', ph: 'M', pid, args: { name: input.title } },
-    { name: 'thread_name', ph: 'M', pid, tid: 0, args: { name: 'event loop (main thread)' } },
-  ];
-  const first = input.markers[0];
-  const loopSlices: { startNs: bigint; endNs: bigint }[] = [];
-  if (input.startNs !== undefined && first && first.timeNs > input.startNs) {
-    const durNs = Number(first.timeNs - input.startNs);
-    loopSlices.push({ startNs: input.startNs, endNs: first.timeNs });
-    events.push({ name: 'startup', cat: 'loop', ph: 'X', pid, tid: 0, ts: us(input.startNs), dur: durNs / 1000, args: { iteration: 0, long: durNs >= input.longIterationNs } });
+/**
+ * A CPU profile as one `Profile` event and `ProfileChunk` events, the form Chrome writes them in
+ * a performance trace: nodes with their parent (not children), samples with time deltas, the
+ * first delta from the Profile's `ts`.
+ */
+export function profileEvents(pid: number, tid: number, profile: CpuProfile, originNs: bigint): TraceEvent[] {
+  const originUs = Number(originNs / 1000n) + Number(originNs % 1000n) / 1000;
+  const id = `0x${(tid + 1).toString(16)}`;
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const nodes = profile.nodes.map((node) => ({
+    id: node.id,
+    callFrame: node.callFrame,
+    ...(parent.has(node.id) ? { parent: parent.get(node.id) } : {}),
+  }));
+  const startTs = profile.startTime - originUs;
+  const events: TraceEvent[] = [{ name: 'Profile', ph: 'P', id, pid, tid, ts: startTs, cat: 'disabled-by-default-v8.cpu_profiler', args: { data: { startTime: startTs } } }];
+  let timeUs = startTs;
+  for (let from = 0; from < profile.samples.length || from === 0; from += CHUNK_SAMPLES) {
+    const samples = profile.samples.slice(from, from + CHUNK_SAMPLES);
+    const timeDeltas = profile.timeDeltas.slice(from, from + CHUNK_SAMPLES);
+    for (const delta of timeDeltas) timeUs += delta;
+    events.push({
+      name: 'ProfileChunk',
+      ph: 'P',
+      id,
+      pid,
+      tid,
+      ts: timeUs,
+      cat: 'disabled-by-default-v8.cpu_profiler',
+      args: { data: { cpuProfile: { ...(from === 0 ? { nodes } : {}), samples }, timeDeltas } },
+    });
+    if (samples.length === 0) break;
   }
-  for (const slice of phaseSlices(input.markers)) {
+  return events;
+}
+
+/** Every event of one thread (its metadata included; the process's name is processName()'s). */
+export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
+  const { pid, tid, originNs } = input;
+  const us = (ns: bigint) => Number(ns - originNs) / 1000;
+  const events: TraceEvent[] = [
+    { name: 'thread_name', ph: 'M', pid, tid, args: { name: input.threadName } },
+    { name: 'thread_sort_index', ph: 'M', pid, tid, args: { sort_index: tid } },
+  ];
+  const firstNs = input.firstMarkerNs ?? (input.markers.timesNs.length ? input.markers.timesNs[0] : input.endNs);
+  const loopSlices: { startNs: bigint; endNs: bigint }[] = [];
+  // Always there, even when the loop never turned (a synchronous program): from the thread's
+  // first line to its first iteration, or to its end.
+  if (firstNs > input.startNs) {
+    const durNs = Number(firstNs - input.startNs);
+    loopSlices.push({ startNs: input.startNs, endNs: firstNs });
+    events.push({ name: 'startup', cat: 'loop', ph: 'X', pid, tid, ts: us(input.startNs), dur: durNs / 1000, args: { iteration: 0, long: durNs >= input.longIterationNs } });
+  }
+  for (const slice of phaseSlices(input.markers, input.endNs)) {
     loopSlices.push(slice);
     const durNs = Number(slice.endNs - slice.startNs);
-    events.push({
-      name: slice.phase,
-      cat: 'loop',
-      ph: 'X',
-      pid,
-      tid: 0,
-      ts: us(slice.startNs),
-      dur: durNs / 1000,
-      args: { iteration: slice.iteration, long: durNs >= input.longIterationNs },
-    });
+    const args: Record<string, unknown> = { iteration: slice.iteration };
+    if (slice.pollWaitNs !== undefined) {
+      args.waitMs = slice.pollWaitNs / 1e6;
+      args.workMs = Math.max(0, durNs - slice.pollWaitNs) / 1e6;
+    }
+    events.push({ name: slice.phase, cat: 'loop', ph: 'X', pid, tid, ts: us(slice.startNs), dur: durNs / 1000, args });
+    // The wait comes first in poll (epoll_wait, then the I/O callbacks): nested at its start.
+    if (slice.pollWaitNs) {
+      events.push({ name: 'waiting for I/O', cat: 'loop-wait', ph: 'X', pid, tid, ts: us(slice.startNs), dur: Math.min(slice.pollWaitNs, durNs) / 1000 });
+    }
   }
-  // Only the main thread's loop is traced: its stalls go on its track.
-  for (const stall of input.stalls ?? []) {
-    if (stall.threadId === 0) events.push(stallEvent(stall, pid, 0, loopSlices, us));
-  }
-  const threads = new Set<number>();
+  for (const stall of input.stalls) events.push(stallEvent(stall, pid, tid, loopSlices, us));
+  const poolThreads = new Set<number>();
   for (const job of input.jobs) {
     if (job.startedAt === 0n) continue;
-    const tid = POOL_TID_BASE + job.thread;
-    threads.add(job.thread);
+    poolThreads.add(job.thread);
     events.push({
       name: job.kernel,
       cat: 'job',
       ph: 'X',
       pid,
-      tid,
+      tid: POOL_TID_BASE + job.thread,
       ts: us(job.startedAt),
       dur: job.runNs / 1000,
-      args: {
-        outcome: job.outcome,
-        queueWaitMs: job.queueWaitNs / 1e6,
-        returnDelayMs: job.returnDelayNs / 1e6,
-        bytes: job.bytes,
-      },
+      args: { outcome: job.outcome, queueWaitMs: job.queueWaitNs / 1e6, returnDelayMs: job.returnDelayNs / 1e6, bytes: job.bytes, thread: input.threadName },
     });
   }
-  for (const thread of [...threads].sort((a, b) => a - b)) {
+  for (const thread of [...poolThreads].sort((a, b) => a - b)) {
     events.push({ name: 'thread_name', ph: 'M', pid, tid: POOL_TID_BASE + thread, args: { name: `libuv pool thread ${thread}` } });
   }
-  // Requests overlap (several in flight): async slices, one per request, on their own track.
-  (input.requests ?? []).forEach((request, id) => {
+  // Requests overlap (several in flight): each on the first of the thread's request tracks
+  // ("lanes") free at its start, so that slices on a track never overlap.
+  const laneEnds: bigint[] = [];
+  const requests = [...input.requests].sort((a, b) => a.submittedAtNs - b.submittedAtNs);
+  for (const request of requests) {
     const startNs = BigInt(Math.round(request.submittedAtNs));
+    const endNs = startNs + BigInt(Math.round(request.latencyNs));
+    let lane = laneEnds.findIndex((end) => end <= startNs);
+    if (lane === -1) lane = laneEnds.length < MAX_REQUEST_LANES ? laneEnds.push(0n) - 1 : MAX_REQUEST_LANES - 1;
+    laneEnds[lane] = endNs > laneEnds[lane] ? endNs : laneEnds[lane];
     const args = { outcome: request.outcome, latencyMs: request.latencyNs / 1e6 };
-    events.push({ name: request.kind, cat: 'pool-request', ph: 'b', id: `r${id}`, pid, tid: 0, ts: us(startNs), args });
-    events.push({ name: request.kind, cat: 'pool-request', ph: 'e', id: `r${id}`, pid, tid: 0, ts: us(startNs + BigInt(Math.round(request.latencyNs))) });
+    events.push({ name: request.kind, cat: 'pool-request', ph: 'X', pid, tid: requestTid(tid, lane), ts: us(startNs), dur: request.latencyNs / 1000, args });
+  }
+  laneEnds.forEach((_, lane) => {
+    events.push({ name: 'thread_name', ph: 'M', pid, tid: requestTid(tid, lane), args: { name: `Node pool requests of ${input.threadName}${lane ? ` (${lane + 1})` : ''}` } });
   });
   for (const sample of input.utilization) {
-    events.push({ name: 'loop utilization', ph: 'C', pid, ts: us(sample.timeNs), args: { utilization: sample.utilization } });
+    events.push({ name: `loop utilization (${input.threadName})`, ph: 'C', pid, tid, ts: us(sample.timeNs), args: { utilization: sample.utilization } });
   }
-  return { traceEvents: events, displayTimeUnit: 'ms' };
+  if (input.profile) events.push(...profileEvents(pid, tid, input.profile, originNs));
+  return events;
 }

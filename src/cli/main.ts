@@ -13,7 +13,8 @@ const USAGE = `usage: uvscope <command> [options]
 
 commands:
   bench    benchmark UV_THREADPOOL_SIZE values side by side (uvscope bench --help)
-  trace    trace any script's event loop and pool jobs (uvscope trace --help)`;
+  trace    trace any command: each Node process's threads, their loops, CPU samples, pool
+           requests and stalls, in one Chrome trace (uvscope trace --help)`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -1,110 +1,118 @@
 /**
- * `uvscope trace -- script args`: runs a script with uvscope/register preloaded and reports its
- * loop and pool activity as a Chrome trace, a summary, and optionally an HTML report.
+ * `uvscope trace [options] -- <any command>`: runs the command with uvscope/register preloaded
+ * in every Node process it starts (NODE_OPTIONS), in a process group of its own; forwards
+ * SIGINT, SIGTERM and SIGHUP to that group; stops it after --duration; then merges the
+ * processes' traces (one file each, in a temporary folder) into one Chrome trace, prints the
+ * summary and writes the HTML report. Stall report lines reach it through a FIFO while the
+ * command runs. No process of the group is left behind. The exit code is the command's (127
+ * when it cannot be found, 126 when it cannot be run, 128 + n when killed by signal n).
  * @internal
  * @module
  */
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 
-import { parseArgs, positiveNumber, stringOption, UsageError } from './args';
-import { barChart } from './bench-html';
+import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from './args';
 import type { TraceEvent } from './chrome-trace';
 import { formatStallReport, parseReportLine } from './stall-report';
+import { analyzeTrace, TraceFile } from './trace-analysis';
+import { renderTraceHtml } from './trace-html';
+import { formatSummary } from './trace-summary';
 
-export const TRACE_USAGE = `usage: uvscope trace [--out trace.json] [--html report.html] [--duration S] [--stall-ms MS] -- node-script.js [args...]
+export const TRACE_USAGE = `usage: uvscope trace [options] -- <command> [args...]
 
-Runs the script with uvscope preloaded (node --require uvscope/register) and, when it exits,
-is interrupted (Ctrl-C) or --duration seconds have passed, writes a Chrome trace event file
-(open it in Perfetto or chrome://tracing: the loop's phases, its stalls, uvscope's jobs per
-pool thread, utilization) and prints a summary. The exit code is the script's.
-While the main thread's loop is blocked for longer than --stall-ms, a line says so on stderr
-as it happens ("stall: main thread blocked 412 ms in timers", with the innermost frames when
-the stack addon is there), repeated every second (or every --stall-ms, if longer) while the
-block lasts.
+Runs the command (node app.js, npm start, npx tsx app.ts, a shell script, ...) with uvscope
+preloaded in every Node process it starts (through NODE_OPTIONS) and, when it exits, is
+interrupted (Ctrl-C) or --duration seconds have passed, writes one Chrome trace of them all:
+a track per thread (the main thread and each worker thread) with the loop's phases (poll's
+wait for I/O apart), stalls, CPU samples of the JavaScript that ran, uvscope's jobs per pool
+thread, Node's pool requests, utilization. Open it in Chrome DevTools (Performance panel),
+Perfetto or chrome://tracing; --html writes a report that needs none of them. A summary goes
+to stderr: long iterations with their phase split and top functions, stalls, pool requests.
+The exit code is the command's. A .js/.mjs/.cjs file as the command runs with this node.
+While a loop is blocked for longer than --stall-ms, a line says so on stderr as it happens.
 
-  --out FILE       trace file (default uvscope-trace.json)
-  --html FILE      also write an HTML report of the trace
-  --duration S     stop the script with SIGINT after S seconds (exit code 0 then)
-  --stall-ms MS    stall threshold, integer ms from 10 to 3600000, or 0 for no stall
-                   watchdog (default 200)`;
+  --out FILE        trace file (default uvscope-trace.json)
+  --html FILE       also write a self-contained HTML report (timeline, utilization, long
+                    iterations with their top functions, pool tracks)
+  --duration S      stop the command (SIGINT to its process group; SIGTERM 5 s later and
+                    SIGKILL 10 s later if it still runs) after S seconds; exit 0
+  --stall-ms MS     stall threshold, integer ms from 10 to 3600000, or 0 for no stall
+                    watchdog (default 200)
+  --sample-us US    CPU sampling interval, µs from 50 to 1000000 (default 1000)
+  --no-cpu          no CPU samples
+  --block-ms MS     an iteration busy for longer than this is long (default 20)
+  --max-markers N   loop markers kept per thread, the newest (4 an iteration, about 25
+                    bytes each in memory; default 1000000); the summary counts the dropped`;
 
-const STALL_FD = 3;
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-export async function traceCommand(argv: string[]): Promise<number> {
-  const { options, positionals, rest } = parseArgs(argv, ['out', 'html', 'duration', 'stall-ms'], ['help']);
-  if (options.has('help')) {
-    process.stdout.write(`${TRACE_USAGE}\n`);
-    return 0;
+/** Fails (a plain Error: exit 1) unless `file` can be written; leaves an existing file as it was. */
+function checkWritable(file: string, option: string): void {
+  const existed = fs.existsSync(file);
+  try {
+    fs.closeSync(fs.openSync(file, 'a'));
+  } catch (error) {
+    throw new Error(`cannot write ${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  const command = [...positionals, ...rest];
-  if (command.length === 0) throw new UsageError('missing the script to trace (uvscope trace -- app.js)');
-  const script = path.resolve(command[0]);
-  if (!fs.existsSync(script)) throw new UsageError(`script not found: ${command[0]}`);
-  const out = path.resolve(stringOption('out', options.get('out')) ?? 'uvscope-trace.json');
-  const html = stringOption('html', options.get('html'));
-  const duration = positiveNumber('duration', options.get('duration'));
-  const stallMs = stallThreshold(options.get('stall-ms'));
-
-  const register = path.join(__dirname, '..', 'register.js');
-  // The watchdog in the child writes its report lines to fd 3, a pipe read here as they come.
-  const child = spawn(process.execPath, ['--require', register, script, ...command.slice(1)], {
-    stdio: ['inherit', 'inherit', 'inherit', stallMs === 0 ? 'ignore' : 'pipe'],
-    env: {
-      ...process.env,
-      UVSCOPE_TRACE_OUT: out,
-      UVSCOPE_TRACE_STALL_MS: String(stallMs),
-      UVSCOPE_TRACE_STALL_FD: stallMs === 0 ? '' : String(STALL_FD),
-    },
-  });
-  const stallsDone = printStalls(child.stdio[STALL_FD] as Readable | null);
-  // Ctrl-C reaches the child too (same process group); the parent waits for it to finish.
-  const ignore = () => {};
-  process.on('SIGINT', ignore);
-  let stoppedByUs = false;
-  const timer = duration
-    ? setTimeout(() => {
-        stoppedByUs = true;
-        child.kill('SIGINT');
-      }, duration * 1000)
-    : undefined;
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (c, s) => resolve([c, s]));
-  });
-  if (timer) clearTimeout(timer);
-  process.removeListener('SIGINT', ignore);
-  // The last report lines may still be in the pipe. A process the script started may hold its
-  // end open after the script exited: do not wait for it longer than a second.
-  let bound: NodeJS.Timeout | undefined;
-  await Promise.race([stallsDone, new Promise<void>((resolve) => (bound = setTimeout(resolve, 1000)))]);
-  clearTimeout(bound);
-  (child.stdio[STALL_FD] as Readable | null)?.destroy();
-
-  if (html && fs.existsSync(out)) {
-    const trace = JSON.parse(fs.readFileSync(out, 'utf8')) as { traceEvents: TraceEvent[] };
-    fs.writeFileSync(html, renderTraceHtml(trace.traceEvents, command.join(' ')));
-  }
-  if (signal) return stoppedByUs && signal === 'SIGINT' ? 0 : 128 + (os.constants.signals[signal] ?? 0);
-  if (stoppedByUs && code === 130) return 0;
-  return code ?? 1;
+  if (!existed) fs.rmSync(file, { force: true });
 }
 
-function stallThreshold(value: string | true | undefined): number {
-  if (value === undefined) return 200;
+function integerOption(name: string, value: string | true | undefined, fallback: number, min: number, max: number, zero = false): number {
+  if (value === undefined) return fallback;
   const n = Number(value);
-  if (value === true || !Number.isInteger(n) || (n !== 0 && (n < 10 || n > 3_600_000))) {
-    throw new UsageError(`--stall-ms must be 0 or an integer from 10 to 3600000, got '${value}'`);
+  if (value === true || !Number.isInteger(n) || ((n !== 0 || !zero) && (n < min || n > max))) {
+    throw new UsageError(`--${name} must be ${zero ? '0 or ' : ''}an integer from ${min} to ${max}, got '${value}'`);
   }
   return n;
 }
 
-/** Prints each stall report line from the child's watchdog on stderr as it arrives; resolves when the pipe ends. */
-function printStalls(stream: Readable | null): Promise<void> {
-  if (!stream) return Promise.resolve();
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // The group is gone.
+  }
+}
+
+/** After the command's own process exited: its group may still run (a server started by npm). Give it `graceMs`, then SIGTERM, then SIGKILL. */
+async function reapGroup(child: ChildProcess, graceMs: number): Promise<void> {
+  const pid = child.pid!;
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  for (const [signal, waitMs] of [[undefined, graceMs], ['SIGTERM', 2000], ['SIGKILL', 1000]] as const) {
+    if (!groupAlive(pid)) return;
+    if (signal) signalGroup(child, signal);
+    // The group has no event to await: look every 20 ms.
+    for (let waited = 0; waited < waitMs && groupAlive(pid); waited += 20) await sleep(20);
+  }
+}
+
+/** Opens a FIFO the traced processes write their stall report lines to; undefined when mkfifo is unavailable. */
+function openStallFifo(dir: string): { path: string; socket: net.Socket; keepOpen: number } | undefined {
+  const fifo = path.join(dir, 'stalls.fifo');
+  if (spawnSync('mkfifo', ['-m', '600', fifo]).status !== 0) return undefined;
+  const readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  // Our own writer keeps the FIFO from reading as ended between the processes' writers.
+  const keepOpen = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  const socket = new net.Socket({ fd: readFd, readable: true, writable: false });
+  return { path: fifo, socket, keepOpen };
+}
+
+/** Prints each stall report line on stderr as it arrives; resolves when the stream ends. */
+function printStalls(stream: net.Socket): Promise<void> {
   let buffered = '';
   let saidUnavailable = false;
   stream.setEncoding('utf8');
@@ -130,30 +138,119 @@ function printStalls(stream: Readable | null): Promise<void> {
   });
 }
 
-function renderTraceHtml(events: TraceEvent[], title: string): string {
-  const slices = events.filter((e) => e.ph === 'X' && e.cat === 'loop');
-  const jobs = events.filter((e) => e.ph === 'X' && e.cat === 'job');
-  const phases = ['poll', 'check', 'timers', 'pending'];
-  const totals = phases.map((p) => slices.filter((s) => s.name === p).reduce((sum, s) => sum + (s.dur ?? 0), 0) / 1000);
-  const longest = phases.map((p) => Math.max(0, ...slices.filter((s) => s.name === p).map((s) => (s.dur ?? 0) / 1000)));
-  const kernels = [...new Set(jobs.map((j) => j.name))];
-  const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  const chart = (metric: string, name: string, unit: string, labels: string[], values: number[]) =>
-    barChart(metric, name, unit, labels as unknown as number[], [{ name, values }]);
-  const slowJobs = [...jobs]
-    .sort((a, b) => (b.dur ?? 0) - (a.dur ?? 0))
-    .slice(0, 20)
-    .map((j) => `<tr><td>${esc(j.name)}</td><td>${((j.dur ?? 0) / 1000).toFixed(2)}</td><td>${Number(j.args?.queueWaitMs ?? 0).toFixed(2)}</td><td>${j.tid! - 100}</td></tr>`)
-    .join('');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>uvscope trace</title>
-<style>body{font:14px system-ui,sans-serif;margin:24px}figure{display:inline-block;margin:8px;border:1px solid #ddd;padding:8px}
-svg text{font-size:11px}svg .title{font-size:13px;font-weight:600}.grid{stroke:#eee}td,th{border:1px solid #ddd;padding:4px 8px}table{border-collapse:collapse}</style>
-</head><body><h1>uvscope trace: ${esc(title)}</h1>
-<p>${slices.length} phase slices, ${jobs.length} pool jobs. Open the JSON trace in Perfetto for the timeline.</p>
-${chart('phaseTime', 'Time per phase', 'ms', phases, totals)}
-${chart('phaseLongest', 'Longest slice per phase', 'ms', phases, longest)}
-${kernels.length ? chart('jobsPerKernel', 'Jobs per kernel', 'jobs', kernels, kernels.map((k) => jobs.filter((j) => j.name === k).length)) : ''}
-<h2>Slowest jobs</h2><table><tr><th>kernel</th><th>run ms</th><th>queue wait ms</th><th>pool thread</th></tr>${slowJobs}</table>
-</body></html>
-`;
+/** The processes' traces (`<pid>.json` each) as one trace file. */
+function mergeParts(dir: string, command: string[], blockMs: number, stallMs: number): TraceFile & { displayTimeUnit: string } {
+  const traceEvents: TraceEvent[] = [];
+  const processes: NonNullable<TraceFile['uvscope']>['processes'] = [];
+  for (const name of fs.readdirSync(dir).filter((n) => /^\d+\.json$/.test(n)).sort((a, b) => parseInt(a, 10) - parseInt(b, 10))) {
+    try {
+      const part = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as TraceFile;
+      for (const e of part.traceEvents) traceEvents.push(e);
+      processes.push(...(part.uvscope?.processes ?? []));
+    } catch {
+      // A process killed while writing its trace: left out (the summary counts the processes seen).
+    }
+  }
+  return { traceEvents, displayTimeUnit: 'ms', uvscope: { blockMs, stallMs, processes, command: command.join(' ') } };
+}
+
+export async function traceCommand(argv: string[]): Promise<number> {
+  const { options, positionals, rest } = parseArgs(argv, ['out', 'html', 'duration', 'stall-ms', 'sample-us', 'block-ms', 'max-markers'], ['help', 'no-cpu']);
+  if (options.has('help')) {
+    process.stdout.write(`${TRACE_USAGE}\n`);
+    return 0;
+  }
+  const command = [...positionals, ...rest];
+  if (command.length === 0) throw new UsageError('missing the command to trace (uvscope trace -- node app.js)');
+  const out = path.resolve(stringOption('out', options.get('out')) ?? 'uvscope-trace.json');
+  const htmlOption = stringOption('html', options.get('html'));
+  const html = htmlOption === undefined ? undefined : path.resolve(htmlOption);
+  const duration = positiveNumber('duration', options.get('duration'));
+  const stallMs = integerOption('stall-ms', options.get('stall-ms'), 200, 10, 3_600_000, true);
+  const sampleUs = options.has('no-cpu') ? 0 : integerOption('sample-us', options.get('sample-us'), 1000, 50, 1_000_000);
+  const blockMs = positiveInt('block-ms', options.get('block-ms'), 20, 3_600_000);
+  const maxMarkers = integerOption('max-markers', options.get('max-markers'), 1_000_000, 100, 100_000_000);
+  checkWritable(out, '--out');
+  if (html) checkWritable(html, '--html');
+
+  // A script as the command runs with this node (as `uvscope trace -- app.js` always did).
+  const file = /\.[cm]?js$/.test(command[0]) ? [process.execPath, command[0]] : [command[0]];
+  const [executable, ...args] = [...file, ...command.slice(1)];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-trace-'));
+  try {
+    const fifo = stallMs === 0 ? undefined : openStallFifo(dir);
+    const stallsDone = fifo ? printStalls(fifo.socket) : Promise.resolve();
+    const register = path.join(__dirname, '..', 'register.js');
+    const child = spawn(executable, args, {
+      stdio: 'inherit',
+      detached: true,
+      env: {
+        ...process.env,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${JSON.stringify(register)}`.trim(),
+        UVSCOPE_TRACE_DIR: dir,
+        UVSCOPE_TRACE_ORIGIN_NS: String(process.hrtime.bigint()),
+        UVSCOPE_TRACE_BLOCK_MS: String(blockMs),
+        UVSCOPE_TRACE_STALL_MS: String(stallMs),
+        UVSCOPE_TRACE_SAMPLE_US: String(sampleUs),
+        UVSCOPE_TRACE_MAX_MARKERS: String(maxMarkers),
+        UVSCOPE_TRACE_STALL_FIFO: fifo?.path ?? '',
+        UVSCOPE_TRACE_STALL_FD: '',
+      },
+    });
+    // The command has a process group of its own (so that nothing of it outlives the trace):
+    // Ctrl-C at the terminal reaches only us, and is passed on.
+    const forward = (signal: NodeJS.Signals) => signalGroup(child, signal);
+    for (const signal of FORWARDED) process.on(signal, forward);
+    let stoppedByUs = false;
+    // After --duration: SIGINT (a server writes its trace), then SIGTERM and SIGKILL 5 s apart
+    // for a command that does not stop.
+    const escalation: NodeJS.Timeout[] = [];
+    const timer = duration
+      ? setTimeout(() => {
+          stoppedByUs = true;
+          signalGroup(child, 'SIGINT');
+          escalation.push(setTimeout(() => signalGroup(child, 'SIGTERM'), 5000), setTimeout(() => signalGroup(child, 'SIGKILL'), 10_000));
+        }, duration * 1000)
+      : undefined;
+    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: NodeJS.ErrnoException }>((resolve) => {
+      child.on('error', (error: NodeJS.ErrnoException) => resolve({ code: null, signal: null, error }));
+      child.on('exit', (code, signal) => resolve({ code, signal }));
+    });
+    if (timer) clearTimeout(timer);
+    for (const t of escalation) clearTimeout(t);
+    if (exit.error) {
+      for (const signal of FORWARDED) process.removeListener(signal, forward);
+      fifo?.socket.destroy();
+      if (fifo) fs.closeSync(fifo.keepOpen);
+      const notFound = exit.error.code === 'ENOENT';
+      process.stderr.write(`uvscope: cannot start ${executable}: ${notFound ? 'command not found' : exit.error.message}\n`);
+      return notFound ? 127 : 126;
+    }
+    await reapGroup(child, 3000);
+    for (const signal of FORWARDED) process.removeListener(signal, forward);
+    if (fifo) {
+      // Every writer is gone with the group, but ours: closing it ends the stream.
+      fs.closeSync(fifo.keepOpen);
+      let bound: NodeJS.Timeout | undefined;
+      await Promise.race([stallsDone, new Promise<void>((resolve) => (bound = setTimeout(resolve, 1000)))]);
+      clearTimeout(bound);
+      fifo.socket.destroy();
+    }
+
+    const trace = mergeParts(dir, command, blockMs, stallMs);
+    const processes = trace.uvscope!.processes.length;
+    fs.writeFileSync(out, JSON.stringify(trace));
+    const model = analyzeTrace(trace);
+    process.stderr.write(`${formatSummary(trace, model)}\ntrace: ${out} (${trace.traceEvents.length} events from ${processes} Node process${processes === 1 ? '' : 'es'})\n`);
+    if (processes === 0) process.stderr.write('uvscope trace: no Node process wrote a trace (the command started none, or they were killed with SIGKILL)\n');
+    if (html) {
+      fs.writeFileSync(html, renderTraceHtml(trace, model));
+      process.stderr.write(`report: ${html}\n`);
+    }
+    if (exit.signal) return stoppedByUs && exit.signal === 'SIGINT' ? 0 : 128 + (os.constants.signals[exit.signal] ?? 0);
+    if (stoppedByUs && exit.code === 130) return 0;
+    return exit.code ?? 1;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

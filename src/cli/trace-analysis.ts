@@ -1,0 +1,259 @@
+/**
+ * Reads a uvscope trace file (events and its `uvscope` section) back into what the summary and
+ * the HTML report show: per thread, its iterations, its long iterations with their phase split
+ * (poll's wait for I/O apart from its work) and the functions that ran in them (self time from
+ * the CPU samples), its stalls; per process, Node's pool requests by kind. Pure functions.
+ * @internal
+ * @module
+ */
+import { requestThread, TraceEvent } from './chrome-trace';
+import type { ProcessInfo, ThreadInfo } from '../trace/process-collector';
+
+export interface TraceFile {
+  traceEvents: TraceEvent[];
+  uvscope?: { blockMs: number; processes: ProcessInfo[]; command?: string; /** The stall threshold; 0: no watchdog. */ stallMs?: number };
+}
+
+export interface FunctionTime {
+  /** `name (file:line)`. */
+  name: string;
+  selfMs: number;
+}
+
+export interface PhaseSplit {
+  pollWaitMs: number;
+  pollWorkMs: number;
+  checkMs: number;
+  timersMs: number;
+  pendingMs: number;
+  /** The startup slice (iteration 0 only). */
+  startupMs: number;
+}
+
+export interface LongIteration {
+  iteration: number;
+  startUs: number;
+  durationMs: number;
+  split: PhaseSplit;
+  top: FunctionTime[];
+}
+
+/** CPU samples of a thread: sample times (µs, trace clock) and the leaf frame's name of each. */
+export interface Samples {
+  timesUs: number[];
+  leaves: string[];
+  intervalUs: number;
+}
+
+export interface ThreadModel {
+  pid: number;
+  tid: number;
+  key: string;
+  process: string;
+  name: string;
+  info?: ThreadInfo;
+  loop: TraceEvent[];
+  waits: TraceEvent[];
+  stalls: TraceEvent[];
+  jobs: TraceEvent[];
+  requests: { kind: string; startUs: number; endUs: number }[];
+  utilization: { us: number; value: number }[];
+  samples?: Samples;
+  long: LongIteration[];
+  startUs: number;
+  endUs: number;
+}
+
+export interface TraceModel {
+  threads: ThreadModel[];
+  blockMs: number;
+  startUs: number;
+  endUs: number;
+  processes: ProcessInfo[];
+}
+
+function frameName(callFrame: { functionName: string; url: string; lineNumber: number }): string {
+  const fn = callFrame.functionName || '(anonymous)';
+  if (!callFrame.url) return fn;
+  const file = callFrame.url.replace(/^file:\/\//, '').split('/').pop();
+  return `${fn} (${file}:${callFrame.lineNumber + 1})`;
+}
+
+/** The samples of a thread's Profile/ProfileChunk events. */
+function readSamples(events: readonly TraceEvent[]): Samples | undefined {
+  const profile = events.find((e) => e.name === 'Profile');
+  if (!profile) return undefined;
+  const names = new Map<number, string>();
+  const timesUs: number[] = [];
+  const leaves: string[] = [];
+  let t = profile.ts ?? 0;
+  const ids: number[] = [];
+  for (const chunk of events.filter((e) => e.name === 'ProfileChunk' && e.id === profile.id)) {
+    const data = chunk.args?.data as { cpuProfile: { nodes?: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[] }; timeDeltas: number[] };
+    for (const node of data.cpuProfile.nodes ?? []) names.set(node.id, frameName(node.callFrame));
+    data.cpuProfile.samples.forEach((id, i) => {
+      t += data.timeDeltas[i];
+      timesUs.push(t);
+      ids.push(id);
+    });
+  }
+  for (const id of ids) leaves.push(names.get(id) ?? '(unknown)');
+  const gaps = timesUs.slice(1).map((x, i) => x - timesUs[i]).filter((d) => d > 0).sort((a, b) => a - b);
+  return { timesUs, leaves, intervalUs: gaps.length ? gaps[Math.floor(gaps.length / 2)] : 1000 };
+}
+
+const NOT_CODE = new Set(['(root)', '(idle)']);
+
+/** Self time per function in [fromUs, toUs): each sample counts until the next (at most two intervals). */
+export function topFunctions(samples: Samples | undefined, fromUs: number, toUs: number, limit = 5): FunctionTime[] {
+  if (!samples) return [];
+  const { timesUs, leaves, intervalUs } = samples;
+  const self = new Map<string, number>();
+  // First sample at or after fromUs (binary search: samples are in time order).
+  let lo = 0;
+  let hi = timesUs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (timesUs[mid] < fromUs) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < timesUs.length && timesUs[i] < toUs; i++) {
+    const next = i + 1 < timesUs.length ? timesUs[i + 1] : timesUs[i] + intervalUs;
+    const us = Math.min(next, toUs, timesUs[i] + 2 * intervalUs) - timesUs[i];
+    if (NOT_CODE.has(leaves[i]) || us <= 0) continue;
+    self.set(leaves[i], (self.get(leaves[i]) ?? 0) + us);
+  }
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit)
+    .map(([name, us]) => ({ name, selfMs: us / 1000 }));
+}
+
+function split(slices: readonly TraceEvent[]): PhaseSplit {
+  const s: PhaseSplit = { pollWaitMs: 0, pollWorkMs: 0, checkMs: 0, timersMs: 0, pendingMs: 0, startupMs: 0 };
+  for (const e of slices) {
+    const ms = (e.dur ?? 0) / 1000;
+    if (e.name === 'poll') {
+      const wait = Number(e.args?.waitMs ?? 0);
+      s.pollWaitMs += wait;
+      s.pollWorkMs += Math.max(0, ms - wait);
+    } else if (e.name === 'check') s.checkMs += ms;
+    else if (e.name === 'timers') s.timersMs += ms;
+    else if (e.name === 'pending') s.pendingMs += ms;
+    else if (e.name === 'startup') s.startupMs += ms;
+  }
+  return s;
+}
+
+export function analyzeTrace(file: TraceFile): TraceModel {
+  const blockMs = file.uvscope?.blockMs ?? 20;
+  const processes = file.uvscope?.processes ?? [];
+  const byThread = new Map<string, TraceEvent[]>();
+  const processTitles = new Map<number, string>();
+  const threadNames = new Map<string, string>();
+  for (const e of file.traceEvents) {
+    if (e.ph === 'M' && e.name === 'process_name') processTitles.set(e.pid, String(e.args?.name));
+    if (e.tid === undefined || e.tid >= 1_000_000) continue;
+    const key = `${e.pid}:${e.tid}`;
+    if (e.ph === 'M' && e.name === 'thread_name') threadNames.set(key, String(e.args?.name));
+    let list = byThread.get(key);
+    if (!list) byThread.set(key, (list = []));
+    list.push(e);
+  }
+  const jobsByPid = new Map<number, TraceEvent[]>();
+  const requestsByThread = new Map<string, ThreadModel['requests']>();
+  for (const e of file.traceEvents) {
+    if (e.cat === 'pool-request' && e.ph === 'X') {
+      const key = `${e.pid}:${requestThread(e.tid!)}`;
+      let list = requestsByThread.get(key);
+      if (!list) requestsByThread.set(key, (list = []));
+      list.push({ kind: e.name, startUs: e.ts!, endUs: e.ts! + (e.dur ?? 0) });
+    }
+    if (e.cat !== 'job') continue;
+    let list = jobsByPid.get(e.pid);
+    if (!list) jobsByPid.set(e.pid, (list = []));
+    list.push(e);
+  }
+  const threads: ThreadModel[] = [];
+  for (const [key, events] of byThread) {
+    const [pid, tid] = key.split(':').map(Number);
+    const loop = events.filter((e) => e.ph === 'X' && e.cat === 'loop');
+    const info = processes.find((p) => p.pid === pid)?.threads.find((t) => t.tid === tid);
+    const requests = requestsByThread.get(key) ?? [];
+    const samples = readSamples(events);
+    // Long iterations: those the observer reported (busy time over the threshold, exact split
+    // of poll), and a long startup.
+    const byIteration = new Map<number, TraceEvent[]>();
+    for (const e of loop) {
+      const n = Number(e.args?.iteration);
+      let list = byIteration.get(n);
+      if (!list) byIteration.set(n, (list = []));
+      list.push(e);
+    }
+    const long: LongIteration[] = [];
+    const startup = loop.find((e) => e.name === 'startup');
+    if (startup && (startup.dur ?? 0) >= blockMs * 1000) {
+      long.push({ iteration: 0, startUs: startup.ts!, durationMs: startup.dur! / 1000, split: split([startup]), top: topFunctions(samples, startup.ts!, startup.ts! + startup.dur!) });
+    }
+    for (const l of info?.longIterations ?? []) {
+      const slices = byIteration.get(l.iteration) ?? [];
+      const startUs = l.endedAtUs - l.durationMs * 1000;
+      long.push({ iteration: l.iteration, startUs, durationMs: l.durationMs, split: split(slices), top: topFunctions(samples, startUs, l.endedAtUs) });
+    }
+    // The last iteration never ended (no next prepare): the observer could not report it; its
+    // slices can.
+    let lastIteration = 0;
+    for (const n of byIteration.keys()) if (n > lastIteration) lastIteration = n;
+    if (lastIteration > 0 && !long.some((l) => l.iteration === lastIteration)) {
+      const slices = byIteration.get(lastIteration)!;
+      const s = split(slices);
+      const startUs = Math.min(...slices.map((e) => e.ts!));
+      const endUs = Math.max(...slices.map((e) => e.ts! + (e.dur ?? 0)));
+      const busyMs = (endUs - startUs) / 1000 - s.pollWaitMs;
+      if (busyMs >= blockMs) long.push({ iteration: lastIteration, startUs, durationMs: (endUs - startUs) / 1000, split: s, top: topFunctions(samples, startUs, endUs) });
+    }
+    const timed = events.filter((e) => e.ts !== undefined && e.ph !== 'M');
+    const times = [...timed.map((e) => e.ts!), ...timed.map((e) => e.ts! + (e.dur ?? 0))];
+    threads.push({
+      pid,
+      tid,
+      key,
+      process: processTitles.get(pid) ?? `pid ${pid}`,
+      name: threadNames.get(key) ?? `thread ${tid}`,
+      info,
+      loop,
+      waits: events.filter((e) => e.cat === 'loop-wait'),
+      stalls: events.filter((e) => e.cat === 'stall'),
+      jobs: tid === 0 ? jobsByPid.get(pid) ?? [] : [],
+      requests,
+      utilization: events.filter((e) => e.ph === 'C').map((e) => ({ us: e.ts!, value: Number(e.args?.utilization) })),
+      samples,
+      long: long.sort((a, b) => b.durationMs - a.durationMs),
+      startUs: times.reduce((a, b) => Math.min(a, b), Infinity),
+      endUs: times.reduce((a, b) => Math.max(a, b), 0),
+    });
+  }
+  threads.sort((a, b) => a.pid - b.pid || a.tid - b.tid);
+  const startUs = threads.reduce((a, t) => Math.min(a, t.startUs), Infinity);
+  const endUs = threads.reduce((a, t) => Math.max(a, t.endUs), -Infinity);
+  return { threads, blockMs, startUs: Number.isFinite(startUs) ? startUs : 0, endUs: Number.isFinite(endUs) ? endUs : 0, processes };
+}
+
+/** Pool requests by kind over every thread of every process: counts summed, p50/p99 the largest of the threads'. */
+export function requestsByKind(model: TraceModel): [string, { count: number; failed: number; p50Ms: number; p99Ms: number }][] {
+  const kinds = new Map<string, { count: number; failed: number; p50Ms: number; p99Ms: number }>();
+  for (const p of model.processes) {
+    for (const t of p.threads) {
+      for (const [kind, k] of Object.entries(t.requests ?? {})) {
+        if (kind.startsWith('uvscope.')) continue;
+        const sum = kinds.get(kind) ?? { count: 0, failed: 0, p50Ms: 0, p99Ms: 0 };
+        sum.count += k.count;
+        sum.failed += k.failed;
+        sum.p50Ms = Math.max(sum.p50Ms, k.p50Ms);
+        sum.p99Ms = Math.max(sum.p99Ms, k.p99Ms);
+        kinds.set(kind, sum);
+      }
+    }
+  }
+  return [...kinds.entries()].sort((a, b) => b[1].count - a[1].count);
+}

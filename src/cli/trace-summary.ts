@@ -1,0 +1,71 @@
+/**
+ * The summary `uvscope trace` prints on stderr, from the trace file's content: per thread its
+ * iterations and utilization, its longest iterations with their phase split and the functions
+ * that ran in them; stalls; Node's pool requests by kind with p50/p99; what was dropped to keep
+ * memory bounded. Pure functions.
+ * @internal
+ * @module
+ */
+import { analyzeTrace, LongIteration, requestsByKind, TraceFile, TraceModel } from './trace-analysis';
+
+const ms = (v: number) => `${v.toFixed(2)} ms`;
+
+function splitText(l: LongIteration): string {
+  const s = l.split;
+  if (l.iteration === 0) return 'startup (main script and modules, before the loop first turned)';
+  const parts = [`poll ${ms(s.pollWaitMs + s.pollWorkMs)} (waiting ${ms(s.pollWaitMs)}, I/O callbacks ${ms(s.pollWorkMs)})`];
+  if (s.checkMs) parts.push(`check ${ms(s.checkMs)}`);
+  if (s.timersMs) parts.push(`timers ${ms(s.timersMs)}`);
+  if (s.pendingMs) parts.push(`pending ${ms(s.pendingMs)}`);
+  return parts.join(', ');
+}
+
+/** `model`: the file's analyzeTrace(), when the caller has it already. */
+export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(file), longPerThread = 3): string {
+  const lines = [''];
+  const processes = new Set(model.threads.map((t) => t.pid)).size;
+  lines.push(`uvscope trace: ${processes} process${processes === 1 ? '' : 'es'}, ${model.threads.length} thread${model.threads.length === 1 ? '' : 's'}, ${((model.endUs - model.startUs) / 1e6).toFixed(2)} s`);
+  for (const t of model.threads) {
+    const info = t.info;
+    const iterations = info?.iterations ?? new Set(t.loop.map((e) => e.args?.iteration)).size - 1;
+    const head = `${t.process}, ${t.name}: ${iterations} iterations`;
+    const detail = info?.utilization !== undefined ? `, utilization ${(info.utilization * 100).toFixed(1)}%, iteration p50 ${ms(info.iterationP50Ms!)} p99 ${ms(info.iterationP99Ms!)}` : '';
+    lines.push(`${head}${detail}${info && !info.complete ? ' (ended before its last batch: a terminated worker)' : ''}`);
+    const longCount = t.long.filter((l) => l.iteration !== 0).length;
+    lines.push(`  long iterations (> ${model.blockMs} ms busy): ${longCount}`);
+    for (const l of t.long.slice(0, longPerThread)) {
+      lines.push(`  ${l.iteration === 0 ? 'startup' : `iteration ${l.iteration}`}: ${ms(l.durationMs)}: ${splitText(l)}`);
+      if (l.top.length) lines.push(`    top functions (self): ${l.top.map((f) => `${f.name} ${ms(f.selfMs)}`).join(', ')}`);
+    }
+    if (info?.cpuUnavailable) lines.push(`  no CPU samples: ${info.cpuUnavailable}`);
+    const d = info?.dropped;
+    if (d && (d.markers || d.jobs || d.requests || d.utilization || d.longIterations)) {
+      lines.push(`  dropped to bound memory (the oldest): ${d.markers} loop markers, ${d.requests} pool requests, ${d.jobs} jobs, ${d.utilization} utilization samples, ${d.longIterations} long iterations`);
+    }
+  }
+  const stalls = model.threads.flatMap((t) => t.stalls.map((s) => ({ t, s })));
+  const threshold = file.uvscope?.stallMs ?? stalls[0]?.s.args?.thresholdMs;
+  if (threshold || stalls.length) {
+    const longest = stalls.reduce<(typeof stalls)[number] | undefined>((max, x) => (max && Number(max.s.args?.durationMs) >= Number(x.s.args?.durationMs) ? max : x), undefined);
+    lines.push(
+      `stalls${threshold !== undefined ? ` (> ${threshold} ms)` : ''}: ${stalls.length}` +
+        (longest ? `, longest ${ms(Number(longest.s.args?.durationMs))} in ${longest.s.args?.phase} (${longest.t.name} of pid ${longest.t.pid})` : ''),
+    );
+  }
+  const jobs = model.threads.flatMap((t) => t.jobs);
+  if (jobs.length) {
+    const slowest = [...jobs].sort((a, b) => (b.dur ?? 0) - (a.dur ?? 0)).slice(0, 3);
+    const waits = [...jobs].sort((a, b) => Number(b.args?.queueWaitMs) - Number(a.args?.queueWaitMs)).slice(0, 3);
+    lines.push(`uvscope pool jobs: ${jobs.length}`);
+    lines.push(`  slowest: ${slowest.map((j) => `${j.name} ${ms((j.dur ?? 0) / 1000)}`).join(', ')}`);
+    lines.push(`  longest queue waits: ${waits.map((j) => `${j.name} ${ms(Number(j.args?.queueWaitMs))}`).join(', ')}`);
+  }
+  const kinds = requestsByKind(model);
+  if (kinds.length) {
+    lines.push(`Node pool requests: ${kinds.reduce((sum, [, k]) => sum + k.count, 0)} (by kind; p50/p99 the largest of the threads')`);
+    for (const [kind, k] of kinds.slice(0, 8)) {
+      lines.push(`  ${kind}: ${k.count}${k.failed ? ` (${k.failed} failed)` : ''}, p50 ${ms(k.p50Ms)} p99 ${ms(k.p99Ms)}`);
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,245 @@
+/**
+ * The main thread's collection of every thread's batches (its own and those its workers post),
+ * in bounded memory: per thread, the newest `maxMarkers` loop markers and the newest `maxRecords`
+ * pool jobs, pool requests and utilization samples are kept, the older ones dropped and counted. At the end, `events()` turns them into the process's Chrome
+ * trace events. Lifetime: the process's (one per process, in register.ts).
+ * @internal
+ * @module
+ */
+import type { LongIterationEvent, TraceColumns } from '../loop-observer';
+import type { StallEvent } from '../loop/stall-watchdog';
+import { processName, threadEvents, TraceEvent } from '../cli/chrome-trace';
+import type { ThreadBatch } from './thread-recorder';
+
+/** Oldest-first batches of something, at most `max` items: the oldest go first (whole batches, then the oldest part of one). */
+class BatchRing<T> {
+  #batches: T[] = [];
+  #count = 0;
+  dropped = 0;
+
+  constructor(
+    readonly max: number,
+    readonly size: (batch: T) => number,
+    /** The batch without its first `n` items. */
+    readonly drop: (batch: T, n: number) => T,
+  ) {}
+
+  push(batch: T): void {
+    const n = this.size(batch);
+    if (n === 0) return;
+    this.#batches.push(batch);
+    this.#count += n;
+    while (this.#count > this.max) {
+      const oldest = this.#batches[0];
+      const excess = this.#count - this.max;
+      const size = this.size(oldest);
+      if (size <= excess) this.#batches.shift();
+      else this.#batches[0] = this.drop(oldest, excess);
+      const gone = Math.min(size, excess);
+      this.#count -= gone;
+      this.dropped += gone;
+    }
+  }
+
+  get batches(): readonly T[] {
+    return this.#batches;
+  }
+}
+
+function concatColumns(parts: readonly TraceColumns[]): TraceColumns {
+  const n = parts.reduce((sum, p) => sum + p.timesNs.length, 0);
+  const out: TraceColumns = { timesNs: new BigUint64Array(n), iterations: new Float64Array(n), phases: new Uint8Array(n), pollWaitsNs: new Float64Array(n) };
+  let at = 0;
+  for (const p of parts) {
+    out.timesNs.set(p.timesNs, at);
+    out.iterations.set(p.iterations, at);
+    out.phases.set(p.phases, at);
+    out.pollWaitsNs.set(p.pollWaitsNs, at);
+    at += p.timesNs.length;
+  }
+  return out;
+}
+
+class ThreadCollection {
+  startNs?: bigint;
+  /** The thread's first loop marker, kept when the markers around it are dropped: the end of its startup. */
+  firstMarkerNs?: bigint;
+  endNs?: bigint;
+  final?: ThreadBatch['final'];
+  droppedByNative = 0;
+  readonly markers: BatchRing<TraceColumns>;
+  readonly jobs: BatchRing<ThreadBatch['jobs']>;
+  readonly requests: BatchRing<ThreadBatch['requests']>;
+  readonly utilization: BatchRing<ThreadBatch['utilization']>;
+  readonly longIterations: BatchRing<LongIterationEvent[]>;
+  readonly stalls: BatchRing<StallEvent[]>;
+
+  constructor(limits: CollectorLimits) {
+    const length = (a: readonly unknown[]) => a.length;
+    const slice = <T>(a: T[], n: number) => a.slice(n);
+    const sliceColumns = (c: TraceColumns, n: number): TraceColumns => ({
+      timesNs: c.timesNs.subarray(n),
+      iterations: c.iterations.subarray(n),
+      phases: c.phases.subarray(n),
+      pollWaitsNs: c.pollWaitsNs.subarray(n),
+    });
+    this.markers = new BatchRing<TraceColumns>(limits.maxMarkers, (c) => c.timesNs.length, sliceColumns);
+    this.jobs = new BatchRing<ThreadBatch['jobs']>(limits.maxRecords, length, slice);
+    this.requests = new BatchRing<ThreadBatch['requests']>(limits.maxRecords, length, slice);
+    this.utilization = new BatchRing<ThreadBatch['utilization']>(limits.maxRecords, length, slice);
+    this.longIterations = new BatchRing<LongIterationEvent[]>(limits.maxRecords, length, slice);
+    this.stalls = new BatchRing<StallEvent[]>(1000, length, slice);
+  }
+}
+
+export interface CollectorLimits {
+  /** Loop markers kept per thread (4 per iteration; each about 25 bytes). */
+  maxMarkers: number;
+  /** Pool jobs, pool requests, utilization samples and long iterations kept per thread, each. */
+  maxRecords: number;
+}
+
+/** What the summary needs of a thread beyond its events: in the trace file's `uvscope` section. */
+export interface ThreadInfo {
+  tid: number;
+  name: string;
+  iterations?: number;
+  utilization?: number;
+  iterationP50Ms?: number;
+  iterationP99Ms?: number;
+  longIterations: { iteration: number; endedAtUs: number; durationMs: number; pollWaitMs: number; pollWorkMs: number; outsidePollMs: number }[];
+  stallCount?: number;
+  /** Records left out to keep memory bounded (the oldest first). */
+  dropped: { markers: number; jobs: number; requests: number; utilization: number; longIterations: number };
+  cpuSamples: number;
+  cpuUnavailable?: string;
+  watchdogUnavailable?: string;
+  /** Pool requests by kind over the whole run (not only those kept), from monitorPoolRequests. */
+  requests?: Record<string, { count: number; failed: number; p50Ms: number; p99Ms: number }>;
+  /** Whether the thread's last batch arrived (a worker terminated, or still running when the process exited, has none). */
+  complete: boolean;
+}
+
+export interface ProcessInfo {
+  pid: number;
+  title: string;
+  threads: ThreadInfo[];
+}
+
+export class ProcessCollector {
+  readonly #threads = new Map<number, ThreadCollection>();
+  readonly #waiting = new Map<number, () => void>();
+
+  constructor(readonly limits: CollectorLimits) {}
+
+  /** Whether a batch of the thread arrived. */
+  has(threadId: number): boolean {
+    return this.#threads.has(threadId);
+  }
+
+  /** Whether the thread's last batch arrived. */
+  finished(threadId: number): boolean {
+    return this.#threads.get(threadId)?.final !== undefined;
+  }
+
+  /** Resolves when the thread's last batch arrives, or after `timeoutMs`. */
+  waitFinished(threadId: number, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#waiting.set(threadId, done);
+    });
+  }
+
+  add(batch: ThreadBatch): void {
+    let thread = this.#threads.get(batch.threadId);
+    if (!thread) this.#threads.set(batch.threadId, (thread = new ThreadCollection(this.limits)));
+    if (batch.startNs !== undefined) thread.startNs = batch.startNs;
+    if (batch.endNs !== undefined) thread.endNs = batch.endNs;
+    if (batch.final) {
+      thread.final = batch.final;
+      this.#waiting.get(batch.threadId)?.();
+      this.#waiting.delete(batch.threadId);
+    }
+    thread.droppedByNative += batch.droppedMarkers;
+    if (thread.firstMarkerNs === undefined && batch.markers.timesNs.length) thread.firstMarkerNs = batch.markers.timesNs[0];
+    thread.markers.push(batch.markers);
+    thread.jobs.push(batch.jobs);
+    thread.requests.push(batch.requests);
+    thread.utilization.push(batch.utilization);
+    thread.longIterations.push(batch.longIterations);
+    thread.stalls.push(batch.stalls);
+  }
+
+  /** The process's trace events and what the summary needs beside them. `nowNs` ends threads whose last batch never came. */
+  build(pid: number, title: string, originNs: bigint, longIterationNs: number, nowNs: bigint): { events: TraceEvent[]; info: ProcessInfo } {
+    const events: TraceEvent[] = [processName(pid, title)];
+    const info: ProcessInfo = { pid, title, threads: [] };
+    const toUs = (ns: bigint) => Number(ns - originNs) / 1000;
+    for (const [threadId, t] of [...this.#threads.entries()].sort((a, b) => a[0] - b[0])) {
+      if (t.startNs === undefined) continue;
+      const threadName = threadId === 0 ? 'main thread' : `worker ${threadId}`;
+      const profile = t.final?.profile;
+      // One event at a time: a spread of a million events would overflow the stack.
+      for (const event of threadEvents({
+          pid,
+          tid: threadId,
+          threadName,
+          originNs,
+          startNs: t.startNs,
+          firstMarkerNs: t.firstMarkerNs,
+          endNs: t.endNs ?? nowNs,
+          markers: concatColumns(t.markers.batches),
+          longIterationNs,
+          jobs: t.jobs.batches.flat(),
+          requests: t.requests.batches.flat(),
+          stalls: t.stalls.batches.flat(),
+          utilization: t.utilization.batches.flat(),
+          profile,
+        }))
+        events.push(event);
+      const f = t.final;
+      const ms = (ns: number) => ns / 1e6;
+      info.threads.push({
+        tid: threadId,
+        name: threadName,
+        iterations: f?.iterations,
+        utilization: f?.utilization,
+        iterationP50Ms: f && ms(f.iterationP50Ns),
+        iterationP99Ms: f && ms(f.iterationP99Ns),
+        longIterations: t.longIterations.batches.flat().map((l) => ({
+          iteration: l.iteration,
+          endedAtUs: toUs(l.endedAtNs),
+          durationMs: ms(l.durationNs),
+          pollWaitMs: ms(l.pollWaitNs),
+          pollWorkMs: ms(l.pollWorkNs),
+          outsidePollMs: ms(l.outsidePollNs),
+        })),
+        stallCount: f?.stallCount,
+        dropped: {
+          markers: t.markers.dropped + t.droppedByNative,
+          jobs: t.jobs.dropped,
+          requests: t.requests.dropped,
+          utilization: t.utilization.dropped,
+          longIterations: t.longIterations.dropped,
+        },
+        cpuSamples: profile?.samples.length ?? 0,
+        cpuUnavailable: f?.cpuUnavailable,
+        watchdogUnavailable: f?.watchdogUnavailable,
+        requests: f
+          ? Object.fromEntries(
+              Object.entries(f.requestStats.requests).map(([kind, k]) => [
+                kind,
+                { count: k.completed + k.failed + k.cancelled, failed: k.failed, p50Ms: ms(k.latency.p50), p99Ms: ms(k.latency.p99) },
+              ]),
+            )
+          : undefined,
+        complete: f !== undefined,
+      });
+    }
+    return { events, info };
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * `uvscope trace -- <any command>`: every Node process and worker thread of a command in one
+ * trace, checked by Chrome DevTools' own trace engine (@paulirish/trace_engine, in a child
+ * process: it is ESM); CPU samples; the startup slice of a program whose loop never turns; exit
+ * codes; an unwritable output; the HTML report rendered in headless Chromium.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { withoutSanitizer } from './helpers';
+
+const root = path.resolve(__dirname, '..');
+const cli = path.join(root, 'lib', 'cli', 'main.js');
+const fixtures = path.join(__dirname, 'fixtures');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-trace-'));
+});
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('uvscope trace -- node app.js (two Node processes, a worker)', () => {
+  let events: any[];
+  let stderr: string;
+  let engine: { processes: { pid: number; threads: { tid: number; name: string; counts: Record<string, number>; functions: string[] }[] }[]; profiles: { pid: number; threads: { tid: number; samples: number }[] }[] };
+  const out = () => path.join(dir, 'multi.json');
+  const html = () => path.join(dir, 'multi.html');
+
+  beforeAll(() => {
+    const result = run(['trace', '--out', out(), '--html', html(), '--', process.execPath, path.join(fixtures, 'trace-multi.js')]);
+    stderr = result.stderr;
+    expect({ code: result.code, stderr }).toMatchObject({ code: 0 });
+    events = JSON.parse(fs.readFileSync(out(), 'utf8')).traceEvents;
+    const parsed = spawnSync(process.execPath, [path.join(fixtures, 'trace-engine.mjs'), out()], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(parsed.stderr).toBe('');
+    engine = JSON.parse(parsed.stdout);
+  }, 120_000);
+
+  test("DevTools' trace engine finds both processes, the worker's own track, loop slices, CPU profiles and pool slices", () => {
+    expect(engine.processes).toHaveLength(2);
+    const threads = engine.processes.flatMap((p) => p.threads.map((t) => ({ ...t, pid: p.pid })));
+    const mains = threads.filter((t) => t.name === 'main thread');
+    expect(mains).toHaveLength(2);
+    const worker = threads.find((t) => t.name === 'worker 1')!;
+    expect(worker).toBeDefined();
+    for (const t of [...mains, worker]) {
+      expect(t.counts.startup).toBe(1);
+      // The engine turns the CPU samples into ProfileCall entries on the thread itself.
+      expect(t.counts.ProfileCall).toBeGreaterThan(0);
+    }
+    // The app's main thread and its worker turned their loops: phase slices, poll's wait nested.
+    for (const t of [mains.find((m) => m.pid === worker.pid)!, worker]) {
+      for (const phase of ['poll', 'check', 'timers']) expect({ phase, n: t.counts[phase] > 0 }).toEqual({ phase, n: true });
+    }
+    // The busy function ran in the worker, and the profile knows it.
+    expect(worker.functions).toContain('busyWork');
+    // The worker the app terminated handed its profile first.
+    const terminated = threads.find((t) => t.name === 'worker 2')!;
+    expect(terminated.functions).toContain('busyWork');
+    const pool = threads.find((t) => t.name === 'Node pool requests of main thread')!;
+    expect(pool.counts['crypto.pbkdf2']).toBe(1);
+    const profiled = engine.profiles.flatMap((p) => p.threads.map((t) => ({ pid: p.pid, ...t })));
+    expect(profiled).toHaveLength(4);
+    for (const p of profiled) expect(p.samples).toBeGreaterThan(10);
+  });
+
+  test('the synchronous child process has its startup slice though its loop never turned', () => {
+    // Its loop turns at most once, as the process exits.
+    const app = events.find((e) => e.name === 'thread_name' && e.args.name === 'worker 1').pid;
+    const child = engine.processes.find((p) => p.pid !== app)!;
+    expect(child).toBeDefined();
+    const startup = events.find((e) => e.pid === child.pid && e.name === 'startup');
+    expect(startup.dur).toBeGreaterThanOrEqual(40_000);
+  });
+
+  test('CPU samples share the loop slices\' clock: the worker\'s busy samples lie inside its long timers slice', () => {
+    const worker = events.find((e) => e.name === 'thread_name' && e.args.name === 'worker 1');
+    const long = events.filter((e) => e.pid === worker.pid && e.tid === worker.tid && e.name === 'timers' && e.dur >= 30_000);
+    expect(long).toHaveLength(1);
+    const profile = events.find((e) => e.name === 'Profile' && e.pid === worker.pid && e.tid === worker.tid);
+    const chunks = events.filter((e) => e.name === 'ProfileChunk' && e.id === profile.id && e.pid === worker.pid);
+    const nodes = new Map<number, string>(chunks.flatMap((c) => c.args.data.cpuProfile.nodes ?? []).map((n: any) => [n.id, n.callFrame.functionName]));
+    let t = profile.ts;
+    const busy: number[] = [];
+    for (const chunk of chunks) {
+      chunk.args.data.cpuProfile.samples.forEach((id: number, i: number) => {
+        t += chunk.args.data.timeDeltas[i];
+        if (nodes.get(id) === 'busyWork') busy.push(t);
+      });
+    }
+    // At least a few samples (a loaded machine delays V8's sampler thread).
+    expect(busy.length).toBeGreaterThanOrEqual(3);
+    const [slice] = long;
+    const inside = busy.filter((ts) => ts >= slice.ts && ts <= slice.ts + slice.dur);
+    expect(inside.length / busy.length).toBeGreaterThan(0.9);
+  });
+
+  test('the summary names the long iterations with their phase split and top functions, and the pool requests', () => {
+    expect(stderr).toMatch(/uvscope trace: 2 processes, 4 threads/);
+    expect(stderr).toMatch(/worker 1: \d+ iterations/);
+    expect(stderr).toMatch(/iteration \d+: \d+\.\d+ ms: poll .*waiting .*timers \d+\.\d+ ms[^\n]*\n\s+top functions \(self\): busyWork \(trace-multi\.js:\d+\)/);
+    expect(stderr).toMatch(/crypto\.pbkdf2: 1, p50/);
+  });
+
+  const chromium = fs.existsSync(CHROMIUM) ? test : test.skip;
+  chromium('the HTML report is offline and renders in headless Chromium: timeline drawn, utilization lines, long iterations', async () => {
+    const page = fs.readFileSync(html(), 'utf8');
+    expect(page).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { chromium: playwright } = require('playwright-core');
+    const browser = await playwright.launch({
+      executablePath: CHROMIUM,
+      env: withoutSanitizer(),
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    });
+    try {
+      const tab = await browser.newPage();
+      const problems: string[] = [];
+      tab.on('console', (message: any) => {
+        if (message.type() === 'error') problems.push(message.text());
+      });
+      tab.on('pageerror', (error: Error) => problems.push(error.message));
+      tab.on('request', (request: any) => {
+        if (!request.url().startsWith('file://')) problems.push(`request: ${request.url()}`);
+      });
+      await tab.goto(`file://${html()}`);
+      const seen = await tab.evaluate(() => {
+        const document = (globalThis as any).document;
+        const canvas = document.getElementById('timeline');
+        const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        const colors = new Set<string>();
+        for (let i = 0; i < pixels.length; i += 4 * 7) if (pixels[i + 3]) colors.add(`${pixels[i]},${pixels[i + 1]},${pixels[i + 2]}`);
+        const lines = [...document.querySelectorAll('svg.utilization polyline')].filter((p: any) => (p.getAttribute('points') ?? '').split(' ').length > 1).length;
+        return { width: canvas.getBoundingClientRect().width, colors: [...colors], lines, long: document.querySelectorAll('tr.long').length, splits: document.querySelectorAll('svg.split rect').length };
+      });
+      expect(seen.width).toBeGreaterThan(300);
+      // The phase colours (poll work, timers, waiting) were drawn.
+      for (const color of ['59,125,216', '208,69,47', '217,221,227']) expect(seen.colors).toContain(color);
+      expect(seen.lines).toBeGreaterThanOrEqual(1);
+      expect(seen.long).toBeGreaterThanOrEqual(2);
+      expect(seen.splits).toBeGreaterThan(0);
+      // Zoom with the wheel redraws without an error.
+      await tab.mouse.move(600, 200);
+      await tab.mouse.wheel(0, -300);
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+});
+
+describe('uvscope trace: exit codes and failures', () => {
+  test("the command's exit code is kept; a command that cannot be found exits 127", () => {
+    expect(run(['trace', '--no-cpu', '--out', path.join(dir, 'exit.json'), '--', process.execPath, '-e', 'process.exitCode = 7']).code).toBe(7);
+    const missing = run(['trace', '--out', path.join(dir, 'missing.json'), '--', 'uvscope-no-such-command']);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/cannot start uvscope-no-such-command: command not found/);
+  });
+
+  test('an output file that cannot be written fails before the command starts', () => {
+    const marker = path.join(dir, 'started');
+    const result = run(['trace', '--out', path.join(dir, 'no', 'such', 'dir', 't.json'), '--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cannot write --out .*ENOENT/);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  test('SIGINT to uvscope reaches the command\'s process group: the server writes its trace, dies of it, nothing is left', async () => {
+    const out = path.join(dir, 'sigint.json');
+    const child = spawn(process.execPath, [cli, 'trace', '--no-cpu', '--out', out, '--', process.execPath, path.join(fixtures, 'trace-server.js')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const serverPid = await new Promise<number>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+        const match = /listening (\d+)\n/.exec(stdout);
+        if (match) resolve(Number(match[1]));
+      });
+      child.on('exit', () => reject(new Error(`uvscope exited before the server listened: ${stderr}`)));
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    let alive = true;
+    try {
+      process.kill(serverPid, 0);
+    } catch (error) {
+      alive = (error as NodeJS.ErrnoException).code !== 'ESRCH';
+    }
+    expect(alive).toBe(false);
+    const events: any[] = JSON.parse(fs.readFileSync(out, 'utf8')).traceEvents;
+    expect(events.filter((e) => e.pid === serverPid && e.name === 'poll').length).toBeGreaterThan(0);
+    expect(stderr).toMatch(/main thread: \d+ iterations/);
+  }, 60_000);
+
+  test('--max-markers bounds the loop markers kept per thread; the summary says how many were dropped', () => {
+    const out = path.join(dir, 'bounded.json');
+    // 2000 turns of the loop: 8000 markers, far more than the bound, whatever the machine's speed.
+    const turns = 'let n = 0; const step = () => { if (++n < 2000) setImmediate(step); }; setImmediate(step);';
+    const result = run(['trace', '--no-cpu', '--max-markers', '100', '--out', out, '--', process.execPath, '-e', turns]);
+    expect(result.code).toBe(0);
+    const dropped = /dropped to bound memory \(the oldest\): (\d+) loop markers/.exec(result.stderr);
+    expect(dropped).not.toBeNull();
+    expect(Number(dropped![1])).toBeGreaterThan(0);
+    const trace = JSON.parse(fs.readFileSync(out, 'utf8'));
+    const slices = trace.traceEvents.filter((e: any) => e.cat === 'loop' && e.name !== 'startup');
+    // One slice per marker, and the last runs to the end: at most the bound.
+    expect(slices.length).toBeLessThanOrEqual(100);
+    expect(trace.uvscope.processes[0].threads[0].dropped.markers).toBe(Number(dropped![1]));
+  });
+
+  test('--no-cpu: no Profile events', () => {
+    const out = path.join(dir, 'nocpu.json');
+    expect(run(['trace', '--no-cpu', '--out', out, '--', path.join(fixtures, 'trace-app.js')]).code).toBe(0);
+    const events: any[] = JSON.parse(fs.readFileSync(out, 'utf8')).traceEvents;
+    expect(events.filter((e) => e.ph === 'P')).toEqual([]);
+    expect(events.filter((e) => e.name === 'poll').length).toBeGreaterThan(10);
+  });
+});
+
+describe('LoopObserver.traceColumns()', () => {
+  test('drains the buffer as typed arrays in time order, with poll waits on check entries only: a 30 ms idle wait, none while busy', () => {
+    // In a child: jest's own handles in this process can keep poll from waiting.
+    const script = `
+      const { LoopObserver, MARKER_PHASE_CODES } = require(${JSON.stringify(path.join(root, 'lib'))});
+      const observer = new LoopObserver({ traceCapacity: 4096 }).start();
+      // Armed once the loop runs: armed at startup, it could be due before the first poll.
+      setImmediate(() => setTimeout(() => {
+        let n = 0;
+        const spin = () => {
+          if (++n < 20) return setImmediate(spin);
+          const c = observer.traceColumns();
+          const again = observer.traceColumns().timesNs.length;
+          observer.close();
+          console.log(JSON.stringify({
+            phases: [...c.phases].map((code) => MARKER_PHASE_CODES[code]),
+            disorder: c.timesNs.findIndex((t, i) => i > 0 && t < c.timesNs[i - 1]),
+            waits: [...c.pollWaitsNs],
+            again,
+          }));
+        };
+        setImmediate(spin);
+      }, 30));`;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(result.stderr).toBe('');
+    const { phases, disorder, waits, again } = JSON.parse(result.stdout);
+    expect(again).toBe(0); // drained
+    expect(disorder).toBe(-1);
+    expect(new Set(phases)).toEqual(new Set(['prepare', 'check']));
+    // Only check entries carry a wait; the 30 ms timer's wait is one of them, and the
+    // setImmediate chain's polls did not wait (a pending immediate makes poll's timeout 0).
+    expect(waits.filter((w: number, i: number) => phases[i] !== 'check' && w !== 0)).toEqual([]);
+    const checks = waits.filter((_: number, i: number) => phases[i] === 'check');
+    expect(Math.max(...checks)).toBeGreaterThanOrEqual(20e6);
+    expect(checks.slice(-15).filter((w: number) => w >= 1e6)).toEqual([]);
+  });
+});
