@@ -7,61 +7,62 @@
  *
  * For that, the callback property of each request class's prototype becomes an accessor, once
  * per class and for the life of the process: the setter keeps the function on the instance
- * under a symbol; the getter returns it as is while nothing is watched, or a shared trampoline
- * that notes the outcome and calls it. Requests whose callback was set before the accessor
- * existed (own properties) are untouched and report no failure. The accessor stays after the
- * last monitor stops, because requests in flight still read their callback through it.
- * fs/promises requests resolve a promise instead; their failure is read from that promise.
+ * under a slot; the getter returns a shared trampoline that marks the request object failed or
+ * not, then calls it. A callback already set when the request is seen (dns sets it before the
+ * request exists natively) is moved behind the trampoline on the instance. The marks, slots and
+ * trampolines use registered symbols (`Symbol.for`) and live on Node's objects, so every copy of
+ * uvscope in the process (two versions in node_modules, or one per jest test file) reads what
+ * whichever copy installed the accessor writes. Requests whose callback was an own property
+ * before any of this (in flight when the first monitor started) report no failure.
  * @internal
  * @module
  */
 
 const CALLBACK_PROPERTIES = ['oncomplete', 'ondone', 'onerror'] as const;
 type Callback = (...args: unknown[]) => unknown;
-/** Where each instance keeps its callback once the prototype has the accessor. */
-const slots = Object.fromEntries(CALLBACK_PROPERTIES.map((p) => [p, Symbol(`uvscope.${p}`)]));
-type Holder = Record<symbol, Callback | undefined>;
+/** Where each instance keeps its callback behind the trampoline. */
+const slots = Object.fromEntries(CALLBACK_PROPERTIES.map((p) => [p, Symbol.for(`uvscope.requestCallback.${p}`)]));
+/** Set on the request object by the trampoline: whether its callback reported a failure. */
+const kFailed = Symbol.for('uvscope.requestFailed');
+/** Set on a prototype once it has the accessors. */
+const kPatched = Symbol.for('uvscope.requestCallbackAccessors');
+type Holder = Record<symbol, unknown>;
 
-let watching = 0;
-/** Called with the request's first callback argument while a request's callback runs. */
-let onOutcome: ((failed: boolean) => void) | undefined;
-const patched = new WeakSet<object>();
-/** The prototype seen last (requests come in runs of one class): skips the WeakSet lookup. */
+/** The prototype seen last (requests come in runs of one class): skips the property check. */
 let lastProto: object | null = null;
 
 const isFailure = (first: unknown) => first !== undefined && first !== null && first !== 0;
 
-function trampolineFor(property: string) {
+function trampolineFor(property: string): Callback {
   const slot = slots[property];
   return function (this: Holder, ...args: unknown[]) {
-    onOutcome?.(isFailure(args[0]));
-    return Reflect.apply(this[slot]!, this, args);
+    this[kFailed] = isFailure(args[0]);
+    return Reflect.apply(this[slot] as Callback, this, args);
   };
 }
 const trampolines = Object.fromEntries(CALLBACK_PROPERTIES.map((p) => [p, trampolineFor(p)]));
 
 /**
- * Makes the failure of `resource` visible: a callback already set on the request (dns sets it
- * before the request exists natively) is moved to the instance's slot behind the trampoline;
- * otherwise the class's prototype gets the accessor (once per class). Only the properties among
- * oncomplete/ondone/onerror that the prototype does not define itself are touched.
+ * Makes the failure of `resource` visible (see the module comment): moves a callback already
+ * set on it behind the trampoline, and gives its class's prototype the accessors (once per
+ * class; only for the properties the prototype does not define itself).
  */
 export function watchOutcomeOf(resource: Holder & object): void {
   for (const property of CALLBACK_PROPERTIES) {
     if (!Object.hasOwn(resource, property)) continue;
     const own = Object.getOwnPropertyDescriptor(resource, property)!;
-    if (typeof own.value === 'function' && own.writable) {
+    if (typeof own.value === 'function' && own.writable && !Object.values(trampolines).includes(own.value as Callback)) {
       resource[slots[property]] = own.value as Callback;
       (resource as Record<string, unknown>)[property] = trampolines[property];
     }
   }
-  const proto = Object.getPrototypeOf(resource) as object | null;
+  const proto = Object.getPrototypeOf(resource) as Holder | null;
   if (proto === lastProto) return;
   lastProto = proto;
-  if (proto === null || proto === Object.prototype || patched.has(proto)) return;
-  patched.add(proto);
+  if (proto === null || proto === Object.prototype || Object.hasOwn(proto, kPatched)) return;
+  Object.defineProperty(proto, kPatched, { value: true });
   for (const property of CALLBACK_PROPERTIES) {
-    if (Object.prototype.hasOwnProperty.call(proto, property) || Object.prototype.hasOwnProperty.call(resource, property)) continue;
+    if (Object.hasOwn(proto, property) || Object.hasOwn(resource, property)) continue;
     const slot = slots[property];
     const trampoline = trampolines[property];
     Object.defineProperty(proto, property, {
@@ -69,21 +70,18 @@ export function watchOutcomeOf(resource: Holder & object): void {
       enumerable: false,
       get(this: Holder) {
         const callback = this[slot];
-        return watching > 0 && typeof callback === 'function' ? trampoline : callback;
+        return typeof callback === 'function' ? trampoline : callback;
       },
-      set(this: Holder, callback: Callback) {
+      set(this: Holder, callback: unknown) {
         this[slot] = callback;
       },
     });
   }
 }
 
-/** Starts passing outcomes to `listener` (one listener per thread: the request tracker). */
-export function startWatchingOutcomes(listener: (failed: boolean) => void): void {
-  watching++;
-  onOutcome = listener;
-}
-
-export function stopWatchingOutcomes(): void {
-  if (watching > 0 && --watching === 0) onOutcome = undefined;
+/** Whether the callback `resource`'s request last called reported a failure; clears the mark. */
+export function takeFailure(resource: object): boolean {
+  const failed = (resource as Holder)[kFailed] === true;
+  if (failed) (resource as Holder)[kFailed] = false;
+  return failed;
 }

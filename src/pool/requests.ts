@@ -24,7 +24,7 @@ import type { HistogramSummary } from '../histogram';
 import { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, JobRecord } from '../threadpool';
 import { LogHistogram } from './log-histogram';
 import { acquireFsOperationNames, fsOperationNow, kindOf, releaseFsOperationNames } from './request-kinds';
-import { startWatchingOutcomes, stopWatchingOutcomes, watchOutcomeOf } from './request-outcomes';
+import { takeFailure, watchOutcomeOf } from './request-outcomes';
 
 /** One settled pool request, as published on {@link POOL_REQUEST_CHANNEL}. */
 export interface PoolRequestRecord {
@@ -97,6 +97,8 @@ interface Pending {
   failed: boolean;
   /** Settled by its promise (fs/promises), not at the end of its callback. */
   byPromise: boolean;
+  /** The request object (a zlib stream's handle for its writes): its callback marks a failure on it. */
+  resource: object;
 }
 
 interface Sink {
@@ -170,10 +172,6 @@ class RequestTracker {
   add(sink: Sink, fsOperations: boolean): void {
     if (this.sinks.size === 0) {
       this.#hook.enable();
-      startWatchingOutcomes((failed) => {
-        const innermost = this.#running[this.#running.length - 1];
-        if (innermost !== undefined && failed) innermost.pending.failed = true;
-      });
       diagnosticsChannel.subscribe(JOB_SUBMIT_CHANNEL, this.#onJobSubmitted);
       diagnosticsChannel.subscribe(JOB_CHANNEL, this.#onJob);
     }
@@ -189,7 +187,6 @@ class RequestTracker {
     }
     if (this.sinks.size === 0) {
       this.#hook.disable();
-      stopWatchingOutcomes();
       diagnosticsChannel.unsubscribe(JOB_SUBMIT_CHANNEL, this.#onJobSubmitted);
       diagnosticsChannel.unsubscribe(JOB_CHANNEL, this.#onJob);
       this.#live.clear();
@@ -214,6 +211,7 @@ class RequestTracker {
       endMs: 0,
       failed: false,
       byPromise: false,
+      resource,
     };
     watchOutcomeOf(resource as Record<symbol, never>);
     // fs callbacks: the request exists before the binding call that names it (see #relabel).
@@ -275,7 +273,7 @@ class RequestTracker {
     const tracker = this;
     handle.write = function (this: ZlibHandle, ...args: unknown[]) {
       if (tracker.sinks.size > 0) {
-        const pending: Pending = { kind: 'zlib', seq: tracker.#seq++, startMs: performance.now(), endMs: 0, failed: false, byPromise: false };
+        const pending: Pending = { kind: 'zlib', seq: tracker.#seq++, startMs: performance.now(), endMs: 0, failed: false, byPromise: false, resource: this };
         live.set(id, pending);
         for (const sink of tracker.sinks) sink.submitted(pending.kind, pending.startMs);
       }
@@ -296,6 +294,7 @@ class RequestTracker {
     if (innermost === undefined || innermost.id !== id) return;
     this.#running.pop();
     const { pending } = innermost;
+    if (takeFailure(pending.resource)) pending.failed = true;
     // A zlib callback may already have issued the handle's next write under the same id.
     if (this.#live.get(id) === pending) this.#live.delete(id);
     if (!pending.byPromise) this.#settle(pending, pending.failed);
