@@ -19,6 +19,7 @@
 //                                             and build nothing
 // `--current` (stack, build): only this Node's stack addon. Any check that fails exits 1 and
 // says which file is missing or wrong; anything under prebuilds/ that no target ships fails too.
+// Everything it and its build tools print goes to stderr, so `npm pack --json` stays parseable.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -48,17 +49,17 @@ function buildNapi() {
   const target = currentTarget();
   const args = [require.resolve('prebuildify/bin.js'), '--napi', '--strip', '--name', 'node.napi'];
   if (target.libc) args.push('--tag-libc');
-  console.log(`::: prebuildify (${describe(target)})`);
-  execFileSync(process.execPath, args, { cwd: root, env: buildEnv(), stdio: 'inherit' });
+  console.error(`::: prebuildify (${describe(target)})`);
+  execFileSync(process.execPath, args, { cwd: root, env: buildEnv(), stdio: ['ignore', 2, 2] });
 }
 
 function buildStack(currentOnly) {
   const majors = stackMajors(currentOnly);
-  console.log(`::: stack addon for Node ${majors.join(', ')}`);
+  console.error(`::: stack addon for Node ${majors.join(', ')}`);
   execFileSync(process.execPath, [path.join(__dirname, 'build-stack.js'), '--majors', majors.join(',')], {
     cwd: root,
     env: buildEnv(),
-    stdio: 'inherit',
+    stdio: ['ignore', 2, 2],
   });
 }
 
@@ -143,7 +144,7 @@ function report(problems, what) {
     console.error(`prebuilds: ${problems.length} problem(s) with ${what}:\n  ${problems.join('\n  ')}`);
     process.exit(1);
   }
-  console.log(`prebuilds: ${what}: ok\n  ${listPrebuilds().join('\n  ')}`);
+  console.error(`prebuilds: ${what}: ok\n  ${listPrebuilds().join('\n  ')}`);
 }
 
 function checkCurrent(currentOnly) {
