@@ -51,6 +51,11 @@ function buildNapi() {
   if (target.libc) args.push('--tag-libc');
   console.error(`::: prebuildify (${describe(target)})`);
   execFileSync(process.execPath, args, { cwd: root, env: buildEnv(), stdio: ['ignore', 2, 2] });
+  // prebuildify's `node-gyp rebuild` moved build/Release/uvscope.node into prebuilds/ and left
+  // the stack addon there, which node-gyp-build (build/Release first) would load as the main
+  // addon: drop that build, so this checkout loads the fresh prebuild (`npm run build:native`
+  // makes a local build again).
+  fs.rmSync(path.join(root, 'build'), { recursive: true, force: true });
 }
 
 function buildStack(currentOnly) {

@@ -38,28 +38,6 @@ let bareTarball: string;
 let listing: string[];
 let noCompiler: NodeJS.ProcessEnv;
 
-/** A job, an observer and a watchdog that must have stacks; prints which files served them. */
-const USE_IT = `
-const { threadpool, LoopObserver, StallWatchdog } = require('uvscope');
-const crypto = require('node:crypto');
-const path = require('node:path');
-const dir = path.dirname(require.resolve('uvscope/package.json'));
-const observer = new LoopObserver().start();
-const watchdog = new StallWatchdog({ thresholdMs: 1000, stacks: true }).start();
-threadpool.hash('sha256', 'abc').then(async (digest) => {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-  const stats = observer.stats();
-  observer.close();
-  watchdog.close();
-  const stack = require(path.join(dir, 'lib', 'stack', 'load.js')).loadStackAddon();
-  console.log(JSON.stringify({
-    equal: digest.equals(crypto.createHash('sha256').update('abc').digest()),
-    iterations: stats.iterations,
-    addon: path.relative(dir, require('node-gyp-build').path(dir)),
-    stack: path.relative(dir, stack.path),
-  }));
-});`;
-
 function freshProject(name: string, packageJson: object = {}): string {
   const dir = path.join(work, name);
   fs.mkdirSync(dir);
@@ -67,8 +45,9 @@ function freshProject(name: string, packageJson: object = {}): string {
   return dir;
 }
 
+/** scripts/smoke-installed.js in `project`: a job, an observer, a watchdog with stacks; which files served. */
 function use(project: string, nodeBin = process.execPath) {
-  const result = spawnSync(nodeBin, ['-e', USE_IT], { cwd: project, env: withoutSanitizer(), encoding: 'utf8' });
+  const result = spawnSync(nodeBin, [path.join(root, 'scripts', 'smoke-installed.js')], { cwd: project, env: withoutSanitizer(), encoding: 'utf8' });
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);
   return JSON.parse(result.stdout);
@@ -142,15 +121,15 @@ test("npm's default script policy, no compiler: installs, and the prebuilds serv
   const result = use(project);
   expect(result.equal).toBe(true);
   expect(result.iterations).toBeGreaterThanOrEqual(4);
-  expect(result.addon).toBe(path.join('prebuilds', 'linux-x64', 'node.napi.glibc.node'));
-  expect(result.stack).toBe(path.join('prebuilds', 'linux-x64', 'uvscope_stack.abi115.node'));
+  expect(result.addon).toBe('prebuilds/linux-x64/node.napi.glibc.node');
+  expect(result.stack).toBe('prebuilds/linux-x64/uvscope_stack.abi115.node');
   for (const major of OTHER_MAJORS) {
     const nodeBin = execFileSync('bash', [path.join(root, 'scripts', 'node-matrix.sh'), '--node-path', String(major)], { encoding: 'utf8' }).trim();
     const abi = execFileSync(nodeBin, ['-p', 'process.versions.modules'], { encoding: 'utf8' }).trim();
     const other = use(project, nodeBin);
     expect(other.equal).toBe(true);
-    expect(other.addon).toBe(path.join('prebuilds', 'linux-x64', 'node.napi.glibc.node'));
-    expect(other.stack).toBe(path.join('prebuilds', 'linux-x64', `uvscope_stack.abi${abi}.node`));
+    expect(other.addon).toBe('prebuilds/linux-x64/node.napi.glibc.node');
+    expect(other.stack).toBe(`prebuilds/linux-x64/uvscope_stack.abi${abi}.node`);
   }
 }, 120_000);
 
@@ -163,7 +142,7 @@ test('the install script denied (what a blocking npm does), no compiler: the pre
   expect(fs.existsSync(path.join(project, 'node_modules', 'uvscope', 'build'))).toBe(false);
   const result = use(project);
   expect(result.equal).toBe(true);
-  expect(result.addon).toBe(path.join('prebuilds', 'linux-x64', 'node.napi.glibc.node'));
+  expect(result.addon).toBe('prebuilds/linux-x64/node.napi.glibc.node');
 }, 120_000);
 
 test('without prebuilds the install script compiles the addon, and fails where no compiler is reachable', () => {
@@ -174,7 +153,7 @@ test('without prebuilds the install script compiles the addon, and fails where n
   ok(npm(['install', '--no-audit', '--no-fund', bareTarball], project));
   const result = use(project);
   expect(result.equal).toBe(true);
-  expect(result.addon).toBe(path.join('build', 'Release', 'uvscope.node'));
+  expect(result.addon).toBe('build/Release/uvscope.node');
 }, 240_000);
 
 /** Uses every entry point's types; the `@ts-expect-error` lines prove the types are not `any`. */
