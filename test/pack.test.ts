@@ -175,7 +175,7 @@ export function typeErrors(digest: Buffer): void {
 async function main(): Promise<void> {
   const observer = new LoopObserver().start();
   const digest: Buffer = await threadpool.hash('sha256', 'abc');
-  await new Promise<void>((resolve) => setImmediate(resolve));
+  for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
   const stats: LoopStats = observer.stats();
   const iterations: number = stats.iterations;
   observer.close();
@@ -234,7 +234,7 @@ test('a strict TypeScript consumer type-checks in node16, nodenext, node10 and b
     expect(run.status).toBe(0);
     const out = JSON.parse(run.stdout);
     expect(out.hex).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
-    expect(out.iterations).toBeGreaterThanOrEqual(1);
+    expect(out.iterations).toBeGreaterThanOrEqual(2);
     expect(out.exporters).toEqual(['function', 'function']);
     expect(out.watchdog).toBe(true);
     // The register preload traced the run and wrote its trace at exit.
