@@ -3,6 +3,9 @@
 // itself; up to 2^47 ns (39 hours), larger values land in the last bucket. min, max, sum
 // and count are exact. Recording is a few integer instructions and never allocates: the
 // buckets live inside the object. Owned by whoever embeds it; not thread-safe.
+// Bucket i < 64 holds exactly the value i; bucket i >= 64 holds [2^e + s*2^(e-6),
+// 2^e + (s+1)*2^(e-6) - 1] with e = i/64 + 5 and s = i%64 (the last bucket also holds every
+// larger value). src/export/native-buckets.ts mirrors this layout to read WriteBuckets().
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -46,6 +49,23 @@ class Histogram {
     if (other.min_ < min_) min_ = other.min_;
     if (other.max_ > max_) max_ = other.max_;
   }
+
+  // Bucket read-out for exporters: writes count, sum, then (bucket index, count) for every
+  // non-empty bucket in index order, at most `capacity` numbers; returns how many it wrote
+  // (kBuckets * 2 + 2 always suffices).
+  int WriteBuckets(double* out, int capacity) const {
+    if (capacity < 2) return 0;
+    int at = 0;
+    out[at++] = static_cast<double>(count_);
+    out[at++] = sum_;
+    for (int i = 0; i < kBuckets && at + 2 <= capacity; i++) {
+      if (buckets_[i] == 0) continue;
+      out[at++] = i;
+      out[at++] = static_cast<double>(buckets_[i]);
+    }
+    return at;
+  }
+  static constexpr int kBucketReadoutSize = kBuckets * 2 + 2;
 
   uint64_t count() const { return count_; }
   uint64_t max() const { return max_; }

@@ -330,6 +330,12 @@ void ObserverCore::Snapshot(double* numbers, uint64_t* times) const {
   times[2] = longestEndedAtNs_;
 }
 
+int ObserverCore::WriteBuckets(int which, double* out, int capacity) const {
+  const Histogram* histograms[kHistograms] = {&iterationNs_, &pollWaitNs_, &pollWorkNs_, &outsidePollNs_};
+  if (which < 0 || which >= kHistograms) return -1;
+  return histograms[which]->WriteBuckets(out, capacity);
+}
+
 size_t ObserverCore::DrainTrace(uint64_t* times, double* iterations, uint8_t* phases, size_t maxEntries) {
   size_t capacity = traceTimes_.size();
   size_t n = std::min(traceCount_, maxEntries);
@@ -360,12 +366,14 @@ void LoopObserverWrap::Init(Napi::Env env, Napi::Object exports, AddonData* data
           InstanceMethod<&LoopObserverWrap::Configure>("configure"),
           InstanceMethod<&LoopObserverWrap::SetEmitter>("setEmitter"),
           InstanceMethod<&LoopObserverWrap::Snapshot>("snapshot"),
+          InstanceMethod<&LoopObserverWrap::Buckets>("buckets"),
           InstanceMethod<&LoopObserverWrap::DrainTrace>("drainTrace"),
           InstanceMethod<&LoopObserverWrap::CurrentPhase>("currentPhase"),
           InstanceMethod<&LoopObserverWrap::TraceDropped>("traceDropped"),
           InstanceMethod<&LoopObserverWrap::TraceBuffered>("traceBuffered"),
           StaticValue("snapshotFields", Napi::Number::New(env, ObserverCore::kSnapshotFields)),
           StaticValue("timeFields", Napi::Number::New(env, ObserverCore::kTimeFields)),
+          StaticValue("bucketReadoutSize", Napi::Number::New(env, Histogram::kBucketReadoutSize)),
       },
       data);
   data->loopObserverConstructor = Napi::Persistent(ctor);
@@ -523,6 +531,16 @@ Napi::Value LoopObserverWrap::Snapshot(const Napi::CallbackInfo& info) {
   }
   core->Snapshot(numbers.Data(), times.Data());
   return info.Env().Undefined();
+}
+
+// buckets(which, out: Float64Array): how many numbers Histogram::WriteBuckets wrote into out.
+Napi::Value LoopObserverWrap::Buckets(const Napi::CallbackInfo& info) {
+  ObserverCore* core = LiveCore(info, "stats");
+  auto out = info[1].As<Napi::Float64Array>();
+  int written = core->WriteBuckets(info[0].As<Napi::Number>().Int32Value(), out.Data(),
+                                   static_cast<int>(out.ElementLength()));
+  if (written < 0) throw Napi::RangeError::New(info.Env(), "no such histogram");
+  return Napi::Number::New(info.Env(), written);
 }
 
 // drainTrace(): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array],

@@ -78,6 +78,9 @@ class ObserverCore : public HeartbeatSource {
   static constexpr int kSnapshotFields = kHistograms * Histogram::kSummaryFields + kScalarFields;
   static constexpr int kTimeFields = 3;  // windowStartNs, windowEndNs, longestEndedAtNs
   void Snapshot(double* numbers, uint64_t* times) const;
+  // Histogram::WriteBuckets of histogram `which` (0 iteration, 1 pollWait, 2 pollWork,
+  // 3 outsidePoll); -1 for another `which`.
+  int WriteBuckets(int which, double* out, int capacity) const;
 
   // Copies up to maxEntries buffered trace entries, oldest first, into the three columns and
   // removes them from the buffer. Returns the number of entries.
@@ -189,6 +192,7 @@ class LoopObserverWrap : public Napi::ObjectWrap<LoopObserverWrap>,
   Napi::Value Configure(const Napi::CallbackInfo& info);
   Napi::Value SetEmitter(const Napi::CallbackInfo& info);
   Napi::Value Snapshot(const Napi::CallbackInfo& info);
+  Napi::Value Buckets(const Napi::CallbackInfo& info);
   Napi::Value DrainTrace(const Napi::CallbackInfo& info);
   Napi::Value CurrentPhase(const Napi::CallbackInfo& info);
   Napi::Value TraceDropped(const Napi::CallbackInfo& info);

@@ -98,6 +98,7 @@ void WorkQueueWrap::Init(Napi::Env env, Napi::Object exports, AddonData* data) {
           InstanceMethod<&WorkQueueWrap::Cancel>("cancel"),
           InstanceMethod<&WorkQueueWrap::Stats>("stats"),
           InstanceMethod<&WorkQueueWrap::ResetStats>("resetStats"),
+          InstanceMethod<&WorkQueueWrap::Buckets>("buckets"),
           InstanceMethod<&WorkQueueWrap::SetReporter>("setReporter"),
           StaticValue("kernelFields", Napi::Number::New(env, kKernelFields)),
           StaticValue("queueFields", Napi::Number::New(env, kQueueFields)),
@@ -598,6 +599,23 @@ Napi::Value WorkQueueWrap::Stats(const Napi::CallbackInfo& info) {
     }
   }
   return info.Env().Undefined();
+}
+
+// buckets(kernelId, which, out: Float64Array): Histogram::WriteBuckets of the kernel's
+// queueWait (which 0), run (1) or returnDelay (2) histogram; a kernel without jobs writes an
+// empty read-out.
+Napi::Value WorkQueueWrap::Buckets(const Napi::CallbackInfo& info) {
+  int kernel = info[0].As<Napi::Number>().Int32Value();
+  int which = info[1].As<Napi::Number>().Int32Value();
+  auto out = info[2].As<Napi::Float64Array>();
+  if (kernel < 0 || kernel >= kKernelCount || which < 0 || which > 2) {
+    throw Napi::RangeError::New(info.Env(), "no such histogram");
+  }
+  static const KernelStats empty;
+  const KernelStats& stats = perKernel_[kernel] ? *perKernel_[kernel] : empty;
+  const Histogram* histograms[3] = {&stats.queueWait, &stats.run, &stats.returnDelay};
+  int written = histograms[which]->WriteBuckets(out.Data(), static_cast<int>(out.ElementLength()));
+  return Napi::Number::New(info.Env(), written);
 }
 
 Napi::Value WorkQueueWrap::ResetStats(const Napi::CallbackInfo& info) {

@@ -98,6 +98,7 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value ResetStats(const Napi::CallbackInfo& info);
+  Napi::Value Buckets(const Napi::CallbackInfo& info);
   Napi::Value SetReporter(const Napi::CallbackInfo& info);
 
   // Takes the kernel, the trailing `control` argument at `tail` (cancelId * 8 + flags, one

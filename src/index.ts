@@ -23,6 +23,14 @@ export type {
   StallWatchdogOptions,
   StallWatchdogStats,
 } from './loop/stall-watchdog';
+export { monitorPoolRequests, POOL_REQUEST_CHANNEL } from './pool/requests';
+export type {
+  PoolRequestKindStats,
+  PoolRequestMonitor,
+  PoolRequestMonitorOptions,
+  PoolRequestRecord,
+  PoolRequestStats,
+} from './pool/requests';
 export type { CodedError } from './errors';
 export { AbortError } from './errors';
 export type { HistogramSummary } from './histogram';

@@ -376,6 +376,14 @@ export class LoopObserver extends EventEmitter {
     return PHASE_NAMES[this.#native.currentPhase()] ?? 'unknown';
   }
 
+  /**
+   * @internal Native bucket read-out of histogram `which` (0 iteration, 1 pollWait, 2 pollWork,
+   * 3 outsidePoll) into `out` (see src/export/native-buckets.ts); returns the numbers written.
+   */
+  readBuckets(which: number, out: Float64Array): number {
+    return this.#live('stats').buckets(which, out);
+  }
+
   #live(method: string) {
     if (this.#closed) throw invalidState(`LoopObserver.${method}() called after close()`);
     return this.#native;

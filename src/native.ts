@@ -35,6 +35,11 @@ export interface NativeLoopObserver {
    */
   setEmitter(emit: (phase: PhaseCode, timeNs: bigint, iteration: number, ...longIteration: number[]) => void): void;
   snapshot(numbers: Float64Array, times: BigUint64Array): void;
+  /**
+   * Bucket read-out of histogram `which` (0 iteration, 1 pollWait, 2 pollWork, 3 outsidePoll):
+   * count, sum (ns), then (bucket index, count) of each non-empty bucket. Returns the numbers written.
+   */
+  buckets(which: number, out: Float64Array): number;
   /** Columns of every buffered trace event, oldest first. */
   drainTrace(): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array];
   currentPhase(): PhaseCode;
@@ -46,6 +51,8 @@ export interface NativeLoopObserverConstructor {
   new (traceCapacity: number, blockThresholdNs: number): NativeLoopObserver;
   readonly snapshotFields: number;
   readonly timeFields: number;
+  /** Numbers a full bucket read-out can take (see src/export/native-buckets.ts). */
+  readonly bucketReadoutSize: number;
 }
 
 /** Kernel ids of native/kernels/kernel.h, in order. */
@@ -98,6 +105,8 @@ export interface NativeWorkQueue {
   cancel(cancelId: number, reason: unknown): boolean;
   stats(out: Float64Array): void;
   resetStats(): void;
+  /** Bucket read-out of a kernel's queueWait (which 0), run (1) or returnDelay (2) histogram, as NativeLoopObserver.buckets. */
+  buckets(kernel: number, which: number, out: Float64Array): number;
   setReporter(
     report: (
       kernel: number,

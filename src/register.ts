@@ -21,6 +21,7 @@ import { buildChromeTrace, phaseSlices } from './cli/chrome-trace';
 import { LoopObserver, PhaseEvent } from './loop-observer';
 import { StallWatchdog } from './loop/stall-watchdog';
 import type { StallEvent } from './loop/stall-watchdog';
+import { monitorPoolRequests, POOL_REQUEST_CHANNEL, PoolRequestRecord, PoolRequestStats } from './pool/requests';
 import { JOB_CHANNEL, JobRecord } from './threadpool';
 
 const MAX_MARKERS = 4_000_000;
@@ -52,6 +53,15 @@ function start(): void {
   process.on('beforeExit', onBeforeExit);
   const markers: PhaseEvent[] = [];
   const jobs: JobRecord[] = [];
+  // Node's own pool requests (fs, dns.lookup, crypto, zlib): a track of their own, by kind in the summary.
+  const requests: PoolRequestRecord[] = [];
+  let droppedRequests = 0;
+  const requestMonitor = monitorPoolRequests();
+  const onRequest = (message: unknown) => {
+    if (requests.length < MAX_JOBS) requests.push(message as PoolRequestRecord);
+    else droppedRequests++;
+  };
+  diagnosticsChannel.subscribe(POOL_REQUEST_CHANNEL, onRequest);
   const utilization: { timeNs: bigint; utilization: number }[] = [];
   let droppedMarkers = 0;
 
@@ -88,11 +98,15 @@ function start(): void {
     watchdog?.close();
     process.removeListener('beforeExit', onBeforeExit);
     diagnosticsChannel.unsubscribe(JOB_CHANNEL, onJob);
+    diagnosticsChannel.unsubscribe(POOL_REQUEST_CHANNEL, onRequest);
+    const requestStats = requestMonitor.stats();
+    requestMonitor.stop();
     const trace = buildChromeTrace({
       pid: process.pid,
       title: `node ${process.argv.slice(1).map((a) => path.basename(a)).join(' ')}`,
       markers,
       jobs,
+      requests,
       utilization,
       longIterationNs: blockMs * 1e6,
       startNs: startedNs,
@@ -102,7 +116,7 @@ function start(): void {
     if (!quiet) {
       process.stderr.write(
         summary(stats, markers, jobs, out, trace.traceEvents.length, droppedMarkers, startedNs, blockMs, stalls,
-          stallStats && { count: stallStats.stalls, thresholdMs: stallMs! }),
+          stallStats && { count: stallStats.stalls, thresholdMs: stallMs! }, requestStats, droppedRequests),
       );
     }
   };
@@ -169,6 +183,8 @@ function summary(
   blockMs: number,
   stalls: readonly StallEvent[],
   stalled: { count: number; thresholdMs: number } | undefined,
+  requestStats: PoolRequestStats,
+  droppedRequests: number,
 ): string {
   const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`;
   const lines = [
@@ -201,6 +217,15 @@ function summary(
     lines.push(`pool jobs: ${jobs.length}`);
     lines.push(`  slowest: ${slowest.map((j) => `${j.kernel} ${ms(j.runNs)}`).join(', ')}`);
     lines.push(`  longest queue waits: ${waits.map((j) => `${j.kernel} ${ms(j.queueWaitNs)}`).join(', ')}`);
+  }
+  const nodeKinds = Object.entries(requestStats.requests).filter(([kind]) => !kind.startsWith('uvscope.'));
+  if (nodeKinds.length) {
+    const total = nodeKinds.reduce((sum, [, k]) => sum + k.completed + k.failed, 0);
+    lines.push(`Node pool requests: ${total} (in flight at most ${requestStats.inFlight.max}, mean ${requestStats.inFlight.mean.toFixed(2)})${droppedRequests ? `, ${droppedRequests} left out of the trace` : ''}`);
+    nodeKinds.sort((a, b) => b[1].latency.count - a[1].latency.count);
+    for (const [kind, k] of nodeKinds.slice(0, 8)) {
+      lines.push(`  ${kind}: ${k.completed + k.failed}${k.failed ? ` (${k.failed} failed)` : ''}, p50 ${ms(k.latency.p50)} p99 ${ms(k.latency.p99)}`);
+    }
   }
   lines.push(`trace: ${out} (${eventCount} events${dropped ? `, ${dropped} markers dropped` : ''})`, '');
   return lines.join('\n');

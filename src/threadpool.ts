@@ -152,6 +152,9 @@ export interface JobRecord {
 /** The diagnostics_channel every settled job is published on (only while subscribed). */
 export const JOB_CHANNEL = 'uvscope:threadpool:job';
 const jobChannel = diagnosticsChannel.channel(JOB_CHANNEL);
+/** @internal Published (no message) for each job submitted with reporting on: the request monitor counts it in flight. */
+export const JOB_SUBMIT_CHANNEL = 'uvscope:threadpool:job-submit';
+const jobSubmitChannel = diagnosticsChannel.channel(JOB_SUBMIT_CHANNEL);
 
 /** @internal Outcomes of a pool job, in the order the native statistics number them (0, 1, 2). */
 export const OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
@@ -553,11 +556,17 @@ export class ThreadPool {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
     const flags = jobChannel.hasSubscribers ? JobFlag.Report : 0;
-    if (signal === undefined) return start(flags) ?? this.#queueFull();
+    if (signal === undefined) {
+      const promise = start(flags);
+      if (promise === undefined) return this.#queueFull();
+      if (flags !== 0 && jobSubmitChannel.hasSubscribers) jobSubmitChannel.publish(undefined);
+      return promise;
+    }
     const id = nextCancelId;
     nextCancelId = nextCancelId >= 0xfffffffe ? 1 : nextCancelId + 1;
     const promise = start(id * 8 + flags);
     if (promise === undefined) return this.#queueFull();
+    if (flags !== 0 && jobSubmitChannel.hasSubscribers) jobSubmitChannel.publish(undefined);
     const onAbort = () => this.#native.cancel(id, abortErrorFor(signal));
     signal.addEventListener('abort', onAbort, { once: true });
     const cleanup = () => signal.removeEventListener('abort', onAbort);

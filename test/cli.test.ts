@@ -150,6 +150,15 @@ describe('uvscope trace', () => {
     for (const job of jobs) expect(threadNames.get(job.tid)).toMatch(/^libuv pool thread \d+$/);
     expect(jobs.find((j) => j.name === 'sleep').dur).toBeGreaterThanOrEqual(14_000);
     expect(events.some((e) => e.ph === 'C' && e.name === 'loop utilization')).toBe(true);
+    // Node's own requests (the app's fs.stat among them) as async begin/end pairs, summarised by kind.
+    const requests = events.filter((e) => e.cat === 'pool-request');
+    const statBegin = requests.find((e) => e.ph === 'b' && e.name === 'fs.stat');
+    expect(statBegin).toBeDefined();
+    const statEnd = requests.find((e) => e.ph === 'e' && e.id === statBegin.id);
+    expect(statEnd.ts).toBeGreaterThanOrEqual(statBegin.ts);
+    expect(statBegin.args.outcome).toBe('completed');
+    expect(requests.filter((e) => e.ph === 'b')).toHaveLength(requests.filter((e) => e.ph === 'e').length);
+    expect(result.stderr).toMatch(/Node pool requests: \d+ .*\n(\s+.*\n)*\s+fs\.stat: 1, p50/);
     expect(fs.readFileSync(html, 'utf8')).toMatch(/<svg class="chart" data-metric="phaseTime"/);
   });
 

@@ -1,25 +1,32 @@
 /**
  * The metrics exporters, against the real libraries: `uvscope/prometheus` on a prom-client
  * Registry (the scraped text is parsed and checked), `uvscope/opentelemetry` on an SDK
- * MeterProvider collected by a MetricReader, after real loop activity (a setImmediate chain, a
- * blocking turn, fs reads) and real pool jobs (hash, a failing hashFile, an aborted sleep). The
+ * MeterProvider collected by a MetricReader (instruments, and UvMetricProducer through the
+ * reader's metricProducers), after real loop activity (a setImmediate chain, a blocking turn, fs
+ * reads) and real pool jobs (hash, a failing hashFile, an aborted sleep). Histogram buckets are
+ * checked one by one against every job's own run time from the job channel. The
  * missing-peer errors are checked in child processes run from a temporary project that has a
  * copy of uvscope but no prom-client / @opentelemetry/api (test/fixtures/exporter-peer.js).
  */
 import { spawnSync } from 'node:child_process';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import type { MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { Registry } from 'prom-client';
+import { AggregationTemporality, DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import type { Histogram, MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { AggregatorRegistry, Registry } from 'prom-client';
 import type { RegistryContentType } from 'prom-client';
 
 import { LoopObserver, poolSize, StallWatchdog, ThreadPool, threadpool } from '../src';
 import type { StallEvent } from '../src';
-import { registerUvMetrics } from '../src/opentelemetry';
-import { collectDefaultUvMetrics } from '../src/prometheus';
+import { registerUvMetrics, UvMetricProducer } from '../src/opentelemetry';
+import { collectDefaultUvMetrics, DEFAULT_JOB_BUCKETS, DEFAULT_LOOP_BUCKETS } from '../src/prometheus';
+import { JOB_CHANNEL } from '../src/threadpool';
+import type { JobRecord } from '../src/threadpool';
+import { BUCKETS, bucketOf } from '../src/export/native-buckets';
+import { SlidingQuantiles } from '../src/export/sliding-quantiles';
 import { SLOWDOWN } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -86,16 +93,21 @@ function valueOr0(s: Scrape, name: string, labels: Record<string, string> = {}):
   return find(s, name, labels).length === 0 ? 0 : value(s, name, labels);
 }
 
-function expectOrderedQuantiles(s: Scrape, name: string, labels: Record<string, string> = {}): number[] {
-  const q = ['0', '0.5', '0.9', '0.99', '0.999', '1'].map((quantile) => value(s, name, { ...labels, quantile }));
-  for (let i = 1; i < q.length; i++) expect(q[i]).toBeGreaterThanOrEqual(q[i - 1]);
-  expect(q[0]).toBeGreaterThanOrEqual(0);
-  // The mean lies between min and max.
+/**
+ * Checks a histogram's samples: one `le` bucket per bound and +Inf, cumulative, +Inf equal to
+ * `_count`. Returns the bucket counts by bound (seconds; Infinity last).
+ */
+function expectHistogram(s: Scrape, name: string, labels: Record<string, string> = {}, bounds = DEFAULT_LOOP_BUCKETS): Map<number, number> {
+  const buckets = new Map<number, number>();
+  for (const le of [...bounds.map(String), '+Inf']) buckets.set(le === '+Inf' ? Infinity : Number(le), value(s, `${name}_bucket`, { ...labels, le }));
+  expect(find(s, `${name}_bucket`, labels)).toHaveLength(bounds.length + 1);
+  const counts = [...buckets.values()];
+  for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThanOrEqual(counts[i - 1]);
   const count = value(s, `${name}_count`, labels);
-  const sum = value(s, `${name}_sum`, labels);
   expect(count).toBeGreaterThan(0);
-  expect(sum).toBeGreaterThanOrEqual(0);
-  return q;
+  expect(buckets.get(Infinity)).toBe(count);
+  expect(value(s, `${name}_sum`, labels)).toBeGreaterThanOrEqual(0);
+  return buckets;
 }
 
 const immediate = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -146,6 +158,55 @@ async function activity(pool: ThreadPool = threadpool): Promise<void> {
   for (let i = 0; i < 3; i++) await immediate(); // let the loop finish the turn that settled them
 }
 
+/**
+ * Job bounds for the precision tests, seconds: native bucket edges (2^e + k * 2^(e-6) - 1 ns:
+ * the highest value of a native bucket) mixed with bounds that are not (2.5 µs, 10 µs, ...).
+ */
+const JOB_BOUNDS_S = [
+  2_500, 2 ** 12 + 5 * 2 ** 6 - 1, 10_000, 2 ** 14 + 17 * 2 ** 8 - 1, 50_000, 2 ** 17 - 1, 250_000, 2 ** 19 + 33 * 2 ** 13 - 1, 1_000_000,
+  2 ** 21 + 2 ** 15 - 1, 10_000_000,
+].map((ns) => ns / 1e9);
+
+/** Hash jobs of 1 KiB to 1 MiB on `pool`; resolves with each one's run time, ns, from the job channel. */
+async function timedJobs(pool: ThreadPool): Promise<number[]> {
+  const runs: number[] = [];
+  const onJob = (message: unknown) => {
+    const job = message as JobRecord;
+    if (job.kernel === 'hash') runs.push(job.runNs);
+  };
+  diagnosticsChannel.subscribe(JOB_CHANNEL, onJob);
+  try {
+    for (let i = 0; i < 120; i++) await pool.hash('sha256', Buffer.alloc(1024 << i % 11, i));
+  } finally {
+    diagnosticsChannel.unsubscribe(JOB_CHANNEL, onJob);
+  }
+  expect(runs).toHaveLength(120);
+  return runs;
+}
+
+/**
+ * Checks each bucket count against the exact values: at a bound b that is a native edge, the
+ * number of values <= b; elsewhere between the number of values <= b * 63/64 and <= b.
+ */
+function expectBucketCounts(values: number[], boundsS: readonly number[], countAt: (boundS: number) => number): void {
+  const atOrBelow = (ns: number) => values.filter((v) => v <= ns).length;
+  for (const bound of boundsS) {
+    const ns = Math.round(bound * 1e9);
+    const exponent = Math.floor(Math.log2(ns + 1));
+    const edge = ns < 64 || (ns + 1) % 2 ** (exponent - 6) === 0;
+    const count = countAt(bound);
+    if (edge) {
+      expect({ bound, edge, count }).toEqual({ bound, edge, count: atOrBelow(ns) });
+    } else {
+      expect({ bound, count, low: count >= atOrBelow(Math.floor((ns * 63) / 64)), high: count <= atOrBelow(ns) }).toEqual({
+        bound, count, low: true, high: true,
+      });
+    }
+  }
+  // The spread of the workload makes the check meaningful: values on both sides of most bounds.
+  expect(boundsS.filter((b) => atOrBelow(b * 1e9) > 0 && atOrBelow(b * 1e9) < values.length).length).toBeGreaterThanOrEqual(4);
+}
+
 // --- Prometheus ----------------------------------------------------------------------------
 
 const PROM_TYPES: Record<string, string> = {
@@ -153,18 +214,18 @@ const PROM_TYPES: Record<string, string> = {
   eventloop_long_iterations_total: 'counter',
   eventloop_time_seconds_total: 'counter',
   eventloop_utilization_ratio: 'gauge',
-  eventloop_iteration_seconds: 'summary',
-  eventloop_poll_wait_seconds: 'summary',
-  eventloop_poll_work_seconds: 'summary',
-  eventloop_outside_poll_seconds: 'summary',
+  eventloop_iteration_seconds: 'histogram',
+  eventloop_poll_wait_seconds: 'histogram',
+  eventloop_poll_work_seconds: 'histogram',
+  eventloop_outside_poll_seconds: 'histogram',
   eventloop_stalls_total: 'counter',
   eventloop_stall_seconds_total: 'counter',
   eventloop_stall_longest_seconds: 'gauge',
   threadpool_jobs_total: 'counter',
   threadpool_processed_bytes_total: 'counter',
-  threadpool_job_queue_wait_seconds: 'summary',
-  threadpool_job_run_seconds: 'summary',
-  threadpool_job_return_delay_seconds: 'summary',
+  threadpool_job_queue_wait_seconds: 'histogram',
+  threadpool_job_run_seconds: 'histogram',
+  threadpool_job_return_delay_seconds: 'histogram',
   threadpool_jobs_in_flight: 'gauge',
   threadpool_jobs_queued: 'gauge',
   threadpool_jobs_running: 'gauge',
@@ -221,8 +282,8 @@ describe('uvscope/prometheus', () => {
       expect(utilization).toBeGreaterThan(0);
       expect(utilization).toBeLessThanOrEqual(1);
       for (const name of ['iteration', 'poll_wait', 'poll_work', 'outside_poll']) {
-        const q = expectOrderedQuantiles(after, `uvscope_eventloop_${name}_seconds`);
-        expect(q[1]).toBeLessThan(1); // a median turn is not a second long
+        const buckets = expectHistogram(after, `uvscope_eventloop_${name}_seconds`);
+        expect(buckets.get(1)! * 2).toBeGreaterThan(buckets.get(Infinity)!); // a median turn is not a second long
       }
 
       // The jobs: one of each outcome more than before.
@@ -234,12 +295,14 @@ describe('uvscope/prometheus', () => {
       const bytes = (s: Scrape) => valueOr0(s, 'uvscope_threadpool_processed_bytes_total', { kernel: 'hash' });
       expect(bytes(after) - bytes(before)).toBe(65536);
       for (const name of ['queue_wait', 'run', 'return_delay']) {
-        expectOrderedQuantiles(after, `uvscope_threadpool_job_${name}_seconds`, { kernel: 'hash' });
+        expectHistogram(after, `uvscope_threadpool_job_${name}_seconds`, { kernel: 'hash' }, DEFAULT_JOB_BUCKETS);
       }
       // The aborted sleep ran for about 20 ms before it stopped.
-      const sleepRun = value(after, 'uvscope_threadpool_job_run_seconds', { kernel: 'sleep', quantile: '1' });
-      expect(sleepRun).toBeGreaterThan(0.005);
-      expect(sleepRun).toBeLessThan(2);
+      const sleepRun = expectHistogram(after, 'uvscope_threadpool_job_run_seconds', { kernel: 'sleep' }, DEFAULT_JOB_BUCKETS);
+      expect(sleepRun.get(0.005)).toBe(0);
+      expect(sleepRun.get(2.5)).toBe(1);
+      // No summaries unless asked for.
+      expect(after.text).not.toContain('quantile=');
 
       expect(value(after, 'uvscope_threadpool_jobs_in_flight')).toBe(0);
       expect(value(after, 'uvscope_threadpool_jobs_queued')).toBe(0);
@@ -322,8 +385,12 @@ describe('uvscope/prometheus', () => {
       expect(open.endsWith('# EOF\n')).toBe(true);
       expect(open).toContain('# TYPE app_uv_threadpool_jobs counter');
       expect(open).toMatch(/^app_uv_threadpool_jobs_total\{kernel="hash",outcome="completed"\} 5$/m);
-      expect(open).toContain('# TYPE app_uv_eventloop_iteration_seconds summary');
-      expect(open).toMatch(/^app_uv_eventloop_iteration_seconds\{quantile="0.99"\} \S+$/m);
+      expect(open).toContain('# TYPE app_uv_eventloop_iteration_seconds histogram');
+      expect(open).toMatch(/^app_uv_eventloop_iteration_seconds_bucket\{le="0.01"\} \d+$/m);
+      // The histogram's buckets stayed monotonic across the reset too.
+      const run = (sc: Scrape, le: string) => value(sc, 'app_uv_threadpool_job_run_seconds_bucket', { kernel: 'hash', le });
+      expect(run(second, '+Inf')).toBe(5);
+      for (const le of DEFAULT_JOB_BUCKETS.map(String)) expect(run(second, le)).toBeGreaterThanOrEqual(run(first, le));
     } finally {
       collector.stop();
     }
@@ -418,6 +485,129 @@ describe('uvscope/prometheus', () => {
       expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('must not be closed') }),
     );
     expect(register.getMetricsAsArray()).toHaveLength(0);
+  });
+
+  test('buckets against every job\'s own run time (the job channel): exact at native edges, at most 1/64 of a bound off elsewhere', async () => {
+    const register = new Registry();
+    const pool = new ThreadPool();
+    const collector = collectDefaultUvMetrics({
+      register, pool, buckets: { threadpool: JOB_BOUNDS_S }, quantiles: true, stallWatchdog: false, saturationIntervalMs: false, measurePoolSize: false,
+    });
+    try {
+      const runs = await timedJobs(pool);
+      const s = await scrape(register);
+      const buckets = expectHistogram(s, 'uvscope_threadpool_job_run_seconds', { kernel: 'hash' }, JOB_BOUNDS_S);
+      expect(buckets.get(Infinity)).toBe(runs.length);
+      expectBucketCounts(runs, JOB_BOUNDS_S, (bound) => buckets.get(bound)!);
+      expect(value(s, 'uvscope_threadpool_job_run_seconds_sum', { kernel: 'hash' })).toBeCloseTo(runs.reduce((a, b) => a + b, 0) / 1e9, 9);
+      // The window summary (quantiles: true): each quantile within 1/64 of the exact one (same rank).
+      const sorted = [...runs].sort((a, b) => a - b);
+      for (const q of [0.5, 0.9, 0.99, 0.999]) {
+        const exact = sorted[Math.min(sorted.length, Math.max(1, Math.round(q * sorted.length))) - 1];
+        const reported = value(s, 'uvscope_threadpool_job_run_window_seconds', { kernel: 'hash', quantile: String(q) }) * 1e9;
+        expect({ q, exact, off: Math.abs(reported - exact) <= exact / 64 + 1 }).toEqual({ q, exact, off: true });
+      }
+      expect(s.types.get('uvscope_eventloop_iteration_window_seconds')).toBe('summary');
+    } finally {
+      collector.stop();
+    }
+  });
+
+  test('a closed observer leaves its series out; the scrape still works', async () => {
+    const register = new Registry();
+    const observer = new LoopObserver().start();
+    const collector = collectDefaultUvMetrics({ register, observer, stallWatchdog: false, saturationIntervalMs: false, measurePoolSize: false });
+    try {
+      await immediate();
+      expect(find(await scrape(register), 'uvscope_eventloop_iteration_seconds_count')).toHaveLength(1);
+      observer.close();
+      const s = await scrape(register);
+      expect(s.samples.filter((x) => x.name.startsWith('uvscope_eventloop_'))).toEqual([]);
+      expect(value(s, 'uvscope_threadpool_size_configured')).toBe(poolSize().size);
+    } finally {
+      collector.stop();
+    }
+  });
+
+  test('buckets and quantiles options: checked, naming the option', () => {
+    const register = new Registry();
+    const common = { register, measurePoolSize: false, saturationIntervalMs: false, stallWatchdog: false } as const;
+    const fails = (options: Record<string, unknown>, name: string, code: string) =>
+      expect(() => collectDefaultUvMetrics({ ...common, ...options })).toThrow(
+        expect.objectContaining({ name, code, message: expect.stringContaining(Object.keys(options)[0]) }),
+      );
+    fails({ buckets: [] }, 'RangeError', 'ERR_OUT_OF_RANGE');
+    expect(() => collectDefaultUvMetrics({ ...common, buckets: [0.1, 0.05] })).toThrow(/"options.buckets\[1\]"/);
+    expect(() => collectDefaultUvMetrics({ ...common, buckets: [0.1, 0.1] })).toThrow(/strictly increasing/);
+    expect(() => collectDefaultUvMetrics({ ...common, buckets: [-1] })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => collectDefaultUvMetrics({ ...common, buckets: [0, 1] })).toThrow(/"options.buckets\[0\]"/);
+    expect(() => collectDefaultUvMetrics({ ...common, buckets: [1, Infinity] })).toThrow(/"options.buckets\[1\]"/);
+    expect(() => collectDefaultUvMetrics({ ...common, buckets: [1, NaN] })).toThrow(/"options.buckets\[1\]"/);
+    expect(() => collectDefaultUvMetrics({ ...common, buckets: ['1'] as never })).toThrow(
+      expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('"options.buckets[0]"') }),
+    );
+    expect(() => collectDefaultUvMetrics({ ...common, buckets: 1 as never })).toThrow(expect.objectContaining({ name: 'TypeError' }));
+    expect(() => collectDefaultUvMetrics({ ...common, buckets: { threadpool: [] } })).toThrow(/"options.buckets.threadpool.length"/);
+    expect(() => collectDefaultUvMetrics({ ...common, buckets: { loops: [1] } as never })).toThrow(/options.buckets.loops/);
+    expect(() => collectDefaultUvMetrics({ ...common, quantiles: 'yes' as never })).toThrow(expect.objectContaining({ name: 'TypeError' }));
+    expect(() => collectDefaultUvMetrics({ ...common, quantiles: { maxAgeSeconds: 0 } })).toThrow(/"options.quantiles.maxAgeSeconds"/);
+    expect(() => collectDefaultUvMetrics({ ...common, quantiles: { ageBuckets: 1.5 } })).toThrow(/"options.quantiles.ageBuckets"/);
+    expect(register.getMetricsAsArray()).toHaveLength(0);
+    // Custom bounds are what the text says.
+    const collector = collectDefaultUvMetrics({ ...common, buckets: [0.001, 1] });
+    try {
+      const names = register.getMetricsAsArray().map((m) => m.name);
+      expect(names).toContain('uvscope_eventloop_iteration_seconds');
+      expect(names.filter((n) => n.includes('window'))).toEqual([]);
+    } finally {
+      collector.stop();
+    }
+  });
+
+  test('prom-client cluster aggregation: two workers\' histograms sum bucket by bucket', async () => {
+    // Two "workers" (registries with a collector each, on pools of their own), aggregated as
+    // AggregatorRegistry does with what each worker's registry returns.
+    const common = { stallWatchdog: false, saturationIntervalMs: false, measurePoolSize: false } as const;
+    const workers = [new ThreadPool(), new ThreadPool()].map((pool) => {
+      const register = new Registry();
+      return { pool, register, collector: collectDefaultUvMetrics({ ...common, register, pool, buckets: { threadpool: JOB_BOUNDS_S } }) };
+    });
+    try {
+      for (let i = 0; i < 3; i++) await workers[0].pool.hash('sha256', Buffer.alloc(1024 << (i * 4)));
+      for (let i = 0; i < 5; i++) await workers[1].pool.hash('sha256', Buffer.alloc(1024 << (i * 2)));
+      const each = await Promise.all(workers.map(async (w) => ({ json: await w.register.getMetricsAsJSON(), text: await scrape(w.register) })));
+      const aggregated = parse(await AggregatorRegistry.aggregate(each.map((e) => e.json)).metrics());
+      const bucket = (sc: Scrape, le: string) => value(sc, 'uvscope_threadpool_job_run_seconds_bucket', { kernel: 'hash', le });
+      expect(bucket(aggregated, '+Inf')).toBe(8);
+      for (const le of [...JOB_BOUNDS_S.map(String), '+Inf']) {
+        expect([le, bucket(aggregated, le)]).toEqual([le, bucket(each[0].text, le) + bucket(each[1].text, le)]);
+      }
+      expect(value(aggregated, 'uvscope_threadpool_jobs_total', { kernel: 'hash', outcome: 'completed' })).toBe(8);
+    } finally {
+      for (const w of workers) w.collector.stop();
+    }
+  });
+
+  test('the sliding window: quantiles forget what is older than maxAgeSeconds', () => {
+    const window = new SlidingQuantiles({ maxAgeSeconds: 10, ageBuckets: 2 }, 0);
+    const cumulative = new Float64Array(BUCKETS);
+    const record = (ns: number, n: number) => (cumulative[bucketOf(ns)] += n);
+    const p50At = (nowMs: number) => {
+      window.begin(nowMs);
+      const [p50] = window.quantiles('k', cumulative, [0.5]) ?? [NaN];
+      window.end();
+      return p50;
+    };
+    record(1000, 100);
+    expect(Math.abs(p50At(1000) - 1000)).toBeLessThanOrEqual(1000 / 128);
+    record(1_000_000, 300);
+    expect(p50At(6000)).toBeCloseTo(1_000_000, -4); // both in the window: 300 of 400 at 1 ms
+    record(5000, 1000);
+    // At 12 s the snapshot of 0 s is older than 10 s: the window starts at 6 s, after the 1 µs and 1 ms values.
+    expect(p50At(12_000)).toBeCloseTo(5000, -2);
+    // Nothing new for a whole window: no quantiles.
+    expect(p50At(30_000)).toBeNaN();
+    expect(p50At(31_000)).toBeNaN();
   });
 });
 
@@ -595,6 +785,75 @@ describe('uvscope/opentelemetry', () => {
     watchdog.close();
   });
 
+  test('UvMetricProducer: every metric through a reader, the distributions as histograms checked against each job\'s run time', async () => {
+    const pool = new ThreadPool();
+    const attributes = { 'service.instance.id': 'a' };
+    const producer = new UvMetricProducer({ pool, attributes, buckets: { threadpool: JOB_BOUNDS_S }, saturationIntervalMs: 10 });
+    const reader = new ManualReader({ metricProducers: [producer] });
+    const provider = new MeterProvider({ readers: [reader] });
+    try {
+      expect(await producer.measuredPoolSize).toBe(poolSize().size);
+      const runs = await timedJobs(pool);
+      await activity(); // loop activity (its jobs run on the default pool, not read here)
+      await sleep(15);
+      const { resourceMetrics, errors } = await reader.collect();
+      expect(errors).toEqual([]);
+      // The SDK's resource is kept; the producer's metrics come under the scope 'uvscope'.
+      expect(resourceMetrics.resource.attributes['service.name']).toBeDefined();
+      const scope = resourceMetrics.scopeMetrics.find((sm) => sm.scope.name === 'uvscope')!;
+      const metrics = byName(resourceMetrics);
+      for (const metric of scope.metrics) {
+        expect(metric.aggregationTemporality).toBe(AggregationTemporality.CUMULATIVE);
+        for (const p of metric.dataPoints) expect(p.attributes['service.instance.id']).toBe('a');
+      }
+      const histograms = ['uvscope.eventloop.iteration.duration', 'uvscope.eventloop.poll_wait', 'uvscope.eventloop.poll_work',
+        'uvscope.eventloop.outside_poll', 'uvscope.threadpool.job.queue_wait', 'uvscope.threadpool.job.run_time', 'uvscope.threadpool.job.return_delay'];
+      for (const name of histograms) {
+        const metric = metrics.get(name)!;
+        expect([name, metric.dataPointType]).toEqual([name, DataPointType.HISTOGRAM]);
+        expect(metric.descriptor.unit).toBe('s');
+        for (const p of metric.dataPoints) {
+          const h = p.value as Histogram;
+          expect(h.buckets.counts).toHaveLength(h.buckets.boundaries.length + 1);
+          expect(h.buckets.counts.reduce((a, b) => a + b, 0)).toBe(h.count);
+          expect(h.buckets.boundaries).toEqual(name.startsWith('uvscope.eventloop') ? DEFAULT_LOOP_BUCKETS : JOB_BOUNDS_S);
+        }
+      }
+      expect(metrics.get('uvscope.eventloop.iterations')!.dataPointType).toBe(DataPointType.SUM);
+      expect(metrics.get('nodejs.eventloop.utilization')!.dataPointType).toBe(DataPointType.GAUGE);
+      const iterations = point(metrics, 'uvscope.eventloop.iterations');
+      const iteration = metrics.get('uvscope.eventloop.iteration.duration')!.dataPoints[0].value as Histogram;
+      expect(iteration.count).toBe(iterations);
+      // The hash jobs' run times: explicit buckets (upper bound inclusive), against the job channel.
+      const run = metrics.get('uvscope.threadpool.job.run_time')!.dataPoints.find((p) => p.attributes['uvscope.threadpool.kernel'] === 'hash')!;
+      const h = run.value as Histogram;
+      expect(h.count).toBe(runs.length);
+      expect(h.sum).toBeCloseTo(runs.reduce((a, b) => a + b, 0) / 1e9, 9);
+      const cumulative = h.buckets.counts.map((_, i) => h.buckets.counts.slice(0, i + 1).reduce((a, b) => a + b, 0));
+      expectBucketCounts(runs, JOB_BOUNDS_S, (bound) => cumulative[JOB_BOUNDS_S.indexOf(bound)]);
+      expect(point(metrics, 'uvscope.threadpool.jobs', { 'uvscope.threadpool.kernel': 'hash', 'uvscope.threadpool.job.outcome': 'completed' })).toBe(runs.length);
+      expect(point(metrics, 'uvscope.threadpool.size.measured')).toBe(poolSize().size);
+      // No histograms among the registerUvMetrics gauges' names, and no gauges here.
+      expect([...metrics.keys()].filter((n) => /\.(p50|p99|min|mean)$/.test(n))).toEqual([]);
+
+      // A closed observer leaves the loop metrics out; after shutdown(), nothing, never an error.
+      producer.observer.close();
+      const closed = byName((await reader.collect()).resourceMetrics);
+      expect(closed.has('uvscope.eventloop.iteration.duration')).toBe(false);
+      expect(closed.has('uvscope.threadpool.job.run_time')).toBe(true);
+      await producer.shutdown();
+      expect(producer.closed).toBe(true);
+      const after = await reader.collect();
+      expect(after.errors).toEqual([]);
+      expect(byName(after.resourceMetrics).has('uvscope.threadpool.jobs')).toBe(false);
+    } finally {
+      await producer.shutdown();
+      await provider.shutdown();
+    }
+    expect(() => new UvMetricProducer({ buckets: [] })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => new UvMetricProducer({ attributes: { bad: {} as never } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+
   test('argument validation', () => {
     const provider = new MeterProvider();
     const meter = provider.getMeter('validation');
@@ -665,11 +924,11 @@ describe('optional peer dependencies', () => {
   }
 
   test('lib/ is built from the current sources', () => {
-    for (const name of ['prometheus', 'opentelemetry']) {
-      expect(fs.existsSync(path.join(ROOT, 'lib', `${name}.js`))).toBe(true);
-      expect(fs.statSync(path.join(ROOT, 'lib', `${name}.js`)).mtimeMs).toBeGreaterThanOrEqual(
-        fs.statSync(path.join(ROOT, 'src', `${name}.ts`)).mtimeMs - 1000,
-      );
+    const sources = ['prometheus.ts', 'opentelemetry.ts', ...fs.readdirSync(path.join(ROOT, 'src', 'export')).map((f) => `export/${f}`)];
+    for (const name of sources) {
+      const compiled = path.join(ROOT, 'lib', name.replace(/\.ts$/, '.js'));
+      expect(fs.existsSync(compiled)).toBe(true);
+      expect(fs.statSync(compiled).mtimeMs).toBeGreaterThanOrEqual(fs.statSync(path.join(ROOT, 'src', name)).mtimeMs - 1000);
     }
   });
 
@@ -698,9 +957,11 @@ describe('optional peer dependencies', () => {
     fs.symlinkSync(path.join(ROOT, 'node_modules', '@opentelemetry', 'api'), path.join(modules, '@opentelemetry', 'api'), 'dir');
     const result = run();
     expect(result.peers).toEqual({ 'prom-client': true, '@opentelemetry/api': true });
-    expect(result.prometheus).toEqual({ ok: ['collectDefaultUvMetrics'] });
-    expect(result.prometheusEsm).toEqual({ ok: ['collectDefaultUvMetrics'] });
-    expect(result.opentelemetry).toEqual({ ok: ['registerUvMetrics'] });
-    expect(result.opentelemetryEsm).toEqual({ ok: ['registerUvMetrics'] });
+    const buckets = ['DEFAULT_JOB_BUCKETS', 'DEFAULT_LOOP_BUCKETS'];
+    expect(result.prometheus).toEqual({ ok: [...buckets, 'collectDefaultUvMetrics'] });
+    expect(result.prometheusEsm).toEqual({ ok: [...buckets, 'collectDefaultUvMetrics'] });
+    // UvMetricProducer loads without @opentelemetry/sdk-metrics (it uses only its types).
+    expect(result.opentelemetry).toEqual({ ok: [...buckets, 'UvMetricProducer', 'registerUvMetrics'] });
+    expect(result.opentelemetryEsm).toEqual({ ok: [...buckets, 'UvMetricProducer', 'registerUvMetrics'] });
   });
 });

@@ -59,7 +59,7 @@ beforeAll(() => {
   fs.mkdirSync(copy);
   // What `npm pack` needs from a clone: the package's files, and the sources prepack and
   // prepare build from.
-  for (const entry of ['package.json', 'README.md', 'binding.gyp', 'CMakeLists.txt', 'native', 'src', 'tsconfig.json', 'scripts']) {
+  for (const entry of ['package.json', 'README.md', 'binding.gyp', 'CMakeLists.txt', 'native', 'dashboards', 'src', 'tsconfig.json', 'scripts']) {
     fs.cpSync(path.join(root, entry), path.join(copy, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(copy, 'node_modules'));
@@ -88,7 +88,8 @@ afterAll(() => {
 
 test('the tarball ships the loaders, the prebuilds for every supported Node, the native sources and the build files', () => {
   const top = [...new Set(listing.map((file) => file.split('/')[0]))].sort();
-  expect(top).toEqual(['CMakeLists.txt', 'README.md', 'binding.gyp', 'lib', 'native', 'package.json', 'prebuilds']);
+  expect(top).toEqual(['CMakeLists.txt', 'README.md', 'binding.gyp', 'dashboards', 'lib', 'native', 'package.json', 'prebuilds']);
+  expect(listing).toContain('dashboards/uvscope.json');
   expect(listing.filter((file) => file.startsWith('prebuilds/'))).toEqual(['prebuilds/linux-x64/node.napi.glibc.node', ...STACK_FILES]);
   // Every file package.json's exports, typesVersions, main, types and bin name.
   const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));

@@ -120,8 +120,17 @@ export function renderBenchHtml(report: BenchReport): string {
         `<tr><td>${s.size}</td><td>${s.measuredSize}</td><td>${s.jobsPerSec.toFixed(0)}</td><td>${s.latencyP50Ms.toFixed(2)}</td><td>${s.latencyP99Ms.toFixed(2)}</td><td>${s.queueWaitP50Ms.toFixed(2)}</td><td>${s.queueWaitP99Ms.toFixed(2)}</td><td>${(s.loopUtilization * 100).toFixed(1)}%</td><td>${s.loopDelayP99Ms.toFixed(2)}</td></tr>`,
     )
     .join('');
+  const intro = `Node ${report.node}, libuv ${report.uv}, ${report.cpus} CPUs.`;
+  const table = `<table><tr><th>size</th><th>measured</th><th>jobs/s</th><th>latency p50 ms</th><th>latency p99 ms</th><th>queue wait p50 ms</th><th>queue wait p99 ms</th><th>loop utilization</th><th>loop delay p99 ms</th></tr>${rows}</table>`;
+  return pageHtml(`uvscope bench: ${report.workload}, ${report.jobs} jobs per run, medians of ${report.repeat} rounds`, intro, table, report.best, charts);
+}
+
+/** A self-contained page: a heading, an intro line, the verdict, a table (HTML, or text shown as is), the charts. */
+export function pageHtml(title: string, intro: string, table: string, best: { size: number; reason: string } | undefined, charts: string[]): string {
+  const tableHtml = table.startsWith('<table') ? table : `<pre>${esc(table)}</pre>`;
+  const verdict = best ? ` Best size: <strong>${best.size}</strong> (${esc(best.reason)}).` : '';
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>uvscope bench: ${esc(report.workload)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>
 body{font:14px system-ui,sans-serif;margin:24px;color:#222}
 h1{font-size:20px}figure{display:inline-block;margin:4px;border:1px solid #ddd;padding:8px}
@@ -129,9 +138,9 @@ svg text{font-size:11px;fill:#444}svg .title{font-size:13px;font-weight:600;fill
 .grid{stroke:#eee}figcaption span{margin-right:12px}figcaption i{display:inline-block;width:10px;height:10px;margin-right:4px}
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}
 </style></head><body>
-<h1>uvscope bench: ${esc(report.workload)}, ${report.jobs} jobs per run, medians of ${report.repeat} rounds</h1>
-<p>Node ${esc(report.node)}, libuv ${esc(report.uv)}, ${report.cpus} CPUs. Best size: <strong>${report.best.size}</strong> (${esc(report.best.reason)}).</p>
-<table><tr><th>size</th><th>measured</th><th>jobs/s</th><th>latency p50 ms</th><th>latency p99 ms</th><th>queue wait p50 ms</th><th>queue wait p99 ms</th><th>loop utilization</th><th>loop delay p99 ms</th></tr>${rows}</table>
+<h1>${esc(title)}</h1>
+<p>${esc(intro)}${verdict}</p>
+${tableHtml}
 ${charts.join('\n')}
 </body></html>
 `;

@@ -8,19 +8,39 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { parseArgs, positiveInt, stringOption, UsageError } from './args';
+import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from './args';
 import { RESULT_PREFIX, RunConfig, RunResult, Workload, WORKLOADS } from './bench-run';
 import { renderBenchHtml } from './bench-html';
+import { benchCommandLine, HttpOptions, killAll, renderCommandHtml, renderCommandTable } from './bench-command';
+import { median, verdict, Verdict } from './bench-verdict';
 import { Progress } from './progress';
 
 export const BENCH_USAGE = `usage: uvscope bench [--sizes 1,2,4,8] [--workload ${WORKLOADS.join('|')}] [--jobs N]
                      [--concurrency N] [--repeat N] [--json FILE] [--html FILE]
+       uvscope bench [--sizes 1,2,4,8,16] [--repeat N] [--json FILE] [--html FILE] -- <command> [args]
+       uvscope bench --http URL [--connections N] [--duration S] [--rate R] [--ready-timeout S]
+                     [--sizes ...] [--repeat N] [--json FILE] [--html FILE] -- <server command> [args]
 
-Runs the workload through uvscope's thread pool once per pool size, each in a child process
-with UV_THREADPOOL_SIZE set (and verified with measureSize()), sizes interleaved across
---repeat rounds; prints the medians per size and names the best one.
+Without a command: runs the workload through uvscope's thread pool once per pool size, each in
+a child process with UV_THREADPOOL_SIZE set (and verified with measureSize()), sizes interleaved
+across --repeat rounds; prints the medians per size and names the best one.
 
-  --sizes        pool sizes to compare (default 1,2,4,8)
+With a command (anything that starts Node: node app.js, npm run job, npx tsx job.ts): runs it
+at each size with uvscope's probe preloaded through NODE_OPTIONS, so every Node process it
+starts is measured: wall and CPU time, exit status (a failing run is reported, never averaged
+in, and the bench exits 1), loop utilization and delay p99, the queue wait of a probe job
+(saturation) and Node's own pool requests by kind. With --http the command is a server: at
+each size it is started, the bench waits until URL answers, drives it with autocannon (an
+optional peer dependency: npm install --save-dev autocannon) and stops it; requests/s, latency
+p50/p99/p99.9, errors and timeouts are reported beside the loop and pool columns.
+
+  --http URL         the URL to load (server mode)
+  --connections N    concurrent connections (default 10)
+  --duration S       seconds of load per run (default 10)
+  --rate R           requests per second over all connections (default: as fast as answered)
+  --ready-timeout S  how long the server may take to answer first (default 30)
+
+  --sizes        pool sizes to compare (default 1,2,4,8; 1,2,4,8,16 with a command)
   --workload     hash (SHA-256 of 1 MiB), pbkdf2 (20k iterations), spin (2 ms CPU),
                  sleep (5 ms blocked), fs (hashFile of 4 MiB), mixed (hash jobs while fs.readFile
                  and dns.lookup('localhost') run beside them)   (default hash)
@@ -59,14 +79,9 @@ export interface BenchReport {
   uv: string;
   cpus: number;
   sizes: SizeSummary[];
-  best: { size: number; reason: string };
+  best: Verdict;
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 function runChild(size: number, config: RunConfig): Promise<RunResult> {
   const script = path.join(__dirname, 'bench-run.js');
@@ -118,25 +133,12 @@ export function summarizeSize(size: number, runs: RunResult[]): SizeSummary {
   return summary;
 }
 
-/**
- * The best size: among sizes within 5% of the highest throughput, the smallest one whose p99
- * latency (for `mixed`, the p99 of the fs and dns calls beside it) is within 5% of the lowest
- * among them: more threads than that buy nothing and cost contention.
- */
-export function pickBest(sizes: SizeSummary[], workload: Workload): { size: number; reason: string } {
-  const top = Math.max(...sizes.map((s) => s.jobsPerSec));
-  const near = sizes.filter((s) => s.jobsPerSec >= top * 0.95).sort((a, b) => a.size - b.size);
-  const cost = (s: SizeSummary) => (workload === 'mixed' ? Math.max(s.fsP99Ms ?? 0, s.dnsP99Ms ?? 0) : s.latencyP99Ms);
-  const lowest = Math.min(...near.map(cost));
-  const best = near.find((s) => cost(s) <= lowest * 1.05)!;
-  const what = workload === 'mixed' ? 'fs/dns p99' : 'job p99 latency';
-  const slowest = Math.min(...sizes.map((s) => s.jobsPerSec));
-  const reason =
-    near.length === 1
-      ? `highest throughput: ${best.jobsPerSec.toFixed(0)} jobs/s, ${(best.jobsPerSec / slowest).toFixed(2)}x the slowest size`
-      : `sizes ${near.map((s) => s.size).join(', ')} are within 5% of the highest throughput (${top.toFixed(0)} jobs/s); ` +
-        `${best.size} is the smallest of them with a ${what} within 5% of the lowest (${cost(best).toFixed(2)} ms vs ${lowest.toFixed(2)} ms)`;
-  return { size: best.size, reason };
+/** The best size: see bench-verdict.ts (throughput, then loop delay p99 among sizes the rounds cannot separate). */
+export function pickBest(sizes: SizeSummary[]): Verdict {
+  return verdict(
+    sizes.map((s) => ({ size: s.size, rounds: s.runs.map((r) => r.jobsPerSec), loopDelayP99Ms: s.loopDelayP99Ms })),
+    { name: 'throughput', unit: 'jobs/s', higherIsBetter: true },
+  );
 }
 
 /**
@@ -188,23 +190,88 @@ export function renderTable(report: BenchReport): string {
   ].join('\n');
 }
 
+function parseSizes(value: string | true | undefined, fallback: string): number[] {
+  const text = stringOption('sizes', value) ?? fallback;
+  return text.split(',').map((s) => {
+    const n = Number(s.trim());
+    if (s.trim() === '' || !Number.isInteger(n) || n < 1 || n > 1024) throw new UsageError(`--sizes: each size must be an integer from 1 to 1024, got '${s}'`);
+    return n;
+  });
+}
+
+/** `uvscope bench [--http URL ...] -- <command>`: the user's own program at each size. */
+async function commandBench(options: Map<string, string | true>, command: string[]): Promise<number> {
+  for (const name of ['workload', 'jobs', 'concurrency']) {
+    if (options.has(name)) throw new UsageError(`--${name} applies to the built-in workloads, not to a command`);
+  }
+  const sizes = parseSizes(options.get('sizes'), '1,2,4,8,16');
+  const repeat = positiveInt('repeat', options.get('repeat'), 3, 100);
+  const jsonFile = stringOption('json', options.get('json'));
+  const htmlFile = stringOption('html', options.get('html'));
+  let http: HttpOptions | undefined;
+  const url = stringOption('http', options.get('http'));
+  if (url !== undefined) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new UsageError(`--http must be an http:// URL, got '${url}'`);
+    }
+    if (parsed.protocol !== 'http:') throw new UsageError(`--http must be an http:// URL, got '${url}'`);
+    http = {
+      url,
+      connections: positiveInt('connections', options.get('connections'), 10, 10_000),
+      durationS: positiveNumber('duration', options.get('duration')) ?? 10,
+      rate: positiveNumber('rate', options.get('rate')),
+      readyTimeoutMs: (positiveNumber('ready-timeout', options.get('ready-timeout')) ?? 30) * 1000,
+    };
+  } else {
+    for (const name of ['connections', 'duration', 'rate', 'ready-timeout']) {
+      if (options.has(name)) throw new UsageError(`--${name} applies to --http only`);
+    }
+  }
+  // Nothing the bench started may outlive it: interrupted, it kills every process group it runs.
+  const onSignal = (signal: NodeJS.Signals) => {
+    killAll();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', killAll);
+  try {
+    const report = await benchCommandLine(command, sizes, repeat, http);
+    process.stdout.write(`${renderCommandTable(report)}\n`);
+    if (jsonFile) fs.writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
+    if (htmlFile) fs.writeFileSync(htmlFile, renderCommandHtml(report));
+    return report.failedRuns > 0 ? 1 : 0;
+  } catch (error) {
+    const exitCode = (error as { exitCode?: number }).exitCode;
+    if (exitCode === undefined) throw error;
+    process.stderr.write(`uvscope: ${(error as Error).message}\n`);
+    return exitCode;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('exit', killAll);
+  }
+}
+
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { options, positionals } = parseArgs(
+  const { options, positionals, rest } = parseArgs(
     argv,
-    ['sizes', 'workload', 'jobs', 'concurrency', 'repeat', 'json', 'html'],
+    ['sizes', 'workload', 'jobs', 'concurrency', 'repeat', 'json', 'html', 'http', 'connections', 'duration', 'rate', 'ready-timeout'],
     ['help'],
   );
   if (options.has('help')) {
     process.stdout.write(`${BENCH_USAGE}\n`);
     return 0;
   }
-  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-  const sizesText = stringOption('sizes', options.get('sizes')) ?? '1,2,4,8';
-  const sizes = sizesText.split(',').map((s) => {
-    const n = Number(s.trim());
-    if (!Number.isInteger(n) || n < 1 || n > 1024) throw new UsageError(`--sizes: each size must be an integer from 1 to 1024, got '${s}'`);
-    return n;
-  });
+  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (a command goes after --)`);
+  if (rest.length) return commandBench(options, rest);
+  for (const name of ['http', 'connections', 'duration', 'rate', 'ready-timeout']) {
+    if (options.has(name)) throw new UsageError(`--${name} needs a server command after -- (uvscope bench --http URL -- node server.js)`);
+  }
+  const sizes = parseSizes(options.get('sizes'), '1,2,4,8');
   const workload = (stringOption('workload', options.get('workload')) ?? 'hash') as Workload;
   if (!WORKLOADS.includes(workload)) throw new UsageError(`--workload must be one of ${WORKLOADS.join(', ')}, got '${workload}'`);
   const jobs = positiveInt('jobs', options.get('jobs'), 200, 1e7);
@@ -238,7 +305,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     uv: process.versions.uv,
     cpus: require('node:os').availableParallelism?.() ?? require('node:os').cpus().length,
     sizes: summaries,
-    best: pickBest(summaries, workload),
+    best: pickBest(summaries),
   };
   process.stdout.write(`${renderTable(report)}\n`);
   if (jsonFile) fs.writeFileSync(jsonFile, `${JSON.stringify(jsonResults(report), null, 2)}\n`);

@@ -8,11 +8,14 @@
  */
 import type { PhaseEvent } from '../loop-observer';
 import type { StallEvent, StallStackFrame } from '../loop/stall-watchdog';
+import type { PoolRequestRecord } from '../pool/requests';
 import type { JobRecord } from '../threadpool';
 
 export interface TraceEvent {
   name: string;
-  ph: 'X' | 'M' | 'C' | 'i';
+  ph: 'X' | 'M' | 'C' | 'i' | 'b' | 'e';
+  /** Async events ('b'/'e'): the id pairing a begin with its end. */
+  id?: string;
   pid: number;
   tid?: number;
   ts?: number;
@@ -63,6 +66,8 @@ export interface TraceInput {
   longIterationNs: number;
   /** When tracing began: the time before the first marker (the main script and the timers libuv runs before its first iteration) becomes a 'startup' slice. */
   startNs?: bigint;
+  /** Node's own pool requests (monitorPoolRequests), as async slices on a track of their own. */
+  requests?: readonly PoolRequestRecord[];
   /** Stalls of the traced thread (StallWatchdog 'stall' events), each a 'stall' slice with its reports and stacks in args. */
   stalls?: readonly StallEvent[];
 }
@@ -167,6 +172,13 @@ export function buildChromeTrace(input: TraceInput): { traceEvents: TraceEvent[]
   for (const thread of [...threads].sort((a, b) => a - b)) {
     events.push({ name: 'thread_name', ph: 'M', pid, tid: POOL_TID_BASE + thread, args: { name: `libuv pool thread ${thread}` } });
   }
+  // Requests overlap (several in flight): async slices, one per request, on their own track.
+  (input.requests ?? []).forEach((request, id) => {
+    const startNs = BigInt(Math.round(request.submittedAtNs));
+    const args = { outcome: request.outcome, latencyMs: request.latencyNs / 1e6 };
+    events.push({ name: request.kind, cat: 'pool-request', ph: 'b', id: `r${id}`, pid, tid: 0, ts: us(startNs), args });
+    events.push({ name: request.kind, cat: 'pool-request', ph: 'e', id: `r${id}`, pid, tid: 0, ts: us(startNs + BigInt(Math.round(request.latencyNs))) });
+  });
   for (const sample of input.utilization) {
     events.push({ name: 'loop utilization', ph: 'C', pid, ts: us(sample.timeNs), args: { utilization: sample.utilization } });
   }

@@ -6,13 +6,18 @@
  * @internal
  * @module
  */
-import { invalidArgType, invalidArgValue, validateBoolean, validateNumber, validateObject } from './errors';
-import type { HistogramSummary } from './histogram';
-import { LoopObserver } from './loop-observer';
-import { StallWatchdog } from './loop/stall-watchdog';
-import type { StallWatchdogOptions } from './loop/stall-watchdog';
-import { measureSize, monitorSaturation, OUTCOMES, poolSize, ThreadPool, threadpool } from './threadpool';
-import type { KernelName, SaturationMonitor } from './threadpool';
+import { invalidArgType, invalidArgValue, validateBoolean, validateNumber } from '../errors';
+import type { HistogramSummary } from '../histogram';
+import { LoopObserver } from '../loop-observer';
+import { StallWatchdog } from '../loop/stall-watchdog';
+import type { StallWatchdogOptions } from '../loop/stall-watchdog';
+import { measureSize, monitorSaturation, OUTCOMES, poolSize, ThreadPool, threadpool } from '../threadpool';
+import type { KernelName, SaturationMonitor } from '../threadpool';
+import { native, KERNEL_NAMES } from '../native';
+import { HistogramTotals } from './histogram-totals';
+
+const LOOP_HISTOGRAMS = ['iteration', 'pollWait', 'pollWork', 'outsidePoll'] as const;
+const JOB_HISTOGRAMS = ['queueWait', 'run', 'returnDelay'] as const;
 
 /**
  * An exporter's optional peer dependency (`prom-client`, `@opentelemetry/api`), resolved like
@@ -44,6 +49,11 @@ export interface DistributionSample {
   sumNs: number;
   /** Summary of the source's current window, ns (`count` 0 when the window is empty). */
   window: HistogramSummary;
+  /**
+   * Counts per native histogram bucket since the exporter started (see native-buckets.ts);
+   * valid until the next read-out.
+   */
+  buckets: Float64Array;
 }
 
 export interface LoopSample {
@@ -145,13 +155,8 @@ export class Totals {
 
 export const EMPTY_SUMMARY: HistogramSummary = { count: 0, min: 0, max: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0 };
 
-export function distribution(totals: Totals, key: string, window: HistogramSummary | undefined): DistributionSample {
-  const w = window ?? EMPTY_SUMMARY;
-  return {
-    count: totals.total(`${key}.count`, w.count),
-    sumNs: totals.total(`${key}.sum`, w.mean * w.count),
-    window: w,
-  };
+function distribution(histogram: HistogramTotals, window: HistogramSummary | undefined): DistributionSample {
+  return { count: histogram.count, sumNs: histogram.sumNs, window: window ?? EMPTY_SUMMARY, buckets: histogram.buckets };
 }
 
 // One pool size measurement per thread, shared by every exporter (two at once would hold
@@ -183,6 +188,8 @@ export class UvSampler {
   readonly #loopTotals = new Totals();
   readonly #poolTotals = new Totals();
   readonly #kernels = new Set<KernelName>();
+  readonly #histograms = new Map<string, HistogramTotals>();
+  readonly #readout = new Float64Array(native.NativeLoopObserver.bucketReadoutSize);
   #loopWindowStart: bigint | undefined;
   #loopPrevious: { activeNs: number; windowNs: number } | undefined;
   #poolStartHigh: number | undefined;
@@ -260,6 +267,17 @@ export class UvSampler {
     if (this.#ownsWatchdog) this.stallWatchdog?.close();
   }
 
+  /** Feeds the native read-out just written into this.#readout to the totals of `key`. */
+  #histogram(key: string, written: number, reset: boolean): HistogramTotals {
+    let histogram = this.#histograms.get(key);
+    if (!histogram) {
+      histogram = new HistogramTotals();
+      this.#histograms.set(key, histogram);
+    }
+    histogram.update(this.#readout, written, reset);
+    return histogram;
+  }
+
   #readStalls(): StallSample | undefined {
     const watchdog = this.stallWatchdog;
     if (!watchdog || watchdog.closed) return undefined;
@@ -274,12 +292,13 @@ export class UvSampler {
     const stats = this.observer.stats();
     const totals = this.#loopTotals;
     // A new window (reset(), or stop() then start()) restarts the observer's counts.
-    if (
+    const reset =
       this.#loopWindowStart !== undefined &&
-      (stats.windowStartNs !== this.#loopWindowStart || totals.decreased('iterations', stats.iterations))
-    ) {
-      totals.fold();
-    }
+      (stats.windowStartNs !== this.#loopWindowStart || totals.decreased('iterations', stats.iterations));
+    if (reset) totals.fold();
+    const histograms = LOOP_HISTOGRAMS.map((field, which) =>
+      this.#histogram(`loop.${field}`, this.observer.readBuckets(which, this.#readout), reset),
+    );
     this.#loopWindowStart = stats.windowStartNs;
     const activeNs = totals.total('activeNs', Math.max(0, stats.windowNs - stats.idleNs));
     const idleNs = totals.total('idleNs', stats.idleNs);
@@ -296,10 +315,10 @@ export class UvSampler {
       idleNs,
       activeNs,
       utilization: Math.min(1, Math.max(0, utilization)),
-      iteration: distribution(totals, 'iteration', stats.iteration),
-      pollWait: distribution(totals, 'pollWait', stats.pollWait),
-      pollWork: distribution(totals, 'pollWork', stats.pollWork),
-      outsidePoll: distribution(totals, 'outsidePoll', stats.outsidePoll),
+      iteration: distribution(histograms[0], stats.iteration),
+      pollWait: distribution(histograms[1], stats.pollWait),
+      pollWork: distribution(histograms[2], stats.pollWork),
+      outsidePoll: distribution(histograms[3], stats.outsidePoll),
     };
     totals.commit();
     return sample;
@@ -321,8 +340,13 @@ export class UvSampler {
     if (reset) totals.fold();
     this.#poolStartHigh = after - stats.windowNs;
     const kernels: KernelSample[] = [];
+    const queue = this.pool.nativeQueue;
     for (const kernel of this.#kernels) {
       const k = stats.kernels[kernel];
+      const id = KERNEL_NAMES.indexOf(kernel);
+      const [queueWait, run, returnDelay] = JOB_HISTOGRAMS.map((field, which) =>
+        this.#histogram(`${kernel}.${field}`, queue.buckets(id, which, this.#readout), reset),
+      );
       kernels.push({
         kernel,
         outcomes: {
@@ -331,9 +355,9 @@ export class UvSampler {
           cancelled: totals.total(`${kernel}.cancelled`, k?.cancelled ?? 0),
         },
         bytes: totals.total(`${kernel}.bytes`, k?.bytes ?? 0),
-        queueWait: distribution(totals, `${kernel}.queueWait`, k?.queueWait),
-        run: distribution(totals, `${kernel}.run`, k?.run),
-        returnDelay: distribution(totals, `${kernel}.returnDelay`, k?.returnDelay),
+        queueWait: distribution(queueWait, k?.queueWait),
+        run: distribution(run, k?.run),
+        returnDelay: distribution(returnDelay, k?.returnDelay),
       });
     }
     totals.commit();

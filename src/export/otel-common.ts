@@ -1,0 +1,31 @@
+/**
+ * What the OpenTelemetry instruments and the metric producer share: the package version for
+ * the instrumentation scope, and the validation of `options.attributes`.
+ * @internal
+ * @module
+ */
+import type { Attributes } from '@opentelemetry/api';
+
+import { invalidArgType, validateObject } from '../errors';
+
+export function packageVersion(): string {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('../../package.json') as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function validateAttributes(attributes: unknown): Attributes {
+  validateObject('options.attributes', attributes);
+  const result: Attributes = {};
+  for (const [key, value] of Object.entries(attributes ?? {})) {
+    const ok =
+      ['string', 'number', 'boolean'].includes(typeof value) ||
+      (Array.isArray(value) && value.every((v) => v == null || ['string', 'number', 'boolean'].includes(typeof v)));
+    if (!ok) throw invalidArgType(`options.attributes.${key}`, 'a string, number, boolean or array of them', value);
+    result[key] = value as Attributes[string];
+  }
+  return result;
+}
