@@ -1,12 +1,14 @@
 /**
  * package.json's entry points stay one scheme, so a new one cannot be added half-way: every
  * `exports` subpath has an `import` condition (ESM wrapper `<name>.mjs` with its `<name>.d.mts`,
- * compiled from src/<name>.mts) and a `require` condition (`<name>.js`, `<name>.d.ts`, from
- * src/<name>.ts), a typesVersions entry for moduleResolution node10, and a TypeDoc entry point;
- * and the ESM wrapper exposes exactly the CommonJS module's names. Fast: reads files and starts
- * one node process; the packed tarball itself is checked by test/pack.test.ts.
+ * compiled from src/<name>.mts, which loads src/<name>.load.mts first) and a `require` condition
+ * (`<name>.js`, `<name>.d.ts`, from src/<name>.ts), a typesVersions entry for moduleResolution
+ * node10, and a TypeDoc entry point; the ESM wrapper exposes exactly the CommonJS module's
+ * names, and an entry that throws while loading rejects its import without an uncaught
+ * exception. Fast: reads files and starts two node processes; the packed tarball itself is
+ * checked by test/pack.test.ts.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -32,7 +34,11 @@ test.each(entries)('$subpath: import and require conditions, each with its own d
     require: { types: `./lib/${name}.d.ts`, default: `./lib/${name}.js` },
   });
   expect(fs.existsSync(path.join(root, 'src', `${name}.ts`))).toBe(true);
-  expect(fs.readFileSync(path.join(root, 'src', `${name}.mts`), 'utf8')).toMatch(new RegExp(`^export \\* from '\\./${name}\\.js';$`, 'm'));
+  // The load step first, then the re-export (why: src/index.mts).
+  const wrapper = fs.readFileSync(path.join(root, 'src', `${name}.mts`), 'utf8');
+  const statements = wrapper.split('\n').filter((line) => /^(import|export) /.test(line));
+  expect(statements).toEqual([`import './${name}.load.mjs';`, `export * from './${name}.js';`]);
+  expect(fs.readFileSync(path.join(root, 'src', `${name}.load.mts`), 'utf8')).toContain(`createRequire(import.meta.url)('./${name}.js');`);
   expect(typedoc.entryPoints).toContain(`src/${name}.ts`);
 });
 
@@ -63,4 +69,18 @@ test('each ESM entry exposes the same names as its CommonJS module (lib/, built 
     expect({ name, names: names[name].esm }).toEqual({ name, names: names[name].cjs });
   }
   expect(names.index.esm).toEqual(expect.arrayContaining(['LoopObserver', 'StallWatchdog', 'threadpool']));
+});
+
+test('an ESM entry whose CommonJS module throws while loading rejects the import, and nothing is uncaught', () => {
+  // The CommonJS index throws when its addon cannot load: UVSCOPE_ADDON names a file that does not exist.
+  const script = `import(${JSON.stringify(path.join(root, 'lib', 'index.mjs'))}).then(
+    () => console.log('loaded'),
+    (error) => console.log('rejected: ' + error.message.split('\\n')[0]));`;
+  const result = spawnSync(process.execPath, ['-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, UVSCOPE_ADDON: path.join(root, 'no-such-addon.node') },
+  });
+  expect(result.stdout).toMatch(/^rejected: /);
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
 });
