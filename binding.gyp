@@ -10,8 +10,11 @@
         "native/loop/stall_watchdog.cc",
         "native/work_queue.cc",
         "native/digests.cc",
+        "native/ciphers.cc",
         "native/kernels/hash.cc",
         "native/kernels/kdf.cc",
+        "native/kernels/cipher.cc",
+        "native/kernels/argon2.cc",
         "native/kernels/synthetic.cc"
       ],
       "include_dirs": [

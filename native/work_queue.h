@@ -93,6 +93,11 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
   Napi::Value Scrypt(const Napi::CallbackInfo& info);
   Napi::Value HasherUpdate(const Napi::CallbackInfo& info);
   Napi::Value HasherDigest(const Napi::CallbackInfo& info);
+  Napi::Value Cipher(const Napi::CallbackInfo& info);
+  Napi::Value CipherUpdate(const Napi::CallbackInfo& info);
+  Napi::Value CipherFinal(const Napi::CallbackInfo& info);
+  Napi::Value Hkdf(const Napi::CallbackInfo& info);
+  Napi::Value Argon2(const Napi::CallbackInfo& info);
   Napi::Value Probe(const Napi::CallbackInfo& info);
   Napi::Value Hold(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
@@ -153,6 +158,15 @@ class HasherWrap : public Napi::ObjectWrap<HasherWrap> {
   static void Init(Napi::Env env, Napi::Object exports, AddonData* data);
   explicit HasherWrap(const Napi::CallbackInfo& info);
   std::shared_ptr<HasherState> state;
+};
+
+// The context of a streaming cipher (createCipher/createDecipher), set up with key and iv at
+// construction; each update and final runs as a pool job holding the state.
+class CipherWrap : public Napi::ObjectWrap<CipherWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports, AddonData* data);
+  explicit CipherWrap(const Napi::CallbackInfo& info);
+  std::shared_ptr<CipherState> state;
 };
 
 class HashManyBatchWrap : public Napi::ObjectWrap<HashManyBatchWrap> {

@@ -101,3 +101,6 @@ export class AbortError extends Error {
     this.name = 'AbortError';
   }
 }
+
+/** How error messages show a received value (as Node's own argument errors do). */
+export { describe as describeValue };

@@ -36,8 +36,11 @@ export { AbortError } from './errors';
 export type { HistogramSummary } from './histogram';
 export {
   algorithms,
+  ciphers,
   COPY_LIMIT_BYTES,
   Hasher,
+  kdfs,
+  PoolCipher,
   JOB_CHANNEL,
   measureSize,
   monitorSaturation,
@@ -48,9 +51,15 @@ export {
   threadpool,
 } from './threadpool';
 export type {
+  Argon2Algorithm,
+  Argon2Parameters,
   BinaryInput,
   BinaryLike,
+  CipherKey,
+  CipherOptions,
+  DecipherOptions,
   DefaultThreadPool,
+  EncryptResult,
   HashManyOptions,
   HashOptions,
   InputOptions,

@@ -69,6 +69,12 @@ export const KERNEL_NAMES = [
   'spin',
   'sleep',
   'probe',
+  'encrypt',
+  'decrypt',
+  'cipherUpdate',
+  'cipherFinal',
+  'hkdf',
+  'argon2',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
@@ -100,6 +106,38 @@ export interface NativeWorkQueue {
   scrypt(password: Bytes, salt: Bytes, keylen: number, N: number, r: number, p: number, maxmem: number, control: number): Submitted<Buffer>;
   hasherUpdate(hasher: NativeHasher, data: Bytes, control: number): Submitted<void>;
   hasherDigest(hasher: NativeHasher, control: number): Submitted<Buffer>;
+  /**
+   * One-shot encryption or decryption: resolves with [the output (allocated on the pool thread),
+   * the authentication tag of an AEAD encryption].
+   */
+  cipher(
+    algorithm: string,
+    flags: number,
+    tagLength: number,
+    key: Bytes,
+    iv: Bytes,
+    aad: Bytes,
+    tag: Bytes,
+    input: Bytes,
+    inPlace: boolean,
+    control: number,
+  ): Submitted<[Buffer, Buffer | undefined]>;
+  cipherUpdate(cipher: NativeCipher, aad: Bytes, input: Bytes, inPlace: boolean, control: number): Submitted<Buffer>;
+  /** [the last bytes, the tag of an AEAD encryption] */
+  cipherFinal(cipher: NativeCipher, aad: Bytes, tag: Bytes, control: number): Submitted<[Buffer, Buffer | undefined]>;
+  hkdf(digest: string, key: Bytes, salt: Bytes, info: Bytes, keylen: number, control: number): Submitted<Buffer>;
+  argon2(
+    kdf: string,
+    message: Bytes,
+    nonce: Bytes,
+    secret: Bytes,
+    associatedData: Bytes,
+    parallelism: number,
+    tagLength: number,
+    memory: number,
+    passes: number,
+    control: number,
+  ): Submitted<Buffer>;
   probe(control: number): Submitted<number>;
   hold(barrier: NativeBarrier, control: number): Submitted<void>;
   cancel(cancelId: number, reason: unknown): boolean;
@@ -123,6 +161,9 @@ export interface NativeWorkQueue {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeHasher {}
+/** A streaming cipher's OpenSSL context (native/work_queue.h, CipherWrap). */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeCipher {}
 /** One hashMany() call's inputs and digests; its jobs take the inputs in turn. */
 export interface NativeHashManyBatch {
   /** The digests in input order: only once every job of the call has resolved. */
@@ -165,6 +206,11 @@ export interface NativeAddon {
   NativeHasher: new (algorithm: string, outputLength: number) => NativeHasher;
   NativeHashManyBatch: new (algorithm: string, inputs: Bytes[], outputLength: number, inPlace: boolean[]) => NativeHashManyBatch;
   NativeBarrier: new () => NativeBarrier;
+  NativeCipher: new (algorithm: string, flags: number, tagLength: number, key: Bytes, iv: Bytes) => NativeCipher;
+  /** [OpenSSL mode, key length, iv length, block size, AEAD, OpenSSL's name], or undefined when OpenSSL cannot run it. */
+  cipherInfo(name: string): [number, number, number, number, boolean, string] | undefined;
+  /** Whether the running OpenSSL has this EVP_KDF (ARGON2ID: OpenSSL 3.2 and later). */
+  kdfAvailable(name: string): boolean;
   /** [output size in bytes, is an XOF, OpenSSL's name] or undefined for a digest OpenSSL does not know. */
   digestInfo(name: string): [number, boolean, string] | undefined;
   scryptParamsValid(N: number, r: number, p: number, maxmem: number): boolean;

@@ -1,11 +1,14 @@
 /**
- * The thread pool: native kernels (hashing, HMAC, PBKDF2, scrypt, synthetic CPU and blocking
- * work) run on the *real* libuv pool with `uv_queue_work`, sharing it with fs, dns.lookup,
- * zlib and crypto, with timings for every job and introspection of the pool itself.
+ * The thread pool: native kernels (hashing, HMAC, PBKDF2, scrypt, HKDF, Argon2, ciphers,
+ * synthetic CPU and blocking work) run on the *real* libuv pool with `uv_queue_work`, sharing
+ * it with fs, dns.lookup, zlib and crypto, with timings for every job and introspection of the
+ * pool itself. This file is the facade: argument handling lives in src/pool/inputs.ts, the
+ * cipher calls in src/pool/cipher.ts, HKDF and Argon2 in src/pool/kdf.ts.
  * @module
  */
 import crypto from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 import {
@@ -19,41 +22,40 @@ import {
   validateObject,
 } from './errors';
 import { HistogramSummary, readSummary, summarize, SUMMARY_FIELDS } from './histogram';
+import {
+  BinaryInput,
+  BinaryLike,
+  copyOf,
+  digestInfo,
+  InputOptions,
+  JobOptions,
+  macDigest,
+  readInPlace,
+  Submit,
+  toBytes,
+  validateJobOptions,
+  zeroCopyOption,
+} from './pool/inputs';
 import { JobFlag, KERNEL_NAMES, KernelName, native, NativeHasher, NativeWorkQueue } from './native';
+import {
+  CipherKey,
+  CipherOptions,
+  ciphers,
+  decrypt,
+  DecipherOptions,
+  encrypt,
+  EncryptResult,
+  PoolCipher,
+} from './pool/cipher';
+import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './pool/kdf';
 
 export type { KernelName } from './native';
-
-/** Input bytes: strings are UTF-8 encoded (once); views are used zero-copy. */
-export type BinaryInput = string | ArrayBufferView;
-/** Password and salt inputs also accept an ArrayBuffer, as node:crypto's do. */
-export type BinaryLike = BinaryInput | ArrayBuffer | SharedArrayBuffer;
-
-/** Options every job accepts. */
-export interface JobOptions {
-  /**
-   * Aborts the job: still queued, it is removed with `uv_cancel` and never runs; running,
-   * spin/sleep/hash/hashMany/hmac/hashFile/pbkdf2 stop at their next chunk (scrypt and
-   * hasher steps finish). Either way the promise rejects with an AbortError whose `cause`
-   * is the signal's reason.
-   */
-  signal?: AbortSignal;
-}
-
-/** Options of the calls whose pool job reads the caller's bytes (`hash`, `hashMany`, `hmac`). */
-export interface InputOptions extends JobOptions {
-  /**
-   * `true`: the job reads `data` in place. `false`: it reads a copy taken during the call.
-   * Default: a copy up to 16 KiB ({@link COPY_LIMIT_BYTES}), in place above.
-   *
-   * Read in place, the buffer must be neither modified nor transferred until the promise
-   * settles: Node-API cannot pin an ArrayBuffer's memory, and one transferred away
-   * (`postMessage` or `structuredClone` with `transfer`, `ArrayBuffer.prototype.transfer()`)
-   * can be freed under the pool thread. A copy is safe whatever happens to the buffer, but
-   * costs a `memcpy` into fresh memory on the calling thread. SharedArrayBuffer memory cannot
-   * be detached and is always read in place.
-   */
-  zeroCopy?: boolean;
-}
+export type { BinaryInput, BinaryLike, InputOptions, JobOptions } from './pool/inputs';
+export { COPY_LIMIT_BYTES } from './pool/inputs';
+export type { CipherKey, CipherOptions, DecipherOptions, EncryptResult } from './pool/cipher';
+export { ciphers, PoolCipher } from './pool/cipher';
+export type { Argon2Algorithm, Argon2Parameters } from './pool/kdf';
+export { kdfs } from './pool/kdf';
 
 /** Options of the hashing calls. */
 export interface HashOptions extends InputOptions {
@@ -161,87 +163,7 @@ export const OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
 const MAX_INT32 = 2 ** 31 - 1;
 const DEFAULT_SCRYPT_MAXMEM = 32 * 1024 * 1024;
 
-// --- validation --------------------------------------------------------------------------
-
-function toBytes(name: string, value: unknown, allowArrayBuffer = false): ArrayBufferView {
-  if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (ArrayBuffer.isView(value)) {
-    // A detached view has no bytes (a DataView even throws on byteLength).
-    let empty: boolean;
-    try {
-      empty = value.byteLength === 0;
-    } catch {
-      empty = true;
-    }
-    if (empty && native.isDetached(value)) throw invalidArgValue(name, 'must not be a detached buffer', value);
-    // A resizable ArrayBuffer can shrink under a queued job and take its memory with it: copy.
-    if ((value.buffer as ArrayBuffer & { resizable?: boolean }).resizable) {
-      return new Uint8Array(value.buffer, value.byteOffset, value.byteLength).slice();
-    }
-    return value;
-  }
-  if (allowArrayBuffer && (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer)) {
-    if (value.byteLength === 0 && native.isDetached(value)) throw invalidArgValue(name, 'must not be a detached buffer', value);
-    return toBytes(name, new Uint8Array(value), false);
-  }
-  const expected = allowArrayBuffer
-    ? 'of type string or an instance of ArrayBuffer, Buffer, TypedArray, or DataView'
-    : 'of type string or an instance of Buffer, TypedArray, or DataView';
-  throw invalidArgType(name, expected, value);
-}
-
-/**
- * Node's default output lengths for the XOFs: OpenSSL 3.4 and later (Node 22+) report 0 for
- * them, while node:crypto keeps 16 and 32 bytes (deprecated there without outputLength).
- */
-const XOF_DEFAULT_LENGTH: Readonly<Record<string, number>> = { 'SHAKE-128': 16, 'SHAKE-256': 32 };
-
-/**
- * Keys, passwords and salts are small: copied at submission (as node:crypto does), so that
- * nothing the caller does to them afterwards can reach the pool thread.
- */
-function copyOf(view: ArrayBufferView): Uint8Array {
-  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice();
-}
-
-/** Inputs up to this size are copied unless `zeroCopy: true`: the copy costs less than the job. */
-export const COPY_LIMIT_BYTES = 16 * 1024;
-
-/**
- * Whether a pool job reads `bytes` (from toBytes(), given as `value` by the caller) where they
- * are, or from a native copy the addon takes during the submitting call (freed as the job
- * settles). In place: `zeroCopy: true`; empty input; a SharedArrayBuffer (never detached, kept
- * alive by the job's reference); bytes toBytes() made privately with an ArrayBuffer of their
- * own (a copied resizable buffer, an encoded string of 4 KiB or more: smaller ones live in
- * Node's shared Buffer pool); and, unless `zeroCopy: false`, inputs over COPY_LIMIT_BYTES.
- */
-function readInPlace(bytes: ArrayBufferView, value: unknown, zeroCopy: boolean | undefined): boolean {
-  if (zeroCopy === true || bytes.byteLength === 0 || bytes.buffer instanceof SharedArrayBuffer) return true;
-  if (bytes !== value && bytes.byteLength === bytes.buffer.byteLength) return true;
-  return zeroCopy === undefined && bytes.byteLength > COPY_LIMIT_BYTES;
-}
-
-function digestInfo(name: string, algorithm: unknown): [number, boolean] {
-  if (typeof algorithm !== 'string') throw invalidArgType(name, 'of type string', algorithm);
-  const info = native.digestInfo(algorithm);
-  if (!info) {
-    const error = new TypeError(`Invalid digest: ${algorithm}`);
-    Object.defineProperty(error, 'code', { value: 'ERR_CRYPTO_INVALID_DIGEST', enumerable: true });
-    throw error;
-  }
-  const [size, xof, canonical] = info;
-  return [xof && size === 0 ? (XOF_DEFAULT_LENGTH[canonical.toUpperCase()] ?? 0) : size, xof];
-}
-
-/** HMAC and PBKDF2 need a digest of fixed, non-zero size: not an XOF, not 'NULL'. */
-function macDigest(name: string, algorithm: unknown): void {
-  const [size, xof] = digestInfo(name, algorithm);
-  if (xof || size === 0) {
-    const error = new TypeError(`Invalid digest: ${String(algorithm)}`);
-    Object.defineProperty(error, 'code', { value: 'ERR_CRYPTO_INVALID_DIGEST', enumerable: true });
-    throw error;
-  }
-}
+// --- validation ----------------------------------------------------------------------------
 
 /** Output length for a digest, checking `outputLength` as node:crypto does. */
 function outputLengthOf(algorithm: string, info: [number, boolean], options: HashOptions | undefined): number {
@@ -256,22 +178,6 @@ function outputLengthOf(algorithm: string, info: [number, boolean], options: Has
     );
   }
   return requested;
-}
-
-function validateJobOptions(options: unknown): asserts options is JobOptions | undefined {
-  validateObject('options', options);
-  const signal = (options as JobOptions | undefined)?.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
-  }
-}
-
-/** Validates options.zeroCopy (and the job options); returns it. */
-function zeroCopyOption(options: InputOptions | undefined): boolean | undefined {
-  validateJobOptions(options);
-  const zeroCopy = options?.zeroCopy;
-  validateBoolean('options.zeroCopy', zeroCopy);
-  return zeroCopy;
 }
 
 /** The path's bytes as fs would hand them to the OS: strings UTF-8 encoded, Buffers as they are. */
@@ -516,9 +422,73 @@ export class ThreadPool {
     );
   }
 
+  /**
+   * Encrypts `plaintext` in one pool job, byte-identical to `crypto.createCipheriv(algorithm,
+   * key, iv, { authTagLength })` with `setAAD(aad)`, `update()`, `final()` (and `getAuthTag()`
+   * for AEAD ciphers). Key and iv lengths, tag lengths and unknown ciphers are refused
+   * synchronously with node:crypto's own errors, before anything is queued. The ciphertext is
+   * written on the pool thread into a buffer of its own; `plaintext` is read as
+   * {@link InputOptions.zeroCopy} says. Aborting stops a running job at its next 1 MiB chunk.
+   */
+  encrypt(algorithm: string, key: CipherKey, iv: BinaryLike | null, plaintext: BinaryInput, options?: CipherOptions): Promise<EncryptResult> {
+    return encrypt(this.#submitWith, algorithm, key, iv, plaintext, options);
+  }
+
+  /**
+   * Decrypts `ciphertext` in one pool job, byte-identical to `crypto.createDecipheriv`. AEAD
+   * ciphers need `options.authTag`; a wrong tag or tampered data rejects with an Error of code
+   * `ERR_UVSCOPE_AUTH_FAILED` (never with plaintext: the output is wiped on the pool thread),
+   * bad padding with node:crypto's `ERR_OSSL_BAD_DECRYPT`.
+   */
+  decrypt(algorithm: string, key: CipherKey, iv: BinaryLike | null, ciphertext: BinaryInput, options?: DecipherOptions): Promise<Buffer> {
+    return decrypt(this.#submitWith, algorithm, key, iv, ciphertext, options);
+  }
+
+  /** A streaming encryption whose `update()` and `final()` each run as a pool job, in order. */
+  createCipher(algorithm: string, key: CipherKey, iv: BinaryLike | null, options?: CipherOptions): PoolCipher {
+    return new PoolCipher(this.#submitWith, true, algorithm, key, iv, options);
+  }
+
+  /** A streaming decryption whose `update()` and `final()` each run as a pool job, in order. */
+  createDecipher(algorithm: string, key: CipherKey, iv: BinaryLike | null, options?: DecipherOptions): PoolCipher {
+    return new PoolCipher(this.#submitWith, false, algorithm, key, iv, options);
+  }
+
+  /** HKDF (RFC 5869), equal to `crypto.hkdf` (an ArrayBuffer), with node:crypto's argument checks. */
+  hkdf(
+    digest: string,
+    ikm: BinaryLike | crypto.KeyObject,
+    salt: BinaryLike,
+    info: BinaryLike,
+    keylen: number,
+    options?: JobOptions,
+  ): Promise<ArrayBuffer> {
+    return hkdf(this.#submitWith, digest, ikm, salt, info, keylen, options);
+  }
+
+  /**
+   * Argon2 (RFC 9106), equal to Node 24.7's `crypto.argon2(algorithm, parameters)`, through
+   * OpenSSL's EVP_KDF. Needs OpenSSL 3.2 or later (Node 22 and later): elsewhere it rejects with
+   * `ERR_UVSCOPE_ARGON2_UNAVAILABLE`; {@link kdfs} tells beforehand. A running derivation
+   * cannot be stopped: an abort only cancels it while it is queued.
+   */
+  argon2(algorithm: Argon2Algorithm, parameters: Argon2Parameters, options?: JobOptions): Promise<Buffer> {
+    return argon2(this.#submitWith, algorithm, parameters, options);
+  }
+
   /** Names of the digests the hashing calls accept (those of `crypto.getHashes()` OpenSSL can run here). */
   algorithms(): string[] {
     return algorithms();
+  }
+
+  /** Names of the ciphers `encrypt`, `decrypt`, `createCipher` and `createDecipher` accept here. */
+  ciphers(): string[] {
+    return ciphers();
+  }
+
+  /** Key derivation functions this Node can run on the pool: Argon2 variants only where OpenSSL has them. */
+  kdfs(): string[] {
+    return kdfs();
   }
 
   /** Statistics since creation or the last `resetStats()`. */
@@ -550,6 +520,9 @@ export class ThreadPool {
   resetStats(): void {
     this.#native.resetStats();
   }
+
+  /** Submission for the call families of src/pool/: the native queue handed to `start`. */
+  readonly #submitWith: Submit = (options, start) => this.#submit(options, (control) => start(this.#native, control));
 
   /** @internal Submits through the native queue with the job's signal wired to uv_cancel. */
   #submit<T>(options: JobOptions | undefined, start: (control: number) => Promise<T> | undefined): Promise<T> {
@@ -587,6 +560,8 @@ export class ThreadPool {
   ): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
     const shared = new AbortController();
+    // One listener per part (#submit): more than EventTarget's default 10 is expected here.
+    setMaxListeners(0, shared.signal);
     const forward = () => shared.abort(signal?.reason);
     signal?.addEventListener('abort', forward, { once: true });
     let failure: { error: unknown } | undefined;

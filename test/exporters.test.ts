@@ -529,6 +529,45 @@ describe('uvscope/prometheus', () => {
     }
   });
 
+  test("poolRequests: Node's own requests by kind and outcome, their latency as a histogram against each call's own time", async () => {
+    const register = new Registry();
+    const collector = collectDefaultUvMetrics({ register, stallWatchdog: false, saturationIntervalMs: false, measurePoolSize: false, poolRequests: true });
+    try {
+      // 4 pbkdf2 (timed around each call: the request's latency is within it), 2 fs.stat, 1 failing.
+      const timesNs: number[] = [];
+      await Promise.all(
+        Array.from({ length: 4 }, () => {
+          const started = process.hrtime.bigint();
+          return new Promise<void>((resolve) =>
+            require('node:crypto').pbkdf2('pw', 'salt', 2000, 32, 'sha256', () => {
+              timesNs.push(Number(process.hrtime.bigint() - started));
+              resolve();
+            }),
+          );
+        }),
+      );
+      for (const file of [__filename, __filename, MISSING_FILE]) await new Promise((resolve) => fs.stat(file, resolve));
+      const s = await scrape(register);
+      expect(value(s, 'uvscope_threadpool_requests_total', { kind: 'crypto.pbkdf2', outcome: 'completed' })).toBe(4);
+      expect(value(s, 'uvscope_threadpool_requests_total', { kind: 'crypto.pbkdf2', outcome: 'failed' })).toBe(0);
+      expect(value(s, 'uvscope_threadpool_requests_total', { kind: 'fs.stat', outcome: 'completed' })).toBe(2);
+      expect(value(s, 'uvscope_threadpool_requests_total', { kind: 'fs.stat', outcome: 'failed' })).toBe(1);
+      expect(value(s, 'uvscope_threadpool_requests_in_flight')).toBe(0);
+      const buckets = expectHistogram(s, 'uvscope_threadpool_request_seconds', { kind: 'crypto.pbkdf2' }, DEFAULT_JOB_BUCKETS);
+      expect(buckets.get(Infinity)).toBe(4);
+      // Every request lies at or below the bucket of the longest call time (counts are whole buckets, 1.1% wide).
+      const longestS = Math.max(...timesNs) / 1e9;
+      const above = DEFAULT_JOB_BUCKETS.find((b) => b >= longestS * 1.011)!;
+      expect(buckets.get(above)).toBe(4);
+      expect(value(s, 'uvscope_threadpool_request_seconds_sum', { kind: 'crypto.pbkdf2' })).toBeLessThanOrEqual(timesNs.reduce((a, b) => a + b, 0) / 1e9);
+      // uvscope's own jobs stay in threadpool_jobs_total only.
+      expect(s.samples.filter((x) => x.name === 'uvscope_threadpool_requests_total' && x.labels.kind.startsWith('uvscope.'))).toEqual([]);
+    } finally {
+      collector.stop();
+    }
+    expect(() => collectDefaultUvMetrics({ register: new Registry(), poolRequests: 'yes' as never })).toThrow(/options\.poolRequests/);
+  });
+
   test('buckets and quantiles options: checked, naming the option', () => {
     const register = new Registry();
     const common = { register, measurePoolSize: false, saturationIntervalMs: false, stallWatchdog: false } as const;
@@ -783,6 +822,34 @@ describe('uvscope/opentelemetry', () => {
     // The caller's watchdog: still watching.
     expect(watchdog.running).toBe(true);
     watchdog.close();
+  });
+
+  test("UvMetricProducer with poolRequests: Node's own requests by kind and outcome, their latency as a histogram", async () => {
+    const producer = new UvMetricProducer({ stallWatchdog: false, saturationIntervalMs: false, measurePoolSize: false, poolRequests: true });
+    const reader = new ManualReader({ metricProducers: [producer] });
+    const provider = new MeterProvider({ readers: [reader] });
+    try {
+      for (let i = 0; i < 3; i++) await new Promise((resolve) => require('node:crypto').pbkdf2('pw', 'salt', 1000, 32, 'sha256', resolve));
+      await new Promise((resolve) => fs.stat(MISSING_FILE, resolve));
+      const { resourceMetrics, errors } = await reader.collect();
+      expect(errors).toEqual([]);
+      const metrics = byName(resourceMetrics);
+      const requests = metrics.get('uvscope.threadpool.requests')!;
+      const count = (kind: string, outcome: string) =>
+        requests.dataPoints.find((p) => p.attributes['uvscope.threadpool.request.kind'] === kind && p.attributes['uvscope.threadpool.request.outcome'] === outcome)?.value;
+      expect(count('crypto.pbkdf2', 'completed')).toBe(3);
+      expect(count('fs.stat', 'failed')).toBe(1);
+      const duration = metrics.get('uvscope.threadpool.request.duration')!;
+      expect(duration.dataPointType).toBe(DataPointType.HISTOGRAM);
+      const pbkdf2 = duration.dataPoints.find((p) => p.attributes['uvscope.threadpool.request.kind'] === 'crypto.pbkdf2')!.value as Histogram;
+      expect(pbkdf2.count).toBe(3);
+      expect(pbkdf2.buckets.counts.reduce((a, b) => a + b, 0)).toBe(3);
+      expect(pbkdf2.sum).toBeGreaterThan(0);
+      expect(metrics.get('uvscope.threadpool.requests.in_flight')!.dataPoints[0].value).toBe(0);
+    } finally {
+      await provider.shutdown();
+      await producer.shutdown();
+    }
   });
 
   test('UvMetricProducer: every metric through a reader, the distributions as histograms checked against each job\'s run time', async () => {

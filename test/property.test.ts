@@ -78,6 +78,7 @@ const GROUPS: [string, string][] = [
   ['file', 'hashFile() against fs.readFileSync + node:crypto'],
   ['pool', 'ThreadPool options, spin/sleep/noop, module functions, FIFO order of a bounded pool'],
   ['observer', 'LoopObserver options, listeners, method sequences against a model'],
+  ['cipher', 'encrypt(), decrypt(), createCipher(), hkdf(), argon2() against node:crypto'],
   ['mixed', 'random calls of every kind at once on shared pools'],
 ];
 

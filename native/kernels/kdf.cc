@@ -1,4 +1,5 @@
-// Key derivation kernels: PBKDF2 (RFC 8018) and scrypt (RFC 7914) on a pool thread.
+// Key derivation kernels: PBKDF2 (RFC 8018), scrypt (RFC 7914) and HKDF (RFC 5869) on a
+// pool thread (Argon2 is in argon2.cc).
 // PBKDF2 is written out over HMAC, the way OpenSSL's own implementation is, so that a
 // running derivation can stop at an abort between chunks of iterations; scrypt runs in
 // one EVP_PBE_scrypt call (it cannot be interrupted: abort only cancels it while queued).
@@ -99,7 +100,57 @@ class ScryptKernel : public Kernel {
   uint64_t N_, r_, p_, maxmem_;
 };
 
+// HKDF written out over HMAC (extract, then expand), the way node:crypto's hkdf behaves: an
+// empty key is allowed (OpenSSL's HKDF KDF refuses one), an empty salt means hashLen zeros.
+class HkdfKernel : public Kernel {
+ public:
+  HkdfKernel(const EVP_MD* md, ByteView key, ByteView salt, ByteView info, size_t keylen)
+      : Kernel(kKernelHkdf), md_(md), key_(key), salt_(salt), info_(info), keylen_(keylen) {}
+
+  void Run(const std::atomic<bool>&) override {
+    static const uint8_t kEmpty = 0;
+    auto bytes = [](ByteView v) { return v.length ? v.data : &kEmpty; };
+    output_.resize(keylen_);
+    bytes_ = keylen_;
+    if (keylen_ == 0) return;
+    uint8_t prk[EVP_MAX_MD_SIZE];
+    unsigned int prkLength = 0;
+    if (HMAC(md_, bytes(salt_), static_cast<int>(salt_.length), bytes(key_), key_.length, prk, &prkLength) == nullptr) {
+      return FailOpenSsl("hkdf");
+    }
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    HMAC_CTX* ctx = HMAC_CTX_new();
+    uint8_t t[EVP_MAX_MD_SIZE];
+    unsigned int tLength = 0;
+    bool ok = ctx != nullptr;
+    for (size_t offset = 0, block = 1; ok && offset < keylen_; block++) {
+      uint8_t counter = static_cast<uint8_t>(block);
+      ok = HMAC_Init_ex(ctx, prk, static_cast<int>(prkLength), md_, nullptr) == 1 &&
+           HMAC_Update(ctx, t, tLength) == 1 && HMAC_Update(ctx, bytes(info_), info_.length) == 1 &&
+           HMAC_Update(ctx, &counter, 1) == 1 && HMAC_Final(ctx, t, &tLength) == 1;
+      size_t n = std::min<size_t>(tLength, keylen_ - offset);
+      if (ok) std::memcpy(output_.data() + offset, t, n);
+      offset += n;
+    }
+    HMAC_CTX_free(ctx);
+#pragma GCC diagnostic pop
+    OPENSSL_cleanse(prk, sizeof(prk));
+    OPENSSL_cleanse(t, sizeof(t));
+    if (!ok) FailOpenSsl("hkdf");
+  }
+
+ private:
+  const EVP_MD* md_;
+  ByteView key_, salt_, info_;
+  size_t keylen_;
+};
+
 }  // namespace
+
+std::unique_ptr<Kernel> MakeHkdfKernel(const EVP_MD* md, ByteView key, ByteView salt, ByteView info, size_t keylen) {
+  return std::make_unique<HkdfKernel>(md, key, salt, info, keylen);
+}
 
 bool ScryptParamsValid(uint64_t N, uint64_t r, uint64_t p, uint64_t maxmem) {
   int ok = EVP_PBE_scrypt(nullptr, 0, nullptr, 0, N, r, p, maxmem, nullptr, 0);

@@ -6,6 +6,7 @@
 #pragma once
 #include <napi.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -31,6 +32,12 @@ enum KernelId : int {
   kKernelSpin,
   kKernelSleep,
   kKernelProbe,
+  kKernelEncrypt,
+  kKernelDecrypt,
+  kKernelCipherUpdate,
+  kKernelCipherFinal,
+  kKernelHkdf,
+  kKernelArgon2,
   kKernelCount,
 };
 
@@ -141,5 +148,42 @@ struct HasherState {
 };
 std::unique_ptr<Kernel> MakeHasherUpdateKernel(std::shared_ptr<HasherState> state, ByteView data);
 std::unique_ptr<Kernel> MakeHasherDigestKernel(std::shared_ptr<HasherState> state);
+
+// Ciphers (kernels/cipher.cc).
+struct CipherSetup {
+  const EVP_CIPHER* cipher = nullptr;
+  bool encrypt = true;
+  bool aead = false;         // GCM or ChaCha20-Poly1305: an authentication tag
+  bool padding = true;       // block modes: PKCS#7 padding (node:crypto's autoPadding)
+  size_t tagLength = 16;
+};
+// Sets up `ctx` with key and iv, as createCipheriv does (IV length for AEAD modes first).
+bool InitCipher(EVP_CIPHER_CTX* ctx, const CipherSetup& setup, ByteView key, ByteView iv);
+// One-shot encrypt/decrypt of `input`: resolves with [output, authentication tag (AEAD
+// encryption) or undefined]. `tag` is the tag to check (AEAD decryption). Stops at the next
+// 1 MiB chunk when aborted.
+std::unique_ptr<Kernel> MakeCipherKernel(const CipherSetup& setup, ByteView key, ByteView iv, ByteView aad,
+                                         ByteView tag, ByteView input);
+// Streaming: the context lives across jobs; each update or final is one job, in order.
+struct CipherState {
+  EVP_CIPHER_CTX* ctx = nullptr;
+  CipherSetup setup;
+  bool broken = false;  // a step failed or was stopped midway: every later step fails
+  ~CipherState() { EVP_CIPHER_CTX_free(ctx); }
+};
+// Feeds `aad` (first step only) and `input`; resolves with this step's output.
+std::unique_ptr<Kernel> MakeCipherUpdateKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView input);
+// Finishes: resolves with [the last bytes, the tag (AEAD encryption) or undefined].
+std::unique_ptr<Kernel> MakeCipherFinalKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView tag);
+
+// HKDF (RFC 5869) over HMAC, as crypto.hkdf: an empty key is allowed.
+std::unique_ptr<Kernel> MakeHkdfKernel(const EVP_MD* md, ByteView key, ByteView salt, ByteView info, size_t keylen);
+// Argon2 through OpenSSL's EVP_KDF (3.2+), `kdf` fetched by name at run time.
+struct Argon2Params {
+  EVP_KDF* kdf = nullptr;
+  ByteView message, nonce, secret, associatedData;
+  uint32_t parallelism = 1, tagLength = 32, memory = 8, passes = 1;
+};
+std::unique_ptr<Kernel> MakeArgon2Kernel(const Argon2Params& params);
 
 }  // namespace uvscope

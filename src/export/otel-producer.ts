@@ -23,7 +23,9 @@ import { requirePeer, UvSampler, validateSamplerOptions } from './sampler';
 import type { DistributionSample, UvSample } from './sampler';
 import type { UvOpenTelemetryOptions } from './opentelemetry';
 import { packageVersion, validateAttributes } from './otel-common';
-import { validateObject } from '../errors';
+import { validateBoolean, validateObject } from '../errors';
+import type { LogHistogram } from '../pool/log-histogram';
+import { monitorPoolRequestsLive } from '../pool/requests';
 import type { LoopObserver } from '../loop-observer';
 import type { StallWatchdog } from '../loop/stall-watchdog';
 import { OUTCOMES } from '../threadpool';
@@ -47,6 +49,15 @@ export interface UvMetricProducerOptions extends UvOpenTelemetryOptions {
    * (see `uvscope/prometheus`'s option of the same name; the same defaults and precision).
    */
   buckets?: UvBuckets;
+  /**
+   * Also count Node's own thread pool requests (fs, dns.lookup, node:crypto, zlib) through a
+   * dedicated `monitorPoolRequests()` (an async_hooks hook; its cost is in the README):
+   * `uvscope.threadpool.requests` (counter, `{request}`, attributes
+   * `uvscope.threadpool.request.kind` and `uvscope.threadpool.request.outcome` = `completed` |
+   * `failed`), `uvscope.threadpool.request.duration` (histogram, `s`: submission to callback),
+   * `uvscope.threadpool.requests.in_flight` (up-down counter). Default `false`.
+   */
+  poolRequests?: boolean;
 }
 
 /** An empty resource: a MetricReader merging a producer's data keeps its SDK's own resource. */
@@ -92,6 +103,7 @@ export class UvMetricProducer implements MetricProducer {
   readonly #buckets: ResolvedBuckets;
   readonly #startTime = hrNow();
   readonly #longThresholdMs: number;
+  readonly #requests: ReturnType<typeof monitorPoolRequestsLive> | undefined;
 
   /**
    * @param options See {@link UvMetricProducerOptions}.
@@ -101,12 +113,15 @@ export class UvMetricProducer implements MetricProducer {
     validateObject('options', options);
     this.#attributes = validateAttributes(options?.attributes);
     this.#buckets = validateBuckets(options?.buckets);
+    const poolRequests = options?.poolRequests ?? false;
+    validateBoolean('options.poolRequests', poolRequests);
     this.#sampler = new UvSampler(validateSamplerOptions(options ?? {}));
     this.#longThresholdMs = this.#sampler.longThresholdNs / 1e6;
     this.#sampler.start();
     this.observer = this.#sampler.observer;
     this.stallWatchdog = this.#sampler.stallWatchdog;
     this.measuredPoolSize = this.#sampler.measuredPoolSize;
+    this.#requests = poolRequests ? monitorPoolRequestsLive() : undefined;
   }
 
   /** Whether `shutdown()` was called. */
@@ -130,6 +145,7 @@ export class UvMetricProducer implements MetricProducer {
   /** Stops the saturation probes and closes the dedicated observer and watchdog (not ones passed in). Idempotent. */
   async shutdown(): Promise<void> {
     this.#sampler.close();
+    this.#requests?.stop();
   }
 
   #metrics(sample: UvSample, endTime: HrTime): MetricData[] {
@@ -234,6 +250,27 @@ export class UvMetricProducer implements MetricProducer {
         'Queue wait of the latest no-op probe job: the delay new pool work (fs, dns.lookup, crypto) suffers now.', 's',
         [point(sample.saturationNs / 1e9)]);
     }
+    if (this.#requests) {
+      // uvscope's own jobs are in uvscope.threadpool.jobs already.
+      const kinds = [...this.#requests.kindCounts()]
+        .filter(([kind]) => !kind.startsWith('uvscope.'))
+        .map(([kind, counts]) => ({ counts, attrs: { ...base, 'uvscope.threadpool.request.kind': kind } }));
+      sum("uvscope.threadpool.requests", "Node's own thread pool requests settled (fs, dns.lookup, node:crypto, zlib), by kind and outcome.", '{request}',
+        kinds.flatMap(({ counts, attrs }) =>
+          (['completed', 'failed'] as const).map((outcome) => point(counts[outcome], { ...attrs, 'uvscope.threadpool.request.outcome': outcome }))));
+      histogram('uvscope.threadpool.request.duration', "Latency of Node's own thread pool requests, submission to callback.",
+        kinds.map(({ counts, attrs }) => point(logHistogram(counts.latency, this.#buckets.threadpool), attrs)));
+      sum('uvscope.threadpool.requests.in_flight', "Node's own thread pool requests submitted and not yet settled.", '{request}',
+        [point(this.#requests.stats().inFlight.now)], false);
+    }
     return metrics;
   }
+}
+
+/** A histogram recorded in JavaScript (pool requests) as explicit buckets in seconds. */
+function logHistogram(histogram: LogHistogram, boundsS: readonly number[]): Histogram {
+  const cumulative = histogram.countsAtOrBelow(boundsS.map((s) => s * 1e9));
+  const counts = cumulative.map((c, i) => c - (i > 0 ? cumulative[i - 1] : 0));
+  counts.push(histogram.count - (cumulative[cumulative.length - 1] ?? 0));
+  return { buckets: { boundaries: [...boundsS], counts }, sum: histogram.sum / 1e9, count: histogram.count };
 }

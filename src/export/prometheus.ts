@@ -13,7 +13,9 @@ import type { UvBuckets } from './buckets';
 import { boundsToNs, countsAtOrBelow } from './native-buckets';
 import { SlidingQuantiles, validateQuantiles } from './sliding-quantiles';
 import type { SlidingWindowOptions } from './sliding-quantiles';
-import { invalidArgType, invalidArgValue, validateObject } from '../errors';
+import { invalidArgType, invalidArgValue, validateBoolean, validateObject } from '../errors';
+import type { LogHistogram } from '../pool/log-histogram';
+import { monitorPoolRequestsLive } from '../pool/requests';
 import type { LoopObserver } from '../loop-observer';
 import type { StallWatchdog, StallWatchdogOptions } from '../loop/stall-watchdog';
 import { OUTCOMES } from '../threadpool';
@@ -89,6 +91,14 @@ export interface UvPrometheusOptions {
    * quantiles of several processes cannot be aggregated, histograms can.
    */
   quantiles?: boolean | SlidingWindowOptions;
+  /**
+   * Also count Node's own thread pool requests (fs, dns.lookup, node:crypto, zlib) by kind,
+   * through a dedicated `monitorPoolRequests()` (an async_hooks hook; see its cost in the
+   * README): `uvscope_threadpool_requests_total{kind, outcome}`,
+   * `uvscope_threadpool_request_seconds{kind}` (submission to callback) and
+   * `uvscope_threadpool_requests_in_flight`. Default `false`.
+   */
+  poolRequests?: boolean;
 }
 
 /** What {@link collectDefaultUvMetrics} returns. */
@@ -162,6 +172,16 @@ function histogramValues(name: string, sample: DistributionSample, boundsS: read
   return values;
 }
 
+/** A histogram recorded in JavaScript (pool requests) as samples in seconds, as histogramValues. */
+function logHistogramValues(name: string, histogram: LogHistogram, boundsS: readonly number[], labels: Labels): PromValue[] {
+  const counts = histogram.countsAtOrBelow(boundsS.map((s) => s * 1e9));
+  const values: PromValue[] = boundsS.map((le, i) => ({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: counts[i] }));
+  values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: histogram.count });
+  values.push({ metricName: `${name}_sum`, labels, value: histogram.sum / 1e9 });
+  values.push({ metricName: `${name}_count`, labels, value: histogram.count });
+  return values;
+}
+
 /** A summary's samples in seconds: window quantiles (none while the window is empty), cumulative `_sum` and `_count`. */
 function summaryValues(name: string, sample: DistributionSample, quantilesNs: number[] | undefined, labels: Labels): PromValue[] {
   const values: PromValue[] = [];
@@ -171,7 +191,7 @@ function summaryValues(name: string, sample: DistributionSample, quantilesNs: nu
   return values;
 }
 
-const RESERVED_LABELS = new Set(['quantile', 'kernel', 'outcome', 'state', 'le']);
+const RESERVED_LABELS = new Set(['quantile', 'kernel', 'kind', 'outcome', 'state', 'le']);
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 function validateLabels(labels: unknown): Labels {
@@ -248,6 +268,8 @@ export function collectDefaultUvMetrics(options: UvPrometheusOptions = {}): UvPr
   const buckets = validateBuckets(options?.buckets);
   const window = validateQuantiles(options?.quantiles);
   const samplerOptions = validateSamplerOptions(options ?? {});
+  const poolRequests = options?.poolRequests ?? false;
+  validateBoolean('options.poolRequests', poolRequests);
 
   const sampler = new UvSampler(samplerOptions);
   const read = () => sampler.read();
@@ -367,6 +389,24 @@ export function collectDefaultUvMetrics(options: UvPrometheusOptions = {}): UvPr
       return ns === undefined ? [] : [{ labels, value: ns / 1e9 }];
     });
 
+  const requestMonitor = poolRequests ? monitorPoolRequestsLive() : undefined;
+  if (requestMonitor) {
+    // uvscope's own jobs are in threadpool_jobs_total already.
+    const nodeKinds = () => [...requestMonitor.kindCounts()].filter(([kind]) => !kind.startsWith('uvscope.'));
+    add('threadpool_requests_total',
+      "Node's own thread pool requests settled (fs, dns.lookup, node:crypto, zlib), by kind and outcome (completed, failed).",
+      'counter', 'sum', () =>
+        nodeKinds().flatMap(([kind, counts]) =>
+          (['completed', 'failed'] as const).map((outcome) => ({ labels: { kind, outcome, ...labels }, value: counts[outcome] })),
+        ));
+    add('threadpool_request_seconds',
+      "Latency of Node's own thread pool requests, submission to callback (queue wait, run, return to the loop), seconds, by kind.",
+      'histogram', 'sum', (name) =>
+        nodeKinds().flatMap(([kind, counts]) => logHistogramValues(name, counts.latency, buckets.threadpool, { kind, ...labels })));
+    add('threadpool_requests_in_flight', "Node's own thread pool requests submitted and not yet settled.", 'gauge', 'sum',
+      () => [{ labels, value: requestMonitor.stats().inFlight.now }]);
+  }
+
   const names = metrics.map((metric) => metric.name);
   try {
     for (const name of names) {
@@ -380,6 +420,7 @@ export function collectDefaultUvMetrics(options: UvPrometheusOptions = {}): UvPr
     for (const metric of metrics) register.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
   } catch (error) {
     sampler.close();
+    requestMonitor?.stop();
     throw error;
   }
   sampler.start();
@@ -396,6 +437,7 @@ export function collectDefaultUvMetrics(options: UvPrometheusOptions = {}): UvPr
         if (register.getSingleMetric(names[i]) === (metric as unknown)) register.removeSingleMetric(names[i]);
       });
       sampler.close();
+      requestMonitor?.stop();
     },
   };
 }

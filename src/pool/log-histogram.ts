@@ -56,6 +56,23 @@ export class LogHistogram {
     return this.max;
   }
 
+  /**
+   * For each bound (ns, increasing), how many values were at or below it, counting whole
+   * buckets: the bucket holding the bound counts in full, so a count may include values up to
+   * 1.1% above its bound (one bucket's width).
+   */
+  countsAtOrBelow(boundsNs: readonly number[]): number[] {
+    const result: number[] = [];
+    let seen = 0;
+    let i = 0;
+    for (const bound of boundsNs) {
+      const last = Math.floor(Math.log(Math.max(bound, 1)) * SCALE_FACTOR) - this.#offset;
+      for (; i < this.#counts.length && i <= last; i++) seen += this.#counts[i];
+      result.push(this.count === 0 ? 0 : seen);
+    }
+    return result;
+  }
+
   summary(): HistogramSummary {
     if (this.count === 0) return { count: 0, min: 0, max: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0 };
     return {

@@ -276,7 +276,8 @@ type ZlibHandle = { write?: (...args: unknown[]) => unknown; [kZlibWrite]?: bool
 
 let tracker: RequestTracker | undefined;
 
-class KindCounts {
+/** @internal */
+export class KindCounts {
   completed = 0;
   failed = 0;
   cancelled = 0;
@@ -384,6 +385,11 @@ class Monitor implements PoolRequestMonitor, Sink {
     this.#advance(this.#stoppedAtMs);
     this.tracker.remove(this, this.fsOperations);
   }
+
+  /** @internal Counts and histograms by kind, live (the exporters read them at scrape time). */
+  kindCounts(): ReadonlyMap<string, KindCounts> {
+    return this.#kinds;
+  }
 }
 
 /**
@@ -394,6 +400,15 @@ class Monitor implements PoolRequestMonitor, Sink {
  * requests need a monitor in that worker.
  */
 export function monitorPoolRequests(options: PoolRequestMonitorOptions = {}): PoolRequestMonitor {
+  return startMonitor(options);
+}
+
+/** @internal A monitor whose counts and histograms the exporters read live at scrape time. */
+export function monitorPoolRequestsLive(): PoolRequestMonitor & { kindCounts(): ReadonlyMap<string, KindCounts> } {
+  return startMonitor({});
+}
+
+function startMonitor(options: PoolRequestMonitorOptions): Monitor {
   validateObject('options', options);
   const fsOperations = options.fsOperations ?? true;
   validateBoolean('options.fsOperations', fsOperations);

@@ -1,0 +1,365 @@
+/**
+ * Symmetric encryption on the pool: one-shot `encrypt`/`decrypt` and streaming
+ * {@link PoolCipher}s (`createCipher`/`createDecipher`), byte-identical to node:crypto's
+ * `createCipheriv`/`createDecipheriv`. This file owns the argument checks (done before
+ * anything is queued, with node:crypto's own errors) and the order of a streaming cipher's
+ * steps (outputs are allocated on the pool thread); the OpenSSL work is native/kernels/cipher.cc.
+ * A PoolCipher lives as long as its caller holds it; its native context is freed by GC once
+ * no step is in flight.
+ * @module
+ */
+import crypto from 'node:crypto';
+
+import { codedError, invalidArgType, invalidArgValue, invalidState, validateBoolean, validateNumber } from '../errors';
+import { NativeCipher, native } from '../native';
+import { BinaryInput, BinaryLike, copyOf, InputOptions, JobOptions, readInPlace, Submit, toBytes, zeroCopyOption } from './inputs';
+
+/** Options of {@link ThreadPool.encrypt} and {@link ThreadPool.createCipher}. */
+export interface CipherOptions extends InputOptions {
+  /** Additional authenticated data, for AEAD ciphers (GCM, ChaCha20-Poly1305) only. */
+  aad?: BinaryInput;
+  /** AEAD tag length in bytes, as node:crypto's `authTagLength` (default 16). */
+  authTagLength?: number;
+  /** Block modes (CBC, ECB): PKCS#7 padding, as `cipher.setAutoPadding()` (default true). */
+  autoPadding?: boolean;
+}
+
+/** Options of {@link ThreadPool.decrypt} and {@link ThreadPool.createDecipher}. */
+export interface DecipherOptions extends CipherOptions {
+  /** AEAD ciphers: the tag to check (required for a one-shot `decrypt`). */
+  authTag?: BinaryInput;
+}
+
+/** What {@link ThreadPool.encrypt} resolves with. */
+export interface EncryptResult {
+  ciphertext: Buffer;
+  /** AEAD ciphers only. */
+  authTag?: Buffer;
+}
+
+/** A key: bytes, or a secret KeyObject (as node:crypto accepts). */
+export type CipherKey = BinaryLike | crypto.KeyObject;
+
+// OpenSSL's EVP_CIPH_*_MODE numbers (EVP_CIPHER_get_mode) that run chunk by chunk. CCM, OCB,
+// SIV, XTS and key wrap need the whole input in one call or a length up front: not offered.
+const STREAM_MODE = 0;
+const GCM_MODE = 6;
+const SUPPORTED_MODES = new Set([STREAM_MODE, 1 /* ECB */, 2 /* CBC */, 3 /* CFB */, 4 /* OFB */, 5 /* CTR */, GCM_MODE]);
+const MAX_INT32 = 2 ** 31 - 1;
+
+// Native setup flags (native/work_queue.cc, CipherFlags).
+const ENCRYPT = 1;
+const AEAD = 2;
+const PADDING = 4;
+
+/** A cipher uvscope can run, as cipherInfo() describes it. */
+interface CipherSpec {
+  aead: boolean;
+  blockSize: number;
+}
+
+const specs = new Map<string, CipherSpec>();
+
+function specOf(algorithm: unknown): CipherSpec {
+  if (typeof algorithm !== 'string') throw invalidArgType('algorithm', 'of type string', algorithm);
+  let spec = specs.get(algorithm);
+  if (spec !== undefined) return spec;
+  const info = native.cipherInfo(algorithm);
+  if (info === undefined || crypto.getCipherInfo(algorithm) === undefined) {
+    throw codedError('Unknown cipher', 'ERR_CRYPTO_UNKNOWN_CIPHER');
+  }
+  const [mode, , , blockSize, aead] = info;
+  // ChaCha20-Poly1305 is a stream cipher with a tag; other AEAD modes (CCM, OCB, SIV) are not run here.
+  if (!SUPPORTED_MODES.has(mode) || (aead && mode !== GCM_MODE && mode !== STREAM_MODE)) {
+    const error = new TypeError(
+      `Cipher ${algorithm} is not supported on the pool: only modes that run chunk by chunk are (GCM, ChaCha20-Poly1305, CTR, CBC, ECB, CFB, OFB)`,
+    );
+    throw Object.assign(error, { code: 'ERR_UVSCOPE_UNSUPPORTED_CIPHER' });
+  }
+  spec = { aead, blockSize };
+  if (specs.size < 1024) specs.set(algorithm, spec);
+  return spec;
+}
+
+let cachedCiphers: string[] | undefined;
+
+/** Names of the ciphers encrypt/decrypt/createCipher/createDecipher accept here. */
+export function ciphers(): string[] {
+  cachedCiphers ??= crypto.getCiphers().filter((name) => {
+    try {
+      specOf(name);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return [...cachedCiphers];
+}
+
+// Keys, IVs, AAD and tags are read through views of the caller's bytes here: the native side
+// copies them during the submitting call (small), before anything can change them.
+function keyBytes(key: unknown): ArrayBufferView {
+  if (key instanceof crypto.KeyObject) {
+    if (key.type !== 'secret') throw invalidArgValue('key', 'must be a secret KeyObject', key.type);
+    return key.export();
+  }
+  return toBytes('key', key, true);
+}
+
+// Key and iv lengths, tag lengths and tags that node:crypto accepted, by shape: the first call
+// of each shape asks node:crypto itself (so errors are its own), later ones skip the check.
+const acceptedShapes = new Set<string>();
+
+function checkLikeNodeCrypto(
+  encrypt: boolean,
+  algorithm: string,
+  key: ArrayBufferView,
+  iv: ArrayBufferView | null,
+  authTagLength: number | undefined,
+  authTag: ArrayBufferView | undefined,
+): void {
+  const shape = `${encrypt ? 'e' : 'd'}|${algorithm}|${key.byteLength}|${iv?.byteLength ?? 'null'}|${authTagLength}|${authTag?.byteLength}`;
+  if (acceptedShapes.has(shape)) return;
+  const options = authTagLength === undefined ? undefined : { authTagLength };
+  // Cast: node:crypto's overloads want a literal AEAD name for authTagLength.
+  const create = (encrypt ? crypto.createCipheriv : crypto.createDecipheriv) as unknown as (
+    algorithm: string,
+    key: ArrayBufferView,
+    iv: ArrayBufferView | null,
+    options?: { authTagLength: number },
+  ) => crypto.Cipher | crypto.Decipher;
+  const checker = create(algorithm, key, iv, options);
+  if (authTag !== undefined) (checker as crypto.DecipherGCM).setAuthTag(authTag as NodeJS.ArrayBufferView);
+  if (acceptedShapes.size > 4096) acceptedShapes.clear();
+  acceptedShapes.add(shape);
+}
+
+/** Everything a cipher job needs, checked. */
+interface CipherCall {
+  algorithm: string;
+  spec: CipherSpec;
+  flags: number;
+  tagLength: number;
+  key: ArrayBufferView;
+  iv: ArrayBufferView;
+  aad: ArrayBufferView;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function aadOf(spec: CipherSpec, aad: unknown, name: string): ArrayBufferView {
+  if (aad === undefined) return EMPTY;
+  if (!spec.aead) throw invalidArgValue(name, 'is only for AEAD ciphers (GCM, ChaCha20-Poly1305)', aad);
+  const bytes = toBytes(name, aad);
+  if (bytes.byteLength > MAX_INT32) throw invalidArgValue(name, 'must be at most 2 GiB - 1', bytes.byteLength);
+  return bytes;
+}
+
+function prepare(
+  encrypt: boolean,
+  algorithm: unknown,
+  key: unknown,
+  iv: unknown,
+  options: DecipherOptions | undefined,
+  authTag: ArrayBufferView | undefined,
+): CipherCall {
+  const spec = specOf(algorithm);
+  const name = algorithm as string;
+  const keyView = keyBytes(key);
+  const ivView = iv === null ? null : toBytes('iv', iv, true);
+  const authTagLength = options?.authTagLength;
+  if (authTagLength !== undefined) validateNumber('options.authTagLength', authTagLength, { min: 0, max: MAX_INT32, integer: true });
+  validateBoolean('options.autoPadding', options?.autoPadding);
+  checkLikeNodeCrypto(encrypt, name, keyView, ivView, authTagLength, authTag);
+  const aad = aadOf(spec, options?.aad, 'options.aad');
+  let flags = encrypt ? ENCRYPT : 0;
+  if (spec.aead) flags |= AEAD;
+  if (options?.autoPadding !== false) flags |= PADDING;
+  return { algorithm: name, spec, flags, tagLength: authTag?.byteLength ?? authTagLength ?? 16, key: keyView, iv: ivView ?? EMPTY, aad };
+}
+
+function tagOf(value: unknown, name: string): ArrayBufferView {
+  return toBytes(name, value, true);
+}
+
+
+/** ThreadPool.encrypt: checks, then one pool job. */
+export function encrypt(
+  submit: Submit,
+  algorithm: string,
+  key: CipherKey,
+  iv: BinaryLike | null,
+  plaintext: BinaryInput,
+  options: CipherOptions | undefined,
+): Promise<EncryptResult> {
+  const zeroCopy = zeroCopyOption(options);
+  const call = prepare(true, algorithm, key, iv, options, undefined);
+  const input = toBytes('plaintext', plaintext);
+  const inPlace = readInPlace(input, plaintext, zeroCopy);
+  return submit(options, (queue, control) =>
+    queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, EMPTY, input, inPlace, control),
+  ).then(([ciphertext, authTag]) => (authTag === undefined ? { ciphertext } : { ciphertext, authTag }));
+}
+
+/** ThreadPool.decrypt: checks, then one pool job. */
+export function decrypt(
+  submit: Submit,
+  algorithm: string,
+  key: CipherKey,
+  iv: BinaryLike | null,
+  ciphertext: BinaryInput,
+  options: DecipherOptions | undefined,
+): Promise<Buffer> {
+  const zeroCopy = zeroCopyOption(options);
+  const spec = specOf(algorithm);
+  let tag: ArrayBufferView | undefined;
+  if (options?.authTag !== undefined) {
+    if (!spec.aead) throw invalidArgValue('options.authTag', 'is only for AEAD ciphers (GCM, ChaCha20-Poly1305)', options.authTag);
+    tag = tagOf(options.authTag, 'options.authTag');
+  } else if (spec.aead) {
+    throw invalidArgType('options.authTag', `given for ${algorithm} (an AEAD cipher): the authentication tag to check`, undefined);
+  }
+  const call = prepare(false, algorithm, key, iv, options, tag);
+  const input = toBytes('ciphertext', ciphertext);
+  const inPlace = readInPlace(input, ciphertext, zeroCopy);
+  return submit(options, (queue, control) =>
+    queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, tag ?? EMPTY, input, inPlace, control),
+  ).then(([plaintext]) => plaintext);
+}
+
+/**
+ * A streaming cipher on the pool: `await update(chunk)` as often as needed, then
+ * `await final()`. Each step is one pool job; steps run in the order they were called, so
+ * inputs larger than memory can be encrypted chunk by chunk. A step that fails or is aborted
+ * midway leaves the cipher unusable: every later step rejects with `ERR_UVSCOPE_CIPHER_STATE`.
+ */
+export class PoolCipher {
+  readonly #submit: Submit;
+  readonly #native: NativeCipher;
+  readonly #encrypt: boolean;
+  readonly #algorithm: string;
+  readonly #spec: CipherSpec;
+  readonly #authTagLength: number | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+  #failed = false;
+  #aad: ArrayBufferView = EMPTY;
+  #started = false;
+  #finalCalled = false;
+  #expectedTag: ArrayBufferView | undefined;
+  #authTag: Buffer | undefined;
+
+  /** @internal */
+  constructor(submit: Submit, encrypt: boolean, algorithm: string, key: CipherKey, iv: BinaryLike | null, options: DecipherOptions | undefined) {
+    validateBoolean('options.zeroCopy', options?.zeroCopy);
+    const spec = specOf(algorithm);
+    let tag: ArrayBufferView | undefined;
+    if (options?.authTag !== undefined) {
+      if (encrypt || !spec.aead) throw invalidArgValue('options.authTag', 'is only for decrypting with an AEAD cipher', options.authTag);
+      tag = copyOf(tagOf(options.authTag, 'options.authTag'));
+    }
+    const call = prepare(encrypt, algorithm, key, iv, options, tag);
+    this.#submit = submit;
+    this.#encrypt = encrypt;
+    this.#algorithm = call.algorithm;
+    this.#spec = spec;
+    this.#authTagLength = options?.authTagLength;
+    // AAD and tag are used by later steps: private copies, taken now.
+    this.#aad = call.aad === EMPTY ? EMPTY : copyOf(call.aad);
+    this.#expectedTag = tag;
+    this.#native = new native.NativeCipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv);
+  }
+
+  /**
+   * Additional authenticated data (AEAD ciphers), before the first `update()`. Replaces
+   * `options.aad`.
+   */
+  setAAD(aad: BinaryInput): this {
+    if (this.#started || this.#finalCalled) throw invalidState('setAAD() must be called before update() and final()');
+    this.#aad = copyOf(aadOf(this.#spec, aad, 'aad'));
+    return this;
+  }
+
+  /** Decryption with an AEAD cipher: the tag that `final()` checks. Before `final()`. */
+  setAuthTag(tag: BinaryInput): this {
+    if (this.#encrypt || !this.#spec.aead) throw invalidState('setAuthTag() is only for decrypting with an AEAD cipher');
+    if (this.#finalCalled) throw invalidState('setAuthTag() must be called before final()');
+    const bytes = copyOf(tagOf(tag, 'tag'));
+    // node:crypto's own tag length rules (and its error), from a checker of the same shape.
+    const checker = crypto.createDecipheriv(
+      this.#algorithm as crypto.CipherGCMTypes,
+      new Uint8Array(crypto.getCipherInfo(this.#algorithm)?.keyLength ?? 32),
+      new Uint8Array(crypto.getCipherInfo(this.#algorithm)?.ivLength ?? 12),
+      this.#authTagLength === undefined ? undefined : { authTagLength: this.#authTagLength },
+    );
+    checker.setAuthTag(bytes);
+    this.#expectedTag = bytes;
+    return this;
+  }
+
+  /** Encryption with an AEAD cipher: the tag, once `final()` has resolved. */
+  getAuthTag(): Buffer {
+    if (this.#authTag === undefined) {
+      throw invalidState(this.#encrypt && this.#spec.aead ? 'getAuthTag() is available once final() has resolved' : 'getAuthTag() is only for encrypting with an AEAD cipher');
+    }
+    return Buffer.from(this.#authTag);
+  }
+
+  /**
+   * Encrypts or decrypts `data` (strings as UTF-8); resolves with the output of this step,
+   * which may be shorter or longer than `data` in block modes. Copied at this call or read in
+   * place when the step runs, as {@link InputOptions.zeroCopy} decides; an abort stops the
+   * step at its next 1 MiB chunk and leaves the cipher unusable.
+   */
+  update(data: BinaryInput, options?: InputOptions): Promise<Buffer> {
+    if (this.#finalCalled) throw invalidState('update() after final()');
+    const zeroCopy = zeroCopyOption(options);
+    let bytes = toBytes('data', data);
+    if (!readInPlace(bytes, data, zeroCopy)) {
+      bytes = Buffer.copyBytesFrom(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    }
+    const aad = this.#started ? EMPTY : this.#aad;
+    this.#started = true;
+    return this.#chain(() => {
+      // Queued behind earlier steps: a view read in place may have been detached meanwhile.
+      if (bytes === data) toBytes('data', bytes);
+      return this.#submit(options, (queue, control) => queue.cipherUpdate(this.#native, aad, bytes, true, control));
+    });
+  }
+
+  /**
+   * Finishes: resolves with the last output bytes (padding in block modes). Decrypting with an
+   * AEAD cipher, a wrong tag or tampered data rejects with `ERR_UVSCOPE_AUTH_FAILED`; the
+   * plaintext already returned by `update()` must then be discarded, as with node:crypto.
+   */
+  final(options?: JobOptions): Promise<Buffer> {
+    if (this.#finalCalled) throw invalidState('final() was already called');
+    zeroCopyOption(options);
+    if (!this.#encrypt && this.#spec.aead && this.#expectedTag === undefined) {
+      throw invalidState('setAuthTag() (or options.authTag) must come before final() when decrypting with an AEAD cipher');
+    }
+    this.#finalCalled = true;
+    const aad = this.#started ? EMPTY : this.#aad;
+    this.#started = true;
+    const tag = this.#expectedTag ?? EMPTY;
+    return this.#chain(() =>
+      this.#submit(options, (queue, control) => queue.cipherFinal(this.#native, aad, tag, control)).then(([last, authTag]) => {
+        this.#authTag = authTag;
+        return last;
+      }),
+    );
+  }
+
+  #chain<T>(step: () => Promise<T>): Promise<T> {
+    const guarded = () => {
+      if (this.#failed) {
+        throw codedError('An earlier step of this cipher failed or was aborted', 'ERR_UVSCOPE_CIPHER_STATE');
+      }
+      return step();
+    };
+    const result = this.#tail.then(guarded, guarded);
+    this.#tail = result.catch(() => {
+      this.#failed = true;
+    });
+    return result;
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Key derivation on the pool beyond PBKDF2 and scrypt: HKDF (RFC 5869), equal to
+ * `crypto.hkdf`, and Argon2 (RFC 9106), equal to Node 24.7's `crypto.argon2`, through
+ * OpenSSL's EVP_KDF where the running Node's OpenSSL has it (3.2 and later: Node 22+).
+ * This file owns the argument checks (node:crypto's rules and error messages, before anything
+ * is queued) and the discovery of what this Node can derive; the work is native/kernels/kdf.cc
+ * and native/kernels/argon2.cc. Stateless.
+ * @module
+ */
+import crypto from 'node:crypto';
+
+import { codedError, describeValue, invalidArgType, invalidArgValue, outOfRange, validateNumber, validateObject } from '../errors';
+import { native } from '../native';
+import { BinaryLike, digestInfo, JobOptions, macDigest, Submit, toBytes, validateJobOptions } from './inputs';
+
+// Inputs are passed as views of the caller's bytes: the native side copies them during the
+// submitting call, before anything can change them.
+
+/** The Argon2 variants of RFC 9106, as `crypto.argon2` names them. */
+export type Argon2Algorithm = 'argon2d' | 'argon2i' | 'argon2id';
+
+/** Argon2 inputs, as `crypto.argon2`'s `parameters`. */
+export interface Argon2Parameters {
+  /** The password. */
+  message: BinaryLike;
+  /** The salt, at least 8 bytes. */
+  nonce: BinaryLike;
+  /** Lanes, 1 to 2^24-1. The tag does not depend on how many threads compute them: uvscope computes them in turn on one pool thread. */
+  parallelism: number;
+  /** Tag length in bytes, at least 4. */
+  tagLength: number;
+  /** Memory in KiB, at least 8 x parallelism. */
+  memory: number;
+  /** Passes over the memory, at least 1. */
+  passes: number;
+  /** Optional key (K in RFC 9106). */
+  secret?: BinaryLike;
+  /** Optional associated data (X in RFC 9106). */
+  associatedData?: BinaryLike;
+}
+
+const ARGON2_KDF: Readonly<Record<Argon2Algorithm, string>> = { argon2d: 'ARGON2D', argon2i: 'ARGON2I', argon2id: 'ARGON2ID' };
+const MAX_UINT32 = 2 ** 32 - 1;
+const MAX_INT32 = 2 ** 31 - 1;
+const EMPTY = Buffer.alloc(0);
+
+function secretBytes(name: string, value: unknown): ArrayBufferView {
+  if (value instanceof crypto.KeyObject) {
+    if (value.type !== 'secret') throw invalidArgValue(name, 'must be a secret KeyObject', value.type);
+    return value.export();
+  }
+  return toBytes(name, value, true);
+}
+
+/** ThreadPool.hkdf: node:crypto's checks, then one pool job; resolves with an ArrayBuffer as crypto.hkdf does. */
+export function hkdf(
+  submit: Submit,
+  digest: string,
+  ikm: BinaryLike | crypto.KeyObject,
+  salt: BinaryLike,
+  info: BinaryLike,
+  keylen: number,
+  options: JobOptions | undefined,
+): Promise<ArrayBuffer> {
+  macDigest('digest', digest);
+  const key = secretBytes('ikm', ikm);
+  const saltBytes = toBytes('salt', salt, true);
+  const infoBytes = toBytes('info', info, true);
+  validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
+  if (saltBytes.byteLength > MAX_INT32) throw outOfRange('salt.byteLength', `<= ${MAX_INT32}`, saltBytes.byteLength);
+  if (infoBytes.byteLength > 1024) {
+    throw outOfRange('info', 'must not contain more than 1024 bytes', infoBytes.byteLength);
+  }
+  const [hashLength] = digestInfo('digest', digest);
+  if (keylen > 255 * hashLength) {
+    const error = new RangeError('Invalid key length');
+    throw Object.assign(error, { code: 'ERR_CRYPTO_INVALID_KEYLEN' });
+  }
+  validateJobOptions(options);
+  return submit(options, (queue, control) => queue.hkdf(digest, key, saltBytes, infoBytes, keylen, control)).then((bytes) =>
+    bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+      ? (bytes.buffer as ArrayBuffer)
+      : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+  );
+}
+
+/** Whether this Node's OpenSSL derives `algorithm` (OpenSSL 3.2 and later). */
+export function argon2Available(algorithm: Argon2Algorithm): boolean {
+  return native.kdfAvailable(ARGON2_KDF[algorithm]);
+}
+
+/** Names of the key derivation functions the pool runs here, Argon2 variants only where OpenSSL has them. */
+export function kdfs(): string[] {
+  const names = ['hkdf', 'pbkdf2', 'scrypt'];
+  for (const name of Object.keys(ARGON2_KDF) as Argon2Algorithm[]) if (argon2Available(name)) names.push(name);
+  return names;
+}
+
+function uint32(name: string, value: unknown, min: number, max = MAX_UINT32): number {
+  validateNumber(name, value, { min, max, integer: true });
+  return value;
+}
+
+/** ThreadPool.argon2: crypto.argon2's checks, then one pool job (or a rejection where OpenSSL has no Argon2). */
+export function argon2(submit: Submit, algorithm: Argon2Algorithm, parameters: Argon2Parameters, options: JobOptions | undefined): Promise<Buffer> {
+  if (typeof algorithm !== 'string' || !Object.hasOwn(ARGON2_KDF, algorithm)) {
+    const error = new TypeError(
+      `The argument 'algorithm' must be one of: 'argon2d', 'argon2i', 'argon2id'. Received ${typeof algorithm === 'string' ? `'${algorithm}'` : describeValue(algorithm)}`,
+    );
+    throw Object.assign(error, { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  if (parameters === null || typeof parameters !== 'object') throw invalidArgType('parameters', 'of type object', parameters);
+  const p = parameters as unknown as Record<string, unknown>;
+  const message = toBytes('parameters.message', p.message, true);
+  const nonce = toBytes('parameters.nonce', p.nonce, true);
+  if (nonce.byteLength < 8) throw outOfRange('parameters.nonce.byteLength', `>= 8 && <= ${MAX_UINT32}`, nonce.byteLength);
+  const parallelism = uint32('parameters.parallelism', p.parallelism, 1, 2 ** 24 - 1);
+  const tagLength = uint32('parameters.tagLength', p.tagLength, 4);
+  const memory = uint32('parameters.memory', p.memory, 8 * parallelism);
+  const passes = uint32('parameters.passes', p.passes, 1);
+  const secret = p.secret === undefined ? EMPTY : secretBytes('parameters.secret', p.secret);
+  const associatedData = p.associatedData === undefined ? EMPTY : toBytes('parameters.associatedData', p.associatedData, true);
+  validateObject('options', options);
+  validateJobOptions(options);
+  if (!argon2Available(algorithm)) {
+    return Promise.reject(
+      codedError(
+        `${algorithm} needs OpenSSL 3.2 or later (Node 22 and later); this Node ${process.version} runs OpenSSL ${process.versions.openssl}`,
+        'ERR_UVSCOPE_ARGON2_UNAVAILABLE',
+      ),
+    );
+  }
+  return submit(options, (queue, control) =>
+    queue.argon2(ARGON2_KDF[algorithm], message, nonce, secret, associatedData, parallelism, tagLength, memory, passes, control),
+  );
+}
