@@ -28,6 +28,7 @@
  * trace event counts, nothing dropped, yardstick callbacks running) fail the whole run loudly.
  */
 
+const { rotate } = require('./lib/rounds');
 const os = require('node:os');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -604,10 +605,6 @@ function idleReport(idle, opts) {
   return out.join('\n');
 }
 
-function rotate(list, by) {
-  const k = by % list.length;
-  return [...list.slice(k), ...list.slice(0, k)];
-}
 
 function cpuModel() {
   const cpus = os.cpus();

@@ -36,6 +36,7 @@
  * one pbkdf2 per request served (server), no HTTP errors.
  */
 
+const { rotate } = require('./lib/rounds');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -326,10 +327,6 @@ async function runServerOnce(config, opts, file) {
   }
 }
 
-function rotate(list, by) {
-  const k = by % list.length;
-  return [...list.slice(k), ...list.slice(0, k)];
-}
 
 /** Per configuration: median of a metric, per-round ratios to the same round's baseline. */
 function summarize(runs, configs, metric) {

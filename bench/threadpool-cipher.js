@@ -19,6 +19,7 @@
 const crypto = require('node:crypto');
 const { median } = require('./lib/stats');
 const { renderTable, formatNumber } = require('./lib/table');
+const { measureRun, runRounds } = require('./lib/rounds');
 
 const MIB = 1024 * 1024;
 const TARGETS = { ratio: 1.8, delayMs: 5 };
@@ -32,8 +33,7 @@ function loadRonomon() {
 }
 
 /** The child: rounds of every contender in rotating order. */
-async function child(config, { loadUvscope, gc, rotate, log }) {
-  const { monitorEventLoopDelay } = require('node:perf_hooks');
+async function child(config, { loadUvscope, gc, log }) {
   const { setImmediate: turn } = require('node:timers/promises');
   const uv = loadUvscope();
   const tp = uv.threadpool;
@@ -124,38 +124,10 @@ async function child(config, { loadUvscope, gc, rotate, log }) {
   tp.resetStats();
 
   const measure = async (c) => {
-    gc();
-    const h = monitorEventLoopDelay({ resolution: 1 });
-    h.enable();
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    const running = c.run();
-    const callMs = performance.now() - t0;
-    await running;
-    const ms = performance.now() - t0;
-    const cpu = process.cpuUsage(cpu0);
-    h.disable();
-    return {
-      ms,
-      callMs,
-      mibPerSecond: config.buffers / (ms / 1000),
-      delayP99Ms: h.percentile(99) / 1e6,
-      delayMaxMs: h.max / 1e6,
-      delaySamples: h.count,
-      processCpuMs: (cpu.user + cpu.system) / 1000,
-    };
+    const { result: _ciphertexts, delayP50Ms: _p50, ...numbers } = await measureRun(c.run, { mebibytes: config.buffers, gc });
+    return numbers;
   };
-  const rounds = [];
-  for (let r = 0; r < config.rounds; r++) {
-    const round = { round: r };
-    for (const c of rotate(contenders, r)) round[c.name] = await measure(c);
-    rounds.push(round);
-    log(
-      `  round ${r + 1}/${config.rounds}: ${contenders
-        .map((c) => `${c.name} ${round[c.name].mibPerSecond.toFixed(0)} MiB/s (delay p99 ${round[c.name].delayP99Ms.toFixed(2)} ms)`)
-        .join(', ')}`,
-    );
-  }
+  const rounds = await runRounds(contenders, config.rounds, measure, log);
   const stats = tp.stats().kernels.encrypt;
   return {
     poolThreads,

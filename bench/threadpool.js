@@ -139,11 +139,7 @@ function parseArgs(argv) {
 
 const log = (msg) => process.stderr.write(`${msg}\n`);
 
-/** Rotates `items` left by `by`: round r runs contenders in rotated order. */
-function rotate(items, by) {
-  const k = by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
-}
+const { rotate, measureRun, runRounds } = require('./lib/rounds');
 
 /** Builds bench/raw-queue when its .node is missing or older than its sources. */
 function ensureRawBuilt() {
@@ -323,7 +319,6 @@ async function childRoundTrip(config) {
 
 /** (c): SHA-256 of many 1 MiB buffers, pool (2 threads) vs main thread. */
 async function childSha(config) {
-  const { monitorEventLoopDelay } = require('node:perf_hooks');
   const { setImmediate: turn } = require('node:timers/promises');
   const uv = loadUvscope();
   const raw = require(RAW_ADDON);
@@ -405,40 +400,11 @@ async function childSha(config) {
   tp.resetStats();
 
   const measure = async (c) => {
-    gc();
-    const h = monitorEventLoopDelay({ resolution: 1 });
-    if (c.monitor !== false) h.enable();
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    const running = c.run();
-    const callMs = performance.now() - t0; // the loop is blocked at least this long
-    const digests = await running;
-    const ms = performance.now() - t0;
-    const cpu = process.cpuUsage(cpu0);
-    h.disable();
+    const { result: digests, ...numbers } = await measureRun(c.run, { mebibytes: totalMiB, monitor: c.monitor !== false, gc });
     if (digests.length !== buffers.length) throw new Error(`(c) ${c.name} returned ${digests.length} digests`);
-    return {
-      ms,
-      callMs,
-      mibPerSecond: totalMiB / (ms / 1000),
-      delayP99Ms: h.percentile(99) / 1e6,
-      delayP50Ms: h.percentile(50) / 1e6,
-      delayMaxMs: h.max / 1e6,
-      delaySamples: h.count,
-      processCpuMs: (cpu.user + cpu.system) / 1000,
-    };
+    return numbers;
   };
-  const rounds = [];
-  for (let r = 0; r < config.rounds; r++) {
-    const round = { round: r };
-    for (const c of rotate(contenders, r)) round[c.name] = await measure(c);
-    rounds.push(round);
-    log(
-      `  round ${r + 1}/${config.rounds}: ${contenders
-        .map((c) => `${c.name} ${round[c.name].mibPerSecond.toFixed(0)} MiB/s (delay p99 ${round[c.name].delayP99Ms.toFixed(2)} ms)`)
-        .join(', ')}`,
-    );
-  }
+  const rounds = await runRounds(contenders, config.rounds, measure, log);
   if (raw.pending() !== 0) throw new Error(`yardstick has ${raw.pending()} jobs unsettled`);
   const hashStats = tp.stats().kernels.hash;
   const copyRounds = [];
@@ -503,17 +469,7 @@ async function childFile(config) {
       processCpuMs: (cpu.user + cpu.system) / 1000,
     };
   };
-  const rounds = [];
-  for (let r = 0; r < config.rounds; r++) {
-    const round = { round: r };
-    for (const c of rotate(contenders, r)) round[c.name] = await measure(c);
-    rounds.push(round);
-    log(
-      `  round ${r + 1}/${config.rounds}: ${contenders
-        .map((c) => `${c.name} ${round[c.name].mibPerSecond.toFixed(0)} MiB/s, main CPU ${round[c.name].mainThreadCpuMs.toFixed(1)} ms`)
-        .join('; ')}`,
-    );
-  }
+  const rounds = await runRounds(contenders, config.rounds, measure, log, (m) => `${m.mibPerSecond.toFixed(0)} MiB/s, main CPU ${m.mainThreadCpuMs.toFixed(1)} ms`);
   return {
     fileMiB: totalMiB,
     mainThreadCpuSource: mainCpu.source,
@@ -528,7 +484,7 @@ async function runChild(section, configJson) {
     ab: childRoundTrip,
     c: childSha,
     d: childFile,
-    e: (c) => cipherSection.child(c, { loadUvscope, gc, rotate, log }),
+    e: (c) => cipherSection.child(c, { loadUvscope, gc, log }),
   }[section];
   if (!fn) throw new Error(`unknown child section ${section}`);
   const result = await fn(config);

@@ -21,6 +21,7 @@
  * by `uvscope trace`: write `<dir>/<pid>.json` with ts from that origin, no summary).
  * @module
  */
+import { writeAtExitOrSignal } from './cli/exit-writer';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BroadcastChannel, isMainThread, threadId, Worker } from 'node:worker_threads';
@@ -169,20 +170,7 @@ function startMain(): void {
     }
     if (!dir && !quiet) process.stderr.write(`${formatSummary(trace)}\ntrace: ${out} (${events.length} events)\n`);
   };
-  process.on('exit', finish);
-  // Without a listener these signals kill the process before 'exit': write, then let the
-  // signal do what it would have done (the app's own listeners, if any, decide; otherwise
-  // it is raised again).
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = () => {
-      finish();
-      if (process.listenerCount(signal) === 1) {
-        process.removeListener(signal, onSignal);
-        process.kill(process.pid, signal);
-      }
-    };
-    process.on(signal, onSignal);
-  }
+  writeAtExitOrSignal(finish, ['SIGINT', 'SIGTERM', 'SIGHUP']);
 }
 
 if (!process.env.UVSCOPE_REGISTER_DISABLED) {

@@ -15,6 +15,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 
 import { LoopObserver } from '../loop-observer';
+import { writeAtExitOrSignal } from './exit-writer';
 import { monitorPoolRequests, PoolRequestKindStats } from '../pool/requests';
 import { monitorSaturation, threadpool } from '../threadpool';
 
@@ -42,11 +43,7 @@ function start(dir: string): void {
   delay.enable();
   const saturation = monitorSaturation({ intervalMs: 10 });
   const requests = monitorPoolRequests();
-  let written = false;
-
   const write = () => {
-    if (written) return;
-    written = true;
     const cpu = process.cpuUsage();
     const pool = requests.stats();
     const result: ProbeResult = {
@@ -68,18 +65,8 @@ function start(dir: string): void {
     observer.close();
     fs.writeFileSync(path.join(dir, `${process.pid}.json`), JSON.stringify(result));
   };
-  process.on('exit', write);
-  // A server stopped by the bench: write, then let the signal do what it would have done.
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    const onSignal = () => {
-      write();
-      if (process.listenerCount(signal) === 1) {
-        process.removeListener(signal, onSignal);
-        process.kill(process.pid, signal);
-      }
-    };
-    process.on(signal, onSignal);
-  }
+  // A server the bench stops gets SIGTERM.
+  writeAtExitOrSignal(write, ['SIGTERM', 'SIGINT']);
 }
 
 const dir = process.env[BENCH_DIR_ENV];
