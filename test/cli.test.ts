@@ -7,12 +7,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SLOWDOWN, withoutSanitizer } from './helpers';
+import { CHROMIUM, inChromium, SLOWDOWN } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'lib', 'cli', 'main.js');
 const fixtures = path.join(__dirname, 'fixtures');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   const result = spawnSync(process.execPath, [cli, ...args], {
@@ -89,23 +88,9 @@ describe('uvscope bench', () => {
 
   const chromium = fs.existsSync(CHROMIUM) ? test : test.skip;
   chromium('the HTML report renders in headless Chromium: every chart drew its data, no console errors', async () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { chromium: playwright } = require('playwright-core');
-    const browser = await playwright.launch({
-      executablePath: CHROMIUM,
-      env: withoutSanitizer(),
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-    });
-    try {
-      const page = await browser.newPage();
-      const problems: string[] = [];
-      page.on('console', (message: any) => {
-        if (message.type() === 'error') problems.push(message.text());
-      });
-      page.on('pageerror', (error: Error) => problems.push(error.message));
-      page.on('requestfailed', (request: any) => problems.push(`request failed: ${request.url()}`));
-      await page.goto(`file://${htmlFile}`);
-      const charts = await page.$$eval('svg.chart', (svgs: any[]) =>
+    const { result: charts, problems } = await inChromium(htmlFile, async (page) => {
+      if (process.env.UVSCOPE_SCREENSHOT) await page.screenshot({ path: process.env.UVSCOPE_SCREENSHOT, fullPage: true });
+      return page.$$eval('svg.chart', (svgs: any[]) =>
         svgs.map((svg) => {
           const box = svg.getBoundingClientRect();
           const bars = [...svg.querySelectorAll("rect[data-value]")].filter((r: any) => Number(r.getAttribute('height')) > 0).length;
@@ -113,17 +98,14 @@ describe('uvscope bench', () => {
           return { metric: svg.dataset.metric, width: box.width, height: box.height, marks: bars + lines };
         }),
       );
-      expect(charts).toHaveLength(7);
-      for (const chart of charts) {
-        expect(chart.width).toBeGreaterThan(100);
-        expect(chart.height).toBeGreaterThan(100);
-        expect({ metric: chart.metric, drew: chart.marks > 0 }).toEqual({ metric: chart.metric, drew: true });
-      }
-      expect(problems).toEqual([]);
-      if (process.env.UVSCOPE_SCREENSHOT) await page.screenshot({ path: process.env.UVSCOPE_SCREENSHOT, fullPage: true });
-    } finally {
-      await browser.close();
+    });
+    expect(charts).toHaveLength(7);
+    for (const chart of charts) {
+      expect(chart.width).toBeGreaterThan(100);
+      expect(chart.height).toBeGreaterThan(100);
+      expect({ metric: chart.metric, drew: chart.marks > 0 }).toEqual({ metric: chart.metric, drew: true });
     }
+    expect(problems).toEqual([]);
   }, 60_000);
 });
 

@@ -40,3 +40,37 @@ export function withoutSanitizer(env: NodeJS.ProcessEnv = process.env): NodeJS.P
  * not the bounds a test measures.
  */
 export const SLOWDOWN = process.env.UVSCOPE_SANITIZER === 'valgrind' ? 40 : 1;
+
+/** Debian's chromium (CI installs it); the HTML report tests are skipped without it. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/**
+ * Opens `file` in headless Chromium and runs `inspect(page)` (a playwright-core Page); returns
+ * what it resolved with and what went wrong on the page meanwhile: console errors, page errors,
+ * and any request that is not to a file:// URL or that failed.
+ */
+export async function inChromium<T>(file: string, inspect: (page: any) => Promise<T>): Promise<{ result: T; problems: string[] }> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { chromium } = require('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    env: withoutSanitizer(),
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('console', (message: any) => {
+      if (message.type() === 'error') problems.push(message.text());
+    });
+    page.on('pageerror', (error: Error) => problems.push(error.message));
+    page.on('request', (request: any) => {
+      if (!request.url().startsWith('file://')) problems.push(`request: ${request.url()}`);
+    });
+    page.on('requestfailed', (request: any) => problems.push(`request failed: ${request.url()}`));
+    await page.goto(`file://${file}`);
+    return { result: await inspect(page), problems };
+  } finally {
+    await browser.close();
+  }
+}

@@ -8,12 +8,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { withoutSanitizer } from './helpers';
+import { CHROMIUM, inChromium } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'lib', 'cli', 'main.js');
 const fixtures = path.join(__dirname, 'fixtures');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   const result = spawnSync(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
@@ -115,25 +114,8 @@ describe('uvscope trace -- node app.js (two Node processes, a worker)', () => {
   chromium('the HTML report is offline and renders in headless Chromium: timeline drawn, utilization lines, long iterations', async () => {
     const page = fs.readFileSync(html(), 'utf8');
     expect(page).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { chromium: playwright } = require('playwright-core');
-    const browser = await playwright.launch({
-      executablePath: CHROMIUM,
-      env: withoutSanitizer(),
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-    });
-    try {
-      const tab = await browser.newPage();
-      const problems: string[] = [];
-      tab.on('console', (message: any) => {
-        if (message.type() === 'error') problems.push(message.text());
-      });
-      tab.on('pageerror', (error: Error) => problems.push(error.message));
-      tab.on('request', (request: any) => {
-        if (!request.url().startsWith('file://')) problems.push(`request: ${request.url()}`);
-      });
-      await tab.goto(`file://${html()}`);
-      const seen = await tab.evaluate(() => {
+    const { result: seen, problems } = await inChromium(html(), async (tab) => {
+      const drawn = await tab.evaluate(() => {
         const document = (globalThis as any).document;
         const canvas = document.getElementById('timeline');
         const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
@@ -142,19 +124,18 @@ describe('uvscope trace -- node app.js (two Node processes, a worker)', () => {
         const lines = [...document.querySelectorAll('svg.utilization polyline')].filter((p: any) => (p.getAttribute('points') ?? '').split(' ').length > 1).length;
         return { width: canvas.getBoundingClientRect().width, colors: [...colors], lines, long: document.querySelectorAll('tr.long').length, splits: document.querySelectorAll('svg.split rect').length };
       });
-      expect(seen.width).toBeGreaterThan(300);
-      // The phase colours (poll work, timers, waiting) were drawn.
-      for (const color of ['59,125,216', '208,69,47', '217,221,227']) expect(seen.colors).toContain(color);
-      expect(seen.lines).toBeGreaterThanOrEqual(1);
-      expect(seen.long).toBeGreaterThanOrEqual(2);
-      expect(seen.splits).toBeGreaterThan(0);
       // Zoom with the wheel redraws without an error.
       await tab.mouse.move(600, 200);
       await tab.mouse.wheel(0, -300);
-      expect(problems).toEqual([]);
-    } finally {
-      await browser.close();
-    }
+      return drawn;
+    });
+    expect(seen.width).toBeGreaterThan(300);
+    // The phase colours (poll work, timers, waiting) were drawn.
+    for (const color of ['59,125,216', '208,69,47', '217,221,227']) expect(seen.colors).toContain(color);
+    expect(seen.lines).toBeGreaterThanOrEqual(1);
+    expect(seen.long).toBeGreaterThanOrEqual(2);
+    expect(seen.splits).toBeGreaterThan(0);
+    expect(problems).toEqual([]);
   }, 60_000);
 });
 
