@@ -183,11 +183,14 @@ describe('in this process', () => {
     const event = await stall;
     diagnosticsChannel.unsubscribe(STALL_CHANNEL, onPublish);
     // It started within the block's first moments (the last beat was just before it) and
-    // ended at the first beat after it.
+    // ended at the first beat after it. The slack: this thread is jest's, and with the other
+    // jest worker and the suite's children on the 2 CPUs, the time from the last beat to the
+    // callback (jest's own work, GC, being descheduled) reached 44 ms in CI (the bound was
+    // 20 ms).
     expect(Number(blockStart - event.startedAtNs)).toBeGreaterThanOrEqual(0);
-    expect(Number(blockStart - event.startedAtNs)).toBeLessThan(20e6);
+    expect(Number(blockStart - event.startedAtNs)).toBeLessThan(60e6 * SLOWDOWN);
     expect(event.durationNs).toBeGreaterThanOrEqual(Number(blockEnd - blockStart));
-    expect(event.durationNs).toBeLessThan(Number(blockEnd - blockStart) + 20e6);
+    expect(event.durationNs).toBeLessThan(Number(blockEnd - blockStart) + 60e6 * SLOWDOWN);
     expect(event.phase).toBe('check');
     expect(event.recovered).toBe(true);
     expect(event.threadId).toBe(0);
