@@ -6,7 +6,7 @@
  * One tracker per thread (async_hooks are per thread) runs while at least one monitor does: an
  * async_hooks hook whose `init` notes a request of a known type with its time, `before` the
  * time its callback starts, `after` its end; promise hooks are left off where Node allows it
- * (`trackPromises: false`, Node 24.9+ and 26), and promises are ignored where it does not. zlib
+ * (`trackPromises: false`, where Node has it: 24.22 and 26.12 here, detected at run time), and promises are ignored where it does not. zlib
  * handles are one resource for many requests: each handle's `write` is wrapped on the instance
  * so each write is timed. Crypto jobs count from their `run()`, wrapped per class: only
  * asynchronous jobs are pool requests (pbkdf2Sync() makes a job too), and webcrypto's (Node 24
@@ -68,7 +68,7 @@ export interface PoolRequestStats {
   windowNs: number;
   /** Whether fs requests are named by operation (`fs.stat`) rather than all `fs`. */
   fsOperations: boolean;
-  /** Whether Node's promise hooks run while monitoring (Node before 24.9 cannot turn them off). */
+  /** Whether Node's promise hooks run while monitoring (true where Node cannot turn them off: 20 and 22 here; detected at run time). */
   promiseHooks: boolean;
 }
 
