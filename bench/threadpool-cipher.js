@@ -2,14 +2,18 @@
 /*
  * Section (e) of bench/threadpool.js: AES-256-GCM of N x 1 MiB buffers (a fresh 12-byte IV
  * each) with UV_THREADPOOL_SIZE=2, loop delay p99 beside each contender:
- *   - uvscope threadpool.encrypt per buffer, all at once (each 1 MiB input read in place, the
- *     ciphertext written by the pool thread into a buffer of its own);
+ *   - uvscope threadpool.encrypt per buffer, all at once, each 1 MiB input read in place and
+ *     its ciphertext written into an output buffer that every round reuses (options.output);
+ *   - the same with a fresh output per call, allocated by the pool thread (the default): every
+ *     round then makes N MiB of new ArrayBuffers, which V8 counts as external memory and
+ *     answers with collections on the loop thread;
  *   - crypto.createCipheriv on the main thread, one buffer per loop turn (the loop stays
  *     responsive between buffers, as in section (c));
  *   - crypto.subtle.encrypt (webcrypto) per buffer, all at once: Node runs the job on the libuv
  *     pool too, after copying the input on the main thread;
- *   - @ronomon/crypto-async's cipher per buffer, all at once (one uv_queue_work job per buffer,
- *     its target allocated by the call), when it is installed.
+ *   - @ronomon/crypto-async's cipher per buffer, all at once (one uv_queue_work job per buffer),
+ *     its target allocated by the call, and written into the reused outputs (its zero-copy
+ *     form), when it is installed.
  * Every contender's ciphertexts and tags are checked against createCipheriv's first. The loop
  * delay comes from monitorEventLoopDelay({ resolution: 1 }), enabled around each run.
  * Runs in the child process of bench/threadpool.js (`--child e`); `summarize` turns its data
@@ -45,12 +49,14 @@ async function child(config, { loadUvscope, gc, log }) {
   const seed = crypto.randomBytes(MIB);
   const buffers = [];
   const ivs = [];
+  const outputs = [];
   for (let i = 0; i < config.buffers; i++) {
     const b = Buffer.allocUnsafeSlow(MIB);
     seed.copy(b);
     b.writeUInt32LE(i, 0);
     buffers.push(b);
     ivs.push(crypto.randomBytes(12));
+    outputs.push(Buffer.alloc(MIB)); // GCM: the ciphertext is as long as the plaintext
   }
   const subtleKey = await crypto.subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt']);
   const ronomon = loadRonomon();
@@ -59,7 +65,15 @@ async function child(config, { loadUvscope, gc, log }) {
   const contenders = [
     {
       name: 'uvscope',
-      label: 'uvscope threadpool.encrypt per buffer, all at once',
+      label: 'uvscope threadpool.encrypt per buffer, all at once, outputs reused',
+      run: () =>
+        Promise.all(
+          buffers.map((b, i) => tp.encrypt('aes-256-gcm', key, ivs[i], b, { output: outputs[i] }).then((r) => [r.ciphertext, r.authTag])),
+        ),
+    },
+    {
+      name: 'uvscopeFresh',
+      label: 'uvscope threadpool.encrypt per buffer, all at once, fresh outputs',
       run: () => Promise.all(buffers.map((b, i) => tp.encrypt('aes-256-gcm', key, ivs[i], b).then((r) => [r.ciphertext, r.authTag]))),
     },
     {
@@ -93,8 +107,25 @@ async function child(config, { loadUvscope, gc, log }) {
     // An empty AAD that still has memory: the addon asserts on a Buffer whose data pointer is NULL.
     const noAad = Buffer.alloc(16).subarray(0, 0);
     contenders.push({
+      name: 'ronomonReused',
+      label: '@ronomon/crypto-async cipher per buffer, all at once, outputs reused',
+      run: () =>
+        Promise.all(
+          buffers.map(
+            (b, i) =>
+              new Promise((resolve, reject) => {
+                const tag = Buffer.alloc(16);
+                const target = outputs[i];
+                ronomon.cipher('aes-256-gcm', 1, key, 0, 32, ivs[i], 0, 12, b, 0, MIB, target, 0, noAad, 0, 0, tag, 0, 16, (error, size) =>
+                  error ? reject(error) : resolve([target.subarray(0, size), tag]),
+                );
+              }),
+          ),
+        ),
+    });
+    contenders.push({
       name: 'ronomon',
-      label: '@ronomon/crypto-async cipher per buffer, all at once',
+      label: '@ronomon/crypto-async cipher per buffer, all at once, fresh outputs',
       run: () =>
         Promise.all(
           buffers.map(
@@ -110,10 +141,12 @@ async function child(config, { loadUvscope, gc, log }) {
     });
   }
 
-  // Warm-up, and every contender must agree with createCipheriv.
+  // Warm-up, and every contender must agree with createCipheriv (checked before the next
+  // contender reuses the outputs).
   const reference = contenders.find((c) => c.name === 'createCipheriv');
   const expected = await reference.run();
   for (const c of contenders) {
+    for (const o of outputs) o.fill(0);
     const got = await c.run();
     for (let i = 0; i < buffers.length; i++) {
       if (!got[i][0].equals(expected[i][0]) || !got[i][1].equals(expected[i][1])) {
@@ -175,6 +208,9 @@ function summarize(data, { spreadOf, pct }) {
     delayP99Ms: by.uvscope.delayP99Ms,
     toSubtle: vs('subtle'),
     toRonomon: vs('ronomon'),
+    toRonomonReused: vs('ronomonReused'),
+    freshRatio: by.uvscopeFresh.ratio,
+    freshDelayP99Ms: by.uvscopeFresh.delayP99Ms,
     table: renderTable(
       ['contender', 'MiB/s', 'vs createCipheriv', 'wall ms', 'call ms', 'delay p99 ms', 'delay max ms', 'process CPU ms', 'spread'],
       rows,

@@ -90,6 +90,18 @@ Input InputOf(Napi::Value value, Napi::Value inPlace) {
   return input;
 }
 
+// Memory of the caller's a kernel writes into (a view validated in TypeScript: attached, not
+// resizable), or none for undefined. The data pointer is stable: napi_get_typedarray_info
+// moves a small on-heap typed array's bytes off the heap first.
+OutputView OutputOf(Napi::Value value) {
+  OutputView output;
+  if (value.IsUndefined()) return output;
+  ByteView view = BytesOf(value);
+  output.data = const_cast<uint8_t*>(view.data);
+  output.capacity = view.length;
+  return output;
+}
+
 const EVP_CIPHER* CipherOf(AddonData* data, Napi::Value name) {
   const EVP_CIPHER* cipher = data->ciphers.Cipher(name.As<Napi::String>().Utf8Value());
   if (cipher == nullptr) throw Napi::Error::New(name.Env(), "unknown cipher");
@@ -551,20 +563,32 @@ Napi::Value WorkQueueWrap::HasherDigest(const Napi::CallbackInfo& info) {
   return Submit(info, 1, MakeHasherDigestKernel(hasher->state), info[0]);
 }
 
-// cipher(algorithm, flags, tagLength, key, iv, aad, tag, input, inPlace, control): one-shot
-// encryption or decryption. Key, iv, aad and tag are copied here (small, and so never read
-// from small on-heap typed arrays later); the input as `inPlace` says.
+// cipher(algorithm, flags, tagLength, key, iv, aad, tag, input, inPlace, output, tagOut, control):
+// one-shot encryption or decryption. Key, iv, aad and tag are copied here (small, and so never
+// read from small on-heap typed arrays later); the input as `inPlace` says. `output` (or
+// undefined) and `tagOut` (AEAD encryption, or undefined) are written in place by the pool
+// thread: [input if read in place, [output, tagOut]] stay referenced until the job settles.
 Napi::Value WorkQueueWrap::Cipher(const Napi::CallbackInfo& info) {
   CipherSetup setup = SetupOf(CipherOf(data_, info[0]), info[1], info[2]);
   ByteView key = BytesOf(info[3]), iv = BytesOf(info[4]), aad = BytesOf(info[5]), tag = BytesOf(info[6]);
   ByteView input = BytesOf(info[7]);
   bool inPlace = info[8].As<Napi::Boolean>().Value();
+  OutputView output = OutputOf(info[9]), tagOut = OutputOf(info[10]);
   std::vector<ByteView*> toCopy{&key, &iv, &aad, &tag};
   if (!inPlace) toCopy.push_back(&input);
   std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
-  std::unique_ptr<Kernel> kernel = MakeCipherKernel(setup, key, iv, aad, tag, input);
+  std::unique_ptr<Kernel> kernel = MakeCipherKernel(setup, key, iv, aad, tag, input, output, tagOut);
   kernel->AdoptInput(std::move(copy));
-  return Submit(info, 9, std::move(kernel), inPlace ? info[7] : Napi::Value());
+  Napi::Value written;
+  if (!info[9].IsUndefined() && !info[10].IsUndefined()) {
+    Napi::Array both = Napi::Array::New(info.Env(), 2);
+    both.Set(0u, info[9]);
+    both.Set(1u, info[10]);
+    written = both;
+  } else if (!info[9].IsUndefined() || !info[10].IsUndefined()) {
+    written = info[9].IsUndefined() ? info[10] : info[9];
+  }
+  return Submit(info, 11, std::move(kernel), inPlace ? info[7] : Napi::Value(), written);
 }
 
 // cipherUpdate(cipher, aad, input, inPlace, control)

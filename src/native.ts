@@ -107,8 +107,9 @@ export interface NativeWorkQueue {
   hasherUpdate(hasher: NativeHasher, data: Bytes, control: number): Submitted<void>;
   hasherDigest(hasher: NativeHasher, control: number): Submitted<Buffer>;
   /**
-   * One-shot encryption or decryption: resolves with [the output (allocated on the pool thread),
-   * the authentication tag of an AEAD encryption].
+   * One-shot encryption or decryption: resolves with the output (allocated on the pool thread)
+   * or, given `output`, the number of bytes written into it. An AEAD encryption writes its tag
+   * into `tagOut`.
    */
   cipher(
     algorithm: string,
@@ -120,8 +121,10 @@ export interface NativeWorkQueue {
     tag: Bytes,
     input: Bytes,
     inPlace: boolean,
+    output: Bytes | undefined,
+    tagOut: Bytes | undefined,
     control: number,
-  ): Submitted<[Buffer, Buffer | undefined]>;
+  ): Submitted<Buffer | number>;
   cipherUpdate(cipher: NativeCipher, aad: Bytes, input: Bytes, inPlace: boolean, control: number): Submitted<Buffer>;
   /** [the last bytes, the tag of an AEAD encryption] */
   cipherFinal(cipher: NativeCipher, aad: Bytes, tag: Bytes, control: number): Submitted<[Buffer, Buffer | undefined]>;

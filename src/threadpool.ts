@@ -45,6 +45,7 @@ import {
   DecipherOptions,
   encrypt,
   EncryptResult,
+  OneShotCipherOptions,
   PoolCipher,
 } from './pool/cipher';
 import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './pool/kdf';
@@ -52,8 +53,8 @@ import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './pool/kd
 export type { KernelName } from './native';
 export type { BinaryInput, BinaryLike, InputOptions, JobOptions } from './pool/inputs';
 export { COPY_LIMIT_BYTES } from './pool/inputs';
-export type { CipherKey, CipherOptions, DecipherOptions, EncryptResult } from './pool/cipher';
-export { ciphers, PoolCipher } from './pool/cipher';
+export type { CipherKey, CipherOptions, DecipherOptions, EncryptResult, OneShotCipherOptions } from './pool/cipher';
+export { ciphers, maxCipherOutput, PoolCipher } from './pool/cipher';
 export type { Argon2Algorithm, Argon2Parameters } from './pool/kdf';
 export { kdfs } from './pool/kdf';
 
@@ -427,10 +428,17 @@ export class ThreadPool {
    * key, iv, { authTagLength })` with `setAAD(aad)`, `update()`, `final()` (and `getAuthTag()`
    * for AEAD ciphers). Key and iv lengths, tag lengths and unknown ciphers are refused
    * synchronously with node:crypto's own errors, before anything is queued. The ciphertext is
-   * written on the pool thread into a buffer of its own; `plaintext` is read as
-   * {@link InputOptions.zeroCopy} says. Aborting stops a running job at its next 1 MiB chunk.
+   * written on the pool thread into a buffer of its own, or into `options.output`; `plaintext`
+   * is read as {@link InputOptions.zeroCopy} says. Aborting stops a running job at its next
+   * 128 KiB chunk.
    */
-  encrypt(algorithm: string, key: CipherKey, iv: BinaryLike | null, plaintext: BinaryInput, options?: CipherOptions): Promise<EncryptResult> {
+  encrypt(
+    algorithm: string,
+    key: CipherKey,
+    iv: BinaryLike | null,
+    plaintext: BinaryInput,
+    options?: CipherOptions & OneShotCipherOptions,
+  ): Promise<EncryptResult> {
     return encrypt(this.#submitWith, algorithm, key, iv, plaintext, options);
   }
 
@@ -438,9 +446,16 @@ export class ThreadPool {
    * Decrypts `ciphertext` in one pool job, byte-identical to `crypto.createDecipheriv`. AEAD
    * ciphers need `options.authTag`; a wrong tag or tampered data rejects with an Error of code
    * `ERR_UVSCOPE_AUTH_FAILED` (never with plaintext: the output is wiped on the pool thread),
-   * bad padding with node:crypto's `ERR_OSSL_BAD_DECRYPT`.
+   * bad padding with node:crypto's `ERR_OSSL_BAD_DECRYPT`. The plaintext goes into a buffer of
+   * its own, or into `options.output`.
    */
-  decrypt(algorithm: string, key: CipherKey, iv: BinaryLike | null, ciphertext: BinaryInput, options?: DecipherOptions): Promise<Buffer> {
+  decrypt(
+    algorithm: string,
+    key: CipherKey,
+    iv: BinaryLike | null,
+    ciphertext: BinaryInput,
+    options?: DecipherOptions & OneShotCipherOptions,
+  ): Promise<Buffer> {
     return decrypt(this.#submitWith, algorithm, key, iv, ciphertext, options);
   }
 

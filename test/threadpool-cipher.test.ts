@@ -9,7 +9,7 @@
 import crypto from 'node:crypto';
 import diagnostics_channel from 'node:diagnostics_channel';
 
-import { JOB_CHANNEL, ThreadPool, threadpool } from '../src';
+import { JOB_CHANNEL, maxCipherOutput, ThreadPool, threadpool } from '../src';
 import { rejection, thrown } from './helpers';
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
@@ -312,6 +312,132 @@ describe("bad arguments are refused before anything is queued, with node:crypto'
   });
 });
 
+describe('options.output: the output written into memory of the caller', () => {
+  const SIZES = [0, 1, 15, 16, 17, 4096, 100_003];
+
+  test.each(MAIN)('%s: encrypt and decrypt into views of all kinds equal node:crypto, and nothing past the output is written', async (algorithm) => {
+    const [key, iv] = keyAndIv(algorithm);
+    for (const size of SIZES) {
+      const data = crypto.randomBytes(size);
+      const [expected, expectedTag] = nodeEncrypt(algorithm, key, iv, data);
+      const room = maxCipherOutput(algorithm, size, true);
+      // A Uint16Array view 6 bytes into a larger ArrayBuffer, sentinel bytes around it.
+      const memory = new ArrayBuffer(room + (room % 2) + 16);
+      new Uint8Array(memory).fill(0xa5);
+      const output = new Uint16Array(memory, 6, (room + (room % 2)) / 2);
+      const { ciphertext, authTag } = await threadpool.encrypt(algorithm, key, iv, data, { output });
+      expect([hex(ciphertext), authTag && hex(authTag)]).toEqual([expected, expectedTag]);
+      expect([ciphertext.buffer, ciphertext.byteOffset]).toEqual([memory, 6]);
+      const after = new Uint8Array(memory, 6 + ciphertext.length);
+      expect(after.every((b) => b === 0xa5)).toBe(true);
+      expect(new Uint8Array(memory, 0, 6).every((b) => b === 0xa5)).toBe(true);
+
+      // Decryption needs room for the ciphertext's length (the plaintext is known only after padding is checked).
+      const plainMemory = new DataView(new ArrayBuffer(maxCipherOutput(algorithm, ciphertext.length, false) + 3), 3);
+      const plaintext = await threadpool.decrypt(algorithm, key, iv, Buffer.from(ciphertext), { output: plainMemory, authTag });
+      expect(hex(plaintext)).toBe(data.toString('hex'));
+      expect(plaintext.buffer).toBe(plainMemory.buffer);
+    }
+  });
+
+  test.each(MAIN)('%s: in place (the output is the input itself, or starts where it starts) equals node:crypto', async (algorithm) => {
+    const [key, iv] = keyAndIv(algorithm);
+    const data = crypto.randomBytes(70_001);
+    const [expected, expectedTag] = nodeEncrypt(algorithm, key, iv, data);
+    // Room for padding after the plaintext: the output starts where the input starts.
+    const memory = Buffer.alloc(maxCipherOutput(algorithm, data.length, true));
+    data.copy(memory);
+    const input = memory.subarray(0, data.length);
+    const { ciphertext, authTag } = await threadpool.encrypt(algorithm, key, iv, input, { output: memory, zeroCopy: true });
+    expect([hex(ciphertext), authTag && hex(authTag)]).toEqual([expected, expectedTag]);
+    expect(ciphertext.byteOffset).toBe(memory.byteOffset);
+    const sealed = Buffer.from(ciphertext);
+    const plaintext = await threadpool.decrypt(algorithm, key, iv, sealed, { output: sealed, authTag, zeroCopy: true });
+    expect(plaintext.equals(data)).toBe(true);
+    expect(plaintext.buffer).toBe(sealed.buffer);
+  });
+
+  test('an output that overlaps the input in part makes the job read a copy: still equal to node:crypto', async () => {
+    const [key, iv] = keyAndIv('aes-256-gcm');
+    const data = crypto.randomBytes(50_000);
+    const [expected, expectedTag] = nodeEncrypt('aes-256-gcm', key, iv, data);
+    for (const shift of [-7, 7]) {
+      const memory = Buffer.alloc(data.length + 16);
+      const inputAt = shift > 0 ? 0 : -shift;
+      data.copy(memory, inputAt);
+      const input = memory.subarray(inputAt, inputAt + data.length);
+      const output = memory.subarray(inputAt + shift, inputAt + shift + data.length);
+      const { ciphertext, authTag } = await threadpool.encrypt('aes-256-gcm', key, iv, input, { output, zeroCopy: true });
+      expect([hex(ciphertext), hex(authTag!)]).toEqual([expected, expectedTag]);
+    }
+  });
+
+  test('a failed or wrong-tag decryption zeroes the output: no unverified plaintext stays there', async () => {
+    const [key, iv] = keyAndIv('aes-256-gcm');
+    const data = crypto.randomBytes(300_000);
+    const { ciphertext, authTag } = await threadpool.encrypt('aes-256-gcm', key, iv, data);
+    const wrongTag = Buffer.from(authTag!);
+    wrongTag[3] ^= 1;
+    const output = Buffer.alloc(data.length + 10, 0xa5);
+    const error = await rejection(threadpool.decrypt('aes-256-gcm', key, iv, ciphertext, { output, authTag: wrongTag }));
+    expect(error.code).toBe('ERR_UVSCOPE_AUTH_FAILED');
+    expect(output.subarray(0, data.length).every((b) => b === 0)).toBe(true);
+    expect(output.subarray(data.length).every((b) => b === 0xa5)).toBe(true);
+    // In place, the ciphertext itself is what gets zeroed.
+    const sealed = Buffer.from(ciphertext);
+    await rejection(threadpool.decrypt('aes-256-gcm', key, iv, sealed, { output: sealed, authTag: wrongTag }));
+    expect(sealed.every((b) => b === 0)).toBe(true);
+    // Bad CBC padding too.
+    const [cbcKey, cbcIv] = keyAndIv('aes-256-cbc');
+    const zeros = await threadpool.encrypt('aes-256-cbc', cbcKey, cbcIv, Buffer.alloc(64), { autoPadding: false });
+    const cbcOutput = Buffer.alloc(64, 0xa5);
+    expect((await rejection(threadpool.decrypt('aes-256-cbc', cbcKey, cbcIv, zeros.ciphertext, { output: cbcOutput }))).code).toBe('ERR_OSSL_BAD_DECRYPT');
+    expect(cbcOutput.every((b) => b === 0)).toBe(true);
+  });
+
+  test('concurrent encryptions each get their own tag', async () => {
+    const [key, iv] = keyAndIv('chacha20-poly1305');
+    const inputs = Array.from({ length: 64 }, (_, i) => crypto.randomBytes(100 + i));
+    const results = await Promise.all(inputs.map((data) => threadpool.encrypt('chacha20-poly1305', key, iv, data)));
+    results.forEach(({ ciphertext, authTag }, i) => {
+      expect([hex(ciphertext), hex(authTag!)]).toEqual(nodeEncrypt('chacha20-poly1305', key, iv, inputs[i]));
+    });
+  });
+
+  test('maxCipherOutput: the plaintext length, plus padding for padded block modes when encrypting', () => {
+    expect([0, 15, 16, 31].map((n) => maxCipherOutput('aes-256-cbc', n, true))).toEqual([16, 16, 32, 32]);
+    expect(maxCipherOutput('aes-256-cbc', 32, true, false)).toBe(32);
+    expect(maxCipherOutput('aes-256-cbc', 48, false)).toBe(48);
+    expect([maxCipherOutput('aes-256-gcm', 1000, true), maxCipherOutput('chacha20-poly1305', 7, false), maxCipherOutput('aes-256-ctr', 5, true)]).toEqual([1000, 7, 5]);
+    expect(thrown(() => maxCipherOutput('aes-256-cbc', -1, true)).code).toBe('ERR_OUT_OF_RANGE');
+    expect(thrown(() => maxCipherOutput('nope', 1, true)).code).toBe('ERR_CRYPTO_UNKNOWN_CIPHER');
+    expect(thrown(() => maxCipherOutput('aes-256-cbc', 1, 'yes' as unknown as boolean)).code).toBe('ERR_INVALID_ARG_TYPE');
+  });
+
+  test('refused before anything is queued: too small, not a view, detached, resizable', () => {
+    const [key, iv] = keyAndIv('aes-256-cbc');
+    const pool = new ThreadPool();
+    const encryptInto = (output: unknown, size = 32) =>
+      thrown(() => pool.encrypt('aes-256-cbc', key, iv, Buffer.alloc(size), { output: output as ArrayBufferView }));
+    const small = encryptInto(Buffer.alloc(32)); // 32 bytes of plaintext pad to 48
+    expect([small.name, small.code, small.message]).toEqual([
+      'RangeError',
+      'ERR_OUT_OF_RANGE',
+      'The value of "options.output" is out of range. It must be at least 48 bytes long (the largest possible output). Received 32',
+    ]);
+    expect(encryptInto(new ArrayBuffer(64)).code).toBe('ERR_INVALID_ARG_TYPE');
+    expect(encryptInto('out').message).toMatch(/"options\.output"/);
+    const detached = new Uint8Array(64);
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    expect(encryptInto(detached)).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/options\.output.*detached/) });
+    const resizable = new Uint8Array(new (ArrayBuffer as unknown as new (n: number, o: object) => ArrayBuffer)(64, { maxByteLength: 128 }));
+    expect(encryptInto(resizable)).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/resizable/) });
+    const decryptSmall = thrown(() => pool.decrypt('aes-256-cbc', key, iv, Buffer.alloc(48), { output: Buffer.alloc(47) }));
+    expect(decryptSmall.code).toBe('ERR_OUT_OF_RANGE');
+    expect(pool.stats().inFlight).toBe(0);
+  });
+});
+
 describe('jobs like every other job', () => {
   test('zeroCopy: false encrypts the bytes as they were at the call, true as they are when the job runs', async () => {
     const [key, iv] = keyAndIv('aes-256-ctr');
@@ -338,7 +464,7 @@ describe('jobs like every other job', () => {
     expect([error.name, error.cause]).toEqual(['AbortError', 'stop']);
     await blocker;
 
-    // A running step of 256 MiB, aborted once it runs: it stops at its next 1 MiB chunk.
+    // A running step of 256 MiB, aborted once it runs: it stops at its next 128 KiB chunk.
     const big = Buffer.alloc(256 << 20);
     const cipher = pool.createCipher('aes-256-gcm', key, iv);
     const running = new AbortController();

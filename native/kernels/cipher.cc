@@ -78,12 +78,38 @@ size_t OutputCapacity(const CipherSetup& setup, size_t length) {
   return length + 2 * static_cast<size_t>(EVP_CIPHER_get_block_size(setup.cipher));
 }
 
+// Where a one-shot job writes: the caller's memory, or bytes of its own handed over as a Buffer.
+class CipherOutput {
+ public:
+  explicit CipherOutput(OutputView given) : given_(given) {}
+  bool given() const { return given_.data != nullptr; }
+  size_t Capacity() const { return given_.capacity; }
+  uint8_t* Prepare(const CipherSetup& setup, size_t length) {
+    return given() ? given_.data : owned_.Allocate(OutputCapacity(setup, length));
+  }
+  void Wipe(const CipherSetup& setup, size_t length) {
+    if (given()) {
+      OPENSSL_cleanse(given_.data, std::min(given_.capacity, MaxCipherOutput(setup, length)));
+    } else {
+      owned_.Wipe();
+    }
+  }
+  // Loop thread: the bytes written into the caller's memory, or a Buffer of the first `length`.
+  Napi::Value Release(Napi::Env env, size_t length) {
+    return given() ? Napi::Number::New(env, static_cast<double>(length)) : owned_.Release(env, length);
+  }
+
+ private:
+  OutputView given_;
+  OwnedBytes owned_;
+};
+
 // Runs EVP_CipherUpdate over `input` in chunks, polling `abort`; returns false on failure.
 bool UpdateChunks(EVP_CIPHER_CTX* ctx, ByteView input, uint8_t* out, size_t& written,
                   const std::atomic<bool>& abort, bool& aborted) {
   size_t offset = 0;
   while (offset < input.length) {
-    if (abort.load(std::memory_order_relaxed)) {
+    if (AbortedAtChunk(abort, offset == 0)) {
       aborted = true;
       return true;
     }
@@ -111,14 +137,21 @@ bool SetExpectedTag(EVP_CIPHER_CTX* ctx, const CipherSetup& setup, ByteView tag)
 
 class CipherKernel : public Kernel {
  public:
-  CipherKernel(const CipherSetup& setup, ByteView key, ByteView iv, ByteView aad, ByteView tag, ByteView input)
+  CipherKernel(const CipherSetup& setup, ByteView key, ByteView iv, ByteView aad, ByteView tag, ByteView input,
+               OutputView output, OutputView tagOut)
       : Kernel(setup.encrypt ? kKernelEncrypt : kKernelDecrypt), setup_(setup), key_(key), iv_(iv), aad_(aad),
-        tag_(tag), input_(input) {}
+        tag_(tag), input_(input), out_(output), tag_out_(tagOut) {}
 
   void Run(const std::atomic<bool>& abort) override {
+    bytes_ = input_.length;
+    // Checked in TypeScript; a mismatch here would write past the caller's memory.
+    if ((out_.given() && out_.Capacity() < MaxCipherOutput(setup_, input_.length)) ||
+        (setup_.aead && setup_.encrypt && tag_out_.capacity < setup_.tagLength)) {
+      return Fail("ERR_UVSCOPE_OUTPUT_TOO_SMALL", "the output buffer is too small");
+    }
     EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
     size_t written = 0;
-    uint8_t* out = out_.Allocate(OutputCapacity(setup_, input_.length));
+    uint8_t* out = out_.Prepare(setup_, input_.length);
     bool ok = ctx != nullptr && InitCipher(ctx, setup_, key_, iv_) && SetExpectedTag(ctx, setup_, tag_) &&
               FeedAad(ctx, aad_) && UpdateChunks(ctx, input_, out, written, abort, aborted_);
     if (!ok) {
@@ -134,35 +167,27 @@ class CipherKernel : public Kernel {
         }
       } else {
         written += static_cast<size_t>(outl);
-        if (setup_.aead && setup_.encrypt) {
-          tag_out_.resize(setup_.tagLength);
-          if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(setup_.tagLength), tag_out_.data()) != 1) {
-            error_ = std::make_unique<KernelError>(OpenSslError("could not get the authentication tag"));
-          }
+        if (setup_.aead && setup_.encrypt &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(setup_.tagLength), tag_out_.data) != 1) {
+          error_ = std::make_unique<KernelError>(OpenSslError("could not get the authentication tag"));
         }
       }
     }
     written_ = written;
-    bytes_ = input_.length;
     // No unverified or partial plaintext outlives a failed or stopped decryption.
-    if (!setup_.encrypt && (error_ || aborted_)) out_.Wipe();
+    if (!setup_.encrypt && (error_ || aborted_)) out_.Wipe(setup_, input_.length);
     EVP_CIPHER_CTX_free(ctx);
   }
 
-  // [output, tag (AEAD encryption) or undefined]
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Array result = Napi::Array::New(env, 2);
-    result.Set(0u, out_.Release(env, written_));
-    if (!tag_out_.empty()) result.Set(1u, Napi::Buffer<uint8_t>::Copy(env, tag_out_.data(), tag_out_.size()));
-    return result;
-  }
+  // The output: a Buffer, or the number of bytes written into the caller's. The tag is in tagOut.
+  Napi::Value Result(Napi::Env env) override { return out_.Release(env, written_); }
 
  private:
   CipherSetup setup_;
   ByteView key_, iv_, aad_, tag_, input_;
-  OwnedBytes out_;
+  CipherOutput out_;
+  OutputView tag_out_;
   size_t written_ = 0;
-  std::vector<uint8_t> tag_out_;
 };
 
 class CipherUpdateKernel : public Kernel {
@@ -257,9 +282,15 @@ bool InitCipher(EVP_CIPHER_CTX* ctx, const CipherSetup& setup, ByteView key, Byt
   return true;
 }
 
+size_t MaxCipherOutput(const CipherSetup& setup, size_t length) {
+  size_t block = static_cast<size_t>(EVP_CIPHER_get_block_size(setup.cipher));
+  // Padding adds 1 to `block` bytes; everything else writes at most what it is given.
+  return block > 1 && setup.encrypt && setup.padding ? (length / block + 1) * block : length;
+}
+
 std::unique_ptr<Kernel> MakeCipherKernel(const CipherSetup& setup, ByteView key, ByteView iv, ByteView aad,
-                                         ByteView tag, ByteView input) {
-  return std::make_unique<CipherKernel>(setup, key, iv, aad, tag, input);
+                                         ByteView tag, ByteView input, OutputView output, OutputView tagOut) {
+  return std::make_unique<CipherKernel>(setup, key, iv, aad, tag, input, output, tagOut);
 }
 
 std::unique_ptr<Kernel> MakeCipherUpdateKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView input) {

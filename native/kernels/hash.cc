@@ -35,7 +35,7 @@ bool IsXof(const EVP_MD* md) { return (EVP_MD_get_flags(md) & EVP_MD_FLAG_XOF) !
 bool UpdateChunked(EVP_MD_CTX* ctx, ByteView data, const std::atomic<bool>& abort, bool& aborted) {
   size_t offset = 0;
   do {
-    if (abort.load(std::memory_order_relaxed)) {
+    if (AbortedAtChunk(abort, offset == 0)) {
       aborted = true;
       return true;
     }
@@ -127,7 +127,7 @@ class HmacKernel : public Kernel {
                            nullptr) == 1;
     size_t offset = 0;
     while (ok && offset < data_.length) {
-      if (abort.load(std::memory_order_relaxed)) {
+      if (AbortedAtChunk(abort, offset == 0)) {
         aborted_ = true;
         break;
       }
@@ -202,7 +202,7 @@ class HashFileKernel : public Kernel {
     bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, md_, nullptr) == 1;
     if (!ok) FailOpenSsl("digest");
     while (ok) {
-      if (abort.load(std::memory_order_relaxed)) {
+      if (AbortedAtChunk(abort, bytes_ == 0)) {
         aborted_ = true;
         break;
       }

@@ -10,9 +10,21 @@
  */
 import crypto from 'node:crypto';
 
-import { codedError, invalidArgType, invalidArgValue, invalidState, validateBoolean, validateNumber } from '../errors';
+import { codedError, invalidArgType, invalidArgValue, invalidState, outOfRange, validateBoolean, validateNumber } from '../errors';
 import { NativeCipher, native } from '../native';
-import { BinaryInput, BinaryLike, copyOf, InputOptions, JobOptions, readInPlace, Submit, toBytes, zeroCopyOption } from './inputs';
+import {
+  BinaryInput,
+  BinaryLike,
+  copyOf,
+  InputOptions,
+  JobOptions,
+  readInPlace,
+  Submit,
+  toBytes,
+  validateJobOptions,
+  writableView,
+  zeroCopyOption,
+} from './inputs';
 
 /** Options of {@link ThreadPool.encrypt} and {@link ThreadPool.createCipher}. */
 export interface CipherOptions extends InputOptions {
@@ -22,6 +34,25 @@ export interface CipherOptions extends InputOptions {
   authTagLength?: number;
   /** Block modes (CBC, ECB): PKCS#7 padding, as `cipher.setAutoPadding()` (default true). */
   autoPadding?: boolean;
+}
+
+/** Options of the one-shot {@link ThreadPool.encrypt} and {@link ThreadPool.decrypt}. */
+export interface OneShotCipherOptions {
+  /**
+   * Memory the pool thread writes the output into, from its first byte, instead of a Buffer
+   * of its own; the result is a Buffer over the bytes written (`output.buffer`, no copy).
+   * It must hold the largest possible output: the input's length, plus up to one block of
+   * padding when encrypting with a padded block mode ({@link maxCipherOutput}). It may be the
+   * input itself (encryption in place); an output that overlaps the input only in part makes
+   * the job read a copy of the input.
+   *
+   * Reusing outputs is what keeps the loop free at high throughput: every fresh output Buffer
+   * counts as V8 external memory, and each 64 MiB or so of it makes V8 collect garbage on the
+   * loop thread (see the README). Until the promise settles, the output must be neither read,
+   * modified nor transferred (the zero-copy rules of {@link InputOptions.zeroCopy}); a
+   * decryption that fails or is aborted zeroes it, so no unverified plaintext stays there.
+   */
+  output?: ArrayBufferView;
 }
 
 /** Options of {@link ThreadPool.decrypt} and {@link ThreadPool.createDecipher}. */
@@ -183,6 +214,64 @@ function tagOf(value: unknown, name: string): ArrayBufferView {
 }
 
 
+/**
+ * The largest output encrypting (`encrypt: true`) or decrypting `inputLength` bytes with
+ * `algorithm` can produce: the room {@link OneShotCipherOptions.output} must have.
+ */
+export function maxCipherOutput(algorithm: string, inputLength: number, encrypt: boolean, autoPadding = true): number {
+  const { blockSize } = specOf(algorithm);
+  validateNumber('inputLength', inputLength, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true });
+  validateBoolean('encrypt', encrypt);
+  validateBoolean('autoPadding', autoPadding);
+  return maxOutputOf(blockSize, inputLength, encrypt && autoPadding);
+}
+
+// As native/kernels/cipher.cc's MaxCipherOutput: padding adds 1 to `blockSize` bytes.
+function maxOutputOf(blockSize: number, inputLength: number, padded: boolean): number {
+  return blockSize > 1 && padded ? (Math.floor(inputLength / blockSize) + 1) * blockSize : inputLength;
+}
+
+/** options.output, checked: big enough, attached, not resizable (its memory must stay put). */
+function outputOf(options: OneShotCipherOptions | undefined, call: CipherCall, encrypt: boolean, inputLength: number): ArrayBufferView | undefined {
+  const output = options?.output;
+  if (output === undefined) return undefined;
+  const view = writableView('options.output', output);
+  const needed = maxOutputOf(call.spec.blockSize, inputLength, encrypt && (call.flags & PADDING) !== 0);
+  if (view.byteLength < needed) throw outOfRange('options.output', `at least ${needed} bytes long (the largest possible output)`, view.byteLength);
+  return view;
+}
+
+/** Whether `a` and `b` share bytes without starting at the same one (OpenSSL refuses such in-place work). */
+function overlapsPartly(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  if (a.buffer !== b.buffer || a.byteOffset === b.byteOffset) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/** What a one-shot job resolved with: its own Buffer, or a count of bytes written into `output`. */
+function outputBuffer(result: Buffer | number, output: ArrayBufferView | undefined): Buffer {
+  return typeof result === 'number' ? Buffer.from(output!.buffer, output!.byteOffset, result) : result;
+}
+
+/** One pool job of encrypt/decrypt; resolves with the output. */
+function oneShot(
+  submit: Submit,
+  encrypt: boolean,
+  call: CipherCall,
+  tag: ArrayBufferView,
+  data: BinaryInput,
+  options: (CipherOptions & OneShotCipherOptions) | undefined,
+  tagOut: Buffer | undefined,
+): Promise<Buffer> {
+  const zeroCopy = zeroCopyOption(options);
+  const input = toBytes(encrypt ? 'plaintext' : 'ciphertext', data);
+  const output = outputOf(options, call, encrypt, input.byteLength);
+  // OpenSSL works in place only on the very same bytes: an output that overlaps otherwise gets a copy of the input.
+  const inPlace = readInPlace(input, data, zeroCopy) && !(output !== undefined && overlapsPartly(input, output));
+  return submit(options, (queue, control) =>
+    queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, tag, input, inPlace, output, tagOut, control),
+  ).then((result) => outputBuffer(result, output));
+}
+
 /** ThreadPool.encrypt: checks, then one pool job. */
 export function encrypt(
   submit: Submit,
@@ -190,15 +279,15 @@ export function encrypt(
   key: CipherKey,
   iv: BinaryLike | null,
   plaintext: BinaryInput,
-  options: CipherOptions | undefined,
+  options: (CipherOptions & OneShotCipherOptions) | undefined,
 ): Promise<EncryptResult> {
-  const zeroCopy = zeroCopyOption(options);
+  validateJobOptions(options);
   const call = prepare(true, algorithm, key, iv, options, undefined);
-  const input = toBytes('plaintext', plaintext);
-  const inPlace = readInPlace(input, plaintext, zeroCopy);
-  return submit(options, (queue, control) =>
-    queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, EMPTY, input, inPlace, control),
-  ).then(([ciphertext, authTag]) => (authTag === undefined ? { ciphertext } : { ciphertext, authTag }));
+  // The tag comes from Node's shared Buffer pool: no ArrayBuffer of its own per call.
+  const authTag = call.spec.aead ? Buffer.allocUnsafe(call.tagLength) : undefined;
+  return oneShot(submit, true, call, EMPTY, plaintext, options, authTag).then((ciphertext) =>
+    authTag === undefined ? { ciphertext } : { ciphertext, authTag },
+  );
 }
 
 /** ThreadPool.decrypt: checks, then one pool job. */
@@ -208,9 +297,9 @@ export function decrypt(
   key: CipherKey,
   iv: BinaryLike | null,
   ciphertext: BinaryInput,
-  options: DecipherOptions | undefined,
+  options: (DecipherOptions & OneShotCipherOptions) | undefined,
 ): Promise<Buffer> {
-  const zeroCopy = zeroCopyOption(options);
+  validateJobOptions(options);
   const spec = specOf(algorithm);
   let tag: ArrayBufferView | undefined;
   if (options?.authTag !== undefined) {
@@ -220,11 +309,7 @@ export function decrypt(
     throw invalidArgType('options.authTag', `given for ${algorithm} (an AEAD cipher): the authentication tag to check`, undefined);
   }
   const call = prepare(false, algorithm, key, iv, options, tag);
-  const input = toBytes('ciphertext', ciphertext);
-  const inPlace = readInPlace(input, ciphertext, zeroCopy);
-  return submit(options, (queue, control) =>
-    queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, tag ?? EMPTY, input, inPlace, control),
-  ).then(([plaintext]) => plaintext);
+  return oneShot(submit, false, call, tag ?? EMPTY, ciphertext, options, undefined);
 }
 
 /**
@@ -308,7 +393,7 @@ export class PoolCipher {
    * Encrypts or decrypts `data` (strings as UTF-8); resolves with the output of this step,
    * which may be shorter or longer than `data` in block modes. Copied at this call or read in
    * place when the step runs, as {@link InputOptions.zeroCopy} decides; an abort stops the
-   * step at its next 1 MiB chunk and leaves the cipher unusable.
+   * step at its next 128 KiB chunk and leaves the cipher unusable.
    */
   update(data: BinaryInput, options?: InputOptions): Promise<Buffer> {
     if (this.#finalCalled) throw invalidState('update() after final()');

@@ -78,6 +78,19 @@ export function toBytes(name: string, value: unknown, allowArrayBuffer = false):
 }
 
 /**
+ * A view a pool job writes into in place: attached, and not over a resizable ArrayBuffer
+ * (which could shrink, and take the memory with it, under the pool thread).
+ */
+export function writableView(name: string, value: unknown): ArrayBufferView {
+  if (!ArrayBuffer.isView(value)) throw invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', value);
+  if (native.isDetached(value)) throw invalidArgValue(name, 'must not be a detached buffer', value);
+  if ((value.buffer as ArrayBuffer & { resizable?: boolean }).resizable) {
+    throw invalidArgValue(name, 'must not be backed by a resizable ArrayBuffer', value);
+  }
+  return value;
+}
+
+/**
  * Node's default output lengths for the XOFs: OpenSSL 3.4 and later (Node 22+) report 0 for
  * them, while node:crypto keeps 16 and 32 bytes (deprecated there without outputLength).
  */
