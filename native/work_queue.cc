@@ -591,7 +591,8 @@ Napi::Value WorkQueueWrap::Cipher(const Napi::CallbackInfo& info) {
   return Submit(info, 11, std::move(kernel), inPlace ? info[7] : Napi::Value(), written);
 }
 
-// cipherUpdate(cipher, aad, input, inPlace, control)
+// cipherUpdate(cipher, aad, input, inPlace, output, control): `output` (or undefined) is
+// written in place and stays referenced until the job settles.
 Napi::Value WorkQueueWrap::CipherUpdate(const Napi::CallbackInfo& info) {
   CipherWrap* cipher = CipherWrap::Unwrap(info[0].As<Napi::Object>());
   ByteView aad = BytesOf(info[1]), input = BytesOf(info[2]);
@@ -599,9 +600,10 @@ Napi::Value WorkQueueWrap::CipherUpdate(const Napi::CallbackInfo& info) {
   std::vector<ByteView*> toCopy{&aad};
   if (!inPlace) toCopy.push_back(&input);
   std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
-  std::unique_ptr<Kernel> kernel = MakeCipherUpdateKernel(cipher->state, aad, input);
+  std::unique_ptr<Kernel> kernel = MakeCipherUpdateKernel(cipher->state, aad, input, OutputOf(info[4]));
   kernel->AdoptInput(std::move(copy));
-  return Submit(info, 4, std::move(kernel), inPlace ? info[2] : Napi::Value());
+  return Submit(info, 5, std::move(kernel), inPlace ? info[2] : Napi::Value(),
+                info[4].IsUndefined() ? Napi::Value() : info[4]);
 }
 
 // cipherFinal(cipher, aad, tag, control)

@@ -69,7 +69,7 @@ export type {
   JobRecord,
   JobStats,
   KernelName,
-  OneShotCipherOptions,
+  CipherOutputOptions,
   PoolSize,
   SaturationMonitor,
   SaturationStats,

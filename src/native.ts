@@ -125,7 +125,8 @@ export interface NativeWorkQueue {
     tagOut: Bytes | undefined,
     control: number,
   ): Submitted<Buffer | number>;
-  cipherUpdate(cipher: NativeCipher, aad: Bytes, input: Bytes, inPlace: boolean, control: number): Submitted<Buffer>;
+  /** A streaming step: resolves with its output or, given `output`, the number of bytes written into it. */
+  cipherUpdate(cipher: NativeCipher, aad: Bytes, input: Bytes, inPlace: boolean, output: Bytes | undefined, control: number): Submitted<Buffer | number>;
   /** [the last bytes, the tag of an AEAD encryption] */
   cipherFinal(cipher: NativeCipher, aad: Bytes, tag: Bytes, control: number): Submitted<[Buffer, Buffer | undefined]>;
   hkdf(digest: string, key: Bytes, salt: Bytes, info: Bytes, keylen: number, control: number): Submitted<Buffer>;

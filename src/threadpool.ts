@@ -45,7 +45,7 @@ import {
   DecipherOptions,
   encrypt,
   EncryptResult,
-  OneShotCipherOptions,
+  CipherOutputOptions,
   PoolCipher,
 } from './pool/cipher';
 import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './pool/kdf';
@@ -53,7 +53,7 @@ import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './pool/kd
 export type { KernelName } from './native';
 export type { BinaryInput, BinaryLike, InputOptions, JobOptions } from './pool/inputs';
 export { COPY_LIMIT_BYTES } from './pool/inputs';
-export type { CipherKey, CipherOptions, DecipherOptions, EncryptResult, OneShotCipherOptions } from './pool/cipher';
+export type { CipherKey, CipherOptions, DecipherOptions, EncryptResult, CipherOutputOptions } from './pool/cipher';
 export { ciphers, maxCipherOutput, PoolCipher } from './pool/cipher';
 export type { Argon2Algorithm, Argon2Parameters } from './pool/kdf';
 export { kdfs } from './pool/kdf';
@@ -437,7 +437,7 @@ export class ThreadPool {
     key: CipherKey,
     iv: BinaryLike | null,
     plaintext: BinaryInput,
-    options?: CipherOptions & OneShotCipherOptions,
+    options?: CipherOptions & CipherOutputOptions,
   ): Promise<EncryptResult> {
     return encrypt(this.#submitWith, algorithm, key, iv, plaintext, options);
   }
@@ -454,7 +454,7 @@ export class ThreadPool {
     key: CipherKey,
     iv: BinaryLike | null,
     ciphertext: BinaryInput,
-    options?: DecipherOptions & OneShotCipherOptions,
+    options?: DecipherOptions & CipherOutputOptions,
   ): Promise<Buffer> {
     return decrypt(this.#submitWith, algorithm, key, iv, ciphertext, options);
   }

@@ -357,6 +357,44 @@ describe('options.output: the output written into memory of the caller', () => {
     expect(plaintext.buffer).toBe(sealed.buffer);
   });
 
+  test.each(['aes-256-cbc', 'aes-256-gcm', 'chacha20-poly1305'])('%s: streaming steps into one reused output (and in place) equal node:crypto', async (algorithm) => {
+    const [key, iv] = keyAndIv(algorithm);
+    const data = crypto.randomBytes(300_007);
+    const [expected, expectedTag] = nodeEncrypt(algorithm, key, iv, data);
+    const block = algorithm.endsWith('cbc') ? 16 : 0;
+    const parts = chunks(data, 7);
+    const output = Buffer.alloc(Math.max(...parts.map((p) => p.length)) + block);
+    const cipher = threadpool.createCipher(algorithm, key, iv);
+    const sealed: Buffer[] = [];
+    for (const part of parts) {
+      const out = await cipher.update(part, { output });
+      expect(out.buffer).toBe(output.buffer);
+      sealed.push(Buffer.from(out)); // the next step overwrites it
+    }
+    sealed.push(await cipher.final());
+    const ciphertext = Buffer.concat(sealed);
+    expect(ciphertext.toString('hex')).toBe(expected);
+    const authTag = block ? undefined : cipher.getAuthTag();
+    expect(authTag && hex(authTag)).toBe(expectedTag);
+
+    // Decrypting in place, chunk by chunk: each step's output starts where its input starts.
+    const decipher = threadpool.createDecipher(algorithm, key, iv, { authTag });
+    const opened: Buffer[] = [];
+    for (const part of chunks(ciphertext, 5)) {
+      const room = Buffer.alloc(part.length + block);
+      part.copy(room);
+      opened.push(Buffer.from(await decipher.update(room.subarray(0, part.length), { output: room, zeroCopy: true })));
+    }
+    opened.push(await decipher.final());
+    expect(Buffer.concat(opened).equals(data)).toBe(true);
+
+    const tooSmall = thrown(() => threadpool.createCipher(algorithm, key, iv).update(Buffer.alloc(100), { output: Buffer.alloc(99 + block) }));
+    expect([tooSmall.code, tooSmall.message]).toEqual([
+      'ERR_OUT_OF_RANGE',
+      `The value of "options.output" is out of range. It must be at least ${100 + block} bytes long (the largest possible output). Received ${99 + block}`,
+    ]);
+  });
+
   test('an output that overlaps the input in part makes the job read a copy: still equal to node:crypto', async () => {
     const [key, iv] = keyAndIv('aes-256-gcm');
     const data = crypto.randomBytes(50_000);

@@ -78,29 +78,34 @@ size_t OutputCapacity(const CipherSetup& setup, size_t length) {
   return length + 2 * static_cast<size_t>(EVP_CIPHER_get_block_size(setup.cipher));
 }
 
-// Where a one-shot job writes: the caller's memory, or bytes of its own handed over as a Buffer.
+// Where a job writes: the caller's memory, or bytes of its own handed over as a Buffer.
 class CipherOutput {
  public:
   explicit CipherOutput(OutputView given) : given_(given) {}
   bool given() const { return given_.data != nullptr; }
-  size_t Capacity() const { return given_.capacity; }
-  uint8_t* Prepare(const CipherSetup& setup, size_t length) {
-    return given() ? given_.data : owned_.Allocate(OutputCapacity(setup, length));
+  // Memory for at most `most` bytes of output (`room` bytes when allocated here), or nullptr
+  // when the caller's is smaller (TypeScript checks it first; this is the native guard).
+  uint8_t* Prepare(size_t most, size_t room) {
+    most_ = most;
+    if (!given()) return owned_.Allocate(room);
+    return given_.capacity >= most ? given_.data : nullptr;
   }
-  void Wipe(const CipherSetup& setup, size_t length) {
+  // Zeroes what the job may have written.
+  void Wipe() {
     if (given()) {
-      OPENSSL_cleanse(given_.data, std::min(given_.capacity, MaxCipherOutput(setup, length)));
+      OPENSSL_cleanse(given_.data, std::min(given_.capacity, most_));
     } else {
       owned_.Wipe();
     }
   }
-  // Loop thread: the bytes written into the caller's memory, or a Buffer of the first `length`.
+  // Loop thread: the number of bytes written into the caller's memory, or a Buffer of the first `length`.
   Napi::Value Release(Napi::Env env, size_t length) {
     return given() ? Napi::Number::New(env, static_cast<double>(length)) : owned_.Release(env, length);
   }
 
  private:
   OutputView given_;
+  size_t most_ = 0;
   OwnedBytes owned_;
 };
 
@@ -144,14 +149,12 @@ class CipherKernel : public Kernel {
 
   void Run(const std::atomic<bool>& abort) override {
     bytes_ = input_.length;
-    // Checked in TypeScript; a mismatch here would write past the caller's memory.
-    if ((out_.given() && out_.Capacity() < MaxCipherOutput(setup_, input_.length)) ||
-        (setup_.aead && setup_.encrypt && tag_out_.capacity < setup_.tagLength)) {
+    uint8_t* out = out_.Prepare(MaxCipherOutput(setup_, input_.length), OutputCapacity(setup_, input_.length));
+    if (out == nullptr || (setup_.aead && setup_.encrypt && tag_out_.capacity < setup_.tagLength)) {
       return Fail("ERR_UVSCOPE_OUTPUT_TOO_SMALL", "the output buffer is too small");
     }
     EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
     size_t written = 0;
-    uint8_t* out = out_.Prepare(setup_, input_.length);
     bool ok = ctx != nullptr && InitCipher(ctx, setup_, key_, iv_) && SetExpectedTag(ctx, setup_, tag_) &&
               FeedAad(ctx, aad_) && UpdateChunks(ctx, input_, out, written, abort, aborted_);
     if (!ok) {
@@ -175,7 +178,7 @@ class CipherKernel : public Kernel {
     }
     written_ = written;
     // No unverified or partial plaintext outlives a failed or stopped decryption.
-    if (!setup_.encrypt && (error_ || aborted_)) out_.Wipe(setup_, input_.length);
+    if (!setup_.encrypt && (error_ || aborted_)) out_.Wipe();
     EVP_CIPHER_CTX_free(ctx);
   }
 
@@ -192,13 +195,14 @@ class CipherKernel : public Kernel {
 
 class CipherUpdateKernel : public Kernel {
  public:
-  CipherUpdateKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView input)
-      : Kernel(kKernelCipherUpdate), state_(std::move(state)), aad_(aad), input_(input) {}
+  CipherUpdateKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView input, OutputView output)
+      : Kernel(kKernelCipherUpdate), state_(std::move(state)), aad_(aad), input_(input), out_(output) {}
 
   void Run(const std::atomic<bool>& abort) override {
     CipherState& state = *state_;
     if (state.broken) return Fail("ERR_UVSCOPE_CIPHER_STATE", "an earlier step of this cipher failed or was aborted");
-    uint8_t* out = out_.Allocate(OutputCapacity(state.setup, input_.length));
+    uint8_t* out = out_.Prepare(MaxCipherUpdateOutput(state.setup, input_.length), OutputCapacity(state.setup, input_.length));
+    if (out == nullptr) return Fail("ERR_UVSCOPE_OUTPUT_TOO_SMALL", "the output buffer is too small");
     if (!FeedAad(state.ctx, aad_) || !UpdateChunks(state.ctx, input_, out, written_, abort, aborted_)) {
       error_ = std::make_unique<KernelError>(OpenSslError("cipher update failed"));
     }
@@ -214,7 +218,7 @@ class CipherUpdateKernel : public Kernel {
  private:
   std::shared_ptr<CipherState> state_;
   ByteView aad_, input_;
-  OwnedBytes out_;
+  CipherOutput out_;
   size_t written_ = 0;
 };
 
@@ -288,13 +292,21 @@ size_t MaxCipherOutput(const CipherSetup& setup, size_t length) {
   return block > 1 && setup.encrypt && setup.padding ? (length / block + 1) * block : length;
 }
 
+size_t MaxCipherUpdateOutput(const CipherSetup& setup, size_t length) {
+  size_t block = static_cast<size_t>(EVP_CIPHER_get_block_size(setup.cipher));
+  // A block mode may also release the partial (encryption) or whole (decryption) block an
+  // earlier step held back.
+  return block > 1 ? length + block : length;
+}
+
 std::unique_ptr<Kernel> MakeCipherKernel(const CipherSetup& setup, ByteView key, ByteView iv, ByteView aad,
                                          ByteView tag, ByteView input, OutputView output, OutputView tagOut) {
   return std::make_unique<CipherKernel>(setup, key, iv, aad, tag, input, output, tagOut);
 }
 
-std::unique_ptr<Kernel> MakeCipherUpdateKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView input) {
-  return std::make_unique<CipherUpdateKernel>(std::move(state), aad, input);
+std::unique_ptr<Kernel> MakeCipherUpdateKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView input,
+                                               OutputView output) {
+  return std::make_unique<CipherUpdateKernel>(std::move(state), aad, input, output);
 }
 
 std::unique_ptr<Kernel> MakeCipherFinalKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView tag) {

@@ -192,8 +192,12 @@ struct CipherState {
   bool broken = false;  // a step failed or was stopped midway: every later step fails
   ~CipherState() { EVP_CIPHER_CTX_free(ctx); }
 };
-// Feeds `aad` (first step only) and `input`; resolves with this step's output.
-std::unique_ptr<Kernel> MakeCipherUpdateKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView input);
+// The most bytes one streaming step of `length` bytes can produce.
+size_t MaxCipherUpdateOutput(const CipherSetup& setup, size_t length);
+// Feeds `aad` (first step only) and `input`; resolves with this step's output, a Buffer or,
+// when `output` is given, the number of bytes written into it.
+std::unique_ptr<Kernel> MakeCipherUpdateKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView input,
+                                               OutputView output);
 // Finishes: resolves with [the last bytes, the tag (AEAD encryption) or undefined].
 std::unique_ptr<Kernel> MakeCipherFinalKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView tag);
 

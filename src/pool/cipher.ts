@@ -36,19 +36,23 @@ export interface CipherOptions extends InputOptions {
   autoPadding?: boolean;
 }
 
-/** Options of the one-shot {@link ThreadPool.encrypt} and {@link ThreadPool.decrypt}. */
-export interface OneShotCipherOptions {
+/** Options of {@link ThreadPool.encrypt}, {@link ThreadPool.decrypt} and {@link PoolCipher.update}. */
+export interface CipherOutputOptions {
   /**
    * Memory the pool thread writes the output into, from its first byte, instead of a Buffer
-   * of its own; the result is a Buffer over the bytes written (`output.buffer`, no copy).
-   * It must hold the largest possible output: the input's length, plus up to one block of
-   * padding when encrypting with a padded block mode ({@link maxCipherOutput}). It may be the
-   * input itself (encryption in place); an output that overlaps the input only in part makes
-   * the job read a copy of the input.
+   * of its own; the result is a Buffer over the bytes written (same `buffer`, no copy). It
+   * must have room for the largest possible output: for `encrypt` and `decrypt`,
+   * {@link maxCipherOutput} (the input's length, plus up to one block of padding when
+   * encrypting with a padded block mode); for a `PoolCipher.update()`, the chunk's length
+   * plus one block in block modes (16 bytes for AES-CBC and ECB), the chunk's length in
+   * GCM, CTR, CFB, OFB and ChaCha20. It may be the input itself, or start where the input
+   * starts: the job then works in place. Any other overlap with the input makes the job read
+   * a copy of the input, and so does any overlap in a streaming step of a block mode (CBC,
+   * ECB), which writes a block held back from the step before ahead of its own input.
    *
-   * Reusing outputs is what keeps the loop free at high throughput: every fresh output Buffer
-   * counts as V8 external memory, and each 64 MiB or so of it makes V8 collect garbage on the
-   * loop thread (see the README). Until the promise settles, the output must be neither read,
+   * Reusing outputs keeps the loop free at high throughput: every fresh output Buffer counts
+   * as V8 external memory, and each few tens of MiB of it make V8 collect garbage on the loop
+   * thread (see the README). Until the promise settles the output must be neither read,
    * modified nor transferred (the zero-copy rules of {@link InputOptions.zeroCopy}); a
    * decryption that fails or is aborted zeroes it, so no unverified plaintext stays there.
    */
@@ -216,7 +220,7 @@ function tagOf(value: unknown, name: string): ArrayBufferView {
 
 /**
  * The largest output encrypting (`encrypt: true`) or decrypting `inputLength` bytes with
- * `algorithm` can produce: the room {@link OneShotCipherOptions.output} must have.
+ * `algorithm` can produce: the room {@link CipherOutputOptions.output} must have.
  */
 export function maxCipherOutput(algorithm: string, inputLength: number, encrypt: boolean, autoPadding = true): number {
   const { blockSize } = specOf(algorithm);
@@ -231,20 +235,25 @@ function maxOutputOf(blockSize: number, inputLength: number, padded: boolean): n
   return blockSize > 1 && padded ? (Math.floor(inputLength / blockSize) + 1) * blockSize : inputLength;
 }
 
-/** options.output, checked: big enough, attached, not resizable (its memory must stay put). */
-function outputOf(options: OneShotCipherOptions | undefined, call: CipherCall, encrypt: boolean, inputLength: number): ArrayBufferView | undefined {
+/** options.output, checked: room for `needed` bytes, attached, not resizable (its memory must stay put). */
+function outputOf(options: CipherOutputOptions | undefined, needed: number): ArrayBufferView | undefined {
   const output = options?.output;
   if (output === undefined) return undefined;
   const view = writableView('options.output', output);
-  const needed = maxOutputOf(call.spec.blockSize, inputLength, encrypt && (call.flags & PADDING) !== 0);
   if (view.byteLength < needed) throw outOfRange('options.output', `at least ${needed} bytes long (the largest possible output)`, view.byteLength);
   return view;
 }
 
-/** Whether `a` and `b` share bytes without starting at the same one (OpenSSL refuses such in-place work). */
-function overlapsPartly(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  if (a.buffer !== b.buffer || a.byteOffset === b.byteOffset) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+/**
+ * Whether the job must read a copy of `input` to write `output`: they share bytes, and do not
+ * start at the same one (OpenSSL works in place only on the very same bytes) or `sameStart`
+ * is not safe either (a streaming step of a block mode writes a block held back by the step
+ * before ahead of its own input).
+ */
+function overlaps(input: ArrayBufferView, output: ArrayBufferView, sameStartIsSafe: boolean): boolean {
+  if (input.buffer !== output.buffer || input.byteLength === 0 || output.byteLength === 0) return false;
+  if (sameStartIsSafe && input.byteOffset === output.byteOffset) return false;
+  return input.byteOffset < output.byteOffset + output.byteLength && output.byteOffset < input.byteOffset + input.byteLength;
 }
 
 /** What a one-shot job resolved with: its own Buffer, or a count of bytes written into `output`. */
@@ -259,14 +268,13 @@ function oneShot(
   call: CipherCall,
   tag: ArrayBufferView,
   data: BinaryInput,
-  options: (CipherOptions & OneShotCipherOptions) | undefined,
+  options: (CipherOptions & CipherOutputOptions) | undefined,
   tagOut: Buffer | undefined,
 ): Promise<Buffer> {
   const zeroCopy = zeroCopyOption(options);
   const input = toBytes(encrypt ? 'plaintext' : 'ciphertext', data);
-  const output = outputOf(options, call, encrypt, input.byteLength);
-  // OpenSSL works in place only on the very same bytes: an output that overlaps otherwise gets a copy of the input.
-  const inPlace = readInPlace(input, data, zeroCopy) && !(output !== undefined && overlapsPartly(input, output));
+  const output = outputOf(options, maxOutputOf(call.spec.blockSize, input.byteLength, encrypt && (call.flags & PADDING) !== 0));
+  const inPlace = readInPlace(input, data, zeroCopy) && !(output !== undefined && overlaps(input, output, true));
   return submit(options, (queue, control) =>
     queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, tag, input, inPlace, output, tagOut, control),
   ).then((result) => outputBuffer(result, output));
@@ -279,7 +287,7 @@ export function encrypt(
   key: CipherKey,
   iv: BinaryLike | null,
   plaintext: BinaryInput,
-  options: (CipherOptions & OneShotCipherOptions) | undefined,
+  options: (CipherOptions & CipherOutputOptions) | undefined,
 ): Promise<EncryptResult> {
   validateJobOptions(options);
   const call = prepare(true, algorithm, key, iv, options, undefined);
@@ -297,7 +305,7 @@ export function decrypt(
   key: CipherKey,
   iv: BinaryLike | null,
   ciphertext: BinaryInput,
-  options: (DecipherOptions & OneShotCipherOptions) | undefined,
+  options: (DecipherOptions & CipherOutputOptions) | undefined,
 ): Promise<Buffer> {
   validateJobOptions(options);
   const spec = specOf(algorithm);
@@ -392,22 +400,28 @@ export class PoolCipher {
   /**
    * Encrypts or decrypts `data` (strings as UTF-8); resolves with the output of this step,
    * which may be shorter or longer than `data` in block modes. Copied at this call or read in
-   * place when the step runs, as {@link InputOptions.zeroCopy} decides; an abort stops the
-   * step at its next 128 KiB chunk and leaves the cipher unusable.
+   * place when the step runs, as {@link InputOptions.zeroCopy} decides; written into a Buffer
+   * of its own or into `options.output` (reuse one per step of a long stream); an abort stops
+   * the step at its next 128 KiB chunk and leaves the cipher unusable.
    */
-  update(data: BinaryInput, options?: InputOptions): Promise<Buffer> {
+  update(data: BinaryInput, options?: InputOptions & CipherOutputOptions): Promise<Buffer> {
     if (this.#finalCalled) throw invalidState('update() after final()');
     const zeroCopy = zeroCopyOption(options);
     let bytes = toBytes('data', data);
-    if (!readInPlace(bytes, data, zeroCopy)) {
+    const { blockSize } = this.#spec;
+    const output = outputOf(options, blockSize > 1 ? bytes.byteLength + blockSize : bytes.byteLength);
+    if (!readInPlace(bytes, data, zeroCopy) || (output !== undefined && overlaps(bytes, output, blockSize === 1))) {
       bytes = Buffer.copyBytesFrom(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     }
     const aad = this.#started ? EMPTY : this.#aad;
     this.#started = true;
     return this.#chain(() => {
-      // Queued behind earlier steps: a view read in place may have been detached meanwhile.
+      // Queued behind earlier steps: a view read or written in place may have been detached meanwhile.
       if (bytes === data) toBytes('data', bytes);
-      return this.#submit(options, (queue, control) => queue.cipherUpdate(this.#native, aad, bytes, true, control));
+      if (output !== undefined) writableView('options.output', output);
+      return this.#submit(options, (queue, control) => queue.cipherUpdate(this.#native, aad, bytes, true, output, control)).then(
+        (result) => outputBuffer(result, output),
+      );
     });
   }
 
