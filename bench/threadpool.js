@@ -22,9 +22,10 @@
  *      crypto.createHash (stream.pipeline). The page cache is warmed first. Wall time, MiB/s,
  *      main-thread CPU (from /proc/self/task/<pid>/schedstat: process.cpuUsage() counts every
  *      thread, pool threads included, so it is reported separately as "process CPU").
- *  (e) AES-256-GCM of the same buffers: threadpool.encrypt per buffer against main-thread
- *      createCipheriv, crypto.subtle.encrypt and @ronomon/crypto-async, loop delay p99 beside
- *      each (bench/threadpool-cipher.js).
+ *  (e) AES-256-GCM of the same buffers: threadpool.encrypt per buffer, into reused outputs and
+ *      into fresh ones, against main-thread createCipheriv, crypto.subtle.encrypt and
+ *      @ronomon/crypto-async (reused and fresh targets too), loop delay p99 beside each
+ *      (bench/threadpool-cipher.js).
  *
  * Each section runs in a fresh child process (this file with --child), (c) and (e) with
  * UV_THREADPOOL_SIZE=2 in its environment. Within a child, every round runs each contender
