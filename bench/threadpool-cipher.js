@@ -106,38 +106,25 @@ async function child(config, { loadUvscope, gc, log }) {
   if (!ronomon.unavailable) {
     // An empty AAD that still has memory: the addon asserts on a Buffer whose data pointer is NULL.
     const noAad = Buffer.alloc(16).subarray(0, 0);
+    // One ronomon cipher call per buffer, all at once: `call(i, tag, done)` starts buffer i.
+    const ronomonRun = (call) => () =>
+      Promise.all(buffers.map((b, i) => new Promise((resolve, reject) => {
+        const tag = Buffer.alloc(16);
+        call(i, tag, (error, ciphertext) => (error ? reject(error) : resolve([ciphertext, tag])));
+      })));
     contenders.push({
       name: 'ronomonReused',
       label: '@ronomon/crypto-async cipher per buffer, all at once, outputs reused',
-      run: () =>
-        Promise.all(
-          buffers.map(
-            (b, i) =>
-              new Promise((resolve, reject) => {
-                const tag = Buffer.alloc(16);
-                const target = outputs[i];
-                ronomon.cipher('aes-256-gcm', 1, key, 0, 32, ivs[i], 0, 12, b, 0, MIB, target, 0, noAad, 0, 0, tag, 0, 16, (error, size) =>
-                  error ? reject(error) : resolve([target.subarray(0, size), tag]),
-                );
-              }),
-          ),
+      run: ronomonRun((i, tag, done) =>
+        ronomon.cipher('aes-256-gcm', 1, key, 0, 32, ivs[i], 0, 12, buffers[i], 0, MIB, outputs[i], 0, noAad, 0, 0, tag, 0, 16, (error, size) =>
+          done(error, error ? undefined : outputs[i].subarray(0, size)),
         ),
+      ),
     });
     contenders.push({
       name: 'ronomon',
       label: '@ronomon/crypto-async cipher per buffer, all at once, fresh outputs',
-      run: () =>
-        Promise.all(
-          buffers.map(
-            (b, i) =>
-              new Promise((resolve, reject) => {
-                const tag = Buffer.alloc(16);
-                ronomon.cipher('aes-256-gcm', 1, key, ivs[i], b, noAad, tag, (error, ciphertext) =>
-                  error ? reject(error) : resolve([ciphertext, tag]),
-                );
-              }),
-          ),
-        ),
+      run: ronomonRun((i, tag, done) => ronomon.cipher('aes-256-gcm', 1, key, ivs[i], buffers[i], noAad, tag, done)),
     });
   }
 
