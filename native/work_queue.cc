@@ -563,32 +563,24 @@ Napi::Value WorkQueueWrap::HasherDigest(const Napi::CallbackInfo& info) {
   return Submit(info, 1, MakeHasherDigestKernel(hasher->state), info[0]);
 }
 
-// cipher(algorithm, flags, tagLength, key, iv, aad, tag, input, inPlace, output, tagOut, control):
-// one-shot encryption or decryption. Key, iv, aad and tag are copied here (small, and so never
-// read from small on-heap typed arrays later); the input as `inPlace` says. `output` (or
-// undefined) and `tagOut` (AEAD encryption, or undefined) are written in place by the pool
-// thread: [input if read in place, [output, tagOut]] stay referenced until the job settles.
+// cipher(algorithm, flags, tagLength, key, iv, aad, tag, input, inPlace, output, tagTarget,
+// control): one-shot encryption or decryption. Key, iv, aad and tag are copied here (small,
+// and so never read from small on-heap typed arrays later); the input as `inPlace` says.
+// `output` (or undefined) is written in place by the pool thread and stays referenced until
+// the job settles; an AEAD encryption's tag is copied into `tagTarget` (or undefined) then.
 Napi::Value WorkQueueWrap::Cipher(const Napi::CallbackInfo& info) {
   CipherSetup setup = SetupOf(CipherOf(data_, info[0]), info[1], info[2]);
   ByteView key = BytesOf(info[3]), iv = BytesOf(info[4]), aad = BytesOf(info[5]), tag = BytesOf(info[6]);
   ByteView input = BytesOf(info[7]);
   bool inPlace = info[8].As<Napi::Boolean>().Value();
-  OutputView output = OutputOf(info[9]), tagOut = OutputOf(info[10]);
   std::vector<ByteView*> toCopy{&key, &iv, &aad, &tag};
   if (!inPlace) toCopy.push_back(&input);
   std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
-  std::unique_ptr<Kernel> kernel = MakeCipherKernel(setup, key, iv, aad, tag, input, output, tagOut);
+  Napi::Object tagTarget = info[10].IsUndefined() ? Napi::Object() : info[10].As<Napi::Object>();
+  std::unique_ptr<Kernel> kernel = MakeCipherKernel(setup, key, iv, aad, tag, input, OutputOf(info[9]), tagTarget);
   kernel->AdoptInput(std::move(copy));
-  Napi::Value written;
-  if (!info[9].IsUndefined() && !info[10].IsUndefined()) {
-    Napi::Array both = Napi::Array::New(info.Env(), 2);
-    both.Set(0u, info[9]);
-    both.Set(1u, info[10]);
-    written = both;
-  } else if (!info[9].IsUndefined() || !info[10].IsUndefined()) {
-    written = info[9].IsUndefined() ? info[10] : info[9];
-  }
-  return Submit(info, 11, std::move(kernel), inPlace ? info[7] : Napi::Value(), written);
+  return Submit(info, 11, std::move(kernel), inPlace ? info[7] : Napi::Value(),
+                info[9].IsUndefined() ? Napi::Value() : info[9]);
 }
 
 // cipherUpdate(cipher, aad, input, inPlace, output, control): `output` (or undefined) is

@@ -108,8 +108,8 @@ export interface NativeWorkQueue {
   hasherDigest(hasher: NativeHasher, control: number): Submitted<Buffer>;
   /**
    * One-shot encryption or decryption: resolves with the output (allocated on the pool thread)
-   * or, given `output`, the number of bytes written into it. An AEAD encryption writes its tag
-   * into `tagOut`.
+   * or, given `output`, the number of bytes written into it. An AEAD encryption's tag is copied
+   * into `tagTarget` as the job settles.
    */
   cipher(
     algorithm: string,
@@ -122,7 +122,7 @@ export interface NativeWorkQueue {
     input: Bytes,
     inPlace: boolean,
     output: Bytes | undefined,
-    tagOut: Bytes | undefined,
+    tagTarget: Uint8Array | undefined,
     control: number,
   ): Submitted<Buffer | number>;
   /** A streaming step: resolves with its output or, given `output`, the number of bytes written into it. */

@@ -17,6 +17,9 @@ namespace uvscope {
 
 namespace {
 
+// GCM and ChaCha20-Poly1305 tags are at most 16 bytes (OpenSSL 3.0 has no EVP_MAX_AEAD_TAG_LENGTH).
+constexpr size_t kMaxTagBytes = 16;
+
 // Node's message for a failed authentication (decipher.final()).
 constexpr const char* kAuthFailed = "Unsupported state or unable to authenticate data";
 
@@ -143,14 +146,16 @@ bool SetExpectedTag(EVP_CIPHER_CTX* ctx, const CipherSetup& setup, ByteView tag)
 class CipherKernel : public Kernel {
  public:
   CipherKernel(const CipherSetup& setup, ByteView key, ByteView iv, ByteView aad, ByteView tag, ByteView input,
-               OutputView output, OutputView tagOut)
+               OutputView output, Napi::Object tagTarget)
       : Kernel(setup.encrypt ? kKernelEncrypt : kKernelDecrypt), setup_(setup), key_(key), iv_(iv), aad_(aad),
-        tag_(tag), input_(input), out_(output), tag_out_(tagOut) {}
+        tag_(tag), input_(input), out_(output) {
+    if (!tagTarget.IsEmpty()) tag_target_ = Napi::Persistent(tagTarget);
+  }
 
   void Run(const std::atomic<bool>& abort) override {
     bytes_ = input_.length;
     uint8_t* out = out_.Prepare(MaxCipherOutput(setup_, input_.length), OutputCapacity(setup_, input_.length));
-    if (out == nullptr || (setup_.aead && setup_.encrypt && tag_out_.capacity < setup_.tagLength)) {
+    if (out == nullptr || setup_.tagLength > sizeof(tag_out_)) {
       return Fail("ERR_UVSCOPE_OUTPUT_TOO_SMALL", "the output buffer is too small");
     }
     EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
@@ -171,7 +176,7 @@ class CipherKernel : public Kernel {
       } else {
         written += static_cast<size_t>(outl);
         if (setup_.aead && setup_.encrypt &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(setup_.tagLength), tag_out_.data) != 1) {
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(setup_.tagLength), tag_out_) != 1) {
           error_ = std::make_unique<KernelError>(OpenSslError("could not get the authentication tag"));
         }
       }
@@ -182,14 +187,24 @@ class CipherKernel : public Kernel {
     EVP_CIPHER_CTX_free(ctx);
   }
 
-  // The output: a Buffer, or the number of bytes written into the caller's. The tag is in tagOut.
-  Napi::Value Result(Napi::Env env) override { return out_.Release(env, written_); }
+  // The output: a Buffer, or the number of bytes written into the caller's. An AEAD
+  // encryption's tag is copied into the tag target here, on the loop thread: the target is a
+  // slice of Node's shared Buffer pool, whose ArrayBuffer a pool thread must not write into.
+  Napi::Value Result(Napi::Env env) override {
+    if (!tag_target_.IsEmpty()) {
+      Napi::Uint8Array target = tag_target_.Value().As<Napi::Uint8Array>();
+      if (target.ByteLength() < setup_.tagLength) throw Napi::Error::New(env, "the tag's buffer was detached");
+      std::memcpy(target.Data(), tag_out_, setup_.tagLength);
+    }
+    return out_.Release(env, written_);
+  }
 
  private:
   CipherSetup setup_;
   ByteView key_, iv_, aad_, tag_, input_;
   CipherOutput out_;
-  OutputView tag_out_;
+  uint8_t tag_out_[kMaxTagBytes] = {0};
+  Napi::ObjectReference tag_target_;  // created and released on the loop thread
   size_t written_ = 0;
 };
 
@@ -300,8 +315,8 @@ size_t MaxCipherUpdateOutput(const CipherSetup& setup, size_t length) {
 }
 
 std::unique_ptr<Kernel> MakeCipherKernel(const CipherSetup& setup, ByteView key, ByteView iv, ByteView aad,
-                                         ByteView tag, ByteView input, OutputView output, OutputView tagOut) {
-  return std::make_unique<CipherKernel>(setup, key, iv, aad, tag, input, output, tagOut);
+                                         ByteView tag, ByteView input, OutputView output, Napi::Object tagTarget) {
+  return std::make_unique<CipherKernel>(setup, key, iv, aad, tag, input, output, tagTarget);
 }
 
 std::unique_ptr<Kernel> MakeCipherUpdateKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView input,

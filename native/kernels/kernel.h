@@ -181,10 +181,11 @@ struct OutputView {
 size_t MaxCipherOutput(const CipherSetup& setup, size_t length);
 // One-shot encrypt/decrypt of `input`: resolves with the output, a Buffer allocated on the
 // pool thread or, when `output` is given, the number of bytes written into it (it must hold
-// MaxCipherOutput bytes). An AEAD encryption writes its tag into `tagOut` (tagLength bytes).
-// `tag` is the tag to check (AEAD decryption). Stops at the next 1 MiB chunk when aborted.
+// MaxCipherOutput bytes). An AEAD encryption copies its tag into `tagTarget` (a Uint8Array of
+// tagLength bytes) as it settles. `tag` is the tag to check (AEAD decryption). Stops at the
+// next 128 KiB chunk when aborted.
 std::unique_ptr<Kernel> MakeCipherKernel(const CipherSetup& setup, ByteView key, ByteView iv, ByteView aad,
-                                         ByteView tag, ByteView input, OutputView output, OutputView tagOut);
+                                         ByteView tag, ByteView input, OutputView output, Napi::Object tagTarget);
 // Streaming: the context lives across jobs; each update or final is one job, in order.
 struct CipherState {
   EVP_CIPHER_CTX* ctx = nullptr;

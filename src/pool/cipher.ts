@@ -269,14 +269,14 @@ function oneShot(
   tag: ArrayBufferView,
   data: BinaryInput,
   options: (CipherOptions & CipherOutputOptions) | undefined,
-  tagOut: Buffer | undefined,
+  tagTarget: Buffer | undefined,
 ): Promise<Buffer> {
   const zeroCopy = zeroCopyOption(options);
   const input = toBytes(encrypt ? 'plaintext' : 'ciphertext', data);
   const output = outputOf(options, maxOutputOf(call.spec.blockSize, input.byteLength, encrypt && (call.flags & PADDING) !== 0));
   const inPlace = readInPlace(input, data, zeroCopy) && !(output !== undefined && overlaps(input, output, true));
   return submit(options, (queue, control) =>
-    queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, tag, input, inPlace, output, tagOut, control),
+    queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, tag, input, inPlace, output, tagTarget, control),
   ).then((result) => outputBuffer(result, output));
 }
 
@@ -291,7 +291,7 @@ export function encrypt(
 ): Promise<EncryptResult> {
   validateJobOptions(options);
   const call = prepare(true, algorithm, key, iv, options, undefined);
-  // The tag comes from Node's shared Buffer pool: no ArrayBuffer of its own per call.
+  // The tag goes into a slice of Node's shared Buffer pool: no ArrayBuffer of its own per call.
   const authTag = call.spec.aead ? Buffer.allocUnsafe(call.tagLength) : undefined;
   return oneShot(submit, true, call, EMPTY, plaintext, options, authTag).then((ciphertext) =>
     authTag === undefined ? { ciphertext } : { ciphertext, authTag },
