@@ -21,7 +21,6 @@ import {
   readInPlace,
   Submit,
   toBytes,
-  validateJobOptions,
   writableView,
   zeroCopyOption,
 } from './inputs';
@@ -246,9 +245,9 @@ function outputOf(options: CipherOutputOptions | undefined, needed: number): Arr
 
 /**
  * Whether the job must read a copy of `input` to write `output`: they share bytes, and do not
- * start at the same one (OpenSSL works in place only on the very same bytes) or `sameStart`
- * is not safe either (a streaming step of a block mode writes a block held back by the step
- * before ahead of its own input).
+ * start at the same one (OpenSSL works in place only on the very same bytes), or do but
+ * `sameStartIsSafe` is false (a streaming step of a block mode writes a block held back by the
+ * step before ahead of its own input).
  */
 function overlaps(input: ArrayBufferView, output: ArrayBufferView, sameStartIsSafe: boolean): boolean {
   if (input.buffer !== output.buffer || input.byteLength === 0 || output.byteLength === 0) return false;
@@ -269,9 +268,9 @@ function oneShot(
   tag: ArrayBufferView,
   data: BinaryInput,
   options: (CipherOptions & CipherOutputOptions) | undefined,
+  zeroCopy: boolean | undefined,
   tagTarget: Buffer | undefined,
 ): Promise<Buffer> {
-  const zeroCopy = zeroCopyOption(options);
   const input = toBytes(encrypt ? 'plaintext' : 'ciphertext', data);
   const output = outputOf(options, maxOutputOf(call.spec.blockSize, input.byteLength, encrypt && (call.flags & PADDING) !== 0));
   const inPlace = readInPlace(input, data, zeroCopy) && !(output !== undefined && overlaps(input, output, true));
@@ -289,11 +288,11 @@ export function encrypt(
   plaintext: BinaryInput,
   options: (CipherOptions & CipherOutputOptions) | undefined,
 ): Promise<EncryptResult> {
-  validateJobOptions(options);
+  const zeroCopy = zeroCopyOption(options);
   const call = prepare(true, algorithm, key, iv, options, undefined);
   // The tag goes into a slice of Node's shared Buffer pool: no ArrayBuffer of its own per call.
   const authTag = call.spec.aead ? Buffer.allocUnsafe(call.tagLength) : undefined;
-  return oneShot(submit, true, call, EMPTY, plaintext, options, authTag).then((ciphertext) =>
+  return oneShot(submit, true, call, EMPTY, plaintext, options, zeroCopy, authTag).then((ciphertext) =>
     authTag === undefined ? { ciphertext } : { ciphertext, authTag },
   );
 }
@@ -307,7 +306,7 @@ export function decrypt(
   ciphertext: BinaryInput,
   options: (DecipherOptions & CipherOutputOptions) | undefined,
 ): Promise<Buffer> {
-  validateJobOptions(options);
+  const zeroCopy = zeroCopyOption(options);
   const spec = specOf(algorithm);
   let tag: ArrayBufferView | undefined;
   if (options?.authTag !== undefined) {
@@ -317,7 +316,7 @@ export function decrypt(
     throw invalidArgType('options.authTag', `given for ${algorithm} (an AEAD cipher): the authentication tag to check`, undefined);
   }
   const call = prepare(false, algorithm, key, iv, options, tag);
-  return oneShot(submit, false, call, tag ?? EMPTY, ciphertext, options, undefined);
+  return oneShot(submit, false, call, tag ?? EMPTY, ciphertext, options, zeroCopy, undefined);
 }
 
 /**
