@@ -21,6 +21,7 @@
  */
 export { registerUvMetrics } from './export/opentelemetry';
 export type { UvOpenTelemetryHandle, UvOpenTelemetryOptions } from './export/opentelemetry';
+export type { UvMetricsHandle } from './export/sampler';
 export { UvMetricProducer } from './export/otel-producer';
 export type { UvMetricProducerOptions } from './export/otel-producer';
 export { DEFAULT_JOB_BUCKETS, DEFAULT_LOOP_BUCKETS } from './export/buckets';

@@ -15,6 +15,7 @@
  */
 export { collectDefaultUvMetrics } from './export/prometheus';
 export type { UvPrometheusCollector, UvPrometheusOptions } from './export/prometheus';
+export type { UvMetricsHandle } from './export/sampler';
 export { DEFAULT_JOB_BUCKETS, DEFAULT_LOOP_BUCKETS } from './export/buckets';
 export type { UvBuckets } from './export/buckets';
 export type { SlidingWindowOptions } from './export/sliding-quantiles';

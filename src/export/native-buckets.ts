@@ -11,6 +11,8 @@
  * @module
  */
 
+import type { LogHistogram } from '../pool/log-histogram';
+
 const SUB_BITS = 6;
 const SUB = 1 << SUB_BITS;
 const MAX_EXPONENT = 47;
@@ -71,6 +73,22 @@ export function countsAtOrBelow(buckets: Float64Array, boundsNs: readonly number
   }
   while (b < boundsNs.length) counts[b++] = seen;
   return counts;
+}
+
+/** A distribution as the exporters read it: counts at or below each bound, the total count and sum. */
+export interface BucketCounts {
+  atOrBelow: number[];
+  count: number;
+  sumNs: number;
+}
+
+/**
+ * BucketCounts at `boundsS` (seconds, ascending) of a native distribution (its dense buckets)
+ * or of a LogHistogram recorded in JavaScript (Node's own pool requests).
+ */
+export function bucketCounts(source: { buckets: Float64Array; count: number; sumNs: number } | LogHistogram, boundsS: readonly number[]): BucketCounts {
+  if ('buckets' in source) return { atOrBelow: countsAtOrBelow(source.buckets, boundsToNs(boundsS)), count: source.count, sumNs: source.sumNs };
+  return { atOrBelow: source.countsAtOrBelow(boundsS.map((s) => s * 1e9)), count: source.count, sumNs: source.sum };
 }
 
 /**

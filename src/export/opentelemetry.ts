@@ -7,7 +7,7 @@
 import type { Attributes, BatchObservableResult, Meter, Observable } from '@opentelemetry/api';
 
 import { requirePeer, UvSampler, validateSamplerOptions } from './sampler';
-import type { DistributionSample } from './sampler';
+import type { DistributionSample, UvMetricsHandle } from './sampler';
 import { packageVersion, validateAttributes } from './otel-common';
 import { invalidArgType, validateObject } from '../errors';
 import type { HistogramSummary } from '../histogram';
@@ -64,19 +64,7 @@ export interface UvOpenTelemetryOptions {
 }
 
 /** What {@link registerUvMetrics} returns. */
-export interface UvOpenTelemetryHandle {
-  /** Names of the instruments created. */
-  readonly names: readonly string[];
-  /** The loop observer read at each collection (the dedicated one, or the one given). */
-  readonly observer: LoopObserver;
-  /** The stall watchdog read at each collection (the dedicated one, or the one given); undefined with `stallWatchdog: false`. */
-  readonly stallWatchdog: StallWatchdog | undefined;
-  /**
-   * Resolves once the pool size was measured, with the number of threads, or undefined when
-   * `measurePoolSize` is false or the measurement failed. Until then
-   * `uvscope.threadpool.size.measured` reports nothing.
-   */
-  readonly measuredPoolSize: Promise<number | undefined>;
+export interface UvOpenTelemetryHandle extends UvMetricsHandle {
   /**
    * Removes the observation callback, so nothing more is observed (the instruments stay on the
    * meter; an SDK with cumulative temporality may keep exporting their last values), stops the

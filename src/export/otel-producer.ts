@@ -18,7 +18,7 @@ import type {
 
 import { validateBuckets } from './buckets';
 import type { ResolvedBuckets, UvBuckets } from './buckets';
-import { boundsToNs, countsAtOrBelow } from './native-buckets';
+import { bucketCounts } from './native-buckets';
 import { requirePeer, UvSampler, validateSamplerOptions } from './sampler';
 import type { DistributionSample, UvSample } from './sampler';
 import type { UvOpenTelemetryOptions } from './opentelemetry';
@@ -185,12 +185,6 @@ export class UvMetricProducer implements MetricProducer {
         });
       }
     };
-    const toHistogram = (d: DistributionSample, boundsS: readonly number[]): Histogram => {
-      const cumulative = countsAtOrBelow(d.buckets, boundsToNs(boundsS));
-      const counts = cumulative.map((c, i) => c - (i > 0 ? cumulative[i - 1] : 0));
-      counts.push(d.count - (cumulative[cumulative.length - 1] ?? 0));
-      return { buckets: { boundaries: [...boundsS], counts }, sum: d.sumNs / 1e9, count: d.count };
-    };
 
     const loop = sample.loop;
     if (loop) {
@@ -259,7 +253,7 @@ export class UvMetricProducer implements MetricProducer {
         kinds.flatMap(({ counts, attrs }) =>
           (['completed', 'failed'] as const).map((outcome) => point(counts[outcome], { ...attrs, 'uvscope.threadpool.request.outcome': outcome }))));
       histogram('uvscope.threadpool.request.duration', "Latency of Node's own thread pool requests, submission to callback.",
-        kinds.map(({ counts, attrs }) => point(logHistogram(counts.latency, this.#buckets.threadpool), attrs)));
+        kinds.map(({ counts, attrs }) => point(toHistogram(counts.latency, this.#buckets.threadpool), attrs)));
       sum('uvscope.threadpool.requests.in_flight', "Node's own thread pool requests submitted and not yet settled.", '{request}',
         [point(this.#requests.stats().inFlight.now)], false);
     }
@@ -267,10 +261,10 @@ export class UvMetricProducer implements MetricProducer {
   }
 }
 
-/** A histogram recorded in JavaScript (pool requests) as explicit buckets in seconds. */
-function logHistogram(histogram: LogHistogram, boundsS: readonly number[]): Histogram {
-  const cumulative = histogram.countsAtOrBelow(boundsS.map((s) => s * 1e9));
-  const counts = cumulative.map((c, i) => c - (i > 0 ? cumulative[i - 1] : 0));
-  counts.push(histogram.count - (cumulative[cumulative.length - 1] ?? 0));
-  return { buckets: { boundaries: [...boundsS], counts }, sum: histogram.sum / 1e9, count: histogram.count };
+/** A distribution (native, or recorded in JavaScript for pool requests) as explicit buckets in seconds. */
+function toHistogram(source: DistributionSample | LogHistogram, boundsS: readonly number[]): Histogram {
+  const { atOrBelow, count, sumNs } = bucketCounts(source, boundsS);
+  const counts = atOrBelow.map((c, i) => c - (i > 0 ? atOrBelow[i - 1] : 0));
+  counts.push(count - (atOrBelow[atOrBelow.length - 1] ?? 0));
+  return { buckets: { boundaries: [...boundsS], counts }, sum: sumNs / 1e9, count };
 }

@@ -7,10 +7,10 @@
 import type { Registry, RegistryContentType } from 'prom-client';
 
 import { requirePeer, UvSampler, validateSamplerOptions } from './sampler';
-import type { DistributionSample, LoopSample, UvSample } from './sampler';
+import type { DistributionSample, LoopSample, UvMetricsHandle, UvSample } from './sampler';
 import { validateBuckets } from './buckets';
 import type { UvBuckets } from './buckets';
-import { boundsToNs, countsAtOrBelow } from './native-buckets';
+import { bucketCounts } from './native-buckets';
 import { SlidingQuantiles, validateQuantiles } from './sliding-quantiles';
 import type { SlidingWindowOptions } from './sliding-quantiles';
 import { invalidArgType, invalidArgValue, validateBoolean, validateObject } from '../errors';
@@ -102,19 +102,7 @@ export interface UvPrometheusOptions {
 }
 
 /** What {@link collectDefaultUvMetrics} returns. */
-export interface UvPrometheusCollector {
-  /** Names of the metrics registered, prefix included. */
-  readonly names: readonly string[];
-  /** The loop observer read at each scrape (the dedicated one, or the one given). */
-  readonly observer: LoopObserver;
-  /** The stall watchdog read at each scrape (the dedicated one, or the one given); undefined with `stallWatchdog: false`. */
-  readonly stallWatchdog: StallWatchdog | undefined;
-  /**
-   * Resolves once the pool size was measured, with the number of threads, or undefined when
-   * `measurePoolSize` is false or the measurement failed. Until then the measured-size gauge
-   * has no sample.
-   */
-  readonly measuredPoolSize: Promise<number | undefined>;
+export interface UvPrometheusCollector extends UvMetricsHandle {
   /**
    * Removes the metrics from the registry, stops the saturation probes and closes the dedicated
    * observer and stall watchdog (not ones passed in). Idempotent.
@@ -163,22 +151,12 @@ const LOOP_FIELDS = ['iteration', 'pollWait', 'pollWork', 'outsidePoll'] as cons
 const JOB_FIELDS = ['queueWait', 'run', 'returnDelay'] as const;
 
 /** A histogram's samples in seconds: cumulative `le` buckets (bounds in s), `_sum`, `_count`. */
-function histogramValues(name: string, sample: DistributionSample, boundsS: readonly number[], labels: Labels): PromValue[] {
-  const counts = countsAtOrBelow(sample.buckets, boundsToNs(boundsS));
-  const values: PromValue[] = boundsS.map((le, i) => ({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: counts[i] }));
-  values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: sample.count });
-  values.push({ metricName: `${name}_sum`, labels, value: sample.sumNs / 1e9 });
-  values.push({ metricName: `${name}_count`, labels, value: sample.count });
-  return values;
-}
-
-/** A histogram recorded in JavaScript (pool requests) as samples in seconds, as histogramValues. */
-function logHistogramValues(name: string, histogram: LogHistogram, boundsS: readonly number[], labels: Labels): PromValue[] {
-  const counts = histogram.countsAtOrBelow(boundsS.map((s) => s * 1e9));
-  const values: PromValue[] = boundsS.map((le, i) => ({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: counts[i] }));
-  values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: histogram.count });
-  values.push({ metricName: `${name}_sum`, labels, value: histogram.sum / 1e9 });
-  values.push({ metricName: `${name}_count`, labels, value: histogram.count });
+function histogramValues(name: string, source: DistributionSample | LogHistogram, boundsS: readonly number[], labels: Labels): PromValue[] {
+  const h = bucketCounts(source, boundsS);
+  const values: PromValue[] = boundsS.map((le, i) => ({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: h.atOrBelow[i] }));
+  values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: h.count });
+  values.push({ metricName: `${name}_sum`, labels, value: h.sumNs / 1e9 });
+  values.push({ metricName: `${name}_count`, labels, value: h.count });
   return values;
 }
 
@@ -402,7 +380,7 @@ export function collectDefaultUvMetrics(options: UvPrometheusOptions = {}): UvPr
     add('threadpool_request_seconds',
       "Latency of Node's own thread pool requests, submission to callback (queue wait, run, return to the loop), seconds, by kind.",
       'histogram', 'sum', (name) =>
-        nodeKinds().flatMap(([kind, counts]) => logHistogramValues(name, counts.latency, buckets.threadpool, { kind, ...labels })));
+        nodeKinds().flatMap(([kind, counts]) => histogramValues(name, counts.latency, buckets.threadpool, { kind, ...labels })));
     add('threadpool_requests_in_flight', "Node's own thread pool requests submitted and not yet settled.", 'gauge', 'sum',
       () => [{ labels, value: requestMonitor.stats().inFlight.now }]);
   }

@@ -110,6 +110,24 @@ export interface UvSample {
   saturationNs?: number;
 }
 
+/** What the Prometheus and OpenTelemetry registrations both return: what they read, and how to stop. */
+export interface UvMetricsHandle {
+  /** Names of the metrics or instruments created (Prometheus names with their prefix). */
+  readonly names: readonly string[];
+  /** The loop observer read at each scrape or collection (the dedicated one, or the one given). */
+  readonly observer: LoopObserver;
+  /** The stall watchdog read at each scrape or collection (the dedicated one, or the one given); undefined with `stallWatchdog: false`. */
+  readonly stallWatchdog: StallWatchdog | undefined;
+  /**
+   * Resolves once the pool size was measured, with the number of threads, or undefined when
+   * `measurePoolSize` is false or the measurement failed. Until then the measured-size metric
+   * reports nothing.
+   */
+  readonly measuredPoolSize: Promise<number | undefined>;
+  /** Stops reading (see each registration for what stays behind). Idempotent. */
+  stop(): void;
+}
+
 export interface SamplerOptions {
   observer?: LoopObserver;
   /** A watchdog to read (the caller's), options of a dedicated one, or false: no stall metrics. */
