@@ -156,10 +156,12 @@ class HasherUpdateKernel : public Kernel {
   HasherUpdateKernel(std::shared_ptr<HasherState> state, ByteView data)
       : Kernel(kKernelHasherUpdate), state_(std::move(state)), data_(data) {}
 
-  void Run(const std::atomic<bool>& abort) override {
-    // No early abort: a half-fed hasher would silently give a wrong digest later.
-    (void)abort;
-    if (EVP_DigestUpdate(state_->ctx, data_.data, data_.length) != 1) return FailOpenSsl("digest");
+  void Run(const std::atomic<bool>&) override {
+    // No early abort (a half-fed hasher would silently give a wrong digest later), but the
+    // same chunks and yields as every other hashing kernel.
+    const std::atomic<bool> never{false};
+    bool stopped = false;
+    if (!UpdateChunked(state_->ctx, data_, never, stopped)) return FailOpenSsl("digest");
     bytes_ = data_.length;
   }
 
