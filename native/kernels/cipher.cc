@@ -193,7 +193,12 @@ class CipherKernel : public Kernel {
   Napi::Value Result(Napi::Env env) override {
     if (!tag_target_.IsEmpty()) {
       Napi::Uint8Array target = tag_target_.Value().As<Napi::Uint8Array>();
-      if (target.ByteLength() < setup_.tagLength) throw Napi::Error::New(env, "the tag's buffer was detached");
+      if (target.ByteLength() < setup_.tagLength) {
+        // Only if the shared pool's ArrayBuffer was transferred away meanwhile (Node 20 allows it).
+        Napi::Error error = Napi::Error::New(env, "the buffer for the authentication tag was detached");
+        error.Set("code", Napi::String::New(env, "ERR_INVALID_STATE"));
+        throw error;
+      }
       std::memcpy(target.Data(), tag_out_, setup_.tagLength);
     }
     return out_.Release(env, written_);
