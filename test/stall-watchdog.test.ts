@@ -158,6 +158,21 @@ describe('in this process', () => {
   let watchdog: StallWatchdog | undefined;
   afterEach(() => watchdog?.close());
 
+  /**
+   * The first stall of `w` that ends after `began()` (a block's start, 0n until it starts):
+   * one that ended before is the jest process's own work on a loaded machine, not the block.
+   */
+  const stallAfter = (w: StallWatchdog, began: () => bigint) =>
+    new Promise<StallEvent>((resolve) => {
+      const onStall = (event: StallEvent) => {
+        const start = began();
+        if (start === 0n || event.startedAtNs + BigInt(event.durationNs) < start) return;
+        w.off('stall', onStall);
+        resolve(event);
+      };
+      w.on('stall', onStall);
+    });
+
   test('a 150 ms block in a setImmediate callback: one stall, reported every repeatMs, then the event', async () => {
     watchdog = new StallWatchdog({ thresholdMs: 30, repeatMs: 30, stacks: false }).start();
     const events: StallEvent[] = [];
@@ -226,8 +241,12 @@ describe('in this process', () => {
 
   test('repeatMs 0 reports a stall once; a block in an I/O callback is in poll', async () => {
     watchdog = new StallWatchdog({ thresholdMs: 30, repeatMs: 0, stacks: false }).start();
-    const stall = new Promise<StallEvent>((resolve) => watchdog!.once('stall', resolve));
-    fs.readFile(__filename, () => spin(120));
+    let blockStart = 0n;
+    const stall = stallAfter(watchdog, () => blockStart);
+    fs.readFile(__filename, () => {
+      blockStart = nowNs();
+      spin(120);
+    });
     const event = await stall;
     expect(event.phase).toBe('poll');
     expect(event.reportCount).toBe(1);
@@ -238,16 +257,29 @@ describe('in this process', () => {
     const observer = new LoopObserver().start();
     try {
       watchdog = new StallWatchdog({ thresholdMs: 30, repeatMs: 0, stacks: false }).start();
-      const stall = new Promise<StallEvent>((resolve) => watchdog!.once('stall', resolve));
-      setImmediate(() => spin(100));
+      let blockStart = 0n;
+      let blockEnd = 0n;
+      const stall = stallAfter(watchdog, () => blockStart);
+      setImmediate(() => {
+        blockStart = nowNs();
+        spin(100);
+        blockEnd = nowNs();
+      });
       const event = await stall;
       expect(event.phase).toBe('check');
-      expect(event.durationNs).toBeGreaterThanOrEqual(95e6);
-      expect(event.durationNs).toBeLessThan(150e6);
+      // The stall covers the block, and little more: from the last beat before it (jest's own
+      // work in between, 85 ms of it once under ASan on a loaded machine) to the first after.
+      expect(event.startedAtNs).toBeLessThanOrEqual(blockStart);
+      expect(event.startedAtNs + BigInt(event.durationNs)).toBeGreaterThanOrEqual(blockEnd);
+      expect(event.durationNs).toBeLessThan(Number(blockEnd - blockStart) + 100e6 * SLOWDOWN);
       // The observer stopping mid-watch hands the heartbeat back to the watchdog's own pair.
       observer.stop();
-      const second = new Promise<StallEvent>((resolve) => watchdog!.once('stall', resolve));
-      setTimeout(() => spin(80), 1);
+      let secondStart = 0n;
+      const second = stallAfter(watchdog, () => secondStart);
+      setTimeout(() => {
+        secondStart = nowNs();
+        spin(80);
+      }, 1);
       expect((await second).durationNs).toBeGreaterThanOrEqual(75e6);
     } finally {
       observer.close();
@@ -256,9 +288,11 @@ describe('in this process', () => {
 
   test('stop() from inside the blocking code ends the stall there', async () => {
     watchdog = new StallWatchdog({ thresholdMs: 20, repeatMs: 0, stacks: false }).start();
-    const stall = new Promise<StallEvent>((resolve) => watchdog!.once('stall', resolve));
+    let blockStart = 0n;
+    const stall = stallAfter(watchdog, () => blockStart);
     let stoppedAt = 0n;
     setImmediate(() => {
+      blockStart = nowNs();
       spin(60);
       watchdog!.stop();
       stoppedAt = nowNs();
