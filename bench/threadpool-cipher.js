@@ -108,7 +108,7 @@ async function child(config, { loadUvscope, gc, log }) {
     const noAad = Buffer.alloc(16).subarray(0, 0);
     // One ronomon cipher call per buffer, all at once: `call(i, tag, done)` starts buffer i.
     const ronomonRun = (call) => () =>
-      Promise.all(buffers.map((b, i) => new Promise((resolve, reject) => {
+      Promise.all(buffers.map((_, i) => new Promise((resolve, reject) => {
         const tag = Buffer.alloc(16);
         call(i, tag, (error, ciphertext) => (error ? reject(error) : resolve([ciphertext, tag])));
       })));
