@@ -423,6 +423,24 @@ describe('lifecycle', () => {
     expect(counts(b.stats())).toEqual({ 'fs.stat': done(3, 1), 'crypto.pbkdf2': done(1), 'uvscope.hash': done(1) });
   });
 
+  test('two copies of uvscope monitoring at once (two versions in node_modules) both count dns.lookup, whose callback is set before the request is seen', async () => {
+    // Each copy has its own trampolines; the second must not move the first one's behind its own
+    // (they share the slot: the callback then called itself until the stack overflowed).
+    let other: typeof import('../src/pool/requests') | undefined;
+    jest.isolateModules(() => {
+      other = require('../src/pool/requests');
+    });
+    const a = monitor();
+    const b = other!.monitorPoolRequests();
+    try {
+      await Promise.all([viaCallback((cb) => dns.lookup('localhost', cb)), viaCallback((cb) => dns.lookup('uvscope-test.invalid', cb))]);
+      expect(counts(a.stats())).toEqual({ 'dns.lookup': done(1, 1) });
+      expect(counts(b.stats())).toEqual({ 'dns.lookup': done(1, 1) });
+    } finally {
+      b.stop();
+    }
+  });
+
   test('fsOperations: false names every fs request fs and leaves the fs binding alone, also beside a monitor that names them', async () => {
     const originals = fsBindingFunctions();
     const plain = monitor({ fsOperations: false });

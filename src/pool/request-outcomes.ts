@@ -26,6 +26,8 @@ const slots = Object.fromEntries(CALLBACK_PROPERTIES.map((p) => [p, Symbol.for(`
 const kFailed = Symbol.for('uvscope.requestFailed');
 /** Set on a prototype once it has the accessors. */
 const kPatched = Symbol.for('uvscope.requestCallbackAccessors');
+/** Set on every copy's trampolines: one already on an instance is never moved behind another. */
+const kTrampoline = Symbol.for('uvscope.requestCallbackTrampoline');
 type Holder = Record<symbol, unknown>;
 
 /** The prototype seen last (requests come in runs of one class): skips the property check. */
@@ -35,10 +37,12 @@ const isFailure = (first: unknown) => first !== undefined && first !== null && f
 
 function trampolineFor(property: string): Callback {
   const slot = slots[property];
-  return function (this: Holder, ...args: unknown[]) {
+  const trampoline = function (this: Holder, ...args: unknown[]) {
     this[kFailed] = isFailure(args[0]);
     return Reflect.apply(this[slot] as Callback, this, args);
   };
+  Object.defineProperty(trampoline, kTrampoline, { value: true });
+  return trampoline;
 }
 const trampolines = Object.fromEntries(CALLBACK_PROPERTIES.map((p) => [p, trampolineFor(p)]));
 
@@ -51,7 +55,8 @@ export function watchOutcomeOf(resource: Holder & object): void {
   for (const property of CALLBACK_PROPERTIES) {
     if (!Object.hasOwn(resource, property)) continue;
     const own = Object.getOwnPropertyDescriptor(resource, property)!;
-    if (typeof own.value === 'function' && own.writable && !Object.values(trampolines).includes(own.value as Callback)) {
+    // Another copy of uvscope (its own trampolines, the same slot) may have moved it already.
+    if (typeof own.value === 'function' && own.writable && !(kTrampoline in own.value)) {
       resource[slots[property]] = own.value as Callback;
       (resource as Record<string, unknown>)[property] = trampolines[property];
     }
@@ -79,9 +84,11 @@ export function watchOutcomeOf(resource: Holder & object): void {
   }
 }
 
-/** Whether the callback `resource`'s request last called reported a failure; clears the mark. */
-export function takeFailure(resource: object): boolean {
-  const failed = (resource as Holder)[kFailed] === true;
-  if (failed) (resource as Holder)[kFailed] = false;
-  return failed;
+/**
+ * Whether the callback `resource`'s request last called reported a failure. Read, not cleared:
+ * every copy of uvscope in the process reads the same mark, and each call through a trampoline
+ * sets it afresh (a zlib handle's writes share one resource).
+ */
+export function reportedFailure(resource: object): boolean {
+  return (resource as Holder)[kFailed] === true;
 }

@@ -24,7 +24,7 @@ import type { HistogramSummary } from '../histogram';
 import { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, JobRecord } from '../threadpool';
 import { LogHistogram } from './log-histogram';
 import { acquireFsOperationNames, fsOperationNow, kindOf, releaseFsOperationNames } from './request-kinds';
-import { takeFailure, watchOutcomeOf } from './request-outcomes';
+import { reportedFailure, watchOutcomeOf } from './request-outcomes';
 
 /** One settled pool request, as published on {@link POOL_REQUEST_CHANNEL}. */
 export interface PoolRequestRecord {
@@ -294,7 +294,7 @@ class RequestTracker {
     if (innermost === undefined || innermost.id !== id) return;
     this.#running.pop();
     const { pending } = innermost;
-    if (takeFailure(pending.resource)) pending.failed = true;
+    if (reportedFailure(pending.resource)) pending.failed = true;
     // A zlib callback may already have issued the handle's next write under the same id.
     if (this.#live.get(id) === pending) this.#live.delete(id);
     if (!pending.byPromise) this.#settle(pending, pending.failed);
