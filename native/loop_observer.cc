@@ -8,6 +8,7 @@
 #include "js_callback.h"
 #include "loop/heartbeat.h"
 #include "live_counts.h"
+#include "typed_args.h"
 #include "loop_counters.h"
 
 namespace uvscope {
@@ -528,22 +529,22 @@ void LoopObserverWrap::CallEmitter(size_t argc, napi_value* args) {
 // snapshot(numbers: Float64Array, times: BigUint64Array)
 Napi::Value LoopObserverWrap::Snapshot(const Napi::CallbackInfo& info) {
   ObserverCore* core = LiveCore(info, "stats");
-  auto numbers = info[0].As<Napi::Float64Array>();
-  auto times = info[1].As<Napi::BigUint64Array>();
-  if (numbers.ElementLength() < ObserverCore::kSnapshotFields ||
-      times.ElementLength() < ObserverCore::kTimeFields) {
+  size_t numberCount = 0, timeCount = 0;
+  double* numbers = Float64ArrayArg(info[0], "numbers", &numberCount);
+  uint64_t* times = BigUint64ArrayArg(info[1], "times", &timeCount);
+  if (numberCount < ObserverCore::kSnapshotFields || timeCount < ObserverCore::kTimeFields) {
     throw Napi::RangeError::New(info.Env(), "snapshot buffers too small");
   }
-  core->Snapshot(numbers.Data(), times.Data());
+  core->Snapshot(numbers, times);
   return info.Env().Undefined();
 }
 
 // buckets(which, out: Float64Array): how many numbers Histogram::WriteBuckets wrote into out.
 Napi::Value LoopObserverWrap::Buckets(const Napi::CallbackInfo& info) {
   ObserverCore* core = LiveCore(info, "stats");
-  auto out = info[1].As<Napi::Float64Array>();
-  int written = core->WriteBuckets(info[0].As<Napi::Number>().Int32Value(), out.Data(),
-                                   static_cast<int>(out.ElementLength()));
+  size_t length = 0;
+  double* out = Float64ArrayArg(info[1], "out", &length);
+  int written = core->WriteBuckets(info[0].As<Napi::Number>().Int32Value(), out, static_cast<int>(length));
   if (written < 0) throw Napi::RangeError::New(info.Env(), "no such histogram");
   return Napi::Number::New(info.Env(), written);
 }

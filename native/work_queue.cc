@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "live_counts.h"
+#include "typed_args.h"
 
 namespace uvscope {
 
@@ -27,21 +28,24 @@ ByteView BytesOf(Napi::Value value) {
   if (isTypedArray) {
     napi_typedarray_type type;
     size_t elements;
-    napi_value arrayBuffer;
-    size_t offset;
-    NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, value, &type, &elements, &data, &arrayBuffer, &offset),
-                         view);
-    length = elements * value.As<Napi::TypedArray>().ElementSize();
+    NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, value, &type, &elements, &data, nullptr, nullptr), view);
+    size_t elementBytes = ElementBytes(type);
+    if (elementBytes == 0) throw ArgTypeError(value.Env(), "data", "an ArrayBufferView of a known element size");
+    length = elements * elementBytes;
   } else if (napi_is_dataview(env, value, &isDataView), isDataView) {
-    napi_value arrayBuffer;
-    size_t offset;
-    NAPI_THROW_IF_FAILED(env, napi_get_dataview_info(env, value, &length, &data, &arrayBuffer, &offset), view);
+    NAPI_THROW_IF_FAILED(env, napi_get_dataview_info(env, value, &length, &data, nullptr, nullptr), view);
   } else {
-    throw Napi::TypeError::New(env, "expected an ArrayBufferView");
+    throw ArgTypeError(value.Env(), "data", "an ArrayBufferView");
   }
   view.data = static_cast<const uint8_t*>(data);
   view.length = length;
   return view;
+}
+
+// Whether `output`'s memory overlaps `input`'s (both views of the caller's, before any copy).
+bool Overlaps(const OutputView& output, const ByteView& input) {
+  return output.data != nullptr && output.capacity != 0 && input.length != 0 &&
+         output.data < input.data + input.length && input.data < output.data + output.capacity;
 }
 
 const EVP_MD* DigestOf(AddonData* data, Napi::Value name) {
@@ -215,10 +219,11 @@ Job* WorkQueueWrap::NewJob() {
 }
 
 Napi::Value WorkQueueWrap::Submit(const Napi::CallbackInfo& info, size_t tail, std::unique_ptr<Kernel> kernel,
-                                  Napi::Value keep0, Napi::Value keep1) {
+                                  Napi::Value keep0, Napi::Value keep1, bool uninterruptible) {
   Job* job = NewJob();
   job->kernel = kernel.release();
   job->ownsKernel = true;
+  job->uninterruptible = uninterruptible;
   return SubmitJob(info, tail, job, keep0, keep1);
 }
 
@@ -295,7 +300,14 @@ void WorkQueueWrap::RunJob(uv_work_t* req) {
     while (running > seen && !queue->pool_.maxRunning.compare_exchange_weak(seen, running)) {
     }
   }
-  job->kernel->Run(job->abortRequested);
+  static const std::atomic<bool> never{false};
+  try {
+    job->kernel->Run(job->uninterruptible ? never : job->abortRequested);
+  } catch (const std::bad_alloc&) {
+    job->thrown = Job::kThrewOutOfMemory;  // never let an exception unwind into libuv
+  } catch (...) {
+    job->thrown = Job::kThrewOther;
+  }
   job->finishedAt = NowNs();
   if (counted) queue->pool_.running.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -348,6 +360,15 @@ static Napi::Value ErrorFromKernel(Napi::Env env, const KernelError& failure) {
 }
 
 void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
+  // Settled exactly once: from here on a cancel(id) from user code this settlement runs (a
+  // job channel subscriber aborting the job's own signal, a promise reaction) finds nothing.
+  if (job->settled) return;
+  job->settled = true;
+  if (job->cancelId != 0) {
+    auto found = cancellable_.find(job->cancelId);
+    if (found != cancellable_.end() && found->second == job) cancellable_.erase(found);
+    job->cancelId = 0;
+  }
   Napi::Env env = Env();
   Napi::HandleScope handleScope(env);
   // A callback scope makes promise reactions and nextTicks run before the loop moves on,
@@ -358,7 +379,10 @@ void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
     napi_open_callback_scope(env, resource, *asyncContext_, &callbackScope);  // left null on failure
   }
   const Kernel& kernel = *job->kernel;
-  bool aborted = cancelled || kernel.aborted() || job->abortRequested.load();
+  // Aborted only when the kernel did not do all of its work: never started (cancelled in
+  // libuv's queue or in ours) or stopped at a chunk boundary. An abort that came after the
+  // work was done changes nothing, so the promise says what happened to the caller's memory.
+  bool aborted = cancelled || kernel.aborted();
   int outcome;  // 0 completed, 1 failed, 2 cancelled (shared with src/native.ts)
   try {
     if (aborted) {
@@ -372,6 +396,13 @@ void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
         reason = error.Value();
       }
       napi_reject_deferred(env, job->deferred, reason);
+    } else if (job->thrown != Job::kNotThrown) {
+      outcome = 1;
+      bool memory = job->thrown == Job::kThrewOutOfMemory;
+      KernelError thrown;
+      thrown.code = memory ? "ERR_UVSCOPE_OUT_OF_MEMORY" : "ERR_UVSCOPE_INTERNAL";
+      thrown.message = memory ? "uvscope: out of memory on a pool thread" : "uvscope: a pool job failed unexpectedly";
+      napi_reject_deferred(env, job->deferred, ErrorFromKernel(env, thrown));
     } else if (kernel.error() != nullptr) {
       outcome = 1;
       napi_reject_deferred(env, job->deferred, ErrorFromKernel(env, *kernel.error()));
@@ -440,6 +471,9 @@ void WorkQueueWrap::Free(Job* job) {
   job->flags = 0;
   job->cancelId = 0;
   job->abortRequested.store(false, std::memory_order_relaxed);
+  job->uninterruptible = false;
+  job->settled = false;
+  job->thrown = Job::kNotThrown;
   job->inLibuv = false;
   job->prev = job->next = nullptr;
   job->startedAt = job->finishedAt = job->settledAt = 0;
@@ -573,14 +607,16 @@ Napi::Value WorkQueueWrap::Cipher(const Napi::CallbackInfo& info) {
   ByteView key = BytesOf(info[3]), iv = BytesOf(info[4]), aad = BytesOf(info[5]), tag = BytesOf(info[6]);
   ByteView input = BytesOf(info[7]);
   bool inPlace = info[8].As<Napi::Boolean>().Value();
+  OutputView output = OutputOf(info[9]);
+  bool overwritesInput = Overlaps(output, input);  // before the copy: the caller's own bytes
   std::vector<ByteView*> toCopy{&key, &iv, &aad, &tag};
   if (!inPlace) toCopy.push_back(&input);
   std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
   Napi::Object tagTarget = info[10].IsUndefined() ? Napi::Object() : info[10].As<Napi::Object>();
-  std::unique_ptr<Kernel> kernel = MakeCipherKernel(setup, key, iv, aad, tag, input, OutputOf(info[9]), tagTarget);
+  std::unique_ptr<Kernel> kernel = MakeCipherKernel(setup, key, iv, aad, tag, input, output, tagTarget);
   kernel->AdoptInput(std::move(copy));
   return Submit(info, 11, std::move(kernel), inPlace ? info[7] : Napi::Value(),
-                info[9].IsUndefined() ? Napi::Value() : info[9]);
+                info[9].IsUndefined() ? Napi::Value() : info[9], overwritesInput);
 }
 
 // cipherUpdate(cipher, aad, input, inPlace, output, control): `output` (or undefined) is
@@ -589,13 +625,15 @@ Napi::Value WorkQueueWrap::CipherUpdate(const Napi::CallbackInfo& info) {
   CipherWrap* cipher = CipherWrap::Unwrap(info[0].As<Napi::Object>());
   ByteView aad = BytesOf(info[1]), input = BytesOf(info[2]);
   bool inPlace = info[3].As<Napi::Boolean>().Value();
+  OutputView output = OutputOf(info[4]);
+  bool overwritesInput = Overlaps(output, input);
   std::vector<ByteView*> toCopy{&aad};
   if (!inPlace) toCopy.push_back(&input);
   std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
-  std::unique_ptr<Kernel> kernel = MakeCipherUpdateKernel(cipher->state, aad, input, OutputOf(info[4]));
+  std::unique_ptr<Kernel> kernel = MakeCipherUpdateKernel(cipher->state, aad, input, output);
   kernel->AdoptInput(std::move(copy));
   return Submit(info, 5, std::move(kernel), inPlace ? info[2] : Napi::Value(),
-                info[4].IsUndefined() ? Napi::Value() : info[4]);
+                info[4].IsUndefined() ? Napi::Value() : info[4], overwritesInput);
 }
 
 // cipherFinal(cipher, aad, tag, control)
@@ -677,10 +715,10 @@ Napi::Value WorkQueueWrap::Cancel(const Napi::CallbackInfo& info) {
 
 // stats(out: Float64Array): queue fields, then overall, then one block per kernel id.
 Napi::Value WorkQueueWrap::Stats(const Napi::CallbackInfo& info) {
-  Napi::Float64Array out = info[0].As<Napi::Float64Array>();
+  size_t length = 0;
+  double* at = Float64ArrayArg(info[0], "out", &length);
   size_t needed = kQueueFields + (1 + kKernelCount) * kKernelFields;
-  if (out.ElementLength() < needed) throw Napi::RangeError::New(info.Env(), "stats buffer too small");
-  double* at = out.Data();
+  if (length < needed) throw Napi::RangeError::New(info.Env(), "stats buffer too small");
   uint64_t started = pool_.started.load();
   *at++ = static_cast<double>(countedInFlight_);
   *at++ = static_cast<double>(pending_.size() + (queuedInLibuvTotal_ > started ? queuedInLibuvTotal_ - started : 0));
@@ -722,14 +760,15 @@ Napi::Value WorkQueueWrap::Stats(const Napi::CallbackInfo& info) {
 Napi::Value WorkQueueWrap::Buckets(const Napi::CallbackInfo& info) {
   int kernel = info[0].As<Napi::Number>().Int32Value();
   int which = info[1].As<Napi::Number>().Int32Value();
-  auto out = info[2].As<Napi::Float64Array>();
+  size_t length = 0;
+  double* out = Float64ArrayArg(info[2], "out", &length);
   if (kernel < 0 || kernel >= kKernelCount || which < 0 || which > 2) {
     throw Napi::RangeError::New(info.Env(), "no such histogram");
   }
   static const KernelStats empty;
   const KernelStats& stats = perKernel_[kernel] ? *perKernel_[kernel] : empty;
   const Histogram* histograms[3] = {&stats.queueWait, &stats.run, &stats.returnDelay};
-  int written = histograms[which]->WriteBuckets(out.Data(), static_cast<int>(out.ElementLength()));
+  int written = histograms[which]->WriteBuckets(out, static_cast<int>(length));
   return Napi::Number::New(info.Env(), written);
 }
 

@@ -42,7 +42,15 @@ struct Job {
   uint32_t flags = 0;
   uint32_t cancelId = 0;                  // nonzero: cancellable through cancel(id)
   std::atomic<bool> abortRequested{false};
+  // Once running, the kernel never sees an abort (it writes the caller's input memory: an
+  // in-place cipher output). An abort then only cancels it while queued, so a rejected job
+  // left the caller's bytes untouched and a resolved one transformed all of them.
+  bool uninterruptible = false;
   bool inLibuv = false;
+  bool settled = false;  // Settle() ran: re-entrant cancels find nothing to settle
+  // Set on the pool thread when Run() threw (std::bad_alloc or worse): the job fails with a
+  // coded error instead of taking the process down.
+  enum Thrown : uint8_t { kNotThrown, kThrewOutOfMemory, kThrewOther } thrown = kNotThrown;
   Job* prev = nullptr;  // intrusive list of jobs handed to libuv (loop thread only)
   Job* next = nullptr;
   // Monotonic ns. startedAt/finishedAt and thread are written on the pool thread before
@@ -110,7 +118,8 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
   // number so that submission reads one argument), and up to two input values to keep alive;
   // returns the promise.
   Napi::Value Submit(const Napi::CallbackInfo& info, size_t tail, std::unique_ptr<Kernel> kernel,
-                     Napi::Value keep0 = Napi::Value(), Napi::Value keep1 = Napi::Value());
+                     Napi::Value keep0 = Napi::Value(), Napi::Value keep1 = Napi::Value(),
+                     bool uninterruptible = false);
   Napi::Value SubmitJob(const Napi::CallbackInfo& info, size_t tail, Job* job, Napi::Value keep0,
                         Napi::Value keep1);
   Job* NewJob();

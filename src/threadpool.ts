@@ -430,7 +430,8 @@ export class ThreadPool {
    * synchronously with node:crypto's own errors, before anything is queued. The ciphertext is
    * written on the pool thread into a buffer of its own, or into `options.output`; `plaintext`
    * is read as {@link InputOptions.zeroCopy} says. Aborting stops a running job at its next
-   * 128 KiB chunk.
+   * 128 KiB chunk, unless it works in place ({@link CipherOutputOptions.output} says what an
+   * abort means for the output).
    */
   encrypt(
     algorithm: string,
@@ -554,11 +555,12 @@ export class ThreadPool {
     nextCancelId = nextCancelId >= 0xfffffffe ? 1 : nextCancelId + 1;
     const promise = start(id * 8 + flags);
     if (promise === undefined) return this.#queueFull();
-    if (flags !== 0 && jobSubmitChannel.hasSubscribers) jobSubmitChannel.publish(undefined);
+    // Listening before anything else runs: a submit-channel subscriber may abort the signal.
     const onAbort = () => this.#native.cancel(id, abortErrorFor(signal));
     signal.addEventListener('abort', onAbort, { once: true });
     const cleanup = () => signal.removeEventListener('abort', onAbort);
     promise.then(cleanup, cleanup);
+    if (flags !== 0 && jobSubmitChannel.hasSubscribers) jobSubmitChannel.publish(undefined);
     return promise;
   }
 

@@ -196,6 +196,7 @@ describe('settle exactly once, concurrency limits', () => {
     let resolved = 0;
     let aborted = 0;
     let other = 0;
+    let abortedYetResolved = 0;
     const controllers: AbortController[] = [];
     const jobs: Promise<void>[] = [];
     for (let i = 0; i < 3000; i++) {
@@ -204,8 +205,11 @@ describe('settle exactly once, concurrency limits', () => {
       const job = i % 2 ? pool.noop({ signal: controller.signal }) : pool.hash('md5', 'x', { signal: controller.signal });
       jobs.push(
         (job as Promise<unknown>).then(
-          () => void resolved++,
-          (e: Error) => void (e.name === 'AbortError' ? aborted++ : other++),
+          () => {
+            resolved++;
+            if (controller.signal.aborted) abortedYetResolved++;
+          },
+          (e: Error) => void (e.name === 'AbortError' && controller.signal.aborted ? aborted++ : other++),
         ),
       );
     }
@@ -213,9 +217,11 @@ describe('settle exactly once, concurrency limits', () => {
     await Promise.all(jobs);
     expect(resolved + aborted).toBe(3000);
     expect(other).toBe(0);
-    // Aborted in our FIFO (never ran) or while in libuv (possibly already finished there, not
-    // yet settled): either way an AbortError, counted once.
-    expect(aborted).toBe(1000);
+    // Aborted in our FIFO (never ran: an AbortError) or while in libuv: cancelled there if
+    // still queued, otherwise it ran to the end and resolves (the abort came after the work).
+    // At most the 2 jobs libuv held when the aborts came can have finished.
+    expect(aborted + abortedYetResolved).toBe(1000);
+    expect(abortedYetResolved).toBeLessThanOrEqual(2);
     const stats = pool.stats();
     expect(stats).toMatchObject({ submitted: 3000, completed: resolved, cancelled: aborted, failed: 0, inFlight: 0 });
     expect(stats.maxConcurrencySeen).toBeLessThanOrEqual(2);

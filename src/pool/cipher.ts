@@ -54,6 +54,14 @@ export interface CipherOutputOptions {
    * thread (see the README). Until the promise settles the output must be neither read,
    * modified nor transferred (the zero-copy rules of {@link InputOptions.zeroCopy}); a
    * decryption that fails or is aborted zeroes it, so no unverified plaintext stays there.
+   *
+   * Abort and `output`: the promise says what happened to the memory. A job whose output
+   * overlaps its input (in place) is not stopped once it runs: an abort cancels it while it is
+   * queued (it rejects with an AbortError and neither input nor output was touched); once
+   * running it transforms all of the input and resolves. A job with a separate output stops at
+   * its next 128 KiB when aborted and rejects; its input is untouched, its output holds the
+   * ciphertext written so far (encryption) or zeroes (decryption). An abort that arrives after
+   * the work was done changes nothing: the job resolves.
    */
   output?: ArrayBufferView;
 }

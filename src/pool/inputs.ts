@@ -28,8 +28,10 @@ export interface JobOptions {
   /**
    * Aborts the job: still queued, it is removed with `uv_cancel` and never runs; running,
    * spin/sleep/hash/hashMany/hmac/hashFile/pbkdf2/encrypt/decrypt and cipher updates stop at
-   * their next chunk (scrypt, hkdf, argon2, hasher steps and cipher finals finish). Either way
-   * the promise rejects with an AbortError whose `cause` is the signal's reason.
+   * their next chunk (scrypt, hkdf, argon2, hasher steps, cipher finals and in-place cipher
+   * jobs finish). A job that did not do all of its work rejects with an AbortError whose
+   * `cause` is the signal's reason; one that did (it finished before the abort reached it, or
+   * cannot be stopped) resolves with its result, so the promise always says what was done.
    */
   signal?: AbortSignal;
 }
