@@ -8,9 +8,13 @@
  * - a failed allocation on a pool thread (a huge XOF output or Argon2 tag) rejects the job with
  *   a coded error instead of ending the process.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
+import { threadpool } from '../src';
 import { SLOWDOWN } from './helpers';
 
 const LIB = path.resolve(__dirname, '..', 'lib', 'index.js');
@@ -99,3 +103,72 @@ describe('hashFile of a FIFO or a device never holds a pool thread for good', ()
     expect(lines(result)).toEqual([{ running: 1 }]);
   });
 });
+
+describe('secret material is wiped before the addon frees it', () => {
+  // valgrind replaces the allocator with its own; under AddressSanitizer the scanner uses its free hook.
+  const testOrSkip = process.env.UVSCOPE_SANITIZER === 'valgrind' ? test.skip : test;
+  let dir: string;
+  let scanner: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-scan-'));
+    scanner = path.join(dir, 'free-scan.so');
+    execFileSync('gcc', ['-shared', '-fPIC', '-O1', '-o', scanner, path.join(FIXTURES, 'hygiene-free-scan.c'), '-ldl']);
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  testOrSkip('keys, IVs, passwords, Argon2 secrets, plaintext, file contents and derived keys: no block the addon frees holds one', async () => {
+    const secret = crypto.randomBytes(32);
+    const iv = crypto.randomBytes(16);
+    const salt = crypto.randomBytes(16);
+    const info = crypto.randomBytes(8);
+    // What a leak would show, by name: the secret, the IV, and every key derived from the secret.
+    const patterns: [string, Buffer][] = [
+      ['secret[0:16]', secret.subarray(0, 16)],
+      ['secret[16:32]', secret.subarray(16)],
+      ['iv[0:12]', iv.subarray(0, 12)],
+    ];
+    const derived: [string, Buffer][] = [
+      ['pbkdf2', crypto.pbkdf2Sync(secret, salt, 1000, 64, 'sha256')],
+      ['scrypt', crypto.scryptSync(secret, salt, 64, { N: 1024 })],
+      ['hkdf', Buffer.from(crypto.hkdfSync('sha256', secret, salt, info, 64))],
+    ];
+    const argon2 = threadpool.kdfs().includes('argon2id');
+    if (argon2) {
+      const parameters = { message: secret, nonce: salt, secret, parallelism: 2, tagLength: 64, memory: 64, passes: 2 };
+      derived.push(['argon2id', await threadpool.argon2('argon2id', parameters)]);
+    } else {
+      console.info('Argon2 is not available with this OpenSSL (3.2+ needed): its derivation is not scanned');
+    }
+    for (const [name, key] of derived) patterns.push([`${name}[0:16]`, key.subarray(0, 16)], [`${name}[48:64]`, key.subarray(48)]);
+    // The control: a hashMany() digest, which the addon frees unwiped (not a secret).
+    const control = crypto.randomBytes(32);
+    patterns.push(['control', crypto.createHash('sha256').update(control).digest()]);
+    const controlPattern = patterns.length - 1;
+
+    const hex = (bytes: Buffer) => bytes.toString('hex');
+    const env = {
+      ...process.env,
+      LD_PRELOAD: [process.env.LD_PRELOAD, scanner].filter(Boolean).join(' '),
+      UVSCOPE_SCAN_OUT: path.join(dir, `scan-${process.hrtime.bigint()}.txt`),
+      UVSCOPE_SCAN_PATTERNS: patterns.map(([, bytes]) => hex(bytes)).join(','),
+      HYGIENE_SECRETS: JSON.stringify({ secret: hex(secret), iv: hex(iv), salt: hex(salt), info: hex(info), control: hex(control), controlPattern }),
+    };
+    const result = await runChild('hygiene-secrets.js', [], { env, argv0: ['--expose-gc'] });
+    expect({ status: result.status, signal: result.signal, stderr: result.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    const [report] = lines(result) as unknown as [{ scanner: string; argon2: boolean; hits: Hit[] }];
+    expect(['glibc', 'sanitizer']).toContain(report.scanner);
+    expect(report.argon2).toBe(argon2);
+    const ours = report.hits.filter((hit) => hit.kind === 'ours').map((hit) => ({ ...hit, pattern: patterns[hit.pattern][0] }));
+    // The scanner saw the addon free the control's digests...
+    expect(ours.filter((hit) => hit.pattern === 'control').length).toBeGreaterThan(0);
+    // ...and no block of the addon's with a secret in it (named, with the frames that freed it).
+    expect(ours.filter((hit) => hit.pattern !== 'control')).toEqual([]);
+  });
+});
+
+interface Hit {
+  kind: 'ours' | 'other';
+  pattern: number;
+  bytes: number;
+  frames: string[];
+}
