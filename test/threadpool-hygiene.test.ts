@@ -27,17 +27,20 @@ interface ChildResult {
   stderr: string;
 }
 
-/** Runs `node <fixture> <LIB> ...args`, killed after `killMs` (then signal is SIGKILL). */
-export function runChild(
+/**
+ * Runs `node [nodeArgs] <fixture> <LIB> ...args`, killed after `killMs` (then signal is SIGKILL),
+ * with its address space limited to `addressSpaceKiB` (ulimit -v) if given.
+ */
+function runChild(
   fixture: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; killMs?: number; argv0?: string[] } = {},
+  options: { env?: NodeJS.ProcessEnv; killMs?: number; nodeArgs?: string[]; addressSpaceKiB?: number } = {},
 ): Promise<ChildResult> {
+  const command = [process.execPath, ...(options.nodeArgs ?? []), path.join(FIXTURES, fixture), LIB, ...args];
+  const [file, ...argv] =
+    options.addressSpaceKiB === undefined ? command : ['sh', '-c', 'ulimit -v "$0" && exec "$@"', String(options.addressSpaceKiB), ...command];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(options.argv0 ?? []), path.join(FIXTURES, fixture), LIB, ...args], {
-      env: options.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(file, argv, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -153,7 +156,7 @@ describe('secret material is wiped before the addon frees it', () => {
       UVSCOPE_SCAN_PATTERNS: patterns.map(([, bytes]) => hex(bytes)).join(','),
       HYGIENE_SECRETS: JSON.stringify({ secret: hex(secret), iv: hex(iv), salt: hex(salt), info: hex(info), control: hex(control), controlPattern }),
     };
-    const result = await runChild('hygiene-secrets.js', [], { env, argv0: ['--expose-gc'] });
+    const result = await runChild('hygiene-secrets.js', [], { env, nodeArgs: ['--expose-gc'] });
     expect({ status: result.status, signal: result.signal, stderr: result.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
     const [report] = lines(result) as unknown as [{ scanner: string; argon2: boolean; hits: Hit[] }];
     expect(['glibc', 'sanitizer']).toContain(report.scanner);
@@ -172,3 +175,33 @@ interface Hit {
   bytes: number;
   frames: string[];
 }
+
+describe('an allocation that fails on a pool thread rejects the job; the process lives on', () => {
+  // AddressSanitizer's operator new reports and aborts instead of throwing std::bad_alloc, and
+  // reserves terabytes of address space (no ulimit -v); valgrind's new aborts too.
+  const testOrSkip = process.env.UVSCOPE_SANITIZER ? test.skip : test;
+
+  testOrSkip('XOF outputs, PBKDF2/scrypt keys and Argon2 tags TypeScript accepts, in 2 GiB of address space: ERR_UVSCOPE_OUT_OF_MEMORY', async () => {
+    // Node itself takes about 1 GiB of address space here; every call asks for 2 GiB or more.
+    const result = await runChild('hygiene-oom.js', [], { addressSpaceKiB: 2 * 1024 * 1024 });
+    expect({ status: result.status, signal: result.signal, stderr: result.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    const [report] = lines(result) as unknown as [{ cases: { name: string; code: string; message: string }[]; argon2: boolean; after: boolean }];
+    const oom = { code: 'ERR_UVSCOPE_OUT_OF_MEMORY', message: expect.stringContaining('memory') };
+    const expected = [
+      { name: 'hash shake256', ...oom },
+      { name: 'hashMany shake256', ...oom },
+      { name: 'createHasher shake128', ...oom },
+      { name: 'hashFile shake256', ...oom },
+      { name: 'pbkdf2 keylen', ...oom },
+      { name: 'scrypt keylen', ...oom },
+    ];
+    if (report.argon2) {
+      // Argon2's memory blocks are OpenSSL's to allocate: its "malloc failure", with the same code.
+      expected.push({ name: 'argon2 tagLength', ...oom }, { name: 'argon2 memory', code: oom.code, message: expect.stringContaining('malloc failure') });
+    } else {
+      console.info('Argon2 is not available with this OpenSSL (3.2+ needed): its cases are not run');
+    }
+    expect(report.cases).toEqual(expected);
+    expect(report.after).toBe(true);
+  });
+});

@@ -64,7 +64,9 @@ void Kernel::FailOpenSsl(const char* what) {
   char reason[256] = {0};
   if (code != 0) ERR_error_string_n(code, reason, sizeof(reason));
   ERR_clear_error();
-  Fail("ERR_CRYPTO_OPERATION_FAILED",
+  // OpenSSL could not allocate (Argon2's memory blocks, say): the same code as our own failures.
+  bool memory = code != 0 && ERR_GET_REASON(code) == ERR_R_MALLOC_FAILURE;
+  Fail(memory ? kOutOfMemoryCode : "ERR_CRYPTO_OPERATION_FAILED",
        std::string(what) + " failed" + (code != 0 ? std::string(": ") + reason : ""));
 }
 
