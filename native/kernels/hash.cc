@@ -256,7 +256,6 @@ class HashFileKernel : public Kernel {
   HashFileKernel(const EVP_MD* md, std::string path, size_t outputLength)
       : Kernel(kKernelHashFile), md_(md), path_(std::move(path)), outputLength_(outputLength) {}
 
- protected:
   void Execute(const std::atomic<bool>& abort) override {
     if (path_.find('\0') != std::string::npos) {  // TypeScript refuses these; never open a prefix
       errno = ENOENT;

@@ -89,7 +89,7 @@ struct WipingAllocator {
 // Bytes a kernel holds that may be secret (derived keys, digests, plaintext, file contents).
 using WipedBytes = std::vector<uint8_t, WipingAllocator<uint8_t>>;
 
-// The code and message of a job that could not allocate memory on its pool thread.
+// The error code of a job that could not allocate memory (ours or OpenSSL's) on its pool thread.
 constexpr const char* kOutOfMemoryCode = "ERR_UVSCOPE_OUT_OF_MEMORY";
 
 class Kernel {
