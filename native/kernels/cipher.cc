@@ -3,7 +3,9 @@
 // pool thread (so its pages are faulted in there, not on the loop: allocating 1 MiB on the
 // loop thread cost 100-600 us here) and handed to JavaScript as an external Buffer, freed when
 // collected (copied instead where a runtime forbids external buffers). A failed or stopped
-// decryption wipes its output before freeing it: no unverified plaintext outlives the job.
+// decryption wipes its output on the pool thread: no unverified plaintext outlives the job.
+// Keys, IVs, AAD and tags are the kernel's adopted input copy (wiped by Kernel::Run); the
+// cipher contexts holding key schedules are wiped by EVP_CIPHER_CTX_free.
 #include <openssl/err.h>
 
 #include <algorithm>
@@ -45,34 +47,50 @@ KernelError OpenSslError(const char* fallback) {
   return error;
 }
 
-// Output bytes allocated (uninitialised) on the pool thread, handed over as a Buffer or freed.
+// Output bytes allocated (uninitialised) on the pool thread, handed over as a Buffer or wiped
+// and freed: what a job keeps (a failed or stopped step's output, or the original when a
+// runtime that forbids external buffers made JavaScript take a copy) never outlives it unwiped.
 class OwnedBytes {
  public:
   OwnedBytes() = default;
   OwnedBytes(const OwnedBytes&) = delete;
   OwnedBytes& operator=(const OwnedBytes&) = delete;
-  ~OwnedBytes() { delete[] data_; }
+  ~OwnedBytes() {
+    if (!wiped_) Wipe();
+    delete[] data_;
+  }
+  // May throw std::bad_alloc (Kernel::Run reports it).
   uint8_t* Allocate(size_t capacity) {
     data_ = new uint8_t[capacity > 0 ? capacity : 1];
     capacity_ = capacity;
     return data_;
   }
+  // On the pool thread when a step fails or stops, so that the loop thread does not wipe later.
   void Wipe() {
-    if (data_ != nullptr) OPENSSL_cleanse(data_, capacity_);
+    uvscope::Wipe(data_, capacity_);
+    wiped_ = true;
   }
-  // Loop thread: the first `length` bytes as a Buffer that owns them.
+  // Loop thread: the first `length` bytes as a Buffer that owns them (the caller's from then on).
   Napi::Value Release(Napi::Env env, size_t length) {
     if (data_ == nullptr || length == 0) return Napi::Buffer<uint8_t>::New(env, 0);
-    // Owned by the Buffer only once it exists: if creating it throws, the destructor frees.
-    Napi::Buffer<uint8_t> buffer =
-        Napi::Buffer<uint8_t>::NewOrCopy(env, data_, length, [](Napi::Env, uint8_t* bytes) { delete[] bytes; });
-    data_ = nullptr;
-    return buffer;
+    napi_value buffer = nullptr;
+    napi_status status = napi_create_external_buffer(
+        env, length, data_, [](napi_env, void* bytes, void*) { delete[] static_cast<uint8_t*>(bytes); }, nullptr,
+        &buffer);
+    if (status == napi_ok) {
+      data_ = nullptr;
+      capacity_ = 0;
+      return Napi::Value(env, buffer);
+    }
+    // No external buffers here (napi_no_external_buffers_allowed) or no memory for one: a copy;
+    // the original stays ours, wiped and freed with the kernel.
+    return Napi::Buffer<uint8_t>::Copy(env, data_, length);
   }
 
  private:
   uint8_t* data_ = nullptr;
   size_t capacity_ = 0;
+  bool wiped_ = false;
 };
 
 // Room for the output of `length` input bytes: EVP_CipherUpdate writes up to a block more
@@ -96,7 +114,7 @@ class CipherOutput {
   // Zeroes what the job may have written.
   void Wipe() {
     if (given()) {
-      OPENSSL_cleanse(given_.data, std::min(given_.capacity, most_));
+      uvscope::Wipe(given_.data, std::min(given_.capacity, most_));
     } else {
       owned_.Wipe();
     }
@@ -152,13 +170,14 @@ class CipherKernel : public Kernel {
     if (!tagTarget.IsEmpty()) tag_target_ = Napi::Persistent(tagTarget);
   }
 
-  void Run(const std::atomic<bool>& abort) override {
+  void Execute(const std::atomic<bool>& abort) override {
     bytes_ = input_.length;
     uint8_t* out = out_.Prepare(MaxCipherOutput(setup_, input_.length), OutputCapacity(setup_, input_.length));
     if (out == nullptr || setup_.tagLength > sizeof(tag_out_)) {
       return Fail("ERR_UVSCOPE_OUTPUT_TOO_SMALL", "the output buffer is too small");
     }
-    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+    CipherContext owned(EVP_CIPHER_CTX_new());
+    EVP_CIPHER_CTX* ctx = owned.get();
     size_t written = 0;
     bool ok = ctx != nullptr && InitCipher(ctx, setup_, key_, iv_) && SetExpectedTag(ctx, setup_, tag_) &&
               FeedAad(ctx, aad_) && UpdateChunks(ctx, input_, out, written, abort, aborted_);
@@ -184,7 +203,6 @@ class CipherKernel : public Kernel {
     written_ = written;
     // No unverified or partial plaintext outlives a failed or stopped decryption.
     if (!setup_.encrypt && (error_ || aborted_)) out_.Wipe();
-    EVP_CIPHER_CTX_free(ctx);
   }
 
   // The output: a Buffer, or the number of bytes written into the caller's. An AEAD
@@ -218,7 +236,7 @@ class CipherUpdateKernel : public Kernel {
   CipherUpdateKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView input, OutputView output)
       : Kernel(kKernelCipherUpdate), state_(std::move(state)), aad_(aad), input_(input), out_(output) {}
 
-  void Run(const std::atomic<bool>& abort) override {
+  void Execute(const std::atomic<bool>& abort) override {
     CipherState& state = *state_;
     if (state.broken) return Fail("ERR_UVSCOPE_CIPHER_STATE", "an earlier step of this cipher failed or was aborted");
     uint8_t* out = out_.Prepare(MaxCipherUpdateOutput(state.setup, input_.length), OutputCapacity(state.setup, input_.length));
@@ -247,7 +265,7 @@ class CipherFinalKernel : public Kernel {
   CipherFinalKernel(std::shared_ptr<CipherState> state, ByteView aad, ByteView tag)
       : Kernel(kKernelCipherFinal), state_(std::move(state)), aad_(aad), tag_(tag) {}
 
-  void Run(const std::atomic<bool>&) override {
+  void Execute(const std::atomic<bool>&) override {
     CipherState& state = *state_;
     if (state.broken) return Fail("ERR_UVSCOPE_CIPHER_STATE", "an earlier step of this cipher failed or was aborted");
     state.broken = true;  // finished either way: no step may follow

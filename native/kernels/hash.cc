@@ -1,17 +1,59 @@
 // Hashing kernels: one-shot hash, hashMany, HMAC, incremental hasher steps and hashFile.
 // All run on a pool thread with Node's own OpenSSL (symbols resolved from the node binary).
+// Also the parts of Kernel every kernel shares: Run() (exceptions become failures, the adopted
+// input is wiped), error(), the default Result() and FailOpenSsl().
 #include <fcntl.h>
 #include <openssl/err.h>
-#include <openssl/hmac.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include <cerrno>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 
 #include "kernel.h"
 
 namespace uvscope {
+
+// --- Kernel: the parts every kernel shares (see kernel.h) -----------------------------------
+
+namespace {
+
+// What error() reports for a kernel that failed and could not even allocate its error: built
+// when the addon is loaded, so that reporting it allocates nothing.
+const KernelError kOutOfMemoryError{kOutOfMemoryCode, "Could not allocate memory for the job", "", "", 0};
+
+}  // namespace
+
+void Kernel::Run(const std::atomic<bool>& abort) noexcept {
+  try {
+    Execute(abort);
+  } catch (const std::bad_alloc&) {
+    FailCaught(kOutOfMemoryCode, "Could not allocate memory for the job");
+  } catch (const std::length_error&) {  // a size over what a container can hold
+    FailCaught(kOutOfMemoryCode, "Could not allocate memory for the job: the size is too large");
+  } catch (const std::exception& error) {
+    FailCaught("ERR_UVSCOPE_INTERNAL", error.what());
+  } catch (...) {
+    FailCaught("ERR_UVSCOPE_INTERNAL", "unexpected exception on the pool thread");
+  }
+  // The shared noop kernel runs on several threads at once: it adopted nothing, so this only reads.
+  if (input_) WipeInput();
+}
+
+void Kernel::FailCaught(const char* code, const char* message) noexcept {
+  try {
+    Fail(code, message);
+  } catch (...) {
+    error_.reset();
+    outOfMemory_ = true;
+  }
+}
+
+const KernelError* Kernel::error() const { return error_ ? error_.get() : outOfMemory_ ? &kOutOfMemoryError : nullptr; }
 
 Napi::Value Kernel::Result(Napi::Env env) {
   return Napi::Buffer<uint8_t>::Copy(env, output_.data(), output_.size());
@@ -22,9 +64,13 @@ void Kernel::FailOpenSsl(const char* what) {
   char reason[256] = {0};
   if (code != 0) ERR_error_string_n(code, reason, sizeof(reason));
   ERR_clear_error();
-  Fail("ERR_CRYPTO_OPERATION_FAILED",
+  // OpenSSL could not allocate (Argon2's memory blocks, say): the same code as our own failures.
+  bool memory = code != 0 && ERR_GET_REASON(code) == ERR_R_MALLOC_FAILURE;
+  Fail(memory ? kOutOfMemoryCode : "ERR_CRYPTO_OPERATION_FAILED",
        std::string(what) + " failed" + (code != 0 ? std::string(": ") + reason : ""));
 }
+
+// --- hashing kernels --------------------------------------------------------------------------
 
 namespace {
 
@@ -46,7 +92,10 @@ bool UpdateChunked(EVP_MD_CTX* ctx, ByteView data, const std::atomic<bool>& abor
   return true;
 }
 
-bool Finish(EVP_MD_CTX* ctx, const EVP_MD* md, size_t outputLength, std::vector<uint8_t>& out) {
+// The digest into `out`. An XOF's output is as long as asked (up to 4 GiB, which TypeScript
+// allows): resize() may throw std::bad_alloc, which Kernel::Run reports.
+template <typename Bytes>  // WipedBytes, or std::vector<uint8_t> for hashMany's digests
+bool Finish(EVP_MD_CTX* ctx, const EVP_MD* md, size_t outputLength, Bytes& out) {
   if (IsXof(md)) {
     out.resize(outputLength);
     return outputLength == 0 || EVP_DigestFinalXOF(ctx, out.data(), outputLength) == 1;
@@ -58,19 +107,33 @@ bool Finish(EVP_MD_CTX* ctx, const EVP_MD* md, size_t outputLength, std::vector<
   return true;
 }
 
+// A file descriptor closed however the kernel returns (or throws).
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 class HashKernel : public Kernel {
  public:
   HashKernel(const EVP_MD* md, ByteView data, size_t outputLength)
       : Kernel(kKernelHash), md_(md), data_(data), outputLength_(outputLength) {}
 
-  void Run(const std::atomic<bool>& abort) override {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, md_, nullptr) == 1 &&
-              UpdateChunked(ctx, data_, abort, aborted_) &&
-              (aborted_ || Finish(ctx, md_, outputLength_, output_));
+  void Execute(const std::atomic<bool>& abort) override {
+    MdContext ctx(EVP_MD_CTX_new());
+    bool ok = ctx && EVP_DigestInit_ex(ctx.get(), md_, nullptr) == 1 &&
+              UpdateChunked(ctx.get(), data_, abort, aborted_) &&
+              (aborted_ || Finish(ctx.get(), md_, outputLength_, output_));
     if (!ok) FailOpenSsl("digest");
     bytes_ = data_.length;
-    EVP_MD_CTX_free(ctx);
   }
 
  private:
@@ -86,14 +149,15 @@ class HashManyKernel : public Kernel {
   explicit HashManyKernel(std::shared_ptr<HashManyBatch> batch)
       : Kernel(kKernelHashMany), batch_(std::move(batch)) {}
 
-  void Run(const std::atomic<bool>& abort) override {
+  void Execute(const std::atomic<bool>& abort) override {
     HashManyBatch& batch = *batch_;
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    if (ctx == nullptr) return FailOpenSsl("digest");
+    MdContext ctx(EVP_MD_CTX_new());
+    if (!ctx) return FailOpenSsl("digest");
     for (size_t i; (i = batch.next.fetch_add(1, std::memory_order_relaxed)) < batch.inputs.size();) {
       const ByteView& input = batch.inputs[i];
-      bool ok = EVP_DigestInit_ex(ctx, batch.md, nullptr) == 1 && UpdateChunked(ctx, input, abort, aborted_) &&
-                (aborted_ || Finish(ctx, batch.md, batch.outputLength, batch.digests[i]));
+      bool ok = EVP_DigestInit_ex(ctx.get(), batch.md, nullptr) == 1 &&
+                UpdateChunked(ctx.get(), input, abort, aborted_) &&
+                (aborted_ || Finish(ctx.get(), batch.md, batch.outputLength, batch.digests[i]));
       if (!ok) {
         FailOpenSsl("digest");
         break;
@@ -101,7 +165,6 @@ class HashManyKernel : public Kernel {
       if (aborted_) break;
       bytes_ += input.length;
     }
-    EVP_MD_CTX_free(ctx);
   }
 
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
@@ -115,16 +178,12 @@ class HmacKernel : public Kernel {
   HmacKernel(const EVP_MD* md, ByteView key, ByteView data)
       : Kernel(kKernelHmac), md_(md), key_(key), data_(data) {}
 
-  void Run(const std::atomic<bool>& abort) override {
+  void Execute(const std::atomic<bool>& abort) override {
     // HMAC_CTX is deprecated in OpenSSL 3 but is what Node's own createHmac uses, and it
     // is exported by every Node binary we support.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    HMAC_CTX* ctx = HMAC_CTX_new();
+    HmacContext ctx(NewHmacContext());
     static const uint8_t kEmpty = 0;
-    bool ok = ctx != nullptr &&
-              HMAC_Init_ex(ctx, key_.length ? key_.data : &kEmpty, static_cast<int>(key_.length), md_,
-                           nullptr) == 1;
+    bool ok = ctx && HmacInit(ctx.get(), key_.length ? key_.data : &kEmpty, key_.length, md_);
     size_t offset = 0;
     while (ok && offset < data_.length) {
       if (AbortedAtChunk(abort, offset == 0)) {
@@ -132,17 +191,15 @@ class HmacKernel : public Kernel {
         break;
       }
       size_t n = std::min(kChunkBytes, data_.length - offset);
-      ok = HMAC_Update(ctx, data_.data + offset, n) == 1;
+      ok = HmacUpdate(ctx.get(), data_.data + offset, n);
       offset += n;
     }
     unsigned int length = 0;
     output_.resize(EVP_MAX_MD_SIZE);
-    if (ok && !aborted_) ok = HMAC_Final(ctx, output_.data(), &length) == 1;
+    if (ok && !aborted_) ok = HmacFinal(ctx.get(), output_.data(), &length);
     output_.resize(length);
     if (!ok) FailOpenSsl("hmac");
     bytes_ = data_.length;
-    HMAC_CTX_free(ctx);
-#pragma GCC diagnostic pop
   }
 
  private:
@@ -156,7 +213,7 @@ class HasherUpdateKernel : public Kernel {
   HasherUpdateKernel(std::shared_ptr<HasherState> state, ByteView data)
       : Kernel(kKernelHasherUpdate), state_(std::move(state)), data_(data) {}
 
-  void Run(const std::atomic<bool>&) override {
+  void Execute(const std::atomic<bool>&) override {
     // No early abort (a half-fed hasher would silently give a wrong digest later), but the
     // same chunks and yields as every other hashing kernel.
     const std::atomic<bool> never{false};
@@ -177,7 +234,7 @@ class HasherDigestKernel : public Kernel {
   explicit HasherDigestKernel(std::shared_ptr<HasherState> state)
       : Kernel(kKernelHasherDigest), state_(std::move(state)) {}
 
-  void Run(const std::atomic<bool>&) override {
+  void Execute(const std::atomic<bool>&) override {
     if (!Finish(state_->ctx, EVP_MD_CTX_get0_md(state_->ctx), state_->outputLength, output_)) {
       FailOpenSsl("digest");
     }
@@ -187,47 +244,70 @@ class HasherDigestKernel : public Kernel {
   std::shared_ptr<HasherState> state_;
 };
 
+// hashFile(): reads the file on the pool thread. Nothing here may wait for good: a FIFO with
+// no writer would block open() and read() until one comes, and worker.terminate() and
+// process.exit() wait for a running job. So the file is opened O_NONBLOCK; regular files,
+// directories and block devices are then read as usual, while FIFOs, character devices and
+// sockets are read only once poll() says they are readable, waiting in slices of at most
+// kWaitSliceMs and checking `abort` between slices. A FIFO is hashed up to its end of file
+// (its last writer closing); until a first writer comes, the job waits, as `cat` would.
 class HashFileKernel : public Kernel {
  public:
   HashFileKernel(const EVP_MD* md, std::string path, size_t outputLength)
       : Kernel(kKernelHashFile), md_(md), path_(std::move(path)), outputLength_(outputLength) {}
 
-  void Run(const std::atomic<bool>& abort) override {
+  void Execute(const std::atomic<bool>& abort) override {
     if (path_.find('\0') != std::string::npos) {  // TypeScript refuses these; never open a prefix
       errno = ENOENT;
       return FailErrno("open");
     }
-    int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return FailErrno("open");
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    std::vector<uint8_t> buffer(kChunkBytes);
-    bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, md_, nullptr) == 1;
-    if (!ok) FailOpenSsl("digest");
-    while (ok) {
-      if (AbortedAtChunk(abort, bytes_ == 0)) {
+    FileDescriptor fd(open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    if (fd.get() < 0) return FailErrno("open");
+    struct stat info;
+    if (fstat(fd.get(), &info) != 0) return FailErrno("fstat");
+    const bool waits = S_ISFIFO(info.st_mode) || S_ISCHR(info.st_mode) || S_ISSOCK(info.st_mode);
+    MdContext ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), md_, nullptr) != 1) return FailOpenSsl("digest");
+    WipedBytes buffer(kChunkBytes);
+    for (bool first = true;; first = false) {
+      if (AbortedAtChunk(abort, first)) {
         aborted_ = true;
-        break;
+        return;
       }
-      ssize_t n = read(fd, buffer.data(), buffer.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        FailErrno("read");
-        ok = false;
-        break;
-      }
+      if (waits && !WaitReadable(fd.get(), abort)) return;  // aborted, or failed
+      ssize_t n = read(fd.get(), buffer.data(), buffer.size());
+      if (n < 0 && (errno == EINTR || (waits && (errno == EAGAIN || errno == EWOULDBLOCK)))) continue;
+      if (n < 0) return FailErrno("read");
       if (n == 0) break;
       bytes_ += static_cast<uint64_t>(n);
-      if (EVP_DigestUpdate(ctx, buffer.data(), static_cast<size_t>(n)) != 1) {
-        FailOpenSsl("digest");
-        ok = false;
-      }
+      if (EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(n)) != 1) return FailOpenSsl("digest");
     }
-    if (ok && !aborted_ && !Finish(ctx, md_, outputLength_, output_)) FailOpenSsl("digest");
-    EVP_MD_CTX_free(ctx);
-    close(fd);
+    if (!Finish(ctx.get(), md_, outputLength_, output_)) FailOpenSsl("digest");
   }
 
  private:
+  // The longest a job waits in poll() before it looks at `abort` again: how late an abort,
+  // worker.terminate() or process.exit() can end a job that waits on a FIFO or device.
+  static constexpr int kWaitSliceMs = 20;
+
+  // Waits until `fd` has bytes, its end of file or an error to read; false when aborted
+  // (aborted_ set) or poll() failed (error set).
+  bool WaitReadable(int fd, const std::atomic<bool>& abort) {
+    struct pollfd watched = {fd, POLLIN, 0};
+    for (;;) {
+      int ready = poll(&watched, 1, kWaitSliceMs);
+      if (ready > 0) return true;  // POLLIN, POLLHUP (the last writer closed) or POLLERR: read says which
+      if (ready < 0 && errno != EINTR) {
+        FailErrno("poll");
+        return false;
+      }
+      if (abort.load(std::memory_order_relaxed)) {
+        aborted_ = true;
+        return false;
+      }
+    }
+  }
+
   // Same shape as Node's fs errors: "ENOENT: no such file or directory, open '/x'".
   void FailErrno(const char* syscall) {
     int uvError = uv_translate_sys_error(errno);

@@ -3,6 +3,7 @@
 // PBKDF2 is written out over HMAC, the way OpenSSL's own implementation is, so that a
 // running derivation can stop at an abort between chunks of iterations; scrypt runs in
 // one EVP_PBE_scrypt call (it cannot be interrupted: abort only cancels it while queued).
+// Derived key material (outputs, PBKDF2's U and T blocks, HKDF's PRK) is wiped before freed.
 #include <openssl/err.h>
 #include <openssl/hmac.h>
 
@@ -23,18 +24,17 @@ class Pbkdf2Kernel : public Kernel {
       : Kernel(kKernelPbkdf2), md_(md), password_(password), salt_(salt),
         iterations_(iterations), keylen_(keylen) {}
 
-  void Run(const std::atomic<bool>& abort) override {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  void Execute(const std::atomic<bool>& abort) override {
     static const uint8_t kEmpty = 0;
     output_.resize(keylen_);
-    HMAC_CTX* keyed = HMAC_CTX_new();  // HMAC state with the password absorbed, copied per step
-    HMAC_CTX* step = HMAC_CTX_new();
+    bytes_ = keylen_;
+    HmacContext keyed(NewHmacContext());  // HMAC state with the password absorbed, copied per step
+    HmacContext step(NewHmacContext());
     int size = EVP_MD_get_size(md_);
     size_t mdLength = size > 0 ? static_cast<size_t>(size) : 0;
-    bool ok = mdLength > 0 && keyed != nullptr && step != nullptr &&
-              HMAC_Init_ex(keyed, password_.length ? password_.data : &kEmpty,
-                           static_cast<int>(password_.length), md_, nullptr) == 1;
+    bool ok = mdLength > 0 && keyed && step &&
+              HmacInit(keyed.get(), password_.length ? password_.data : &kEmpty, password_.length, md_);
+    // U_j and T_i of RFC 8018: derived key material, wiped below however the loop ends.
     uint8_t u[EVP_MAX_MD_SIZE];
     uint8_t t[EVP_MAX_MD_SIZE];
     for (uint32_t block = 1; ok && (block - 1) * mdLength < keylen_; block++) {
@@ -44,27 +44,24 @@ class Pbkdf2Kernel : public Kernel {
       }
       uint8_t index[4] = {static_cast<uint8_t>(block >> 24), static_cast<uint8_t>(block >> 16),
                           static_cast<uint8_t>(block >> 8), static_cast<uint8_t>(block)};
-      ok = HMAC_CTX_copy(step, keyed) == 1 &&
-           HMAC_Update(step, salt_.length ? salt_.data : &kEmpty, salt_.length) == 1 &&
-           HMAC_Update(step, index, 4) == 1 && HMAC_Final(step, u, nullptr) == 1;
+      ok = HmacCopy(step.get(), keyed.get()) && HmacUpdate(step.get(), salt_.length ? salt_.data : &kEmpty, salt_.length) &&
+           HmacUpdate(step.get(), index, 4) && HmacFinal(step.get(), u, nullptr);
       std::memcpy(t, u, mdLength);
       for (uint32_t j = 1; ok && j < iterations_; j++) {
         if (j % kIterationsPerAbortCheck == 0 && abort.load(std::memory_order_relaxed)) {
           aborted_ = true;
           break;
         }
-        ok = HMAC_CTX_copy(step, keyed) == 1 && HMAC_Update(step, u, mdLength) == 1 &&
-             HMAC_Final(step, u, nullptr) == 1;
+        ok = HmacCopy(step.get(), keyed.get()) && HmacUpdate(step.get(), u, mdLength) &&
+             HmacFinal(step.get(), u, nullptr);
         for (size_t k = 0; k < mdLength; k++) t[k] ^= u[k];
       }
       size_t offset = (block - 1) * mdLength;
       std::memcpy(output_.data() + offset, t, std::min(mdLength, keylen_ - offset));
     }
+    Wipe(u, sizeof(u));
+    Wipe(t, sizeof(t));
     if (!ok) FailOpenSsl("pbkdf2");
-    HMAC_CTX_free(step);
-    HMAC_CTX_free(keyed);
-    bytes_ = keylen_;
-#pragma GCC diagnostic pop
   }
 
  private:
@@ -75,6 +72,7 @@ class Pbkdf2Kernel : public Kernel {
   size_t keylen_;
 };
 
+// EVP_PBE_scrypt wipes its own working memory (OPENSSL_clear_free); the output is ours.
 class ScryptKernel : public Kernel {
  public:
   ScryptKernel(ByteView password, ByteView salt, size_t keylen, uint64_t N, uint64_t r, uint64_t p,
@@ -82,7 +80,7 @@ class ScryptKernel : public Kernel {
       : Kernel(kKernelScrypt), password_(password), salt_(salt), keylen_(keylen), N_(N), r_(r),
         p_(p), maxmem_(maxmem) {}
 
-  void Run(const std::atomic<bool>&) override {
+  void Execute(const std::atomic<bool>&) override {
     static const uint8_t kEmpty = 0;
     output_.resize(keylen_);
     if (keylen_ == 0) return;
@@ -107,36 +105,34 @@ class HkdfKernel : public Kernel {
   HkdfKernel(const EVP_MD* md, ByteView key, ByteView salt, ByteView info, size_t keylen)
       : Kernel(kKernelHkdf), md_(md), key_(key), salt_(salt), info_(info), keylen_(keylen) {}
 
-  void Run(const std::atomic<bool>&) override {
+  void Execute(const std::atomic<bool>&) override {
     static const uint8_t kEmpty = 0;
     auto bytes = [](ByteView v) { return v.length ? v.data : &kEmpty; };
     output_.resize(keylen_);
     bytes_ = keylen_;
     if (keylen_ == 0) return;
+    // The pseudorandom key and each T(i): derived key material, wiped below.
     uint8_t prk[EVP_MAX_MD_SIZE];
     unsigned int prkLength = 0;
     if (HMAC(md_, bytes(salt_), static_cast<int>(salt_.length), bytes(key_), key_.length, prk, &prkLength) == nullptr) {
+      Wipe(prk, sizeof(prk));
       return FailOpenSsl("hkdf");
     }
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    HMAC_CTX* ctx = HMAC_CTX_new();
+    HmacContext ctx(NewHmacContext());
     uint8_t t[EVP_MAX_MD_SIZE];
     unsigned int tLength = 0;
-    bool ok = ctx != nullptr;
+    bool ok = static_cast<bool>(ctx);
     for (size_t offset = 0, block = 1; ok && offset < keylen_; block++) {
       uint8_t counter = static_cast<uint8_t>(block);
-      ok = HMAC_Init_ex(ctx, prk, static_cast<int>(prkLength), md_, nullptr) == 1 &&
-           HMAC_Update(ctx, t, tLength) == 1 && HMAC_Update(ctx, bytes(info_), info_.length) == 1 &&
-           HMAC_Update(ctx, &counter, 1) == 1 && HMAC_Final(ctx, t, &tLength) == 1;
+      ok = HmacInit(ctx.get(), prk, prkLength, md_) && HmacUpdate(ctx.get(), t, tLength) &&
+           HmacUpdate(ctx.get(), bytes(info_), info_.length) && HmacUpdate(ctx.get(), &counter, 1) &&
+           HmacFinal(ctx.get(), t, &tLength);
       size_t n = std::min<size_t>(tLength, keylen_ - offset);
       if (ok) std::memcpy(output_.data() + offset, t, n);
       offset += n;
     }
-    HMAC_CTX_free(ctx);
-#pragma GCC diagnostic pop
-    OPENSSL_cleanse(prk, sizeof(prk));
-    OPENSSL_cleanse(t, sizeof(t));
+    Wipe(prk, sizeof(prk));
+    Wipe(t, sizeof(t));
     if (!ok) FailOpenSsl("hkdf");
   }
 

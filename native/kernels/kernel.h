@@ -2,10 +2,14 @@
 // Kernel is plain C++: Run() executes on a pool thread and may touch only its own members
 // and memory the job keeps alive (input buffers are held by a JS reference until the job
 // settles). Result() runs back on the loop thread and turns the output into a JS value.
+// Run() never throws, and every byte of possibly secret material a kernel owns (the input
+// copy it adopted, its output, its working buffers) is wiped before it is freed.
 // Lifetime: owned by its Job; created on the loop thread, destroyed there after settling.
 #pragma once
 #include <napi.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/kdf.h>
 
 #include <atomic>
@@ -58,27 +62,69 @@ struct ByteView {
   size_t length = 0;
 };
 
+// Overwrites `length` bytes at `data` with zeros in a way the compiler may not drop as a dead
+// store (OPENSSL_cleanse, resolved from the node binary like every OpenSSL symbol).
+inline void Wipe(void* data, size_t length) {
+  if (data != nullptr && length != 0) OPENSSL_cleanse(data, length);
+}
+
+// An allocator whose memory is wiped before it is freed: a std::vector using it leaves nothing
+// behind when it grows (the old block), shrinks and grows again, or is destroyed.
+template <typename T>
+struct WipingAllocator {
+  using value_type = T;
+  WipingAllocator() = default;
+  template <typename U>
+  WipingAllocator(const WipingAllocator<U>&) noexcept {}
+  T* allocate(size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, size_t n) noexcept {
+    Wipe(p, n * sizeof(T));
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <typename U>
+  bool operator==(const WipingAllocator<U>&) const noexcept { return true; }
+  template <typename U>
+  bool operator!=(const WipingAllocator<U>&) const noexcept { return false; }
+};
+// Bytes a kernel holds that may be secret (derived keys, digests, plaintext, file contents).
+using WipedBytes = std::vector<uint8_t, WipingAllocator<uint8_t>>;
+
+// The error code of a job that could not allocate memory (ours or OpenSSL's) on its pool thread.
+constexpr const char* kOutOfMemoryCode = "ERR_UVSCOPE_OUT_OF_MEMORY";
+
 class Kernel {
  public:
   explicit Kernel(KernelId id) : id_(id) {}
-  virtual ~Kernel() = default;
+  virtual ~Kernel() { WipeInput(); }
 
-  // Pool thread. Long kernels poll `abort` between chunks and return early with
-  // aborted_ = true; the job then rejects with an AbortError.
-  virtual void Run(const std::atomic<bool>& abort) = 0;
+  // Pool thread: runs Execute(), then wipes the input copy the kernel adopted (nothing reads
+  // it later). Never throws: an allocation that fails (std::bad_alloc, a length over a
+  // container's maximum) becomes the job's failure with code kOutOfMemoryCode, any other C++
+  // exception a failure with code ERR_UVSCOPE_INTERNAL; no exception reaches libuv's thread.
+  void Run(const std::atomic<bool>& abort) noexcept;
   // Loop thread: the value the promise resolves with. Default: the output as a Buffer.
   virtual Napi::Value Result(Napi::Env env);
 
   // Takes ownership of the memory this kernel's input ByteViews point into when the input was
-  // copied at submission (src/threadpool.ts, zeroCopy); freed with the kernel, on the loop.
-  void AdoptInput(std::unique_ptr<uint8_t[]> bytes) { input_ = std::move(bytes); }
+  // copied at submission (native/work_queue.cc CopyInto: keys, IVs, passwords, secrets and
+  // data copied rather than read in place): `length` bytes, wiped once Run() is done with
+  // them, or when the kernel is destroyed if the job never ran.
+  void AdoptInput(std::unique_ptr<uint8_t[]> bytes, size_t length = 0) {
+    WipeInput();
+    input_ = std::move(bytes);
+    inputLength_ = input_ ? length : 0;
+  }
 
   KernelId id() const { return id_; }
   bool aborted() const { return aborted_; }
-  const KernelError* error() const { return error_.get(); }
+  const KernelError* error() const;
   uint64_t bytes() const { return bytes_; }
 
  protected:
+  // Pool thread. Long kernels poll `abort` between chunks and return early with
+  // aborted_ = true; the job then rejects with an AbortError. May throw std::bad_alloc.
+  virtual void Execute(const std::atomic<bool>& abort) = 0;
+
   void Fail(std::string code, std::string message) {
     error_ = std::make_unique<KernelError>();
     error_->code = std::move(code);
@@ -90,12 +136,53 @@ class Kernel {
   KernelId id_;
   bool aborted_ = false;
   uint64_t bytes_ = 0;
-  std::vector<uint8_t> output_;
+  WipedBytes output_;
   std::unique_ptr<KernelError> error_;
 
  private:
+  void WipeInput() noexcept {
+    Wipe(input_.get(), inputLength_);
+    inputLength_ = 0;
+  }
+  // Records a failure without allocating, if recording it the usual way throws.
+  void FailCaught(const char* code, const char* message) noexcept;
+
   std::unique_ptr<uint8_t[]> input_;
+  size_t inputLength_ = 0;
+  bool outOfMemory_ = false;  // failed, and not even the error could be allocated
 };
+
+// Owning handles for OpenSSL contexts, freed however a kernel returns (or throws).
+struct MdContextFree {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+using MdContext = std::unique_ptr<EVP_MD_CTX, MdContextFree>;
+struct CipherContextFree {
+  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
+};
+using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, CipherContextFree>;
+struct KdfContextFree {
+  void operator()(EVP_KDF_CTX* ctx) const { EVP_KDF_CTX_free(ctx); }
+};
+using KdfContext = std::unique_ptr<EVP_KDF_CTX, KdfContextFree>;
+// HMAC_CTX is deprecated in OpenSSL 3 but is what Node's own createHmac uses, and it is
+// exported by every Node binary we support. HMAC_CTX_free wipes the keyed state.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+struct HmacContextFree {
+  void operator()(HMAC_CTX* ctx) const { HMAC_CTX_free(ctx); }
+};
+using HmacContext = std::unique_ptr<HMAC_CTX, HmacContextFree>;
+inline HMAC_CTX* NewHmacContext() { return HMAC_CTX_new(); }
+inline bool HmacInit(HMAC_CTX* ctx, const uint8_t* key, size_t length, const EVP_MD* md) {
+  return HMAC_Init_ex(ctx, key, static_cast<int>(length), md, nullptr) == 1;
+}
+inline bool HmacUpdate(HMAC_CTX* ctx, const uint8_t* data, size_t length) {
+  return HMAC_Update(ctx, data, length) == 1;
+}
+inline bool HmacFinal(HMAC_CTX* ctx, uint8_t* out, unsigned int* length) { return HMAC_Final(ctx, out, length) == 1; }
+inline bool HmacCopy(HMAC_CTX* to, HMAC_CTX* from) { return HMAC_CTX_copy(to, from) == 1; }
+#pragma GCC diagnostic pop
 
 // Bytes a long kernel (hash, HMAC, cipher) processes between two chunk boundaries.
 constexpr size_t kChunkBytes = 128 * 1024;
@@ -128,8 +215,10 @@ struct HashManyBatch {
   size_t outputLength = 0;
   std::vector<ByteView> inputs;
   std::unique_ptr<uint8_t[]> copy;  // the inputs copied at the call (zeroCopy), if any
-  std::vector<std::vector<uint8_t>> digests;
+  size_t copyLength = 0;             // bytes at `copy`: wiped when the batch is freed
+  std::vector<std::vector<uint8_t>> digests;  // digests are not secret: not wiped
   std::atomic<size_t> next{0};
+  ~HashManyBatch() { Wipe(copy.get(), copyLength); }
 };
 std::unique_ptr<Kernel> MakeHashManyKernel(std::shared_ptr<HashManyBatch> batch);
 std::unique_ptr<Kernel> MakeHmacKernel(const EVP_MD* md, ByteView key, ByteView data);

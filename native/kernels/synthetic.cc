@@ -14,14 +14,14 @@ namespace {
 class NoopKernel : public Kernel {
  public:
   explicit NoopKernel(KernelId id) : Kernel(id) {}
-  void Run(const std::atomic<bool>&) override {}
+  void Execute(const std::atomic<bool>&) override {}
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
 };
 
 class SpinKernel : public Kernel {
  public:
   explicit SpinKernel(double ms) : Kernel(kKernelSpin), ns_(static_cast<uint64_t>(ms * 1e6)) {}
-  void Run(const std::atomic<bool>& abort) override {
+  void Execute(const std::atomic<bool>& abort) override {
     uint64_t end = NowNs() + ns_;
     while (NowNs() < end) {
       if (abort.load(std::memory_order_relaxed)) {
@@ -39,7 +39,7 @@ class SpinKernel : public Kernel {
 class SleepKernel : public Kernel {
  public:
   explicit SleepKernel(double ms) : Kernel(kKernelSleep), ns_(static_cast<uint64_t>(ms * 1e6)) {}
-  void Run(const std::atomic<bool>& abort) override {
+  void Execute(const std::atomic<bool>& abort) override {
     // Sleeps in slices of at most 1 ms so that an abort is noticed quickly.
     constexpr uint64_t kSliceNs = 1000000;
     uint64_t end = NowNs() + ns_;
@@ -64,7 +64,7 @@ class HoldKernel : public Kernel {
  public:
   explicit HoldKernel(std::shared_ptr<HoldBarrier> barrier)
       : Kernel(kKernelProbe), barrier_(std::move(barrier)) {}
-  void Run(const std::atomic<bool>& abort) override {
+  void Execute(const std::atomic<bool>& abort) override {
     std::unique_lock<std::mutex> lock(barrier_->mutex);
     if (barrier_->released) return;
     barrier_->arrived++;
