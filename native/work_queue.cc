@@ -61,17 +61,22 @@ size_t SizeArg(Napi::Value value) { return static_cast<size_t>(value.As<Napi::Nu
 // Node-API cannot pin a JS ArrayBuffer's memory: a buffer transferred away while its job reads
 // it in place could be freed under the pool thread. Native memory, not a JS copy: freed as
 // soon as the job settles (not at some later GC), so malloc hands the same warm pages back to
-// the next job instead of faulting in fresh ones.
-std::unique_ptr<uint8_t[]> CopyInto(const std::vector<ByteView*>& views) {
-  size_t total = 0;
-  for (const ByteView* view : views) total += view->length;
-  if (total == 0) return nullptr;
-  std::unique_ptr<uint8_t[]> copy(new uint8_t[total]);  // uninitialised: every byte is written
+// the next job instead of faulting in fresh ones. Its owner wipes its `length` bytes before
+// freeing them (Kernel::AdoptInput, HashManyBatch::copyLength): they may be keys or passwords.
+struct Copy {
+  std::unique_ptr<uint8_t[]> bytes;
+  size_t length = 0;
+};
+Copy CopyInto(const std::vector<ByteView*>& views) {
+  Copy copy;
+  for (const ByteView* view : views) copy.length += view->length;
+  if (copy.length == 0) return copy;
+  copy.bytes.reset(new uint8_t[copy.length]);  // uninitialised: every byte is written
   size_t offset = 0;
   for (ByteView* view : views) {
     if (view->length == 0) continue;
-    std::memcpy(copy.get() + offset, view->data, view->length);
-    view->data = copy.get() + offset;
+    std::memcpy(copy.bytes.get() + offset, view->data, view->length);
+    view->data = copy.bytes.get() + offset;
     offset += view->length;
   }
   return copy;
@@ -81,12 +86,12 @@ std::unique_ptr<uint8_t[]> CopyInto(const std::vector<ByteView*>& views) {
 // points into `copy`, or into the JS value, which the job must then keep referenced (`keep`).
 struct Input {
   ByteView view;
-  std::unique_ptr<uint8_t[]> copy;
+  Copy copy;
   Napi::Value keep;
 };
 
 Input InputOf(Napi::Value value, Napi::Value inPlace) {
-  Input input{BytesOf(value), nullptr, value};
+  Input input{BytesOf(value), Copy(), value};
   if (!inPlace.As<Napi::Boolean>().Value()) {
     input.copy = CopyInto({&input.view});
     input.keep = Napi::Value();
@@ -301,13 +306,7 @@ void WorkQueueWrap::RunJob(uv_work_t* req) {
     }
   }
   static const std::atomic<bool> never{false};
-  try {
-    job->kernel->Run(job->uninterruptible ? never : job->abortRequested);
-  } catch (const std::bad_alloc&) {
-    job->thrown = Job::kThrewOutOfMemory;  // never let an exception unwind into libuv
-  } catch (...) {
-    job->thrown = Job::kThrewOther;
-  }
+  job->kernel->Run(job->uninterruptible ? never : job->abortRequested);  // noexcept: failures are the kernel's
   job->finishedAt = NowNs();
   if (counted) queue->pool_.running.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -396,13 +395,6 @@ void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
         reason = error.Value();
       }
       napi_reject_deferred(env, job->deferred, reason);
-    } else if (job->thrown != Job::kNotThrown) {
-      outcome = 1;
-      bool memory = job->thrown == Job::kThrewOutOfMemory;
-      KernelError thrown;
-      thrown.code = memory ? "ERR_UVSCOPE_OUT_OF_MEMORY" : "ERR_UVSCOPE_INTERNAL";
-      thrown.message = memory ? "uvscope: out of memory on a pool thread" : "uvscope: a pool job failed unexpectedly";
-      napi_reject_deferred(env, job->deferred, ErrorFromKernel(env, thrown));
     } else if (kernel.error() != nullptr) {
       outcome = 1;
       napi_reject_deferred(env, job->deferred, ErrorFromKernel(env, *kernel.error()));
@@ -473,7 +465,6 @@ void WorkQueueWrap::Free(Job* job) {
   job->abortRequested.store(false, std::memory_order_relaxed);
   job->uninterruptible = false;
   job->settled = false;
-  job->thrown = Job::kNotThrown;
   job->inLibuv = false;
   job->prev = job->next = nullptr;
   job->startedAt = job->finishedAt = job->settledAt = 0;
@@ -537,7 +528,7 @@ Napi::Value WorkQueueWrap::Hash(const Napi::CallbackInfo& info) {
   const EVP_MD* md = DigestOf(data_, info[0]);
   Input data = InputOf(info[1], info[3]);
   std::unique_ptr<Kernel> kernel = MakeHashKernel(md, data.view, SizeArg(info[2]));
-  kernel->AdoptInput(std::move(data.copy));
+  kernel->AdoptInput(std::move(data.copy.bytes), data.copy.length);
   return Submit(info, 4, std::move(kernel), data.keep);
 }
 
@@ -553,7 +544,7 @@ Napi::Value WorkQueueWrap::Hmac(const Napi::CallbackInfo& info) {
   const EVP_MD* md = DigestOf(data_, info[0]);
   Input data = InputOf(info[2], info[3]);
   std::unique_ptr<Kernel> kernel = MakeHmacKernel(md, BytesOf(info[1]), data.view);
-  kernel->AdoptInput(std::move(data.copy));
+  kernel->AdoptInput(std::move(data.copy.bytes), data.copy.length);
   return Submit(info, 4, std::move(kernel), info[1], data.keep);
 }
 
@@ -611,10 +602,10 @@ Napi::Value WorkQueueWrap::Cipher(const Napi::CallbackInfo& info) {
   bool overwritesInput = Overlaps(output, input);  // before the copy: the caller's own bytes
   std::vector<ByteView*> toCopy{&key, &iv, &aad, &tag};
   if (!inPlace) toCopy.push_back(&input);
-  std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
+  Copy copy = CopyInto(toCopy);
   Napi::Object tagTarget = info[10].IsUndefined() ? Napi::Object() : info[10].As<Napi::Object>();
   std::unique_ptr<Kernel> kernel = MakeCipherKernel(setup, key, iv, aad, tag, input, output, tagTarget);
-  kernel->AdoptInput(std::move(copy));
+  kernel->AdoptInput(std::move(copy.bytes), copy.length);
   return Submit(info, 11, std::move(kernel), inPlace ? info[7] : Napi::Value(),
                 info[9].IsUndefined() ? Napi::Value() : info[9], overwritesInput);
 }
@@ -629,9 +620,9 @@ Napi::Value WorkQueueWrap::CipherUpdate(const Napi::CallbackInfo& info) {
   bool overwritesInput = Overlaps(output, input);
   std::vector<ByteView*> toCopy{&aad};
   if (!inPlace) toCopy.push_back(&input);
-  std::unique_ptr<uint8_t[]> copy = CopyInto(toCopy);
+  Copy copy = CopyInto(toCopy);
   std::unique_ptr<Kernel> kernel = MakeCipherUpdateKernel(cipher->state, aad, input, output);
-  kernel->AdoptInput(std::move(copy));
+  kernel->AdoptInput(std::move(copy.bytes), copy.length);
   return Submit(info, 5, std::move(kernel), inPlace ? info[2] : Napi::Value(),
                 info[4].IsUndefined() ? Napi::Value() : info[4], overwritesInput);
 }
@@ -640,9 +631,9 @@ Napi::Value WorkQueueWrap::CipherUpdate(const Napi::CallbackInfo& info) {
 Napi::Value WorkQueueWrap::CipherFinal(const Napi::CallbackInfo& info) {
   CipherWrap* cipher = CipherWrap::Unwrap(info[0].As<Napi::Object>());
   ByteView aad = BytesOf(info[1]), tag = BytesOf(info[2]);
-  std::unique_ptr<uint8_t[]> copy = CopyInto({&aad, &tag});
+  Copy copy = CopyInto({&aad, &tag});
   std::unique_ptr<Kernel> kernel = MakeCipherFinalKernel(cipher->state, aad, tag);
-  kernel->AdoptInput(std::move(copy));
+  kernel->AdoptInput(std::move(copy.bytes), copy.length);
   return Submit(info, 3, std::move(kernel));
 }
 
@@ -650,9 +641,9 @@ Napi::Value WorkQueueWrap::CipherFinal(const Napi::CallbackInfo& info) {
 Napi::Value WorkQueueWrap::Hkdf(const Napi::CallbackInfo& info) {
   const EVP_MD* md = DigestOf(data_, info[0]);
   ByteView key = BytesOf(info[1]), salt = BytesOf(info[2]), label = BytesOf(info[3]);
-  std::unique_ptr<uint8_t[]> copy = CopyInto({&key, &salt, &label});
+  Copy copy = CopyInto({&key, &salt, &label});
   std::unique_ptr<Kernel> kernel = MakeHkdfKernel(md, key, salt, label, SizeArg(info[4]));
-  kernel->AdoptInput(std::move(copy));
+  kernel->AdoptInput(std::move(copy.bytes), copy.length);
   return Submit(info, 5, std::move(kernel));
 }
 
@@ -670,10 +661,9 @@ Napi::Value WorkQueueWrap::Argon2(const Napi::CallbackInfo& info) {
   params.tagLength = info[6].As<Napi::Number>().Uint32Value();
   params.memory = info[7].As<Napi::Number>().Uint32Value();
   params.passes = info[8].As<Napi::Number>().Uint32Value();
-  std::unique_ptr<uint8_t[]> copy =
-      CopyInto({&params.message, &params.nonce, &params.secret, &params.associatedData});
+  Copy copy = CopyInto({&params.message, &params.nonce, &params.secret, &params.associatedData});
   std::unique_ptr<Kernel> kernel = MakeArgon2Kernel(params);
-  kernel->AdoptInput(std::move(copy));
+  kernel->AdoptInput(std::move(copy.bytes), copy.length);
   return Submit(info, 9, std::move(kernel));
 }
 
@@ -846,7 +836,9 @@ HashManyBatchWrap::HashManyBatchWrap(const Napi::CallbackInfo& info) : Napi::Obj
     batch->inputs[i] = BytesOf(inputs.Get(i));
     if (!inPlace.Get(i).As<Napi::Boolean>().Value()) toCopy.push_back(&batch->inputs[i]);
   }
-  batch->copy = CopyInto(toCopy);
+  Copy copy = CopyInto(toCopy);
+  batch->copy = std::move(copy.bytes);
+  batch->copyLength = copy.length;
   batch->digests.resize(inputs.Length());
 }
 

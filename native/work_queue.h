@@ -48,9 +48,6 @@ struct Job {
   bool uninterruptible = false;
   bool inLibuv = false;
   bool settled = false;  // Settle() ran: re-entrant cancels find nothing to settle
-  // Set on the pool thread when Run() threw (std::bad_alloc or worse): the job fails with a
-  // coded error instead of taking the process down.
-  enum Thrown : uint8_t { kNotThrown, kThrewOutOfMemory, kThrewOther } thrown = kNotThrown;
   Job* prev = nullptr;  // intrusive list of jobs handed to libuv (loop thread only)
   Job* next = nullptr;
   // Monotonic ns. startedAt/finishedAt and thread are written on the pool thread before

@@ -31,9 +31,11 @@ import {
   JobOptions,
   macDigest,
   readInPlace,
+  secretCopyOf,
   Submit,
   toBytes,
   validateJobOptions,
+  wipedWhenSettled,
   zeroCopyOption,
 } from './pool/inputs';
 import { JobFlag, KERNEL_NAMES, KernelName, native, NativeHasher, NativeWorkQueue } from './native';
@@ -334,10 +336,13 @@ export class ThreadPool {
   /** HMAC of `data` under `key`, byte-identical to `crypto.createHmac(algorithm, key).update(data).digest()`. */
   hmac(algorithm: string, key: BinaryLike, data: BinaryInput, options?: InputOptions): Promise<Buffer> {
     macDigest('hmac', algorithm);
-    const keyBytes = copyOf(toBytes('key', key, true));
+    const keyBytes = secretCopyOf('key', key);
     const bytes = toBytes('data', data);
     const inPlace = readInPlace(bytes, data, zeroCopyOption(options));
-    return this.#submit(options, (control) => this.#native.hmac(algorithm, keyBytes, bytes, inPlace, control));
+    return wipedWhenSettled(
+      this.#submit(options, (control) => this.#native.hmac(algorithm, keyBytes, bytes, inPlace, control)),
+      keyBytes,
+    );
   }
 
   /**
@@ -369,14 +374,15 @@ export class ThreadPool {
     digest: string,
     options?: JobOptions,
   ): Promise<Buffer> {
-    const passwordBytes = copyOf(toBytes('password', password, true));
+    const passwordBytes = secretCopyOf('password', password);
     const saltBytes = copyOf(toBytes('salt', salt, true));
     validateNumber('iterations', iterations, { min: 1, max: MAX_INT32, integer: true });
     validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
     macDigest('digest', digest);
     validateJobOptions(options);
-    return this.#submit(options, (control) =>
-      this.#native.pbkdf2(passwordBytes, saltBytes, iterations, keylen, digest, control),
+    return wipedWhenSettled(
+      this.#submit(options, (control) => this.#native.pbkdf2(passwordBytes, saltBytes, iterations, keylen, digest, control)),
+      passwordBytes,
     );
   }
 
@@ -391,7 +397,7 @@ export class ThreadPool {
     params?: ScryptParams,
     options?: JobOptions,
   ): Promise<Buffer> {
-    const passwordBytes = copyOf(toBytes('password', password, true));
+    const passwordBytes = secretCopyOf('password', password);
     const saltBytes = copyOf(toBytes('salt', salt, true));
     validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
     validateObject('params', params);
@@ -418,8 +424,9 @@ export class ThreadPool {
       throw error;
     }
     validateJobOptions(options);
-    return this.#submit(options, (control) =>
-      this.#native.scrypt(passwordBytes, saltBytes, keylen, N, r, p, maxmem, control),
+    return wipedWhenSettled(
+      this.#submit(options, (control) => this.#native.scrypt(passwordBytes, saltBytes, keylen, N, r, p, maxmem, control)),
+      passwordBytes,
     );
   }
 

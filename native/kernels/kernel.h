@@ -109,7 +109,7 @@ class Kernel {
   // copied at submission (native/work_queue.cc CopyInto: keys, IVs, passwords, secrets and
   // data copied rather than read in place): `length` bytes, wiped once Run() is done with
   // them, or when the kernel is destroyed if the job never ran.
-  void AdoptInput(std::unique_ptr<uint8_t[]> bytes, size_t length = 0) {
+  void AdoptInput(std::unique_ptr<uint8_t[]> bytes, size_t length) {
     WipeInput();
     input_ = std::move(bytes);
     inputLength_ = input_ ? length : 0;

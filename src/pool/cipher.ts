@@ -21,6 +21,8 @@ import {
   readInPlace,
   Submit,
   toBytes,
+  wipe,
+  wipeIfOwn,
   writableView,
   zeroCopyOption,
 } from './inputs';
@@ -183,6 +185,8 @@ interface CipherCall {
   flags: number;
   tagLength: number;
   key: ArrayBufferView;
+  /** `key` was made here (an encoded string, an exported KeyObject): zeroed once copied natively. */
+  ownKey: boolean;
   iv: ArrayBufferView;
   aad: ArrayBufferView;
 }
@@ -208,6 +212,25 @@ function prepare(
   const spec = specOf(algorithm);
   const name = algorithm as string;
   const keyView = keyBytes(key);
+  try {
+    const ownKey = typeof key === 'string' || key instanceof crypto.KeyObject;
+    return prepareWithKey(encrypt, spec, name, keyView, ownKey, iv, options, authTag);
+  } catch (error) {
+    wipeIfOwn(key, keyView);
+    throw error;
+  }
+}
+
+function prepareWithKey(
+  encrypt: boolean,
+  spec: CipherSpec,
+  name: string,
+  keyView: ArrayBufferView,
+  ownKey: boolean,
+  iv: unknown,
+  options: DecipherOptions | undefined,
+  authTag: ArrayBufferView | undefined,
+): CipherCall {
   const ivView = iv === null ? null : toBytes('iv', iv, true);
   const authTagLength = options?.authTagLength;
   if (authTagLength !== undefined) validateNumber('options.authTagLength', authTagLength, { min: 0, max: MAX_INT32, integer: true });
@@ -217,7 +240,7 @@ function prepare(
   let flags = encrypt ? ENCRYPT : 0;
   if (spec.aead) flags |= AEAD;
   if (options?.autoPadding !== false) flags |= PADDING;
-  return { algorithm: name, spec, flags, tagLength: authTag?.byteLength ?? authTagLength ?? 16, key: keyView, iv: ivView ?? EMPTY, aad };
+  return { algorithm: name, spec, flags, tagLength: authTag?.byteLength ?? authTagLength ?? 16, key: keyView, ownKey, iv: ivView ?? EMPTY, aad };
 }
 
 function tagOf(value: unknown, name: string): ArrayBufferView {
@@ -282,9 +305,13 @@ function oneShot(
   const input = toBytes(encrypt ? 'plaintext' : 'ciphertext', data);
   const output = outputOf(options, maxOutputOf(call.spec.blockSize, input.byteLength, encrypt && (call.flags & PADDING) !== 0));
   const inPlace = readInPlace(input, data, zeroCopy) && !(output !== undefined && overlaps(input, output, true));
-  return submit(options, (queue, control) =>
-    queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, tag, input, inPlace, output, tagTarget, control),
-  ).then((result) => outputBuffer(result, output));
+  try {
+    return submit(options, (queue, control) =>
+      queue.cipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv, call.aad, tag, input, inPlace, output, tagTarget, control),
+    ).then((result) => outputBuffer(result, output));
+  } finally {
+    if (call.ownKey) wipe(call.key);  // the native side copied it during the call
+  }
 }
 
 /** ThreadPool.encrypt: checks, then one pool job. */
@@ -366,7 +393,11 @@ export class PoolCipher {
     // AAD and tag are used by later steps: private copies, taken now.
     this.#aad = call.aad === EMPTY ? EMPTY : copyOf(call.aad);
     this.#expectedTag = tag;
-    this.#native = new native.NativeCipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv);
+    try {
+      this.#native = new native.NativeCipher(call.algorithm, call.flags, call.tagLength, call.key, call.iv);
+    } finally {
+      if (call.ownKey) wipe(call.key);  // now in the native cipher context
+    }
   }
 
   /**

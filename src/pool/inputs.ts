@@ -6,6 +6,8 @@
  * (threadpool.ts) and the call families in src/pool/.
  * @module
  */
+import crypto from 'node:crypto';
+
 import { codedError, invalidArgType, invalidArgValue, validateBoolean, validateObject } from '../errors';
 import { native, NativeWorkQueue } from '../native';
 
@@ -104,6 +106,35 @@ const XOF_DEFAULT_LENGTH: Readonly<Record<string, number>> = { 'SHAKE-128': 16, 
  */
 export function copyOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice();
+}
+
+/** Zeroes `bytes` (memory uvscope made itself) once nothing reads them: they held a secret. */
+export function wipe(bytes: ArrayBufferView): void {
+  new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).fill(0);
+}
+
+/**
+ * Zeroes the bytes toBytes() or a KeyObject's export() made of the caller's secret `source`
+ * (an encoded string, an exported key) once the native side has its copy; the caller's own
+ * views are never touched.
+ */
+export function wipeIfOwn(source: unknown, bytes: ArrayBufferView): void {
+  if (typeof source === 'string' || source instanceof crypto.KeyObject) wipe(bytes);
+}
+
+/** A private copy of the secret `value` (a key, a password), for a job that reads it in place. */
+export function secretCopyOf(name: string, value: unknown): Uint8Array {
+  const bytes = toBytes(name, value, true);
+  const copy = copyOf(bytes);
+  wipeIfOwn(value, bytes);
+  return copy;
+}
+
+/** `promise`, once it has settled and `bytes` (private copies of secrets the job read in place) are zeroed. */
+export function wipedWhenSettled<T>(promise: Promise<T>, ...bytes: ArrayBufferView[]): Promise<T> {
+  return promise.finally(() => {
+    for (const view of bytes) wipe(view);
+  });
 }
 
 /** Inputs up to this size are copied unless `zeroCopy: true`: the copy costs less than the job. */

@@ -11,7 +11,7 @@ import crypto from 'node:crypto';
 
 import { codedError, describeValue, invalidArgType, invalidArgValue, outOfRange, validateNumber, validateObject } from '../errors';
 import { native } from '../native';
-import { BinaryLike, digestInfo, JobOptions, macDigest, Submit, toBytes, validateJobOptions } from './inputs';
+import { BinaryLike, digestInfo, JobOptions, macDigest, Submit, toBytes, validateJobOptions, wipeIfOwn } from './inputs';
 
 // Inputs are passed as views of the caller's bytes: the native side copies them during the
 // submitting call, before anything can change them.
@@ -77,7 +77,13 @@ export function hkdf(
     throw Object.assign(error, { code: 'ERR_CRYPTO_INVALID_KEYLEN' });
   }
   validateJobOptions(options);
-  return submit(options, (queue, control) => queue.hkdf(digest, key, saltBytes, infoBytes, keylen, control)).then((bytes) =>
+  let job: Promise<Buffer>;
+  try {
+    job = submit(options, (queue, control) => queue.hkdf(digest, key, saltBytes, infoBytes, keylen, control));
+  } finally {
+    wipeIfOwn(ikm, key);  // the native side copied it during the call
+  }
+  return job.then((bytes) =>
     bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
       ? (bytes.buffer as ArrayBuffer)
       : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
@@ -130,7 +136,13 @@ export function argon2(submit: Submit, algorithm: Argon2Algorithm, parameters: A
       ),
     );
   }
-  return submit(options, (queue, control) =>
-    queue.argon2(ARGON2_KDF[algorithm], message, nonce, secret, associatedData, parallelism, tagLength, memory, passes, control),
-  );
+  try {
+    return submit(options, (queue, control) =>
+      queue.argon2(ARGON2_KDF[algorithm], message, nonce, secret, associatedData, parallelism, tagLength, memory, passes, control),
+    );
+  } finally {
+    // The native side copied them during the call.
+    wipeIfOwn(p.message, message);
+    wipeIfOwn(p.secret, secret);
+  }
 }
