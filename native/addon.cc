@@ -12,6 +12,7 @@
 #include "loop/live_reports.h"
 #include "loop/stall_watchdog.h"
 #include "loop_observer.h"
+#include "typed_args.h"
 #include "pin_library.h"
 #include "work_queue.h"
 
@@ -119,18 +120,7 @@ static Napi::Value ScryptValid(const Napi::CallbackInfo& info) {
 
 // isDetached(view): whether the view's ArrayBuffer has been detached (transferred).
 static Napi::Value IsDetached(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  napi_value arrayBuffer = info[0];
-  bool isTypedArray = false, isDataView = false, detached = false;
-  napi_is_typedarray(env, info[0], &isTypedArray);
-  napi_is_dataview(env, info[0], &isDataView);
-  if (isTypedArray) {
-    napi_get_typedarray_info(env, info[0], nullptr, nullptr, nullptr, &arrayBuffer, nullptr);
-  } else if (isDataView) {
-    napi_get_dataview_info(env, info[0], nullptr, nullptr, &arrayBuffer, nullptr);
-  }
-  napi_is_detached_arraybuffer(env, arrayBuffer, &detached);
-  return Napi::Boolean::New(info.Env(), detached);
+  return Napi::Boolean::New(info.Env(), IsDetachedView(info.Env(), info[0]));
 }
 
 // abortForExit(): called from process 'exit': cancel queued pool jobs, stop running ones.

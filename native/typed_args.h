@@ -37,6 +37,22 @@ inline size_t ElementBytes(napi_typedarray_type type) {
   }
 }
 
+// Whether the ArrayBuffer behind `value` (an ArrayBuffer, a typed array or a DataView) has been
+// detached (transferred away): its views then read as empty.
+inline bool IsDetachedView(napi_env env, napi_value value) {
+  napi_value arrayBuffer = value;
+  bool isTypedArray = false, isDataView = false, detached = false;
+  napi_is_typedarray(env, value, &isTypedArray);
+  napi_is_dataview(env, value, &isDataView);
+  if (isTypedArray) {
+    napi_get_typedarray_info(env, value, nullptr, nullptr, nullptr, &arrayBuffer, nullptr);
+  } else if (isDataView) {
+    napi_get_dataview_info(env, value, nullptr, nullptr, &arrayBuffer, nullptr);
+  }
+  napi_is_detached_arraybuffer(env, arrayBuffer, &detached);
+  return detached;
+}
+
 inline Napi::TypeError ArgTypeError(Napi::Env env, const char* name, const char* expected) {
   Napi::TypeError error = Napi::TypeError::New(env, std::string("The \"") + name + "\" argument must be " + expected);
   error.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));

@@ -37,6 +37,13 @@ ByteView BytesOf(Napi::Value value) {
   } else {
     throw ArgTypeError(value.Env(), "data", "an ArrayBufferView");
   }
+  if (length == 0 && IsDetachedView(env, value)) {
+    // Detached since TypeScript checked it (an option getter run after the check): refused,
+    // never read as empty.
+    Napi::TypeError error = Napi::TypeError::New(value.Env(), "The argument 'data' must not be a detached buffer");
+    error.Set("code", Napi::String::New(value.Env(), "ERR_INVALID_ARG_VALUE"));
+    throw error;
+  }
   view.data = static_cast<const uint8_t*>(data);
   view.length = length;
   return view;
