@@ -114,7 +114,7 @@ const VALGRIND_SKIP = ['*/sh', '*/bash', '*/dash', '*/env', '*/npm', '*/npx', '*
  * hours under memcheck; they run under ASan in CI), and the package and CLI report tests,
  * which exercise npm, compilers and Chromium rather than the addon.
  */
-const VALGRIND_DEFAULT_IGNORE = ['/test/stress', '/test/property', '/test/pack', '/test/cli', '/test/stall-watchdog', '/test/watchdog-preload', '/test/reentrancy';
+const VALGRIND_DEFAULT_IGNORE = ['/test/stress', '/test/property', '/test/pack', '/test/cli', '/test/stall-watchdog', '/test/watchdog-preload', '/test/reentrancy'];
 
 function valgrind() {
   const logs = path.join(root, 'build-valgrind');
