@@ -316,11 +316,17 @@ export class ThreadPool {
     if (!Array.isArray(inputs)) throw invalidArgType('inputs', 'an instance of Array', inputs);
     // A private copy: the caller may change its array; the job keeps this one alive. A plain
     // loop: map() would skip holes and follow Symbol.species.
+    // Each element is read once: a getter could answer a second read with something else (a
+    // string, whose bytes would then be taken as private and read in place).
     const views: ArrayBufferView[] = new Array(inputs.length);
-    for (let i = 0; i < inputs.length; i++) views[i] = toBytes(`inputs[${i}]`, inputs[i]);
+    const given: unknown[] = new Array(inputs.length);
+    for (let i = 0; i < inputs.length; i++) {
+      given[i] = inputs[i];
+      views[i] = toBytes(`inputs[${i}]`, given[i]);
+    }
     const zeroCopy = zeroCopyOption(options);
     const inPlace: boolean[] = new Array(views.length);
-    for (let i = 0; i < views.length; i++) inPlace[i] = readInPlace(views[i], inputs[i], zeroCopy);
+    for (let i = 0; i < views.length; i++) inPlace[i] = readInPlace(views[i], given[i], zeroCopy);
     const outputLength = outputLengthOf(algorithm, info, options);
     const jobsOption = options?.jobs;
     if (jobsOption !== undefined) validateNumber('options.jobs', jobsOption, { min: 1, max: 1024, integer: true });
