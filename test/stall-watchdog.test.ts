@@ -147,7 +147,7 @@ describe('options and lifecycle', () => {
 
   test('stats are zero before start; start and stop can alternate', () => {
     const watchdog = new StallWatchdog({ thresholdMs: 10, stacks: false });
-    expect(watchdog.stats()).toEqual({ stalls: 0, longestNs: 0, totalNs: 0, reports: 0 });
+    expect(watchdog.stats()).toEqual({ stalls: 0, longestNs: 0, totalNs: 0, reports: 0, reportsWritten: 0, reportsDropped: 0 });
     watchdog.start().stop().start().stop();
     expect(watchdog.stats().stalls).toBe(0);
     watchdog.close();
@@ -236,6 +236,8 @@ describe('in this process', () => {
       longestNs: Math.max(...all.map((e) => e.durationNs)),
       totalNs: all.reduce((sum, e) => sum + e.durationNs, 0),
       reports: all.reduce((sum, e) => sum + e.reportCount, 0),
+      reportsWritten: 0,
+      reportsDropped: 0,
     });
   });
 
@@ -389,7 +391,7 @@ describe('in child processes', () => {
     };
     expect(result.fsStatsAlone).toBeGreaterThan(50);
     expect(result.fsStats).toBeGreaterThan(50);
-    expect(result.alone).toEqual({ stalls: 0, longestNs: 0, totalNs: 0, reports: 0 });
+    expect(result.alone).toEqual({ stalls: 0, longestNs: 0, totalNs: 0, reports: 0, reportsWritten: 0, reportsDropped: 0 });
     // Natively both are 0; a slow machine (ASan) may really be busy for 10 ms now and then, and
     // then the observer saw that iteration too.
     expect(result.beside.stalls).toBeLessThanOrEqual(result.longIterations.count);
