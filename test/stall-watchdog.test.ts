@@ -356,6 +356,21 @@ describe('in this process', () => {
     }
   });
 
+  test('the blocked thread calling stats() in a loop is answered while a stack request waits: the stack is taken', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 20, repeatMs: 10, stacks: true }).start();
+    let blockStart = 0n;
+    const stall = stallAfter(watchdog, () => blockStart);
+    setImmediate(function statsCaller() {
+      blockStart = nowNs();
+      while (watchdog!.stats().reports < 5);
+    });
+    const event = await stall;
+    // stats() took the state lock that the watchdog held while it waited for the stack: the
+    // thread never got to serve the request (every report said inNative).
+    const withStack = event.reports.filter((report) => report.stack?.some((frame) => frame.functionName === 'statsCaller'));
+    expect(withStack.length).toBeGreaterThanOrEqual(1);
+  });
+
   test('stop() from inside the blocking code ends the stall there', async () => {
     watchdog = new StallWatchdog({ thresholdMs: 20, repeatMs: 0, stacks: false }).start();
     let blockStart = 0n;
@@ -606,13 +621,13 @@ describe('in child processes', () => {
       dropped: number;
       lengths: number[];
     };
-    expect(result.frames).toBeGreaterThan(1000);
-    expect(result.reports).toBeGreaterThanOrEqual(12);
-    expect(Math.min(...result.lengths)).toBeGreaterThan(2e6);
-    // 8 MiB: three such lines fit; a line count cap (1,024) would have kept them all.
-    expect(result.lengths.length).toBeLessThanOrEqual(4);
+    expect(result.frames).toBeGreaterThan(500);
+    expect(Math.max(...result.lengths)).toBeGreaterThan(2e6);
+    // Lost while the thread was still blocked: a cap of 1,024 lines would have kept all (fewer
+    // than 200) of them; 8 MiB keeps three or so such lines.
+    expect(result.droppedInStall).toBeGreaterThanOrEqual(3);
+    expect(result.reports).toBeLessThan(200);
     expect(result.lengths.reduce((sum, n) => sum + n, 0)).toBeLessThanOrEqual(8 * 2 ** 20);
-    expect(result.droppedInStall).toBeGreaterThanOrEqual(result.reports - 4);
     expect(result.dropped + result.lengths.length).toBe(result.reports);
     const { code, stderr } = await child.exited;
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });

@@ -320,6 +320,10 @@ void StallWatchdogCore::Run() {
     } catch (const std::exception&) {
       // Out of memory while building a report: this look is lost, the next one may do better.
       if (!lock.owns_lock()) lock.lock();
+      if (reportInFlight_ != 0) {
+        reportInFlight_ = 0;
+        uv_async_send(&async_);  // a stall held back for that report goes out without it
+      }
       waitNs_ = config_.thresholdNs;
     }
     // stop() may have come while the mutex was released: it notified nobody then.
@@ -338,7 +342,6 @@ void StallWatchdogCore::Run() {
 }
 
 void StallWatchdogCore::Look(std::unique_lock<std::mutex>& lock) {
-  (void)lock;
   HeartbeatReading beat = heartbeat_->Read();
   uint64_t now = NowNs();
   uint64_t idle = uv_metrics_idle_time(loop_);  // thread-safe: libuv locks the loop's metrics
@@ -365,7 +368,7 @@ void StallWatchdogCore::Look(std::unique_lock<std::mutex>& lock) {
       stall_.phase = PhaseAfterMarker(beat.phase);
       stall_.iteration = beat.iteration;
       heartbeat_->MarkStallOpen(stallEnd_);
-      Report(now);
+      Report(now, lock);
       nextReportNs_ = now + config_.repeatNs;
       uv_async_send(&async_);  // runs once the loop turns: emits the 'stall' event
       waitNs_ = config_.repeatNs ? config_.repeatNs : config_.thresholdNs;
@@ -373,7 +376,7 @@ void StallWatchdogCore::Look(std::unique_lock<std::mutex>& lock) {
       waitNs_ = config_.thresholdNs - busyNs;
     }
   } else if (config_.repeatNs != 0 && now >= nextReportNs_) {
-    Report(now);
+    Report(now, lock);
     nextReportNs_ += config_.repeatNs;
     if (nextReportNs_ <= now) nextReportNs_ = now + config_.repeatNs;
     waitNs_ = nextReportNs_ - now;
@@ -383,40 +386,72 @@ void StallWatchdogCore::Look(std::unique_lock<std::mutex>& lock) {
   }
 }
 
-void StallWatchdogCore::Report(uint64_t nowNs) {
+// One report of the open stall. Its number is taken under the mutex; the stack request and
+// its wait (up to kCaptureWaitNs), the lines and their queueing happen with the mutex released,
+// so that the loop thread (stats(), the end of the stall) never waits for them. The report then
+// joins its stall's record, which the loop thread may have finished meanwhile: Deliver() holds
+// that record back until it has.
+void StallWatchdogCore::Report(uint64_t nowNs, std::unique_lock<std::mutex>& lock) {
   StallReport report;
   report.atNs = nowNs;
   report.elapsedNs = nowNs - stall_.startedAtNs;
   report.phase = stall_.phase;
   report.iteration = stall_.iteration;
+  const uint64_t number = stall_.number;
+  const uint64_t startedAtNs = stall_.startedAtNs;
+  const uint64_t reportNumber = ++stall_.reportCount;
+  reports_++;
+  reportInFlight_ = number;
+  lock.unlock();
+
+  LateStack late;
   if (config_.stacks) {
     if (provider_ == nullptr) {
       report.stackUnavailable = config_.stackUnavailable;
-    } else if (CaptureStack(report)) {
+    } else if (CaptureStack(report, late)) {
       report.phase = PhaseFromStack(report.stack, report.phase);
       if (report.stack.size() > config_.maxFrames) report.stack.resize(config_.maxFrames);
-      if (stall_.reportCount == 0) stall_.phase = report.phase;
     }
   }
-  stall_.reportCount++;
-  reports_++;
-  std::string line = ReportLine(stall_, report, SIZE_MAX);
+  std::string line = ReportLine(number, reportNumber, startedAtNs, report, SIZE_MAX);
   if (sink_ && sink_->enabled()) {
     // A pipe shared by several writers takes a line of at most PIPE_BUF bytes whole.
     size_t limit = sink_->LineLimit();
-    sink_->Push(line.size() <= limit ? line : ReportLine(stall_, report, limit));
+    sink_->Push(line.size() <= limit ? line : ReportLine(number, reportNumber, startedAtNs, report, limit));
   }
   live_reports::Publish(line);
-  if (stall_.reports.size() < kMaxKeptReports) stall_.reports.push_back(std::move(report));
+
+  lock.lock();
+  reportInFlight_ = 0;
+  StallRecord* stall = nullptr;
+  if (stallOpen_ && stall_.number == number) {
+    stall = &stall_;
+  } else {
+    for (StallRecord& finished : finished_) {
+      if (finished.number == number) stall = &finished;
+    }
+    uv_async_send(&async_);  // Deliver() held it back for this report
+  }
+  if (stall == nullptr) return;
+  if (late.taken && (stallOpen_ && stall == &stall_ ? true : late.capturedAtNs <= stall->endedAtNs)) {
+    AttachLateStack(*stall, std::move(late.frames), late.capturedAtNs);
+  }
+  if (reportNumber == 1 && report.hasStack) stall->phase = report.phase;
+  if (stall->reports.size() < kMaxKeptReports) stall->reports.push_back(std::move(report));
 }
 
-// Asks the stack addon for the blocked thread's stack and waits up to kCaptureWaitNs. A thread
-// inside a native call serves the interrupt only when the call returns: the report then says
-// inNative, and the stack taken on return goes on the stall as its late stack.
-bool StallWatchdogCore::CaptureStack(StallReport& report) {
+// Asks the stack addon for the blocked thread's stack and waits up to kCaptureWaitNs (the state
+// mutex is not held). A thread inside a native call serves the interrupt only when the call
+// returns: the report then says inNative, and the stack taken on return goes on the stall as
+// its late stack (`late`, when the next report finds it).
+bool StallWatchdogCore::CaptureStack(StallReport& report, LateStack& late) {
   std::unique_lock<std::mutex> lock(capture_->mutex);
   if (capture_->state == CaptureSlot::kDone) {  // a late stack from this stall's last request
-    TakeLateStack(stall_, UINT64_MAX);
+    late.taken = true;
+    late.capturedAtNs = capture_->capturedAtNs;
+    late.frames = std::move(capture_->frames);
+    capture_->frames.clear();
+    capture_->state = CaptureSlot::kIdle;
   }
   if (capture_->state != CaptureSlot::kIdle) {
     report.inNative = true;
@@ -436,9 +471,10 @@ bool StallWatchdogCore::CaptureStack(StallReport& report) {
     }
     return false;
   }
-  bool done = capture_->done.wait_for(lock, std::chrono::nanoseconds(kCaptureWaitNs),
-                                      [this] { return capture_->state == CaptureSlot::kDone; });
-  if (!done) {
+  // Until the stack is taken, or the stall is over (Finish() abandons the request).
+  capture_->done.wait_for(lock, std::chrono::nanoseconds(kCaptureWaitNs),
+                          [this] { return capture_->state != CaptureSlot::kPending; });
+  if (capture_->state != CaptureSlot::kDone) {
     report.inNative = true;
     return false;
   }
@@ -450,23 +486,28 @@ bool StallWatchdogCore::CaptureStack(StallReport& report) {
   return true;
 }
 
-// capture_->mutex held: a capture that finished after its report gave up goes on the stall, if
-// it was taken before the stall ended.
+// mutex_ held: a stack taken after its report gave up waiting, as the stall's late stack.
+void StallWatchdogCore::AttachLateStack(StallRecord& stall, std::vector<CapturedFrame> frames, uint64_t capturedAtNs) {
+  stall.hasLateStack = true;
+  stall.lateStackAtNs = capturedAtNs;
+  stall.lateStack = std::move(frames);
+  if (stall.reports.empty() || !stall.reports.front().hasStack) {
+    stall.phase = PhaseFromStack(stall.lateStack, stall.phase);
+  }
+  if (stall.lateStack.size() > config_.maxFrames) stall.lateStack.resize(config_.maxFrames);
+}
+
+// mutex_ and capture_->mutex held, as the stall ends: a capture that finished after its report
+// gave up goes on the stall, if it was taken before the stall ended; one still pending is
+// abandoned (it would belong to whatever runs next), which ends a report's wait for it.
 void StallWatchdogCore::TakeLateStack(StallRecord& stall, uint64_t endNs) {
   if (capture_->state == CaptureSlot::kDone) {
-    if (capture_->capturedAtNs <= endNs) {
-      stall.hasLateStack = true;
-      stall.lateStackAtNs = capture_->capturedAtNs;
-      stall.lateStack = std::move(capture_->frames);
-      if (stall.reports.empty() || !stall.reports.front().hasStack) {
-        stall.phase = PhaseFromStack(stall.lateStack, stall.phase);
-      }
-      if (stall.lateStack.size() > config_.maxFrames) stall.lateStack.resize(config_.maxFrames);
-    }
+    if (capture_->capturedAtNs <= endNs) AttachLateStack(stall, std::move(capture_->frames), capture_->capturedAtNs);
     capture_->frames.clear();
     capture_->state = CaptureSlot::kIdle;
   } else if (capture_->state == CaptureSlot::kPending) {
-    capture_->state = CaptureSlot::kAbandoned;  // it would belong to whatever runs next
+    capture_->state = CaptureSlot::kAbandoned;
+    capture_->done.notify_all();
   }
 }
 
@@ -512,12 +553,13 @@ void StallWatchdogCore::Finish(uint64_t endNs) {
   stall_ = StallRecord();
 }
 
-std::string StallWatchdogCore::ReportLine(const StallRecord& stall, const StallReport& report, size_t maxBytes) const {
+std::string StallWatchdogCore::ReportLine(uint64_t stallNumber, uint64_t reportNumber, uint64_t startedAtNs,
+                                          const StallReport& report, size_t maxBytes) const {
   std::string head = "{\"type\":\"uvscope.stall.report\",\"time\":\"" + WallClockIso() +
                      "\",\"pid\":" + std::to_string(pid_) + ",\"threadId\":" +
-                     std::to_string(static_cast<int64_t>(config_.threadId)) + ",\"stall\":" + std::to_string(stall.number) +
-                     ",\"report\":" + std::to_string(stall.reportCount) + ",\"startedAtNs\":\"" +
-                     std::to_string(stall.startedAtNs) + "\",\"thresholdNs\":" + std::to_string(config_.thresholdNs) + ",";
+                     std::to_string(static_cast<int64_t>(config_.threadId)) + ",\"stall\":" + std::to_string(stallNumber) +
+                     ",\"report\":" + std::to_string(reportNumber) + ",\"startedAtNs\":\"" +
+                     std::to_string(startedAtNs) + "\",\"thresholdNs\":" + std::to_string(config_.thresholdNs) + ",";
   std::string line = head;
   AppendReportFields(line, report);
   line += "}\n";
@@ -599,7 +641,11 @@ void StallWatchdogCore::Deliver() {
   std::deque<StallRecord> finished;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    finished.swap(finished_);
+    // A stall whose last report is still being made waits for it (its report sends again).
+    while (!finished_.empty() && finished_.front().number != reportInFlight_) {
+      finished.push_back(std::move(finished_.front()));
+      finished_.pop_front();
+    }
   }
   for (const StallRecord& stall : finished) {
     if (owner_ == nullptr || closing_) return;

@@ -127,13 +127,21 @@ class StallWatchdogCore {
   void Run();
   void Look(std::unique_lock<std::mutex>& lock);  // one look at the loop; mutex_ held on entry and exit
   void StopThread();
-  void Report(uint64_t nowNs);  // mutex_ held
-  bool CaptureStack(StallReport& report);  // mutex_ held
-  void TakeLateStack(StallRecord& stall, uint64_t endNs);  // mutex_ held
+  // A stack taken after its report stopped waiting, found by the next report's request.
+  struct LateStack {
+    bool taken = false;
+    uint64_t capturedAtNs = 0;
+    std::vector<CapturedFrame> frames;
+  };
+  void Report(uint64_t nowNs, std::unique_lock<std::mutex>& lock);  // mutex_ held on entry and exit, released between
+  bool CaptureStack(StallReport& report, LateStack& late);          // mutex_ not held
+  void AttachLateStack(StallRecord& stall, std::vector<CapturedFrame> frames, uint64_t capturedAtNs);  // mutex_ held
+  void TakeLateStack(StallRecord& stall, uint64_t endNs);  // mutex_ and capture_->mutex held
   void Finish(uint64_t endNs);  // mutex_ held: the open stall is over
   // One report line of at most `maxBytes` (innermost frames kept, the rest counted in
   // `framesOmitted`, when the whole one is longer).
-  std::string ReportLine(const StallRecord& stall, const StallReport& report, size_t maxBytes) const;
+  std::string ReportLine(uint64_t stallNumber, uint64_t reportNumber, uint64_t startedAtNs, const StallReport& report,
+                         size_t maxBytes) const;
   std::string StallJson(const StallRecord& stall) const;
   void Deliver();  // loop thread: emit finished stalls
 
@@ -160,6 +168,7 @@ class StallWatchdogCore {
   uint64_t nextReportNs_ = 0;
   uint64_t waitNs_ = 0;  // how long the watchdog thread sleeps after this look
   std::deque<StallRecord> finished_;  // over, not yet emitted
+  uint64_t reportInFlight_ = 0;       // the stall whose report is being made unlocked (0: none)
   std::shared_ptr<CaptureSlot> capture_;
   uint64_t stalls_ = 0;
   uint64_t longestNs_ = 0;
