@@ -1,7 +1,7 @@
 /**
  * `uvscope trace` reads the stall report lines of every thread of every traced process from one
- * FIFO. With 8 worker threads blocked at once, each writing lines whose full form is ~32 KiB (a
- * 32-frame stack of 1000-character names) faster than the CLI reads them, every line the CLI
+ * FIFO. With 8 worker threads blocked at once, each writing lines whose full form is ~100 KiB (a
+ * 32-frame stack of 3000-character names) faster than the CLI reads them, every line the CLI
  * reads parses and belongs to one report: each is one write() of at most PIPE_BUF bytes, which
  * the kernel never interleaves, and a line that finds no room waits (or is dropped and
  * counted), never cut.
@@ -29,7 +29,7 @@ test('8 worker threads stalling at once on one FIFO: every line the CLI reads is
     const reported = new Set([...result.stderr.matchAll(/^stall: worker (\d+) blocked (\d+) ms in \w+/gm)].map((m) => Number(m[1])));
     expect([...reported].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     // The innermost frames of each report made it: the deep function, by its full name.
-    expect(result.stderr).toContain(`at deep_${'x'.repeat(1000)} (`);
+    expect(result.stderr).toContain(`at deep_${'x'.repeat(3000)} (`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
