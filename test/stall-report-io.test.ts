@@ -223,11 +223,15 @@ test('a non-blocking pipe that fills up (EAGAIN), lines longer than PIPE_BUF: ev
   expect(lines.reduce((n, line) => n + (line.dropped ?? 0), 0)).toBe(stats!.reportsDropped);
   expect(lines.every((line, i) => line.stall === 1 && (i === 0 || line.report > lines[i - 1].report))).toBe(true);
   for (const raw of text.slice(0, -1).split('\n')) expect(Buffer.byteLength(raw) + 1).toBeLessThanOrEqual(4096);
-  // 64 frames of 400-character names do not fit 4 KiB: the innermost are kept, the rest counted.
-  const first = lines[0];
-  expect(first.framesOmitted).toBeGreaterThan(0);
-  expect(first.stack!.length + first.framesOmitted!).toBe(64);
-  expect(first.stack!.map((frame) => frame.functionName)).toContain(`deep_${'x'.repeat(400)}`);
+  // 64 frames of 400-character names do not fit 4 KiB: the innermost are kept, the rest counted
+  // (in the reports whose stack was taken within the 10 ms a report waits for it).
+  const withStack = lines.filter((line) => line.stack);
+  expect(withStack.length).toBeGreaterThanOrEqual(1);
+  for (const line of withStack) {
+    expect(line.framesOmitted).toBeGreaterThan(0);
+    expect(line.stack!.length + line.framesOmitted!).toBe(64);
+    expect(line.stack!.map((frame) => frame.functionName)).toContain(`deep_${'x'.repeat(400)}`);
+  }
 });
 
 test('a descriptor closed by the caller after start(): reports go to the file it was, not to the one reusing its number', async () => {
