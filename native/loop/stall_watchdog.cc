@@ -326,9 +326,11 @@ void StallWatchdogCore::Run() {
       }
       waitNs_ = config_.thresholdNs;
     }
-    // stop() may have come while the mutex was released: it notified nobody then.
-    if (stopping_) break;
-    wake_.wait_for(lock, std::chrono::nanoseconds(std::max<uint64_t>(waitNs_, 100000)));
+    // stop() or the end of a stall may have come while the mutex was released: they notified
+    // nobody then, their flags say it.
+    wake_.wait_for(lock, std::chrono::nanoseconds(std::max<uint64_t>(waitNs_, 100000)),
+                   [this] { return stopping_ || lookAgain_; });
+    lookAgain_ = false;
   }
   lock.unlock();
   // A last try for what waits (without waiting): the rest is kept for a later start(), or
@@ -625,11 +627,12 @@ void StallWatchdogCore::OnAsync(uv_async_t* async) {
         uint64_t endNs = LoopHeartbeat::StallEndNs(self->stallEnd_);
         self->Finish(endNs != 0 ? endNs : NowNs());
         self->heartbeat_->BeatNow();  // busy time counts afresh from here
+        // The watchdog thread may sleep for a whole repeat interval: it looks again now, so
+        // that the next stall is timed from here.
+        self->lookAgain_ = true;
         ended = true;
       }
     }
-    // The watchdog thread may sleep for a whole repeat interval: it looks again now, so that
-    // the next stall is timed from here.
     if (ended) self->wake_.notify_all();
     self->Deliver();
   } catch (const std::exception&) {

@@ -163,6 +163,7 @@ class StallWatchdogCore {
   std::condition_variable wake_;
   std::thread thread_;
   bool stopping_ = false;
+  bool lookAgain_ = false;  // the loop thread ended a stall: the watchdog thread looks at once
   bool stallOpen_ = false;
   StallRecord stall_;  // the open stall, while stallOpen_
   uint64_t nextReportNs_ = 0;
