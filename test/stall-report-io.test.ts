@@ -221,16 +221,19 @@ test('a non-blocking pipe that fills up (EAGAIN), lines longer than PIPE_BUF: ev
   expect(stats!.reportsWritten + stats!.reportsDropped).toBe(stats!.reports);
   // What was dropped (nothing, with a 4 MiB queue) is said in the lines; the order is kept.
   expect(lines.reduce((n, line) => n + (line.dropped ?? 0), 0)).toBe(stats!.reportsDropped);
-  expect(lines.every((line, i) => line.stall === 1 && (i === 0 || line.report > lines[i - 1].report))).toBe(true);
+  // (A slow machine may see a second, short stall after the block: ordered by stall, then report.)
+  const order = lines.map((line) => [line.stall, line.report]);
+  expect(order).toEqual([...order].sort((a, b) => a[0] - b[0] || a[1] - b[1]));
+  expect(new Set(order.map((pair) => pair.join('/'))).size).toBe(order.length);
   for (const raw of text.slice(0, -1).split('\n')) expect(Buffer.byteLength(raw) + 1).toBeLessThanOrEqual(4096);
   // 64 frames of 400-character names do not fit 4 KiB: the innermost are kept, the rest counted
-  // (in the reports whose stack was taken within the 10 ms a report waits for it).
-  const withStack = lines.filter((line) => line.stack);
-  expect(withStack.length).toBeGreaterThanOrEqual(1);
-  for (const line of withStack) {
+  // (in the block's reports whose stack was taken within the 10 ms a report waits for it).
+  const deepName = `deep_${'x'.repeat(400)}`;
+  const inBlock = lines.filter((line) => line.stack?.some((frame) => frame.functionName === deepName));
+  expect(inBlock.length).toBeGreaterThanOrEqual(1);
+  for (const line of inBlock) {
     expect(line.framesOmitted).toBeGreaterThan(0);
     expect(line.stack!.length + line.framesOmitted!).toBe(64);
-    expect(line.stack!.map((frame) => frame.functionName)).toContain(`deep_${'x'.repeat(400)}`);
   }
 });
 
