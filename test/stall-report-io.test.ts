@@ -1,7 +1,7 @@
 /**
  * Fault injection for the stall watchdog's report file, each in a child process
- * (test/fixtures/report-io-child.js): a FIFO nobody reads (the app, stats(), stop(), close() and
- * the exit never wait for it), a reader that goes away (EPIPE on a FIFO and on stderr), a full
+ * (test/fixtures/report-io-child.js): a FIFO nobody reads (the app, stats(), stop(), close(),
+ * the exit and a worker's termination never wait for it), a reader that goes away (EPIPE on a FIFO and on stderr), a full
  * disk (/dev/full; RLIMIT_FSIZE through prlimit, with a partial write), a non-blocking pipe
  * that fills up (EAGAIN) with lines longer than PIPE_BUF, and a descriptor the caller closes
  * after start(). Every line that gets through is whole and parses; what is dropped is counted
@@ -132,6 +132,20 @@ describe('a FIFO nobody reads (full before the watchdog starts)', () => {
         fs.closeSync(reader);
       }
     });
+  }
+});
+
+test('a FIFO nobody reads, written by a blocked worker: terminate() resolves and the process ends', async () => {
+  const fifo = mkfifo('unread-worker.fifo');
+  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const child = startChild(['unread-worker', fifo]);
+    const { filled, terminated } = await child.next((m) => 'terminated' in m);
+    expect(filled).toBeGreaterThan(0);
+    expect(terminated).toBe(1);
+    expect(await child.ended).toEqual({ code: 0, signal: null, stderr: '', stuck: false });
+  } finally {
+    fs.closeSync(reader);
   }
 });
 

@@ -9,10 +9,12 @@
 //
 // Threads: the watchdog thread runs from start() to stop(); everything else runs on the loop
 // thread, except the stack addon's callback, which runs on the loop thread inside a V8
-// interrupt. Shared state is guarded by one mutex, which is never held across I/O: the loop
-// thread waits on it only for the watchdog's bookkeeping (at most the 10 ms a stack request
-// may take). A capture in flight is held by a shared_ptr, so it may complete after the
-// watchdog is gone. The report sink belongs to the watchdog thread while it runs.
+// interrupt. Shared state is guarded by one mutex, held only for bookkeeping: never across
+// I/O, a stack request's wait or the building of a line, so the loop thread (stats(), the end
+// of a stall, stop()) never waits for those. A capture in flight is held by a shared_ptr, so
+// it may complete after the watchdog is gone. The report sink belongs to the watchdog thread
+// while it runs; stop() and close() join that thread, which never blocks for long (its writes
+// do not wait, a stack request waits at most 10 ms).
 // Lifetime: the wrapper owns the core; close() (or GC, or environment teardown) joins the
 // thread and closes the async handle, and the core frees itself in that handle's close
 // callback.
@@ -133,8 +135,9 @@ class StallWatchdogCore {
     uint64_t capturedAtNs = 0;
     std::vector<CapturedFrame> frames;
   };
-  void Report(uint64_t nowNs, std::unique_lock<std::mutex>& lock);  // mutex_ held on entry and exit, released between
-  bool CaptureStack(StallReport& report, LateStack& late);          // mutex_ not held
+  // mutex_ held on entry and exit, released in between.
+  void Report(uint64_t nowNs, std::unique_lock<std::mutex>& lock);
+  bool CaptureStack(StallReport& report, LateStack& late);  // mutex_ not held
   void AttachLateStack(StallRecord& stall, std::vector<CapturedFrame> frames, uint64_t capturedAtNs);  // mutex_ held
   void TakeLateStack(StallRecord& stall, uint64_t endNs);  // mutex_ and capture_->mutex held
   void Finish(uint64_t endNs);  // mutex_ held: the open stall is over
