@@ -299,7 +299,9 @@ export class StallWatchdog extends EventEmitter {
    * Calls `listener` on the calling thread's loop with every report of every watchdog in the
    * process, as it is made, while the watched loop is still blocked (a monitoring tool calls
    * this from a worker of its own). Returns the function that unsubscribes. The subscription
-   * does not keep the process alive.
+   * does not keep the process alive. Reports wait for the listener's loop in a queue of at most
+   * 1,024 lines and 8 MiB: a loop that does not keep up loses the oldest (never the watchdog
+   * thread's time: it does not wait for subscribers).
    */
   static onLiveReport(listener: (report: LiveStallReport) => void): () => void {
     if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
