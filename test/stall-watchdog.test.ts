@@ -134,6 +134,22 @@ describe('options and lifecycle', () => {
     watchdog.close();
   });
 
+  test('a descriptor that is not open, or not open for writing, fails start() with EBADF', () => {
+    const readOnly = fs.openSync(__filename, 'r');
+    try {
+      for (const file of [readOnly, 2 ** 31 - 1]) {
+        const watchdog = new StallWatchdog({ file, stacks: false });
+        const error = thrown(() => watchdog.start());
+        expect({ code: error.code, syscall: (error as { syscall?: string }).syscall }).toEqual({ code: 'EBADF', syscall: 'dup' });
+        expect(error.message).toContain(`descriptor ${file}`);
+        expect(watchdog.running).toBe(false);
+        watchdog.close();
+      }
+    } finally {
+      fs.closeSync(readOnly);
+    }
+  });
+
   test('close() is idempotent; every other method then throws ERR_INVALID_STATE', () => {
     const watchdog = new StallWatchdog({ stacks: false }).start();
     expect(watchdog.running).toBe(true);
