@@ -7,6 +7,7 @@
         "native/loop_observer.cc",
         "native/loop/heartbeat.cc",
         "native/loop/live_reports.cc",
+        "native/loop/report_sink.cc",
         "native/loop/stall_watchdog.cc",
         "native/work_queue.cc",
         "native/digests.cc",

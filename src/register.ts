@@ -50,13 +50,17 @@ function integerEnv(name: string, fallback: number, min: number, max: number, qu
   return fallback;
 }
 
-/** The watchdog's report file: UVSCOPE_TRACE_STALL_FIFO opened for writing (per thread), or UVSCOPE_TRACE_STALL_FD (main thread). */
-function stallFile(quiet: boolean): number | undefined {
+/**
+ * The watchdog's report file: UVSCOPE_TRACE_STALL_FIFO opened for writing (per thread; `opened`:
+ * this module closes it once the watchdog has its own copy), or UVSCOPE_TRACE_STALL_FD (main
+ * thread; the parent's, left open).
+ */
+function stallFile(quiet: boolean): { fd: number; opened: boolean } | undefined {
   const fifo = process.env.UVSCOPE_TRACE_STALL_FIFO;
   if (fifo) {
     try {
       // Non-blocking: without a reader (uvscope trace gone) this fails instead of waiting.
-      return fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      return { fd: fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK), opened: true };
     } catch {
       return undefined;
     }
@@ -67,26 +71,38 @@ function stallFile(quiet: boolean): number | undefined {
   try {
     if (!Number.isInteger(fd) || fd < 0) throw new Error('not a file descriptor');
     fs.fstatSync(fd);
-    return fd;
+    return { fd, opened: false };
   } catch {
     warn(quiet, `UVSCOPE_TRACE_STALL_FD ${fdText} is not an open file descriptor`);
     return undefined;
   }
 }
 
-function recorderOptions(quiet: boolean): RecorderOptions {
+function recorderOptions(quiet: boolean): { options: RecorderOptions; openedFd?: number } {
   const stallMs = integerEnv('UVSCOPE_TRACE_STALL_MS', 200, 10, 3_600_000, quiet);
-  return {
+  const file = stallMs === 0 ? undefined : stallFile(quiet);
+  const options = {
     blockMs: Number(process.env.UVSCOPE_TRACE_BLOCK_MS) || 20,
     stallMs: stallMs === 0 ? undefined : stallMs,
-    stallFile: stallMs === 0 ? undefined : stallFile(quiet),
+    stallFile: file?.fd,
     sampleUs: integerEnv('UVSCOPE_TRACE_SAMPLE_US', 1000, 50, 1_000_000, quiet),
   };
+  return { options, openedFd: file?.opened ? file.fd : undefined };
+}
+
+/** This thread's recorder. Its watchdog writes to a descriptor of its own: a FIFO descriptor opened for it is closed here. */
+function startRecorder(quiet: boolean): { recorder: ThreadRecorder; options: RecorderOptions } {
+  const { options, openedFd } = recorderOptions(quiet);
+  try {
+    return { recorder: new ThreadRecorder(options), options };
+  } finally {
+    if (openedFd !== undefined) fs.closeSync(openedFd);
+  }
 }
 
 /** A worker: its batches go to the main thread's collector. */
 function startWorker(): void {
-  const recorder = new ThreadRecorder(recorderOptions(true));
+  const { recorder } = startRecorder(true);
   const channel = new BroadcastChannel(CHANNEL);
   channel.unref();
   const control = new BroadcastChannel(CONTROL);
@@ -136,9 +152,8 @@ function startMain(): void {
   const quiet = process.env.UVSCOPE_TRACE_QUIET === '1';
   const dir = process.env.UVSCOPE_TRACE_DIR;
   const out = dir ? path.join(dir, `${process.pid}.json`) : path.resolve(process.env.UVSCOPE_TRACE_OUT || `uvscope-trace-${process.pid}.json`);
-  const options = recorderOptions(quiet);
   const originText = process.env.UVSCOPE_TRACE_ORIGIN_NS;
-  const recorder = new ThreadRecorder(options);
+  const { recorder, options } = startRecorder(quiet);
   const originNs = originText && /^\d+$/.test(originText) ? BigInt(originText) : process.hrtime.bigint();
   const collector = new ProcessCollector({
     maxMarkers: integerEnv('UVSCOPE_TRACE_MAX_MARKERS', 1_000_000, 100, 100_000_000, quiet) || 1_000_000,

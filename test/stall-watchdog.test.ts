@@ -6,13 +6,14 @@
  * stays blocked until the parent creates a release file, or until another thread has counted
  * a live report through shared memory. Children load the compiled library (lib/).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { LoopObserver, nowNs, parseStallReport, STALL_CHANNEL, StallEvent, StallWatchdog } from '../src';
+import { native } from '../src/native';
 import { loadStackAddon } from '../src/stack/load';
 import { SLOWDOWN, thrown } from './helpers';
 
@@ -133,6 +134,22 @@ describe('options and lifecycle', () => {
     watchdog.close();
   });
 
+  test('a descriptor that is not open, or not open for writing, fails start() with EBADF', () => {
+    const readOnly = fs.openSync(__filename, 'r');
+    try {
+      for (const file of [readOnly, 2 ** 31 - 1]) {
+        const watchdog = new StallWatchdog({ file, stacks: false });
+        const error = thrown(() => watchdog.start());
+        expect({ code: error.code, syscall: (error as { syscall?: string }).syscall }).toEqual({ code: 'EBADF', syscall: 'dup' });
+        expect(error.message).toContain(`descriptor ${file}`);
+        expect(watchdog.running).toBe(false);
+        watchdog.close();
+      }
+    } finally {
+      fs.closeSync(readOnly);
+    }
+  });
+
   test('close() is idempotent; every other method then throws ERR_INVALID_STATE', () => {
     const watchdog = new StallWatchdog({ stacks: false }).start();
     expect(watchdog.running).toBe(true);
@@ -147,10 +164,77 @@ describe('options and lifecycle', () => {
 
   test('stats are zero before start; start and stop can alternate', () => {
     const watchdog = new StallWatchdog({ thresholdMs: 10, stacks: false });
-    expect(watchdog.stats()).toEqual({ stalls: 0, longestNs: 0, totalNs: 0, reports: 0 });
+    expect(watchdog.stats()).toEqual({ stalls: 0, longestNs: 0, totalNs: 0, reports: 0, reportsWritten: 0, reportsDropped: 0 });
     watchdog.start().stop().start().stop();
     expect(watchdog.stats().stalls).toBe(0);
     watchdog.close();
+  });
+});
+
+describe('failures only the native side can see', () => {
+  test('a watchdog thread that cannot be started: start() throws ERR_UVSCOPE_THREAD_START, nothing of it is kept, a later start() works', async () => {
+    const hook = native.NativeStallWatchdog as unknown as { _failThreadStarts(count: number): void };
+    const threadsBefore = native.liveObjects().watchdogThreads;
+    const watchdog = new StallWatchdog({ thresholdMs: 20, repeatMs: 0, stacks: false });
+    try {
+      hook._failThreadStarts(1);
+      const error = thrown(() => watchdog.start());
+      expect(error.code).toBe('ERR_UVSCOPE_THREAD_START');
+      expect(error.message).toContain('EAGAIN');
+      expect(watchdog.running).toBe(false);
+      expect(native.liveObjects().watchdogThreads).toBe(threadsBefore);
+      // The next start() is a whole one: it watches and reports.
+      watchdog.start();
+      expect(native.liveObjects().watchdogThreads).toBe(threadsBefore + 1);
+      let blockStart = 0n;
+      const stall = new Promise<StallEvent>((resolve) => {
+        const onStall = (event: StallEvent) => {
+          if (blockStart === 0n || event.startedAtNs + BigInt(event.durationNs) < blockStart) return;
+          watchdog.off('stall', onStall);
+          resolve(event);
+        };
+        watchdog.on('stall', onStall);
+      });
+      setImmediate(() => {
+        blockStart = nowNs();
+        spin(60);
+      });
+      expect((await stall).durationNs).toBeGreaterThanOrEqual(55e6);
+    } finally {
+      hook._failThreadStarts(0);
+      watchdog.close();
+    }
+  });
+
+  test("a foreign External as the stack provider is refused with a TypeError (only the stack addon's tagged one is read)", () => {
+    // In a child: before the tag, a look-alike was dereferenced and its functions called.
+    const script = `
+      const lib = ${JSON.stringify(path.resolve(__dirname, '..', 'lib'))};
+      const { native } = require(lib + '/native.js');
+      const loaded = require(lib + '/stack/load.js').loadStackAddon();
+      const make = (provider) => {
+        try {
+          new native.NativeStallWatchdog(1e9, 1e9, true, -1, 32, 0, provider, '', () => {}).close();
+          return 'accepted';
+        } catch (error) {
+          return { name: error.name, code: error.code, message: error.message };
+        }
+      };
+      process.stdout.write(JSON.stringify({
+        foreign: make(loaded.addon._untaggedExternal()),
+        object: make({}),
+        tagged: make(loaded.addon.provider()),
+        none: make(undefined),
+      }));`;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect({ status: result.status, signal: result.signal, stderr: result.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    const outcome = JSON.parse(result.stdout) as Record<string, unknown>;
+    for (const refused of [outcome.foreign, outcome.object]) {
+      expect(refused).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+      expect((refused as { message: string }).message).toContain('stackProvider');
+    }
+    expect(outcome.tagged).toBe('accepted');
+    expect(outcome.none).toBe('accepted');
   });
 });
 
@@ -236,6 +320,8 @@ describe('in this process', () => {
       longestNs: Math.max(...all.map((e) => e.durationNs)),
       totalNs: all.reduce((sum, e) => sum + e.durationNs, 0),
       reports: all.reduce((sum, e) => sum + e.reportCount, 0),
+      reportsWritten: 0,
+      reportsDropped: 0,
     });
   });
 
@@ -284,6 +370,22 @@ describe('in this process', () => {
     } finally {
       observer.close();
     }
+  });
+
+  test('the blocked thread calling stats() in a loop is answered while a stack request waits: the stack is taken', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 20, repeatMs: 10, stacks: true }).start();
+    let blockStart = 0n;
+    const stall = stallAfter(watchdog, () => blockStart);
+    setImmediate(function statsCaller() {
+      blockStart = nowNs();
+      while (watchdog!.stats().reports < 10);
+    });
+    const event = await stall;
+    // Before, stats() took the state lock that the watchdog held while it waited for the stack:
+    // the thread could serve the request only if it came between two calls (in most runs, no
+    // report had a stack).
+    const withStack = event.reports.filter((report) => report.stack?.some((frame) => frame.functionName === 'statsCaller'));
+    expect(withStack.length).toBeGreaterThanOrEqual(event.reports.length / 2);
   });
 
   test('stop() from inside the blocking code ends the stall there', async () => {
@@ -389,7 +491,7 @@ describe('in child processes', () => {
     };
     expect(result.fsStatsAlone).toBeGreaterThan(50);
     expect(result.fsStats).toBeGreaterThan(50);
-    expect(result.alone).toEqual({ stalls: 0, longestNs: 0, totalNs: 0, reports: 0 });
+    expect(result.alone).toEqual({ stalls: 0, longestNs: 0, totalNs: 0, reports: 0, reportsWritten: 0, reportsDropped: 0 });
     // Natively both are 0; a slow machine (ASan) may really be busy for 10 ms now and then, and
     // then the observer saw that iteration too.
     expect(result.beside.stalls).toBeLessThanOrEqual(result.longIterations.count);
@@ -500,6 +602,52 @@ describe('in child processes', () => {
     expect(result.threadsLeft).toBe(0);
     expect(result.stalls).toBe(1);
     expect(result.live).toBe(1);
+  });
+
+  test('two watchdogs on one thread (30 and 100 ms) each end their own stall at the beat after the block, though the fast one saw the next stall begin first', async () => {
+    const child = startChild(['two-thresholds']);
+    type Stall = { startedAtNs: string; durationNs: number; phase: string };
+    const { stalls, marks } = (await child.next((line) => 'stalls' in line)) as {
+      stalls: { fast: Stall[]; slow: Stall[] };
+      marks: Record<'firstStart' | 'firstEnd' | 'secondStart' | 'secondEnd', string>;
+    };
+    const at = (text: string) => BigInt(text);
+    const end = (stall: Stall) => at(stall.startedAtNs) + BigInt(stall.durationNs);
+    // Both saw the first block, and ended it between the two blocks.
+    for (const first of [stalls.fast[0], stalls.slow[0]]) {
+      expect(first.phase).toBe('check');
+      expect(at(first.startedAtNs)).toBeLessThanOrEqual(at(marks.firstStart));
+      expect(end(first)).toBeGreaterThanOrEqual(at(marks.firstEnd));
+      expect(end(first)).toBeLessThanOrEqual(at(marks.secondStart));
+    }
+    // The fast one saw the second block as a stall of its own, in poll.
+    const second = stalls.fast[1];
+    expect(second.phase).toBe('poll');
+    expect(at(second.startedAtNs)).toBeGreaterThanOrEqual(end(stalls.fast[0]));
+    expect(end(second)).toBeGreaterThanOrEqual(at(marks.secondEnd));
+    expect(stalls.slow.length).toBe(1);
+    expect((await child.exited).code).toBe(0);
+  });
+
+  test('a live subscriber that cannot keep up with reports of 2 MB each: its queue is capped in bytes, the oldest dropped and counted', async () => {
+    const child = startChild(['live-bytes']);
+    const result = (await child.next((line) => 'lengths' in line)) as {
+      reports: number;
+      frames: number;
+      droppedInStall: number;
+      dropped: number;
+      lengths: number[];
+    };
+    expect(result.frames).toBeGreaterThan(500);
+    expect(Math.max(...result.lengths)).toBeGreaterThan(2e6);
+    // Lost while the thread was still blocked: a cap of 1,024 lines would have kept all (fewer
+    // than 200) of them; 8 MiB keeps three or so such lines.
+    expect(result.droppedInStall).toBeGreaterThanOrEqual(3);
+    expect(result.reports).toBeLessThan(200);
+    expect(result.lengths.reduce((sum, n) => sum + n, 0)).toBeLessThanOrEqual(8 * 2 ** 20);
+    expect(result.dropped + result.lengths.length).toBe(result.reports);
+    const { code, stderr } = await child.exited;
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   });
 
   test('200 workers created, stalled and ended (terminated mid-stall, process.exit, natural exit): no crash, nothing left', async () => {

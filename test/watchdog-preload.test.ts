@@ -164,6 +164,47 @@ test('default: report lines on stderr; the app ends by itself (the watchdog is u
   expect(await exited(child)).toEqual({ code: 0, signal: null });
 });
 
+test.each([
+  ['main thread only', { NO_WORKER: '1' }],
+  ['with a worker', {}],
+])('stderr is a pipe whose reader stops reading (`node app.js 2>&1 | stalled-consumer`), %s: the app runs to its end and exits; the lines that got through are whole', async (_, vars) => {
+  // The consumer: a FIFO's read end this test holds open and reads only once the app is gone.
+  const fifo = path.join(dir, 'stderr.fifo');
+  spawnSync('mkfifo', [fifo]);
+  const readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const writeFd = fs.openSync(fifo, fs.constants.O_WRONLY); // blocking, as a shell's pipe is
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...vars, UVSCOPE_STALL_MS: '20', UVSCOPE_STALL_REPEAT_MS: '10' };
+    delete env.UVSCOPE_STALL_FILE;
+    child = spawn(process.execPath, ['--require', PRELOAD, path.join(__dirname, 'fixtures', 'report-io-app.js')], {
+      env,
+      stdio: ['ignore', 'pipe', writeFd],
+    });
+    fs.closeSync(writeFd);
+    const stdout = lineReader(child.stdout!);
+    const stuck = setTimeout(() => child?.kill('SIGKILL'), DEADLINE_MS);
+    const end = await exited(child);
+    clearTimeout(stuck);
+    expect(end).toEqual({ code: 0, signal: null });
+    expect(stdout.lines).toContain('done');
+    const chunks: Buffer[] = [];
+    const buffer = Buffer.alloc(1 << 16);
+    for (let n; (n = fs.readSync(readFd, buffer)) > 0; ) chunks.push(Buffer.from(buffer.subarray(0, n)));
+    const text = Buffer.concat(chunks).toString('utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    const lines = text.slice(0, -1).split('\n');
+    for (const line of lines) {
+      expect(() => parseStallReport(line)).not.toThrow();
+      expect(Buffer.byteLength(line) + 1).toBeLessThanOrEqual(4096);
+    }
+    // The pipe (64 KiB) filled up (lines of 4 KiB at most: less than one line's room is left):
+    // 60 reports of 8 KiB or so per thread did not fit.
+    expect(text.length).toBeGreaterThan(60_000);
+  } finally {
+    fs.closeSync(readFd);
+  }
+});
+
 describe('invalid environment: one line on stderr, no watchdog, the app runs', () => {
   // The app starts a worker (the preload runs there too): the line is still written once.
   const app = path.join(__dirname, 'fixtures', 'watchdog-env-app.js');

@@ -2,6 +2,8 @@
 // runs on the environment's loop thread.
 #include "heartbeat.h"
 
+#include <algorithm>
+
 #include "../clock.h"
 #include "../loop_counters.h"
 #include "../loop_observer.h"
@@ -48,14 +50,28 @@ HeartbeatReading LoopHeartbeat::Read() const {
   }
 }
 
-void LoopHeartbeat::Watch() {
+void LoopHeartbeat::Watch(StallEndSlot* slot) {
   watchers_++;
+  if (slot != nullptr) slots_.push_back(slot);
   Elect();
 }
 
-void LoopHeartbeat::Unwatch() {
+void LoopHeartbeat::Unwatch(StallEndSlot* slot) {
   if (watchers_ > 0) watchers_--;
+  slots_.erase(std::remove(slots_.begin(), slots_.end(), slot), slots_.end());
   Elect();
+}
+
+// The flag is cleared before the slots are read: a slot marked after that sets it again, and
+// the next beat ends it; a slot marked before is seen here (the exchange synchronizes with the
+// mark's store of the flag).
+void LoopHeartbeat::EndStalls(uint64_t nowNs) {
+  if (!anyStallOpen_.exchange(false, std::memory_order_acq_rel)) return;
+  for (StallEndSlot* slot : slots_) {
+    if (!slot->open.load(std::memory_order_acquire)) continue;
+    slot->endNs.store(nowNs, std::memory_order_relaxed);
+    slot->open.store(false, std::memory_order_release);
+  }
 }
 
 void LoopHeartbeat::Elect() {

@@ -10,6 +10,9 @@
 // running LoopObserver is one (its callbacks already hold the time and the idle reading, so
 // beating costs it a few stores; it learns it was elected from its own `beating` member);
 // when none runs, the heartbeat's own prepare+check pair does.
+// Stall ends: each watchdog has a StallEndSlot of its own. A watchdog that sees a stall marks
+// its slot open; the first beat after that stores its time there and closes the slot. One
+// summary flag keeps the beat's cost at one relaxed load while no slot is open.
 // Owned by AddonData (one per environment), closed on teardown like any other Closeable.
 #pragma once
 #include <uv.h>
@@ -17,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "../addon_data.h"
 #include "../loop_observer.h"
@@ -32,6 +36,14 @@ struct HeartbeatReading {
   uint8_t phase;       // a Phase code (loop_observer.h) or kPhaseStartup
 };
 
+// Where one watchdog learns when its open stall ended: written by the loop thread at the first
+// beat after MarkStallOpen(), read by that watchdog's thread. Owned by the watchdog; registered
+// with the heartbeat from Watch() to Unwatch().
+struct StallEndSlot {
+  std::atomic<bool> open{false};
+  std::atomic<uint64_t> endNs{0};
+};
+
 // Not a libuv phase: the main script (or a worker's) before the loop first turned.
 constexpr uint8_t kPhaseStartup = 9;
 
@@ -40,9 +52,10 @@ class LoopHeartbeat : public Closeable {
   explicit LoopHeartbeat(AddonData* data);
 
   // ---- loop thread ----
-  // A watchdog starts or stops watching: the heartbeat runs while at least one watches.
-  void Watch();
-  void Unwatch();
+  // A watchdog starts or stops watching: the heartbeat runs while at least one watches. Its
+  // stall-end slot is registered while it watches (it must outlive Unwatch()).
+  void Watch(StallEndSlot* slot);
+  void Unwatch(StallEndSlot* slot);
   bool watched() const { return watchers_ > 0; }
   // Elects who beats: nobody while no watchdog watches; else the first running source
   // (AddonData::heartbeatSources), or the heartbeat's own prepare+check pair when none runs.
@@ -59,10 +72,7 @@ class LoopHeartbeat : public Closeable {
     idleNs_.store(idleNs, std::memory_order_relaxed);
     phase_.store(phase, std::memory_order_relaxed);
     seq_.store(seq + 2, std::memory_order_release);
-    if (stallOpen_.load(std::memory_order_relaxed)) {
-      stallEndNs_.store(nowNs, std::memory_order_relaxed);
-      stallOpen_.store(false, std::memory_order_release);
-    }
+    if (anyStallOpen_.load(std::memory_order_relaxed)) EndStalls(nowNs);
   }
   // A beat that reads the clock and the idle time itself (watchdog start, the end of a stall
   // seen from inside a callback), in the phase the last marker said.
@@ -74,11 +84,14 @@ class LoopHeartbeat : public Closeable {
 
   // ---- any thread ----
   HeartbeatReading Read() const;
-  // A watchdog saw a stall: the next beat records its time as the stall's end.
-  void MarkStallOpen() { stallOpen_.store(true, std::memory_order_release); }
-  // The time of the first beat after MarkStallOpen(), or 0 when none has come yet.
-  uint64_t StallEndNs() const {
-    return stallOpen_.load(std::memory_order_acquire) ? 0 : stallEndNs_.load(std::memory_order_relaxed);
+  // A watchdog saw a stall: the next beat records its time in `slot` as the stall's end.
+  void MarkStallOpen(StallEndSlot& slot) {
+    slot.open.store(true, std::memory_order_release);
+    anyStallOpen_.store(true, std::memory_order_release);
+  }
+  // The time of the first beat after MarkStallOpen(slot), or 0 when none has come yet.
+  static uint64_t StallEndNs(const StallEndSlot& slot) {
+    return slot.open.load(std::memory_order_acquire) ? 0 : slot.endNs.load(std::memory_order_relaxed);
   }
 
   void CloseForTeardown(std::function<void()> done) override;
@@ -87,6 +100,7 @@ class LoopHeartbeat : public Closeable {
   static void OnPrepare(uv_prepare_t* handle);
   static void OnCheck(uv_check_t* handle);
   static void OnClosed(uv_handle_t* handle);
+  void EndStalls(uint64_t nowNs);  // a beat while some slot is open (rare: out of line)
 
   AddonData* data_;
   uv_loop_t* loop_;
@@ -107,8 +121,8 @@ class LoopHeartbeat : public Closeable {
   std::atomic<uint64_t> idleNs_{0};
   std::atomic<uint64_t> iteration_{0};
   std::atomic<uint8_t> phase_{0};
-  std::atomic<bool> stallOpen_{false};
-  std::atomic<uint64_t> stallEndNs_{0};
+  std::atomic<bool> anyStallOpen_{false};  // some registered slot may be open
+  std::vector<StallEndSlot*> slots_;       // loop thread only
 };
 
 }  // namespace uvscope

@@ -28,6 +28,7 @@ struct LiveReportSubscription::Handle {
   uv_async_t async;
   LiveReportSubscription* owner;  // null once the wrapper is gone
   std::deque<std::string> queue;  // guarded by the hub's mutex
+  size_t queuedBytes = 0;         // the queue's lines' bytes, guarded by the hub's mutex
   std::function<void()> onClosed;
 };
 
@@ -38,11 +39,19 @@ void live_reports::Publish(const std::string& line) {
 
 void LiveReportSubscription::Enqueue(const std::string& line) {
   if (handle_ == nullptr) return;
-  if (handle_->queue.size() >= kMaxQueued) {  // a subscriber that cannot keep up loses the oldest
+  if (line.size() > kMaxQueuedBytes) {  // larger than a whole queue: only this line is lost
+    dropped_++;
+    return;
+  }
+  // A subscriber that cannot keep up loses the oldest.
+  while (!handle_->queue.empty() &&
+         (handle_->queue.size() >= kMaxQueued || handle_->queuedBytes + line.size() > kMaxQueuedBytes)) {
+    handle_->queuedBytes -= handle_->queue.front().size();
     handle_->queue.pop_front();
     dropped_++;
   }
   handle_->queue.push_back(line);
+  handle_->queuedBytes += line.size();
   uv_async_send(&handle_->async);
 }
 
@@ -61,16 +70,35 @@ LiveReportSubscription::LiveReportSubscription(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<LiveReportSubscription>(info) {
   data_ = static_cast<AddonData*>(info.Data());
   if (data_->tearingDown()) throw Napi::Error::New(info.Env(), "uvscope: the environment is shutting down");
-  callback_ = Napi::Persistent(info[0].As<Napi::Function>());
-  asyncContext_ = std::make_unique<Napi::AsyncContext>(info.Env(), "uvscope:LiveReport", Napi::Object::New(info.Env()));
-  handle_ = new Handle();
-  handle_->owner = this;
-  uv_async_init(data_->loop, &handle_->async, OnAsync);
-  handle_->async.data = handle_;
-  uv_unref(reinterpret_cast<uv_handle_t*>(&handle_->async));
-  data_->Register(this);
-  std::lock_guard<std::mutex> lock(HubMutex());
-  Subscribers().push_back(this);
+  // Out of memory must not leave this constructor as a C++ exception (it would end the
+  // process), nor leave a registration or an open handle behind.
+  auto outOfMemory = [&info] {
+    Napi::Error error = Napi::Error::New(info.Env(), "uvscope: out of memory");
+    error.Set("code", Napi::String::New(info.Env(), "ERR_UVSCOPE_OUT_OF_MEMORY"));
+    return error;
+  };
+  std::unique_ptr<Handle> handle;
+  try {
+    callback_ = Napi::Persistent(info[0].As<Napi::Function>());
+    asyncContext_ = std::make_unique<Napi::AsyncContext>(info.Env(), "uvscope:LiveReport", Napi::Object::New(info.Env()));
+    handle = std::make_unique<Handle>();
+    data_->Register(this);
+  } catch (const std::bad_alloc&) {
+    throw outOfMemory();
+  }
+  handle->owner = this;
+  uv_async_init(data_->loop, &handle->async, OnAsync);
+  handle->async.data = handle.get();
+  uv_unref(reinterpret_cast<uv_handle_t*>(&handle->async));
+  handle_ = handle.release();
+  try {
+    std::lock_guard<std::mutex> lock(HubMutex());
+    Subscribers().push_back(this);
+  } catch (const std::bad_alloc&) {
+    data_->Unregister(this);
+    Detach(nullptr);
+    throw outOfMemory();
+  }
 }
 
 LiveReportSubscription::~LiveReportSubscription() {
@@ -127,6 +155,7 @@ void LiveReportSubscription::OnAsync(uv_async_t* async) {
   {
     std::lock_guard<std::mutex> lock(HubMutex());
     lines.swap(handle->queue);
+    handle->queuedBytes = 0;
   }
   LiveReportSubscription* self = handle->owner;
   if (self == nullptr) return;

@@ -1,8 +1,10 @@
 // LiveReportHub: delivers stall reports from watchdog threads to subscribers on other
 // threads while the watched loop is blocked. Process-wide: one mutex and a list of
-// subscriptions, each with a uv_async_t on its own thread's loop and a bounded queue of
-// report lines (JSON). A watchdog thread publishes under the mutex; each subscriber's loop
-// drains its queue and calls its JavaScript function there.
+// subscriptions, each with a uv_async_t on its own thread's loop and a queue of report lines
+// (JSON) bounded in lines and in bytes (a line with a deep stack of long names can be
+// megabytes). A watchdog thread publishes under the mutex; each subscriber's loop drains its
+// queue and calls its JavaScript function there. A subscriber that does not keep up loses its
+// oldest lines, counted in dropped().
 //
 // LiveReportSubscription is the JS face of one subscription (`onLiveReport`). Lifetime: from
 // subscribe to unsubscribe (or its environment's teardown); its async handle is closed
@@ -38,6 +40,7 @@ class LiveReportSubscription : public Napi::ObjectWrap<LiveReportSubscription>, 
   void Enqueue(const std::string& line);
 
   static constexpr size_t kMaxQueued = 1024;
+  static constexpr size_t kMaxQueuedBytes = 8u << 20;
 
  private:
   struct Handle;  // the uv_async_t and its queue; outlives this wrapper until its close callback

@@ -3,13 +3,17 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <new>
+#include <system_error>
 
 #include "../clock.h"
 #include "../js_callback.h"
@@ -39,6 +43,19 @@ namespace {
 // which tell timers from setImmediate callbacks, are there even on a deep stack.
 constexpr uint32_t kCaptureFrames = 256;
 
+// While report lines wait for room in their destination, the watchdog thread tries again after
+// this long, doubling up to the max (reset when a line gets through).
+constexpr uint64_t kFirstRetryNs = 5000000;   // 5 ms
+constexpr uint64_t kMaxRetryNs = 500000000;   // 500 ms
+
+// A `stackUnavailable` text in a line that had to be shortened keeps this many bytes.
+constexpr size_t kShortTextBytes = 512;
+
+std::atomic<uint32_t> threadStartsToFail{0};
+
+// The tag the stack addon puts on its provider External (stack_provider.h).
+constexpr napi_type_tag kProviderTag = {UVSCOPE_STACK_PROVIDER_TAG_LOWER, UVSCOPE_STACK_PROVIDER_TAG_UPPER};
+
 void AppendJsonString(std::string& out, const std::string& value) {
   out += '"';
   for (unsigned char c : value) {
@@ -61,31 +78,51 @@ void AppendJsonString(std::string& out, const std::string& value) {
   out += '"';
 }
 
-void AppendFrames(std::string& out, const std::vector<CapturedFrame>& frames) {
+void AppendFrame(std::string& out, const CapturedFrame& frame) {
+  out += "{\"functionName\":";
+  AppendJsonString(out, frame.functionName);
+  out += ",\"url\":";
+  AppendJsonString(out, frame.url);
+  out += ",\"line\":" + std::to_string(frame.line) + ",\"column\":" + std::to_string(frame.column) + "}";
+}
+
+// The first `count` frames (all by default).
+void AppendFrames(std::string& out, const std::vector<CapturedFrame>& frames, size_t count = SIZE_MAX) {
   out += '[';
-  for (size_t i = 0; i < frames.size(); i++) {
+  for (size_t i = 0; i < frames.size() && i < count; i++) {
     if (i) out += ',';
-    out += "{\"functionName\":";
-    AppendJsonString(out, frames[i].functionName);
-    out += ",\"url\":";
-    AppendJsonString(out, frames[i].url);
-    out += ",\"line\":" + std::to_string(frames[i].line) + ",\"column\":" + std::to_string(frames[i].column) + "}";
+    AppendFrame(out, frames[i]);
   }
   out += ']';
 }
 
+// `text` cut to at most `maxBytes` without splitting a UTF-8 sequence.
+std::string Shortened(const std::string& text, size_t maxBytes) {
+  if (text.size() <= maxBytes) return text;
+  size_t end = maxBytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) end--;
+  return text.substr(0, end);
+}
+
+// How a report is shortened to fit a line: frames kept, and the stackUnavailable text's bound.
+struct Shortening {
+  size_t frames = SIZE_MAX;
+  size_t textBytes = SIZE_MAX;
+};
+
 // The report's own fields, without braces.
-void AppendReportFields(std::string& out, const StallReport& report) {
+void AppendReportFields(std::string& out, const StallReport& report, const Shortening& cut = Shortening()) {
   out += "\"atNs\":\"" + std::to_string(report.atNs) + "\",\"elapsedNs\":" + std::to_string(report.elapsedNs) +
          ",\"phase\":\"" + PhaseName(report.phase) + "\",\"iteration\":" + std::to_string(report.iteration);
   if (report.hasStack) {
     out += ",\"stackCaptureNs\":" + std::to_string(report.stackCaptureNs) + ",\"stack\":";
-    AppendFrames(out, report.stack);
+    AppendFrames(out, report.stack, cut.frames);
+    if (cut.frames < report.stack.size()) out += ",\"framesOmitted\":" + std::to_string(report.stack.size() - cut.frames);
   }
   if (report.inNative) out += ",\"inNative\":true";
   if (!report.stackUnavailable.empty()) {
     out += ",\"stackUnavailable\":";
-    AppendJsonString(out, report.stackUnavailable);
+    AppendJsonString(out, Shortened(report.stackUnavailable, cut.textBytes));
   }
 }
 
@@ -123,28 +160,32 @@ uint8_t PhaseAfterMarker(uint8_t markerPhase) {
   }
 }
 
-void WriteAll(int fd, const std::string& line) {
-  const char* at = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    ssize_t written = write(fd, at, left);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return;  // nowhere to report a failing report file: the reports still reach listeners
-    }
-    at += written;
-    left -= static_cast<size_t>(written);
-  }
+// The watchdog thread takes no process signals, and a write to a pipe without a reader or past
+// RLIMIT_FSIZE fails with EPIPE or EFBIG instead of killing the process (those two signals go
+// to the writing thread; Node ignores them, an embedder may not). Blocked signals are never
+// delivered to this thread; pending ones are discarded with it.
+void BlockSignalsOfWrites() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+#ifdef SIGXFSZ
+  sigaddset(&set, SIGXFSZ);
+#endif
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
 }  // namespace
 
-StallWatchdogCore::StallWatchdogCore(AddonData* data, WatchdogConfig config, uvscope_stack_provider* provider)
+void StallWatchdogCore::FailThreadStarts(uint32_t count) { threadStartsToFail.store(count); }
+
+StallWatchdogCore::StallWatchdogCore(AddonData* data, WatchdogConfig config, uvscope_stack_provider* provider,
+                                     std::unique_ptr<ReportSink> sink)
     : data_(data),
       heartbeat_(data->Heartbeat()),
       loop_(data->loop),
       config_(std::move(config)),
       provider_(provider),
+      sink_(std::move(sink)),
       capture_(std::make_shared<CaptureSlot>()),
       pid_(static_cast<int>(getpid())) {
   live::watchdogs.fetch_add(1, std::memory_order_relaxed);
@@ -154,23 +195,43 @@ StallWatchdogCore::StallWatchdogCore(AddonData* data, WatchdogConfig config, uvs
   uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
 }
 
-void StallWatchdogCore::Start() {
-  if (running_ || closing_) return;
+int StallWatchdogCore::Start() {
+  if (running_ || closing_) return 0;
   running_ = true;
-  heartbeat_->Watch();
+  stallEnd_.open.store(false, std::memory_order_relaxed);
+  heartbeat_->Watch(&stallEnd_);
   // The watch starts now: time spent before start() is nobody's stall.
   heartbeat_->BeatNow(heartbeat_->PhaseOutsideMarkers());
   stopping_ = false;
   live::watchdogThreads.fetch_add(1, std::memory_order_relaxed);
-  thread_ = std::thread([this] {
+  int error = 0;
+  try {
+    uint32_t toFail = threadStartsToFail.load();
+    while (toFail > 0 && !threadStartsToFail.compare_exchange_weak(toFail, toFail - 1)) {
+    }
+    if (toFail > 0) throw std::system_error(EAGAIN, std::generic_category(), "test hook");
+    thread_ = std::thread([this] {
 #if defined(__APPLE__)
-    pthread_setname_np("uvscope-wdog");  // macOS names only the calling thread
+      pthread_setname_np("uvscope-wdog");  // macOS names only the calling thread
 #else
-    pthread_setname_np(pthread_self(), "uvscope-wdog");  // as `top -H` and /proc/<pid>/task show it
+      pthread_setname_np(pthread_self(), "uvscope-wdog");  // as `top -H` and /proc/<pid>/task show it
 #endif
-    Run();
+      BlockSignalsOfWrites();
+      Run();
+      live::watchdogThreads.fetch_sub(1, std::memory_order_relaxed);
+    });
+  } catch (const std::system_error& failure) {
+    error = failure.code().value() != 0 ? failure.code().value() : EAGAIN;
+  } catch (const std::bad_alloc&) {
+    error = ENOMEM;
+  }
+  if (error != 0) {
+    // Nothing of this start is kept: not running, not watching.
     live::watchdogThreads.fetch_sub(1, std::memory_order_relaxed);
-  });
+    running_ = false;
+    heartbeat_->Unwatch(&stallEnd_);
+  }
+  return error;
 }
 
 void StallWatchdogCore::StopThread() {
@@ -186,7 +247,7 @@ void StallWatchdogCore::Stop() {
   if (!running_) return;
   running_ = false;
   StopThread();
-  heartbeat_->Unwatch();
+  heartbeat_->Unwatch(&stallEnd_);
   std::lock_guard<std::mutex> lock(mutex_);
   // Stopped from inside a stall (the blocking code itself called stop()): it ends here.
   if (stallOpen_) {
@@ -205,8 +266,9 @@ void StallWatchdogCore::Close(std::function<void()> onClosed) {
   if (running_) {
     running_ = false;
     StopThread();
-    heartbeat_->Unwatch();
+    heartbeat_->Unwatch(&stallEnd_);
   }
+  if (sink_) sink_->Close();  // what could not be written is dropped (counted) here
   closing_ = true;
   owner_ = nullptr;
   onClosed_ = std::move(onClosed);
@@ -230,93 +292,168 @@ void StallWatchdogCore::Unref() { uv_unref(reinterpret_cast<uv_handle_t*>(&async
 
 StallWatchdogCore::Counts StallWatchdogCore::Stats() {
   std::lock_guard<std::mutex> lock(mutex_);
-  return {stalls_, longestNs_, totalNs_, reports_};
+  return {stalls_, longestNs_, totalNs_, reports_, sink_ ? sink_->written() : 0, sink_ ? sink_->dropped() : 0};
 }
 
 // The watchdog thread. It sleeps until the earliest moment the loop could have been busy for
 // the threshold (busy time grows no faster than the clock), so an idle loop costs one wake-up
-// per threshold and a stall is seen within the wake-up latency of its threshold.
+// per threshold and a stall is seen within the wake-up latency of its threshold. Report lines
+// are written with the mutex released, without waiting for the destination: lines it has no
+// room for wait in the sink and are tried again a few ms later.
 void StallWatchdogCore::Run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
-    HeartbeatReading beat = heartbeat_->Read();
-    uint64_t now = NowNs();
-    uint64_t idle = uv_metrics_idle_time(loop_);  // thread-safe: libuv locks the loop's metrics
-    uint64_t sinceBeatNs = now > beat.beatNs ? now - beat.beatNs : 0;
-    uint64_t idleSinceNs = idle > beat.idleNs ? idle - beat.idleNs : 0;
-    if (idleSinceNs > sinceBeatNs) idleSinceNs = sinceBeatNs;
-    uint64_t busyNs = sinceBeatNs - idleSinceNs;
-
-    if (stallOpen_ && beat.seq != stall_.seq) {
-      // The loop beat again: the stall ended at the first beat after it was seen.
-      uint64_t endNs = heartbeat_->StallEndNs();
-      Finish(endNs != 0 ? endNs : beat.beatNs);
-      uv_async_send(&async_);
-    }
-    uint64_t waitNs;
-    if (!stallOpen_) {
-      if (busyNs >= config_.thresholdNs) {
-        stallOpen_ = true;
-        stall_ = StallRecord();
-        stall_.number = ++stalls_;
-        stall_.seq = beat.seq;
-        // Poll waits first and then runs callbacks, so the busy stretch began when the
-        // waiting ended.
-        stall_.startedAtNs = beat.beatNs + idleSinceNs;
-        stall_.phase = PhaseAfterMarker(beat.phase);
-        stall_.iteration = beat.iteration;
-        heartbeat_->MarkStallOpen();
-        Report(now);
-        nextReportNs_ = now + config_.repeatNs;
-        uv_async_send(&async_);  // runs once the loop turns: emits the 'stall' event
-        waitNs = config_.repeatNs ? config_.repeatNs : config_.thresholdNs;
-      } else {
-        waitNs = config_.thresholdNs - busyNs;
+    try {
+      Look(lock);
+      if (sink_ && sink_->pending()) {
+        uint64_t doneBefore = sink_->written() + sink_->dropped();
+        lock.unlock();
+        bool waiting = sink_->Flush();
+        lock.lock();
+        if (waiting) {
+          // Lines got through: the reader keeps up again, try soon; none: back off.
+          bool progress = sink_->written() + sink_->dropped() != doneBefore;
+          retryNs_ = progress || retryNs_ == 0 ? kFirstRetryNs : std::min(retryNs_ * 2, kMaxRetryNs);
+          waitNs_ = std::min(waitNs_, retryNs_);
+        }
       }
-    } else if (config_.repeatNs != 0 && now >= nextReportNs_) {
-      Report(now);
-      nextReportNs_ += config_.repeatNs;
-      if (nextReportNs_ <= now) nextReportNs_ = now + config_.repeatNs;
-      waitNs = nextReportNs_ - now;
-    } else {
-      // Look again for the end of the stall at least every threshold.
-      waitNs = config_.repeatNs ? std::min(nextReportNs_ - now, config_.thresholdNs) : config_.thresholdNs;
+    } catch (const std::exception&) {
+      // Out of memory while building a report: this look is lost, the next one may do better.
+      if (!lock.owns_lock()) lock.lock();
+      if (reportInFlight_ != 0) {
+        reportInFlight_ = 0;
+        uv_async_send(&async_);  // a stall held back for that report goes out without it
+      }
+      waitNs_ = config_.thresholdNs;
     }
-    if (waitNs < 100000) waitNs = 100000;
-    wake_.wait_for(lock, std::chrono::nanoseconds(waitNs));
+    // stop() or the end of a stall may have come while the mutex was released: they notified
+    // nobody then, their flags say it.
+    wake_.wait_for(lock, std::chrono::nanoseconds(std::max<uint64_t>(waitNs_, 100000)),
+                   [this] { return stopping_ || lookAgain_; });
+    lookAgain_ = false;
+  }
+  lock.unlock();
+  // A last try for what waits (without waiting): the rest is kept for a later start(), or
+  // dropped and counted at close().
+  if (sink_ && sink_->pending()) {
+    try {
+      sink_->Flush();
+    } catch (const std::exception&) {
+    }
   }
 }
 
-void StallWatchdogCore::Report(uint64_t nowNs) {
+void StallWatchdogCore::Look(std::unique_lock<std::mutex>& lock) {
+  HeartbeatReading beat = heartbeat_->Read();
+  uint64_t now = NowNs();
+  uint64_t idle = uv_metrics_idle_time(loop_);  // thread-safe: libuv locks the loop's metrics
+  uint64_t sinceBeatNs = now > beat.beatNs ? now - beat.beatNs : 0;
+  uint64_t idleSinceNs = idle > beat.idleNs ? idle - beat.idleNs : 0;
+  if (idleSinceNs > sinceBeatNs) idleSinceNs = sinceBeatNs;
+  uint64_t busyNs = sinceBeatNs - idleSinceNs;
+
+  if (stallOpen_ && beat.seq != stall_.seq) {
+    // The loop beat again: the stall ended at the first beat after it was seen.
+    uint64_t endNs = LoopHeartbeat::StallEndNs(stallEnd_);
+    Finish(endNs != 0 ? endNs : beat.beatNs);
+    uv_async_send(&async_);
+  }
+  if (!stallOpen_) {
+    if (busyNs >= config_.thresholdNs) {
+      stallOpen_ = true;
+      stall_ = StallRecord();
+      stall_.number = ++stalls_;
+      stall_.seq = beat.seq;
+      // Poll waits first and then runs callbacks, so the busy stretch began when the
+      // waiting ended.
+      stall_.startedAtNs = beat.beatNs + idleSinceNs;
+      stall_.phase = PhaseAfterMarker(beat.phase);
+      stall_.iteration = beat.iteration;
+      heartbeat_->MarkStallOpen(stallEnd_);
+      Report(now, lock);
+      nextReportNs_ = now + config_.repeatNs;
+      uv_async_send(&async_);  // runs once the loop turns: emits the 'stall' event
+      waitNs_ = config_.repeatNs ? config_.repeatNs : config_.thresholdNs;
+    } else {
+      waitNs_ = config_.thresholdNs - busyNs;
+    }
+  } else if (config_.repeatNs != 0 && now >= nextReportNs_) {
+    Report(now, lock);
+    nextReportNs_ += config_.repeatNs;
+    if (nextReportNs_ <= now) nextReportNs_ = now + config_.repeatNs;
+    waitNs_ = nextReportNs_ - now;
+  } else {
+    // Look again for the end of the stall at least every threshold.
+    waitNs_ = config_.repeatNs ? std::min(nextReportNs_ - now, config_.thresholdNs) : config_.thresholdNs;
+  }
+}
+
+// One report of the open stall. Its number is taken under the mutex; the stack request and
+// its wait (up to kCaptureWaitNs), the lines and their queueing happen with the mutex released,
+// so that the loop thread (stats(), the end of the stall) never waits for them. The report then
+// joins its stall's record, which the loop thread may have finished meanwhile: Deliver() holds
+// that record back until it has.
+void StallWatchdogCore::Report(uint64_t nowNs, std::unique_lock<std::mutex>& lock) {
   StallReport report;
   report.atNs = nowNs;
   report.elapsedNs = nowNs - stall_.startedAtNs;
   report.phase = stall_.phase;
   report.iteration = stall_.iteration;
+  const uint64_t number = stall_.number;
+  const uint64_t startedAtNs = stall_.startedAtNs;
+  const uint64_t reportNumber = ++stall_.reportCount;
+  reports_++;
+  reportInFlight_ = number;
+  lock.unlock();
+
+  LateStack late;
   if (config_.stacks) {
     if (provider_ == nullptr) {
       report.stackUnavailable = config_.stackUnavailable;
-    } else if (CaptureStack(report)) {
+    } else if (CaptureStack(report, late)) {
       report.phase = PhaseFromStack(report.stack, report.phase);
       if (report.stack.size() > config_.maxFrames) report.stack.resize(config_.maxFrames);
-      if (stall_.reportCount == 0) stall_.phase = report.phase;
     }
   }
-  stall_.reportCount++;
-  reports_++;
-  std::string line = ReportLine(stall_, report);
-  if (config_.fd >= 0) WriteAll(config_.fd, line);
+  std::string line = ReportLine(number, reportNumber, startedAtNs, report, SIZE_MAX);
+  if (sink_ && sink_->enabled()) {
+    // A pipe shared by several writers takes a line of at most PIPE_BUF bytes whole.
+    size_t limit = sink_->LineLimit();
+    sink_->Push(line.size() <= limit ? line : ReportLine(number, reportNumber, startedAtNs, report, limit));
+  }
   live_reports::Publish(line);
-  if (stall_.reports.size() < kMaxKeptReports) stall_.reports.push_back(std::move(report));
+
+  lock.lock();
+  reportInFlight_ = 0;
+  StallRecord* stall = nullptr;
+  if (stallOpen_ && stall_.number == number) {
+    stall = &stall_;
+  } else {
+    for (StallRecord& finished : finished_) {
+      if (finished.number == number) stall = &finished;
+    }
+    uv_async_send(&async_);  // Deliver() held it back for this report
+  }
+  if (stall == nullptr) return;
+  if (late.taken && (stallOpen_ && stall == &stall_ ? true : late.capturedAtNs <= stall->endedAtNs)) {
+    AttachLateStack(*stall, std::move(late.frames), late.capturedAtNs);
+  }
+  if (reportNumber == 1 && report.hasStack) stall->phase = report.phase;
+  if (stall->reports.size() < kMaxKeptReports) stall->reports.push_back(std::move(report));
 }
 
-// Asks the stack addon for the blocked thread's stack and waits up to kCaptureWaitNs. A thread
-// inside a native call serves the interrupt only when the call returns: the report then says
-// inNative, and the stack taken on return goes on the stall as its late stack.
-bool StallWatchdogCore::CaptureStack(StallReport& report) {
+// Asks the stack addon for the blocked thread's stack and waits up to kCaptureWaitNs (the state
+// mutex is not held). A thread inside a native call serves the interrupt only when the call
+// returns: the report then says inNative, and the stack taken on return goes on the stall as
+// its late stack (`late`, when the next report finds it).
+bool StallWatchdogCore::CaptureStack(StallReport& report, LateStack& late) {
   std::unique_lock<std::mutex> lock(capture_->mutex);
   if (capture_->state == CaptureSlot::kDone) {  // a late stack from this stall's last request
-    TakeLateStack(stall_, UINT64_MAX);
+    late.taken = true;
+    late.capturedAtNs = capture_->capturedAtNs;
+    late.frames = std::move(capture_->frames);
+    capture_->frames.clear();
+    capture_->state = CaptureSlot::kIdle;
   }
   if (capture_->state != CaptureSlot::kIdle) {
     report.inNative = true;
@@ -336,9 +473,10 @@ bool StallWatchdogCore::CaptureStack(StallReport& report) {
     }
     return false;
   }
-  bool done = capture_->done.wait_for(lock, std::chrono::nanoseconds(kCaptureWaitNs),
-                                      [this] { return capture_->state == CaptureSlot::kDone; });
-  if (!done) {
+  // Until the stack is taken, or the stall is over (Finish() abandons the request).
+  capture_->done.wait_for(lock, std::chrono::nanoseconds(kCaptureWaitNs),
+                          [this] { return capture_->state != CaptureSlot::kPending; });
+  if (capture_->state != CaptureSlot::kDone) {
     report.inNative = true;
     return false;
   }
@@ -350,23 +488,28 @@ bool StallWatchdogCore::CaptureStack(StallReport& report) {
   return true;
 }
 
-// capture_->mutex held: a capture that finished after its report gave up goes on the stall, if
-// it was taken before the stall ended.
+// mutex_ held: a stack taken after its report gave up waiting, as the stall's late stack.
+void StallWatchdogCore::AttachLateStack(StallRecord& stall, std::vector<CapturedFrame> frames, uint64_t capturedAtNs) {
+  stall.hasLateStack = true;
+  stall.lateStackAtNs = capturedAtNs;
+  stall.lateStack = std::move(frames);
+  if (stall.reports.empty() || !stall.reports.front().hasStack) {
+    stall.phase = PhaseFromStack(stall.lateStack, stall.phase);
+  }
+  if (stall.lateStack.size() > config_.maxFrames) stall.lateStack.resize(config_.maxFrames);
+}
+
+// mutex_ and capture_->mutex held, as the stall ends: a capture that finished after its report
+// gave up goes on the stall, if it was taken before the stall ended; one still pending is
+// abandoned (it would belong to whatever runs next), which ends a report's wait for it.
 void StallWatchdogCore::TakeLateStack(StallRecord& stall, uint64_t endNs) {
   if (capture_->state == CaptureSlot::kDone) {
-    if (capture_->capturedAtNs <= endNs) {
-      stall.hasLateStack = true;
-      stall.lateStackAtNs = capture_->capturedAtNs;
-      stall.lateStack = std::move(capture_->frames);
-      if (stall.reports.empty() || !stall.reports.front().hasStack) {
-        stall.phase = PhaseFromStack(stall.lateStack, stall.phase);
-      }
-      if (stall.lateStack.size() > config_.maxFrames) stall.lateStack.resize(config_.maxFrames);
-    }
+    if (capture_->capturedAtNs <= endNs) AttachLateStack(stall, std::move(capture_->frames), capture_->capturedAtNs);
     capture_->frames.clear();
     capture_->state = CaptureSlot::kIdle;
   } else if (capture_->state == CaptureSlot::kPending) {
-    capture_->state = CaptureSlot::kAbandoned;  // it would belong to whatever runs next
+    capture_->state = CaptureSlot::kAbandoned;
+    capture_->done.notify_all();
   }
 }
 
@@ -381,9 +524,16 @@ void StallWatchdogCore::OnStackDone(void* user, int status, const uvscope_stack_
     return;
   }
   slot->frames.clear();
-  slot->frames.reserve(count);
-  for (uint32_t i = 0; i < count; i++) {
-    slot->frames.push_back({frames[i].function_name, frames[i].url, frames[i].line, frames[i].column});
+  try {
+    slot->frames.reserve(count);
+    for (uint32_t i = 0; i < count; i++) {
+      slot->frames.push_back({frames[i].function_name, frames[i].url, frames[i].line, frames[i].column});
+    }
+  } catch (const std::exception&) {
+    // Out of memory inside V8's interrupt: no stack (the report says inNative after its wait).
+    slot->frames.clear();
+    slot->state = CaptureSlot::kIdle;
+    return;
   }
   slot->capturedAtNs = capturedAtNs;
   slot->state = CaptureSlot::kDone;
@@ -405,15 +555,41 @@ void StallWatchdogCore::Finish(uint64_t endNs) {
   stall_ = StallRecord();
 }
 
-std::string StallWatchdogCore::ReportLine(const StallRecord& stall, const StallReport& report) const {
-  std::string line = "{\"type\":\"uvscope.stall.report\",\"time\":\"" + WallClockIso() +
+std::string StallWatchdogCore::ReportLine(uint64_t stallNumber, uint64_t reportNumber, uint64_t startedAtNs,
+                                          const StallReport& report, size_t maxBytes) const {
+  std::string head = "{\"type\":\"uvscope.stall.report\",\"time\":\"" + WallClockIso() +
                      "\",\"pid\":" + std::to_string(pid_) + ",\"threadId\":" +
-                     std::to_string(static_cast<int64_t>(config_.threadId)) + ",\"stall\":" + std::to_string(stall.number) +
-                     ",\"report\":" + std::to_string(stall.reportCount) + ",\"startedAtNs\":\"" +
-                     std::to_string(stall.startedAtNs) + "\",\"thresholdNs\":" + std::to_string(config_.thresholdNs) + ",";
+                     std::to_string(static_cast<int64_t>(config_.threadId)) + ",\"stall\":" + std::to_string(stallNumber) +
+                     ",\"report\":" + std::to_string(reportNumber) + ",\"startedAtNs\":\"" +
+                     std::to_string(startedAtNs) + "\",\"thresholdNs\":" + std::to_string(config_.thresholdNs) + ",";
+  std::string line = head;
   AppendReportFields(line, report);
   line += "}\n";
-  return line;
+  if (line.size() <= maxBytes) return line;
+  // Too long for its destination: the innermost frames that fit (they say where the loop is
+  // blocked), the number left out, and a shortened stackUnavailable text.
+  Shortening cut;
+  cut.textBytes = kShortTextBytes;
+  std::string bare = head;
+  Shortening none;
+  none.frames = 0;
+  none.textBytes = kShortTextBytes;
+  AppendReportFields(bare, report, none);
+  // `,"framesOmitted":N` (at most 20 digits) and the closing brace and newline.
+  size_t used = bare.size() + 40;
+  size_t keep = 0;
+  std::string frame;
+  for (; keep < report.stack.size(); keep++) {
+    frame.clear();
+    AppendFrame(frame, report.stack[keep]);
+    if (used + frame.size() + 1 > maxBytes) break;
+    used += frame.size() + 1;
+  }
+  cut.frames = keep;
+  line = head;
+  AppendReportFields(line, report, cut);
+  line += "}\n";
+  return line;  // longer than maxBytes only when even no frame is too long: the sink drops it
 }
 
 std::string StallWatchdogCore::StallJson(const StallRecord& stall) const {
@@ -441,27 +617,42 @@ std::string StallWatchdogCore::StallJson(const StallRecord& stall) const {
 // Loop thread, once the loop turns after a stall was reported.
 void StallWatchdogCore::OnAsync(uv_async_t* async) {
   auto* self = static_cast<StallWatchdogCore*>(async->data);
-  {
-    std::lock_guard<std::mutex> lock(self->mutex_);
-    if (self->stallOpen_) {
-      // This callback runs on the loop thread, so whatever blocked it has returned, even
-      // though no marker ran since (an I/O callback blocked earlier in this same poll phase).
-      uint64_t endNs = self->heartbeat_->StallEndNs();
-      self->Finish(endNs != 0 ? endNs : NowNs());
-      self->heartbeat_->BeatNow();  // busy time counts afresh from here
+  try {
+    bool ended = false;
+    {
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      if (self->stallOpen_) {
+        // This callback runs on the loop thread, so whatever blocked it has returned, even
+        // though no marker ran since (an I/O callback blocked earlier in this same poll phase).
+        uint64_t endNs = LoopHeartbeat::StallEndNs(self->stallEnd_);
+        self->Finish(endNs != 0 ? endNs : NowNs());
+        self->heartbeat_->BeatNow();  // busy time counts afresh from here
+        // The watchdog thread may sleep for a whole repeat interval: it looks again now, so
+        // that the next stall is timed from here.
+        self->lookAgain_ = true;
+        ended = true;
+      }
     }
+    if (ended) self->wake_.notify_all();
+    self->Deliver();
+  } catch (const std::exception&) {
+    // Out of memory building a 'stall' event: it is lost; nothing may be thrown into libuv.
   }
-  self->Deliver();
 }
 
 void StallWatchdogCore::Deliver() {
   std::deque<StallRecord> finished;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    finished.swap(finished_);
+    // A stall whose last report is still being made waits for it (its report sends again).
+    while (!finished_.empty() && finished_.front().number != reportInFlight_) {
+      finished.push_back(std::move(finished_.front()));
+      finished_.pop_front();
+    }
   }
   for (const StallRecord& stall : finished) {
     if (owner_ == nullptr || closing_) return;
+    // The listener may close this watchdog (owner_ then null) or stop it: both checked above.
     owner_->EmitStall(StallJson(stall));
   }
 }
@@ -478,38 +669,92 @@ void StallWatchdogWrap::Init(Napi::Env env, Napi::Object exports, AddonData* dat
                                         InstanceMethod<&StallWatchdogWrap::Ref>("ref"),
                                         InstanceMethod<&StallWatchdogWrap::Unref>("unref"),
                                         InstanceMethod<&StallWatchdogWrap::Stats>("stats"),
+                                        StaticMethod<&StallWatchdogWrap::FailThreadStarts>("_failThreadStarts"),
                                     },
                                     data);
   exports.Set("NativeStallWatchdog", ctor);
 }
 
+namespace {
+
+// An Error with Node's shape for a failed system call: code (the errno's name), errno, syscall.
+Napi::Error SystemError(Napi::Env env, const std::string& message, int error, const char* syscall) {
+  const char* name = uv_err_name(-error);
+  Napi::Error result = Napi::Error::New(env, message + " (" + name + ")");
+  result.Set("code", Napi::String::New(env, name));
+  result.Set("errno", Napi::Number::New(env, -error));
+  result.Set("syscall", Napi::String::New(env, syscall));
+  return result;
+}
+
+// A C++ exception other than Napi::Error must not leave a Node-API callback (it would end the
+// process): out of memory becomes a JavaScript Error with a code.
+template <typename Fn>
+auto Guarded(Napi::Env env, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    Napi::Error error = Napi::Error::New(env, "uvscope: out of memory");
+    error.Set("code", Napi::String::New(env, "ERR_UVSCOPE_OUT_OF_MEMORY"));
+    throw error;
+  } catch (const std::exception& failure) {
+    Napi::Error error = Napi::Error::New(env, std::string("uvscope: ") + failure.what());
+    error.Set("code", Napi::String::New(env, "ERR_UVSCOPE_NATIVE"));
+    throw error;
+  }
+}
+
+}  // namespace
+
 // new NativeStallWatchdog(thresholdNs, repeatNs, stacks, fd, maxFrames, threadId, provider |
-// undefined, stackUnavailable, emitter(json)): validated in TypeScript.
+// undefined, stackUnavailable, emitter(json)): validated in TypeScript, except what only the
+// native side can check: the provider's type tag (a TypeError) and the descriptor, which is
+// duplicated here (an Error with the errno's code when it is not open for writing).
 StallWatchdogWrap::StallWatchdogWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StallWatchdogWrap>(info) {
   Napi::Env env = info.Env();
   data_ = static_cast<AddonData*>(info.Data());
   if (data_->tearingDown()) throw Napi::Error::New(env, "uvscope: the environment is shutting down");
-  WatchdogConfig config;
-  config.thresholdNs = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-  config.repeatNs = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
-  config.stacks = info[2].ToBoolean();
-  config.fd = info[3].As<Napi::Number>().Int32Value();
-  config.maxFrames = info[4].As<Napi::Number>().Uint32Value();
-  config.threadId = info[5].As<Napi::Number>().DoubleValue();
-  uvscope_stack_provider* provider = nullptr;
-  if (info[6].IsExternal()) {
-    auto* candidate = info[6].As<Napi::External<uvscope_stack_provider>>().Data();
-    if (candidate != nullptr && candidate->version == UVSCOPE_STACK_PROVIDER_VERSION) provider = candidate;
-  }
-  config.stackUnavailable = info[7].IsString() ? info[7].As<Napi::String>().Utf8Value() : "";
-  if (config.stacks && provider == nullptr && config.stackUnavailable.empty()) {
-    config.stackUnavailable = "the stack addon did not provide a compatible provider";
-  }
-  emitter_ = Napi::Persistent(info[8].As<Napi::Function>());
-  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "uvscope:StallWatchdog", Napi::Object::New(env));
-  core_ = new StallWatchdogCore(data_, std::move(config), provider);
-  core_->SetOwner(this);
-  data_->Register(this);
+  Guarded(env, [&] {
+    WatchdogConfig config;
+    config.thresholdNs = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+    config.repeatNs = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+    config.stacks = info[2].ToBoolean();
+    int fd = info[3].As<Napi::Number>().Int32Value();
+    config.maxFrames = info[4].As<Napi::Number>().Uint32Value();
+    config.threadId = info[5].As<Napi::Number>().DoubleValue();
+    uvscope_stack_provider* provider = nullptr;
+    if (!info[6].IsUndefined()) {
+      // Only the stack addon's own External is read as a provider: its type tag says so.
+      bool tagged = false;
+      if (info[6].IsExternal()) tagged = info[6].As<Napi::External<uvscope_stack_provider>>().CheckTypeTag(&kProviderTag);
+      if (!tagged) {
+        Napi::TypeError error = Napi::TypeError::New(env, "The \"stackProvider\" argument must be the stack addon's provider() or undefined");
+        error.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
+        throw error;
+      }
+      auto* candidate = info[6].As<Napi::External<uvscope_stack_provider>>().Data();
+      if (candidate != nullptr && candidate->version == UVSCOPE_STACK_PROVIDER_VERSION) provider = candidate;
+    }
+    config.stackUnavailable = info[7].IsString() ? info[7].As<Napi::String>().Utf8Value() : "";
+    if (config.stacks && provider == nullptr && config.stackUnavailable.empty()) {
+      config.stackUnavailable = "the stack addon did not provide a compatible provider";
+    }
+    auto sink = std::make_unique<ReportSink>();
+    if (fd >= 0) {
+      int error = sink->Open(fd);
+      if (error != 0) {
+        throw SystemError(env, "StallWatchdog: options.file: cannot write to descriptor " + std::to_string(fd), error,
+                          "dup");
+      }
+    }
+    emitter_ = Napi::Persistent(info[8].As<Napi::Function>());
+    asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "uvscope:StallWatchdog", Napi::Object::New(env));
+    core_ = new StallWatchdogCore(data_, std::move(config), provider, std::move(sink));
+    core_->SetOwner(this);
+    data_->Register(this);
+  });
 }
 
 StallWatchdogWrap::~StallWatchdogWrap() {
@@ -549,19 +794,33 @@ StallWatchdogCore* StallWatchdogWrap::Live(const Napi::CallbackInfo& info, const
 }
 
 Napi::Value StallWatchdogWrap::Start(const Napi::CallbackInfo& info) {
-  Live(info, "start")->Start();
+  StallWatchdogCore* core = Live(info, "start");
+  int error = Guarded(info.Env(), [core] { return core->Start(); });
+  if (error != 0) {
+    Napi::Error failure = SystemError(info.Env(), "StallWatchdog.start(): cannot start the watchdog thread", error,
+                                      "pthread_create");
+    failure.Set("code", Napi::String::New(info.Env(), "ERR_UVSCOPE_THREAD_START"));
+    throw failure;
+  }
+  return info.Env().Undefined();
+}
+
+// _failThreadStarts(count): test hook (see StallWatchdogCore::FailThreadStarts).
+Napi::Value StallWatchdogWrap::FailThreadStarts(const Napi::CallbackInfo& info) {
+  StallWatchdogCore::FailThreadStarts(info[0].As<Napi::Number>().Uint32Value());
   return info.Env().Undefined();
 }
 
 Napi::Value StallWatchdogWrap::Stop(const Napi::CallbackInfo& info) {
-  Live(info, "stop")->Stop();
+  StallWatchdogCore* core = Live(info, "stop");
+  Guarded(info.Env(), [core] { core->Stop(); });
   return info.Env().Undefined();
 }
 
 Napi::Value StallWatchdogWrap::Close(const Napi::CallbackInfo& info) {
   if (core_ != nullptr) {
     data_->Unregister(this);
-    ReleaseCore(nullptr);
+    Guarded(info.Env(), [this] { ReleaseCore(nullptr); });
   }
   emitter_.Reset();
   return info.Env().Undefined();
@@ -577,14 +836,17 @@ Napi::Value StallWatchdogWrap::Unref(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// stats(): [stalls, longestNs, totalNs, reports]
+// stats(): [stalls, longestNs, totalNs, reports, reportsWritten, reportsDropped]
 Napi::Value StallWatchdogWrap::Stats(const Napi::CallbackInfo& info) {
-  StallWatchdogCore::Counts counts = Live(info, "stats")->Stats();
-  Napi::Array result = Napi::Array::New(info.Env(), 4);
+  StallWatchdogCore* core = Live(info, "stats");
+  StallWatchdogCore::Counts counts = Guarded(info.Env(), [core] { return core->Stats(); });
+  Napi::Array result = Napi::Array::New(info.Env(), 6);
   result.Set(0u, static_cast<double>(counts.stalls));
   result.Set(1u, static_cast<double>(counts.longestNs));
   result.Set(2u, static_cast<double>(counts.totalNs));
   result.Set(3u, static_cast<double>(counts.reports));
+  result.Set(4u, static_cast<double>(counts.reportsWritten));
+  result.Set(5u, static_cast<double>(counts.reportsDropped));
   return result;
 }
 

@@ -1,15 +1,20 @@
 // StallWatchdog: a native thread that watches the loop of one environment through its
 // LoopHeartbeat and reports a stall while it lasts: the loop thread busy (not waiting for
-// I/O) for longer than a threshold since its last beat. Each report is written as one JSON
-// line to a file descriptor, published to live subscribers (live_reports.h), and kept for the
+// I/O) for longer than a threshold since its last beat. Each report is queued as one JSON
+// line for its report file (report_sink.h: a private descriptor, written without waiting,
+// outside the state mutex), published to live subscribers (live_reports.h), and kept for the
 // 'stall' event that the loop thread emits once it turns again (through a uv_async_t).
 // When the optional stack addon is loaded, each report asks it for the JavaScript stack of
 // the blocked thread (native/stack/stack_provider.h) and waits a bounded time for it.
 //
 // Threads: the watchdog thread runs from start() to stop(); everything else runs on the loop
 // thread, except the stack addon's callback, which runs on the loop thread inside a V8
-// interrupt. Shared state is guarded by one mutex; a capture in flight is held by a
-// shared_ptr, so it may complete after the watchdog is gone.
+// interrupt. Shared state is guarded by one mutex, held only for bookkeeping: never across
+// I/O, a stack request's wait or the building of a line, so the loop thread (stats(), the end
+// of a stall, stop()) never waits for those. A capture in flight is held by a shared_ptr, so
+// it may complete after the watchdog is gone. The report sink belongs to the watchdog thread
+// while it runs; stop() and close() join that thread, which never blocks for long (its writes
+// do not wait, a stack request waits at most 10 ms).
 // Lifetime: the wrapper owns the core; close() (or GC, or environment teardown) joins the
 // thread and closes the async handle, and the core frees itself in that handle's close
 // callback.
@@ -29,6 +34,7 @@
 #include "../addon_data.h"
 #include "../stack/stack_provider.h"
 #include "heartbeat.h"
+#include "report_sink.h"
 
 namespace uvscope {
 
@@ -36,7 +42,6 @@ struct WatchdogConfig {
   uint64_t thresholdNs = 1000000000;
   uint64_t repeatNs = 1000000000;  // 0: only the first report of a stall
   bool stacks = false;             // ask the provider (when there is one) for stacks
-  int fd = -1;                     // where report lines go; -1: nowhere
   uint32_t maxFrames = 32;
   double threadId = 0;
   std::string stackUnavailable;  // why there is no provider, when stacks are wanted
@@ -92,9 +97,12 @@ class StallWatchdogCore {
   static constexpr size_t kMaxKeptReports = 100;
   static constexpr uint64_t kCaptureWaitNs = 10000000;  // 10 ms
 
-  StallWatchdogCore(AddonData* data, WatchdogConfig config, uvscope_stack_provider* provider);
+  StallWatchdogCore(AddonData* data, WatchdogConfig config, uvscope_stack_provider* provider,
+                    std::unique_ptr<ReportSink> sink);
 
-  void Start();  // loop thread
+  // Loop thread. Returns 0, or the errno of a thread that could not be started (nothing of
+  // the start is kept then).
+  int Start();
   void Stop();   // loop thread; joins the watchdog thread
   // Stops and closes the async handle; the core deletes itself after its close callback,
   // then calls `onClosed`.
@@ -106,21 +114,37 @@ class StallWatchdogCore {
   bool running() const { return running_; }
 
   struct Counts {
-    uint64_t stalls, longestNs, totalNs, reports;
+    uint64_t stalls, longestNs, totalNs, reports, reportsWritten, reportsDropped;
   };
   Counts Stats();
+
+  // Test hook: the next `count` thread starts fail with EAGAIN, as pthread_create does when
+  // the process is out of threads (process-wide).
+  static void FailThreadStarts(uint32_t count);
 
  private:
   static void OnAsync(uv_async_t* async);
   static void OnStackDone(void* user, int status, const uvscope_stack_frame* frames, uint32_t count,
                           uint64_t capturedAtNs);
   void Run();
+  void Look(std::unique_lock<std::mutex>& lock);  // one look at the loop; mutex_ held on entry and exit
   void StopThread();
-  void Report(uint64_t nowNs);  // mutex_ held
-  bool CaptureStack(StallReport& report);  // mutex_ held
-  void TakeLateStack(StallRecord& stall, uint64_t endNs);  // mutex_ held
+  // A stack taken after its report stopped waiting, found by the next report's request.
+  struct LateStack {
+    bool taken = false;
+    uint64_t capturedAtNs = 0;
+    std::vector<CapturedFrame> frames;
+  };
+  // mutex_ held on entry and exit, released in between.
+  void Report(uint64_t nowNs, std::unique_lock<std::mutex>& lock);
+  bool CaptureStack(StallReport& report, LateStack& late);  // mutex_ not held
+  void AttachLateStack(StallRecord& stall, std::vector<CapturedFrame> frames, uint64_t capturedAtNs);  // mutex_ held
+  void TakeLateStack(StallRecord& stall, uint64_t endNs);  // mutex_ and capture_->mutex held
   void Finish(uint64_t endNs);  // mutex_ held: the open stall is over
-  std::string ReportLine(const StallRecord& stall, const StallReport& report) const;
+  // One report line of at most `maxBytes` (innermost frames kept, the rest counted in
+  // `framesOmitted`, when the whole one is longer).
+  std::string ReportLine(uint64_t stallNumber, uint64_t reportNumber, uint64_t startedAtNs, const StallReport& report,
+                         size_t maxBytes) const;
   std::string StallJson(const StallRecord& stall) const;
   void Deliver();  // loop thread: emit finished stalls
 
@@ -129,6 +153,9 @@ class StallWatchdogCore {
   uv_loop_t* loop_;
   WatchdogConfig config_;
   uvscope_stack_provider* provider_;
+  std::unique_ptr<ReportSink> sink_;  // the watchdog thread's while it runs
+  uint64_t retryNs_ = 0;              // watchdog thread: when lines wait, the next try's delay
+  StallEndSlot stallEnd_;             // where the heartbeat says when this watchdog's stall ended
   StallWatchdogWrap* owner_ = nullptr;
   uv_async_t async_;
   std::function<void()> onClosed_;
@@ -139,10 +166,13 @@ class StallWatchdogCore {
   std::condition_variable wake_;
   std::thread thread_;
   bool stopping_ = false;
+  bool lookAgain_ = false;  // the loop thread ended a stall: the watchdog thread looks at once
   bool stallOpen_ = false;
   StallRecord stall_;  // the open stall, while stallOpen_
   uint64_t nextReportNs_ = 0;
+  uint64_t waitNs_ = 0;  // how long the watchdog thread sleeps after this look
   std::deque<StallRecord> finished_;  // over, not yet emitted
+  uint64_t reportInFlight_ = 0;       // the stall whose report is being made unlocked (0: none)
   std::shared_ptr<CaptureSlot> capture_;
   uint64_t stalls_ = 0;
   uint64_t longestNs_ = 0;
@@ -170,6 +200,7 @@ class StallWatchdogWrap : public Napi::ObjectWrap<StallWatchdogWrap>, public Clo
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  static Napi::Value FailThreadStarts(const Napi::CallbackInfo& info);
 
   AddonData* data_;
   StallWatchdogCore* core_ = nullptr;

@@ -18,6 +18,7 @@
 //                     with napi_get_value_external; retain() before keeping it)
 //   abi               NODE_MODULE_VERSION this file was built for
 //   providerVersion   UVSCOPE_STACK_PROVIDER_VERSION
+// The provider External carries the type tag UVSCOPE_STACK_PROVIDER_TAG_* (stack_provider.h).
 // Test hooks (test_hook.h; the watchdog does not use them):
 //   _requestFromThread(delayMs, maxFrames = 64, count = 1, gated = false)
 //                     a native thread waits delayMs (or for _openGate()), then calls
@@ -29,6 +30,8 @@
 //   _blockUntilQueued(timeoutMs = 10000)   a native call that returns (uv_hrtime bigint, 0n
 //                     on timeout) once this environment's hook request is queued
 //   _counters()       process-wide request totals (provider.h) and `blocking`
+//   _untaggedExternal()  an External of a look-alike provider without the type tag: what the
+//                     Node-API addon must refuse
 // node_version.h first: it defines NAPI_VERSION (the newest this Node has) unconditionally.
 #include <node_version.h>
 #include <node_api.h>
@@ -137,6 +140,18 @@ napi_value GetProvider(napi_env env, napi_callback_info info) {
       nullptr, &external);
   if (status != napi_ok) provider->release(provider);
   CHECK_NAPI(status);
+  // Tagged: the Node-API addon reads a provider only from an External with this tag.
+  static const napi_type_tag tag = {UVSCOPE_STACK_PROVIDER_TAG_LOWER, UVSCOPE_STACK_PROVIDER_TAG_UPPER};
+  CHECK_NAPI(napi_type_tag_object(env, external, &tag));
+  return external;
+}
+
+// Test hook: an External like provider()'s (a struct with the provider's version first) but
+// without the tag. Its functions must never be called.
+napi_value UntaggedExternal(napi_env env, napi_callback_info) {
+  static uvscope_stack_provider lookalike = {UVSCOPE_STACK_PROVIDER_VERSION, nullptr, nullptr, nullptr};
+  napi_value external;
+  CHECK_NAPI(napi_create_external(env, &lookalike, nullptr, nullptr, &external));
   return external;
 }
 
@@ -292,6 +307,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"_openGate", nullptr, OpenGate, nullptr, nullptr, nullptr, napi_enumerable, state},
       {"_blockUntilQueued", nullptr, BlockUntilQueued, nullptr, nullptr, nullptr, napi_enumerable, state},
       {"_counters", nullptr, GetCounters, nullptr, nullptr, nullptr, napi_enumerable, state},
+      {"_untaggedExternal", nullptr, UntaggedExternal, nullptr, nullptr, nullptr, napi_enumerable, state},
   };
   CHECK_NAPI(napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods));
   napi_value abi, version;

@@ -5,9 +5,10 @@
 //
 // Lifetime: the stack addon creates one provider per Node environment (main thread, each
 // worker) and hands it to JavaScript as a Node-API External (`provider()` of the stack
-// addon). A holder calls retain() before keeping the pointer and release() when done; the
-// provider is freed when the environment is gone and the last holder has released it. After
-// its environment is torn down, request() returns UVSCOPE_STACK_GONE.
+// addon), type-tagged with UVSCOPE_STACK_PROVIDER_TAG_*. A holder calls retain() before
+// keeping the pointer and release() when done; the provider is freed when the environment is
+// gone and the last holder has released it. After its environment is torn down, request()
+// returns UVSCOPE_STACK_GONE.
 #pragma once
 #include <stdint.h>
 
@@ -16,6 +17,12 @@ extern "C" {
 #endif
 
 #define UVSCOPE_STACK_PROVIDER_VERSION 1
+
+// The Node-API type tag (napi_type_tag: lower, upper) the stack addon puts on its provider
+// External, and the only External the Node-API addon reads a provider from: any other one is
+// refused, never dereferenced.
+#define UVSCOPE_STACK_PROVIDER_TAG_LOWER 0x7576736370726f76ULL
+#define UVSCOPE_STACK_PROVIDER_TAG_UPPER 0x9d3c5be1a4f02e61ULL
 
 // request() results.
 #define UVSCOPE_STACK_QUEUED 0  // done() will be called exactly once

@@ -18,6 +18,8 @@ export interface StallReportLine {
   stack?: { functionName: string; url: string; line: number; column: number }[];
   inNative?: boolean;
   stackUnavailable?: string;
+  /** Lines of this watchdog before this one that could not be written (the reader fell behind). */
+  dropped?: number;
 }
 
 /** Parses one line; undefined when it is not a stall report (a partial or foreign line). */
@@ -43,6 +45,9 @@ export function formatStallReport(report: StallReportLine, frames = 3): string[]
   for (const frame of (report.stack ?? []).slice(0, frames)) {
     const where = frame.url ? `${frame.url}:${frame.line}:${frame.column}` : '<native>';
     lines.push(`    at ${frame.functionName || '<anonymous>'} (${where})`);
+  }
+  if (report.dropped) {
+    lines.push(`    (${report.dropped} earlier report${report.dropped === 1 ? '' : 's'} of this thread could not be written: the reader fell behind)`);
   }
   return lines;
 }

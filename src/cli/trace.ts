@@ -111,8 +111,12 @@ function openStallFifo(dir: string): { path: string; socket: net.Socket; keepOpe
   return { path: fifo, socket, keepOpen };
 }
 
-/** Prints each stall report line on stderr as it arrives; resolves when the stream ends. */
-function printStalls(stream: net.Socket): Promise<void> {
+/**
+ * Prints each stall report line on stderr as it arrives; resolves when the stream ends. Every
+ * writer writes whole lines of at most PIPE_BUF bytes (one atomic write each); `unreadable`
+ * counts the lines that still do not parse as a report (none is expected).
+ */
+function printStalls(stream: net.Socket, counts: { unreadable: number }): Promise<void> {
   let buffered = '';
   let saidUnavailable = false;
   stream.setEncoding('utf8');
@@ -122,7 +126,10 @@ function printStalls(stream: net.Socket): Promise<void> {
     buffered = lines.pop()!;
     for (const line of lines) {
       const report = parseReportLine(line);
-      if (!report) continue;
+      if (!report) {
+        if (line !== '') counts.unreadable++;
+        continue;
+      }
       const out = formatStallReport(report);
       if (report.stackUnavailable && !saidUnavailable) {
         saidUnavailable = true;
@@ -132,9 +139,15 @@ function printStalls(stream: net.Socket): Promise<void> {
     }
   });
   return new Promise((resolve) => {
-    stream.on('end', resolve);
-    stream.on('close', resolve);
-    stream.on('error', () => resolve());
+    const done = () => {
+      // A line without its newline at the end: cut short.
+      if (buffered !== '') counts.unreadable++;
+      buffered = '';
+      resolve();
+    };
+    stream.on('end', done);
+    stream.on('close', done);
+    stream.on('error', done);
   });
 }
 
@@ -179,7 +192,8 @@ export async function traceCommand(argv: string[]): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-trace-'));
   try {
     const fifo = stallMs === 0 ? undefined : openStallFifo(dir);
-    const stallsDone = fifo ? printStalls(fifo.socket) : Promise.resolve();
+    const stallLines = { unreadable: 0 };
+    const stallsDone = fifo ? printStalls(fifo.socket, stallLines) : Promise.resolve();
     const register = path.join(__dirname, '..', 'register.js');
     const child = spawn(executable, args, {
       stdio: 'inherit',
@@ -235,6 +249,9 @@ export async function traceCommand(argv: string[]): Promise<number> {
       await Promise.race([stallsDone, new Promise<void>((resolve) => (bound = setTimeout(resolve, 1000)))]);
       clearTimeout(bound);
       fifo.socket.destroy();
+      if (stallLines.unreadable > 0) {
+        process.stderr.write(`uvscope trace: ${stallLines.unreadable} stall report line${stallLines.unreadable === 1 ? '' : 's'} could not be read (cut short or interleaved)\n`);
+      }
     }
 
     const trace = mergeParts(dir, command, blockMs, stallMs);

@@ -38,6 +38,12 @@ export interface StallReport {
   iteration: number;
   /** The blocked thread's JavaScript stack, innermost first (at most `maxFrames`). */
   stack?: StallStackFrame[];
+  /**
+   * Only in report-file lines: outermost frames left out of `stack` so that the line fits one
+   * atomic write (4 KiB on a pipe, a FIFO, a socket or a terminal; 1 MiB elsewhere). Live
+   * reports and the 'stall' event keep them.
+   */
+  framesOmitted?: number;
   /** With `stack`: from the watchdog's request to the stack taken in the blocked thread, ns. */
   stackCaptureNs?: number;
   /** Why there is no stack: the stack addon could not load, or the environment is shutting down. */
@@ -64,6 +70,12 @@ export interface LiveStallReport extends StallReport {
   /** When the blocked stretch began (monotonic clock, ns). */
   startedAtNs: bigint;
   thresholdNs: number;
+  /**
+   * Only in report-file lines: how many of this watchdog's lines before this one could not be
+   * written (the reader did not keep up, went away, or the disk was full). Counted in
+   * `stats().reportsDropped` too.
+   */
+  dropped?: number;
 }
 
 /** A whole stall, emitted as 'stall' once the watched loop turns again. */
@@ -95,6 +107,14 @@ export interface StallWatchdogStats {
   totalNs: number;
   /** Reports made (first and repeated). */
   reports: number;
+  /** Report lines written whole to the report file (0 without one). */
+  reportsWritten: number;
+  /**
+   * Report lines that did not reach the report file: its reader did not keep up (more than
+   * 4 MiB waiting) or went away, the disk was full, or the watchdog was closed before they
+   * could be written. The next line that gets through says how many (`dropped`).
+   */
+  reportsDropped: number;
 }
 
 /** Options of {@link StallWatchdog}. */
@@ -108,7 +128,14 @@ export interface StallWatchdogOptions {
    * required (`start()` throws when it cannot load), `false` never.
    */
   stacks?: 'auto' | boolean;
-  /** A path (opened for appending) or a file descriptor: every report is written there as one JSON line, while the stall lasts. */
+  /**
+   * A path (opened for appending; a FIFO without a reader fails with ENXIO) or a file
+   * descriptor: every report is written there as one JSON line, while the stall lasts. The
+   * watchdog writes to a descriptor of its own, taken at the first `start()` and closed by
+   * `close()`: the caller may close theirs at any time. Writing never waits for the reader: a
+   * line it has no room for waits in a bounded queue, or is dropped and counted
+   * (`stats().reportsDropped`, `dropped` in the next line written).
+   */
   file?: string | number;
   /** Frames kept per stack, innermost first. Integer 1 to 1024; default 32. */
   maxFrames?: number;
@@ -117,6 +144,12 @@ export interface StallWatchdogOptions {
 /** The diagnostics_channel every stall is published on after recovery (payload: {@link StallEvent}). */
 export const STALL_CHANNEL = 'uvscope:loop:stall';
 const stallChannel = diagnosticsChannel.channel(STALL_CHANNEL);
+
+/**
+ * A report file by path: appended to, created when missing; non-blocking, so that opening a
+ * FIFO nobody reads fails (ENXIO) instead of waiting for a reader.
+ */
+const OPEN_FOR_REPORTS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NONBLOCK;
 
 /** Started watchdogs, held strongly so that one nobody references keeps watching. */
 const running = new Set<StallWatchdog>();
@@ -158,7 +191,6 @@ export class StallWatchdog extends EventEmitter {
   readonly #file: string | number | undefined;
   readonly #maxFrames: number;
   #native: NativeStallWatchdog | undefined;
-  #ownedFd = -1;
   #refed = false;
   #running = false;
   #closed = false;
@@ -205,21 +237,16 @@ export class StallWatchdog extends EventEmitter {
   }
 
   /**
-   * Starts the watchdog thread. Opens `file` on the first start (an fs error, with its code,
-   * when it cannot) and loads the stack addon (with `stacks: true`, throws
-   * `ERR_UVSCOPE_STACKS_UNAVAILABLE` when it cannot). No-op when running.
+   * Starts the watchdog thread. Opens `file` (or duplicates the descriptor) on the first start
+   * (an fs error, with its code, when it cannot: EBADF for a descriptor not open for writing)
+   * and loads the stack addon (with `stacks: true`, throws `ERR_UVSCOPE_STACKS_UNAVAILABLE` when
+   * it cannot). Throws `ERR_UVSCOPE_THREAD_START` when the system cannot start the thread (then
+   * nothing of this start is kept). No-op when running.
    */
   start(): this {
     this.#live('start');
     if (this.#running) return this;
-    try {
-      this.#native ??= this.#create();
-    } catch (error) {
-      // Nothing is kept from a start() that failed: the file it opened is closed again.
-      if (this.#ownedFd >= 0) fs.closeSync(this.#ownedFd);
-      this.#ownedFd = -1;
-      throw error;
-    }
+    this.#native ??= this.#create();
     this.#native.start();
     this.#running = true;
     running.add(this);
@@ -242,8 +269,6 @@ export class StallWatchdog extends EventEmitter {
     this.#running = false;
     running.delete(this);
     this.#native?.close();
-    if (this.#ownedFd >= 0) fs.closeSync(this.#ownedFd);
-    this.#ownedFd = -1;
   }
 
   /** Keeps the process alive while the watchdog exists (until `unref()` or `close()`). */
@@ -262,18 +287,21 @@ export class StallWatchdog extends EventEmitter {
     return this;
   }
 
+  /** Counts since creation. Never waits for the watchdog's I/O. */
   stats(): StallWatchdogStats {
     this.#live('stats');
-    if (!this.#native) return { stalls: 0, longestNs: 0, totalNs: 0, reports: 0 };
-    const [stalls, longestNs, totalNs, reports] = this.#native.stats();
-    return { stalls, longestNs, totalNs, reports };
+    if (!this.#native) return { stalls: 0, longestNs: 0, totalNs: 0, reports: 0, reportsWritten: 0, reportsDropped: 0 };
+    const [stalls, longestNs, totalNs, reports, reportsWritten, reportsDropped] = this.#native.stats() as unknown as number[];
+    return { stalls, longestNs, totalNs, reports, reportsWritten, reportsDropped };
   }
 
   /**
    * Calls `listener` on the calling thread's loop with every report of every watchdog in the
    * process, as it is made, while the watched loop is still blocked (a monitoring tool calls
    * this from a worker of its own). Returns the function that unsubscribes. The subscription
-   * does not keep the process alive.
+   * does not keep the process alive. Reports wait for the listener's loop in a queue of at most
+   * 1,024 lines and 8 MiB: a loop that does not keep up loses the oldest (never the watchdog
+   * thread's time: it does not wait for subscribers).
    */
   static onLiveReport(listener: (report: LiveStallReport) => void): () => void {
     if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
@@ -304,9 +332,20 @@ export class StallWatchdog extends EventEmitter {
         stackUnavailable = loaded.reason;
       }
     }
+    // The native side writes to a descriptor of its own (a duplicate, or the same file reopened
+    // non-blocking): a path is opened only for the time it takes to make that copy.
     let fd = -1;
+    let opened = -1;
     if (typeof this.#file === 'number') fd = this.#file;
-    else if (typeof this.#file === 'string') fd = this.#ownedFd = fs.openSync(this.#file, 'a');
+    else if (typeof this.#file === 'string') fd = opened = fs.openSync(this.#file, OPEN_FOR_REPORTS, 0o666);
+    try {
+      return this.#createNative(fd, provider, stackUnavailable);
+    } finally {
+      if (opened >= 0) fs.closeSync(opened);
+    }
+  }
+
+  #createNative(fd: number, provider: unknown, stackUnavailable: string): NativeStallWatchdog {
     const self = new WeakRef(this);
     const thresholdNs = this.#thresholdNs;
     const watchdog = new native.NativeStallWatchdog(
