@@ -186,7 +186,8 @@ export interface NativeStallWatchdog {
   ref(): void;
   unref(): void;
   /** [stalls, longestNs, totalNs, reports] */
-  stats(): [number, number, number, number];
+  /** stalls, longestNs, totalNs, reports, reportsWritten, reportsDropped */
+  stats(): [number, number, number, number, number, number];
 }
 
 export interface NativeLiveReportSubscription {

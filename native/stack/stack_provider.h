@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define UVSCOPE_STACK_PROVIDER_VERSION 1
+#define UVSCOPE_STACK_PROVIDER_VERSION 2  // 2: the External is type-tagged
 
 // The Node-API type tag (napi_type_tag: lower, upper) the stack addon puts on its provider
 // External, and the only External the Node-API addon reads a provider from: any other one is

@@ -291,7 +291,7 @@ export class StallWatchdog extends EventEmitter {
   stats(): StallWatchdogStats {
     this.#live('stats');
     if (!this.#native) return { stalls: 0, longestNs: 0, totalNs: 0, reports: 0, reportsWritten: 0, reportsDropped: 0 };
-    const [stalls, longestNs, totalNs, reports, reportsWritten, reportsDropped] = this.#native.stats() as unknown as number[];
+    const [stalls, longestNs, totalNs, reports, reportsWritten, reportsDropped] = this.#native.stats();
     return { stalls, longestNs, totalNs, reports, reportsWritten, reportsDropped };
   }
 

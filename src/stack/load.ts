@@ -116,6 +116,10 @@ function tryLoad(): StackAddonLoad {
         tried.push(`${from} ${file}: not a stack addon for ABI ${process.versions.modules}`);
         continue;
       }
+      if (addon.providerVersion !== STACK_PROVIDER_VERSION) {
+        tried.push(`${from} ${file}: provider version ${addon.providerVersion}, this uvscope needs ${STACK_PROVIDER_VERSION} (a stale build)`);
+        continue;
+      }
       return { ok: true, addon, path: file };
     } catch (error) {
       tried.push(`${from} ${file}: ${failure(error)}`);
@@ -123,6 +127,9 @@ function tryLoad(): StackAddonLoad {
   }
   return { ok: false, reason: `no stack addon loaded (tried ${tried.join('; ')})` };
 }
+
+/** UVSCOPE_STACK_PROVIDER_VERSION of native/stack/stack_provider.h: the provider the main addon accepts. */
+const STACK_PROVIDER_VERSION = 2;
 
 let cached: StackAddonLoad | undefined;
 
