@@ -167,6 +167,11 @@ describe('process exit with jobs running and queued', () => {
     if (mode === 'exit-in-worker') {
       expect(r.workerExitCode).toBe(0);
       expect(r.noopMs).toBeLessThan(1000);
+    } else if (mode === 'exit-from-then') {
+      // Read as the short job settles: the pool thread that ran it may not have taken its next
+      // job yet (seen under load), every other one runs a long job.
+      expect(r.running).toBeGreaterThanOrEqual(r.size - 1);
+      expect(r.queued).toBeGreaterThan(50);
     } else if (mode !== 'exit-workers') {
       expect(r.running).toBe(r.size);
       expect(r.queued).toBeGreaterThan(50);
