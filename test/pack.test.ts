@@ -89,7 +89,10 @@ afterAll(() => {
 
 test('the tarball ships the loaders, the prebuilds for every supported Node, the native sources and the build files', () => {
   const top = [...new Set(listing.map((file) => file.split('/')[0]))].sort();
-  expect(top).toEqual(['CMakeLists.txt', 'README.md', 'binding.gyp', 'dashboards', 'lib', 'native', 'package.json', 'prebuilds']);
+  expect(top).toEqual(['CMakeLists.txt', 'README.md', 'binding.gyp', 'dashboards', 'docs', 'lib', 'native', 'package.json', 'prebuilds']);
+  // The guides the README links to (text only: the pictures stay in the repository).
+  expect(listing.filter((file) => file.startsWith('docs/')).every((file) => file.endsWith('.md'))).toBe(true);
+  expect(listing).toContain('docs/thread-pool.md');
   expect(listing).toContain('dashboards/uvscope.json');
   expect(listing.filter((file) => file.startsWith('prebuilds/'))).toEqual(['prebuilds/linux-x64/node.napi.glibc.node', ...STACK_FILES]);
   // Every file package.json's exports, typesVersions, main, types and bin name.
@@ -103,7 +106,7 @@ test('the tarball ships the loaders, the prebuilds for every supported Node, the
   walk(manifest.typesVersions);
   for (const file of named) expect(listing).toContain(file);
   // Nothing from the repository's own tooling.
-  expect(listing.filter((file) => /^(src|test|bench|scripts|build|examples|docs)\//.test(file) || file.startsWith('.'))).toEqual([]);
+  expect(listing.filter((file) => /^(src|test|bench|scripts|build|examples)\//.test(file) || file.startsWith('.'))).toEqual([]);
 });
 
 test('attw and publint find no problem in the tarball', () => {

@@ -53,7 +53,7 @@ export interface CipherOutputOptions {
    *
    * Reusing outputs keeps the loop free at high throughput: every fresh output Buffer counts
    * as V8 external memory, and each few tens of MiB of it make V8 collect garbage on the loop
-   * thread (see the README). Until the promise settles the output must be neither read,
+   * thread (see docs/thread-pool.md). Until the promise settles the output must be neither read,
    * modified nor transferred (the zero-copy rules of {@link InputOptions.zeroCopy}); a
    * decryption that fails or is aborted zeroes it, so no unverified plaintext stays there.
    *
