@@ -94,7 +94,7 @@ export interface UvPrometheusOptions {
   /**
    * Also count Node's own thread pool requests (fs, dns.lookup, node:crypto, zlib) by kind,
    * through a dedicated `monitorPoolRequests()` (an async_hooks hook; see its cost in the
-   * docs/pool-requests.md): `uvscope_threadpool_requests_total{kind, outcome}`,
+   * guide, docs/pool-requests.md): `uvscope_threadpool_requests_total{kind, outcome}`,
    * `uvscope_threadpool_request_seconds{kind}` (submission to callback) and
    * `uvscope_threadpool_requests_in_flight`. Default `false`.
    */
