@@ -4,19 +4,21 @@
       "target_name": "uvscope",
       "sources": [
         "native/addon.cc",
-        "native/loop_observer.cc",
+        "native/loop/observer.cc",
         "native/loop/heartbeat.cc",
         "native/loop/live_reports.cc",
         "native/loop/report_sink.cc",
         "native/loop/stall_watchdog.cc",
-        "native/work_queue.cc",
-        "native/digests.cc",
-        "native/ciphers.cc",
-        "native/kernels/hash.cc",
-        "native/kernels/kdf.cc",
-        "native/kernels/cipher.cc",
-        "native/kernels/argon2.cc",
-        "native/kernels/synthetic.cc"
+        "native/threadpool/work_queue.cc",
+        "native/threadpool/submissions.cc",
+        "native/threadpool/wrappers.cc",
+        "native/threadpool/digests.cc",
+        "native/threadpool/ciphers.cc",
+        "native/threadpool/kernels/hash.cc",
+        "native/threadpool/kernels/kdf.cc",
+        "native/threadpool/kernels/cipher.cc",
+        "native/threadpool/kernels/argon2.cc",
+        "native/threadpool/kernels/synthetic.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

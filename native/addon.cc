@@ -10,11 +10,12 @@
 #include "live_counts.h"
 #include "loop/heartbeat.h"
 #include "loop/live_reports.h"
+#include "loop/observer.h"
 #include "loop/stall_watchdog.h"
-#include "loop_observer.h"
-#include "typed_args.h"
 #include "pin_library.h"
-#include "work_queue.h"
+#include "threadpool/work_queue.h"
+#include "threadpool/wrappers.h"
+#include "typed_args.h"
 
 namespace uvscope {
 

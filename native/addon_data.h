@@ -11,8 +11,8 @@
 #include <list>
 #include <vector>
 
-#include "ciphers.h"
-#include "digests.h"
+#include "threadpool/ciphers.h"
+#include "threadpool/digests.h"
 
 namespace uvscope {
 

@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 
-/** Phase codes written by native/loop_observer.h. */
+/** Phase codes written by native/loop/phase.h. */
 export const enum PhaseCode {
   Unknown = 0,
   Timers = 1,
@@ -55,7 +55,7 @@ export interface NativeLoopObserverConstructor {
   readonly bucketReadoutSize: number;
 }
 
-/** Kernel ids of native/kernels/kernel.h, in order. */
+/** Kernel ids of native/threadpool/kernels/kernel.h, in order. */
 export const KERNEL_NAMES = [
   'noop',
   'hash',
@@ -78,7 +78,7 @@ export const KERNEL_NAMES = [
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
-/** Job flags of native/work_queue.h. */
+/** Job flags of native/threadpool/work_queue.h. */
 export const enum JobFlag {
   Report = 1,
   ExcludeStats = 2,
@@ -165,7 +165,7 @@ export interface NativeWorkQueue {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeHasher {}
-/** A streaming cipher's OpenSSL context (native/work_queue.h, CipherWrap). */
+/** A streaming cipher's OpenSSL context (native/threadpool/wrappers.h, CipherWrap). */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeCipher {}
 /** One hashMany() call's inputs and digests; its jobs take the inputs in turn. */

@@ -5,8 +5,7 @@
 #include <algorithm>
 
 #include "../clock.h"
-#include "../loop_counters.h"
-#include "../loop_observer.h"
+#include "loop_counters.h"
 
 namespace uvscope {
 

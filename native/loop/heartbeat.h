@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "../addon_data.h"
-#include "../loop_observer.h"
+#include "phase.h"
 
 namespace uvscope {
 
@@ -33,7 +33,7 @@ struct HeartbeatReading {
   uint64_t beatNs;     // when, uv_hrtime()
   uint64_t idleNs;     // uv_metrics_idle_time() at that moment (it only grows inside poll)
   uint64_t iteration;  // prepares seen by the heartbeat since it was created
-  uint8_t phase;       // a Phase code (loop_observer.h) or kPhaseStartup
+  uint8_t phase;       // a Phase code (phase.h)
 };
 
 // Where one watchdog learns when its open stall ended: written by the loop thread at the first
@@ -44,8 +44,6 @@ struct StallEndSlot {
   std::atomic<uint64_t> endNs{0};
 };
 
-// Not a libuv phase: the main script (or a worker's) before the loop first turned.
-constexpr uint8_t kPhaseStartup = 9;
 
 class LoopHeartbeat : public Closeable {
  public:

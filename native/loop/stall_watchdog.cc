@@ -18,7 +18,6 @@
 #include "../clock.h"
 #include "../js_callback.h"
 #include "../live_counts.h"
-#include "../loop_observer.h"
 #include "live_reports.h"
 
 namespace uvscope {

@@ -208,7 +208,7 @@ class StallWatchdogWrap : public Napi::ObjectWrap<StallWatchdogWrap>, public Clo
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
 };
 
-// The name of a phase code in reports (loop_observer.h's codes and kPhaseStartup).
+// The name of a phase code in reports (phase.h).
 const char* PhaseName(uint8_t phase);
 
 }  // namespace uvscope

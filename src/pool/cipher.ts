@@ -3,7 +3,7 @@
  * {@link PoolCipher}s (`createCipher`/`createDecipher`), byte-identical to node:crypto's
  * `createCipheriv`/`createDecipheriv`. This file owns the argument checks (done before
  * anything is queued, with node:crypto's own errors) and the order of a streaming cipher's
- * steps (outputs are allocated on the pool thread); the OpenSSL work is native/kernels/cipher.cc.
+ * steps (outputs are allocated on the pool thread); the OpenSSL work is native/threadpool/kernels/cipher.cc.
  * A PoolCipher lives as long as its caller holds it; its native context is freed by GC once
  * no step is in flight.
  * @module
@@ -91,7 +91,7 @@ const GCM_MODE = 6;
 const SUPPORTED_MODES = new Set([STREAM_MODE, 1 /* ECB */, 2 /* CBC */, 3 /* CFB */, 4 /* OFB */, 5 /* CTR */, GCM_MODE]);
 const MAX_INT32 = 2 ** 31 - 1;
 
-// Native setup flags (native/work_queue.cc, CipherFlags).
+// Native setup flags (native/threadpool/arguments.h, CipherFlags).
 const ENCRYPT = 1;
 const AEAD = 2;
 const PADDING = 4;
@@ -260,7 +260,7 @@ export function maxCipherOutput(algorithm: string, inputLength: number, encrypt:
   return maxOutputOf(blockSize, inputLength, encrypt && autoPadding);
 }
 
-// As native/kernels/cipher.cc's MaxCipherOutput: padding adds 1 to `blockSize` bytes.
+// As native/threadpool/kernels/cipher.cc's MaxCipherOutput: padding adds 1 to `blockSize` bytes.
 function maxOutputOf(blockSize: number, inputLength: number, padded: boolean): number {
   return blockSize > 1 && padded ? (Math.floor(inputLength / blockSize) + 1) * blockSize : inputLength;
 }

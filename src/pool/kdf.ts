@@ -3,8 +3,8 @@
  * `crypto.hkdf`, and Argon2 (RFC 9106), equal to Node 24.7's `crypto.argon2`, through
  * OpenSSL's EVP_KDF where the running Node's OpenSSL has it (3.2 and later: Node 22+).
  * This file owns the argument checks (node:crypto's rules and error messages, before anything
- * is queued) and the discovery of what this Node can derive; the work is native/kernels/kdf.cc
- * and native/kernels/argon2.cc. Stateless.
+ * is queued) and the discovery of what this Node can derive; the work is native/threadpool/kernels/kdf.cc
+ * and native/threadpool/kernels/argon2.cc. Stateless.
  * @module
  */
 import crypto from 'node:crypto';

@@ -16,8 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "addon_data.h"
-#include "histogram.h"
+#include "../addon_data.h"
+#include "../histogram.h"
 #include "kernels/kernel.h"
 
 namespace uvscope {
@@ -157,43 +157,6 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
   Napi::FunctionReference reporter_;
   bool torndown_ = false;
   std::function<void()> teardownDone_;
-};
-
-class HasherWrap : public Napi::ObjectWrap<HasherWrap> {
- public:
-  static void Init(Napi::Env env, Napi::Object exports, AddonData* data);
-  explicit HasherWrap(const Napi::CallbackInfo& info);
-  std::shared_ptr<HasherState> state;
-};
-
-// The context of a streaming cipher (createCipher/createDecipher), set up with key and iv at
-// construction; each update and final runs as a pool job holding the state.
-class CipherWrap : public Napi::ObjectWrap<CipherWrap> {
- public:
-  static void Init(Napi::Env env, Napi::Object exports, AddonData* data);
-  explicit CipherWrap(const Napi::CallbackInfo& info);
-  std::shared_ptr<CipherState> state;
-};
-
-class HashManyBatchWrap : public Napi::ObjectWrap<HashManyBatchWrap> {
- public:
-  static void Init(Napi::Env env, Napi::Object exports, AddonData* data);
-  explicit HashManyBatchWrap(const Napi::CallbackInfo& info);
-  std::shared_ptr<HashManyBatch> batch;
-
- private:
-  Napi::Value Digests(const Napi::CallbackInfo& info);
-};
-
-class BarrierWrap : public Napi::ObjectWrap<BarrierWrap> {
- public:
-  static void Init(Napi::Env env, Napi::Object exports);
-  explicit BarrierWrap(const Napi::CallbackInfo& info);
-  std::shared_ptr<HoldBarrier> barrier = std::make_shared<HoldBarrier>();
-
- private:
-  Napi::Value Arrived(const Napi::CallbackInfo& info);
-  Napi::Value Release(const Napi::CallbackInfo& info);
 };
 
 }  // namespace uvscope

@@ -4,7 +4,7 @@
 // many pool threads run at once).
 #include <time.h>
 
-#include "../clock.h"
+#include "../../clock.h"
 #include "kernel.h"
 
 namespace uvscope {

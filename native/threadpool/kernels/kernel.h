@@ -106,7 +106,7 @@ class Kernel {
   virtual Napi::Value Result(Napi::Env env);
 
   // Takes ownership of the memory this kernel's input ByteViews point into when the input was
-  // copied at submission (native/work_queue.cc CopyInto: keys, IVs, passwords, secrets and
+  // copied at submission (native/threadpool/arguments.h CopyInto: keys, IVs, passwords, secrets and
   // data copied rather than read in place): `length` bytes, wiped once Run() is done with
   // them, or when the kernel is destroyed if the job never ran.
   void AdoptInput(std::unique_ptr<uint8_t[]> bytes, size_t length) {
@@ -199,7 +199,7 @@ inline bool AbortedAtChunk(const std::atomic<bool>& abort, bool first) {
   return abort.load(std::memory_order_relaxed);
 }
 
-// Kernel factories (defined in native/kernels/*.cc). `md` comes from DigestCache and stays
+// Kernel factories (defined in native/threadpool/kernels/*.cc). `md` comes from DigestCache and stays
 // valid for the environment's lifetime.
 std::unique_ptr<Kernel> MakeNoopKernel(KernelId id);
 std::unique_ptr<Kernel> MakeSpinKernel(double ms);

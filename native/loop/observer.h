@@ -13,23 +13,11 @@
 #include <memory>
 #include <vector>
 
-#include "addon_data.h"
-#include "histogram.h"
+#include "../addon_data.h"
+#include "../histogram.h"
+#include "phase.h"
 
 namespace uvscope {
-
-// Phase codes shared with src/native.ts.
-enum Phase : uint8_t {
-  kPhaseUnknown = 0,
-  kPhaseTimers = 1,
-  kPhasePending = 2,
-  kPhaseIdle = 3,
-  kPhasePrepare = 4,
-  kPhasePoll = 5,
-  kPhaseCheck = 6,
-  kPhaseClose = 7,
-  kEventLongIteration = 8,  // not a phase: an iteration above the threshold just ended
-};
 
 // An iteration longer than the observer's threshold (ns).
 struct LongIteration {

@@ -1,14 +1,14 @@
-// LoopObserver: see loop_observer.h. Everything here runs on the loop thread of the
+// LoopObserver: see observer.h. Everything here runs on the loop thread of the
 // environment that created the observer.
-#include "loop_observer.h"
+#include "observer.h"
 
 #include <algorithm>
 
-#include "clock.h"
-#include "js_callback.h"
-#include "loop/heartbeat.h"
-#include "live_counts.h"
-#include "typed_args.h"
+#include "../clock.h"
+#include "../js_callback.h"
+#include "../live_counts.h"
+#include "../typed_args.h"
+#include "heartbeat.h"
 #include "loop_counters.h"
 
 namespace uvscope {
