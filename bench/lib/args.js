@@ -1,7 +1,8 @@
 'use strict';
 // Command-line flags of the benchmark scripts: `--flag value` and `--flag=value`. Each bench
-// declares its flags as a table (flag -> kind), parseFlags reads argv against it; defaults and
-// cross-checks stay with the bench. Stateless.
+// declares its flags once, as a table (flag -> kind, value name, help text): parseFlags reads
+// argv against it and usageText prints it; defaults and cross-checks stay with the bench.
+// Stateless.
 
 /** An integer >= min, or an Error naming the flag. */
 function intArg(name, value, min) {
@@ -39,32 +40,48 @@ function eachFlag(argv, onFlag) {
   }
 }
 
-/** The kinds of flag a table may name: each sets opts[key]. */
+/**
+ * The kinds of flag a table may name. Each sets opts[key] and carries its line of the usage
+ * text: `arg` (the value's name, '' for none) and `help` (may hold '\n' for more lines).
+ */
 const flag = {
   /** An integer >= min. */
-  int: (key, min) => ({ key, read: (name, value) => intArg(name, value(), min) }),
+  int: (key, min, arg, help) => ({ key, arg, help, read: (name, value) => intArg(name, value(), min) }),
   /** The value as given. */
-  string: (key) => ({ key, read: (name, value) => value() }),
+  string: (key, arg, help) => ({ key, arg, help, read: (name, value) => value() }),
   /** A comma-separated list. */
-  list: (key) => ({ key, read: (name, value) => listArg(value()) }),
-  /** A CPU: N, none (null), or auto where allowed. */
-  cpu: (key, options) => ({ key, read: (name, value) => cpuArg(name, value(), options) }),
+  list: (key, arg, help) => ({ key, arg, help, read: (name, value) => listArg(value()) }),
+  /** A CPU: N, none (null), or auto where `options.auto`. */
+  cpu: (key, arg, help, options) => ({ key, arg, help, read: (name, value) => cpuArg(name, value(), options) }),
   /** No value: sets true. */
-  on: (key) => ({ key, read: () => true }),
+  on: (key, help) => ({ key, arg: '', help, read: () => true }),
 };
 
 /**
- * Reads argv against `table` ({ '--rounds': flag.int('rounds', 1), ... }) into an object.
- * --help and -h set `help`; an unknown argument throws, with `usage()` when given.
+ * Reads argv against `table` ({ '--rounds': flag.int('rounds', 1, 'R', 'rounds'), ... }) into
+ * an object. --help and -h set `help`; an unknown argument throws, with `usage` (text) when
+ * given.
  */
 function parseFlags(argv, table, usage) {
   const opts = {};
   eachFlag(argv, (name, value, arg) => {
     if (name === '--help' || name === '-h') opts.help = true;
     else if (Object.hasOwn(table, name)) opts[table[name].key] = table[name].read(name, value);
-    else throw new Error(`unknown argument ${arg}${usage ? `\n${usage()}` : ''}`);
+    else throw new Error(`unknown argument ${arg}${usage ? `\n${usage}` : ''}`);
   });
   return opts;
 }
 
-module.exports = { intArg, listArg, cpuArg, eachFlag, flag, parseFlags };
+/**
+ * The usage text of `script` from its flag table, one flag a line in the table's order, help
+ * texts aligned (at `width`, default two past the longest flag and value), then --help.
+ */
+function usageText(script, table, { width } = {}) {
+  const heads = Object.entries(table).map(([name, f]) => (f.arg ? `${name} ${f.arg}` : name));
+  const column = width ?? Math.max(...heads.map((h) => h.length)) + 2;
+  const lines = Object.values(table).flatMap((f, i) =>
+    f.help.split('\n').map((text, j) => `  ${(j === 0 ? heads[i] : '').padEnd(column)}${text}`));
+  return [`usage: node ${script} [options]`, ...lines, '  --help'].join('\n');
+}
+
+module.exports = { intArg, listArg, cpuArg, eachFlag, flag, parseFlags, usageText };

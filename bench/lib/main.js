@@ -10,10 +10,10 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const LIB = path.join(ROOT, 'lib');
 
 /**
- * Runs a bench: `parse(argv)` gives its options (throwing on bad input), `usage()` its help
- * text, `run(opts)` the bench itself (may return a promise). `name` prefixes failures
- * ("bench/<name>.js: ..."). Errors of a built-in kind (TypeError, ...) are bugs: their stack
- * is printed too.
+ * Runs a bench: `parse(argv)` gives its options (throwing on bad input), `usage` its help
+ * text (lib/args.js usageText), `run(opts)` the bench itself (may return a promise). `name`
+ * prefixes failures ("bench/<name>.js: ..."). Errors of a built-in kind (TypeError, ...) are
+ * bugs: their stack is printed too.
  */
 function benchMain(name, { parse, usage, run }) {
   let opts;
@@ -25,7 +25,7 @@ function benchMain(name, { parse, usage, run }) {
     return;
   }
   if (opts.help) {
-    process.stdout.write(`${usage()}\n`);
+    process.stdout.write(`${usage}\n`);
     return;
   }
   Promise.resolve()

@@ -32,7 +32,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const { rotate } = require('../lib/rounds');
-const { flag, parseFlags } = require('../lib/args');
+const { flag, parseFlags, usageText } = require('../lib/args');
 const { runChild } = require('../lib/children');
 const { benchMain, requireBuilt } = require('../lib/main');
 const { choosePinning, describeRoundPinning, describePinning } = require('../lib/pinning');
@@ -57,39 +57,26 @@ const PROBE_MAX_TURNS = 100_000;
 // ---------------------------------------------------------------------------------------
 // Arguments
 
-function usage() {
-  return `usage: node bench/observer.js [options]
-  --turns N          setImmediate turns per measured chain (default ${DEFAULTS.turns})
-  --rounds R         rounds; each runs every configuration once (default ${DEFAULTS.rounds})
-  --quick            smoke test: ${QUICK.turns} turns, ${QUICK.rounds} rounds (explicit flags win)
-  --json FILE        also write the raw data (every run) and the summary as JSON
-  --configs a,b      configurations to run (default ${DEFAULT_CONFIGS.join(',')});
-                     baseline is always added. Known: ${Object.keys(CONFIGS).join(', ')}
-  --warmup N         warm-up turns before the measured chain (default turns/20, at most
-                     50000, at least 3 drain intervals)
-  --drain-every N    trace configs: turns between trace() drains (default: what keeps the
-                     ring buffer at most 2/3 full, rounded down to a multiple of 1000)
-  --cpu N|auto|none  pin every child to one CPU with taskset (default auto: the CPU where a
-                     short baseline calibration ran fastest; none: let the scheduler choose)
-  --idle-seconds S   after the rounds, how long the idle-watchdog children run (default
-                     ${IDLE_DEFAULT_SECONDS}, --quick ${IDLE_QUICK_SECONDS}; 0 skips that section)
-  --help`;
-}
-
 const FLAGS = {
-  '--turns': flag.int('turns', 1),
-  '--rounds': flag.int('rounds', 1),
-  '--warmup': flag.int('warmup', 0),
-  '--drain-every': flag.int('drainEvery', 1),
-  '--quick': flag.on('quick'),
-  '--idle-seconds': flag.int('idleSeconds', 0),
-  '--json': flag.string('json'),
-  '--configs': flag.list('configs'),
-  '--cpu': flag.cpu('cpu', { auto: true }),
+  '--turns': flag.int('turns', 1, 'N', `setImmediate turns per measured chain (default ${DEFAULTS.turns})`),
+  '--rounds': flag.int('rounds', 1, 'R', `rounds; each runs every configuration once (default ${DEFAULTS.rounds})`),
+  '--quick': flag.on('quick', `smoke test: ${QUICK.turns} turns, ${QUICK.rounds} rounds (explicit flags win)`),
+  '--json': flag.string('json', 'FILE', 'also write the raw data (every run) and the summary as JSON'),
+  '--configs': flag.list('configs', 'a,b', `configurations to run (default ${DEFAULT_CONFIGS.join(',')});
+baseline is always added. Known: ${Object.keys(CONFIGS).join(', ')}`),
+  '--warmup': flag.int('warmup', 0, 'N', `warm-up turns before the measured chain (default turns/20, at most
+50000, at least 3 drain intervals)`),
+  '--drain-every': flag.int('drainEvery', 1, 'N', `trace configs: turns between trace() drains (default: what keeps the
+ring buffer at most 2/3 full, rounded down to a multiple of 1000)`),
+  '--cpu': flag.cpu('cpu', 'N|auto|none', `pin every child to one CPU with taskset (default auto: the CPU where a
+short baseline calibration ran fastest; none: let the scheduler choose)`, { auto: true }),
+  '--idle-seconds': flag.int('idleSeconds', 0, 'S', `after the rounds, how long the idle-watchdog children run (default
+${IDLE_DEFAULT_SECONDS}, --quick ${IDLE_QUICK_SECONDS}; 0 skips that section)`),
 };
+const USAGE = usageText('bench/observer.js', FLAGS);
 
 function parseArgs(argv) {
-  const opts = parseFlags(argv, FLAGS, usage);
+  const opts = parseFlags(argv, FLAGS, USAGE);
   if (opts.cpu === undefined) opts.cpu = 'auto';
   const base = opts.quick ? QUICK : DEFAULTS;
   opts.turns ??= base.turns;
@@ -208,4 +195,4 @@ async function run(opts) {
   }
 }
 
-benchMain('observer', { parse: parseArgs, usage, run });
+benchMain('observer', { parse: parseArgs, usage: USAGE, run });

@@ -44,7 +44,7 @@ const { once } = require('node:events');
 
 const { rotate } = require('../lib/rounds');
 const statsLib = require('../lib/stats');
-const { flag, parseFlags } = require('../lib/args');
+const { flag, parseFlags, usageText } = require('../lib/args');
 const { runChild, spawnNode, fail } = require('../lib/children');
 const { benchMain, requireBuilt } = require('../lib/main');
 const { renderTable, formatNumber, formatRatio, formatDuration } = require('../lib/table');
@@ -65,42 +65,25 @@ const FILE_BYTES = 16 * 1024;
 // ---------------------------------------------------------------------------------------
 // Arguments
 
-function usage() {
-  return `usage: node bench/requests.js [options]
-  --calls N           fs.stat calls per measured loop (default ${DEFAULTS.calls}, --quick ${QUICK.calls})
-  --warmup N          fs.stat calls before the measured loop (default ${DEFAULTS.warmup})
-  --rounds R          rounds; each runs every configuration once (default ${DEFAULTS.rounds}, --quick ${QUICK.rounds})
-  --configs a,b       configurations (default all; baseline always added): ${Object.keys(CONFIGS).join(', ')}
-  --parts a,b         loop (fs.stat loops) and/or http (the server) (default both)
-  --rate R            HTTP requests per second the load generator sends (default ${DEFAULTS.rate})
-  --seconds S         measured HTTP window per server run (default ${DEFAULTS.seconds}, --quick ${QUICK.seconds})
-  --warmup-seconds S  HTTP load before the measured window (default ${DEFAULTS.warmupSeconds})
-  --connections C     HTTP connections (default ${DEFAULTS.connections})
-  --cpu N|none        CPU the measured children are pinned to (default 0)
-  --load-cpu N|none   CPU the load generator is pinned to (default 1)
-  --quick             smoke test (explicit flags win)
-  --json FILE         also write every run and the summary as JSON
-  --help`;
-}
-
 const FLAGS = {
-  '--calls': flag.int('calls', 1),
-  '--warmup': flag.int('warmup', 0),
-  '--rounds': flag.int('rounds', 1),
-  '--rate': flag.int('rate', 1),
-  '--seconds': flag.int('seconds', 1),
-  '--warmup-seconds': flag.int('warmupSeconds', 0),
-  '--connections': flag.int('connections', 1),
-  '--configs': flag.list('configs'),
-  '--parts': flag.list('parts'),
-  '--cpu': flag.cpu('cpu'),
-  '--load-cpu': flag.cpu('loadCpu'),
-  '--json': flag.string('json'),
-  '--quick': flag.on('quick'),
+  '--calls': flag.int('calls', 1, 'N', `fs.stat calls per measured loop (default ${DEFAULTS.calls}, --quick ${QUICK.calls})`),
+  '--warmup': flag.int('warmup', 0, 'N', `fs.stat calls before the measured loop (default ${DEFAULTS.warmup})`),
+  '--rounds': flag.int('rounds', 1, 'R', `rounds; each runs every configuration once (default ${DEFAULTS.rounds}, --quick ${QUICK.rounds})`),
+  '--configs': flag.list('configs', 'a,b', `configurations (default all; baseline always added): ${Object.keys(CONFIGS).join(', ')}`),
+  '--parts': flag.list('parts', 'a,b', 'loop (fs.stat loops) and/or http (the server) (default both)'),
+  '--rate': flag.int('rate', 1, 'R', `HTTP requests per second the load generator sends (default ${DEFAULTS.rate})`),
+  '--seconds': flag.int('seconds', 1, 'S', `measured HTTP window per server run (default ${DEFAULTS.seconds}, --quick ${QUICK.seconds})`),
+  '--warmup-seconds': flag.int('warmupSeconds', 0, 'S', `HTTP load before the measured window (default ${DEFAULTS.warmupSeconds})`),
+  '--connections': flag.int('connections', 1, 'C', `HTTP connections (default ${DEFAULTS.connections})`),
+  '--cpu': flag.cpu('cpu', 'N|none', 'CPU the measured children are pinned to (default 0)'),
+  '--load-cpu': flag.cpu('loadCpu', 'N|none', 'CPU the load generator is pinned to (default 1)'),
+  '--quick': flag.on('quick', 'smoke test (explicit flags win)'),
+  '--json': flag.string('json', 'FILE', 'also write every run and the summary as JSON'),
 };
+const USAGE = usageText('bench/requests.js', FLAGS);
 
 function parseArgs(argv) {
-  const opts = parseFlags(argv, FLAGS, usage);
+  const opts = parseFlags(argv, FLAGS, USAGE);
   const base = { ...DEFAULTS, ...(opts.quick ? QUICK : {}) };
   for (const key of Object.keys(base)) opts[key] ??= base[key];
   if (opts.cpu === undefined) opts.cpu = 0;
@@ -303,4 +286,4 @@ async function run(opts) {
   }
 }
 
-benchMain('requests', { parse: parseArgs, usage, run });
+benchMain('requests', { parse: parseArgs, usage: USAGE, run });

@@ -30,7 +30,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const statsLib = require('../lib/stats');
-const { flag, parseFlags } = require('../lib/args');
+const { flag, parseFlags, usageText } = require('../lib/args');
 const { runChild } = require('../lib/children');
 const { benchMain, requireBuilt, ROOT, LIB } = require('../lib/main');
 const { formatDuration } = require('../lib/table');
@@ -47,30 +47,19 @@ const CAPTURE_TARGET_MS = 5;
 // ---------------------------------------------------------------------------------------
 // Arguments
 
-function usage() {
-  return `usage: node bench/stall.js [options]
-  --rounds R        rounds; each runs both blocks with both tools (default ${DEFAULTS.rounds})
-  --threshold-ms T  stall threshold of both tools (default ${DEFAULTS.thresholdMs})
-  --js-ms M         length of the JavaScript block (default ${DEFAULTS.jsMs})
-  --native-ms M     target length of the pbkdf2Sync block (default ${DEFAULTS.nativeMs})
-  --cpu N|none      pin every child (watcher threads included) to CPU N (default none)
-  --quick           ${QUICK.rounds} rounds
-  --json FILE       also write every run and the summary as JSON
-  --help`;
-}
-
 const FLAGS = {
-  '--rounds': flag.int('rounds', 1),
-  '--threshold-ms': flag.int('thresholdMs', 10),
-  '--js-ms': flag.int('jsMs', 1),
-  '--native-ms': flag.int('nativeMs', 1),
-  '--cpu': flag.cpu('cpu'),
-  '--quick': flag.on('quick'),
-  '--json': flag.string('json'),
+  '--rounds': flag.int('rounds', 1, 'R', `rounds; each runs both blocks with both tools (default ${DEFAULTS.rounds})`),
+  '--threshold-ms': flag.int('thresholdMs', 10, 'T', `stall threshold of both tools (default ${DEFAULTS.thresholdMs})`),
+  '--js-ms': flag.int('jsMs', 1, 'M', `length of the JavaScript block (default ${DEFAULTS.jsMs})`),
+  '--native-ms': flag.int('nativeMs', 1, 'M', `target length of the pbkdf2Sync block (default ${DEFAULTS.nativeMs})`),
+  '--cpu': flag.cpu('cpu', 'N|none', 'pin every child (watcher threads included) to CPU N (default none)'),
+  '--quick': flag.on('quick', `${QUICK.rounds} rounds`),
+  '--json': flag.string('json', 'FILE', 'also write every run and the summary as JSON'),
 };
+const USAGE = usageText('bench/stall.js', FLAGS);
 
 function parseArgs(argv) {
-  const opts = parseFlags(argv, FLAGS, usage);
+  const opts = parseFlags(argv, FLAGS, USAGE);
   return { cpu: null, ...DEFAULTS, ...(opts.quick ? QUICK : {}), ...opts };
 }
 
@@ -282,4 +271,4 @@ async function run(opts) {
   }
 }
 
-benchMain('stall', { parse: parseArgs, usage, run });
+benchMain('stall', { parse: parseArgs, usage: USAGE, run });
