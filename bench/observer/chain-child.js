@@ -12,7 +12,7 @@
  */
 
 const { childMain, fail } = require('../lib/children');
-const yardstick = require('../lib/yardstick');
+const { yardstick } = require('../lib/addons');
 const { LIB } = require('../lib/main');
 const { TRACE_CAPACITY, DRAINED_TRACES } = require('./configs');
 

@@ -51,7 +51,7 @@ const { runChild, killRunningChildren } = require('../lib/children');
 const { benchMain, requireBuilt, ROOT, LIB } = require('../lib/main');
 const { renderTable, formatNumber, formatRatio, formatPercent: pct, formatDuration } = require('../lib/table');
 const { cpuLoadSnapshot, cpuLoadSince } = require('../lib/cpu-load');
-const rawQueue = require('../lib/raw-queue');
+const { rawQueue } = require('../lib/addons');
 const { summarizeRoundTrip, summarizeSha, summarizeFile, summarizeCipher } = require('./report');
 
 const MIB = 1024 * 1024;

@@ -6,18 +6,23 @@
 const { median, medians, spread } = require('../lib/stats');
 const { renderTable, formatNumber, formatRatio, formatPercent: pct } = require('../lib/table');
 
+/**
+ * { [contender]: its medians of `keys` across rounds, extra(per) (keys computed otherwise), and
+ * the spread of `spreadKey` } where perOf(name) gives the contender's numbers of each round.
+ */
+function byContender(contenders, perOf, keys, spreadKey, extra = () => ({})) {
+  return Object.fromEntries(contenders.map(({ name }) => {
+    const per = perOf(name);
+    return [name, { ...medians(per, keys), ...extra(name), spread: spread(per.map((p) => p[spreadKey])) }];
+  }));
+}
+
 /** (a) and (b): per contender, latency and CPU per job, jobs/s, each against the raw yardstick. */
 function summarizeRoundTrip(data) {
   const names = data.contenders.map((c) => c.name);
   const rows = [];
-  const seq = {};
-  for (const c of data.contenders) {
-    const per = data.rounds.map((r) => r.sequential[c.name]);
-    seq[c.name] = {
-      ...medians(per, ['medianUs', 'p99Us', 'meanUs', 'mainCpuUsPerJob', 'otherCpuUsPerJob']),
-      spread: spread(per.map((p) => p.medianUs)),
-    };
-  }
+  const seq = byContender(data.contenders, (name) => data.rounds.map((r) => r.sequential[name]),
+    ['medianUs', 'p99Us', 'meanUs', 'mainCpuUsPerJob', 'otherCpuUsPerJob'], 'medianUs');
   const ratio = (name, key) => median(data.rounds.map((r) => r.sequential[name][key] / r.sequential.raw[key]));
   for (const c of data.contenders) {
     const s = seq[c.name];
@@ -33,19 +38,15 @@ function summarizeRoundTrip(data) {
       c.name === 'raw' ? '1.000×' : formatRatio(ratio(c.name, 'p99Us')),
     ]);
   }
-  const burst = {};
+  const burstOf = (name) => data.rounds.map((r) => r.burst[name]);
+  const burst = byContender(data.contenders, burstOf, ['jobsPerSecond', 'mainCpuUsPerJob', 'otherCpuUsPerJob'], 'jobsPerSecond');
   const burstRows = [];
   for (const c of data.contenders) {
-    const per = data.rounds.map((r) => r.burst[c.name]);
-    burst[c.name] = {
-      ...medians(per, ['jobsPerSecond', 'mainCpuUsPerJob', 'otherCpuUsPerJob']),
-      spread: spread(per.map((p) => p.jobsPerSecond)),
-    };
     const r = median(data.rounds.map((round) => round.burst[c.name].jobsPerSecond / round.burst.raw.jobsPerSecond));
     burstRows.push([
       c.label,
       formatNumber(burst[c.name].jobsPerSecond),
-      median(per.map((p) => p.medianMs)).toFixed(1),
+      median(burstOf(c.name).map((p) => p.medianMs)).toFixed(1),
       burst[c.name].mainCpuUsPerJob.toFixed(3),
       burst[c.name].otherCpuUsPerJob.toFixed(3),
       pct(burst[c.name].spread),
@@ -77,17 +78,12 @@ function delayCell(monitor, b, key) {
 
 /** (c): MiB/s and loop delay per contender; hashMany and hash against createHash and raw. */
 function summarizeSha(data) {
-  const rows = [];
-  const by = {};
   const roundsOf = (name) => (name in data.rounds[0] ? data.rounds : data.copyRounds);
-  for (const c of data.contenders) {
-    const per = roundsOf(c.name).map((r) => r[c.name]);
-    by[c.name] = {
-      ...medians(per, ['mibPerSecond', 'ms', 'callMs', 'delaySamples', 'delayP99Ms', 'delayMaxMs', 'processCpuMs']),
-      spread: spread(per.map((p) => p.mibPerSecond)),
-    };
+  const by = byContender(data.contenders, (name) => roundsOf(name).map((r) => r[name]),
+    ['mibPerSecond', 'ms', 'callMs', 'delaySamples', 'delayP99Ms', 'delayMaxMs', 'processCpuMs'], 'mibPerSecond');
+  const rows = data.contenders.map((c) => {
     const b = by[c.name];
-    rows.push([
+    return [
       c.label,
       formatNumber(b.mibPerSecond),
       formatNumber(b.ms),
@@ -96,8 +92,8 @@ function summarizeSha(data) {
       delayCell(c.monitor, b, 'delayMaxMs'),
       formatNumber(b.processCpuMs),
       pct(b.spread),
-    ]);
-  }
+    ];
+  });
   const ratioTo = (name, base) => median(roundsOf(name).map((r) => r[name].mibPerSecond / r[base].mibPerSecond));
   return {
     by,
@@ -115,24 +111,12 @@ function summarizeSha(data) {
 
 /** (d): hashFile against the stream: throughput, wall time and main-thread CPU ratios. */
 function summarizeFile(data) {
-  const rows = [];
-  const by = {};
-  for (const c of data.contenders) {
-    const per = data.rounds.map((r) => r[c.name]);
-    by[c.name] = {
-      ...medians(per, ['ms', 'mibPerSecond', 'mainThreadCpuMs', 'processCpuMs']),
-      spread: spread(per.map((p) => p.mibPerSecond)),
-    };
+  const by = byContender(data.contenders, (name) => data.rounds.map((r) => r[name]),
+    ['ms', 'mibPerSecond', 'mainThreadCpuMs', 'processCpuMs'], 'mibPerSecond');
+  const rows = data.contenders.map((c) => {
     const b = by[c.name];
-    rows.push([
-      c.label,
-      formatNumber(b.ms),
-      formatNumber(b.mibPerSecond),
-      b.mainThreadCpuMs.toFixed(1),
-      formatNumber(b.processCpuMs),
-      pct(b.spread),
-    ]);
-  }
+    return [c.label, formatNumber(b.ms), formatNumber(b.mibPerSecond), b.mainThreadCpuMs.toFixed(1), formatNumber(b.processCpuMs), pct(b.spread)];
+  });
   const ratio = (key) => median(data.rounds.map((r) => r.hashFile[key] / r.stream[key]));
   return {
     by,
@@ -146,17 +130,12 @@ function summarizeFile(data) {
 
 /** (e): MiB/s and loop delay per contender, each against createCipheriv; encrypt against the others. */
 function summarizeCipher(data) {
-  const rows = [];
-  const by = {};
-  for (const c of data.contenders) {
-    const per = data.rounds.map((r) => r[c.name]);
-    const b = {
-      ...medians(per, ['mibPerSecond', 'ms', 'callMs', 'delayP99Ms', 'delayMaxMs', 'delaySamples', 'processCpuMs']),
-      ratio: median(data.rounds.map((r) => r[c.name].mibPerSecond / r.createCipheriv.mibPerSecond)),
-      spread: spread(per.map((p) => p.mibPerSecond)),
-    };
-    by[c.name] = b;
-    rows.push([
+  const by = byContender(data.contenders, (name) => data.rounds.map((r) => r[name]),
+    ['mibPerSecond', 'ms', 'callMs', 'delayP99Ms', 'delayMaxMs', 'delaySamples', 'processCpuMs'], 'mibPerSecond',
+    (name) => ({ ratio: median(data.rounds.map((r) => r[name].mibPerSecond / r.createCipheriv.mibPerSecond)) }));
+  const rows = data.contenders.map((c) => {
+    const b = by[c.name];
+    return [
       c.label,
       formatNumber(b.mibPerSecond),
       `${b.ratio.toFixed(2)}×`,
@@ -166,8 +145,8 @@ function summarizeCipher(data) {
       delayCell(true, b, 'delayMaxMs'),
       formatNumber(b.processCpuMs),
       pct(b.spread),
-    ]);
-  }
+    ];
+  });
   const vs = (name) => (by[name] ? median(data.rounds.map((r) => r.uvscope.mibPerSecond / r[name].mibPerSecond)) : NaN);
   return {
     by,

@@ -11,7 +11,7 @@
 const { median, quantile, mean } = require('../lib/stats');
 const { rotate } = require('../lib/rounds');
 const { formatNumber } = require('../lib/table');
-const rawQueue = require('../lib/raw-queue');
+const { rawQueue } = require('../lib/addons');
 const { log, gc, loadUvscope, makeMainThreadCpu, kernelStatsNs, sectionMain } = require('./child-common');
 const { loopsFor } = require('./job-loops');
 

@@ -12,7 +12,7 @@
 const crypto = require('node:crypto');
 const { setImmediate: turn } = require('node:timers/promises');
 const { measureRun, runRounds } = require('../lib/rounds');
-const rawQueue = require('../lib/raw-queue');
+const { rawQueue } = require('../lib/addons');
 const { log, gc, loadUvscope, poolOfTwo, mebibyteBuffers, kernelStatsNs, sectionMain } = require('./child-common');
 
 async function sha(config) {
