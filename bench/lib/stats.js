@@ -1,6 +1,7 @@
 'use strict';
-// Small, dependency-free statistics for benchmark harnesses: every function takes a plain
-// array of finite numbers and never mutates it.
+// Small, dependency-free statistics for benchmark harnesses: every function takes plain
+// arrays (of finite numbers, or of runs: objects with `config`, `round` and numbers) and never
+// mutates them.
 
 function sorted(values) {
   return Float64Array.from(values).sort();
@@ -52,4 +53,46 @@ function summarize(values) {
   };
 }
 
-module.exports = { median, quantile, mean, min, max, summarize };
+/** (max - min) / median of values: how far the rounds disagree; 0 for fewer than two. */
+function spread(values) {
+  return values.length > 1 ? (max(values) - min(values)) / median(values) : 0;
+}
+
+/** { [key]: median of rows[i][key] } for each key: one row per round in, the medians out. */
+function medians(rows, keys) {
+  return Object.fromEntries(keys.map((key) => [key, median(rows.map((row) => row[key]))]));
+}
+
+/**
+ * Each configuration's runs against the baseline run of the same round: for every name in
+ * `configs`, its runs, summarize() of `metric`, the median's distance from the baseline's
+ * median (`extra`) and the ratios: per round (`perRound`), their median, min and max, the
+ * ratio of the medians and of the minima (noise on a shared machine only ever adds time, so
+ * the fastest runs are the least disturbed).
+ */
+function againstBaseline(runs, configs, metric, baseline = 'baseline') {
+  const baseRuns = runs.filter((r) => r.config === baseline);
+  const baseOf = new Map(baseRuns.map((r) => [r.round, r[metric]]));
+  const baseValues = baseRuns.map((r) => r[metric]);
+  return configs.map((config) => {
+    const mine = runs.filter((r) => r.config === config);
+    const values = mine.map((r) => r[metric]);
+    const perRound = mine.map((r) => r[metric] / baseOf.get(r.round));
+    return {
+      config,
+      runs: mine,
+      values: summarize(values),
+      extra: median(values) - median(baseValues),
+      ratio: {
+        median: median(perRound),
+        min: min(perRound),
+        max: max(perRound),
+        perRound,
+        ofMedians: median(values) / median(baseValues),
+        ofMinima: min(values) / min(baseValues),
+      },
+    };
+  });
+}
+
+module.exports = { median, quantile, mean, min, max, summarize, spread, medians, againstBaseline };

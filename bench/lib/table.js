@@ -29,9 +29,14 @@ function formatRatio(value, digits = 3) {
   return Number.isFinite(value) ? `${value.toFixed(digits)}×` : 'n/a';
 }
 
+/** A fraction as a percentage: 0.123 -> "12%". */
+function formatPercent(value, digits = 0) {
+  return Number.isFinite(value) ? `${(value * 100).toFixed(digits)}%` : 'n/a';
+}
+
 /** Milliseconds or seconds, whichever reads better. */
 function formatDuration(ms) {
   return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
-module.exports = { renderTable, formatNumber, formatRatio, formatDuration };
+module.exports = { renderTable, formatNumber, formatRatio, formatPercent, formatDuration };

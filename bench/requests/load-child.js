@@ -1,13 +1,12 @@
 'use strict';
-// The load generator of bench/requests.js, run in a child process of its own: autocannon at a
-// fixed overall rate when it is installed (a devDependency), else a plain fixed-rate
-// http.request loop over a keep-alive agent, which the result names. Stateless.
+// The load generator of bench/requests.js, a child process of its own (pinned to another CPU
+// than the server): autocannon at a fixed overall rate when it is installed (a
+// devDependency), else a plain fixed-rate http.request loop over a keep-alive agent, which the
+// result names. Options (JSON argument): { url, rate, connections, seconds }.
 
-const path = require('node:path');
-
-const statsLib = require('./stats');
-
-const ROOT = path.resolve(__dirname, '..', '..');
+const { childMain } = require('../lib/children');
+const { ROOT } = require('../lib/main');
+const statsLib = require('../lib/stats');
 
 function loadAutocannon() {
   try {
@@ -78,4 +77,4 @@ async function driveLoad(opts) {
   };
 }
 
-module.exports = { driveLoad };
+childMain(driveLoad, { label: 'load' });

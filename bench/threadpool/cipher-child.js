@@ -1,7 +1,7 @@
 'use strict';
 /*
- * Section (e) of bench/threadpool.js: AES-256-GCM of N x 1 MiB buffers (a fresh 12-byte IV
- * each) with UV_THREADPOOL_SIZE=2, loop delay p99 beside each contender:
+ * Section (e) of bench/threadpool.js, its child: AES-256-GCM of N x 1 MiB buffers (a fresh
+ * 12-byte IV each) with UV_THREADPOOL_SIZE=2, loop delay p99 beside each contender:
  *   - uvscope threadpool.encrypt per buffer, all at once, each 1 MiB input read in place and
  *     its ciphertext written into an output buffer that every round reuses (options.output);
  *   - the same with a fresh output per call, allocated by the pool thread (the default): every
@@ -15,18 +15,14 @@
  *     its target allocated by the call, and written into the reused outputs (its zero-copy
  *     form), when it is installed.
  * Every contender's ciphertexts and tags are checked against createCipheriv's first. The loop
- * delay comes from monitorEventLoopDelay({ resolution: 1 }), enabled around each run.
- * Runs in the child process of bench/threadpool.js (`--child e`); `summarize` turns its data
- * into the report's table and the ratios against the issue's targets.
+ * delay comes from monitorEventLoopDelay({ resolution: 1 }), enabled around each run. Options
+ * (JSON argument): the parent's config (rounds, buffers).
  */
 
 const crypto = require('node:crypto');
-const { median } = require('./lib/stats');
-const { renderTable, formatNumber } = require('./lib/table');
-const { measureRun, runRounds } = require('./lib/rounds');
-
-const MIB = 1024 * 1024;
-const TARGETS = { ratio: 1.8, delayMs: 5 };
+const { setImmediate: turn } = require('node:timers/promises');
+const { measureRun, runRounds } = require('../lib/rounds');
+const { MIB, log, gc, loadUvscope, poolOfTwo, mebibyteBuffers, kernelStatsNs, sectionMain } = require('./child-common');
 
 function loadRonomon() {
   try {
@@ -36,28 +32,15 @@ function loadRonomon() {
   }
 }
 
-/** The child: rounds of every contender in rotating order. */
-async function child(config, { loadUvscope, gc, log }) {
-  const { setImmediate: turn } = require('node:timers/promises');
+/** Rounds of every contender in rotating order. */
+async function cipher(config) {
   const uv = loadUvscope();
   const tp = uv.threadpool;
-  const poolThreads = await tp.measureSize();
-  if (process.env.UV_THREADPOOL_SIZE !== '2' || poolThreads !== 2) {
-    throw new Error(`(e) needs a pool of 2 threads: UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}, measured ${poolThreads}`);
-  }
+  const poolThreads = await poolOfTwo(tp, 'e');
   const key = crypto.randomBytes(32);
-  const seed = crypto.randomBytes(MIB);
-  const buffers = [];
-  const ivs = [];
-  const outputs = [];
-  for (let i = 0; i < config.buffers; i++) {
-    const b = Buffer.allocUnsafeSlow(MIB);
-    seed.copy(b);
-    b.writeUInt32LE(i, 0);
-    buffers.push(b);
-    ivs.push(crypto.randomBytes(12));
-    outputs.push(Buffer.alloc(MIB)); // GCM: the ciphertext is as long as the plaintext
-  }
+  const buffers = mebibyteBuffers(config.buffers);
+  const ivs = buffers.map(() => crypto.randomBytes(12));
+  const outputs = buffers.map(() => Buffer.alloc(MIB)); // GCM: the ciphertext is as long as the plaintext
   const subtleKey = await crypto.subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt']);
   const ronomon = loadRonomon();
 
@@ -148,61 +131,13 @@ async function child(config, { loadUvscope, gc, log }) {
     return numbers;
   };
   const rounds = await runRounds(contenders, config.rounds, measure, log);
-  const stats = tp.stats().kernels.encrypt;
   return {
     poolThreads,
     ronomon: ronomon.unavailable ? `not installed: ${ronomon.unavailable}` : 'installed',
     contenders: contenders.map(({ name, label }) => ({ name, label })),
     rounds,
-    uvscopeEncryptStatsNs: stats && { queueWait: stats.queueWait, run: stats.run, returnDelay: stats.returnDelay },
+    uvscopeEncryptStatsNs: kernelStatsNs(tp.stats().kernels.encrypt),
   };
 }
 
-/** The report's table and ratios (medians of per-round ratios). */
-function summarize(data, { spreadOf, pct }) {
-  const rows = [];
-  const by = {};
-  for (const c of data.contenders) {
-    const per = data.rounds.map((r) => r[c.name]);
-    const b = {
-      mibPerSecond: median(per.map((p) => p.mibPerSecond)),
-      ms: median(per.map((p) => p.ms)),
-      callMs: median(per.map((p) => p.callMs)),
-      delayP99Ms: median(per.map((p) => p.delayP99Ms)),
-      delayMaxMs: median(per.map((p) => p.delayMaxMs)),
-      delaySamples: median(per.map((p) => p.delaySamples)),
-      processCpuMs: median(per.map((p) => p.processCpuMs)),
-      ratio: median(data.rounds.map((r) => r[c.name].mibPerSecond / r.createCipheriv.mibPerSecond)),
-      spread: spreadOf(per.map((p) => p.mibPerSecond)),
-    };
-    by[c.name] = b;
-    rows.push([
-      c.label,
-      formatNumber(b.mibPerSecond),
-      `${b.ratio.toFixed(2)}×`,
-      formatNumber(b.ms),
-      b.callMs.toFixed(2),
-      b.delaySamples > 0 ? b.delayP99Ms.toFixed(2) : 'no sample',
-      b.delaySamples > 0 ? b.delayMaxMs.toFixed(2) : 'no sample',
-      formatNumber(b.processCpuMs),
-      pct(b.spread),
-    ]);
-  }
-  const vs = (name) => (by[name] ? median(data.rounds.map((r) => r.uvscope.mibPerSecond / r[name].mibPerSecond)) : NaN);
-  return {
-    by,
-    ratio: by.uvscope.ratio,
-    delayP99Ms: by.uvscope.delayP99Ms,
-    toSubtle: vs('subtle'),
-    toRonomon: vs('ronomon'),
-    toRonomonReused: vs('ronomonReused'),
-    freshRatio: by.uvscopeFresh.ratio,
-    freshDelayP99Ms: by.uvscopeFresh.delayP99Ms,
-    table: renderTable(
-      ['contender', 'MiB/s', 'vs createCipheriv', 'wall ms', 'call ms', 'delay p99 ms', 'delay max ms', 'process CPU ms', 'spread'],
-      rows,
-    ),
-  };
-}
-
-module.exports = { child, summarize, TARGETS };
+sectionMain('e', cipher);

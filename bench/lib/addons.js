@@ -1,6 +1,11 @@
 'use strict';
-// The benchmarks' own small addons (bench/baseline, bench/raw-queue) are built on demand with
-// the repository's node-gyp, against the local Node headers only (nothing is downloaded).
+// The benchmarks' own small addons, built on demand with the repository's node-gyp, against
+// the local Node headers only (nothing is downloaded):
+//   yardstick  bench/baseline: an empty, or hrtime-reading, libuv prepare+check pair
+//              (bench/observer.js): { start(mode), stop(), sink(), active() }
+//   rawQueue   bench/raw-queue: a minimal uv_queue_work Node-API addon (bench/threadpool.js):
+//              { noop(), sha256(buffer), pending() }
+// Each is { ensureBuilt(options), load(), ADDON_PATH }.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -48,4 +53,21 @@ function ensureAddonBuilt(dir, addon, sources, { log = (msg) => process.stderr.w
   return addon;
 }
 
-module.exports = { ensureAddonBuilt };
+/** The addon `name`.node that bench/`folder`/binding.gyp builds from `sources` there. */
+function benchAddon(folder, name, sources) {
+  const dir = path.resolve(__dirname, '..', folder);
+  const ADDON_PATH = path.join(dir, 'build', 'Release', `${name}.node`);
+  const sourcePaths = ['binding.gyp', ...sources].map((f) => path.join(dir, f));
+  return {
+    ADDON_PATH,
+    /** Builds the addon when its .node is missing or older than its sources; returns its path. */
+    ensureBuilt: (options) => ensureAddonBuilt(dir, ADDON_PATH, sourcePaths, options),
+    /** Loads the built addon. */
+    load: () => require(ADDON_PATH),
+  };
+}
+
+const yardstick = benchAddon('baseline', 'empty_watchers', ['empty_watchers.cc']);
+const rawQueue = benchAddon('raw-queue', 'raw_queue', ['raw_queue.cc']);
+
+module.exports = { ensureAddonBuilt, yardstick, rawQueue };
