@@ -11,8 +11,10 @@
 #include "loop/heartbeat.h"
 #include "loop/live_reports.h"
 #include "loop/observer.h"
+#include "loop/phase.h"
 #include "loop/stall_watchdog.h"
 #include "pin_library.h"
+#include "threadpool/arguments.h"
 #include "threadpool/work_queue.h"
 #include "threadpool/wrappers.h"
 #include "typed_args.h"
@@ -134,6 +136,34 @@ static Napi::Value Now(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), NowNs());
 }
 
+// The codes the addon and src/native.ts share, for the check at load: phase codes (phase.h),
+// kernel names by id (kernel.h), job flags (work_queue.h), cipher setup flags (arguments.h).
+static Napi::Object Constants(Napi::Env env) {
+  Napi::Object constants = Napi::Object::New(env);
+  Napi::Object phases = Napi::Object::New(env);
+  const std::pair<const char*, uint8_t> phaseCodes[] = {
+      {"unknown", kPhaseUnknown}, {"timers", kPhaseTimers},   {"pending", kPhasePending},
+      {"idle", kPhaseIdle},       {"prepare", kPhasePrepare}, {"poll", kPhasePoll},
+      {"check", kPhaseCheck},     {"close", kPhaseClose},     {"longIteration", kEventLongIteration},
+      {"startup", kPhaseStartup}};
+  for (const auto& [name, code] : phaseCodes) phases.Set(name, Napi::Number::New(env, code));
+  constants.Set("phases", phases);
+  Napi::Array kernels = Napi::Array::New(env, kKernelCount);
+  for (uint32_t id = 0; id < kKernelCount; id++) kernels.Set(id, Napi::String::New(env, kKernelNames[id]));
+  constants.Set("kernels", kernels);
+  Napi::Object jobFlags = Napi::Object::New(env);
+  jobFlags.Set("report", Napi::Number::New(env, kJobReport));
+  jobFlags.Set("excludeStats", Napi::Number::New(env, kJobExcludeStats));
+  jobFlags.Set("resolveQueueWait", Napi::Number::New(env, kJobResolveQueueWait));
+  constants.Set("jobFlags", jobFlags);
+  Napi::Object cipherFlags = Napi::Object::New(env);
+  cipherFlags.Set("encrypt", Napi::Number::New(env, kCipherEncrypt));
+  cipherFlags.Set("aead", Napi::Number::New(env, kCipherAead));
+  cipherFlags.Set("padding", Napi::Number::New(env, kCipherPadding));
+  constants.Set("cipherFlags", cipherFlags);
+  return constants;
+}
+
 // { observerCores, jobs, workQueues }: native objects alive in the whole process (see live_counts.h).
 static Napi::Value LiveObjects(const Napi::CallbackInfo& info) {
   Napi::Object counts = Napi::Object::New(info.Env());
@@ -166,6 +196,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kdfAvailable", Napi::Function::New(env, KdfAvailable, "kdfAvailable"));
   exports.Set("scryptParamsValid", Napi::Function::New(env, ScryptValid, "scryptParamsValid"));
   exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
+  exports.Set("constants", Constants(env));
   return exports;
 }
 

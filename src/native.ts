@@ -6,6 +6,7 @@
  * @module
  */
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 
 /** Phase codes written by native/loop/phase.h. */
 export const enum PhaseCode {
@@ -19,6 +20,8 @@ export const enum PhaseCode {
   Close = 7,
   /** Not a phase: an iteration above the threshold just ended. */
   LongIteration = 8,
+  /** Not a libuv phase: the main script (or a worker's) before the loop first turned. */
+  Startup = 9,
 }
 
 export interface NativeLoopObserver {
@@ -84,6 +87,36 @@ export const enum JobFlag {
   ExcludeStats = 2,
   ResolveQueueWait = 4,
 }
+
+/** Cipher setup flags of native/threadpool/arguments.h. */
+export const enum CipherFlag {
+  Encrypt = 1,
+  Aead = 2,
+  Padding = 4,
+}
+
+/**
+ * The codes compiled in above, as the addon's `constants` must give them: checked once at load,
+ * so that an addon and a lib/ from different builds fail at once with a clear error instead
+ * of mislabelling phases and kernels.
+ */
+const SHARED_CONSTANTS = {
+  phases: {
+    unknown: PhaseCode.Unknown,
+    timers: PhaseCode.Timers,
+    pending: PhaseCode.Pending,
+    idle: PhaseCode.Idle,
+    prepare: PhaseCode.Prepare,
+    poll: PhaseCode.Poll,
+    check: PhaseCode.Check,
+    close: PhaseCode.Close,
+    longIteration: PhaseCode.LongIteration,
+    startup: PhaseCode.Startup,
+  },
+  kernels: [...KERNEL_NAMES],
+  jobFlags: { report: JobFlag.Report, excludeStats: JobFlag.ExcludeStats, resolveQueueWait: JobFlag.ResolveQueueWait },
+  cipherFlags: { encrypt: CipherFlag.Encrypt, aead: CipherFlag.Aead, padding: CipherFlag.Padding },
+};
 
 type Bytes = ArrayBufferView;
 /**
@@ -218,6 +251,8 @@ export interface NativeAddon {
   kdfAvailable(name: string): boolean;
   /** [output size in bytes, is an XOF, OpenSSL's name] or undefined for a digest OpenSSL does not know. */
   digestInfo(name: string): [number, boolean, string] | undefined;
+  /** The codes shared with this file (checkConstants). */
+  readonly constants: unknown;
   scryptParamsValid(N: number, r: number, p: number, maxmem: number): boolean;
   isDetached(view: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): boolean;
   /** Cancels queued pool jobs, asks running ones to stop, joins watchdog threads: for process 'exit'. */
@@ -250,10 +285,22 @@ export interface NativeAddon {
 
 function load(): NativeAddon {
   const override = process.env.UVSCOPE_ADDON;
-  if (override) return require(path.resolve(override)) as NativeAddon;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
-  return nodeGypBuild(path.join(__dirname, '..'));
+  const addon = override ? (require(path.resolve(override)) as NativeAddon) : nodeGypBuild(path.join(__dirname, '..'));
+  checkConstants(addon.constants);
+  return addon;
+}
+
+/** Throws ERR_UVSCOPE_ADDON_MISMATCH unless the addon's shared codes are the ones compiled in here. */
+export function checkConstants(constants: unknown): void {
+  // Through JSON: in another realm (jest's), the addon's objects have another Object.prototype.
+  if (isDeepStrictEqual(JSON.parse(JSON.stringify(constants ?? null)), SHARED_CONSTANTS)) return;
+  const error = new Error(
+    `uvscope: the native addon does not match this lib/ (another build's?): its constants are ${JSON.stringify(constants)}, ` +
+      `expected ${JSON.stringify(SHARED_CONSTANTS)}; rebuild with npm run build:native && npm run build`,
+  );
+  throw Object.assign(error, { code: 'ERR_UVSCOPE_ADDON_MISMATCH' });
 }
 
 export const native: NativeAddon = load();

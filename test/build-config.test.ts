@@ -3,7 +3,9 @@
  * the Node-API addon's sources apart from the stack addon's; CMakeLists.txt (cmake-js) takes
  * its sources and defines from binding.gyp rather than a list of its own; and one Node-API
  * version is declared, the same in binding.gyp's defines and package.json's napi_versions
- * (which cmake-js and prebuildify read). CI builds with both (`.ci/run`).
+ * (which cmake-js and prebuildify read). CI builds with both (`.ci/run`). And the addon's
+ * shared codes (phase codes, kernel names by id, job and cipher flags) are checked against
+ * TypeScript's at load.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -59,4 +61,26 @@ test('one Node-API version: binding.gyp defines the one package.json declares', 
   expect(manifest.binary.napi_versions).toEqual([Number(versions[0].split('=')[1])]);
   // The running Node offers at least that version.
   expect(Number(process.versions.napi)).toBeGreaterThanOrEqual(manifest.binary.napi_versions[0]);
+});
+
+describe("the addon's shared codes are checked against TypeScript's at load", () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { checkConstants, native } = require('../src/native') as typeof import('../src/native');
+
+  test('the built addon passes (it loaded)', () => {
+    expect(() => checkConstants(native.constants)).not.toThrow();
+  });
+
+  test('a kernel renumbered, a phase code changed or a flag missing is ERR_UVSCOPE_ADDON_MISMATCH', () => {
+    const copy = () => JSON.parse(JSON.stringify(native.constants));
+    const swapped = copy();
+    [swapped.kernels[1], swapped.kernels[2]] = [swapped.kernels[2], swapped.kernels[1]];
+    const phase = copy();
+    phase.phases.poll = 9;
+    const flag = copy();
+    delete flag.cipherFlags.padding;
+    for (const constants of [swapped, phase, flag, undefined]) {
+      expect(() => checkConstants(constants)).toThrow(expect.objectContaining({ code: 'ERR_UVSCOPE_ADDON_MISMATCH' }));
+    }
+  });
 });

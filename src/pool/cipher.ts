@@ -11,7 +11,7 @@
 import crypto from 'node:crypto';
 
 import { codedError, invalidArgType, invalidArgValue, invalidState, outOfRange, validateBoolean, validateNumber } from '../errors';
-import { NativeCipher, native } from '../native';
+import { CipherFlag, NativeCipher, native } from '../native';
 import {
   BinaryInput,
   BinaryLike,
@@ -91,10 +91,6 @@ const GCM_MODE = 6;
 const SUPPORTED_MODES = new Set([STREAM_MODE, 1 /* ECB */, 2 /* CBC */, 3 /* CFB */, 4 /* OFB */, 5 /* CTR */, GCM_MODE]);
 const MAX_INT32 = 2 ** 31 - 1;
 
-// Native setup flags (native/threadpool/arguments.h, CipherFlags).
-const ENCRYPT = 1;
-const AEAD = 2;
-const PADDING = 4;
 
 /** A cipher uvscope can run, as cipherInfo() describes it. */
 interface CipherSpec {
@@ -237,9 +233,9 @@ function prepareWithKey(
   validateBoolean('options.autoPadding', options?.autoPadding);
   checkLikeNodeCrypto(encrypt, name, keyView, ivView, authTagLength, authTag);
   const aad = aadOf(spec, options?.aad, 'options.aad');
-  let flags = encrypt ? ENCRYPT : 0;
-  if (spec.aead) flags |= AEAD;
-  if (options?.autoPadding !== false) flags |= PADDING;
+  let flags = encrypt ? CipherFlag.Encrypt : 0;
+  if (spec.aead) flags |= CipherFlag.Aead;
+  if (options?.autoPadding !== false) flags |= CipherFlag.Padding;
   return { algorithm: name, spec, flags, tagLength: authTag?.byteLength ?? authTagLength ?? 16, key: keyView, ownKey, iv: ivView ?? EMPTY, aad };
 }
 
@@ -303,7 +299,7 @@ function oneShot(
   tagTarget: Buffer | undefined,
 ): Promise<Buffer> {
   const input = toBytes(encrypt ? 'plaintext' : 'ciphertext', data);
-  const output = outputOf(options, maxOutputOf(call.spec.blockSize, input.byteLength, encrypt && (call.flags & PADDING) !== 0));
+  const output = outputOf(options, maxOutputOf(call.spec.blockSize, input.byteLength, encrypt && (call.flags & CipherFlag.Padding) !== 0));
   const inPlace = readInPlace(input, data, zeroCopy) && !(output !== undefined && overlaps(input, output, true));
   try {
     return submit(options, (queue, control) =>

@@ -46,6 +46,29 @@ enum KernelId : int {
   kKernelCount,
 };
 
+// The name of each kernel id, as src/native.ts's KERNEL_NAMES spells it (checked at load).
+constexpr const char* kKernelNames[] = {
+    "noop",
+    "hash",
+    "hashMany",
+    "hmac",
+    "hashFile",
+    "hasherUpdate",
+    "hasherDigest",
+    "pbkdf2",
+    "scrypt",
+    "spin",
+    "sleep",
+    "probe",
+    "encrypt",
+    "decrypt",
+    "cipherUpdate",
+    "cipherFinal",
+    "hkdf",
+    "argon2",
+};
+static_assert(sizeof(kKernelNames) / sizeof(kKernelNames[0]) == kKernelCount, "a name per kernel id");
+
 // A failure a kernel reports; becomes a rejected promise with an Error carrying `code`
 // (and `syscall`, `path`, `errno` for file system errors, like Node's fs errors).
 struct KernelError {
