@@ -43,7 +43,8 @@ const SLICE_AFTER: Record<string, PhaseSlice['phase'] | undefined> = { prepare: 
 /**
  * From markers to slices: prepare→check is poll; check→close is the check phase (setImmediate)
  * and the close callbacks queued during it; close→timers is the rest of the closing phase and
- * the JS timers that were due (they run before uvscope's timer marker); timers→prepare is what
+ * the JS timers (every timer due when the timers phase begins runs before uvscope's timer
+ * marker, which steps behind those that fell due after check armed it); timers→prepare is what
  * is left of the timers phase, pending callbacks and idle handles.
  */
 export function phaseSlices(markers: TraceColumns, endNs?: bigint): PhaseSlice[] {
