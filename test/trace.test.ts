@@ -139,6 +139,59 @@ describe('uvscope trace -- node app.js (two Node processes, a worker)', () => {
   }, 60_000);
 });
 
+describe('uvscope trace: CPU samples and poll waits together', () => {
+  // V8 takes each CPU sample by a SIGPROF to the thread, every 1 ms by default. A signal ends
+  // epoll_wait early (EINTR) and libuv's idle time counts only the last stretch of a wait that
+  // was cut so, so an idle loop read as busy: its poll was "I/O callbacks", not waiting.
+  let events: any[];
+  let info: any;
+  beforeAll(() => {
+    const out = path.join(dir, 'idle.json');
+    // A loop with nothing to do for 300 ms but the tracer's own 100 ms flushes; a 30 ms busy timer first.
+    const script = `function busyWork(ms) { const end = Date.now() + ms; while (Date.now() < end); } setTimeout(() => busyWork(30), 10); setTimeout(() => {}, 300);`;
+    const result = run(['trace', '--out', out, '--', process.execPath, '-e', script]);
+    expect({ code: result.code, stderr: result.stderr }).toMatchObject({ code: 0 });
+    const trace = JSON.parse(fs.readFileSync(out, 'utf8'));
+    events = trace.traceEvents;
+    info = trace.uvscope.processes[0].threads[0];
+  }, 120_000);
+
+  test('an idle loop waits in poll while it is sampled: its waits cover most of a 300 ms timer', () => {
+    expect(info.cpuSamples).toBeGreaterThan(0);
+    const waits = events.filter((e) => e.name === 'waiting for I/O');
+    const waitedMs = waits.reduce((sum, e) => sum + e.dur / 1000, 0);
+    // The timer keeps the process 300 ms; the loop's only other work is three flushes and the
+    // 30 ms timer. Half the timer is a bound a loaded machine keeps (time off the CPU in a
+    // wait still counts as waiting).
+    expect(waitedMs).toBeGreaterThan(150);
+    expect(info.utilization).toBeLessThan(0.5);
+  });
+
+  test("the CPU profile shows the waits as (idle): a function sampled before a wait does not run on across it", () => {
+    const profile = events.find((e) => e.name === 'Profile');
+    const chunks = events.filter((e) => e.name === 'ProfileChunk' && e.id === profile.id);
+    const nodes = new Map<number, string>(chunks.flatMap((c) => c.args.data.cpuProfile.nodes ?? []).map((n: any) => [n.id, n.callFrame.functionName]));
+    let t = profile.ts;
+    const samples: { ts: number; name: string }[] = [];
+    for (const chunk of chunks) {
+      chunk.args.data.cpuProfile.samples.forEach((id: number, i: number) => {
+        t += chunk.args.data.timeDeltas[i];
+        samples.push({ ts: t, name: nodes.get(id)! });
+      });
+    }
+    expect(samples.some((s) => s.name === 'busyWork')).toBe(true);
+    const waits = events.filter((e) => e.name === 'waiting for I/O' && e.dur >= 10_000);
+    expect(waits.length).toBeGreaterThan(0);
+    for (const wait of waits) {
+      const inside = samples.filter((s) => s.ts >= wait.ts && s.ts < wait.ts + wait.dur);
+      // The wait begins with an (idle) sample (profile times are whole µs on another origin)...
+      expect({ wait: wait.ts, first: inside[0]?.name, late: inside[0]?.ts - wait.ts < 1 }).toEqual({ wait: wait.ts, first: '(idle)', late: true });
+      // ...and no JavaScript is sampled inside it.
+      expect(inside.filter((s) => !s.name.startsWith('('))).toEqual([]);
+    }
+  });
+});
+
 describe('uvscope trace: exit codes and failures', () => {
   test("the command's exit code is kept; a command that cannot be found exits 127", () => {
     expect(run(['trace', '--no-cpu', '--out', path.join(dir, 'exit.json'), '--', process.execPath, '-e', 'process.exitCode = 7']).code).toBe(7);

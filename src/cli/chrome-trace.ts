@@ -147,6 +147,51 @@ export function processName(pid: number, title: string): TraceEvent {
 }
 
 /**
+ * The profile with an '(idle)' sample at the start of each poll wait (absolute µs, V8's clock)
+ * that the samples leave uncovered for more than an interval. The sampled thread's loop waits
+ * with SIGPROF blocked (cpu-profiler.ts), so V8 takes no sample inside a wait; DevTools draws a
+ * sample until the next one, and the function sampled last before a wait would seem to run on
+ * across it. Waits shorter than the sampling interval are left alone (a gap no longer than
+ * the sampling's own). The input is not changed.
+ */
+export function withIdleSamples(profile: CpuProfile, waitsUs: readonly { startUs: number; endUs: number }[]): CpuProfile {
+  const deltas = profile.timeDeltas.filter((d) => d > 0).sort((a, b) => a - b);
+  const intervalUs = deltas.length ? deltas[deltas.length >> 1] : 1000;
+  const waits = waitsUs.filter((w) => w.endUs - w.startUs >= intervalUs).sort((a, b) => a.startUs - b.startUs);
+  if (!waits.length) return profile;
+  let nodes = profile.nodes;
+  let idle = nodes.find((n) => n.callFrame.functionName === '(idle)' && !n.callFrame.url);
+  if (!idle) {
+    const root = nodes[0];
+    idle = { id: Math.max(...nodes.map((n) => n.id)) + 1, callFrame: { functionName: '(idle)', scriptId: '0', url: '', lineNumber: -1, columnNumber: -1 }, hitCount: 0, children: [] };
+    nodes = [{ ...root, children: [...(root.children ?? []), idle.id] }, ...nodes.slice(1), idle];
+  }
+  const samples: number[] = [];
+  const timeDeltas: number[] = [];
+  let last = profile.startTime; // the time of the last sample written (V8's deltas count from startTime)
+  const push = (id: number, timeUs: number) => {
+    samples.push(id);
+    timeDeltas.push(timeUs - last);
+    last = timeUs;
+  };
+  let w = 0;
+  let timeUs = profile.startTime;
+  for (let i = 0; i <= profile.samples.length; i++) {
+    const next = i < profile.samples.length ? timeUs + profile.timeDeltas[i] : Infinity;
+    // Waits that start before this sample, beyond the previous one: (idle) at the wait's start
+    // when no sample comes within an interval of it. Whole µs, as V8 writes them.
+    for (; w < waits.length && waits[w].startUs < next; w++) {
+      const at = Math.ceil(waits[w].startUs);
+      if (at >= last && at >= profile.startTime && next - at > intervalUs && at <= profile.endTime) push(idle.id, at);
+    }
+    if (i === profile.samples.length) break;
+    push(profile.samples[i], next);
+    timeUs = next;
+  }
+  return { ...profile, nodes, samples, timeDeltas };
+}
+
+/**
  * A CPU profile as one `Profile` event and `ProfileChunk` events, the form Chrome writes them in
  * a performance trace: nodes with their parent (not children), samples with time deltas, the
  * first delta from the Profile's `ts`.
@@ -193,6 +238,8 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
   ];
   const firstNs = input.firstMarkerNs ?? (input.markers.timesNs.length ? input.markers.timesNs[0] : input.endNs);
   const loopSlices: { startNs: bigint; endNs: bigint }[] = [];
+  const waitsUs: { startUs: number; endUs: number }[] = [];
+  const absoluteUs = (ns: bigint) => Number(ns / 1000n) + Number(ns % 1000n) / 1000;
   // Always there, even when the loop never turned (a synchronous program): from the thread's
   // first line to its first iteration, or to its end.
   if (firstNs > input.startNs) {
@@ -211,6 +258,8 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
     events.push({ name: slice.phase, cat: 'loop', ph: 'X', pid, tid, ts: us(slice.startNs), dur: durNs / 1000, args });
     // The wait comes first in poll (epoll_wait, then the I/O callbacks): nested at its start.
     if (slice.pollWaitNs) {
+      const startUs = absoluteUs(slice.startNs);
+      waitsUs.push({ startUs, endUs: startUs + Math.min(slice.pollWaitNs, durNs) / 1000 });
       events.push({ name: 'waiting for I/O', cat: 'loop-wait', ph: 'X', pid, tid, ts: us(slice.startNs), dur: Math.min(slice.pollWaitNs, durNs) / 1000 });
     }
   }
@@ -252,6 +301,6 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
   for (const sample of input.utilization) {
     events.push({ name: `loop utilization (${input.threadName})`, ph: 'C', pid, tid, ts: us(sample.timeNs), args: { utilization: sample.utilization } });
   }
-  if (input.profile) events.push(...profileEvents(pid, tid, input.profile, originNs));
+  if (input.profile) events.push(...profileEvents(pid, tid, withIdleSamples(input.profile, waitsUs), originNs));
   return events;
 }
