@@ -192,6 +192,42 @@ describe('uvscope trace: CPU samples and poll waits together', () => {
   });
 });
 
+describe('ThreadRecorder: the last batch taken inside an I/O callback', () => {
+  test('the poll it ends in has its wait so far (a worker asked for its last batch while idle, process.exit() in a callback)', () => {
+    // In a child, with no flush timer: the loop's only wake-up between 'ready' and 'go' is
+    // 'go', which a worker posts 200 ms after 'ready'; the last batch is taken in its handler.
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const { ThreadRecorder } = require(${JSON.stringify(path.join(root, 'lib', 'trace', 'thread-recorder'))});
+      const { threadEvents } = require(${JSON.stringify(path.join(root, 'lib', 'cli', 'chrome-trace'))});
+      const recorder = new ThreadRecorder({ blockMs: 20, sampleUs: 0 });
+      const worker = new Worker(\`
+        const { parentPort } = require('node:worker_threads');
+        parentPort.postMessage('ready');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+        parentPort.postMessage('go');\`, { eval: true });
+      worker.on('message', (message) => {
+        if (message !== 'go') return;
+        const last = recorder.finish();
+        const events = threadEvents({ pid: 1, tid: 0, threadName: 'main thread', originNs: 0n, startNs: last.startNs, endNs: last.endNs,
+          markers: last.markers, longIterationNs: 20e6, jobs: [], requests: [], stalls: [], utilization: [], trailingPollWaitNs: last.final.pollWaitSoFarNs });
+        const slices = events.filter((e) => e.cat === 'loop');
+        worker.terminate();
+        console.log(JSON.stringify({ last: slices[slices.length - 1], waitSoFarMs: last.final.pollWaitSoFarNs / 1e6 }));
+      });`;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(result.stderr).toBe('');
+    const { last, waitSoFarMs } = JSON.parse(result.stdout);
+    expect(last.name).toBe('poll');
+    expect(last.args.waitMs).toBe(waitSoFarMs);
+    // Half the worker's 200 ms sleep: the main thread only had to finish the iteration that
+    // handled 'ready' before it waited for 'go'.
+    expect(waitSoFarMs).toBeGreaterThan(100);
+    expect(last.args.workMs).toBeLessThan(last.args.waitMs);
+    expect(last.args.waitMs + last.args.workMs).toBeCloseTo(last.dur / 1000, 3);
+  });
+});
+
 describe('uvscope trace: exit codes and failures', () => {
   test("the command's exit code is kept; a command that cannot be found exits 127", () => {
     expect(run(['trace', '--no-cpu', '--out', path.join(dir, 'exit.json'), '--', process.execPath, '-e', 'process.exitCode = 7']).code).toBe(7);

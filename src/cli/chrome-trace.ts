@@ -47,7 +47,7 @@ const SLICE_AFTER: Record<string, PhaseSlice['phase'] | undefined> = { prepare: 
  * marker, which steps behind those that fell due after check armed it); timers→prepare is what
  * is left of the timers phase, pending callbacks and idle handles.
  */
-export function phaseSlices(markers: TraceColumns, endNs?: bigint): PhaseSlice[] {
+export function phaseSlices(markers: TraceColumns, endNs?: bigint, trailingPollWaitNs?: number): PhaseSlice[] {
   const { timesNs, iterations, phases, pollWaitsNs } = markers;
   const slices: PhaseSlice[] = [];
   for (let i = 0; i + 1 < timesNs.length; i++) {
@@ -58,10 +58,16 @@ export function phaseSlices(markers: TraceColumns, endNs?: bigint): PhaseSlice[]
     slices.push(slice);
   }
   // The thread's last iteration has no next marker (the loop ended, or the process exited in
-  // it): its last slice runs to the end of the recording. A poll slice there has no known wait.
+  // it): its last slice runs to the end of the recording. A poll slice there has the wait its
+  // recorder saw so far when it ended inside the poll's callbacks (trailingPollWaitNs), no
+  // known wait otherwise.
   const last = timesNs.length - 1;
   const phase = last >= 0 ? SLICE_AFTER[MARKER_PHASE_CODES[phases[last]]] : undefined;
-  if (phase && endNs !== undefined && endNs > timesNs[last]) slices.push({ phase, startNs: timesNs[last], endNs, iteration: iterations[last] });
+  if (phase && endNs !== undefined && endNs > timesNs[last]) {
+    const slice: PhaseSlice = { phase, startNs: timesNs[last], endNs, iteration: iterations[last] };
+    if (phase === 'poll' && trailingPollWaitNs !== undefined) slice.pollWaitNs = Math.min(trailingPollWaitNs, Number(endNs - timesNs[last]));
+    slices.push(slice);
+  }
   return slices;
 }
 
@@ -79,6 +85,8 @@ export interface ThreadTraceInput {
   /** The thread's first marker when `markers` no longer begin with it (the oldest were dropped). */
   firstMarkerNs?: bigint;
   markers: TraceColumns;
+  /** When recording ended inside a poll's callbacks: that poll's wait, ns (ThreadBatch final.pollWaitSoFarNs). */
+  trailingPollWaitNs?: number;
   longIterationNs: number;
   jobs: readonly JobRecord[];
   requests: readonly PoolRequestRecord[];
@@ -247,7 +255,7 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
     loopSlices.push({ startNs: input.startNs, endNs: firstNs });
     events.push({ name: 'startup', cat: 'loop', ph: 'X', pid, tid, ts: us(input.startNs), dur: durNs / 1000, args: { iteration: 0, long: durNs >= input.longIterationNs } });
   }
-  for (const slice of phaseSlices(input.markers, input.endNs)) {
+  for (const slice of phaseSlices(input.markers, input.endNs, input.trailingPollWaitNs)) {
     loopSlices.push(slice);
     const durNs = Number(slice.endNs - slice.startNs);
     const args: Record<string, unknown> = { iteration: slice.iteration };
