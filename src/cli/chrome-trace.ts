@@ -155,46 +155,69 @@ export function processName(pid: number, title: string): TraceEvent {
 }
 
 /**
- * The profile with an '(idle)' sample at the start of each poll wait (absolute µs, V8's clock)
- * that the samples leave uncovered for more than an interval. The sampled thread's loop waits
- * with SIGPROF blocked (cpu-profiler.ts), so V8 takes no sample inside a wait; DevTools draws a
- * sample until the next one, and the function sampled last before a wait would seem to run on
- * across it. Waits shorter than the sampling interval are left alone (a gap no longer than
- * the sampling's own). The input is not changed.
+ * The profile with an '(idle)' sample where each poll wait (absolute µs, V8's clock) begins, as
+ * far as the samples tell. The sampled thread's loop waits with SIGPROF blocked
+ * (cpu-profiler.ts), so V8 takes no sample inside a wait; DevTools draws a sample until the next
+ * one, and the function sampled last before a wait would seem to run on across it. A wait is
+ * drawn from its prepare marker, code may still run there before epoll (prepare listeners,
+ * libuv), and the signal held during the wait is taken as it ends, inside it: the (idle) sample
+ * goes where the wait's longest stretch without a sample begins (1 µs after the sample before
+ * it, or at the wait's start), when that stretch is longer than a sampling interval. Waits
+ * shorter than an interval are left alone (a gap no longer than the sampling's own). The
+ * input is not changed.
  */
 export function withIdleSamples(profile: CpuProfile, waitsUs: readonly { startUs: number; endUs: number }[]): CpuProfile {
   const deltas = profile.timeDeltas.filter((d) => d > 0).sort((a, b) => a - b);
   const intervalUs = deltas.length ? deltas[deltas.length >> 1] : 1000;
   const waits = waitsUs.filter((w) => w.endUs - w.startUs >= intervalUs).sort((a, b) => a.startUs - b.startUs);
   if (!waits.length) return profile;
+  const n = profile.samples.length;
+  const timesUs = new Array<number>(n);
+  for (let i = 0, t = profile.startTime; i < n; i++) timesUs[i] = t += profile.timeDeltas[i];
   let nodes = profile.nodes;
-  let idle = nodes.find((n) => n.callFrame.functionName === '(idle)' && !n.callFrame.url);
+  let idle = nodes.find((node) => node.callFrame.functionName === '(idle)' && !node.callFrame.url);
+  // (idle) samples to add: before sample `before`, at `atUs`, in time order.
+  const added: { before: number; atUs: number }[] = [];
+  let i = 0;
+  for (const wait of waits) {
+    while (i < n && timesUs[i] < wait.startUs) i++;
+    let k = i;
+    while (k < n && timesUs[k] < wait.endUs) k++;
+    // The samples inside split the wait: code before epoll at its start, the signal held
+    // during the wait at its end. The longest stretch without a sample is where it slept.
+    const until = (m: number) => Math.min(m < n ? timesUs[m] : profile.endTime, wait.endUs);
+    let gapFrom = -1; // the sample that begins it; -1: the wait's start
+    let gapUs = until(i) - wait.startUs;
+    for (let m = i; m < k; m++) {
+      const us = until(m + 1) - timesUs[m];
+      if (us > gapUs) [gapFrom, gapUs] = [m, us];
+    }
+    if (gapUs <= intervalUs || (gapFrom >= 0 && profile.samples[gapFrom] === idle?.id)) continue;
+    // Whole µs, as V8 writes them.
+    const atUs = gapFrom >= 0 ? timesUs[gapFrom] + 1 : Math.ceil(wait.startUs);
+    const before = gapFrom >= 0 ? gapFrom + 1 : i;
+    const previousUs = added.length ? added[added.length - 1].atUs : -Infinity;
+    if (atUs > previousUs && atUs >= profile.startTime && (before < n ? timesUs[before] : profile.endTime) > atUs) added.push({ before, atUs });
+    i = k;
+  }
+  if (!added.length) return profile;
   if (!idle) {
     const root = nodes[0];
-    idle = { id: Math.max(...nodes.map((n) => n.id)) + 1, callFrame: { functionName: '(idle)', scriptId: '0', url: '', lineNumber: -1, columnNumber: -1 }, hitCount: 0, children: [] };
+    idle = { id: Math.max(...nodes.map((node) => node.id)) + 1, callFrame: { functionName: '(idle)', scriptId: '0', url: '', lineNumber: -1, columnNumber: -1 }, hitCount: 0, children: [] };
     nodes = [{ ...root, children: [...(root.children ?? []), idle.id] }, ...nodes.slice(1), idle];
   }
   const samples: number[] = [];
   const timeDeltas: number[] = [];
-  let last = profile.startTime; // the time of the last sample written (V8's deltas count from startTime)
-  const push = (id: number, timeUs: number) => {
+  let lastUs = profile.startTime; // V8's first delta counts from startTime
+  const push = (id: number, atUs: number) => {
     samples.push(id);
-    timeDeltas.push(timeUs - last);
-    last = timeUs;
+    timeDeltas.push(atUs - lastUs);
+    lastUs = atUs;
   };
-  let w = 0;
-  let timeUs = profile.startTime;
-  for (let i = 0; i <= profile.samples.length; i++) {
-    const next = i < profile.samples.length ? timeUs + profile.timeDeltas[i] : Infinity;
-    // Waits that start before this sample, beyond the previous one: (idle) at the wait's start
-    // when no sample comes within an interval of it. Whole µs, as V8 writes them.
-    for (; w < waits.length && waits[w].startUs < next; w++) {
-      const at = Math.ceil(waits[w].startUs);
-      if (at >= last && at >= profile.startTime && next - at > intervalUs && at <= profile.endTime) push(idle.id, at);
-    }
-    if (i === profile.samples.length) break;
-    push(profile.samples[i], next);
-    timeUs = next;
+  let a = 0;
+  for (let s = 0; s <= n; s++) {
+    for (; a < added.length && added[a].before === s; a++) push(idle.id, added[a].atUs);
+    if (s < n) push(profile.samples[s], timesUs[s]);
   }
   return { ...profile, nodes, samples, timeDeltas };
 }
