@@ -659,8 +659,11 @@ describe('listeners', () => {
   });
 
   test('in a process of its own, removing the idle listener lets poll wait again', async () => {
-    // Here, other test files' leftovers in this jest worker can keep the loop from sleeping
-    // (under ASan in CI, no 30 ms window had any idle time); a child has only the observer.
+    // Here the jest worker's loop may not sleep for a while: after a test file, V8 marks its
+    // garbage incrementally, in foreground tasks that wake the loop one after another (one
+    // ready event per iteration, no handle or request of anyone's; under ASan, in band, 2-4
+    // files a run began with 90 ms of no idle time, none with --no-incremental-marking). A child
+    // has only the observer.
     const { code, stdout, stderr } = await runChild('idle-listener');
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     const { spinning, sleeping, idlesAfterOff } = JSON.parse(stdout.trim().split('\n').pop()!);
