@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <csignal>
 
 #include "addon_data.h"
 #include "clock.h"
@@ -132,6 +133,19 @@ static Napi::Value AbortForExit(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// blockProfilerSignalInPoll(): from now on this environment's loop waits for I/O with SIGPROF
+// blocked (libuv's UV_LOOP_BLOCK_SIGNAL, made for sampling profilers): V8's sampler signal no
+// longer cuts epoll_wait short, which libuv's idle time would lose. The signal is delivered
+// when the wait ends. For the lifetime of the loop; 0, or a libuv error code.
+static Napi::Value BlockProfilerSignalInPoll(const Napi::CallbackInfo& info) {
+#ifdef _WIN32
+  int rc = UV_ENOSYS;
+#else
+  int rc = uv_loop_configure(info.Env().GetInstanceData<AddonData>()->loop, UV_LOOP_BLOCK_SIGNAL, SIGPROF);
+#endif
+  return Napi::Number::New(info.Env(), rc);
+}
+
 static Napi::Value Now(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), NowNs());
 }
@@ -196,6 +210,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kdfAvailable", Napi::Function::New(env, KdfAvailable, "kdfAvailable"));
   exports.Set("scryptParamsValid", Napi::Function::New(env, ScryptValid, "scryptParamsValid"));
   exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
+  exports.Set("blockProfilerSignalInPoll", Napi::Function::New(env, BlockProfilerSignalInPoll, "blockProfilerSignalInPoll"));
   exports.Set("constants", Constants(env));
   return exports;
 }

@@ -255,6 +255,12 @@ export interface NativeAddon {
   readonly constants: unknown;
   scryptParamsValid(N: number, r: number, p: number, maxmem: number): boolean;
   isDetached(view: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): boolean;
+  /**
+   * From now on the calling thread's loop waits for I/O with SIGPROF blocked (libuv's
+   * UV_LOOP_BLOCK_SIGNAL): V8's CPU sampler no longer cuts the wait short, which libuv's idle
+   * time would lose. For the loop's lifetime. 0, or a libuv error code.
+   */
+  blockProfilerSignalInPoll(): number;
   /** Cancels queued pool jobs, asks running ones to stop, joins watchdog threads: for process 'exit'. */
   abortForExit(): void;
   /**

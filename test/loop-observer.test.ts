@@ -299,6 +299,54 @@ describe('phase order (libuv 1.46: prepare, poll, check, closing, timers)', () =
     }
   });
 
+  test('a timer that falls due while check callbacks run still runs before the timers marker (close, timer, timers)', async () => {
+    // The timers marker is a 0 ms libuv timer armed in check, so it is due at the loop's time
+    // of that moment; a JS timer that falls due later in the iteration (here during a 30 ms
+    // setImmediate) is due when the timers phase begins, and libuv runs due timers by due time:
+    // the marker first, unless it steps behind them.
+    const observer = observe({ phaseMarkers: true });
+    const rec = recorder(observer, ['prepare', 'check', 'close', 'timers']);
+    await startAtPrepare(observer); // an I/O callback must not precede the first marker
+    for (let round = 0; round < 3; round++) {
+      await new Promise<void>((resolve) => {
+        fs.readFile(__filename, () => {
+          // setTimeout reads the loop's clock; check comes within this iteration, well before
+          // 5 ms have passed on that clock, which nothing advances until the timers phase.
+          setTimeout(() => (rec.mark(`timeout${round}`), resolve()), 5);
+          setImmediate(() => {
+            rec.mark(`immediate${round}`);
+            busyFor(30_000_000n);
+          });
+        });
+      });
+      await nextEvent(observer, 'prepare');
+    }
+    const markerAt = (at: number, step: 1 | -1): MarkerEntry | undefined => {
+      for (let i = at + step; i >= 0 && i < rec.log.length; i += step) {
+        const e = rec.log[i];
+        if (e.kind === 'marker') return e;
+      }
+      return undefined;
+    };
+    for (let round = 0; round < 3; round++) {
+      const immediate = rec.indexOf(`immediate${round}`);
+      const timeout = rec.indexOf(`timeout${round}`);
+      expect(timeout).toBeGreaterThan(immediate);
+      const iteration = markerAt(immediate, -1)!.iteration;
+      expect({ round, before: markerAt(immediate, -1), after: markerAt(immediate, 1) }).toEqual({
+        round,
+        before: { kind: 'marker', phase: 'check', iteration },
+        after: { kind: 'marker', phase: 'close', iteration },
+      });
+      // The timer ran in the same iteration's timers phase, before its marker.
+      expect({ round, before: markerAt(timeout, -1), after: markerAt(timeout, 1) }).toEqual({
+        round,
+        before: { kind: 'marker', phase: 'close', iteration },
+        after: { kind: 'marker', phase: 'timers', iteration },
+      });
+    }
+  });
+
   test('nextTick and promise callbacks queued in a check listener run before anything else does', async () => {
     const observer = observe({ phaseMarkers: true });
     const rec = recorder(observer, ['prepare', 'close']);
@@ -611,8 +659,11 @@ describe('listeners', () => {
   });
 
   test('in a process of its own, removing the idle listener lets poll wait again', async () => {
-    // Here, other test files' leftovers in this jest worker can keep the loop from sleeping
-    // (under ASan in CI, no 30 ms window had any idle time); a child has only the observer.
+    // Here the jest worker's loop may not sleep for a while: after a test file, V8 marks its
+    // garbage incrementally, in foreground tasks that wake the loop one after another (one
+    // ready event per iteration, no handle or request of anyone's; under ASan, in band, 2-4
+    // files a run began with 90 ms of no idle time, none with --no-incremental-marking). A child
+    // has only the observer.
     const { code, stdout, stderr } = await runChild('idle-listener');
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     const { spinning, sleeping, idlesAfterOff } = JSON.parse(stdout.trim().split('\n').pop()!);

@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { withIdleSamples } from '../src/cli/chrome-trace';
 import { CHROMIUM, inChromium } from './helpers';
 
 const root = path.resolve(__dirname, '..');
@@ -96,7 +97,7 @@ describe('uvscope trace -- node app.js (two Node processes, a worker)', () => {
         if (nodes.get(id) === 'busyWork') busy.push(t);
       });
     }
-    // At least a few samples (a loaded machine delays V8's sampler thread).
+    // At least a few samples: busyWork goes on until the sampler has woken 19 times.
     expect(busy.length).toBeGreaterThanOrEqual(3);
     const [slice] = long;
     const inside = busy.filter((ts) => ts >= slice.ts && ts <= slice.ts + slice.dur);
@@ -137,6 +138,124 @@ describe('uvscope trace -- node app.js (two Node processes, a worker)', () => {
     expect(seen.splits).toBeGreaterThan(0);
     expect(problems).toEqual([]);
   }, 60_000);
+});
+
+describe('uvscope trace: CPU samples and poll waits together', () => {
+  // V8 takes each CPU sample by a SIGPROF to the thread, every 1 ms by default. A signal ends
+  // epoll_wait early (EINTR) and libuv's idle time counts only the last stretch of a wait that
+  // was cut so, so an idle loop read as busy: its poll was "I/O callbacks", not waiting.
+  let events: any[];
+  let info: any;
+  beforeAll(() => {
+    const out = path.join(dir, 'idle.json');
+    // A loop with nothing to do for 300 ms but the tracer's own 100 ms flushes; a 30 ms busy timer first.
+    const script = `function busyWork(ms) { const end = Date.now() + ms; while (Date.now() < end); } setTimeout(() => busyWork(30), 10); setTimeout(() => {}, 300);`;
+    const result = run(['trace', '--out', out, '--', process.execPath, '-e', script]);
+    expect({ code: result.code, stderr: result.stderr }).toMatchObject({ code: 0 });
+    const trace = JSON.parse(fs.readFileSync(out, 'utf8'));
+    events = trace.traceEvents;
+    info = trace.uvscope.processes[0].threads[0];
+  }, 120_000);
+
+  test('an idle loop waits in poll while it is sampled: a wait lasts until the next timer', () => {
+    expect(info.cpuSamples).toBeGreaterThan(0);
+    const waitsMs = events.filter((e) => e.name === 'waiting for I/O').map((e) => e.dur / 1000);
+    // The 300 ms timer keeps the process; the loop's only other work is the 30 ms timer and
+    // the tracer's flushes, every 100 ms: between them it sleeps in poll until the next one.
+    // A wait the sampler's signal cut short counted only its last stretch (a sampling interval
+    // and the signal's delay: at most 5 ms seen under ASan); whole, one of the three or four
+    // waits lasts more than half a flush period, unless every flush took 50 ms or more.
+    expect(Math.max(...waitsMs)).toBeGreaterThan(50);
+  });
+
+  test("the CPU profile shows the waits as (idle): a function sampled before a wait does not run on across it", () => {
+    const profile = events.find((e) => e.name === 'Profile');
+    const chunks = events.filter((e) => e.name === 'ProfileChunk' && e.id === profile.id);
+    const nodes = new Map<number, string>(chunks.flatMap((c) => c.args.data.cpuProfile.nodes ?? []).map((n: any) => [n.id, n.callFrame.functionName]));
+    let t = profile.ts;
+    const samples: { ts: number; name: string }[] = [];
+    for (const chunk of chunks) {
+      chunk.args.data.cpuProfile.samples.forEach((id: number, i: number) => {
+        t += chunk.args.data.timeDeltas[i];
+        samples.push({ ts: t, name: nodes.get(id)! });
+      });
+    }
+    expect(samples.some((s) => s.name === 'busyWork')).toBe(true);
+    const waits = events.filter((e) => e.name === 'waiting for I/O' && e.dur >= 10_000);
+    expect(waits.length).toBeGreaterThan(0);
+    for (const wait of waits) {
+      // DevTools draws each sample until the next: what it shows halfway through the wait is
+      // the last sample at or before that point. It is an (idle) one, taken inside the wait.
+      const middle = wait.ts + wait.dur / 2;
+      const shown = samples.filter((s) => s.ts <= middle).pop();
+      expect({ wait: wait.ts, name: shown?.name, inside: shown !== undefined && shown.ts >= wait.ts - 1 }).toEqual({ wait: wait.ts, name: '(idle)', inside: true });
+    }
+  });
+});
+
+describe('withIdleSamples (chrome-trace.ts)', () => {
+  const frame = (functionName: string) => ({ functionName, scriptId: '1', url: functionName.startsWith('(') ? '' : 'app.js', lineNumber: 1, columnNumber: 1 });
+  // Samples every 1000 µs from 10_000; 'work' runs until 13_000, a wait from 13_100 to 60_000.
+  const profile = {
+    nodes: [{ id: 1, callFrame: frame('(root)'), children: [2, 3] }, { id: 2, callFrame: frame('work') }, { id: 3, callFrame: frame('listener') }],
+    startTime: 10_000,
+    endTime: 70_000,
+    samples: [2, 2, 2, 3, 2],
+    // 11_000, 12_000, 13_000; 'listener' (prepare code before epoll) at 13_150; 'work' at 60_010.
+    timeDeltas: [1000, 1000, 1000, 150, 46_860],
+  };
+  const times = (p: typeof profile) => p.timeDeltas.map((_, i) => p.startTime + p.timeDeltas.slice(0, i + 1).reduce((a, b) => a + b, 0));
+
+  test("an (idle) sample where the wait's longest stretch without a sample begins; a node for it when the profile has none", () => {
+    const out = withIdleSamples(profile, [{ startUs: 13_100, endUs: 60_000 }]);
+    const idle = out.nodes.find((n) => n.callFrame.functionName === '(idle)')!;
+    expect(out.nodes[0].children).toContain(idle.id);
+    expect(out.samples).toEqual([2, 2, 2, 3, idle.id, 2]);
+    expect(times(out)).toEqual([11_000, 12_000, 13_000, 13_150, 13_151, 60_010]);
+    expect(profile.samples).toHaveLength(5); // the input is left as it was
+  });
+
+  test('waits shorter than the sampling interval, or already covered, are left alone', () => {
+    expect(withIdleSamples(profile, [{ startUs: 13_100, endUs: 13_900 }])).toBe(profile);
+    const covered = withIdleSamples(profile, [{ startUs: 11_500, endUs: 12_900 }]);
+    expect(covered).toBe(profile);
+  });
+});
+
+describe('ThreadRecorder: the last batch taken inside an I/O callback', () => {
+  test('the poll it ends in has its wait so far (a worker asked for its last batch while idle, process.exit() in a callback)', () => {
+    // In a child, with no flush timer: the loop's only wake-up between 'ready' and 'go' is
+    // 'go', which a worker posts 200 ms after 'ready'; the last batch is taken in its handler.
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const { ThreadRecorder } = require(${JSON.stringify(path.join(root, 'lib', 'trace', 'thread-recorder'))});
+      const { threadEvents } = require(${JSON.stringify(path.join(root, 'lib', 'cli', 'chrome-trace'))});
+      const recorder = new ThreadRecorder({ blockMs: 20, sampleUs: 0 });
+      const worker = new Worker(\`
+        const { parentPort } = require('node:worker_threads');
+        parentPort.postMessage('ready');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+        parentPort.postMessage('go');\`, { eval: true });
+      worker.on('message', (message) => {
+        if (message !== 'go') return;
+        const last = recorder.finish();
+        const events = threadEvents({ pid: 1, tid: 0, threadName: 'main thread', originNs: 0n, startNs: last.startNs, endNs: last.endNs,
+          markers: last.markers, longIterationNs: 20e6, jobs: [], requests: [], stalls: [], utilization: [], trailingPollWaitNs: last.final.pollWaitSoFarNs });
+        const slices = events.filter((e) => e.cat === 'loop');
+        worker.terminate();
+        console.log(JSON.stringify({ last: slices[slices.length - 1], waitSoFarMs: last.final.pollWaitSoFarNs / 1e6 }));
+      });`;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(result.stderr).toBe('');
+    const { last, waitSoFarMs } = JSON.parse(result.stdout);
+    expect(last.name).toBe('poll');
+    expect(last.args.waitMs).toBe(waitSoFarMs);
+    // Half the worker's 200 ms sleep: the main thread only had to finish the iteration that
+    // handled 'ready' before it waited for 'go'.
+    expect(waitSoFarMs).toBeGreaterThan(100);
+    expect(last.args.workMs).toBeLessThan(last.args.waitMs);
+    expect(last.args.waitMs + last.args.workMs).toBeCloseTo(last.dur / 1000, 3);
+  });
 });
 
 describe('uvscope trace: exit codes and failures', () => {

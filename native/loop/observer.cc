@@ -247,7 +247,11 @@ void ObserverCore::OnCheck(uv_check_t* handle) {
 
 void ObserverCore::ArmMarkers() {
   // Timers: a 0 ms timer fires in this iteration's timers phase (libuv >= 1.45 runs timers
-  // at the end of the iteration), after JS timers that were already due.
+  // at the end of the iteration), after JS timers that were already due (libuv runs timers by
+  // due time, then by start order). Timers that fall due after this, while check and close
+  // callbacks run, are due later than the marker: OnTimerMarker steps behind them.
+  timerMarkerArmedMs_ = uv_now(loop_);
+  timerMarkerRearmed_ = false;
   uv_timer_start(&timerMarker_, OnTimerMarker, 0, 0);
   // Close: a handle closed now has its close callback run in this iteration's closing
   // phase, after handles closed later in this check phase (the closing list is LIFO).
@@ -263,6 +267,16 @@ void ObserverCore::ArmMarkers() {
 
 void ObserverCore::OnTimerMarker(uv_timer_t* handle) {
   auto* self = static_cast<ObserverCore*>(handle->data);
+  // libuv updated the loop's time before this timers phase. If it moved past the time the
+  // marker was armed at, timers due in between may still be waiting behind the marker (they
+  // run in this same phase). Re-armed at 0 ms now, the marker is due at the loop's current
+  // time with the newest start order: libuv runs every timer already due before it, in this
+  // same phase. One step per iteration: the second firing emits.
+  if (!self->timerMarkerRearmed_ && uv_now(self->loop_) > self->timerMarkerArmedMs_) {
+    self->timerMarkerRearmed_ = true;
+    uv_timer_start(&self->timerMarker_, OnTimerMarker, 0, 0);
+    return;
+  }
   uint64_t now = NowNs();
   self->phase_ = kPhaseTimers;
   self->Beat(now, self->idleAtPrepareNs_, kPhaseTimers);  // read at this iteration's check

@@ -98,6 +98,10 @@ class ObserverCore : public HeartbeatSource {
   uv_check_t check_;
   uv_idle_t idle_;
   uv_timer_t timerMarker_;
+  // The loop's time (ms, uv_now) when check armed the timers marker; whether the marker has
+  // already stepped behind the timers that fell due after that (once per iteration).
+  uint64_t timerMarkerArmedMs_ = 0;
+  bool timerMarkerRearmed_ = false;
   uv_idle_t closeMarker_;  // re-initialised and closed once per iteration while markers run
   bool closeMarkerInFlight_ = false;
   int openHandles_ = 0;

@@ -43,10 +43,11 @@ const SLICE_AFTER: Record<string, PhaseSlice['phase'] | undefined> = { prepare: 
 /**
  * From markers to slices: prepare→check is poll; check→close is the check phase (setImmediate)
  * and the close callbacks queued during it; close→timers is the rest of the closing phase and
- * the JS timers that were due (they run before uvscope's timer marker); timers→prepare is what
+ * the JS timers (every timer due when the timers phase begins runs before uvscope's timer
+ * marker, which steps behind those that fell due after check armed it); timers→prepare is what
  * is left of the timers phase, pending callbacks and idle handles.
  */
-export function phaseSlices(markers: TraceColumns, endNs?: bigint): PhaseSlice[] {
+export function phaseSlices(markers: TraceColumns, endNs?: bigint, trailingPollWaitNs?: number): PhaseSlice[] {
   const { timesNs, iterations, phases, pollWaitsNs } = markers;
   const slices: PhaseSlice[] = [];
   for (let i = 0; i + 1 < timesNs.length; i++) {
@@ -57,10 +58,16 @@ export function phaseSlices(markers: TraceColumns, endNs?: bigint): PhaseSlice[]
     slices.push(slice);
   }
   // The thread's last iteration has no next marker (the loop ended, or the process exited in
-  // it): its last slice runs to the end of the recording. A poll slice there has no known wait.
+  // it): its last slice runs to the end of the recording. A poll slice there has the wait its
+  // recorder saw so far when it ended inside the poll's callbacks (trailingPollWaitNs), no
+  // known wait otherwise.
   const last = timesNs.length - 1;
   const phase = last >= 0 ? SLICE_AFTER[MARKER_PHASE_CODES[phases[last]]] : undefined;
-  if (phase && endNs !== undefined && endNs > timesNs[last]) slices.push({ phase, startNs: timesNs[last], endNs, iteration: iterations[last] });
+  if (phase && endNs !== undefined && endNs > timesNs[last]) {
+    const slice: PhaseSlice = { phase, startNs: timesNs[last], endNs, iteration: iterations[last] };
+    if (phase === 'poll' && trailingPollWaitNs !== undefined) slice.pollWaitNs = Math.min(trailingPollWaitNs, Number(endNs - timesNs[last]));
+    slices.push(slice);
+  }
   return slices;
 }
 
@@ -78,6 +85,8 @@ export interface ThreadTraceInput {
   /** The thread's first marker when `markers` no longer begin with it (the oldest were dropped). */
   firstMarkerNs?: bigint;
   markers: TraceColumns;
+  /** When recording ended inside a poll's callbacks: that poll's wait, ns (ThreadBatch final.pollWaitSoFarNs). */
+  trailingPollWaitNs?: number;
   longIterationNs: number;
   jobs: readonly JobRecord[];
   requests: readonly PoolRequestRecord[];
@@ -146,6 +155,74 @@ export function processName(pid: number, title: string): TraceEvent {
 }
 
 /**
+ * The profile with an '(idle)' sample where each poll wait (absolute µs, V8's clock) begins, as
+ * far as the samples tell. The sampled thread's loop waits with SIGPROF blocked
+ * (cpu-profiler.ts), so V8 takes no sample inside a wait; DevTools draws a sample until the next
+ * one, and the function sampled last before a wait would seem to run on across it. A wait is
+ * drawn from its prepare marker, code may still run there before epoll (prepare listeners,
+ * libuv), and the signal held during the wait is taken as it ends, inside it: the (idle) sample
+ * goes where the wait's longest stretch without a sample begins (1 µs after the sample before
+ * it, or at the wait's start), when that stretch is longer than a sampling interval. Waits
+ * shorter than an interval are left alone (a gap no longer than the sampling's own). The
+ * input is not changed.
+ */
+export function withIdleSamples(profile: CpuProfile, waitsUs: readonly { startUs: number; endUs: number }[]): CpuProfile {
+  const deltas = profile.timeDeltas.filter((d) => d > 0).sort((a, b) => a - b);
+  const intervalUs = deltas.length ? deltas[deltas.length >> 1] : 1000;
+  const waits = waitsUs.filter((w) => w.endUs - w.startUs >= intervalUs).sort((a, b) => a.startUs - b.startUs);
+  if (!waits.length) return profile;
+  const n = profile.samples.length;
+  const timesUs = new Array<number>(n);
+  for (let i = 0, t = profile.startTime; i < n; i++) timesUs[i] = t += profile.timeDeltas[i];
+  let nodes = profile.nodes;
+  let idle = nodes.find((node) => node.callFrame.functionName === '(idle)' && !node.callFrame.url);
+  // (idle) samples to add: before sample `before`, at `atUs`, in time order.
+  const added: { before: number; atUs: number }[] = [];
+  let i = 0;
+  for (const wait of waits) {
+    while (i < n && timesUs[i] < wait.startUs) i++;
+    let k = i;
+    while (k < n && timesUs[k] < wait.endUs) k++;
+    // The samples inside split the wait: code before epoll at its start, the signal held
+    // during the wait at its end. The longest stretch without a sample is where it slept.
+    const until = (m: number) => Math.min(m < n ? timesUs[m] : profile.endTime, wait.endUs);
+    let gapFrom = -1; // the sample that begins it; -1: the wait's start
+    let gapUs = until(i) - wait.startUs;
+    for (let m = i; m < k; m++) {
+      const us = until(m + 1) - timesUs[m];
+      if (us > gapUs) [gapFrom, gapUs] = [m, us];
+    }
+    if (gapUs <= intervalUs || (gapFrom >= 0 && profile.samples[gapFrom] === idle?.id)) continue;
+    // Whole µs, as V8 writes them.
+    const atUs = gapFrom >= 0 ? timesUs[gapFrom] + 1 : Math.ceil(wait.startUs);
+    const before = gapFrom >= 0 ? gapFrom + 1 : i;
+    const previousUs = added.length ? added[added.length - 1].atUs : -Infinity;
+    if (atUs > previousUs && atUs >= profile.startTime && (before < n ? timesUs[before] : profile.endTime) > atUs) added.push({ before, atUs });
+    i = k;
+  }
+  if (!added.length) return profile;
+  if (!idle) {
+    const root = nodes[0];
+    idle = { id: Math.max(...nodes.map((node) => node.id)) + 1, callFrame: { functionName: '(idle)', scriptId: '0', url: '', lineNumber: -1, columnNumber: -1 }, hitCount: 0, children: [] };
+    nodes = [{ ...root, children: [...(root.children ?? []), idle.id] }, ...nodes.slice(1), idle];
+  }
+  const samples: number[] = [];
+  const timeDeltas: number[] = [];
+  let lastUs = profile.startTime; // V8's first delta counts from startTime
+  const push = (id: number, atUs: number) => {
+    samples.push(id);
+    timeDeltas.push(atUs - lastUs);
+    lastUs = atUs;
+  };
+  let a = 0;
+  for (let s = 0; s <= n; s++) {
+    for (; a < added.length && added[a].before === s; a++) push(idle.id, added[a].atUs);
+    if (s < n) push(profile.samples[s], timesUs[s]);
+  }
+  return { ...profile, nodes, samples, timeDeltas };
+}
+
+/**
  * A CPU profile as one `Profile` event and `ProfileChunk` events, the form Chrome writes them in
  * a performance trace: nodes with their parent (not children), samples with time deltas, the
  * first delta from the Profile's `ts`.
@@ -192,6 +269,8 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
   ];
   const firstNs = input.firstMarkerNs ?? (input.markers.timesNs.length ? input.markers.timesNs[0] : input.endNs);
   const loopSlices: { startNs: bigint; endNs: bigint }[] = [];
+  const waitsUs: { startUs: number; endUs: number }[] = [];
+  const absoluteUs = (ns: bigint) => Number(ns / 1000n) + Number(ns % 1000n) / 1000;
   // Always there, even when the loop never turned (a synchronous program): from the thread's
   // first line to its first iteration, or to its end.
   if (firstNs > input.startNs) {
@@ -199,7 +278,7 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
     loopSlices.push({ startNs: input.startNs, endNs: firstNs });
     events.push({ name: 'startup', cat: 'loop', ph: 'X', pid, tid, ts: us(input.startNs), dur: durNs / 1000, args: { iteration: 0, long: durNs >= input.longIterationNs } });
   }
-  for (const slice of phaseSlices(input.markers, input.endNs)) {
+  for (const slice of phaseSlices(input.markers, input.endNs, input.trailingPollWaitNs)) {
     loopSlices.push(slice);
     const durNs = Number(slice.endNs - slice.startNs);
     const args: Record<string, unknown> = { iteration: slice.iteration };
@@ -210,6 +289,8 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
     events.push({ name: slice.phase, cat: 'loop', ph: 'X', pid, tid, ts: us(slice.startNs), dur: durNs / 1000, args });
     // The wait comes first in poll (epoll_wait, then the I/O callbacks): nested at its start.
     if (slice.pollWaitNs) {
+      const startUs = absoluteUs(slice.startNs);
+      waitsUs.push({ startUs, endUs: startUs + Math.min(slice.pollWaitNs, durNs) / 1000 });
       events.push({ name: 'waiting for I/O', cat: 'loop-wait', ph: 'X', pid, tid, ts: us(slice.startNs), dur: Math.min(slice.pollWaitNs, durNs) / 1000 });
     }
   }
@@ -251,6 +332,6 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
   for (const sample of input.utilization) {
     events.push({ name: `loop utilization (${input.threadName})`, ph: 'C', pid, tid, ts: us(sample.timeNs), args: { utilization: sample.utilization } });
   }
-  if (input.profile) events.push(...profileEvents(pid, tid, input.profile, originNs));
+  if (input.profile) events.push(...profileEvents(pid, tid, withIdleSamples(input.profile, waitsUs), originNs));
   return events;
 }

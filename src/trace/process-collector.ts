@@ -193,6 +193,7 @@ export class ProcessCollector {
           firstMarkerNs: t.firstMarkerNs,
           endNs: t.endNs ?? nowNs,
           markers: concatColumns(t.markers.batches),
+          trailingPollWaitNs: t.final?.pollWaitSoFarNs,
           longIterationNs,
           jobs: t.jobs.batches.flat(),
           requests: t.requests.batches.flat(),

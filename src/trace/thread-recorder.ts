@@ -12,7 +12,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { threadId } from 'node:worker_threads';
 
-import { LongIterationEvent, LoopObserver, TraceColumns } from '../loop-observer';
+import { LongIterationEvent, LoopObserver, MARKER_PHASE_CODES, TraceColumns } from '../loop-observer';
 import { StallWatchdog } from '../loop/stall-watchdog';
 import type { StallEvent } from '../loop/stall-watchdog';
 import { monitorPoolRequests, POOL_REQUEST_CHANNEL, PoolRequestRecord, PoolRequestStats } from '../pool/requests';
@@ -59,6 +59,12 @@ export interface ThreadBatch {
     longIterations: number;
     stallCount?: number;
     requestStats: PoolRequestStats;
+    /**
+     * Taken inside a poll (an I/O callback: a worker asked for its last batch, process.exit()
+     * or a signal handled there): how long that poll waited before its callbacks ran, ns. Its
+     * check marker, which carries a poll's wait, never comes.
+     */
+    pollWaitSoFarNs?: number;
   };
 }
 
@@ -180,6 +186,7 @@ export class ThreadRecorder {
     watchdog?.close();
     const batch = this.#batch();
     batch.endNs = process.hrtime.bigint();
+    const pollWaitSoFarNs = this.#pollWaitSoFar(batch.markers, s.idleNs);
     this.#observer.close();
     this.#sampler.close();
     process.removeListener('beforeExit', this.#onBeforeExit);
@@ -198,7 +205,22 @@ export class ThreadRecorder {
       longIterations: stats.longIterations.count,
       stallCount,
       requestStats,
+      pollWaitSoFarNs,
     };
     return batch;
+  }
+
+  /**
+   * When the last marker is a prepare, the thread is inside that poll's callbacks: libuv added
+   * the poll's wait to its idle time before running them. The sampler's window and `markers`
+   * both begin at the previous batch (a flush runs in the timers phase, outside any poll), so
+   * the wait so far is the window's idle time less the waits of the polls that ended in it.
+   */
+  #pollWaitSoFar(markers: TraceColumns, windowIdleNs: number): number | undefined {
+    const last = markers.phases.length - 1;
+    if (last < 0 || MARKER_PHASE_CODES[markers.phases[last]] !== 'prepare') return undefined;
+    let endedNs = 0;
+    for (const waitNs of markers.pollWaitsNs) endedNs += waitNs;
+    return Math.max(0, windowIdleNs - endedNs);
   }
 }
