@@ -13,7 +13,6 @@
 import crypto from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 
 import { JOB_CHANNEL, JobRecord, SATURATION_CHANNEL, ThreadPool, threadpool } from '../src';
