@@ -291,9 +291,9 @@ export interface NativeAddon {
 
 function load(): NativeAddon {
   const override = process.env.UVSCOPE_ADDON;
+  // node-gyp-build only when no override names the addon (a sanitizer build's copy may have none).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
-  const addon = override ? (require(path.resolve(override)) as NativeAddon) : nodeGypBuild(path.join(__dirname, '..'));
+  const addon = (override ? require(path.resolve(override)) : require('node-gyp-build')(path.join(__dirname, '..'))) as NativeAddon;
   checkConstants(addon.constants);
   return addon;
 }
