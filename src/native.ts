@@ -54,7 +54,7 @@ export interface NativeLoopObserverConstructor {
   new (traceCapacity: number, blockThresholdNs: number): NativeLoopObserver;
   readonly snapshotFields: number;
   readonly timeFields: number;
-  /** Numbers a full bucket read-out can take (see src/export/native-buckets.ts). */
+  /** Numbers a full bucket read-out can take (see src/histogram/native-buckets.ts). */
   readonly bucketReadoutSize: number;
 }
 

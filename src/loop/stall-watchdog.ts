@@ -11,9 +11,12 @@ import fs from 'node:fs';
 import { threadId } from 'node:worker_threads';
 
 import { invalidArgType, invalidState, outOfRange, validateNumber, validateObject } from '../errors';
-import type { Phase } from '../loop-observer';
+import type { Phase } from './observer';
 import { native, NativeStallWatchdog } from '../native';
 import { loadStackAddon } from '../stack/load';
+import { STALL_CHANNEL } from '../channels';
+
+export { STALL_CHANNEL } from '../channels';
 
 /** Where the loop was when it stalled: a libuv phase, or `startup` (a main script before the loop first turned). */
 export type StallPhase = Phase | 'startup';
@@ -141,8 +144,6 @@ export interface StallWatchdogOptions {
   maxFrames?: number;
 }
 
-/** The diagnostics_channel every stall is published on after recovery (payload: {@link StallEvent}). */
-export const STALL_CHANNEL = 'uvscope:loop:stall';
 const stallChannel = diagnosticsChannel.channel(STALL_CHANNEL);
 
 /**

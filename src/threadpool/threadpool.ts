@@ -2,8 +2,8 @@
  * The thread pool: native kernels (hashing, HMAC, PBKDF2, scrypt, HKDF, Argon2, ciphers,
  * synthetic CPU and blocking work) run on the *real* libuv pool with `uv_queue_work`, sharing
  * it with fs, dns.lookup, zlib and crypto, with timings for every job and introspection of the
- * pool itself. This file is the facade: argument handling lives in src/pool/inputs.ts, the
- * cipher calls in src/pool/cipher.ts, HKDF and Argon2 in src/pool/kdf.ts.
+ * pool itself. This file is the facade: argument handling lives in src/threadpool/inputs.ts, the
+ * cipher calls in src/threadpool/cipher.ts, HKDF and Argon2 in src/threadpool/kdf.ts.
  * @module
  */
 import crypto from 'node:crypto';
@@ -20,8 +20,8 @@ import {
   validateBoolean,
   validateNumber,
   validateObject,
-} from './errors';
-import { HistogramSummary, readSummary, summarize, SUMMARY_FIELDS } from './histogram';
+} from '../errors';
+import { HistogramSummary, readSummary, summarize, SUMMARY_FIELDS } from '../histogram/summary';
 import {
   BinaryInput,
   BinaryLike,
@@ -37,8 +37,8 @@ import {
   validateJobOptions,
   wipedWhenSettled,
   zeroCopyOption,
-} from './pool/inputs';
-import { JobFlag, KERNEL_NAMES, KernelName, native, NativeHasher, NativeWorkQueue } from './native';
+} from './inputs';
+import { JobFlag, KERNEL_NAMES, KernelName, native, NativeHasher, NativeWorkQueue } from '../native';
 import {
   CipherKey,
   CipherOptions,
@@ -49,16 +49,19 @@ import {
   EncryptResult,
   CipherOutputOptions,
   PoolCipher,
-} from './pool/cipher';
-import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './pool/kdf';
+} from './cipher';
+import { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, JobRecord, SATURATION_CHANNEL, SaturationEvent } from '../channels';
+import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './kdf';
 
-export type { KernelName } from './native';
-export type { BinaryInput, BinaryLike, InputOptions, JobOptions } from './pool/inputs';
-export { COPY_LIMIT_BYTES } from './pool/inputs';
-export type { CipherKey, CipherOptions, DecipherOptions, EncryptResult, CipherOutputOptions } from './pool/cipher';
-export { ciphers, maxCipherOutput, PoolCipher } from './pool/cipher';
-export type { Argon2Algorithm, Argon2Parameters } from './pool/kdf';
-export { kdfs } from './pool/kdf';
+export type { KernelName } from '../native';
+export type { JobRecord, SaturationEvent } from '../channels';
+export { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, SATURATION_CHANNEL } from '../channels';
+export type { BinaryInput, BinaryLike, InputOptions, JobOptions } from './inputs';
+export { COPY_LIMIT_BYTES } from './inputs';
+export type { CipherKey, CipherOptions, DecipherOptions, EncryptResult, CipherOutputOptions } from './cipher';
+export { ciphers, maxCipherOutput, PoolCipher } from './cipher';
+export type { Argon2Algorithm, Argon2Parameters } from './kdf';
+export { kdfs } from './kdf';
 
 /** Options of the hashing calls. */
 export interface HashOptions extends InputOptions {
@@ -137,28 +140,7 @@ export interface ThreadPoolStats extends JobStats {
   kernels: Partial<Record<KernelName, JobStats>>;
 }
 
-/** What diagnostics_channel `uvscope:threadpool:job` publishes for every settled job. */
-export interface JobRecord {
-  kernel: KernelName;
-  outcome: 'completed' | 'failed' | 'cancelled';
-  /** Monotonic ns (process.hrtime.bigint() clock). startedAt/finishedAt are 0n for a job cancelled before it ran. */
-  queuedAt: bigint;
-  startedAt: bigint;
-  finishedAt: bigint;
-  settledAt: bigint;
-  queueWaitNs: number;
-  runNs: number;
-  returnDelayNs: number;
-  /** Index of the pool thread that ran it (process-wide, in order of first use), -1 if it never ran. */
-  thread: number;
-  bytes: number;
-}
-
-/** The diagnostics_channel every settled job is published on (only while subscribed). */
-export const JOB_CHANNEL = 'uvscope:threadpool:job';
 const jobChannel = diagnosticsChannel.channel(JOB_CHANNEL);
-/** @internal Published (no message) for each job submitted with reporting on: the request monitor counts it in flight. */
-export const JOB_SUBMIT_CHANNEL = 'uvscope:threadpool:job-submit';
 const jobSubmitChannel = diagnosticsChannel.channel(JOB_SUBMIT_CHANNEL);
 
 /** @internal Outcomes of a pool job, in the order the native statistics number them (0, 1, 2). */
@@ -550,7 +532,7 @@ export class ThreadPool {
     this.#native.resetStats();
   }
 
-  /** Submission for the call families of src/pool/: the native queue handed to `start`. */
+  /** Submission for the call families of src/threadpool/: the native queue handed to `start`. */
   readonly #submitWith: Submit = (options, start) => this.#submit(options, (control) => start(this.#native, control));
 
   /** @internal Submits through the native queue with the job's signal wired to uv_cancel. */
@@ -821,7 +803,8 @@ export function monitorSaturation(options: { intervalMs?: number; maxSamples?: n
         lastNs = waitNs;
         samples.push(waitNs);
         if (samples.length > maxSamples) samples.shift();
-        diagnosticsChannel.channel(SATURATION_CHANNEL).publish({ queueWaitNs: waitNs });
+        const event: SaturationEvent = { queueWaitNs: waitNs };
+        diagnosticsChannel.channel(SATURATION_CHANNEL).publish(event);
       },
       () => {
         inFlight = false;
@@ -834,9 +817,6 @@ export function monitorSaturation(options: { intervalMs?: number; maxSamples?: n
     stop: () => clearInterval(timer),
   };
 }
-
-/** The diagnostics_channel each saturation sample is published on: `{ queueWaitNs }`. */
-export const SATURATION_CHANNEL = 'uvscope:threadpool:saturation';
 
 /** The default pool (no concurrency limit of its own) with the pool-wide introspection functions. */
 export interface DefaultThreadPool extends ThreadPool {

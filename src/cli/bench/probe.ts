@@ -14,10 +14,10 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 
-import { LoopObserver } from '../loop-observer';
-import { writeAtExitOrSignal } from './exit-writer';
-import { monitorPoolRequests, PoolRequestKindStats } from '../pool/requests';
-import { monitorSaturation, threadpool } from '../threadpool';
+import { LoopObserver } from '../../loop/observer';
+import { writeAtExitOrSignal } from '../../trace/exit-writer';
+import { monitorPoolRequests, PoolRequestKindStats } from '../../requests/monitor';
+import { monitorSaturation, threadpool } from '../../threadpool/threadpool';
 
 /** What one measured process writes. Times in ms. */
 export interface ProbeResult {

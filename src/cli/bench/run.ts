@@ -13,9 +13,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
-import { summarize } from '../histogram';
-import { LoopObserver } from '../loop-observer';
-import { JOB_CHANNEL, JobRecord, threadpool } from '../threadpool';
+import { summarize } from '../../histogram/summary';
+import { LoopObserver } from '../../loop/observer';
+import { JOB_CHANNEL, JobRecord } from '../../channels';
+import { threadpool } from '../../threadpool/threadpool';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
 export const RESULT_PREFIX = 'UVSCOPE_BENCH_RESULT ';

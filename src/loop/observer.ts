@@ -6,13 +6,17 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 
-import { invalidArgType, invalidState, validateBoolean, validateNumber, validateObject } from './errors';
-import { HistogramSummary, readSummary as summary, SUMMARY_FIELDS as HISTOGRAM_FIELDS } from './histogram';
+import { invalidArgType, invalidState, validateBoolean, validateNumber, validateObject } from '../errors';
+import { HistogramSummary, readSummary as summary, SUMMARY_FIELDS as HISTOGRAM_FIELDS } from '../histogram/summary';
 import { threadId } from 'node:worker_threads';
 
-import { native, PhaseCode } from './native';
+import { native, PhaseCode } from '../native';
 
-export type { HistogramSummary } from './histogram';
+import { LONG_ITERATION_CHANNEL, LongIterationEvent } from '../channels';
+
+export type { HistogramSummary } from '../histogram/summary';
+export type { LongIterationEvent } from '../channels';
+export { LONG_ITERATION_CHANNEL } from '../channels';
 
 /** A phase of one libuv loop iteration, in the order libuv runs them. */
 export type Phase = 'timers' | 'pending' | 'idle' | 'prepare' | 'poll' | 'check' | 'close' | 'unknown';
@@ -95,27 +99,6 @@ export interface LoopStats {
   windowEndNs: bigint;
 }
 
-/**
- * An iteration whose busy time (its duration minus the time it waited for I/O in poll) exceeded
- * `blockThresholdMs`, reported when it ends: as the observer's
- * 'longIteration' event and on diagnostics_channel {@link LONG_ITERATION_CHANNEL}. Durations in ns.
- */
-export interface LongIterationEvent {
-  /** The iteration that was long (numbered as in {@link PhaseEvent}). */
-  iteration: number;
-  durationNs: number;
-  pollWaitNs: number;
-  pollWorkNs: number;
-  outsidePollNs: number;
-  thresholdNs: number;
-  /** When it ended (the next prepare), monotonic clock. */
-  endedAtNs: bigint;
-  /** The thread whose loop it was: 0 for the main thread, else the worker's threadId. */
-  threadId: number;
-}
-
-/** The diagnostics_channel every long iteration is published on (payload: {@link LongIterationEvent}). */
-export const LONG_ITERATION_CHANNEL = 'uvscope:loop:long-iteration';
 const longIterationChannel = diagnosticsChannel.channel(LONG_ITERATION_CHANNEL);
 
 /** Options of {@link LoopObserver}. */
@@ -404,7 +387,7 @@ export class LoopObserver extends EventEmitter {
 
   /**
    * @internal Native bucket read-out of histogram `which` (0 iteration, 1 pollWait, 2 pollWork,
-   * 3 outsidePoll) into `out` (see src/export/native-buckets.ts); returns the numbers written.
+   * 3 outsidePoll) into `out` (see src/histogram/native-buckets.ts); returns the numbers written.
    */
   readBuckets(which: number, out: Float64Array): number {
     return this.#live('stats').buckets(which, out);
