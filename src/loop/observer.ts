@@ -17,12 +17,10 @@ import { LONG_ITERATION_CHANNEL, LongIterationEvent } from '../channels';
 export type { HistogramSummary } from '../histogram/summary';
 export type { LongIterationEvent } from '../channels';
 export { LONG_ITERATION_CHANNEL } from '../channels';
+import { MarkerPhase, Phase, PHASE_NAMES } from './phases';
 
-/** A phase of one libuv loop iteration, in the order libuv runs them. */
-export type Phase = 'timers' | 'pending' | 'idle' | 'prepare' | 'poll' | 'check' | 'close' | 'unknown';
-
-/** The phases uvscope has a marker for: the events `trace()` returns and listeners receive. */
-export type MarkerPhase = 'idle' | 'prepare' | 'check' | 'timers' | 'close';
+export type { MarkerPhase, Phase } from './phases';
+export { MARKER_PHASE_CODES } from './phases';
 
 /** One phase transition, as seen by a native marker handle. */
 export interface PhaseEvent {
@@ -48,8 +46,6 @@ export interface TraceColumns {
   pollWaitsNs: Float64Array;
 }
 
-/** The marker phase of each code in {@link TraceColumns.phases}. */
-export const MARKER_PHASE_CODES: Readonly<Record<number, MarkerPhase>> = { 1: 'timers', 3: 'idle', 4: 'prepare', 6: 'check', 7: 'close' };
 
 /** The longest iteration above the threshold in the window, and where its time went (ns). */
 export interface LongestIteration {
@@ -140,7 +136,6 @@ export interface LoopObserverOptions {
  */
 const running = new Set<LoopObserver>();
 
-const PHASE_NAMES: readonly Phase[] = ['unknown', 'timers', 'pending', 'idle', 'prepare', 'poll', 'check', 'close'];
 const MARKER_EVENTS: Readonly<Record<MarkerPhase, PhaseCode>> = {
   timers: PhaseCode.Timers,
   idle: PhaseCode.Idle,

@@ -8,7 +8,8 @@
  * @internal
  * @module
  */
-import { MARKER_PHASE_CODES, TraceColumns } from '../loop/observer';
+import type { TraceColumns } from '../loop/observer';
+import { MARKER_PHASE_CODES } from '../loop/phases';
 import type { StallEvent, StallStackFrame } from '../loop/stall-watchdog';
 import type { JobRecord, PoolRequestRecord } from '../channels';
 import type { CpuProfile } from './cpu-profiler';

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
-import { RESULT_PREFIX, RunConfig, RunResult, Workload, WORKLOADS } from './run';
+import { RESULT_PREFIX, RunConfig, RunResult, Workload, WORKLOADS } from './protocol';
 import { renderBenchHtml } from './html';
 import { benchCommandLine, HttpOptions, killAll, renderCommandHtml, renderCommandTable } from './command-mode';
 import type { BenchReport, SizeSummary } from './report';

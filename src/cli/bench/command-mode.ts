@@ -16,8 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { barChart, pageHtml } from './html';
-import type { ProbeResult } from './probe';
-import { BENCH_DIR_ENV } from './probe';
+import { BENCH_DIR_ENV, ProbeResult } from './protocol';
 import { median, verdict, Verdict } from './verdict';
 import { Progress } from '../common/progress';
 

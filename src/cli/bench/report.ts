@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import type { RunResult, Workload } from './run';
+import type { RunResult, Workload } from './protocol';
 import type { Verdict } from './verdict';
 
 /** Per pool size: the median of each metric over the rounds, and every run. */
