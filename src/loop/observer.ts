@@ -21,6 +21,9 @@ import { MarkerPhase, Phase, PHASE_NAMES } from './phases';
 
 export type { MarkerPhase, Phase } from './phases';
 export { MARKER_PHASE_CODES } from './phases';
+import type { TraceColumns } from './trace-columns';
+
+export type { TraceColumns } from './trace-columns';
 
 /** One phase transition, as seen by a native marker handle. */
 export interface PhaseEvent {
@@ -32,19 +35,6 @@ export interface PhaseEvent {
   iteration: number;
 }
 
-/**
- * The trace buffer as columns ({@link LoopObserver.traceColumns}): entry `i` is the marker
- * `PHASE_CODES[phases[i]]` of iteration `iterations[i]` at `timesNs[i]`. Typed arrays, no object per event.
- */
-export interface TraceColumns {
-  /** When each marker ran, on libuv's monotonic clock, ns. */
-  timesNs: BigUint64Array;
-  iterations: Float64Array;
-  /** Marker codes: 1 timers, 3 idle, 4 prepare, 6 check, 7 close (see {@link MARKER_PHASE_CODES}). */
-  phases: Uint8Array;
-  /** On a check entry: the time the poll phase it ends spent waiting for I/O (`uv_metrics_idle_time`), ns; 0 on the others. */
-  pollWaitsNs: Float64Array;
-}
 
 
 /** The longest iteration above the threshold in the window, and where its time went (ns). */

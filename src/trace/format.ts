@@ -8,7 +8,7 @@
  * @internal
  * @module
  */
-import type { TraceColumns } from '../loop/observer';
+import type { TraceColumns } from '../loop/trace-columns';
 import { MARKER_PHASE_CODES } from '../loop/phases';
 import type { StallEvent, StallStackFrame } from '../loop/stall-watchdog';
 import type { JobRecord, PoolRequestRecord } from '../channels';

@@ -17,7 +17,8 @@ import path from 'node:path';
 
 import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
 import type { TraceEvent } from '../../trace/format';
-import { formatStallReport, parseReportLine } from './stall-report';
+import { parseStallReportLine } from '../../loop/stall-report-format';
+import { formatStallReport } from './stall-report';
 import { analyzeTrace, TraceFile } from '../../trace/analysis';
 import { renderTraceHtml } from './html';
 import { formatSummary } from '../../trace/summary';
@@ -125,7 +126,7 @@ function printStalls(stream: net.Socket, counts: { unreadable: number }): Promis
     const lines = buffered.split('\n');
     buffered = lines.pop()!;
     for (const line of lines) {
-      const report = parseReportLine(line);
+      const report = parseStallReportLine(line);
       if (!report) {
         if (line !== '') counts.unreadable++;
         continue;
