@@ -291,9 +291,10 @@ export interface NativeAddon {
 
 function load(): NativeAddon {
   const override = process.env.UVSCOPE_ADDON;
+  // node-gyp-build only when it is used: with UVSCOPE_ADDON it need not be installed.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
-  const addon = override ? (require(path.resolve(override)) as NativeAddon) : nodeGypBuild(path.join(__dirname, '..'));
+  const nodeGypBuild = () => require('node-gyp-build') as (dir: string) => NativeAddon;
+  const addon = override ? (require(path.resolve(override)) as NativeAddon) : nodeGypBuild()(path.join(__dirname, '..'));
   checkConstants(addon.constants);
   return addon;
 }
