@@ -3,7 +3,7 @@
  * real libuv thread pool.
  * @packageDocumentation
  */
-export { LONG_ITERATION_CHANNEL, LoopObserver, MARKER_PHASE_CODES } from './loop-observer';
+export { LONG_ITERATION_CHANNEL, LoopObserver, MARKER_PHASE_CODES } from './loop/observer';
 export type {
   LongestIteration,
   LongIterationEvent,
@@ -13,7 +13,7 @@ export type {
   Phase,
   PhaseEvent,
   TraceColumns,
-} from './loop-observer';
+} from './loop/observer';
 export { parseStallReport, STALL_CHANNEL, StallWatchdog } from './loop/stall-watchdog';
 export type {
   LiveStallReport,
@@ -24,17 +24,17 @@ export type {
   StallWatchdogOptions,
   StallWatchdogStats,
 } from './loop/stall-watchdog';
-export { monitorPoolRequests, POOL_REQUEST_CHANNEL } from './pool/requests';
+export { monitorPoolRequests, POOL_REQUEST_CHANNEL } from './requests/monitor';
 export type {
   PoolRequestKindStats,
   PoolRequestMonitor,
   PoolRequestMonitorOptions,
   PoolRequestRecord,
   PoolRequestStats,
-} from './pool/requests';
+} from './requests/monitor';
 export type { CodedError } from './errors';
 export { AbortError } from './errors';
-export type { HistogramSummary } from './histogram';
+export type { HistogramSummary } from './histogram/summary';
 export {
   algorithms,
   ciphers,
@@ -51,7 +51,7 @@ export {
   SATURATION_CHANNEL,
   ThreadPool,
   threadpool,
-} from './threadpool';
+} from './threadpool/threadpool';
 export type {
   Argon2Algorithm,
   Argon2Parameters,
@@ -76,7 +76,7 @@ export type {
   ScryptParams,
   ThreadPoolOptions,
   ThreadPoolStats,
-} from './threadpool';
+} from './threadpool/threadpool';
 
 import { native } from './native';
 

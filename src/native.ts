@@ -54,7 +54,7 @@ export interface NativeLoopObserverConstructor {
   new (traceCapacity: number, blockThresholdNs: number): NativeLoopObserver;
   readonly snapshotFields: number;
   readonly timeFields: number;
-  /** Numbers a full bucket read-out can take (see src/export/native-buckets.ts). */
+  /** Numbers a full bucket read-out can take (see src/histogram/native-buckets.ts). */
   readonly bucketReadoutSize: number;
 }
 
@@ -130,7 +130,7 @@ export interface NativeWorkQueue {
   spin(ms: number, control: number): Submitted<void>;
   sleep(ms: number, control: number): Submitted<void>;
   // `inPlace`: read `data` where it is (keeping the view referenced) instead of from a native
-  // copy taken during the call (see threadpool.ts, readInPlace).
+  // copy taken during the call (see threadpool/inputs.ts, readInPlace).
   hash(algorithm: string, data: Bytes, outputLength: number, inPlace: boolean, control: number): Submitted<Buffer>;
   hashMany(batch: NativeHashManyBatch, inputs: Bytes[], control: number): Submitted<void>;
   hmac(algorithm: string, key: Bytes, data: Bytes, inPlace: boolean, control: number): Submitted<Buffer>;

@@ -21,12 +21,12 @@
  * by `uvscope trace`: write `<dir>/<pid>.json` with ts from that origin, no summary).
  * @module
  */
-import { writeAtExitOrSignal } from './cli/exit-writer';
+import { writeAtExitOrSignal } from './trace/exit-writer';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BroadcastChannel, isMainThread, threadId, Worker } from 'node:worker_threads';
 
-import { formatSummary } from './cli/trace-summary';
+import { formatSummary } from './trace/summary';
 import { ProcessCollector } from './trace/process-collector';
 import { RecorderOptions, ThreadBatch, ThreadRecorder } from './trace/thread-recorder';
 

@@ -23,9 +23,9 @@ import { LoopObserver, poolSize, StallWatchdog, ThreadPool, threadpool } from '.
 import type { StallEvent } from '../src';
 import { registerUvMetrics, UvMetricProducer } from '../src/opentelemetry';
 import { collectDefaultUvMetrics, DEFAULT_JOB_BUCKETS, DEFAULT_LOOP_BUCKETS } from '../src/prometheus';
-import { JOB_CHANNEL } from '../src/threadpool';
-import type { JobRecord } from '../src/threadpool';
-import { BUCKETS, bucketOf } from '../src/export/native-buckets';
+import { JOB_CHANNEL } from '../src/channels';
+import type { JobRecord } from '../src/channels';
+import { BUCKETS, bucketOf } from '../src/histogram/native-buckets';
 import { SlidingQuantiles } from '../src/export/sliding-quantiles';
 import { SLOWDOWN } from './helpers';
 

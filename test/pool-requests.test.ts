@@ -426,9 +426,9 @@ describe('lifecycle', () => {
   test('two copies of uvscope monitoring at once (two versions in node_modules) both count dns.lookup, whose callback is set before the request is seen', async () => {
     // Each copy has its own trampolines; the second must not move the first one's behind its own
     // (they share the slot: the callback then called itself until the stack overflowed).
-    let other: typeof import('../src/pool/requests') | undefined;
+    let other: typeof import('../src/requests/monitor') | undefined;
     jest.isolateModules(() => {
-      other = require('../src/pool/requests');
+      other = require('../src/requests/monitor');
     });
     const a = monitor();
     const b = other!.monitorPoolRequests();

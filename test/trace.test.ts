@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { withIdleSamples } from '../src/cli/chrome-trace';
+import { withIdleSamples } from '../src/trace/format';
 import { CHROMIUM, inChromium } from './helpers';
 
 const root = path.resolve(__dirname, '..');
@@ -193,7 +193,7 @@ describe('uvscope trace: CPU samples and poll waits together', () => {
   });
 });
 
-describe('withIdleSamples (chrome-trace.ts)', () => {
+describe('withIdleSamples (trace/format.ts)', () => {
   const frame = (functionName: string) => ({ functionName, scriptId: '1', url: functionName.startsWith('(') ? '' : 'app.js', lineNumber: 1, columnNumber: 1 });
   // Samples every 1000 µs from 10_000; 'work' runs until 13_000, a wait from 13_100 to 60_000.
   const profile = {
@@ -229,7 +229,7 @@ describe('ThreadRecorder: the last batch taken inside an I/O callback', () => {
     const script = `
       const { Worker } = require('node:worker_threads');
       const { ThreadRecorder } = require(${JSON.stringify(path.join(root, 'lib', 'trace', 'thread-recorder'))});
-      const { threadEvents } = require(${JSON.stringify(path.join(root, 'lib', 'cli', 'chrome-trace'))});
+      const { threadEvents } = require(${JSON.stringify(path.join(root, 'lib', 'trace', 'format'))});
       const recorder = new ThreadRecorder({ blockMs: 20, sampleUs: 0 });
       const worker = new Worker(\`
         const { parentPort } = require('node:worker_threads');

@@ -5,9 +5,9 @@
  * @internal
  * @module
  */
-import { UsageError } from './args';
-import { BENCH_USAGE, benchCommand } from './bench';
-import { TRACE_USAGE, traceCommand } from './trace';
+import { UsageError } from './common/args';
+import { BENCH_USAGE, benchCommand } from './bench/bench';
+import { TRACE_USAGE, traceCommand } from './trace/trace';
 
 const USAGE = `usage: uvscope <command> [options]
 

@@ -10,11 +10,11 @@ import { requirePeer, UvSampler, validateSamplerOptions } from './sampler';
 import type { DistributionSample, UvMetricsHandle } from './sampler';
 import { packageVersion, validateAttributes } from './otel-common';
 import { invalidArgType, validateObject } from '../errors';
-import type { HistogramSummary } from '../histogram';
-import type { LoopObserver } from '../loop-observer';
+import type { HistogramSummary } from '../histogram/summary';
+import type { LoopObserver } from '../loop/observer';
 import type { StallWatchdog, StallWatchdogOptions } from '../loop/stall-watchdog';
-import { OUTCOMES } from '../threadpool';
-import type { ThreadPool } from '../threadpool';
+import { OUTCOMES } from '../threadpool/threadpool';
+import type { ThreadPool } from '../threadpool/threadpool';
 
 // Loaded here, not by the core: `require('uvscope')` never needs it.
 const otel = requirePeer<typeof import('@opentelemetry/api')>('@opentelemetry/api', 'uvscope/opentelemetry');

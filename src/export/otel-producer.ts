@@ -18,17 +18,17 @@ import type {
 
 import { validateBuckets } from './buckets';
 import type { ResolvedBuckets, UvBuckets } from './buckets';
-import { bucketCounts } from './native-buckets';
+import { bucketCounts } from '../histogram/native-buckets';
 import { requirePeer, UvSampler, validateSamplerOptions } from './sampler';
 import type { DistributionSample, UvSample } from './sampler';
 import type { UvOpenTelemetryOptions } from './opentelemetry';
 import { packageVersion, validateAttributes } from './otel-common';
 import { validateBoolean, validateObject } from '../errors';
-import type { LogHistogram } from '../pool/log-histogram';
-import { monitorPoolRequestsLive } from '../pool/requests';
-import type { LoopObserver } from '../loop-observer';
+import type { LogHistogram } from '../histogram/log-histogram';
+import { monitorPoolRequestsLive } from '../requests/monitor';
+import type { LoopObserver } from '../loop/observer';
 import type { StallWatchdog } from '../loop/stall-watchdog';
-import { OUTCOMES } from '../threadpool';
+import { OUTCOMES } from '../threadpool/threadpool';
 
 const otel = requirePeer<typeof import('@opentelemetry/api')>('@opentelemetry/api', 'uvscope/opentelemetry');
 

@@ -10,16 +10,16 @@ import { requirePeer, UvSampler, validateSamplerOptions } from './sampler';
 import type { DistributionSample, LoopSample, UvMetricsHandle, UvSample } from './sampler';
 import { validateBuckets } from './buckets';
 import type { UvBuckets } from './buckets';
-import { bucketCounts } from './native-buckets';
+import { bucketCounts } from '../histogram/native-buckets';
 import { SlidingQuantiles, validateQuantiles } from './sliding-quantiles';
 import type { SlidingWindowOptions } from './sliding-quantiles';
 import { invalidArgType, invalidArgValue, validateBoolean, validateObject } from '../errors';
-import type { LogHistogram } from '../pool/log-histogram';
-import { monitorPoolRequestsLive } from '../pool/requests';
-import type { LoopObserver } from '../loop-observer';
+import type { LogHistogram } from '../histogram/log-histogram';
+import { monitorPoolRequestsLive } from '../requests/monitor';
+import type { LoopObserver } from '../loop/observer';
 import type { StallWatchdog, StallWatchdogOptions } from '../loop/stall-watchdog';
-import { OUTCOMES } from '../threadpool';
-import type { ThreadPool } from '../threadpool';
+import { OUTCOMES } from '../threadpool/threadpool';
+import type { ThreadPool } from '../threadpool/threadpool';
 
 // Loaded here, not by the core: `require('uvscope')` never needs it.
 const promClient = requirePeer<typeof import('prom-client')>('prom-client', 'uvscope/prometheus');

@@ -7,14 +7,14 @@
  * @module
  */
 import { invalidArgType, invalidArgValue, validateBoolean, validateNumber } from '../errors';
-import type { HistogramSummary } from '../histogram';
-import { LoopObserver } from '../loop-observer';
+import type { HistogramSummary } from '../histogram/summary';
+import { LoopObserver } from '../loop/observer';
 import { StallWatchdog } from '../loop/stall-watchdog';
 import type { StallWatchdogOptions } from '../loop/stall-watchdog';
-import { measureSize, monitorSaturation, OUTCOMES, poolSize, ThreadPool, threadpool } from '../threadpool';
-import type { KernelName, SaturationMonitor } from '../threadpool';
+import { measureSize, monitorSaturation, OUTCOMES, poolSize, ThreadPool, threadpool } from '../threadpool/threadpool';
+import type { KernelName, SaturationMonitor } from '../threadpool/threadpool';
 import { native, KERNEL_NAMES } from '../native';
-import { HistogramTotals } from './histogram-totals';
+import { HistogramTotals } from '../histogram/totals';
 
 const LOOP_HISTOGRAMS = ['iteration', 'pollWait', 'pollWork', 'outsidePoll'] as const;
 const JOB_HISTOGRAMS = ['queueWait', 'run', 'returnDelay'] as const;
@@ -50,7 +50,7 @@ export interface DistributionSample {
   /** Summary of the source's current window, ns (`count` 0 when the window is empty). */
   window: HistogramSummary;
   /**
-   * Counts per native histogram bucket since the exporter started (see native-buckets.ts);
+   * Counts per native histogram bucket since the exporter started (see histogram/native-buckets.ts);
    * valid until the next read-out.
    */
   buckets: Float64Array;

@@ -10,7 +10,7 @@
  * @module
  */
 import { invalidArgType, outOfRange, validateObject } from '../errors';
-import { BUCKETS, quantileNs } from './native-buckets';
+import { BUCKETS, quantileNs } from '../histogram/native-buckets';
 
 /** Options of the sliding window. */
 export interface SlidingWindowOptions {

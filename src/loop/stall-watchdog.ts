@@ -11,72 +11,14 @@ import fs from 'node:fs';
 import { threadId } from 'node:worker_threads';
 
 import { invalidArgType, invalidState, outOfRange, validateNumber, validateObject } from '../errors';
-import type { Phase } from '../loop-observer';
+import { LiveStallReport, parseStallReport, StallPhase, StallReport, StallStackFrame } from './stall-report-format';
 import { native, NativeStallWatchdog } from '../native';
 import { loadStackAddon } from '../stack/load';
+import { STALL_CHANNEL } from '../channels';
 
-/** Where the loop was when it stalled: a libuv phase, or `startup` (a main script before the loop first turned). */
-export type StallPhase = Phase | 'startup';
-
-/** One JavaScript frame, innermost first in a stack. `line` and `column` are 1-based (0: unknown). */
-export interface StallStackFrame {
-  functionName: string;
-  url: string;
-  line: number;
-  column: number;
-}
-
-/** What the watchdog saw at one moment of a stall. */
-export interface StallReport {
-  /** When, on libuv's monotonic clock (ns; comparable with `process.hrtime.bigint()`). */
-  atNs: bigint;
-  /** How long the loop had been blocked at `atNs`, ns. */
-  elapsedNs: number;
-  /** The phase, from uvscope's markers, refined by the outermost frames of the stack when there is one. */
-  phase: StallPhase;
-  /** The heartbeat's loop iteration count (prepares seen since the environment's first watchdog started). */
-  iteration: number;
-  /** The blocked thread's JavaScript stack, innermost first (at most `maxFrames`). */
-  stack?: StallStackFrame[];
-  /**
-   * Only in report-file lines: outermost frames left out of `stack` so that the line fits one
-   * atomic write (4 KiB on a pipe, a FIFO, a socket or a terminal; 1 MiB elsewhere). Live
-   * reports and the 'stall' event keep them.
-   */
-  framesOmitted?: number;
-  /** With `stack`: from the watchdog's request to the stack taken in the blocked thread, ns. */
-  stackCaptureNs?: number;
-  /** Why there is no stack: the stack addon could not load, or the environment is shutting down. */
-  stackUnavailable?: string;
-  /**
-   * The thread did not answer the stack request within 10 ms: it is inside a native call
-   * (`crypto.pbkdf2Sync`, `fs.readFileSync` of a pipe, `Atomics.wait`, a long GC). The stack
-   * taken when it returns to JavaScript is the stall's `lateStack`.
-   */
-  inNative?: boolean;
-}
-
-/** A report as a live subscriber or the report file receives it, while the stall lasts. */
-export interface LiveStallReport extends StallReport {
-  type: 'uvscope.stall.report';
-  /** Wall-clock time of the report (ISO 8601, UTC). */
-  time: string;
-  pid: number;
-  /** The blocked thread: 0 for the main thread, else the worker's `threadId`. */
-  threadId: number;
-  /** This watchdog's stall number (1, 2, ...) and this report's number within it (1, 2, ...). */
-  stall: number;
-  report: number;
-  /** When the blocked stretch began (monotonic clock, ns). */
-  startedAtNs: bigint;
-  thresholdNs: number;
-  /**
-   * Only in report-file lines: how many of this watchdog's lines before this one could not be
-   * written (the reader did not keep up, went away, or the disk was full). Counted in
-   * `stats().reportsDropped` too.
-   */
-  dropped?: number;
-}
+export { STALL_CHANNEL } from '../channels';
+export type { LiveStallReport, StallPhase, StallReport, StallStackFrame } from './stall-report-format';
+export { parseStallReport } from './stall-report-format';
 
 /** A whole stall, emitted as 'stall' once the watched loop turns again. */
 export interface StallEvent {
@@ -141,8 +83,6 @@ export interface StallWatchdogOptions {
   maxFrames?: number;
 }
 
-/** The diagnostics_channel every stall is published on after recovery (payload: {@link StallEvent}). */
-export const STALL_CHANNEL = 'uvscope:loop:stall';
 const stallChannel = diagnosticsChannel.channel(STALL_CHANNEL);
 
 /**
@@ -163,12 +103,6 @@ interface RawReport extends Omit<StallReport, 'atNs'> {
 
 function report(raw: RawReport): StallReport {
   return { ...raw, atNs: BigInt(raw.atNs) };
-}
-
-/** Parses one report line (as written to the report file and delivered to live subscribers). */
-export function parseStallReport(line: string): LiveStallReport {
-  const raw = JSON.parse(line) as RawReport & { startedAtNs: string };
-  return { ...raw, atNs: BigInt(raw.atNs), startedAtNs: BigInt(raw.startedAtNs) } as LiveStallReport;
 }
 
 export interface StallWatchdog {

@@ -15,7 +15,7 @@
  * waits and utilization uvscope reports) counts only the last stretch: at 1 ms sampling an idle
  * loop read as 90% busy. So `start()` has the thread's loop wait with SIGPROF blocked (libuv's
  * UV_LOOP_BLOCK_SIGNAL, made for sampling profilers; for the rest of the loop's life): the
- * signal is taken when the wait ends, and no sample falls inside a wait (chrome-trace.ts draws
+ * signal is taken when the wait ends, and no sample falls inside a wait (trace/format.ts draws
  * the waits as (idle) samples). On Windows V8 samples without a signal; nothing is blocked.
  * Lifetime: the session is disconnected by `stop()`.
  * @internal

@@ -6,9 +6,9 @@
  * @internal
  * @module
  */
-import type { LongIterationEvent, TraceColumns } from '../loop-observer';
+import type { LongIterationEvent, TraceColumns } from '../loop/observer';
 import type { StallEvent } from '../loop/stall-watchdog';
-import { processName, threadEvents, TraceEvent } from '../cli/chrome-trace';
+import { processName, threadEvents, TraceEvent } from './format';
 import type { ThreadBatch } from './thread-recorder';
 
 /** Oldest-first batches of something, at most `max` items: the oldest go first (whole batches, then the oldest part of one). */

@@ -12,11 +12,11 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { threadId } from 'node:worker_threads';
 
-import { LongIterationEvent, LoopObserver, MARKER_PHASE_CODES, TraceColumns } from '../loop-observer';
+import { LongIterationEvent, LoopObserver, MARKER_PHASE_CODES, TraceColumns } from '../loop/observer';
 import { StallWatchdog } from '../loop/stall-watchdog';
 import type { StallEvent } from '../loop/stall-watchdog';
-import { monitorPoolRequests, POOL_REQUEST_CHANNEL, PoolRequestRecord, PoolRequestStats } from '../pool/requests';
-import { JOB_CHANNEL, JobRecord } from '../threadpool';
+import { monitorPoolRequests, PoolRequestStats } from '../requests/monitor';
+import { JOB_CHANNEL, JobRecord, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
 import { CpuProfile, CpuProfiler } from './cpu-profiler';
 
 export interface RecorderOptions {

@@ -20,25 +20,15 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 
 import { validateBoolean, validateObject } from '../errors';
-import type { HistogramSummary } from '../histogram';
-import { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, JobRecord } from '../threadpool';
-import { LogHistogram } from './log-histogram';
-import { acquireFsOperationNames, fsOperationNow, kindOf, releaseFsOperationNames } from './request-kinds';
-import { reportedFailure, watchOutcomeOf } from './request-outcomes';
+import type { HistogramSummary } from '../histogram/summary';
+import { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, JobRecord, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
+import { LogHistogram } from '../histogram/log-histogram';
+import { acquireFsOperationNames, fsOperationNow, kindOf, releaseFsOperationNames } from './kinds';
+import { reportedFailure, watchOutcomeOf } from './outcomes';
 
-/** One settled pool request, as published on {@link POOL_REQUEST_CHANNEL}. */
-export interface PoolRequestRecord {
-  /** `fs.stat`, `fs` (operation unknown), `dns.lookup`, `crypto.pbkdf2`, `zlib`, `uvscope.sha256`... */
-  kind: string;
-  outcome: 'completed' | 'failed' | 'cancelled';
-  /** When it was submitted, on uvscope's clock (`nowNs()`, process.hrtime.bigint()), ns. */
-  submittedAtNs: number;
-  /** Submitted to the start of its callback, ns: queue wait, run time and the return to the loop. */
-  latencyNs: number;
-}
+export type { PoolRequestRecord } from '../channels';
+export { POOL_REQUEST_CHANNEL } from '../channels';
 
-/** The channel each settled request of Node's own is published on (not uvscope's jobs: see JOB_CHANNEL). */
-export const POOL_REQUEST_CHANNEL = 'uvscope:threadpool:request';
 const requestChannel = diagnosticsChannel.channel(POOL_REQUEST_CHANNEL);
 
 /** Requests of one kind in a monitor's window. */

@@ -13,47 +13,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
-import { summarize } from '../histogram';
-import { LoopObserver } from '../loop-observer';
-import { JOB_CHANNEL, JobRecord, threadpool } from '../threadpool';
+import { summarize } from '../../histogram/summary';
+import { LoopObserver } from '../../loop/observer';
+import { JOB_CHANNEL, JobRecord } from '../../channels';
+import { threadpool } from '../../threadpool/threadpool';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
-export const RESULT_PREFIX = 'UVSCOPE_BENCH_RESULT ';
-export const WORKLOADS = ['hash', 'pbkdf2', 'spin', 'sleep', 'fs', 'mixed'] as const;
-export type Workload = (typeof WORKLOADS)[number];
-
-export interface RunConfig {
-  workload: Workload;
-  jobs: number;
-  /** Most jobs in flight at once from the JS side. */
-  concurrency: number;
-}
-
-/** Percentiles in milliseconds. */
-export interface LatencyMs {
-  p50: number;
-  p99: number;
-}
-
-/** One run's measurements (all times in ms, throughput in jobs/s). */
-export interface RunResult {
-  size: number;
-  configuredSize: number;
-  measuredSize: number;
-  workload: Workload;
-  jobs: number;
-  wallMs: number;
-  jobsPerSec: number;
-  latencyMs: LatencyMs;
-  queueWaitMs: LatencyMs;
-  /** Raw queue waits (ms) of every job, for the distribution chart. */
-  queueWaitSamplesMs: number[];
-  loopUtilization: number;
-  loopDelayP99Ms: number;
-  saturationP99Ms: number;
-  fsLatencyMs?: LatencyMs;
-  dnsLatencyMs?: LatencyMs;
-}
+import { LatencyMs, RESULT_PREFIX, RunConfig, RunResult, Workload } from './protocol';
 
 const ms = (ns: number) => ns / 1e6;
 const pct = (samples: number[]): LatencyMs => {

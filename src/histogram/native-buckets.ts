@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { LogHistogram } from '../pool/log-histogram';
+import type { LogHistogram } from './log-histogram';
 
 const SUB_BITS = 6;
 const SUB = 1 << SUB_BITS;

@@ -3,7 +3,7 @@
  * bytes (strings UTF-8 encoded once, views used as they are), deciding whether a job reads
  * them in place or from a copy (zeroCopy), copying small secrets (keys, passwords, salts),
  * checking digest names and the options every job accepts. Stateless; used by the facade
- * (threadpool.ts) and the call families in src/pool/.
+ * (threadpool.ts) and the call families in src/threadpool/.
  * @module
  */
 import crypto from 'node:crypto';
@@ -12,7 +12,7 @@ import { codedError, invalidArgType, invalidArgValue, validateBoolean, validateO
 import { native, NativeWorkQueue } from '../native';
 
 /**
- * How a call family of src/pool/ submits a job through its ThreadPool: `start` gets the native
+ * How a call family of src/threadpool/ submits a job through its ThreadPool: `start` gets the native
  * queue and the job's control word, and returns the job's promise (undefined: queue full).
  */
 export type Submit = <T>(

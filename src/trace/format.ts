@@ -8,11 +8,11 @@
  * @internal
  * @module
  */
-import { MARKER_PHASE_CODES, TraceColumns } from '../loop-observer';
+import type { TraceColumns } from '../loop/trace-columns';
+import { MARKER_PHASE_CODES } from '../loop/phases';
 import type { StallEvent, StallStackFrame } from '../loop/stall-watchdog';
-import type { PoolRequestRecord } from '../pool/requests';
-import type { JobRecord } from '../threadpool';
-import type { CpuProfile } from '../trace/cpu-profiler';
+import type { JobRecord, PoolRequestRecord } from '../channels';
+import type { CpuProfile } from './cpu-profiler';
 
 export interface TraceEvent {
   name: string;

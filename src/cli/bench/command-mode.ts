@@ -2,7 +2,7 @@
  * `uvscope bench -- <command>` and `uvscope bench --http URL -- <server command>`: the user's
  * own program at each pool size. Each run starts the command in a process group of its own with
  * UV_THREADPOOL_SIZE set and uvscope's probe preloaded through NODE_OPTIONS (so every Node
- * process it starts is measured, see bench-probe.ts); sizes are interleaved across rounds. With
+ * process it starts is measured, see probe.ts); sizes are interleaved across rounds. With
  * --http the command is a server: the bench waits until the URL answers, drives it with
  * autocannon, then stops it (SIGTERM to its group, SIGKILL after 5 s). Every process group still
  * running is killed when the bench exits or is interrupted.
@@ -15,11 +15,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 
-import { barChart, pageHtml } from './bench-html';
-import type { ProbeResult } from './bench-probe';
-import { BENCH_DIR_ENV } from './bench-probe';
-import { median, verdict, Verdict } from './bench-verdict';
-import { Progress } from './progress';
+import { barChart, pageHtml } from './html';
+import { BENCH_DIR_ENV, ProbeResult } from './protocol';
+import { median, verdict, Verdict } from './verdict';
+import { Progress } from '../common/progress';
 
 export interface HttpOptions {
   url: string;
@@ -113,7 +112,7 @@ export function killAll(): void {
 }
 
 function probePath(): string {
-  return path.join(__dirname, 'bench-probe.js');
+  return path.join(__dirname, 'probe.js');
 }
 
 function startCommand(command: string[], size: number, dir: string, quiet: boolean): ChildProcess {

@@ -14,27 +14,12 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 
-import { LoopObserver } from '../loop-observer';
-import { writeAtExitOrSignal } from './exit-writer';
-import { monitorPoolRequests, PoolRequestKindStats } from '../pool/requests';
-import { monitorSaturation, threadpool } from '../threadpool';
+import { LoopObserver } from '../../loop/observer';
+import { writeAtExitOrSignal } from '../../trace/exit-writer';
+import { monitorPoolRequests } from '../../requests/monitor';
+import { monitorSaturation, threadpool } from '../../threadpool/threadpool';
 
-/** What one measured process writes. Times in ms. */
-export interface ProbeResult {
-  pid: number;
-  argv: string[];
-  poolSize: number;
-  wallMs: number;
-  cpuMs: number;
-  loopUtilization: number;
-  loopDelayP99Ms: number;
-  saturationP99Ms: number;
-  requests: Record<string, PoolRequestKindStats>;
-  inFlightMax: number;
-  inFlightMean: number;
-}
-
-export const BENCH_DIR_ENV = 'UVSCOPE_BENCH_DIR';
+import { BENCH_DIR_ENV, ProbeResult } from './protocol';
 
 function start(dir: string): void {
   const startedMs = performance.now();

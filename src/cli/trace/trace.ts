@@ -15,12 +15,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from './args';
-import type { TraceEvent } from './chrome-trace';
-import { formatStallReport, parseReportLine } from './stall-report';
-import { analyzeTrace, TraceFile } from './trace-analysis';
-import { renderTraceHtml } from './trace-html';
-import { formatSummary } from './trace-summary';
+import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
+import type { TraceEvent } from '../../trace/format';
+import { parseStallReportLine } from '../../loop/stall-report-format';
+import { formatStallReport } from './stall-report';
+import { analyzeTrace, TraceFile } from '../../trace/analysis';
+import { renderTraceHtml } from './html';
+import { formatSummary } from '../../trace/summary';
 
 export const TRACE_USAGE = `usage: uvscope trace [options] -- <command> [args...]
 
@@ -125,7 +126,7 @@ function printStalls(stream: net.Socket, counts: { unreadable: number }): Promis
     const lines = buffered.split('\n');
     buffered = lines.pop()!;
     for (const line of lines) {
-      const report = parseReportLine(line);
+      const report = parseStallReportLine(line);
       if (!report) {
         if (line !== '') counts.unreadable++;
         continue;
@@ -194,7 +195,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
     const fifo = stallMs === 0 ? undefined : openStallFifo(dir);
     const stallLines = { unreadable: 0 };
     const stallsDone = fifo ? printStalls(fifo.socket, stallLines) : Promise.resolve();
-    const register = path.join(__dirname, '..', 'register.js');
+    const register = path.join(__dirname, '..', '..', 'register.js');
     const child = spawn(executable, args, {
       stdio: 'inherit',
       detached: true,

@@ -6,8 +6,8 @@
  * @internal
  * @module
  */
-import { requestThread, TraceEvent } from './chrome-trace';
-import type { ProcessInfo, ThreadInfo } from '../trace/process-collector';
+import { requestThread, TraceEvent } from './format';
+import type { ProcessInfo, ThreadInfo } from './process-collector';
 
 export interface TraceFile {
   traceEvents: TraceEvent[];

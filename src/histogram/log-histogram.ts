@@ -7,7 +7,7 @@
  * @internal
  * @module
  */
-import type { HistogramSummary } from '../histogram';
+import type { HistogramSummary } from './summary';
 
 const SCALE_FACTOR = 64 / Math.LN2;
 

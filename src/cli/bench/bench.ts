@@ -8,12 +8,15 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from './args';
-import { RESULT_PREFIX, RunConfig, RunResult, Workload, WORKLOADS } from './bench-run';
-import { renderBenchHtml } from './bench-html';
-import { benchCommandLine, HttpOptions, killAll, renderCommandHtml, renderCommandTable } from './bench-command';
-import { median, verdict, Verdict } from './bench-verdict';
-import { Progress } from './progress';
+import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
+import { RESULT_PREFIX, RunConfig, RunResult, Workload, WORKLOADS } from './protocol';
+import { renderBenchHtml } from './html';
+import { benchCommandLine, HttpOptions, killAll, renderCommandHtml, renderCommandTable } from './command-mode';
+import type { BenchReport, SizeSummary } from './report';
+import { median, verdict, Verdict } from './verdict';
+import { Progress } from '../common/progress';
+
+export type { BenchReport, SizeSummary } from './report';
 
 export const BENCH_USAGE = `usage: uvscope bench [--sizes 1,2,4,8] [--workload ${WORKLOADS.join('|')}] [--jobs N]
                      [--concurrency N] [--repeat N] [--json FILE] [--html FILE]
@@ -50,41 +53,10 @@ p50/p99/p99.9, errors and timeouts are reported beside the loop and pool columns
   --json FILE    write the raw results: one object per size, with its runs
   --html FILE    write a self-contained HTML report with charts`;
 
-/** Per pool size: the median of each metric over the rounds, and every run. */
-export interface SizeSummary {
-  size: number;
-  measuredSize: number;
-  runs: RunResult[];
-  wallMs: number;
-  jobsPerSec: number;
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-  queueWaitP50Ms: number;
-  queueWaitP99Ms: number;
-  loopUtilization: number;
-  loopDelayP99Ms: number;
-  saturationP99Ms: number;
-  fsP50Ms?: number;
-  fsP99Ms?: number;
-  dnsP50Ms?: number;
-  dnsP99Ms?: number;
-}
-
-export interface BenchReport {
-  workload: Workload;
-  jobs: number;
-  concurrency: number;
-  repeat: number;
-  node: string;
-  uv: string;
-  cpus: number;
-  sizes: SizeSummary[];
-  best: Verdict;
-}
 
 
 function runChild(size: number, config: RunConfig): Promise<RunResult> {
-  const script = path.join(__dirname, 'bench-run.js');
+  const script = path.join(__dirname, 'run.js');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, JSON.stringify(config)], {
       env: { ...process.env, UV_THREADPOOL_SIZE: String(size) },

@@ -4,7 +4,7 @@
  * @internal
  * @module
  */
-import type { BenchReport } from './bench';
+import type { BenchReport } from './report';
 
 const COLORS = ['#3366cc', '#dc3912', '#ff9900', '#109618', '#990099', '#0099c6'];
 

@@ -2,8 +2,10 @@
  * The thread pool: native kernels (hashing, HMAC, PBKDF2, scrypt, HKDF, Argon2, ciphers,
  * synthetic CPU and blocking work) run on the *real* libuv pool with `uv_queue_work`, sharing
  * it with fs, dns.lookup, zlib and crypto, with timings for every job and introspection of the
- * pool itself. This file is the facade: argument handling lives in src/pool/inputs.ts, the
- * cipher calls in src/pool/cipher.ts, HKDF and Argon2 in src/pool/kdf.ts.
+ * pool itself. This file is the facade (the ThreadPool class, its hash/HMAC/PBKDF2/scrypt calls,
+ * the default pool): argument handling lives in inputs.ts, the cipher calls in cipher.ts, HKDF
+ * and Argon2 in kdf.ts, the incremental Hasher in hasher.ts, the pool's size in size.ts and the
+ * saturation monitor in saturation.ts (all in src/threadpool/).
  * @module
  */
 import crypto from 'node:crypto';
@@ -20,8 +22,8 @@ import {
   validateBoolean,
   validateNumber,
   validateObject,
-} from './errors';
-import { HistogramSummary, readSummary, summarize, SUMMARY_FIELDS } from './histogram';
+} from '../errors';
+import { HistogramSummary, readSummary, SUMMARY_FIELDS } from '../histogram/summary';
 import {
   BinaryInput,
   BinaryLike,
@@ -37,8 +39,8 @@ import {
   validateJobOptions,
   wipedWhenSettled,
   zeroCopyOption,
-} from './pool/inputs';
-import { JobFlag, KERNEL_NAMES, KernelName, native, NativeHasher, NativeWorkQueue } from './native';
+} from './inputs';
+import { JobFlag, KERNEL_NAMES, KernelName, native, NativeHasher, NativeWorkQueue } from '../native';
 import {
   CipherKey,
   CipherOptions,
@@ -49,16 +51,26 @@ import {
   EncryptResult,
   CipherOutputOptions,
   PoolCipher,
-} from './pool/cipher';
-import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './pool/kdf';
+} from './cipher';
+import { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, JobRecord } from '../channels';
+import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './kdf';
+import { Hasher } from './hasher';
+import { measureSizeOn, parsePoolSize, poolSize } from './size';
+import { monitorSaturationOn, SaturationMonitor } from './saturation';
 
-export type { KernelName } from './native';
-export type { BinaryInput, BinaryLike, InputOptions, JobOptions } from './pool/inputs';
-export { COPY_LIMIT_BYTES } from './pool/inputs';
-export type { CipherKey, CipherOptions, DecipherOptions, EncryptResult, CipherOutputOptions } from './pool/cipher';
-export { ciphers, maxCipherOutput, PoolCipher } from './pool/cipher';
-export type { Argon2Algorithm, Argon2Parameters } from './pool/kdf';
-export { kdfs } from './pool/kdf';
+export type { KernelName } from '../native';
+export type { JobRecord, SaturationEvent } from '../channels';
+export { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, SATURATION_CHANNEL } from '../channels';
+export type { BinaryInput, BinaryLike, InputOptions, JobOptions } from './inputs';
+export { COPY_LIMIT_BYTES } from './inputs';
+export type { CipherKey, CipherOptions, DecipherOptions, EncryptResult, CipherOutputOptions } from './cipher';
+export { ciphers, maxCipherOutput, PoolCipher } from './cipher';
+export type { Argon2Algorithm, Argon2Parameters } from './kdf';
+export { kdfs } from './kdf';
+export { Hasher } from './hasher';
+export type { PoolSize } from './size';
+export { parsePoolSize, poolSize } from './size';
+export type { SaturationMonitor, SaturationStats } from './saturation';
 
 /** Options of the hashing calls. */
 export interface HashOptions extends InputOptions {
@@ -137,28 +149,7 @@ export interface ThreadPoolStats extends JobStats {
   kernels: Partial<Record<KernelName, JobStats>>;
 }
 
-/** What diagnostics_channel `uvscope:threadpool:job` publishes for every settled job. */
-export interface JobRecord {
-  kernel: KernelName;
-  outcome: 'completed' | 'failed' | 'cancelled';
-  /** Monotonic ns (process.hrtime.bigint() clock). startedAt/finishedAt are 0n for a job cancelled before it ran. */
-  queuedAt: bigint;
-  startedAt: bigint;
-  finishedAt: bigint;
-  settledAt: bigint;
-  queueWaitNs: number;
-  runNs: number;
-  returnDelayNs: number;
-  /** Index of the pool thread that ran it (process-wide, in order of first use), -1 if it never ran. */
-  thread: number;
-  bytes: number;
-}
-
-/** The diagnostics_channel every settled job is published on (only while subscribed). */
-export const JOB_CHANNEL = 'uvscope:threadpool:job';
 const jobChannel = diagnosticsChannel.channel(JOB_CHANNEL);
-/** @internal Published (no message) for each job submitted with reporting on: the request monitor counts it in flight. */
-export const JOB_SUBMIT_CHANNEL = 'uvscope:threadpool:job-submit';
 const jobSubmitChannel = diagnosticsChannel.channel(JOB_SUBMIT_CHANNEL);
 
 /** @internal Outcomes of a pool job, in the order the native statistics number them (0, 1, 2). */
@@ -550,7 +541,7 @@ export class ThreadPool {
     this.#native.resetStats();
   }
 
-  /** Submission for the call families of src/pool/: the native queue handed to `start`. */
+  /** Submission for the call families of src/threadpool/: the native queue handed to `start`. */
   readonly #submitWith: Submit = (options, start) => this.#submit(options, (control) => start(this.#native, control));
 
   /** @internal Submits through the native queue with the job's signal wired to uv_cancel. */
@@ -629,55 +620,6 @@ export class ThreadPool {
   }
 }
 
-/**
- * Incremental hashing on the pool: `await h.update(chunk)` as often as needed, then
- * `await h.digest()`. Steps run in the order they were called, one pool job each.
- */
-export class Hasher {
-  readonly #pool: ThreadPool;
-  readonly #native: NativeHasher;
-  #tail: Promise<unknown> = Promise.resolve();
-  #finalized = false;
-
-  /** @internal */
-  constructor(pool: ThreadPool, nativeHasher: NativeHasher) {
-    this.#pool = pool;
-    this.#native = nativeHasher;
-  }
-
-  /**
-   * Feeds `data` (strings as UTF-8). Copied at this call or read in place when the step runs,
-   * as {@link InputOptions.zeroCopy} decides (by default: a copy up to 16 KiB); read in place,
-   * the view must not change until the promise settles.
-   */
-  update(data: BinaryInput, options?: Pick<InputOptions, 'zeroCopy'>): Promise<void> {
-    if (this.#finalized) throw codedError('Digest already called', 'ERR_CRYPTO_HASH_FINALIZED');
-    const zeroCopy = zeroCopyOption(options);
-    let bytes = toBytes('data', data);
-    // The step is submitted when the earlier ones are done, so the copy is taken here, in JS.
-    if (!readInPlace(bytes, data, zeroCopy)) {
-      bytes = Buffer.copyBytesFrom(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    }
-    return this.#chain(() => {
-      // Queued behind earlier steps: a view read in place may have been detached meanwhile.
-      if (bytes === data) toBytes('data', bytes);
-      return this.#pool.submitHasher((queue, control) => queue.hasherUpdate(this.#native, bytes, control));
-    });
-  }
-
-  /** The digest of everything fed so far; the hasher cannot be used afterwards. */
-  digest(): Promise<Buffer> {
-    if (this.#finalized) throw codedError('Digest already called', 'ERR_CRYPTO_HASH_FINALIZED');
-    this.#finalized = true;
-    return this.#chain(() => this.#pool.submitHasher((queue, control) => queue.hasherDigest(this.#native, control)));
-  }
-
-  #chain<T>(step: () => Promise<T>): Promise<T> {
-    const result = this.#tail.then(step, step);
-    this.#tail = result.catch(() => undefined);
-    return result;
-  }
-}
 
 // --- pool-wide introspection ---------------------------------------------------------------
 
@@ -689,107 +631,16 @@ export function algorithms(): string[] {
   return [...cachedAlgorithms];
 }
 
-/** What {@link poolSize} reports. */
-export interface PoolSize {
-  /** Threads libuv uses (or will use at first pool use), parsed from UV_THREADPOOL_SIZE as libuv 1.46 does. */
-  size: number;
-  /** The raw UV_THREADPOOL_SIZE value, if set. */
-  configured: string | undefined;
-  /** Why `size` may not be what the pool actually has, when that applies. */
-  warning?: string;
-}
 
-const envAtLoad = process.env.UV_THREADPOOL_SIZE;
 
-/**
- * libuv's reading of UV_THREADPOOL_SIZE (1.46 and later): `atoi`, stored unsigned, so 0 or
- * garbage gives 1, negative numbers wrap and clamp to 1024, and above 1024 clamps to 1024.
- */
-export function parsePoolSize(value: string | undefined): number {
-  if (value === undefined) return 4;
-  if (typeof value !== 'string') throw invalidArgType('value', 'of type string', value);
-  const match = /^[\t\n\v\f\r ]*([+-]?\d+)/.exec(value);
-  // atoi is (int)strtol: strtol saturates at the 64-bit long range, the cast keeps the low
-  // 32 bits, and libuv stores the result in an unsigned int.
-  let parsed = match ? BigInt(match[1]) : 0n;
-  const LONG_MAX = 2n ** 63n - 1n;
-  if (parsed > LONG_MAX) parsed = LONG_MAX;
-  if (parsed < -LONG_MAX - 1n) parsed = -LONG_MAX - 1n;
-  const threads = Number(BigInt.asUintN(32, parsed));
-  if (threads === 0) return 1;
-  return Math.min(threads, 1024);
-}
-
-/**
- * The pool size libuv uses, from UV_THREADPOOL_SIZE. libuv reads the variable once, when the
- * pool starts (first fs, dns.lookup, crypto or uvscope job); an ES module entry point starts
- * it before any user code runs, so setting process.env.UV_THREADPOOL_SIZE from JavaScript only
- * works in a CommonJS entry before first pool use. Use {@link measureSize} to be sure.
- */
-export function poolSize(): PoolSize {
-  const configured = process.env.UV_THREADPOOL_SIZE;
-  const result: PoolSize = { size: parsePoolSize(configured), configured };
-  if (configured !== envAtLoad) {
-    result.warning =
-      'UV_THREADPOOL_SIZE changed after uvscope loaded; libuv reads it once when the pool starts, ' +
-      'so the pool may already run with the earlier value. measureSize() tells.';
-  } else if (require.main === undefined && configured !== undefined) {
-    result.warning =
-      'The entry point is not a CommonJS module: an ES module entry starts the pool before user code ' +
-      'runs, so a UV_THREADPOOL_SIZE set from JavaScript is ignored. Set it in the environment.';
-  }
-  return result;
-}
 
 /**
  * Measures how many pool threads run at once: submits blocking probe jobs and counts how many
  * are running together once the count stops growing. Other pool work in flight (fs, dns,
  * crypto) lowers the count; measure while the pool is otherwise quiet.
  */
-export async function measureSize(options: { settleMs?: number } = {}): Promise<number> {
-  validateObject('options', options);
-  const settleMs = options?.settleMs ?? 25;
-  validateNumber('options.settleMs', settleMs, { min: 1, max: 10_000 });
-  const queue = defaultPool().nativeQueue;
-  let probes = Math.min(1024, parsePoolSize(process.env.UV_THREADPOOL_SIZE)) + 1;
-  for (;;) {
-    const barrier = new native.NativeBarrier();
-    const jobs: Promise<void>[] = [];
-    for (let i = 0; i < probes; i++) jobs.push(queue.hold(barrier, JobFlag.ExcludeStats)!);
-    let arrived = 0;
-    let stableSince = Date.now();
-    for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, 2));
-      const now = barrier.arrived();
-      if (now !== arrived || now === 0) {
-        arrived = now;
-        stableSince = Date.now();
-      } else if (Date.now() - stableSince >= settleMs) {
-        break;
-      }
-      if (arrived === probes) break;
-    }
-    barrier.release();
-    await Promise.all(jobs);
-    if (arrived < probes || probes >= 1025) return Math.min(arrived, 1024);
-    probes = Math.min(1025, probes * 2);
-  }
-}
-
-/** Queue-wait samples taken by {@link monitorSaturation}. */
-export interface SaturationStats {
-  /** Distribution of the queue wait of no-op probe jobs, ns. */
-  queueWait: HistogramSummary;
-  /** The latest sample, ns. */
-  lastNs: number;
-  /** Ticks skipped because the previous probe had not come back yet. */
-  skipped: number;
-}
-
-/** A running saturation monitor. */
-export interface SaturationMonitor {
-  stats(): SaturationStats;
-  stop(): void;
+export function measureSize(options: { settleMs?: number } = {}): Promise<number> {
+  return measureSizeOn(defaultPool().nativeQueue, options);
 }
 
 /**
@@ -798,45 +649,8 @@ export interface SaturationMonitor {
  * statistics. Keeps the last `maxSamples` samples (default 10,000).
  */
 export function monitorSaturation(options: { intervalMs?: number; maxSamples?: number } = {}): SaturationMonitor {
-  validateObject('options', options);
-  const intervalMs = options?.intervalMs ?? 100;
-  const maxSamples = options?.maxSamples ?? 10_000;
-  validateNumber('options.intervalMs', intervalMs, { min: 1, max: 3_600_000 });
-  validateNumber('options.maxSamples', maxSamples, { min: 1, max: 10_000_000, integer: true });
-  const queue = defaultPool().nativeQueue;
-  const samples: number[] = [];
-  let lastNs = 0;
-  let skipped = 0;
-  let inFlight = false;
-  const timer = setInterval(() => {
-    if (inFlight) {
-      skipped++;
-      return;
-    }
-    inFlight = true;
-    const probe = queue.probe(JobFlag.ExcludeStats | JobFlag.ResolveQueueWait)!;
-    probe.then(
-      (waitNs) => {
-        inFlight = false;
-        lastNs = waitNs;
-        samples.push(waitNs);
-        if (samples.length > maxSamples) samples.shift();
-        diagnosticsChannel.channel(SATURATION_CHANNEL).publish({ queueWaitNs: waitNs });
-      },
-      () => {
-        inFlight = false;
-      },
-    );
-  }, intervalMs);
-  timer.unref();
-  return {
-    stats: () => ({ queueWait: summarize(samples), lastNs, skipped }),
-    stop: () => clearInterval(timer),
-  };
+  return monitorSaturationOn(defaultPool().nativeQueue, options);
 }
-
-/** The diagnostics_channel each saturation sample is published on: `{ queueWaitNs }`. */
-export const SATURATION_CHANNEL = 'uvscope:threadpool:saturation';
 
 /** The default pool (no concurrency limit of its own) with the pool-wide introspection functions. */
 export interface DefaultThreadPool extends ThreadPool {

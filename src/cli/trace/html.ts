@@ -8,7 +8,7 @@
  * @internal
  * @module
  */
-import { analyzeTrace, requestsByKind, TraceFile, TraceModel } from './trace-analysis';
+import { analyzeTrace, requestsByKind, TraceFile, TraceModel } from '../../trace/analysis';
 
 /** Slices kept per thread in the page (the longest, when there are more). */
 const MAX_SLICES = 200_000;

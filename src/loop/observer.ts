@@ -6,19 +6,24 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 
-import { invalidArgType, invalidState, validateBoolean, validateNumber, validateObject } from './errors';
-import { HistogramSummary, readSummary as summary, SUMMARY_FIELDS as HISTOGRAM_FIELDS } from './histogram';
+import { invalidArgType, invalidState, validateBoolean, validateNumber, validateObject } from '../errors';
+import { HistogramSummary, readSummary as summary, SUMMARY_FIELDS as HISTOGRAM_FIELDS } from '../histogram/summary';
 import { threadId } from 'node:worker_threads';
 
-import { native, PhaseCode } from './native';
+import { native, PhaseCode } from '../native';
 
-export type { HistogramSummary } from './histogram';
+import { LONG_ITERATION_CHANNEL, LongIterationEvent } from '../channels';
 
-/** A phase of one libuv loop iteration, in the order libuv runs them. */
-export type Phase = 'timers' | 'pending' | 'idle' | 'prepare' | 'poll' | 'check' | 'close' | 'unknown';
+export type { HistogramSummary } from '../histogram/summary';
+export type { LongIterationEvent } from '../channels';
+export { LONG_ITERATION_CHANNEL } from '../channels';
+import { MarkerPhase, Phase, PHASE_NAMES } from './phases';
 
-/** The phases uvscope has a marker for: the events `trace()` returns and listeners receive. */
-export type MarkerPhase = 'idle' | 'prepare' | 'check' | 'timers' | 'close';
+export type { MarkerPhase, Phase } from './phases';
+export { MARKER_PHASE_CODES } from './phases';
+import type { TraceColumns } from './trace-columns';
+
+export type { TraceColumns } from './trace-columns';
 
 /** One phase transition, as seen by a native marker handle. */
 export interface PhaseEvent {
@@ -30,22 +35,7 @@ export interface PhaseEvent {
   iteration: number;
 }
 
-/**
- * The trace buffer as columns ({@link LoopObserver.traceColumns}): entry `i` is the marker
- * `PHASE_CODES[phases[i]]` of iteration `iterations[i]` at `timesNs[i]`. Typed arrays, no object per event.
- */
-export interface TraceColumns {
-  /** When each marker ran, on libuv's monotonic clock, ns. */
-  timesNs: BigUint64Array;
-  iterations: Float64Array;
-  /** Marker codes: 1 timers, 3 idle, 4 prepare, 6 check, 7 close (see {@link MARKER_PHASE_CODES}). */
-  phases: Uint8Array;
-  /** On a check entry: the time the poll phase it ends spent waiting for I/O (`uv_metrics_idle_time`), ns; 0 on the others. */
-  pollWaitsNs: Float64Array;
-}
 
-/** The marker phase of each code in {@link TraceColumns.phases}. */
-export const MARKER_PHASE_CODES: Readonly<Record<number, MarkerPhase>> = { 1: 'timers', 3: 'idle', 4: 'prepare', 6: 'check', 7: 'close' };
 
 /** The longest iteration above the threshold in the window, and where its time went (ns). */
 export interface LongestIteration {
@@ -95,27 +85,6 @@ export interface LoopStats {
   windowEndNs: bigint;
 }
 
-/**
- * An iteration whose busy time (its duration minus the time it waited for I/O in poll) exceeded
- * `blockThresholdMs`, reported when it ends: as the observer's
- * 'longIteration' event and on diagnostics_channel {@link LONG_ITERATION_CHANNEL}. Durations in ns.
- */
-export interface LongIterationEvent {
-  /** The iteration that was long (numbered as in {@link PhaseEvent}). */
-  iteration: number;
-  durationNs: number;
-  pollWaitNs: number;
-  pollWorkNs: number;
-  outsidePollNs: number;
-  thresholdNs: number;
-  /** When it ended (the next prepare), monotonic clock. */
-  endedAtNs: bigint;
-  /** The thread whose loop it was: 0 for the main thread, else the worker's threadId. */
-  threadId: number;
-}
-
-/** The diagnostics_channel every long iteration is published on (payload: {@link LongIterationEvent}). */
-export const LONG_ITERATION_CHANNEL = 'uvscope:loop:long-iteration';
 const longIterationChannel = diagnosticsChannel.channel(LONG_ITERATION_CHANNEL);
 
 /** Options of {@link LoopObserver}. */
@@ -157,7 +126,6 @@ export interface LoopObserverOptions {
  */
 const running = new Set<LoopObserver>();
 
-const PHASE_NAMES: readonly Phase[] = ['unknown', 'timers', 'pending', 'idle', 'prepare', 'poll', 'check', 'close'];
 const MARKER_EVENTS: Readonly<Record<MarkerPhase, PhaseCode>> = {
   timers: PhaseCode.Timers,
   idle: PhaseCode.Idle,
@@ -404,7 +372,7 @@ export class LoopObserver extends EventEmitter {
 
   /**
    * @internal Native bucket read-out of histogram `which` (0 iteration, 1 pollWait, 2 pollWork,
-   * 3 outsidePoll) into `out` (see src/export/native-buckets.ts); returns the numbers written.
+   * 3 outsidePoll) into `out` (see src/histogram/native-buckets.ts); returns the numbers written.
    */
   readBuckets(which: number, out: Float64Array): number {
     return this.#live('stats').buckets(which, out);

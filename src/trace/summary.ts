@@ -6,7 +6,7 @@
  * @internal
  * @module
  */
-import { analyzeTrace, LongIteration, requestsByKind, TraceFile, TraceModel } from './trace-analysis';
+import { analyzeTrace, LongIteration, requestsByKind, TraceFile, TraceModel } from './analysis';
 
 const ms = (v: number) => `${v.toFixed(2)} ms`;
 
