@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SLOWDOWN } from './helpers';
+import { watchOutput } from './helpers';
 import { MARKER_PHASE_CODES, PHASE_NAMES } from '../src/loop/phases';
 import { PhaseCode } from '../src/native';
 
@@ -106,30 +106,14 @@ test('trace: the parent prints a stall while the traced script is blocked, and t
     env: refusingEnv(cli, { STALL_GO: go }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  let changed: () => void = () => {};
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; changed(); });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; changed(); });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const until = (test: () => boolean, what: string) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${what}; stdout: ${stdout}; stderr: ${stderr}`)), 20_000 * SLOWDOWN);
-      changed = () => {
-        if (!test()) return;
-        clearTimeout(timer);
-        changed = () => {};
-        resolve();
-      };
-      changed();
-    });
+  const { output, exited, until } = watchOutput(child);
   try {
-    await until(() => /^stall: main thread blocked \d+ ms in [a-z]+/m.test(stderr), 'stall line on stderr');
+    await until(() => /^stall: main thread blocked \d+ ms in [a-z]+/m.test(output.stderr), 'stall line on stderr');
   } finally {
     fs.writeFileSync(go, '');
   }
   expect(await exited).toBe(0);
-  expect(stderr).toMatch(/^stalls \(> 100 ms\): 1, longest \d+\.\d+ ms in [a-z]+ \(main thread of pid \d+\)$/m);
+  expect(output.stderr).toMatch(/^stalls \(> 100 ms\): 1, longest \d+\.\d+ ms in [a-z]+ \(main thread of pid \d+\)$/m);
   // The traced process loaded the addon: its loop markers are in the trace.
   const trace = JSON.parse(fs.readFileSync(out, 'utf8')) as { traceEvents: { name: string }[] };
   expect(trace.traceEvents.some((e) => e.name === 'stall')).toBe(true);

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CHROMIUM, inChromium, SLOWDOWN } from './helpers';
+import { CHROMIUM, inChromium, SLOWDOWN, watchOutput } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'lib', 'cli', 'main.js');
@@ -162,41 +162,24 @@ describe('uvscope trace', () => {
       env: { ...process.env, STALL_GO: go },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    let changed: () => void = () => {};
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; changed(); });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; changed(); });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    /** Resolves when `test` holds of what the child printed so far (checked at each chunk). */
-    const until = (test: () => boolean, what: string) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${what}; stdout: ${stdout}; stderr: ${stderr}`)), 20_000 * SLOWDOWN);
-        changed = () => {
-          if (!test()) return;
-          clearTimeout(timer);
-          changed = () => {};
-          resolve();
-        };
-        changed();
-      });
+    const { output, exited, until } = watchOutput(child);
     try {
-      await until(() => stdout.includes('blocking\n'), "the script's block");
+      await until(() => output.stdout.includes('blocking\n'), "the script's block");
       const stallLine = /^stall: main thread blocked (\d+) ms in ([a-z]+)/m;
-      await until(() => stallLine.test(stderr), 'stall line on stderr');
+      await until(() => stallLine.test(output.stderr), 'stall line on stderr');
       // The script is still inside its block: it waits for the file only this test creates.
       expect(fs.existsSync(go)).toBe(false);
-      expect(stdout).not.toContain('released');
+      expect(output.stdout).not.toContain('released');
       expect(child.exitCode).toBeNull();
-      const [, blockedMs, phase] = stallLine.exec(stderr)!;
+      const [, blockedMs, phase] = stallLine.exec(output.stderr)!;
       expect(Number(blockedMs)).toBeGreaterThanOrEqual(100);
       expect(phase).not.toBe('startup');
     } finally {
       fs.writeFileSync(go, '');
     }
     expect(await exited).toBe(0);
-    expect(stdout).toContain('released');
-    expect(stderr).toMatch(/^stalls \(> 100 ms\): 1, longest \d+\.\d+ ms in [a-z]+ \(main thread of pid \d+\)$/m);
+    expect(output.stdout).toContain('released');
+    expect(output.stderr).toMatch(/^stalls \(> 100 ms\): 1, longest \d+\.\d+ ms in [a-z]+ \(main thread of pid \d+\)$/m);
 
     const events: any[] = JSON.parse(fs.readFileSync(out, 'utf8')).traceEvents;
     const stalls = events.filter((e) => e.cat === 'stall');

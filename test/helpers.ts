@@ -1,4 +1,5 @@
 /** Small helpers shared by the test files (not a test file itself: jest runs *.test.ts). */
+import type { Readable } from 'node:stream';
 
 /** Runs `fn`, returning what it threw synchronously (fails the test if it did not throw). */
 export function thrown(fn: () => unknown): Error & { code?: string } {
@@ -73,4 +74,38 @@ export async function inChromium<T>(file: string, inspect: (page: any) => Promis
   } finally {
     await browser.close();
   }
+}
+
+/**
+ * What a spawned child prints, as it prints it: `until(test, what)` resolves once `test` holds
+ * of the output so far (checked at each chunk) and rejects after 20 s with what was printed;
+ * `exited` resolves with the exit code.
+ */
+export function watchOutput(child: { stdout: Readable; stderr: Readable; on(event: 'exit', listener: (code: number | null) => void): unknown }) {
+  const output = { stdout: '', stderr: '' };
+  let changed: () => void = () => {};
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    output.stdout += chunk;
+    changed();
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    output.stderr += chunk;
+    changed();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const until = (test: () => boolean, what: string) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no ${what}; stdout: ${output.stdout}; stderr: ${output.stderr}`)),
+        20_000 * SLOWDOWN,
+      );
+      changed = () => {
+        if (!test()) return;
+        clearTimeout(timer);
+        changed = () => {};
+        resolve();
+      };
+      changed();
+    });
+  return { output, exited, until };
 }
