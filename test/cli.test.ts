@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CHROMIUM, inChromium, SLOWDOWN, watchOutput } from './helpers';
+import { CHROMIUM, inChromium, watchOutput } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'lib', 'cli', 'main.js');
