@@ -64,7 +64,7 @@ for major in "${majors[@]}"; do
   fi
   # PATH first, so child processes and `node` in scripts are this Node too.
   if PATH="$(dirname "$node_bin"):$PATH" UVSCOPE_REQUIRE_STACK=1 "$node_bin" node_modules/jest/bin/jest.js \
-      --testPathIgnorePatterns='/test/pack\.test\.ts$' ${JEST_ARGS:-}; then
+      --testPathIgnorePatterns='/test/package/pack\.test\.ts$' ${JEST_ARGS:-}; then
     summary+=("$version|$uv|$napi|pass")
   else
     summary+=("$version|$uv|$napi|FAIL")

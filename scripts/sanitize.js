@@ -68,7 +68,7 @@ function buildTypeScript() {
  * compiles the package with npm and compilers, whose processes the sanitizer variables are
  * stripped from anyway; it runs once per CI, in `npm test`.
  */
-const ASAN_DEFAULT_IGNORE = ['/test/pack\\.test\\.ts$'];
+const ASAN_DEFAULT_IGNORE = ['/test/package/pack\\.test\\.ts$'];
 
 function runJest(env, ignore = []) {
   const files = jestArgs.some((arg) => !arg.startsWith('-')) ? [] : ignore.map((p) => `--testPathIgnorePatterns=${p}`);
@@ -114,7 +114,7 @@ const VALGRIND_SKIP = ['*/sh', '*/bash', '*/dash', '*/env', '*/npm', '*/npx', '*
  * hours under memcheck; they run under ASan in CI), and the package and CLI report tests,
  * which exercise npm, compilers and Chromium rather than the addon.
  */
-const VALGRIND_DEFAULT_IGNORE = ['/test/stress', '/test/property', '/test/pack', '/test/cli', '/test/stall-watchdog', '/test/watchdog-preload', '/test/reentrancy'];
+const VALGRIND_DEFAULT_IGNORE = ['/test/stress/', '/test/package/pack', '/test/cli/cli', '/test/loop/stall-watchdog', '/test/watchdog-preload', '/test/reentrancy/'];
 
 function valgrind() {
   const logs = path.join(root, 'build-valgrind');
