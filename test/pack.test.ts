@@ -60,7 +60,7 @@ beforeAll(() => {
   fs.mkdirSync(copy);
   // What `npm pack` needs from a clone: the package's files, and the sources prepack and
   // prepare build from.
-  for (const entry of ['package.json', 'README.md', 'binding.gyp', 'CMakeLists.txt', 'native', 'dashboards', 'src', 'tsconfig.json', 'scripts']) {
+  for (const entry of ['package.json', 'README.md', 'binding.gyp', 'CMakeLists.txt', 'native', 'dashboards', 'docs', 'src', 'tsconfig.json', 'scripts']) {
     fs.cpSync(path.join(root, entry), path.join(copy, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(copy, 'node_modules'));
