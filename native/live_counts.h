@@ -1,5 +1,5 @@
 // Process-wide counts of the native objects alive right now, read by the leak tests
-// (test/stress.test.ts) through the addon's liveObjects(): exact where RSS is blurred by the
+// (test/stress/stress.test.ts) through the addon's liveObjects(): exact where RSS is blurred by the
 // allocator and by V8 (which from Node 24 keeps emptied heap pages). Process-wide atomics, not
 // per-environment state, because an observer core outlives its environment's AddonData by its
 // last close callback, and jobs are counted from several environments at once.

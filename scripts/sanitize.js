@@ -64,7 +64,7 @@ function buildTypeScript() {
 }
 
 /**
- * Left out of an ASan run unless named: the package test (test/pack.test.ts) packs, installs and
+ * Left out of an ASan run unless named: the package test (test/package/pack.test.ts) packs, installs and
  * compiles the package with npm and compilers, whose processes the sanitizer variables are
  * stripped from anyway; it runs once per CI, in `npm test`.
  */

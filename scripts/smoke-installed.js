@@ -3,7 +3,7 @@
 // hash job on the pool checked against node:crypto, a loop observer, and a stall watchdog that
 // must have its stack addon (stacks: true). Prints which files served them, as JSON:
 // { equal, iterations, addon, stack } with paths relative to the installed package. Run by
-// test/pack.test.ts and the release workflow's install jobs; exits non-zero on any failure.
+// test/package/pack.test.ts and the release workflow's install jobs; exits non-zero on any failure.
 'use strict';
 const crypto = require('node:crypto');
 const { createRequire } = require('node:module');

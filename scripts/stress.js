@@ -35,7 +35,7 @@ console.log(
 );
 const t0 = process.hrtime.bigint();
 // One file after the other (--runInBand): both are CPU-bound, and the machine may be shared.
-const result = spawnSync(process.execPath, [jest, '--runInBand', 'test/stress.test.ts', 'test/property.test.ts', ...jestArgs], {
+const result = spawnSync(process.execPath, [jest, '--runInBand', 'test/stress/stress.test.ts', 'test/stress/property.test.ts', ...jestArgs], {
   cwd: root,
   env,
   stdio: 'inherit',

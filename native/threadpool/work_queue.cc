@@ -133,7 +133,7 @@ Napi::Value WorkQueueWrap::SubmitJob(const Napi::CallbackInfo& info, size_t tail
   // Every status is checked. A worker.terminate() from another thread makes Node-API refuse
   // (napi_pending_exception) while this worker may still run JavaScript for a moment; returning
   // the unset `promise` then handed V8 a garbage value, which crashed the worker under ASan
-  // (test/fixtures/stress-terminate-submitting.js).
+  // (test/stress/fixtures/stress-terminate-submitting.js).
   napi_value promise = nullptr;
   napi_status status = napi_ok;
   if (!keep0.IsEmpty()) status = napi_create_reference(env, keep0, 1, &job->keep[0]);

@@ -1,7 +1,7 @@
 /**
  * The phases of a libuv loop iteration as plain data: their names, and the numbers the addon
  * writes for them (native/loop/phase.h; src/native.ts's `PhaseCode` holds the same numbers and is
- * checked against the addon's at load, test/cli-no-addon.test.ts checks these against it).
+ * checked against the addon's at load, test/cli/cli-no-addon.test.ts checks these against it).
  * Addon-free, so the CLI parent and the trace format can name phases without loading the addon.
  * Lifetime: none (constants).
  * @module

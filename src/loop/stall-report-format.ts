@@ -5,7 +5,7 @@
  * the 'stall' event carries. The TypeScript types below, a field table the compiler holds to
  * them (STALL_REPORT_LINE_FIELDS: every field of LiveStallReport, no other), and the parsers.
  * Used by the watchdog (loop/stall-watchdog.ts) and by the CLI parent (cli/trace/), which must
- * not load the addon: this module is addon-free. test/stall-report-format.test.ts holds lines
+ * not load the addon: this module is addon-free. test/loop/stall-report-format.test.ts holds lines
  * from real stalls against the table. Lifetime: none (types, constants and pure functions).
  * @module
  */

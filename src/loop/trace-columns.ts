@@ -2,7 +2,7 @@
  * The loop trace as the addon hands it over (`LoopObserver.traceColumns()`): four typed arrays
  * filled by native/loop/observer.cc, declared once here with a table of their array types the
  * compiler holds to the interface. Addon-free: the trace format (trace/format.ts) reads it in
- * the CLI's collector. test/stall-report-format.test.ts holds real columns against the table.
+ * the CLI's collector. test/loop/stall-report-format.test.ts holds real columns against the table.
  * Lifetime: none (types and constants).
  * @module
  */

@@ -6,7 +6,7 @@
 // while it is queued. OpenSSL is asked for one thread: the lanes (`parallelism`) are computed
 // in turn on this pool thread, which gives the same tag as computing them in parallel.
 // The password, nonce, secret and associated data are the kernel's adopted input copy (wiped by
-// Kernel::Run); the copies OpenSSL takes are OpenSSL's to wipe (test/threadpool-hygiene.test.ts
+// Kernel::Run); the copies OpenSSL takes are OpenSSL's to wipe (test/threadpool/threadpool-hygiene.test.ts
 // finds none of them freed unwiped, with Node 24's OpenSSL 3.5).
 #include <openssl/core.h>
 #include <openssl/err.h>
