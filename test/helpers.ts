@@ -109,3 +109,38 @@ export function watchOutput(child: { stdout: Readable; stderr: Readable; on(even
     });
   return { output, exited, until };
 }
+
+/**
+ * The JSON lines a child prints on `stdout`, parsed as they come: `received` holds every one so
+ * far; `next(match)` resolves with the first (already received or still to come) that matches,
+ * and rejects once `ended` resolves without one (with what `ended` resolved with).
+ */
+export function jsonLines<T>(stdout: Readable, ended: Promise<unknown>) {
+  const received: T[] = [];
+  const waiters: { match: (line: T) => boolean; resolve: (line: T) => void }[] = [];
+  let buffered = '';
+  stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    let newline;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = JSON.parse(buffered.slice(0, newline)) as T;
+      buffered = buffered.slice(newline + 1);
+      received.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.match(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  });
+  const next = (match: (line: T) => boolean): Promise<T> => {
+    const found = received.find(match);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      waiters.push({ match, resolve });
+      ended.then((end) => reject(new Error(`child ended (${JSON.stringify(end)}) before the expected line`)));
+    });
+  };
+  return { received, next };
+}

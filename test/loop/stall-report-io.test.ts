@@ -15,7 +15,7 @@ import path from 'node:path';
 
 import { parseStallReport } from '../../src';
 import type { LiveStallReport, StallWatchdogStats } from '../../src';
-import { SLOWDOWN } from '../helpers';
+import { jsonLines, SLOWDOWN } from '../helpers';
 
 const CHILD = path.join(__dirname, 'fixtures', 'report-io-child.js');
 /** A child that has not ended by then is stuck (on its report file): the test fails. */
@@ -47,25 +47,7 @@ function startChild(args: string[], prefix: string[] = []): Child {
     stuck = true;
     child.kill('SIGKILL');
   }, STUCK_MS);
-  const messages: Message[] = [];
-  const waiters: { match: (m: Message) => boolean; resolve: (m: Message) => void }[] = [];
-  let buffered = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk;
-    let newline;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const message = JSON.parse(buffered.slice(0, newline)) as Message;
-      buffered = buffered.slice(newline + 1);
-      messages.push(message);
-      for (const waiter of [...waiters]) {
-        if (waiter.match(message)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(message);
-        }
-      }
-    }
-  });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   child.stdin.on('error', () => {});
   const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stuck: boolean }>((resolve) =>
@@ -74,16 +56,10 @@ function startChild(args: string[], prefix: string[] = []): Child {
       resolve({ code, signal, stderr, stuck });
     }),
   );
+  const { received: messages, next } = jsonLines<Message>(child.stdout, ended);
   return {
     messages,
-    next(match) {
-      const found = messages.find(match);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        waiters.push({ match, resolve });
-        ended.then((end) => reject(new Error(`child ended (${JSON.stringify(end)}) before the expected message`)));
-      });
-    },
+    next,
     go: () => child.stdin.write('go\n'),
     ended,
     destroyStderr: () => child.stderr.destroy(),

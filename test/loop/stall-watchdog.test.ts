@@ -15,7 +15,7 @@ import path from 'node:path';
 import { LoopObserver, nowNs, parseStallReport, STALL_CHANNEL, StallEvent, StallWatchdog } from '../../src';
 import { native } from '../../src/native';
 import { loadStackAddon } from '../../src/stack/load';
-import { SLOWDOWN, thrown } from '../helpers';
+import { jsonLines, SLOWDOWN, thrown } from '../helpers';
 
 const CHILD = path.join(__dirname, 'fixtures', 'stall-child.js');
 
@@ -48,41 +48,15 @@ function startChild(args: string[], env: NodeJS.ProcessEnv = process.env): Child
   const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.add(child);
   child.on('exit', () => children.delete(child));
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
-  let buffered = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk;
-    let newline;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const line = JSON.parse(buffered.slice(0, newline)) as Record<string, unknown>;
-      buffered = buffered.slice(newline + 1);
-      lines.push(line);
-      for (const waiter of [...waiters]) {
-        if (waiter.match(line)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(line);
-        }
-      }
-    }
-  });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, stderr })),
   );
+  const { received: lines, next } = jsonLines<Record<string, unknown>>(child.stdout, exited);
   return {
     lines,
-    next(match) {
-      const found = lines.find(match);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        waiters.push({ match, resolve });
-        exited.then(({ code, signal, stderr: text }) =>
-          reject(new Error(`child exited (${code ?? signal}) before the expected line; stderr: ${text}`)),
-        );
-      });
-    },
+    next,
     exited,
     kill: (signal) => child.kill(signal),
   };
