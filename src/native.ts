@@ -182,19 +182,20 @@ export interface NativeWorkQueue {
   resetStats(): void;
   /** Bucket read-out of a kernel's queueWait (which 0), run (1) or returnDelay (2) histogram, as NativeLoopObserver.buckets. */
   buckets(kernel: number, which: number, out: Float64Array): number;
-  setReporter(
-    report: (
-      kernel: number,
-      outcome: 0 | 1 | 2,
-      queuedAt: bigint,
-      startedAt: bigint,
-      finishedAt: bigint,
-      settledAt: bigint,
-      thread: number,
-      bytes: number,
-    ) => void,
-  ): void;
+  setReporter(report: JobReporter): void;
 }
+
+/** What a queue calls as each reported job settles (kernel id, outcome 0 completed 1 failed 2 cancelled, monotonic ns, pool thread, bytes). */
+export type JobReporter = (
+  kernel: number,
+  outcome: 0 | 1 | 2,
+  queuedAt: bigint,
+  startedAt: bigint,
+  finishedAt: bigint,
+  settledAt: bigint,
+  thread: number,
+  bytes: number,
+) => void;
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeHasher {}

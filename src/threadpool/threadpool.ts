@@ -40,7 +40,7 @@ import {
   wipedWhenSettled,
   zeroCopyOption,
 } from './inputs';
-import { JobFlag, KERNEL_NAMES, KernelName, native, NativeHasher, NativeWorkQueue } from '../native';
+import { JobFlag, JobReporter, KERNEL_NAMES, KernelName, native, NativeHasher, NativeWorkQueue } from '../native';
 import {
   CipherKey,
   CipherOptions,
@@ -206,16 +206,7 @@ function readJobStats(numbers: Float64Array, at: number): JobStats {
   };
 }
 
-function report(
-  kernel: number,
-  outcome: 0 | 1 | 2,
-  queuedAt: bigint,
-  startedAt: bigint,
-  finishedAt: bigint,
-  settledAt: bigint,
-  thread: number,
-  bytes: number,
-): void {
+const report: JobReporter = (kernel, outcome, queuedAt, startedAt, finishedAt, settledAt, thread, bytes) => {
   const ran = startedAt !== 0n;
   jobChannel.publish({
     kernel: KERNEL_NAMES[kernel],
@@ -230,7 +221,7 @@ function report(
     thread,
     bytes,
   } satisfies JobRecord);
-}
+};
 
 /**
  * Runs native kernels on the libuv thread pool of this process, from the loop of the thread
