@@ -272,7 +272,12 @@ void ObserverCore::OnTimerMarker(uv_timer_t* handle) {
   // run in this same phase). Re-armed at 0 ms now, the marker is due at the loop's current
   // time with the newest start order: libuv runs every timer already due before it, in this
   // same phase. One step per iteration: the second firing emits.
-  if (!self->timerMarkerRearmed_ && uv_now(self->loop_) > self->timerMarkerArmedMs_) {
+  // From libuv 1.48 a timer started in the timers phase waits for the next iteration, where
+  // the next check would re-arm it first: the iteration would have no timers marker at all.
+  // There the marker emits at its first firing (a late JS timer then runs after it).
+  static const bool rearmRunsInSamePass = uv_version() < ((1 << 16) | (48 << 8));
+  if (rearmRunsInSamePass && !self->timerMarkerRearmed_ &&
+      uv_now(self->loop_) > self->timerMarkerArmedMs_) {
     self->timerMarkerRearmed_ = true;
     uv_timer_start(&self->timerMarker_, OnTimerMarker, 0, 0);
     return;
