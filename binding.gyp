@@ -10,6 +10,7 @@
         "native/loop/report_sink.cc",
         "native/loop/stall_watchdog.cc",
         "native/threadpool/work_queue.cc",
+        "native/threadpool/pool_threads.cc",
         "native/threadpool/submissions.cc",
         "native/threadpool/wrappers.cc",
         "native/threadpool/digests.cc",

@@ -16,6 +16,7 @@
 #include "loop/stall_watchdog.h"
 #include "pin_library.h"
 #include "threadpool/arguments.h"
+#include "threadpool/pool_threads.h"
 #include "threadpool/work_queue.h"
 #include "threadpool/wrappers.h"
 #include "typed_args.h"
@@ -203,6 +204,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   HashManyBatchWrap::Init(env, exports, data);
   CipherWrap::Init(env, exports, data);
   BarrierWrap::Init(env, exports);
+  InitPoolThreads(env, exports);
   exports.Set("abortForExit", Napi::Function::New(env, AbortForExit, "abortForExit"));
   exports.Set("isDetached", Napi::Function::New(env, IsDetached, "isDetached"));
   exports.Set("digestInfo", Napi::Function::New(env, DigestInfo, "digestInfo"));

@@ -244,7 +244,12 @@ export interface NativeAddon {
   };
   NativeHasher: new (algorithm: string, outputLength: number) => NativeHasher;
   NativeHashManyBatch: new (algorithm: string, inputs: Bytes[], outputLength: number, inPlace: boolean[]) => NativeHashManyBatch;
-  NativeBarrier: new () => NativeBarrier;
+  /** `target`: release once that many arrived (0: never); `maxHoldMs`: each holds at most that long (0: no limit). */
+  NativeBarrier: new (target?: number, maxHoldMs?: number) => NativeBarrier;
+  /** Kernel thread ids of the pool threads that ran a uvscope job (probes included), in order. */
+  poolThreadIds(): Int32Array;
+  /** Per tid [cpuNs, runQueueWaitNs, timeslices] into `out` (NaN: unreadable); false where the platform has no schedstat. */
+  readThreadTimes(tids: Int32Array, out: Float64Array): boolean;
   NativeCipher: new (algorithm: string, flags: number, tagLength: number, key: Bytes, iv: Bytes) => NativeCipher;
   /** [OpenSSL mode, key length, iv length, block size, AEAD, OpenSSL's name], or undefined when OpenSSL cannot run it. */
   cipherInfo(name: string): [number, number, number, number, boolean, string] | undefined;

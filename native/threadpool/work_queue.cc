@@ -5,6 +5,7 @@
 #include "../clock.h"
 #include "../live_counts.h"
 #include "../typed_args.h"
+#include "pool_threads.h"
 
 namespace uvscope {
 
@@ -177,7 +178,10 @@ void WorkQueueWrap::StartInLibuv(Job* job) {
 void WorkQueueWrap::RunJob(uv_work_t* req) {
   Job* job = static_cast<Job*>(req->data);
   WorkQueueWrap* queue = job->queue;
-  if (poolThreadIndex < 0) poolThreadIndex = nextPoolThreadIndex.fetch_add(1);
+  if (poolThreadIndex < 0) {
+    poolThreadIndex = nextPoolThreadIndex.fetch_add(1);
+    RegisterPoolThread();
+  }
   job->thread = poolThreadIndex;
   job->startedAt = NowNs();
   // Introspection probes stay out of the counters, as they stay out of stats().

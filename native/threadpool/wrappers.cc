@@ -93,7 +93,11 @@ void BarrierWrap::Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeBarrier", ctor);
 }
 
-BarrierWrap::BarrierWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BarrierWrap>(info) {}
+// new NativeBarrier(target?, maxHoldMs?): checked by the TypeScript callers.
+BarrierWrap::BarrierWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BarrierWrap>(info) {
+  if (info.Length() > 0 && info[0].IsNumber()) barrier->target = info[0].As<Napi::Number>().Uint32Value();
+  if (info.Length() > 1 && info[1].IsNumber()) barrier->maxHoldMs = info[1].As<Napi::Number>().DoubleValue();
+}
 
 Napi::Value BarrierWrap::Arrived(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), barrier->Arrived());

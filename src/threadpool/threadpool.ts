@@ -57,6 +57,7 @@ import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './kdf';
 import { Hasher } from './hasher';
 import { measureSizeOn, parsePoolSize, poolSize } from './size';
 import { monitorSaturationOn, SaturationMonitor } from './saturation';
+import { monitorThreadsOn, PoolThreadMonitor, PoolThreadMonitorOptions } from './threads';
 
 export type { KernelName } from '../native';
 export type { JobRecord, SaturationEvent } from '../channels';
@@ -71,6 +72,8 @@ export { Hasher } from './hasher';
 export type { PoolSize } from './size';
 export { parsePoolSize, poolSize } from './size';
 export type { SaturationMonitor, SaturationStats } from './saturation';
+export type { PoolThreadMonitor, PoolThreadMonitorOptions, PoolThreadStats, PoolThreadTimes } from './threads';
+export { poolThreadTimesSupported } from './threads';
 
 /** Options of the hashing calls. */
 export interface HashOptions extends InputOptions {
@@ -643,16 +646,26 @@ export function monitorSaturation(options: { intervalMs?: number; maxSamples?: n
   return monitorSaturationOn(defaultPool().nativeQueue, options);
 }
 
+/**
+ * Measures the pool's threads from the kernel (Linux): each thread's CPU time and time runnable
+ * but waiting for a CPU, whoever's work it runs (fs, dns, zlib, node:crypto, other addons,
+ * uvscope). Finds the threads with short probe jobs first (`ready` settles when done).
+ */
+export function monitorThreads(options?: PoolThreadMonitorOptions): PoolThreadMonitor {
+  return monitorThreadsOn(defaultPool().nativeQueue, options);
+}
+
 /** The default pool (no concurrency limit of its own) with the pool-wide introspection functions. */
 export interface DefaultThreadPool extends ThreadPool {
   size: typeof poolSize;
   measureSize: typeof measureSize;
   monitorSaturation: typeof monitorSaturation;
+  monitorThreads: typeof monitorThreads;
 }
 
 let defaultInstance: DefaultThreadPool | undefined;
 function defaultPool(): DefaultThreadPool {
-  defaultInstance ??= Object.assign(new ThreadPool(), { size: poolSize, measureSize, monitorSaturation });
+  defaultInstance ??= Object.assign(new ThreadPool(), { size: poolSize, measureSize, monitorSaturation, monitorThreads });
   return defaultInstance;
 }
 

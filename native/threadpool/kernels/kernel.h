@@ -253,11 +253,15 @@ std::unique_ptr<Kernel> MakeScryptKernel(ByteView password, ByteView salt, size_
 // Checks scrypt parameters exactly as OpenSSL will, without deriving anything.
 bool ScryptParamsValid(uint64_t N, uint64_t r, uint64_t p, uint64_t maxmem);
 
-// measureSize(): hold jobs block on this until Release(); Arrived() counts how many ran at once.
+// measureSize() and pool-thread discovery: hold jobs block on this until Release(), until
+// `target` of them have arrived (0: no target) or each has held its thread `maxHoldMs` (0: no
+// limit); Arrived() counts how many ran at once.
 struct HoldBarrier {
   std::mutex mutex;
   std::condition_variable wake;
   uint32_t arrived = 0;
+  uint32_t target = 0;
+  double maxHoldMs = 0;
   bool released = false;
   void Release();
   uint32_t Arrived();

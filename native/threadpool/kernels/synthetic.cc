@@ -4,6 +4,9 @@
 // many pool threads run at once).
 #include <time.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "../../clock.h"
 #include "kernel.h"
 
@@ -68,8 +71,21 @@ class HoldKernel : public Kernel {
     std::unique_lock<std::mutex> lock(barrier_->mutex);
     if (barrier_->released) return;
     barrier_->arrived++;
+    if (barrier_->target != 0 && barrier_->arrived >= barrier_->target) {
+      barrier_->released = true;
+      barrier_->wake.notify_all();
+    }
+    using Clock = std::chrono::steady_clock;
+    const bool limited = barrier_->maxHoldMs > 0;
+    const Clock::time_point deadline =
+        Clock::now() + std::chrono::microseconds(static_cast<int64_t>(barrier_->maxHoldMs * 1000));
     while (!barrier_->released && !abort.load(std::memory_order_relaxed)) {
-      barrier_->wake.wait_for(lock, std::chrono::milliseconds(5));
+      Clock::time_point wakeAt = Clock::now() + std::chrono::milliseconds(5);  // polls abort
+      if (limited) {
+        if (Clock::now() >= deadline) return;
+        wakeAt = std::min(wakeAt, deadline);
+      }
+      barrier_->wake.wait_until(lock, wakeAt);
     }
   }
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
