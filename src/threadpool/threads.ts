@@ -9,7 +9,8 @@
  * job (libuv does not say which threads are its own, and names them only from 1.50). To reach
  * every thread, discovery submits one hold probe per expected thread; a probe waits for the
  * others at most `maxHoldMs` (so a busy pool is never held long), and rounds repeat every
- * 100 ms until every expected thread is known or `discoveryTimeoutMs` has passed.
+ * 100 ms (doubling up to 5 s after a round that finds nothing new) until every expected thread
+ * is known or `discoveryTimeoutMs` has passed.
  *
  * Lifetime: a monitor reads only when asked (`stats()`); between discovery rounds it holds an
  * unref'd timer, so it never keeps the process alive; `stop()` ends discovery.
@@ -49,7 +50,11 @@ export interface PoolThreadStats {
 
 /** A running pool-thread monitor. */
 export interface PoolThreadMonitor {
-  /** Settles when discovery ends: every expected thread found, or `discoveryTimeoutMs` passed, or stopped. Never rejects. */
+  /**
+   * Settles when discovery ends: every expected thread found, or `discoveryTimeoutMs` passed, or
+   * stopped. Never rejects. Between discovery rounds nothing keeps the process alive, so a
+   * process with nothing else to do may exit before it settles.
+   */
   readonly ready: Promise<void>;
   stats(): PoolThreadStats;
   /** Starts a new window now. */
@@ -75,6 +80,7 @@ export interface PoolThreadTotals {
 }
 
 const ROUND_INTERVAL_MS = 100;
+const MAX_ROUND_INTERVAL_MS = 5_000;
 
 /** Whether this platform gives per-thread CPU and run-queue time (Linux schedstat). */
 export const poolThreadTimesSupported = process.platform === 'linux';
@@ -94,13 +100,20 @@ export function readPoolThreadTimes(tids: Int32Array = native.poolThreadIds()): 
 
 /** @internal Discovery rounds until `expected` pool threads are registered, or `shouldStop()`. */
 async function discoverThreads(queue: NativeWorkQueue, expected: number, maxHoldMs: number, shouldStop: () => boolean): Promise<void> {
+  let intervalMs = ROUND_INTERVAL_MS;
   while (native.poolThreadIds().length < expected && !shouldStop()) {
+    const foundBefore = native.poolThreadIds().length;
     const barrier = new native.NativeBarrier(expected, maxHoldMs);
     const probes: Promise<void>[] = [];
     for (let i = 0; i < expected; i++) probes.push(queue.hold(barrier, JobFlag.ExcludeStats)!);
     await Promise.allSettled(probes);
-    if (native.poolThreadIds().length >= expected || shouldStop()) return;
-    await new Promise<void>((resolve) => setTimeout(resolve, ROUND_INTERVAL_MS).unref());
+    const found = native.poolThreadIds().length;
+    if (found >= expected || shouldStop()) return;
+    // A round that found nothing new: the missing threads are busy for long, or the pool is
+    // smaller than UV_THREADPOOL_SIZE says (changed after the pool started). Back off, so that
+    // probes holding the free threads cost less and less.
+    intervalMs = found > foundBefore ? ROUND_INTERVAL_MS : Math.min(intervalMs * 2, MAX_ROUND_INTERVAL_MS);
+    await new Promise<void>((resolve) => setTimeout(resolve, intervalMs).unref());
   }
 }
 

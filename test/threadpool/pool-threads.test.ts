@@ -40,6 +40,20 @@ describe('monitorThreads() finds the pool threads', () => {
       expect([...result.tids].sort()).toEqual(named.sort());
     }
   }, 40_000 * SLOWDOWN);
+
+  test('a thread busy with work of another addon when discovery starts is found once it is free', async () => {
+    const result = await child<{ tids: number[]; discovering: boolean; hashDone: boolean }>('busy-thread', 4);
+    expect(new Set(result.tids).size).toBe(4);
+    expect(result.discovering).toBe(false);
+    expect(result.hashDone).toBe(true); // the fourth thread could only be found after the hash
+  }, 40_000 * SLOWDOWN);
+
+  test('a pool smaller than UV_THREADPOOL_SIZE says (raised after the pool started): the threads there are, then discovery gives up', async () => {
+    const result = await child<{ tids: number[]; expected: number; discovering: boolean }>('smaller-pool', 2);
+    expect(result.expected).toBe(8);
+    expect(new Set(result.tids).size).toBe(2);
+    expect(result.discovering).toBe(false);
+  }, 40_000 * SLOWDOWN);
 });
 
 describe('monitorThreads() measures work it never submitted', () => {
