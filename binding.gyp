@@ -9,6 +9,7 @@
         "native/loop/live_reports.cc",
         "native/loop/report_sink.cc",
         "native/loop/stall_watchdog.cc",
+        "native/loop/thread_cpu.cc",
         "native/threadpool/work_queue.cc",
         "native/threadpool/pool_threads.cc",
         "native/threadpool/submissions.cc",

@@ -47,6 +47,10 @@ constexpr uint32_t kCaptureFrames = 256;
 constexpr uint64_t kFirstRetryNs = 5000000;   // 5 ms
 constexpr uint64_t kMaxRetryNs = 500000000;   // 500 ms
 
+// While its loop thread's CPU clock can be read, the watchdog looks at least this often, so
+// that every busy stretch has a CPU sample before it becomes a stall (thread_cpu.h).
+constexpr uint64_t kCpuSampleNs = 50000000;  // 50 ms
+
 // A `stackUnavailable` text in a line that had to be shortened keeps this many bytes.
 constexpr size_t kShortTextBytes = 512;
 
@@ -113,6 +117,7 @@ struct Shortening {
 void AppendReportFields(std::string& out, const StallReport& report, const Shortening& cut = Shortening()) {
   out += "\"atNs\":\"" + std::to_string(report.atNs) + "\",\"elapsedNs\":" + std::to_string(report.elapsedNs) +
          ",\"phase\":\"" + PhaseName(report.phase) + "\",\"iteration\":" + std::to_string(report.iteration);
+  if (report.hasCpu) out += ",\"cpuNs\":" + std::to_string(report.cpuNs);
   if (report.hasStack) {
     out += ",\"stackCaptureNs\":" + std::to_string(report.stackCaptureNs) + ",\"stack\":";
     AppendFrames(out, report.stack, cut.frames);
@@ -199,6 +204,8 @@ int StallWatchdogCore::Start() {
   running_ = true;
   stallEnd_.open.store(false, std::memory_order_relaxed);
   heartbeat_->Watch(&stallEnd_);
+  loopCpu_.TakeCurrentThread();
+  stretchCpu_ = StretchCpu();
   // The watch starts now: time spent before start() is nobody's stall.
   heartbeat_->BeatNow(heartbeat_->PhaseOutsideMarkers());
   stopping_ = false;
@@ -350,6 +357,10 @@ void StallWatchdogCore::Look(std::unique_lock<std::mutex>& lock) {
   uint64_t idleSinceNs = idle > beat.idleNs ? idle - beat.idleNs : 0;
   if (idleSinceNs > sinceBeatNs) idleSinceNs = sinceBeatNs;
   uint64_t busyNs = sinceBeatNs - idleSinceNs;
+  // Poll waits first and then runs callbacks, so the busy stretch began when the waiting ended.
+  const uint64_t stretchStartNs = beat.beatNs + idleSinceNs;
+  uint64_t cpuNs;
+  if (loopCpu_.Read(&cpuNs)) stretchCpu_.Sample(stretchStartNs, now, cpuNs);
 
   if (stallOpen_ && beat.seq != stall_.seq) {
     // The loop beat again: the stall ended at the first beat after it was seen.
@@ -363,16 +374,16 @@ void StallWatchdogCore::Look(std::unique_lock<std::mutex>& lock) {
       stall_ = StallRecord();
       stall_.number = ++stalls_;
       stall_.seq = beat.seq;
-      // Poll waits first and then runs callbacks, so the busy stretch began when the
-      // waiting ended.
-      stall_.startedAtNs = beat.beatNs + idleSinceNs;
+      stall_.startedAtNs = stretchStartNs;
       stall_.phase = PhaseAfterMarker(beat.phase);
       stall_.iteration = beat.iteration;
       heartbeat_->MarkStallOpen(stallEnd_);
       Report(now, lock);
       nextReportNs_ = now + config_.repeatNs;
       uv_async_send(&async_);  // runs once the loop turns: emits the 'stall' event
-      waitNs_ = config_.repeatNs ? config_.repeatNs : config_.thresholdNs;
+      // The next report, and the end of the stall at least every threshold: a next stall may
+      // begin right after this one, before the loop thread could say this one ended.
+      waitNs_ = config_.repeatNs ? std::min(config_.repeatNs, config_.thresholdNs) : config_.thresholdNs;
     } else {
       waitNs_ = config_.thresholdNs - busyNs;
     }
@@ -385,6 +396,9 @@ void StallWatchdogCore::Look(std::unique_lock<std::mutex>& lock) {
     // Look again for the end of the stall at least every threshold.
     waitNs_ = config_.repeatNs ? std::min(nextReportNs_ - now, config_.thresholdNs) : config_.thresholdNs;
   }
+  // A CPU sample inside every busy stretch before it reaches the threshold, so that the first
+  // report can say how much of it was on a CPU.
+  if (loopCpu_.available()) waitNs_ = std::min(waitNs_, std::min(config_.thresholdNs / 2, kCpuSampleNs));
 }
 
 // One report of the open stall. Its number is taken under the mutex; the stack request and
@@ -398,6 +412,8 @@ void StallWatchdogCore::Report(uint64_t nowNs, std::unique_lock<std::mutex>& loc
   report.elapsedNs = nowNs - stall_.startedAtNs;
   report.phase = stall_.phase;
   report.iteration = stall_.iteration;
+  uint64_t cpuNowNs;
+  if (loopCpu_.Read(&cpuNowNs)) report.hasCpu = stretchCpu_.Since(stall_.startedAtNs, nowNs, cpuNowNs, &report.cpuNs);
   const uint64_t number = stall_.number;
   const uint64_t startedAtNs = stall_.startedAtNs;
   const uint64_t reportNumber = ++stall_.reportCount;

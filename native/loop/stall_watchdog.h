@@ -35,6 +35,7 @@
 #include "../stack/stack_provider.h"
 #include "heartbeat.h"
 #include "report_sink.h"
+#include "thread_cpu.h"
 
 namespace uvscope {
 
@@ -64,6 +65,8 @@ struct StallReport {
   std::vector<CapturedFrame> stack;
   bool inNative = false;
   std::string stackUnavailable;
+  bool hasCpu = false;
+  uint64_t cpuNs = 0;  // CPU the blocked thread used since the stall began (thread_cpu.h)
 };
 
 struct StallRecord {
@@ -171,6 +174,8 @@ class StallWatchdogCore {
   StallRecord stall_;  // the open stall, while stallOpen_
   uint64_t nextReportNs_ = 0;
   uint64_t waitNs_ = 0;  // how long the watchdog thread sleeps after this look
+  ThreadCpuClock loopCpu_;  // the loop thread's CPU clock, taken at start()
+  StretchCpu stretchCpu_;   // watchdog thread: the first CPU sample of the current busy stretch
   std::deque<StallRecord> finished_;  // over, not yet emitted
   uint64_t reportInFlight_ = 0;       // the stall whose report is being made unlocked (0: none)
   std::shared_ptr<CaptureSlot> capture_;

@@ -32,6 +32,15 @@ export interface StallReport {
   phase: StallPhase;
   /** The heartbeat's loop iteration count (prepares seen since the environment's first watchdog started). */
   iteration: number;
+  /**
+   * CPU time the blocked thread used since the stall began, ns (read by the watchdog thread
+   * from the blocked thread's CPU clock: measured from the watchdog's first look inside the
+   * stall, at most 50 ms after it began, and extrapolated back to its start). Near `elapsedNs`:
+   * computing (a regular expression, `JSON.parse`, `pbkdf2Sync`); near 0: waiting
+   * (`Atomics.wait`, a synchronous read of a slow pipe or network file, a lock). Absent where
+   * the platform has no per-thread CPU clock (macOS, Windows).
+   */
+  cpuNs?: number;
   /** The blocked thread's JavaScript stack, innermost first (at most `maxFrames`). */
   stack?: StallStackFrame[];
   /**
@@ -101,6 +110,7 @@ export const STALL_REPORT_LINE_FIELDS: { readonly [K in keyof LiveStallReport]-?
   elapsedNs: { type: 'number', optional: false },
   phase: { type: 'string', optional: false },
   iteration: { type: 'number', optional: false },
+  cpuNs: { type: 'number', optional: true },
   stack: { type: 'frames', optional: true },
   framesOmitted: { type: 'number', optional: true },
   stackCaptureNs: { type: 'number', optional: true },
@@ -115,6 +125,7 @@ export const STALL_REPORT_FIELDS: { readonly [K in keyof StallReport]-?: WireFie
   elapsedNs: STALL_REPORT_LINE_FIELDS.elapsedNs,
   phase: STALL_REPORT_LINE_FIELDS.phase,
   iteration: STALL_REPORT_LINE_FIELDS.iteration,
+  cpuNs: STALL_REPORT_LINE_FIELDS.cpuNs,
   stack: STALL_REPORT_LINE_FIELDS.stack,
   framesOmitted: STALL_REPORT_LINE_FIELDS.framesOmitted,
   stackCaptureNs: STALL_REPORT_LINE_FIELDS.stackCaptureNs,

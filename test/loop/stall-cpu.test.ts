@@ -1,0 +1,78 @@
+/**
+ * A stall report's `cpuNs`: the CPU time the blocked thread used since the stall began, read
+ * by the watchdog thread. Computing (a busy loop) reads near the stall's length, waiting (a
+ * synchronous child process, Atomics.wait) near zero; checked against the thread's own
+ * schedstat (Linux), an independent reading of the same clock.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+
+import { StallEvent, StallWatchdog } from '../../src';
+import { SLOWDOWN } from '../helpers';
+
+const linux = process.platform === 'linux';
+
+/** This thread's CPU time from the kernel (schedstat's first field), ns. */
+function threadCpuNs(): number {
+  return Number(fs.readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
+/** Runs `block` from a setImmediate callback and resolves with the stall that covers it. */
+function stallOf(watchdog: StallWatchdog, block: () => void): Promise<{ event: StallEvent; cpuUsedNs: number }> {
+  return new Promise((resolve) => {
+    let blockStart = 0n;
+    let cpuUsedNs = 0;
+    watchdog.on('stall', function onStall(event) {
+      // A stall that ended before the block began is jest's own work on a loaded machine.
+      if (blockStart === 0n || event.startedAtNs + BigInt(event.durationNs) < blockStart) return;
+      watchdog.off('stall', onStall);
+      resolve({ event, cpuUsedNs });
+    });
+    setImmediate(() => {
+      blockStart = process.hrtime.bigint();
+      const cpuBefore = threadCpuNs();
+      block();
+      cpuUsedNs = threadCpuNs() - cpuBefore;
+    });
+  });
+}
+
+(linux ? describe : describe.skip)('cpuNs: on a CPU or waiting', () => {
+  let watchdog: StallWatchdog | undefined;
+  afterEach(() => watchdog?.close());
+
+  test('computing: every report has cpuNs, never more than the thread used, and most of the stall on a busy loop', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 60, repeatMs: 60, stacks: false }).start();
+    const { event, cpuUsedNs } = await stallOf(watchdog, () => {
+      const end = process.hrtime.bigint() + BigInt(400e6 * SLOWDOWN);
+      while (process.hrtime.bigint() < end);
+    });
+    expect(event.reports.length).toBeGreaterThanOrEqual(2);
+    for (const report of event.reports) {
+      expect(report.cpuNs).toEqual(expect.any(Number));
+      expect(report.cpuNs!).toBeLessThanOrEqual(report.elapsedNs);
+      expect(report.cpuNs!).toBeLessThanOrEqual(cpuUsedNs + 5e6);
+    }
+    const last = event.reports[event.reports.length - 1];
+    // On a machine shared with other tests the thread may get only part of a CPU; the
+    // independent reading says how much it got, and the report must say about as much.
+    const share = cpuUsedNs / Number(event.durationNs);
+    expect(last.cpuNs! / last.elapsedNs).toBeGreaterThan(share - 0.25);
+    expect(last.cpuNs! / last.elapsedNs).toBeGreaterThan(0.2);
+  });
+
+  test.each([
+    ['a synchronous child process (execFileSync)', () => execFileSync('sleep', [String(0.4 * SLOWDOWN)])],
+    ['Atomics.wait', () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400 * SLOWDOWN)],
+  ])('waiting in %s: cpuNs near zero', async (_name, block) => {
+    watchdog = new StallWatchdog({ thresholdMs: 60, repeatMs: 100, stacks: false }).start();
+    const { event, cpuUsedNs } = await stallOf(watchdog, block);
+    for (const report of event.reports) {
+      expect(report.cpuNs).toEqual(expect.any(Number));
+      expect(report.cpuNs!).toBeLessThanOrEqual(cpuUsedNs + 5e6);
+    }
+    // Starting the wait costs some CPU (a fork for the child process), the rest is waiting.
+    const last = event.reports[event.reports.length - 1];
+    expect(last.cpuNs! / last.elapsedNs).toBeLessThan(0.15);
+  });
+});
