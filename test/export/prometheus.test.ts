@@ -633,6 +633,12 @@ describe('uvscope/prometheus', () => {
       });
     }, 40_000 * SLOWDOWN);
 
+    test('discovery never keeps the process alive, and a worker terminated during its discovery ends cleanly', async () => {
+      const result = await child<{ workerDiscovering: boolean; discoveryRunningAtExit: boolean }>('left-running');
+      // Still looking for the 8 threads UV_THREADPOOL_SIZE now names, yet the process ended by itself.
+      expect(result).toEqual({ workerDiscovering: true, discoveryRunningAtExit: true });
+    }, 40_000 * SLOWDOWN);
+
     test('where the platform has no per-thread figures: no pool-thread metric in either exporter, nothing thrown', async () => {
       const result = await child<{ prometheus: string[]; otel: string[]; producer: string[]; producerMetrics: number; monitorCode: string }>('unsupported');
       expect(result).toEqual({ prometheus: [], otel: [], producer: [], producerMetrics: expect.any(Number), monitorCode: 'ERR_UVSCOPE_UNSUPPORTED_PLATFORM' });
