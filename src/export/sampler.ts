@@ -1,8 +1,9 @@
 /**
  * What both exporters share: one native snapshot of the loop observer, the stall watchdog, the
  * thread pool and the pool threads' kernel figures (pool-threads.ts) per scrape or collection,
- * turned into monotonic totals that survive the user's reset()s. Lifetime: from the exporter's setup to its `stop()`. Needs
- * neither prom-client nor @opentelemetry/api, so each exporter loads without the other's peer.
+ * turned into monotonic totals that survive the user's reset()s. Lifetime: from the exporter's
+ * setup to its `stop()`. Needs neither prom-client nor @opentelemetry/api, so each exporter
+ * loads without the other's peer.
  * @internal
  * @module
  */
@@ -247,7 +248,7 @@ export class UvSampler {
     this.poolThreads = options.poolThreads ? new PoolThreadCounters() : undefined;
   }
 
-  /** Starts the dedicated observer, the saturation probes and the pool size measurement. */
+  /** Starts the dedicated observer, the saturation probes, the pool size measurement and then the pool-thread discovery. */
   start(): void {
     const options = this.#options;
     if (this.#ownsObserver) this.observer.start();
