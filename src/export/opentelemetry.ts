@@ -8,7 +8,7 @@ import type { Attributes, BatchObservableResult, Meter, Observable } from '@open
 
 import { requirePeer, UvSampler, validateSamplerOptions } from './sampler';
 import type { DistributionSample, UvMetricsHandle } from './sampler';
-import { packageVersion, validateAttributes } from './otel-common';
+import { packageVersion, POOL_THREAD_TEXT, validateAttributes } from './otel-common';
 import { invalidArgType, validateObject } from '../errors';
 import type { HistogramSummary } from '../histogram/summary';
 import type { LoopObserver } from '../loop/observer';
@@ -61,6 +61,20 @@ export interface UvOpenTelemetryOptions {
    * count too few. Default `true`.
    */
   measurePoolSize?: boolean;
+  /**
+   * Observe the pool threads' CPU time and run-queue wait, read from the kernel (Linux:
+   * `/proc/self/task/<tid>/schedstat`), whoever's work they ran (fs, dns.lookup, zlib,
+   * node:crypto, other addons, uvscope): `uvscope.threadpool.thread.cpu.time` and
+   * `uvscope.threadpool.thread.run_queue_wait` (counters, `s`, summed over the pool's threads,
+   * each thread counted from when the exporter first saw it) and
+   * `uvscope.threadpool.threads.observed` (up-down counter, `{thread}`). The threads are found
+   * once per JavaScript thread by short hold probes (each holds a pool thread at most 20 ms),
+   * after the size measurement. Default `true` on the main thread, `false` in worker threads
+   * (the pool is the process's: every worker observing it would count the same threads again).
+   * Where the platform has no per-thread figures (not Linux), no instrument is created and
+   * nothing throws.
+   */
+  poolThreads?: boolean;
 }
 
 /** What {@link registerUvMetrics} returns. */
@@ -115,6 +129,11 @@ const STAT_TEXT: Readonly<Record<string, string>> = {
  * - up-down counters (`{thread}`) `uvscope.threadpool.size.configured` (from
  *   UV_THREADPOOL_SIZE), `uvscope.threadpool.size.measured` (nothing until measured)
  * - `uvscope.threadpool.saturation` (gauge, `s`): queue wait of the latest probe job
+ * - `uvscope.threadpool.thread.cpu.time`, `uvscope.threadpool.thread.run_queue_wait` (counters,
+ *   `s`): the pool threads' time on a CPU and runnable but waiting for one, summed over the
+ *   threads, each since the exporter first saw it; `uvscope.threadpool.threads.observed`
+ *   (up-down counter, `{thread}`): the threads summed (`poolThreads`, Linux; nothing observed
+ *   before the first is seen)
  *
  * `<stat>` is `min`, `max`, `mean` (exact), `p50`, `p90`, `p99`, `p999` (within 1.6%), over the
  * source's current window (the observer's since `start()`/`reset()`, the pool's since creation
@@ -217,6 +236,13 @@ function register(m: Meter, sampler: UvSampler, attributes: Attributes): UvOpenT
     'libuv thread pool threads measured running at once (measured once, at start).', '{thread}');
   const saturation = gauge('uvscope.threadpool.saturation',
     'Queue wait of the latest no-op probe job: the delay new pool work (fs, dns.lookup, crypto) suffers now.', 's');
+  const threadInstruments = sampler.poolThreads
+    ? {
+        cpu: counter('uvscope.threadpool.thread.cpu.time', POOL_THREAD_TEXT.cpu, 's'),
+        wait: counter('uvscope.threadpool.thread.run_queue_wait', POOL_THREAD_TEXT.wait, 's'),
+        threads: upDown('uvscope.threadpool.threads.observed', POOL_THREAD_TEXT.threads, '{thread}'),
+      }
+    : undefined;
 
   const callback = (result: BatchObservableResult): void => {
     if (sampler.closed) return;
@@ -254,6 +280,11 @@ function register(m: Meter, sampler: UvSampler, attributes: Attributes): UvOpenT
     result.observe(sizeConfigured, sample.sizeConfigured, attributes);
     if (sample.sizeMeasured !== undefined) result.observe(sizeMeasured, sample.sizeMeasured, attributes);
     if (sample.saturationNs !== undefined) result.observe(saturation, sample.saturationNs / 1e9, attributes);
+    if (threadInstruments && sample.poolThreads) {
+      result.observe(threadInstruments.cpu, sample.poolThreads.cpuNs / 1e9, attributes);
+      result.observe(threadInstruments.wait, sample.poolThreads.runQueueWaitNs / 1e9, attributes);
+      result.observe(threadInstruments.threads, sample.poolThreads.threads, attributes);
+    }
   };
   m.addBatchObservableCallback(callback, observables);
   sampler.start();

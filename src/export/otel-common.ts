@@ -1,6 +1,7 @@
 /**
  * What the OpenTelemetry instruments and the metric producer share: the package version for
- * the instrumentation scope, and the validation of `options.attributes`.
+ * the instrumentation scope, the validation of `options.attributes`, and the descriptions of
+ * the pool-thread instruments.
  * @internal
  * @module
  */
@@ -29,3 +30,12 @@ export function validateAttributes(attributes: unknown): Attributes {
   }
   return result;
 }
+
+/** Descriptions of the pool-thread instruments, registerUvMetrics' and UvMetricProducer's. */
+export const POOL_THREAD_TEXT = {
+  cpu: 'Time the pool threads spent on a CPU running any work (fs, dns.lookup, zlib, node:crypto, addons, uvscope), ' +
+    'summed over the threads, each since the exporter first saw it.',
+  wait: 'Time the pool threads were runnable but waiting for a CPU (oversubscription), summed over the threads, ' +
+    'each since the exporter first saw it.',
+  threads: 'Pool threads found and measured by the thread time counters (a counter\'s rate divided by this is a ratio per thread).',
+} as const;

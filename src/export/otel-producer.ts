@@ -22,7 +22,7 @@ import { bucketCounts } from '../histogram/native-buckets';
 import { requirePeer, UvSampler, validateSamplerOptions } from './sampler';
 import type { DistributionSample, UvSample } from './sampler';
 import type { UvOpenTelemetryOptions } from './opentelemetry';
-import { packageVersion, validateAttributes } from './otel-common';
+import { packageVersion, POOL_THREAD_TEXT, validateAttributes } from './otel-common';
 import { validateBoolean, validateObject } from '../errors';
 import type { LogHistogram } from '../histogram/log-histogram';
 import { monitorPoolRequestsLive } from '../requests/monitor';
@@ -243,6 +243,12 @@ export class UvMetricProducer implements MetricProducer {
       gauge('uvscope.threadpool.saturation',
         'Queue wait of the latest no-op probe job: the delay new pool work (fs, dns.lookup, crypto) suffers now.', 's',
         [point(sample.saturationNs / 1e9)]);
+    }
+    const threads = sample.poolThreads;
+    if (threads) {
+      sum('uvscope.threadpool.thread.cpu.time', POOL_THREAD_TEXT.cpu, 's', [point(threads.cpuNs / 1e9)], true, DOUBLE);
+      sum('uvscope.threadpool.thread.run_queue_wait', POOL_THREAD_TEXT.wait, 's', [point(threads.runQueueWaitNs / 1e9)], true, DOUBLE);
+      sum('uvscope.threadpool.threads.observed', POOL_THREAD_TEXT.threads, '{thread}', [point(threads.threads)], false);
     }
     if (this.#requests) {
       // uvscope's own jobs are in uvscope.threadpool.jobs already.

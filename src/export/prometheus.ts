@@ -99,6 +99,20 @@ export interface UvPrometheusOptions {
    * `uvscope_threadpool_requests_in_flight`. Default `false`.
    */
   poolRequests?: boolean;
+  /**
+   * Export the pool threads' CPU time and run-queue wait, read from the kernel (Linux:
+   * `/proc/self/task/<tid>/schedstat`), whoever's work they ran (fs, dns.lookup, zlib,
+   * node:crypto, other addons, uvscope):
+   * `uvscope_threadpool_thread_cpu_seconds_total`,
+   * `uvscope_threadpool_thread_run_queue_wait_seconds_total` (counters, summed over the pool's
+   * threads, each thread counted from when the exporter first saw it) and
+   * `uvscope_threadpool_threads_observed` (gauge). The threads are found once per JavaScript
+   * thread by short hold probes (each holds a pool thread at most 20 ms), after the size
+   * measurement. Default `true` on the main thread, `false` in worker threads (the pool is the
+   * process's: every worker exporting it would count the same threads again). Where the platform
+   * has no per-thread figures (not Linux), nothing is registered and nothing throws.
+   */
+  poolThreads?: boolean;
 }
 
 /** What {@link collectDefaultUvMetrics} returns. */
@@ -219,6 +233,10 @@ function validateLabels(labels: unknown): Labels {
  *   `uvscope_threadpool_size_configured` (threads, from UV_THREADPOOL_SIZE),
  *   `uvscope_threadpool_size_measured` (threads; no sample until measured),
  *   `uvscope_threadpool_saturation_seconds` (queue wait of the latest probe; no sample before it)
+ * - `uvscope_threadpool_thread_cpu_seconds_total`, `uvscope_threadpool_thread_run_queue_wait_seconds_total`
+ *   (counters): the pool threads' time on a CPU and runnable but waiting for one, summed over
+ *   the threads, each since the exporter first saw it; `uvscope_threadpool_threads_observed`
+ *   (gauge): the threads summed (`poolThreads`, Linux; no samples before the first is seen)
  *
  * Histograms are cumulative since the collector started (the collector never resets its
  * sources; their resets keep every series monotonic, losing only what was recorded between the
@@ -366,6 +384,24 @@ export function collectDefaultUvMetrics(options: UvPrometheusOptions = {}): UvPr
       const ns = read().saturationNs;
       return ns === undefined ? [] : [{ labels, value: ns / 1e9 }];
     });
+
+  if (sampler.poolThreads) {
+    const fromThreads = (pick: (t: NonNullable<UvSample['poolThreads']>) => number) => () => {
+      const threads = read().poolThreads;
+      return threads ? [{ labels, value: pick(threads) }] : [];
+    };
+    add('threadpool_thread_cpu_seconds_total',
+      'Time the pool threads spent on a CPU running any work (fs, dns.lookup, zlib, node:crypto, addons, uvscope), ' +
+        'summed over the threads, each since the exporter first saw it, seconds.',
+      'counter', 'sum', fromThreads((t) => t.cpuNs / 1e9));
+    add('threadpool_thread_run_queue_wait_seconds_total',
+      'Time the pool threads were runnable but waiting for a CPU (oversubscription), summed over the threads, ' +
+        'each since the exporter first saw it, seconds.',
+      'counter', 'sum', fromThreads((t) => t.runQueueWaitNs / 1e9));
+    add('threadpool_threads_observed',
+      'Pool threads found and measured by the thread counters, threads (rate of a counter divided by this is a ratio per thread).',
+      'gauge', 'sum', fromThreads((t) => t.threads));
+  }
 
   const requestMonitor = poolRequests ? monitorPoolRequestsLive() : undefined;
   if (requestMonitor) {

@@ -1,11 +1,14 @@
 /**
- * What both exporters share: one native snapshot of the loop observer, the stall watchdog and
- * the thread pool per scrape or collection, turned into monotonic totals that survive the
- * user's reset()s. Lifetime: from the exporter's setup to its `stop()`. Needs
- * neither prom-client nor @opentelemetry/api, so each exporter loads without the other's peer.
+ * What both exporters share: one native snapshot of the loop observer, the stall watchdog, the
+ * thread pool and the pool threads' kernel figures (pool-threads.ts) per scrape or collection,
+ * turned into monotonic totals that survive the user's reset()s. Lifetime: from the exporter's
+ * setup to its `stop()`. Needs neither prom-client nor @opentelemetry/api, so each exporter
+ * loads without the other's peer.
  * @internal
  * @module
  */
+import { isMainThread } from 'node:worker_threads';
+
 import { invalidArgType, invalidArgValue, validateBoolean, validateNumber } from '../errors';
 import type { HistogramSummary } from '../histogram/summary';
 import { LoopObserver } from '../loop/observer';
@@ -15,6 +18,9 @@ import { measureSize, monitorSaturation, OUTCOMES, poolSize, ThreadPool, threadp
 import type { KernelName, SaturationMonitor } from '../threadpool/threadpool';
 import { native, KERNEL_NAMES } from '../native';
 import { HistogramTotals } from '../histogram/totals';
+import { poolThreadTimesSupported } from '../threadpool/threads';
+import { acquirePoolThreadDiscovery, PoolThreadCounters } from './pool-threads';
+import type { PoolThreadDiscoveryLease, PoolThreadSample } from './pool-threads';
 
 const LOOP_HISTOGRAMS = ['iteration', 'pollWait', 'pollWork', 'outsidePoll'] as const;
 const JOB_HISTOGRAMS = ['queueWait', 'run', 'returnDelay'] as const;
@@ -108,6 +114,8 @@ export interface UvSample {
   sizeMeasured?: number;
   /** Queue wait of the latest saturation probe, ns; absent before the first (or when off). */
   saturationNs?: number;
+  /** The pool threads' CPU and run-queue time; absent when off, unsupported, or before a thread is seen. */
+  poolThreads?: PoolThreadSample;
 }
 
 /** What the Prometheus and OpenTelemetry registrations both return: what they read, and how to stop. */
@@ -135,6 +143,8 @@ export interface SamplerOptions {
   pool?: ThreadPool;
   saturationIntervalMs: number | false;
   measurePoolSize: boolean;
+  /** Read the pool threads' CPU and run-queue time (already false where unsupported). */
+  poolThreads: boolean;
 }
 
 /**
@@ -214,6 +224,9 @@ export class UvSampler {
   #sizeMeasured: number | undefined;
   #cached: UvSample | undefined;
   #closed = false;
+  /** Present when the pool-thread metrics are on. */
+  readonly poolThreads: PoolThreadCounters | undefined;
+  #discovery: PoolThreadDiscoveryLease | undefined;
 
   constructor(options: SamplerOptions) {
     this.#options = options;
@@ -232,9 +245,10 @@ export class UvSampler {
       this.stallWatchdog = new StallWatchdog(dedicatedWatchdogOptions(watchdog));
     }
     this.stallThresholdMs = this.stallWatchdog?.thresholdMs;
+    this.poolThreads = options.poolThreads ? new PoolThreadCounters() : undefined;
   }
 
-  /** Starts the dedicated observer, the saturation probes and the pool size measurement. */
+  /** Starts the dedicated observer, the saturation probes, the pool size measurement and then the pool-thread discovery. */
   start(): void {
     const options = this.#options;
     if (this.#ownsObserver) this.observer.start();
@@ -246,6 +260,19 @@ export class UvSampler {
     void this.measuredPoolSize.then((size) => {
       this.#sizeMeasured = size;
     });
+    const counters = this.poolThreads;
+    if (counters) {
+      counters.note(); // threads known already count from now
+      // After the size measurement (its probes register the threads they reach; two sets of
+      // probes at once would hold threads against each other).
+      void this.measuredPoolSize.then(() => {
+        if (this.#closed) return;
+        this.#discovery = acquirePoolThreadDiscovery();
+        void this.#discovery.ready.then(() => {
+          if (!this.#closed) counters.note(); // threads found count from the end of discovery, not from their first scrape
+        });
+      });
+    }
   }
 
   get closed(): boolean {
@@ -269,6 +296,8 @@ export class UvSampler {
     if (this.#sizeMeasured !== undefined) sample.sizeMeasured = this.#sizeMeasured;
     const saturation = this.#saturation?.stats();
     if (saturation && saturation.queueWait.count > 0) sample.saturationNs = saturation.lastNs;
+    const threads = this.poolThreads?.read();
+    if (threads && threads.threads > 0) sample.poolThreads = threads;
     this.#cached = sample;
     queueMicrotask(() => {
       this.#cached = undefined;
@@ -281,6 +310,7 @@ export class UvSampler {
     if (this.#closed) return;
     this.#closed = true;
     this.#saturation?.stop();
+    this.#discovery?.release();
     if (this.#ownsObserver) this.observer.close();
     if (this.#ownsWatchdog) this.stallWatchdog?.close();
   }
@@ -421,8 +451,9 @@ export function validateSamplerOptions(options: {
   pool?: unknown;
   saturationIntervalMs?: unknown;
   measurePoolSize?: unknown;
+  poolThreads?: unknown;
 }): SamplerOptions {
-  const { observer, pool, saturationIntervalMs = 1000, measurePoolSize = true } = options;
+  const { observer, pool, saturationIntervalMs = 1000, measurePoolSize = true, poolThreads = isMainThread } = options;
   if (observer !== undefined && !(observer instanceof LoopObserver)) {
     throw invalidArgType('options.observer', 'an instance of LoopObserver', observer);
   }
@@ -434,6 +465,15 @@ export function validateSamplerOptions(options: {
     validateNumber('options.saturationIntervalMs', saturationIntervalMs, { min: 1, max: 3_600_000 });
   }
   validateBoolean('options.measurePoolSize', measurePoolSize);
+  validateBoolean('options.poolThreads', poolThreads);
   const stallWatchdog = validateStallWatchdog(options.stallWatchdog);
-  return { observer, pool, stallWatchdog, saturationIntervalMs, measurePoolSize: measurePoolSize !== false };
+  return {
+    observer,
+    pool,
+    stallWatchdog,
+    saturationIntervalMs,
+    measurePoolSize: measurePoolSize !== false,
+    // Asked for where the platform has no per-thread figures: no metrics, no error.
+    poolThreads: poolThreads === true && poolThreadTimesSupported,
+  };
 }

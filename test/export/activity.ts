@@ -113,3 +113,27 @@ export function expectBucketCounts(values: number[], boundsS: readonly number[],
   // The spread of the workload makes the check meaningful: values on both sides of most bounds.
   expect(boundsS.filter((b) => atOrBelow(b * 1e9) > 0 && atOrBelow(b * 1e9) < values.length).length).toBeGreaterThanOrEqual(4);
 }
+
+/**
+ * A known load on the pool threads: spin jobs (a spin burns CPU until its wall-clock duration
+ * has passed, so its thread is on a CPU or waiting for one all that time), as many at once as
+ * the pool has threads, then half as many. Resolves with the thread time injected, seconds:
+ * what the pool threads' CPU time plus run-queue wait must grow by (and a little more for
+ * whatever else ran on the pool meanwhile).
+ */
+export async function spinLoad(threads: number, ms = 120 * SLOWDOWN): Promise<number> {
+  await Promise.all(Array.from({ length: threads }, () => threadpool.spin(ms)));
+  const half = Math.max(1, threads >> 1);
+  await Promise.all(Array.from({ length: half }, () => threadpool.spin(ms)));
+  return ((threads + half) * ms) / 1000;
+}
+
+/** Polls `read` (a scrape or a collection) until `done(value)`, at most `timeoutMs`; resolves with the last value. */
+export async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000 * SLOWDOWN): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(10);
+  }
+}

@@ -3,7 +3,8 @@
  * by a MetricReader (every instrument after real loop activity and real pool jobs, a real stall
  * from a given watchdog, argument validation), and UvMetricProducer through a reader's
  * metricProducers (distributions as histograms checked against each job's own run time from
- * the job channel, Node's own pool requests).
+ * the job channel, Node's own pool requests), and the pool threads' CPU and run-queue counters
+ * of both against a known spin load.
  */
 import fs from 'node:fs';
 
@@ -11,9 +12,12 @@ import { AggregationTemporality, DataPointType, MeterProvider, MetricReader } fr
 import type { Histogram, MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 
 import { poolSize, StallWatchdog, ThreadPool, threadpool } from '../../src';
+import { SLOWDOWN } from '../helpers';
 import type { StallEvent } from '../../src';
 import { DEFAULT_LOOP_BUCKETS, registerUvMetrics, UvMetricProducer } from '../../src/opentelemetry';
-import { activity, expectBucketCounts, immediate, JOB_BOUNDS_S, knownStall, MISSING_FILE, sleep, STALL_BLOCK_MS, STALL_THRESHOLD_MS, timedJobs } from './activity';
+import {
+  activity, expectBucketCounts, immediate, JOB_BOUNDS_S, knownStall, MISSING_FILE, sleep, spinLoad, STALL_BLOCK_MS, STALL_THRESHOLD_MS, timedJobs, until,
+} from './activity';
 
 /** A reader collected by hand. */
 class ManualReader extends MetricReader {
@@ -300,5 +304,81 @@ describe('uvscope/opentelemetry', () => {
     const without = registerUvMetrics(meter, { stallWatchdog: false, measurePoolSize: false, saturationIntervalMs: false });
     expect(without.names.filter((n) => n.includes('stall'))).toEqual([]);
     without.stop();
+  });
+
+  describe('pool threads: CPU plus run-queue time grows by the spin load injected, each collection at least the previous', () => {
+    const QUIET = { stallWatchdog: false, saturationIntervalMs: false, measurePoolSize: false } as const;
+    const NAMES = ['uvscope.threadpool.thread.cpu.time', 'uvscope.threadpool.thread.run_queue_wait', 'uvscope.threadpool.threads.observed'];
+
+    async function checkLoad(collectOnce: () => Promise<Map<string, MetricData>>): Promise<void> {
+      const size = poolSize().size;
+      const threads = (m: Map<string, MetricData>) => (m.has(NAMES[2]) ? point(m, NAMES[2]) : 0);
+      const busy = (m: Map<string, MetricData>) => point(m, NAMES[0]) + point(m, NAMES[1]);
+      // Discovery (once per thread: it may have ended in an earlier test) finds every thread.
+      const first = await until(collectOnce, (m) => threads(m) === size);
+      expect(threads(first)).toBe(size);
+      for (const [name, unit, monotonic] of [[NAMES[0], 's', true], [NAMES[1], 's', true], [NAMES[2], '{thread}', false]] as const) {
+        const metric = first.get(name)!;
+        expect([name, metric.descriptor.unit, metric.dataPointType, metric.dataPointType === DataPointType.SUM && metric.isMonotonic])
+          .toEqual([name, unit, DataPointType.SUM, monotonic]);
+      }
+      let loaded = false;
+      const load = spinLoad(size).finally(() => (loaded = true));
+      const collections = [first];
+      while (!loaded) {
+        collections.push(await collectOnce());
+        await sleep(15);
+      }
+      const injected = await load;
+      const last = await collectOnce();
+      collections.push(last);
+      for (let i = 1; i < collections.length; i++) {
+        const grew = NAMES.slice(0, 2).map((name) => point(collections[i], name) >= point(collections[i - 1], name));
+        expect([i, ...grew]).toEqual([i, true, true]);
+      }
+      const grown = busy(last) - busy(first);
+      expect({ injected, grown, atLeast: grown >= injected * 0.99 }).toEqual({ injected, grown, atLeast: true });
+      expect(grown).toBeLessThan(injected * 1.05 + 0.05 * SLOWDOWN);
+      expect(point(last, NAMES[0])).toBeGreaterThan(point(first, NAMES[0]));
+    }
+
+    test('registerUvMetrics (observable counters on a Meter)', async () => {
+      const reader = new ManualReader();
+      const provider = new MeterProvider({ readers: [reader] });
+      const attributes = { 'service.instance.id': 'b' };
+      const handle = registerUvMetrics(provider.getMeter('pool-threads'), { ...QUIET, attributes });
+      try {
+        expect(handle.names).toEqual(expect.arrayContaining(NAMES));
+        await checkLoad(() => collect(reader));
+        const m = await collect(reader);
+        for (const name of NAMES) expect(m.get(name)!.dataPoints[0].attributes).toEqual(attributes);
+      } finally {
+        handle.stop();
+        await provider.shutdown();
+      }
+      const off = registerUvMetrics(new MeterProvider().getMeter('off'), { ...QUIET, poolThreads: false });
+      expect(off.names.filter((n) => NAMES.includes(n))).toEqual([]);
+      off.stop();
+      expect(() => registerUvMetrics(new MeterProvider().getMeter('bad'), { poolThreads: 1 as never })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('"options.poolThreads"') }),
+      );
+    });
+
+    test('UvMetricProducer (sums through a reader)', async () => {
+      const producer = new UvMetricProducer(QUIET);
+      const reader = new ManualReader({ metricProducers: [producer] });
+      const provider = new MeterProvider({ readers: [reader] });
+      try {
+        await checkLoad(() => collect(reader));
+      } finally {
+        await provider.shutdown();
+        await producer.shutdown();
+      }
+      const off = new UvMetricProducer({ ...QUIET, poolThreads: false });
+      const m = byName((await off.collect()).resourceMetrics);
+      expect(NAMES.filter((n) => m.has(n))).toEqual([]);
+      expect(m.has('uvscope.threadpool.jobs')).toBe(true);
+      await off.shutdown();
+    });
   });
 });

@@ -5,8 +5,9 @@
  * uvscope's UvMetricProducer, scraped every second by a server this file starts on a loopback
  * port with a generated config and a temporary TSDB. PromQL over the server's HTTP API must
  * agree with what each process measured itself (its own LoopObserver and its own count of
- * settled job promises) over the same stretch of time, and every expression of
- * dashboards/uvscope.json must return data.
+ * settled job promises, the spin load it put on the pool threads and its own reading of their
+ * schedstat) over the same stretch of time, and every expression of dashboards/uvscope.json
+ * must return data.
  *
  * Skipped, saying why, where the prometheus binary is not installed, and under the sanitizer
  * run (`npm run test:asan` sets UVSCOPE_SANITIZER): it exercises exporters written in
@@ -21,6 +22,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 
 import { DEFAULT_LOOP_BUCKETS } from '../../src/prometheus';
+import { parsePoolSize } from '../../src/threadpool/size';
 import { withoutSanitizer } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -53,6 +55,10 @@ interface App {
 interface Observed {
   sinceMark: number;
   settledJobs: number;
+  /** Pool-thread time of the spins the app settled: each kept its thread runnable its whole 2 ms. */
+  spinSeconds: number;
+  /** The pool threads' CPU plus run-queue time over the stretch, read by the app from schedstat. */
+  poolThreadSeconds: number;
   loop: { iterations: number; iteration: { count: number; p99: number } };
 }
 
@@ -263,6 +269,39 @@ describeLive('a real Prometheus server scraping uvscope (live)', () => {
     expectNear('fleet jobs/s', jobs, fleetJobs);
     const iterations = await scalar(`sum(rate(uvscope_eventloop_iterations_total[${range()}]))`, t1);
     expectNear('fleet iterations/s', iterations, fleetIterations);
+  });
+
+  test('pool threads: rate() of CPU plus run-queue time agrees with each process\'s own schedstat reading and holds its spin load; no reset, every thread observed', async () => {
+    // Tolerance: 15% as above (rate() extrapolates). The load is a lower bound only: every
+    // other job's thread time (hashes, probes, the wake-up of a thread from idle) adds to it.
+    const names = {
+      prometheus: ['uvscope_threadpool_thread_cpu_seconds_total', 'uvscope_threadpool_thread_run_queue_wait_seconds_total'],
+      opentelemetry: ['uvscope_threadpool_thread_cpu_time_total', 'uvscope_threadpool_thread_run_queue_wait_total'],
+    };
+    const size = parsePoolSize(process.env.UV_THREADPOOL_SIZE);
+    let fleetOwn = 0;
+    for (const app of apps) {
+      const own = observed.get(app.name)!;
+      const seconds = own.sinceMark / 1000;
+      const sel = `{instance="${instance(app.name)}"}`;
+      const [cpu, wait] = names[app.mode];
+      const promql = await scalar(`sum(rate(${cpu}${sel}[${range()}])) + sum(rate(${wait}${sel}[${range()}]))`, t1);
+      expect(own.spinSeconds / seconds).toBeGreaterThan(0.05); // the load ran
+      expectNear(`${app.name} pool thread s/s`, promql, own.poolThreadSeconds / seconds);
+      expect({ app: app.name, promql, load: own.spinSeconds / seconds, holdsLoad: promql >= 0.85 * (own.spinSeconds / seconds) })
+        .toEqual({ app: app.name, promql, load: own.spinSeconds / seconds, holdsLoad: true });
+      // Monotonic over the whole run, as Prometheus saw it.
+      for (const counter of [cpu, wait]) expect([counter, await scalar(`resets(${counter}${sel}[1m])`, t1)]).toEqual([counter, 0]);
+      expect(await scalar(`uvscope_threadpool_threads_observed${sel}`, t1)).toBe(size);
+      // The busy ratio of docs/metrics.md: a share of the pool, at most 1.
+      const busy = await scalar(`sum(rate(${cpu}${sel}[${range()}])) / sum(uvscope_threadpool_threads_observed${sel})`, t1);
+      expect(busy).toBeGreaterThan(0);
+      expect(busy).toBeLessThanOrEqual(1);
+      if (app.mode === 'prometheus') fleetOwn += own.poolThreadSeconds / seconds;
+    }
+    const [cpu, wait] = names.prometheus;
+    const fleet = await scalar(`sum(rate(${cpu}[${range()}])) + sum(rate(${wait}[${range()}]))`, t1);
+    expectNear('fleet pool thread s/s', fleet, fleetOwn);
   });
 
   test('histogram_quantile() of the iteration histograms lands in the bucket of each process\'s own p99', async () => {

@@ -2,10 +2,16 @@
  * `uvscope/prometheus` against the real prom-client: a Registry scraped after real loop
  * activity and real pool jobs (the text is parsed and checked), OpenMetrics output, a real stall,
  * Node's own pool requests, histogram buckets checked one by one against every job's own run time
- * from the job channel, cluster aggregation, and option validation. The sliding quantile window
- * it shares with the OpenTelemetry exporter is in sliding-quantiles.test.ts.
+ * from the job channel, cluster aggregation, and option validation. The pool threads' CPU and
+ * run-queue counters: against a known spin load in this process, and in child processes
+ * (fixtures/pool-threads-app.js) for what is process-wide: threads found late, the default in a
+ * worker thread, a platform without per-thread figures (both exporters). The sliding quantile
+ * window it shares with the OpenTelemetry exporter is in sliding-quantiles.test.ts.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
 
 import { AggregatorRegistry, Registry } from 'prom-client';
 import type { RegistryContentType } from 'prom-client';
@@ -14,7 +20,10 @@ import { LoopObserver, poolSize, StallWatchdog, ThreadPool } from '../../src';
 import type { StallEvent } from '../../src';
 import { collectDefaultUvMetrics, DEFAULT_JOB_BUCKETS, DEFAULT_LOOP_BUCKETS } from '../../src/prometheus';
 import { SLOWDOWN } from '../helpers';
-import { activity, blockLoop, expectBucketCounts, immediate, JOB_BOUNDS_S, knownStall, MISSING_FILE, sleep, STALL_BLOCK_MS, STALL_THRESHOLD_MS, timedJobs } from './activity';
+import {
+  activity, blockLoop, expectBucketCounts, immediate, JOB_BOUNDS_S, knownStall, MISSING_FILE, sleep, spinLoad, STALL_BLOCK_MS, STALL_THRESHOLD_MS,
+  timedJobs, until,
+} from './activity';
 
 // --- helpers -------------------------------------------------------------------------------
 
@@ -119,6 +128,9 @@ const PROM_TYPES: Record<string, string> = {
   threadpool_size_configured: 'gauge',
   threadpool_size_measured: 'gauge',
   threadpool_saturation_seconds: 'gauge',
+  threadpool_thread_cpu_seconds_total: 'counter',
+  threadpool_thread_run_queue_wait_seconds_total: 'counter',
+  threadpool_threads_observed: 'gauge',
 };
 
 describe('uvscope/prometheus', () => {
@@ -512,5 +524,125 @@ describe('uvscope/prometheus', () => {
     } finally {
       for (const w of workers) w.collector.stop();
     }
+  });
+
+  test('pool threads: CPU plus run-queue time grows by the spin load injected, every scrape at least the previous, summed over the pool', async () => {
+    const register = new Registry();
+    const collector = collectDefaultUvMetrics({ register, stallWatchdog: false, saturationIntervalMs: false, measurePoolSize: false });
+    const size = poolSize().size;
+    const threads = (s: Scrape) => valueOr0(s, 'uvscope_threadpool_threads_observed');
+    const cpu = (s: Scrape) => value(s, 'uvscope_threadpool_thread_cpu_seconds_total');
+    const wait = (s: Scrape) => value(s, 'uvscope_threadpool_thread_run_queue_wait_seconds_total');
+    try {
+      // Discovery (once per thread: it may have ended in an earlier test) finds every thread.
+      const first = await until(() => scrape(register), (s) => threads(s) === size);
+      expect(threads(first)).toBe(size);
+      expect(first.types.get('uvscope_threadpool_thread_cpu_seconds_total')).toBe('counter');
+      expect(first.types.get('uvscope_threadpool_thread_run_queue_wait_seconds_total')).toBe('counter');
+      expect(first.types.get('uvscope_threadpool_threads_observed')).toBe('gauge');
+      expect(first.helps.get('uvscope_threadpool_thread_cpu_seconds_total')).toContain('since the exporter first saw it');
+
+      const t0 = process.hrtime.bigint();
+      let loaded = false;
+      const load = spinLoad(size).finally(() => (loaded = true));
+      const scrapes = [first];
+      while (!loaded) {
+        scrapes.push(await scrape(register));
+        await sleep(15);
+      }
+      const injected = await load;
+      const last = await scrape(register);
+      const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+      scrapes.push(last);
+      expect(scrapes.length).toBeGreaterThan(3);
+      for (let i = 1; i < scrapes.length; i++) {
+        expect([i, cpu(scrapes[i]) >= cpu(scrapes[i - 1]), wait(scrapes[i]) >= wait(scrapes[i - 1])]).toEqual([i, true, true]);
+        expect(threads(scrapes[i])).toBe(size);
+      }
+      // A spin's thread is on a CPU or waiting for one for the spin's whole duration: the sum
+      // grows by at least the load (a little more: whatever else ran on the pool meanwhile),
+      // and by no more than every thread runnable all the time.
+      const grown = cpu(last) + wait(last) - cpu(first) - wait(first);
+      expect({ injected, grown, atLeast: grown >= injected * 0.99 }).toEqual({ injected, grown, atLeast: true });
+      expect(grown).toBeLessThan(injected * 1.05 + 0.05 * SLOWDOWN);
+      expect(grown).toBeLessThanOrEqual(size * wallS);
+      expect(cpu(last)).toBeGreaterThan(cpu(first));
+    } finally {
+      collector.stop();
+    }
+    const off = collectDefaultUvMetrics({ register, stallWatchdog: false, saturationIntervalMs: false, measurePoolSize: false, poolThreads: false });
+    try {
+      expect(off.names.filter((n) => /thread_|threads_/.test(n))).toEqual([]);
+      expect((await register.metrics())).not.toContain('threads_observed');
+    } finally {
+      off.stop();
+    }
+    expect(() => collectDefaultUvMetrics({ register, poolThreads: 'yes' as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('"options.poolThreads"') }),
+    );
+    expect(register.getMetricsAsArray()).toHaveLength(0);
+  });
+
+  describe('pool threads, process-wide (child processes)', () => {
+    const APP = path.join(__dirname, 'fixtures', 'pool-threads-app.js');
+    const run = promisify(execFile);
+    const child = async <T>(mode: string): Promise<T> => {
+      const { stdout } = await run(process.execPath, [APP, mode], {
+        env: { ...process.env, UV_THREADPOOL_SIZE: '4' },
+        timeout: 30_000 * SLOWDOWN,
+      });
+      return JSON.parse(stdout) as T;
+    };
+
+    test('threads found late count from when they were found: no jump from the work they did before (pbkdf2 holding them)', async () => {
+      const result = await child<{
+        scrapes: { threads: number; cpuS: number; waitS: number }[];
+        earlyThreads: number;
+        lateThreads: number;
+        lateLifetimeS: number;
+        pbkdf2Ms: number[];
+      }>('late');
+      // Two threads found while pbkdf2 held the other two, those two found after.
+      expect([result.earlyThreads, result.lateThreads]).toEqual([2, 2]);
+      const { scrapes } = result;
+      expect(scrapes.some((s) => s.threads === 2)).toBe(true);
+      expect(scrapes[scrapes.length - 1].threads).toBe(4);
+      for (let i = 1; i < scrapes.length; i++) {
+        expect([i, scrapes[i].cpuS >= scrapes[i - 1].cpuS, scrapes[i].waitS >= scrapes[i - 1].waitS, scrapes[i].threads >= scrapes[i - 1].threads])
+          .toEqual([i, true, true, true]);
+      }
+      // The late threads had done the pbkdf2 work when found; counting their whole lives would
+      // have added it at once (a rate() spike of work done before the scrape interval).
+      expect(result.lateLifetimeS).toBeGreaterThan(0.2);
+      const grown = (s: { cpuS: number; waitS: number }) => s.cpuS + s.waitS;
+      const total = grown(scrapes[scrapes.length - 1]) - grown(scrapes[0]);
+      expect({ total, lateLifetimeS: result.lateLifetimeS, small: total < result.lateLifetimeS / 4 }).toEqual({
+        total, lateLifetimeS: result.lateLifetimeS, small: true,
+      });
+    }, 40_000 * SLOWDOWN);
+
+    test('in a worker thread: off by default (the pool is the process\'s), on when asked, in both exporters', async () => {
+      const result = await child<Record<'prometheus' | 'otel', { byDefault: string[]; asked: string[] }>>('worker');
+      expect(result.prometheus).toEqual({
+        byDefault: [],
+        asked: ['uvscope_threadpool_thread_cpu_seconds_total', 'uvscope_threadpool_thread_run_queue_wait_seconds_total', 'uvscope_threadpool_threads_observed'],
+      });
+      expect(result.otel).toEqual({
+        byDefault: [],
+        asked: ['uvscope.threadpool.thread.cpu.time', 'uvscope.threadpool.thread.run_queue_wait', 'uvscope.threadpool.threads.observed'],
+      });
+    }, 40_000 * SLOWDOWN);
+
+    test('discovery never keeps the process alive, and a worker terminated during its discovery ends cleanly', async () => {
+      const result = await child<{ workerDiscovering: boolean; discoveryRunningAtExit: boolean }>('left-running');
+      // Still looking for the 8 threads UV_THREADPOOL_SIZE now names, yet the process ended by itself.
+      expect(result).toEqual({ workerDiscovering: true, discoveryRunningAtExit: true });
+    }, 40_000 * SLOWDOWN);
+
+    test('where the platform has no per-thread figures: no pool-thread metric in either exporter, nothing thrown', async () => {
+      const result = await child<{ prometheus: string[]; otel: string[]; producer: string[]; producerMetrics: number; monitorCode: string }>('unsupported');
+      expect(result).toEqual({ prometheus: [], otel: [], producer: [], producerMetrics: expect.any(Number), monitorCode: 'ERR_UVSCOPE_UNSUPPORTED_PLATFORM' });
+      expect(result.producerMetrics).toBeGreaterThan(5); // the rest is there
+    }, 40_000 * SLOWDOWN);
   });
 });
