@@ -10,6 +10,7 @@
         "native/loop/report_sink.cc",
         "native/loop/stall_watchdog.cc",
         "native/loop/thread_cpu.cc",
+        "native/loop/request_table.cc",
         "native/threadpool/work_queue.cc",
         "native/threadpool/pool_threads.cc",
         "native/threadpool/submissions.cc",
@@ -46,6 +47,7 @@
         "native/stack/provider.cc",
         "native/stack/token_registry.cc",
         "native/stack/capture.cc",
+        "native/stack/async_context.cc",
         "native/stack/test_hook.cc"
       ],
       "cflags_cc": ["-Wall", "-Wextra", "-O2"]

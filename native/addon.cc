@@ -13,6 +13,7 @@
 #include "loop/live_reports.h"
 #include "loop/observer.h"
 #include "loop/phase.h"
+#include "loop/request_table.h"
 #include "loop/stall_watchdog.h"
 #include "pin_library.h"
 #include "threadpool/arguments.h"
@@ -205,6 +206,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CipherWrap::Init(env, exports, data);
   BarrierWrap::Init(env, exports);
   InitPoolThreads(env, exports);
+  InitRequestTable(env, exports, data->requests);
   exports.Set("abortForExit", Napi::Function::New(env, AbortForExit, "abortForExit"));
   exports.Set("isDetached", Napi::Function::New(env, IsDetached, "isDetached"));
   exports.Set("digestInfo", Napi::Function::New(env, DigestInfo, "digestInfo"));

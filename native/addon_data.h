@@ -9,10 +9,12 @@
 
 #include <functional>
 #include <list>
+#include <memory>
 #include <vector>
 
 #include "threadpool/ciphers.h"
 #include "threadpool/digests.h"
+#include "loop/request_table.h"
 
 namespace uvscope {
 
@@ -47,6 +49,8 @@ class AddonData {
   Napi::FunctionReference hasherConstructor;
   DigestCache digests;
   CipherCache ciphers;
+  // The HTTP requests in flight on this thread (loop/request_table.h), for stall attribution.
+  std::shared_ptr<RequestTable> requests = std::make_shared<RequestTable>();
   // The environment's loop heartbeat (loop/heartbeat.h), created on first use, freed on
   // teardown. Heartbeat() creates it; `heartbeat` may be null.
   LoopHeartbeat* heartbeat = nullptr;

@@ -81,3 +81,26 @@ export const LONG_ITERATION_CHANNEL = 'uvscope:loop:long-iteration';
 
 /** The diagnostics_channel every stall is published on after recovery (payload: `StallEvent`, declared with the stall report in loop/stall-watchdog.ts). */
 export const STALL_CHANNEL = 'uvscope:loop:stall';
+
+/**
+ * An HTTP request a server on this thread finished (answered, or its connection closed first),
+ * as uvscope's request tracker saw it (loop/http-requests.ts; running while a stall watchdog
+ * with `requests` on runs). Times on the monotonic clock, ns.
+ */
+export interface HttpRequestRecord {
+  /** The tracker's id, as stall reports' requests are numbered on this thread. */
+  id: number;
+  method: string;
+  /** As received: path and query. */
+  url: string;
+  protocol: 'http' | 'http2';
+  /** The status sent (0 when none was). */
+  statusCode: number;
+  /** False when the connection closed (or the stream was reset) before the response was sent whole. */
+  completed: boolean;
+  startedAtNs: bigint;
+  endedAtNs: bigint;
+}
+
+/** The diagnostics_channel finished HTTP requests are published on (payload: {@link HttpRequestRecord}). */
+export const HTTP_REQUEST_CHANNEL = 'uvscope:http:request';

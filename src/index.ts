@@ -14,12 +14,16 @@ export type {
   PhaseEvent,
   TraceColumns,
 } from './loop/observer';
-export { parseStallReport, STALL_CHANNEL, StallWatchdog } from './loop/stall-watchdog';
+export { HTTP_REQUEST_CHANNEL, parseStallReport, STALL_CHANNEL, StallWatchdog } from './loop/stall-watchdog';
 export type {
+  HttpRequestRecord,
   LiveStallReport,
+  StallContext,
+  StallContextOptions,
   StallEvent,
   StallPhase,
   StallReport,
+  StallRequest,
   StallStackFrame,
   StallWatchdogOptions,
   StallWatchdogStats,

@@ -291,7 +291,14 @@ export interface NativeAddon {
     stackProvider: unknown,
     stackUnavailable: string,
     emit: (stallJson: string) => void,
+    /** Ask the stack addon for the async context too: the request, the user's fields. */
+    attribution: boolean,
   ) => NativeStallWatchdog;
+  /** This thread's request table (native/loop/request_table.h): a request starts, in the resource of `asyncId`. */
+  requestStarted(id: number, asyncId: number, method: string, url: string): void;
+  requestFinished(id: number): void;
+  /** [requests in the table, requests not kept because it was full]. */
+  requestTableStats(): [number, number];
   NativeLiveReportSubscription: new (onLine: (reportJson: string) => void) => NativeLiveReportSubscription;
 }
 

@@ -17,6 +17,7 @@
 
 #include "../clock.h"
 #include "../js_callback.h"
+#include "../json_text.h"
 #include "../live_counts.h"
 #include "live_reports.h"
 
@@ -58,28 +59,6 @@ std::atomic<uint32_t> threadStartsToFail{0};
 
 // The tag the stack addon puts on its provider External (stack_provider.h).
 constexpr napi_type_tag kProviderTag = {UVSCOPE_STACK_PROVIDER_TAG_LOWER, UVSCOPE_STACK_PROVIDER_TAG_UPPER};
-
-void AppendJsonString(std::string& out, const std::string& value) {
-  out += '"';
-  for (unsigned char c : value) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out += escaped;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
 
 void AppendFrame(std::string& out, const CapturedFrame& frame) {
   out += "{\"functionName\":";
@@ -123,6 +102,7 @@ void AppendReportFields(std::string& out, const StallReport& report, const Short
     AppendFrames(out, report.stack, cut.frames);
     if (cut.frames < report.stack.size()) out += ",\"framesOmitted\":" + std::to_string(report.stack.size() - cut.frames);
   }
+  AppendAttribution(out, report.attribution);
   if (report.inNative) out += ",\"inNative\":true";
   if (!report.stackUnavailable.empty()) {
     out += ",\"stackUnavailable\":";
@@ -193,6 +173,7 @@ StallWatchdogCore::StallWatchdogCore(AddonData* data, WatchdogConfig config, uvs
       capture_(std::make_shared<CaptureSlot>()),
       pid_(static_cast<int>(getpid())) {
   live::watchdogs.fetch_add(1, std::memory_order_relaxed);
+  if (config_.attribution) capture_->requests = data->requests;
   if (provider_ != nullptr) provider_->retain(provider_);
   uv_async_init(loop_, &async_, OnAsync);
   async_.data = this;
@@ -422,10 +403,10 @@ void StallWatchdogCore::Report(uint64_t nowNs, std::unique_lock<std::mutex>& loc
   lock.unlock();
 
   LateStack late;
-  if (config_.stacks) {
+  if (config_.stacks || config_.attribution) {
     if (provider_ == nullptr) {
-      report.stackUnavailable = config_.stackUnavailable;
-    } else if (CaptureStack(report, late)) {
+      if (config_.stacks) report.stackUnavailable = config_.stackUnavailable;
+    } else if (CaptureStack(report, late) && config_.stacks) {
       report.phase = PhaseFromStack(report.stack, report.phase);
       if (report.stack.size() > config_.maxFrames) report.stack.resize(config_.maxFrames);
     }
@@ -451,7 +432,7 @@ void StallWatchdogCore::Report(uint64_t nowNs, std::unique_lock<std::mutex>& loc
   }
   if (stall == nullptr) return;
   if (late.taken && (stallOpen_ && stall == &stall_ ? true : late.capturedAtNs <= stall->endedAtNs)) {
-    AttachLateStack(*stall, std::move(late.frames), late.capturedAtNs);
+    AttachLateStack(*stall, std::move(late.frames), late.capturedAtNs, std::move(late.attribution));
   }
   if (reportNumber == 1 && report.hasStack) stall->phase = report.phase;
   if (stall->reports.size() < kMaxKeptReports) stall->reports.push_back(std::move(report));
@@ -467,6 +448,7 @@ bool StallWatchdogCore::CaptureStack(StallReport& report, LateStack& late) {
     late.taken = true;
     late.capturedAtNs = capture_->capturedAtNs;
     late.frames = std::move(capture_->frames);
+    late.attribution = std::move(capture_->attribution);
     capture_->frames.clear();
     capture_->state = CaptureSlot::kIdle;
   }
@@ -477,7 +459,8 @@ bool StallWatchdogCore::CaptureStack(StallReport& report, LateStack& late) {
   capture_->state = CaptureSlot::kPending;
   uint64_t requestedAtNs = NowNs();
   auto* user = new std::shared_ptr<CaptureSlot>(capture_);
-  int queued = provider_->request(provider_, std::max(kCaptureFrames, config_.maxFrames), OnStackDone, user);
+  const uint32_t frames = config_.stacks ? std::max(kCaptureFrames, config_.maxFrames) : 0;
+  int queued = provider_->request(provider_, frames, OnStackDone, user);
   if (queued != UVSCOPE_STACK_QUEUED) {
     delete user;
     capture_->state = CaptureSlot::kIdle;
@@ -495,19 +478,22 @@ bool StallWatchdogCore::CaptureStack(StallReport& report, LateStack& late) {
     report.inNative = true;
     return false;
   }
-  report.hasStack = true;
+  report.hasStack = config_.stacks;
   report.stackCaptureNs = capture_->capturedAtNs > requestedAtNs ? capture_->capturedAtNs - requestedAtNs : 0;
   report.stack = std::move(capture_->frames);
+  report.attribution = std::move(capture_->attribution);
   capture_->frames.clear();
   capture_->state = CaptureSlot::kIdle;
   return true;
 }
 
 // mutex_ held: a stack taken after its report gave up waiting, as the stall's late stack.
-void StallWatchdogCore::AttachLateStack(StallRecord& stall, std::vector<CapturedFrame> frames, uint64_t capturedAtNs) {
+void StallWatchdogCore::AttachLateStack(StallRecord& stall, std::vector<CapturedFrame> frames, uint64_t capturedAtNs,
+                                        Attribution attribution) {
   stall.hasLateStack = true;
   stall.lateStackAtNs = capturedAtNs;
   stall.lateStack = std::move(frames);
+  stall.lateAttribution = std::move(attribution);
   if (stall.reports.empty() || !stall.reports.front().hasStack) {
     stall.phase = PhaseFromStack(stall.lateStack, stall.phase);
   }
@@ -519,7 +505,9 @@ void StallWatchdogCore::AttachLateStack(StallRecord& stall, std::vector<Captured
 // abandoned (it would belong to whatever runs next), which ends a report's wait for it.
 void StallWatchdogCore::TakeLateStack(StallRecord& stall, uint64_t endNs) {
   if (capture_->state == CaptureSlot::kDone) {
-    if (capture_->capturedAtNs <= endNs) AttachLateStack(stall, std::move(capture_->frames), capture_->capturedAtNs);
+    if (capture_->capturedAtNs <= endNs) {
+      AttachLateStack(stall, std::move(capture_->frames), capture_->capturedAtNs, std::move(capture_->attribution));
+    }
     capture_->frames.clear();
     capture_->state = CaptureSlot::kIdle;
   } else if (capture_->state == CaptureSlot::kPending) {
@@ -529,7 +517,7 @@ void StallWatchdogCore::TakeLateStack(StallRecord& stall, uint64_t endNs) {
 }
 
 void StallWatchdogCore::OnStackDone(void* user, int status, const uvscope_stack_frame* frames, uint32_t count,
-                                    uint64_t capturedAtNs) {
+                                    uint64_t capturedAtNs, const uvscope_stack_context* context) {
   auto* holder = static_cast<std::shared_ptr<CaptureSlot>*>(user);
   std::shared_ptr<CaptureSlot> slot = std::move(*holder);
   delete holder;
@@ -544,6 +532,8 @@ void StallWatchdogCore::OnStackDone(void* user, int status, const uvscope_stack_
     for (uint32_t i = 0; i < count; i++) {
       slot->frames.push_back({frames[i].function_name, frames[i].url, frames[i].line, frames[i].column});
     }
+    // Resolved now, in the interrupt: the request is still in flight (the thread is blocked in it).
+    slot->attribution = slot->requests && context != nullptr ? slot->requests->Attribute(*context) : Attribution();
   } catch (const std::exception&) {
     // Out of memory inside V8's interrupt: no stack (the report says inNative after its wait).
     slot->frames.clear();
@@ -623,6 +613,7 @@ std::string StallWatchdogCore::StallJson(const StallRecord& stall) const {
   if (stall.hasLateStack) {
     json += ",\"lateStack\":{\"capturedAtNs\":\"" + std::to_string(stall.lateStackAtNs) + "\",\"frames\":";
     AppendFrames(json, stall.lateStack);
+    AppendAttribution(json, stall.lateAttribution);
     json += '}';
   }
   json += '}';
@@ -736,6 +727,7 @@ StallWatchdogWrap::StallWatchdogWrap(const Napi::CallbackInfo& info) : Napi::Obj
     config.thresholdNs = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
     config.repeatNs = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
     config.stacks = info[2].ToBoolean();
+    config.attribution = info[9].ToBoolean();
     int fd = info[3].As<Napi::Number>().Int32Value();
     config.maxFrames = info[4].As<Napi::Number>().Uint32Value();
     config.threadId = info[5].As<Napi::Number>().DoubleValue();

@@ -35,6 +35,7 @@
 #include "../stack/stack_provider.h"
 #include "heartbeat.h"
 #include "report_sink.h"
+#include "request_table.h"
 #include "thread_cpu.h"
 
 namespace uvscope {
@@ -43,6 +44,7 @@ struct WatchdogConfig {
   uint64_t thresholdNs = 1000000000;
   uint64_t repeatNs = 1000000000;  // 0: only the first report of a stall
   bool stacks = false;             // ask the provider (when there is one) for stacks
+  bool attribution = false;        // ask it for the async context: the request, the user's fields
   uint32_t maxFrames = 32;
   double threadId = 0;
   std::string stackUnavailable;  // why there is no provider, when stacks are wanted
@@ -67,6 +69,7 @@ struct StallReport {
   std::string stackUnavailable;
   bool hasCpu = false;
   uint64_t cpuNs = 0;  // CPU the blocked thread used since the stall began (thread_cpu.h)
+  Attribution attribution;  // with the stack: whom the thread was working for
 };
 
 struct StallRecord {
@@ -81,6 +84,7 @@ struct StallRecord {
   bool hasLateStack = false;
   uint64_t lateStackAtNs = 0;
   std::vector<CapturedFrame> lateStack;
+  Attribution lateAttribution;
 };
 
 // A stack request in flight, shared with the stack addon's callback.
@@ -91,6 +95,8 @@ struct CaptureSlot {
   State state = kIdle;
   std::vector<CapturedFrame> frames;
   uint64_t capturedAtNs = 0;
+  Attribution attribution;
+  std::shared_ptr<RequestTable> requests;  // the environment's (attribution wanted), else null
 };
 
 class StallWatchdogWrap;
@@ -128,7 +134,7 @@ class StallWatchdogCore {
  private:
   static void OnAsync(uv_async_t* async);
   static void OnStackDone(void* user, int status, const uvscope_stack_frame* frames, uint32_t count,
-                          uint64_t capturedAtNs);
+                          uint64_t capturedAtNs, const uvscope_stack_context* context);
   void Run();
   void Look(std::unique_lock<std::mutex>& lock);  // one look at the loop; mutex_ held on entry and exit
   void StopThread();
@@ -137,11 +143,13 @@ class StallWatchdogCore {
     bool taken = false;
     uint64_t capturedAtNs = 0;
     std::vector<CapturedFrame> frames;
+    Attribution attribution;
   };
   // mutex_ held on entry and exit, released in between.
   void Report(uint64_t nowNs, std::unique_lock<std::mutex>& lock);
   bool CaptureStack(StallReport& report, LateStack& late);  // mutex_ not held
-  void AttachLateStack(StallRecord& stall, std::vector<CapturedFrame> frames, uint64_t capturedAtNs);  // mutex_ held
+  void AttachLateStack(StallRecord& stall, std::vector<CapturedFrame> frames, uint64_t capturedAtNs,
+                       Attribution attribution);  // mutex_ held
   void TakeLateStack(StallRecord& stall, uint64_t endNs);  // mutex_ and capture_->mutex held
   void Finish(uint64_t endNs);  // mutex_ held: the open stall is over
   // One report line of at most `maxBytes` (innermost frames kept, the rest counted in

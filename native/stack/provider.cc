@@ -91,8 +91,14 @@ void Provider::OnInterrupt(v8::Isolate* isolate, void* data) {
   CapturedStack stack;
   CaptureStack(isolate, max_frames, &stack);
   uint64_t captured_at = uv_hrtime();
+  AsyncContextReading reading;
+  ReadAsyncContext(isolate, &self->lookup_, &reading);
+  uvscope_stack_context context = {reading.executionAsyncId, reading.triggerAsyncId, reading.requestId,
+                                   reading.hasContext ? reading.contextJson.c_str() : nullptr,
+                                   reading.contextUnavailable};
   GlobalCounters().captured++;
-  done(user, UVSCOPE_STACK_CAPTURED, stack.frames.data(), static_cast<uint32_t>(stack.frames.size()), captured_at);
+  done(user, UVSCOPE_STACK_CAPTURED, stack.frames.data(), static_cast<uint32_t>(stack.frames.size()), captured_at,
+       &context);
 }
 
 void Provider::Shutdown() {
@@ -109,9 +115,10 @@ void Provider::Shutdown() {
     done_ = nullptr;
     user_ = nullptr;
   }
+  lookup_ = ContextLookup();  // its handles go with the environment
   if (done != nullptr) {
     GlobalCounters().cancelled++;
-    done(user, UVSCOPE_STACK_CANCELLED, nullptr, 0, 0);
+    done(user, UVSCOPE_STACK_CANCELLED, nullptr, 0, 0, nullptr);
   }
   Release();
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "async_context.h"
 #include "stack_provider.h"
 
 namespace v8 {
@@ -29,6 +30,9 @@ struct Provider : uvscope_stack_provider {
   void Shutdown();
 
   int Request(uint32_t max_frames, uvscope_stack_done_fn done, void* user);
+  // What the interrupt reads of the async context besides the ids. Environment's thread only
+  // (as the interrupt is); reset by Shutdown().
+  ContextLookup& lookup() { return lookup_; }
   void Retain();
   void Release();
 
@@ -43,6 +47,7 @@ struct Provider : uvscope_stack_provider {
   uint32_t max_frames_ = 0;
   uvscope_stack_done_fn done_ = nullptr;
   void* user_ = nullptr;
+  ContextLookup lookup_;
 };
 
 // Process-wide totals over every provider, for tests ("done exactly once" is queued ==

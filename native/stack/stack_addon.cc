@@ -16,6 +16,8 @@
 // Exports:
 //   provider()        napi External of this environment's uvscope_stack_provider* (read it
 //                     with napi_get_value_external; retain() before keeping it)
+//   setContextLookup(requestStorage, userStorage, names, paths, framesInUse)
+//                     what the interrupt reads of the async context (async_context.h)
 //   abi               NODE_MODULE_VERSION this file was built for
 //   providerVersion   UVSCOPE_STACK_PROVIDER_VERSION
 // The provider External carries the type tag UVSCOPE_STACK_PROVIDER_TAG_* (stack_provider.h).
@@ -25,7 +27,8 @@
 //                     request() `count` times
 //   _requestNow(maxFrames = 64, count = 1)   request() `count` times on this thread
 //   _takeResult()     joins that thread; {status, requests, doneCalls, frames, requestedAtNs,
-//                     capturedAtNs}, or undefined while pending / when nothing was requested
+//                     capturedAtNs, context?: {executionAsyncId, triggerAsyncId, requestId,
+//                     json?, unavailable?}}, or undefined while pending / when nothing was requested
 //   _openGate()       releases gated request threads (process-wide)
 //   _blockUntilQueued(timeoutMs = 10000)   a native call that returns (uv_hrtime bigint, 0n
 //                     on timeout) once this environment's hook request is queued
@@ -39,6 +42,7 @@
 #include <v8.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "../pin_library.h"
@@ -239,6 +243,20 @@ napi_value TakeResult(napi_env env, napi_callback_info info) {
   CHECK_NAPI(Put(env, out, "requestedAtNs", value));
   CHECK_NAPI(napi_create_bigint_uint64(env, result.captured_at_ns, &value));
   CHECK_NAPI(Put(env, out, "capturedAtNs", value));
+  if (result.has_context) {
+    napi_value context;
+    CHECK_NAPI(napi_create_object(env, &context));
+    const std::pair<const char*, double> ids[] = {{"executionAsyncId", result.execution_async_id},
+                                                 {"triggerAsyncId", result.trigger_async_id},
+                                                 {"requestId", result.request_id}};
+    for (const auto& id : ids) {
+      CHECK_NAPI(napi_create_double(env, id.second, &value));
+      CHECK_NAPI(Put(env, context, id.first, value));
+    }
+    if (!result.context_json.empty()) CHECK_NAPI(Put(env, context, "json", Str(env, result.context_json)));
+    if (!result.context_unavailable.empty()) CHECK_NAPI(Put(env, context, "unavailable", Str(env, result.context_unavailable)));
+    CHECK_NAPI(Put(env, out, "context", context));
+  }
   return out;
 }
 
@@ -256,6 +274,82 @@ napi_value GetCounters(napi_env env, napi_callback_info) {
     CHECK_NAPI(Put(env, out, field.first, value));
   }
   return out;
+}
+
+// A Node-API value as the V8 handle it is in Node (napi_value is a v8::Local<v8::Value> there,
+// which Node's own v8impl relies on). Only this per-ABI addon may do this.
+v8::Local<v8::Value> AsV8(napi_value value) {
+  static_assert(sizeof(napi_value) == sizeof(v8::Local<v8::Value>), "napi_value is a v8::Local in Node");
+  v8::Local<v8::Value> local;
+  std::memcpy(static_cast<void*>(&local), &value, sizeof value);
+  return local;
+}
+
+bool StringArg(napi_env env, napi_value value, std::string* out) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, nullptr, 0, &length) != napi_ok) return false;
+  out->resize(length + 1);
+  if (napi_get_value_string_utf8(env, value, out->data(), length + 1, &length) != napi_ok) return false;
+  out->resize(length);
+  return true;
+}
+
+// setContextLookup(requestStorage, userStorage, names, paths, framesInUse): what the
+// interrupt reads of the async context (async_context.h). Storages: an AsyncLocalStorage or
+// undefined; names: string[]; paths: string[][] (one per name). Checked by the TypeScript
+// caller (stack/load.ts); a value of the wrong kind throws a TypeError here.
+napi_value SetContextLookup(napi_env env, napi_callback_info info) {
+  size_t count = 5;
+  napi_value values[5];
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, &count, values, nullptr, &data) != napi_ok) return nullptr;
+  auto* state = static_cast<EnvState*>(data);
+  if (count < 5) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "setContextLookup takes 5 arguments");
+    return nullptr;
+  }
+  ContextLookup lookup;
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  for (int i = 0; i < 2; i++) {
+    napi_valuetype type;
+    CHECK_NAPI(napi_typeof(env, values[i], &type));
+    if (type == napi_undefined) continue;
+    if (type != napi_object) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "a storage must be an object or undefined");
+      return nullptr;
+    }
+    (i == 0 ? lookup.requestStorage : lookup.userStorage).Reset(isolate, AsV8(values[i]));
+  }
+  uint32_t fields = 0, pathsLength = 0;
+  if (napi_get_array_length(env, values[2], &fields) != napi_ok ||
+      napi_get_array_length(env, values[3], &pathsLength) != napi_ok || pathsLength != fields) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "names and paths must be arrays of one length");
+    return nullptr;
+  }
+  for (uint32_t i = 0; i < fields; i++) {
+    napi_value name, path, step;
+    uint32_t steps = 0;
+    std::string text;
+    if (napi_get_element(env, values[2], i, &name) != napi_ok || !StringArg(env, name, &text) ||
+        napi_get_element(env, values[3], i, &path) != napi_ok || napi_get_array_length(env, path, &steps) != napi_ok) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "a field is a name and a path of strings");
+      return nullptr;
+    }
+    lookup.names.push_back(text);
+    lookup.paths.emplace_back();
+    for (uint32_t j = 0; j < steps; j++) {
+      if (napi_get_element(env, path, j, &step) != napi_ok || !StringArg(env, step, &text)) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "a path step must be a string");
+        return nullptr;
+      }
+      lookup.paths.back().push_back(text);
+    }
+  }
+  bool framesInUse = false;
+  CHECK_NAPI(napi_get_value_bool(env, values[4], &framesInUse));
+  lookup.framesInUse = framesInUse;
+  state->provider->lookup() = std::move(lookup);
+  return nullptr;
 }
 
 // process.versions.modules of the running Node, through Node-API only (safe in any Node), or
@@ -301,6 +395,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   }
   const napi_property_descriptor methods[] = {
       {"provider", nullptr, GetProvider, nullptr, nullptr, nullptr, napi_enumerable, state},
+      {"setContextLookup", nullptr, SetContextLookup, nullptr, nullptr, nullptr, napi_enumerable, state},
       {"_requestFromThread", nullptr, RequestFromThread, nullptr, nullptr, nullptr, napi_enumerable, state},
       {"_requestNow", nullptr, RequestNow, nullptr, nullptr, nullptr, napi_enumerable, state},
       {"_takeResult", nullptr, TakeResult, nullptr, nullptr, nullptr, napi_enumerable, state},

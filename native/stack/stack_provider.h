@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define UVSCOPE_STACK_PROVIDER_VERSION 2  // 2: the External is type-tagged
+#define UVSCOPE_STACK_PROVIDER_VERSION 3  // 2: the External is type-tagged; 3: done() gets the async context
 
 // The Node-API type tag (napi_type_tag: lower, upper) the stack addon puts on its provider
 // External, and the only External the Node-API addon reads a provider from: any other one is
@@ -40,11 +40,26 @@ typedef struct uvscope_stack_frame {
   int32_t column;             // 1-based, 0 when unknown
 } uvscope_stack_frame;
 
+// The async context the interrupted thread was running in, read in the interrupt without
+// running JavaScript (async_context.h of the stack addon).
+typedef struct uvscope_stack_context {
+  double execution_async_id;  // node::AsyncHooksGetExecutionAsyncId, 0 or -1 when none
+  double trigger_async_id;    // node::AsyncHooksGetTriggerAsyncId
+  double request_id;          // uvscope's request storage in the current async context frame, -1: none
+  // The user's context fields as one JSON object text (UTF-8, NULL-terminated), or NULL: not
+  // asked for, or no store in the current frame. Valid during the call only.
+  const char* context_json;
+  // Why the user's context cannot be read on this Node (NULL when it can).
+  const char* context_unavailable;
+} uvscope_stack_context;
+
 // Called on the environment's own thread, inside V8's interrupt (no JavaScript may run there,
 // so it must not call into JS or block), or with CANCELLED during the environment's teardown.
-// captured_at_ns is uv_hrtime() when the stack was taken (0 when cancelled).
+// captured_at_ns is uv_hrtime() when the stack was taken (0 when cancelled); context is NULL
+// when cancelled.
 typedef void (*uvscope_stack_done_fn)(void* user, int status, const uvscope_stack_frame* frames,
-                                      uint32_t count, uint64_t captured_at_ns);
+                                      uint32_t count, uint64_t captured_at_ns,
+                                      const uvscope_stack_context* context);
 
 typedef struct uvscope_stack_provider {
   uint32_t version;  // UVSCOPE_STACK_PROVIDER_VERSION

@@ -126,7 +126,8 @@ void TestHook::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void TestHook::Done(void* user, int status, const uvscope_stack_frame* frames, uint32_t count, uint64_t captured_at_ns) {
+void TestHook::Done(void* user, int status, const uvscope_stack_frame* frames, uint32_t count, uint64_t captured_at_ns,
+                   const uvscope_stack_context* context) {
   TestHook* self = static_cast<TestHook*>(user);
   std::lock_guard<std::mutex> lock(self->mutex_);
   HookResult& r = self->result_;
@@ -136,6 +137,14 @@ void TestHook::Done(void* user, int status, const uvscope_stack_frame* frames, u
   r.frames.clear();
   for (uint32_t i = 0; i < count; i++) {
     r.frames.push_back({frames[i].function_name, frames[i].url, frames[i].line, frames[i].column});
+  }
+  r.has_context = context != nullptr;
+  if (context != nullptr) {
+    r.execution_async_id = context->execution_async_id;
+    r.trigger_async_id = context->trigger_async_id;
+    r.request_id = context->request_id;
+    r.context_json = context->context_json != nullptr ? context->context_json : "";
+    r.context_unavailable = context->context_unavailable != nullptr ? context->context_unavailable : "";
   }
 }
 

@@ -32,6 +32,9 @@ struct HookResult {
   uint64_t requested_at_ns = 0;  // uv_hrtime() just before the batch's first request()
   uint64_t captured_at_ns = 0;
   std::vector<HookFrame> frames;
+  bool has_context = false;  // done() got a context (captured)
+  double execution_async_id = 0, trigger_async_id = 0, request_id = -1;
+  std::string context_json, context_unavailable;  // "" when NULL
 };
 
 class TestHook {
@@ -60,7 +63,8 @@ class TestHook {
  private:
   bool Begin();  // resets the slot for a new batch under mutex_; false if one is untaken
   void RunBatch(uint32_t max_frames, uint32_t count);
-  static void Done(void* user, int status, const uvscope_stack_frame* frames, uint32_t count, uint64_t captured_at_ns);
+  static void Done(void* user, int status, const uvscope_stack_frame* frames, uint32_t count, uint64_t captured_at_ns,
+                   const uvscope_stack_context* context);
 
   uvscope_stack_provider* provider_;  // the environment's reference covers this object's life
   std::mutex mutex_;

@@ -22,6 +22,18 @@ export interface StallStackFrame {
   column: number;
 }
 
+/** The HTTP request a stalled thread was working for (as received: no headers, no body). */
+export interface StallRequest {
+  method: string;
+  /** Path and query, as received (cut at 2,048 bytes). */
+  url: string;
+  /** When the server started it (monotonic clock, ns). */
+  startedAtNs: bigint;
+}
+
+/** The user's context fields (the watchdog's `context` option): strings (cut at 256 bytes), numbers (null when not finite), booleans. */
+export type StallContext = Record<string, string | number | boolean | null>;
+
 /** What the watchdog saw at one moment of a stall. */
 export interface StallReport {
   /** When, on libuv's monotonic clock (ns; comparable with `process.hrtime.bigint()`). */
@@ -54,6 +66,16 @@ export interface StallReport {
   /** Why there is no stack: the stack addon could not load, or the environment is shutting down. */
   stackUnavailable?: string;
   /**
+   * The HTTP request the thread was working for, when it was inside one a server on this
+   * thread is handling (the watchdog's `requests` option; read with the stack, so absent with
+   * `inNative`: the stall's `lateStack` has it then).
+   */
+  request?: StallRequest;
+  /** The user's context fields read from the watchdog's `context` storage (Node 24+; read with the stack). */
+  context?: StallContext;
+  /** Why the user's context cannot be read on this Node (Node 20, 22 without async context frames). */
+  contextUnavailable?: string;
+  /**
    * The thread did not answer the stack request within 10 ms: it is inside a native call
    * (`crypto.pbkdf2Sync`, `fs.readFileSync` of a pipe, `Atomics.wait`, a long GC). The stack
    * taken when it returns to JavaScript is the stall's `lateStack`.
@@ -84,7 +106,7 @@ export interface LiveStallReport extends StallReport {
 }
 
 /** How a field travels in the JSON line. `bigint`: a decimal string (a JSON number would lose precision). */
-export type WireFieldType = 'string' | 'number' | 'boolean' | 'bigint' | 'frames';
+export type WireFieldType = 'string' | 'number' | 'boolean' | 'bigint' | 'frames' | 'request' | 'context';
 
 /** One field of the line: its JSON type, and whether every line has it. */
 export interface WireField {
@@ -115,6 +137,9 @@ export const STALL_REPORT_LINE_FIELDS: { readonly [K in keyof LiveStallReport]-?
   framesOmitted: { type: 'number', optional: true },
   stackCaptureNs: { type: 'number', optional: true },
   stackUnavailable: { type: 'string', optional: true },
+  request: { type: 'request', optional: true },
+  context: { type: 'context', optional: true },
+  contextUnavailable: { type: 'string', optional: true },
   inNative: { type: 'boolean', optional: true },
   dropped: { type: 'number', optional: true },
 };
@@ -130,7 +155,17 @@ export const STALL_REPORT_FIELDS: { readonly [K in keyof StallReport]-?: WireFie
   framesOmitted: STALL_REPORT_LINE_FIELDS.framesOmitted,
   stackCaptureNs: STALL_REPORT_LINE_FIELDS.stackCaptureNs,
   stackUnavailable: STALL_REPORT_LINE_FIELDS.stackUnavailable,
+  request: STALL_REPORT_LINE_FIELDS.request,
+  context: STALL_REPORT_LINE_FIELDS.context,
+  contextUnavailable: STALL_REPORT_LINE_FIELDS.contextUnavailable,
   inNative: STALL_REPORT_LINE_FIELDS.inNative,
+};
+
+/** The fields of a request. @internal */
+export const STALL_REQUEST_FIELDS: { readonly [K in keyof StallRequest]-?: WireField } = {
+  method: { type: 'string', optional: false },
+  url: { type: 'string', optional: false },
+  startedAtNs: { type: 'bigint', optional: false },
 };
 
 /** The fields of a stack frame. @internal */
@@ -151,6 +186,20 @@ function valueMatches(type: WireFieldType, value: unknown, at: string, problems:
       return;
     }
     value.forEach((frame, i) => problems.push(...wireProblems(STALL_STACK_FRAME_FIELDS, frame, `${at}[${i}]`)));
+    return;
+  }
+  if (type === 'request') {
+    problems.push(...wireProblems(STALL_REQUEST_FIELDS, value, at));
+    return;
+  }
+  if (type === 'context') {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      problems.push(`${at}: expected an object, got ${JSON.stringify(value)}`);
+      return;
+    }
+    for (const [key, field] of Object.entries(value)) {
+      if (field !== null && !['string', 'number', 'boolean'].includes(typeof field)) problems.push(`${at}.${key}: expected a primitive, got ${JSON.stringify(field)}`);
+    }
     return;
   }
   const ok = type === 'bigint' ? typeof value === 'string' && /^\d+$/.test(value) : typeof value === type;
@@ -180,8 +229,20 @@ export function wireProblems(fields: { readonly [name: string]: WireField }, jso
 
 /** Parses one report line (as written to the report file and delivered to live subscribers). */
 export function parseStallReport(line: string): LiveStallReport {
-  const raw = JSON.parse(line) as Omit<LiveStallReport, 'atNs' | 'startedAtNs'> & { atNs: string; startedAtNs: string };
-  return { ...raw, atNs: BigInt(raw.atNs), startedAtNs: BigInt(raw.startedAtNs) };
+  const { request, ...raw } = JSON.parse(line) as Omit<LiveStallReport, 'atNs' | 'startedAtNs' | 'request'> & {
+    atNs: string;
+    startedAtNs: string;
+    request?: RawRequest;
+  };
+  return { ...raw, atNs: BigInt(raw.atNs), startedAtNs: BigInt(raw.startedAtNs), ...requestOf({ request }) };
+}
+
+/** A request as the JSON carries it (`startedAtNs` a decimal string). @internal */
+export type RawRequest = Omit<StallRequest, 'startedAtNs'> & { startedAtNs: string };
+
+/** `{ request }` with its bigint, or nothing, for spreading into a parsed report. @internal */
+export function requestOf(raw: { request?: RawRequest }): { request?: StallRequest } {
+  return raw.request ? { request: { ...raw.request, startedAtNs: BigInt(raw.request.startedAtNs) } } : {};
 }
 
 /**

@@ -5,19 +5,32 @@
  * stays alive without references until it is stopped, like a timer.
  * @module
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { threadId } from 'node:worker_threads';
 
 import { invalidArgType, invalidState, outOfRange, validateNumber, validateObject } from '../errors';
-import { LiveStallReport, parseStallReport, StallPhase, StallReport, StallStackFrame } from './stall-report-format';
+import {
+  LiveStallReport,
+  parseStallReport,
+  RawRequest,
+  requestOf,
+  StallContext,
+  StallPhase,
+  StallReport,
+  StallRequest,
+  StallStackFrame,
+} from './stall-report-format';
+import { acquireHttpRequests, asyncContextFramesInUse, releaseHttpRequests, requestStorage } from './http-requests';
 import { native, NativeStallWatchdog } from '../native';
 import { loadStackAddon } from '../stack/load';
 import { STALL_CHANNEL } from '../channels';
 
-export { STALL_CHANNEL } from '../channels';
-export type { LiveStallReport, StallPhase, StallReport, StallStackFrame } from './stall-report-format';
+export { HTTP_REQUEST_CHANNEL, STALL_CHANNEL } from '../channels';
+export type { HttpRequestRecord } from '../channels';
+export type { LiveStallReport, StallContext, StallPhase, StallReport, StallRequest, StallStackFrame } from './stall-report-format';
 export { parseStallReport } from './stall-report-format';
 
 /** A whole stall, emitted as 'stall' once the watched loop turns again. */
@@ -34,8 +47,15 @@ export interface StallEvent {
   /** The reports made while it lasted (the first 100 of them; `reportCount` counts all). */
   reports: StallReport[];
   reportCount: number;
-  /** The stack taken when a thread that was inside a native call returned to JavaScript, still within the stall. */
-  lateStack?: { capturedAtNs: bigint; frames: StallStackFrame[] };
+  /**
+   * The stack taken when a thread that was inside a native call returned to JavaScript, still
+   * within the stall, with the request and context it was working for (as reports have them).
+   */
+  lateStack?: { capturedAtNs: bigint; frames: StallStackFrame[]; request?: StallRequest; context?: StallContext; contextUnavailable?: string };
+  /** The HTTP request the stall happened in: the first report's that has one, else the late stack's. */
+  request?: StallRequest;
+  /** The user's context fields, found the same way. */
+  context?: StallContext;
   thresholdNs: number;
   recovered: true;
 }
@@ -81,6 +101,62 @@ export interface StallWatchdogOptions {
   file?: string | number;
   /** Frames kept per stack, innermost first. Integer 1 to 1024; default 32. */
   maxFrames?: number;
+  /**
+   * Name the HTTP request (method, URL, start) a stall happens in, for requests of node:http,
+   * node:https and (Node 22+) node:http2 servers on this thread. Default true. Read with the
+   * stack, by the optional stack addon: none without it.
+   */
+  requests?: boolean;
+  /** The user's own context to copy into reports (Node 24+): see {@link StallContextOptions}. */
+  context?: StallContextOptions;
+}
+
+/**
+ * Fields of an AsyncLocalStorage's store to copy into each report's `context`, read in the
+ * blocked thread without running JavaScript (strings, numbers, booleans; up to 32 fields). A
+ * path steps through own data properties of plain objects and entries of Maps (a Map key is a
+ * string, or a Symbol with that description: OpenTelemetry's context keys); getters and proxies
+ * are never run. Where Node keeps AsyncLocalStorage state in async_hooks (Node 20, 22 without
+ * `--experimental-async-context-frame`) it cannot be read so, and reports say why
+ * (`contextUnavailable`).
+ */
+export interface StallContextOptions {
+  storage: AsyncLocalStorage<unknown>;
+  /**
+   * Names of the fields (each also its path, dot-separated: `'user.id'`), or name → path (a
+   * dot-separated string or an array of steps, for steps that contain a dot; `[]` is the store
+   * itself).
+   */
+  fields: readonly string[] | Readonly<Record<string, string | readonly string[]>>;
+}
+
+const MAX_CONTEXT_FIELDS = 32;
+
+/** Checks a `context` option; its names and paths. */
+function contextLookup(name: string, options: StallContextOptions | undefined): { storage: AsyncLocalStorage<unknown>; names: string[]; paths: string[][] } | undefined {
+  if (options === undefined) return undefined;
+  validateObject(name, options);
+  if (!(options.storage instanceof AsyncLocalStorage)) throw invalidArgType(`${name}.storage`, 'an instance of AsyncLocalStorage', options.storage);
+  const fields = options.fields;
+  const entries: Array<[string, unknown]> = Array.isArray(fields)
+    ? fields.map((field: unknown) => [typeof field === 'string' ? field : '', field])
+    : typeof fields === 'object' && fields !== null
+      ? Object.entries(fields)
+      : [];
+  if (entries.length === 0 || entries.length > MAX_CONTEXT_FIELDS) {
+    throw invalidArgType(`${name}.fields`, `1 to ${MAX_CONTEXT_FIELDS} field names, or an object of names to paths`, fields);
+  }
+  const names: string[] = [];
+  const paths: string[][] = [];
+  for (const [key, path] of entries) {
+    const steps = typeof path === 'string' ? path.split('.') : Array.isArray(path) ? path : undefined;
+    if (key === '' || !steps || !steps.every((step: unknown) => typeof step === 'string' && step !== '')) {
+      throw invalidArgType(`${name}.fields`, 'non-empty names, each with a path of non-empty strings', fields);
+    }
+    names.push(key);
+    paths.push([...(steps as string[])]);
+  }
+  return { storage: options.storage, names, paths };
 }
 
 const stallChannel = diagnosticsChannel.channel(STALL_CHANNEL);
@@ -97,12 +173,13 @@ const running = new Set<StallWatchdog>();
 const subscriptions = new Set<object>();
 
 type RawFrames = StallStackFrame[];
-interface RawReport extends Omit<StallReport, 'atNs'> {
+interface RawReport extends Omit<StallReport, 'atNs' | 'request'> {
   atNs: string;
+  request?: RawRequest;
 }
 
-function report(raw: RawReport): StallReport {
-  return { ...raw, atNs: BigInt(raw.atNs) };
+function report({ request, ...raw }: RawReport): StallReport {
+  return { ...raw, atNs: BigInt(raw.atNs), ...requestOf({ request }) };
 }
 
 export interface StallWatchdog {
@@ -124,6 +201,9 @@ export class StallWatchdog extends EventEmitter {
   readonly #stacks: 'auto' | boolean;
   readonly #file: string | number | undefined;
   readonly #maxFrames: number;
+  readonly #requests: boolean;
+  #context: ReturnType<typeof contextLookup>;
+  #trackingRequests = false;
   #native: NativeStallWatchdog | undefined;
   #refed = false;
   #running = false;
@@ -132,7 +212,7 @@ export class StallWatchdog extends EventEmitter {
   constructor(options: StallWatchdogOptions = {}) {
     super();
     validateObject('options', options);
-    const { thresholdMs = 1000, stacks = 'auto', file, maxFrames = 32 } = options ?? {};
+    const { thresholdMs = 1000, stacks = 'auto', file, maxFrames = 32, requests = true } = options ?? {};
     validateNumber('options.thresholdMs', thresholdMs, { min: 10, max: 3_600_000, integer: true });
     const repeatMs = options?.repeatMs ?? thresholdMs;
     validateNumber('options.repeatMs', repeatMs, { min: 0, max: 3_600_000, integer: true });
@@ -153,6 +233,34 @@ export class StallWatchdog extends EventEmitter {
     this.#stacks = stacks;
     this.#file = file;
     this.#maxFrames = maxFrames;
+    if (typeof requests !== 'boolean') throw invalidArgType('options.requests', 'of type boolean', requests);
+    this.#requests = requests;
+    this.#context = contextLookup('options.context', options?.context);
+  }
+
+  /**
+   * Sets (or, with undefined, removes) the user's context copied into reports, as the
+   * `context` option does: for a watchdog created before the storage was (the preload's,
+   * `require('uvscope/watchdog').watchdog`). One lookup per thread: the last one set wins.
+   */
+  setContext(context: StallContextOptions | undefined): this {
+    this.#live('setContext');
+    this.#context = contextLookup('context', context);
+    if (this.#running) this.#applyContextLookup();
+    return this;
+  }
+
+  /** Tells this thread's stack addon what to read of the async context. */
+  #applyContextLookup(): void {
+    const loaded = loadStackAddon();
+    if (!loaded.ok) return;
+    loaded.addon.setContextLookup(
+      this.#requests ? requestStorage : undefined,
+      this.#context?.storage,
+      this.#context?.names ?? [],
+      this.#context?.paths ?? [],
+      asyncContextFramesInUse(),
+    );
   }
 
   /** The threshold, ms. */
@@ -184,6 +292,11 @@ export class StallWatchdog extends EventEmitter {
     this.#native.start();
     this.#running = true;
     running.add(this);
+    if (this.#requests && !this.#trackingRequests) {
+      this.#trackingRequests = true;
+      acquireHttpRequests();
+    }
+    if (this.#requests || this.#context) this.#applyContextLookup();
     return this;
   }
 
@@ -202,6 +315,10 @@ export class StallWatchdog extends EventEmitter {
     this.#closed = true;
     this.#running = false;
     running.delete(this);
+    if (this.#trackingRequests) {
+      this.#trackingRequests = false;
+      releaseHttpRequests();
+    }
     this.#native?.close();
   }
 
@@ -254,7 +371,7 @@ export class StallWatchdog extends EventEmitter {
   #create(): NativeStallWatchdog {
     let provider: unknown;
     let stackUnavailable = '';
-    if (this.#stacks !== false) {
+    if (this.#stacks !== false || this.#requests || this.#context) {
       const loaded = loadStackAddon();
       if (loaded.ok) {
         provider = loaded.addon.provider();
@@ -292,10 +409,10 @@ export class StallWatchdog extends EventEmitter {
       provider,
       stackUnavailable,
       (json) => {
-        const raw = JSON.parse(json) as Omit<StallEvent, 'startedAtNs' | 'reports' | 'lateStack'> & {
+        const raw = JSON.parse(json) as Omit<StallEvent, 'startedAtNs' | 'reports' | 'lateStack' | 'request'> & {
           startedAtNs: string;
           reports: RawReport[];
-          lateStack?: { capturedAtNs: string; frames: RawFrames };
+          lateStack?: { capturedAtNs: string; frames: RawFrames; request?: RawRequest; context?: StallContext; contextUnavailable?: string };
         };
         const event: StallEvent = {
           threadId,
@@ -310,11 +427,17 @@ export class StallWatchdog extends EventEmitter {
           recovered: true,
         };
         if (raw.lateStack) {
-          event.lateStack = { capturedAtNs: BigInt(raw.lateStack.capturedAtNs), frames: raw.lateStack.frames };
+          const { request, ...late } = raw.lateStack;
+          event.lateStack = { ...late, capturedAtNs: BigInt(late.capturedAtNs), ...requestOf({ request }) };
         }
+        const attributed = event.reports.find((r) => r.request) ?? event.lateStack;
+        if (attributed?.request) event.request = attributed.request;
+        const withContext = event.reports.find((r) => r.context) ?? event.lateStack;
+        if (withContext?.context) event.context = withContext.context;
         if (stallChannel.hasSubscribers) stallChannel.publish(event);
         self.deref()?.emit('stall', event);
       },
+      this.#requests || this.#context !== undefined,
     );
     if (this.#refed) watchdog.ref();
     return watchdog;

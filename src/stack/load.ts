@@ -28,6 +28,8 @@ export interface StackHookResult {
   requestedAtNs: bigint;
   /** uv_hrtime() when the stack was taken (0n when cancelled or not queued). */
   capturedAtNs: bigint;
+  /** What done() got of the async context (when captured). */
+  context?: { executionAsyncId: number; triggerAsyncId: number; requestId: number; json?: string; unavailable?: string };
 }
 
 /** Process-wide request totals over every provider of the process. */
@@ -51,6 +53,13 @@ export interface StackAddon {
   readonly abi: number;
   /** UVSCOPE_STACK_PROVIDER_VERSION. */
   readonly providerVersion: number;
+  /**
+   * What the interrupt reads of the async context on this thread (native/stack/async_context.h):
+   * uvscope's request storage and the user's storage (AsyncLocalStorage instances or
+   * undefined), the user's fields (a JSON key and a path of property / Map-key steps each), and
+   * whether AsyncLocalStorage lives in async context frames on this Node.
+   */
+  setContextLookup(requestStorage: object | undefined, userStorage: object | undefined, names: string[], paths: string[][], framesInUse: boolean): void;
   /** Test hook: a native thread waits `delayMs` (or, `gated`, for `_openGate()`), then calls request() `count` times. */
   _requestFromThread(delayMs: number, maxFrames?: number, count?: number, gated?: boolean): void;
   /** Test hook: request() `count` times on this thread, in one native call. */
@@ -129,7 +138,7 @@ function tryLoad(): StackAddonLoad {
 }
 
 /** UVSCOPE_STACK_PROVIDER_VERSION of native/stack/stack_provider.h: the provider the main addon accepts. */
-const STACK_PROVIDER_VERSION = 2;
+const STACK_PROVIDER_VERSION = 3;
 
 let cached: StackAddonLoad | undefined;
 

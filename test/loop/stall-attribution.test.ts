@@ -1,0 +1,318 @@
+/**
+ * For whom the loop was blocked: the HTTP request (and the user's AsyncLocalStorage fields) a
+ * stall happened in, read by the stack addon's interrupt without running JavaScript, through
+ * real node:http / node:http2 servers in this process. What each Node can do differs, and is
+ * checked as such: the request by async id everywhere (the handler's synchronous part, a native
+ * call's late stack); through awaits and the user's context only where AsyncLocalStorage lives
+ * in async context frames (Node 24+; `contextUnavailable` elsewhere).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import crypto from 'node:crypto';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+
+import { HttpRequestRecord, LiveStallReport, StallEvent, StallWatchdog } from '../../src';
+import { asyncContextFramesInUse, httpRequestTableStats } from '../../src/loop/http-requests';
+import { loadStackAddon } from '../../src/stack/load';
+import { thrown } from '../helpers';
+
+const frames = asyncContextFramesInUse();
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+
+/** When the latest block began: the stall under test is the one that covers it. */
+let blockedAt = 0n;
+
+function spin(ms: number): void {
+  blockedAt = process.hrtime.bigint();
+  const end = blockedAt + BigInt(ms * 1e6);
+  while (process.hrtime.bigint() < end);
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** A server on this thread; `get(path)` resolves with the body once the response ended. */
+async function serve(handler: Handler): Promise<{ get(path: string): Promise<string>; close(): Promise<void> }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const agent = new http.Agent({ keepAlive: true });
+  return {
+    get: (path) =>
+      new Promise((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path, agent }, (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+            res.on('end', () => resolve(body));
+          })
+          .on('error', reject);
+      }),
+    close: () => {
+      agent.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * The stall of `watchdog` that covers the block `run` makes (`spin`, or a native call marked
+ * with `blockedAt`), with its live reports: other stalls are jest's own work on a loaded machine.
+ */
+function stallDuring(watchdog: StallWatchdog, run: () => Promise<unknown>): Promise<{ stall: StallEvent; live: LiveStallReport[] }> {
+  const live: LiveStallReport[] = [];
+  const unsubscribe = StallWatchdog.onLiveReport((report) => live.push(report));
+  blockedAt = 0n;
+  return new Promise((resolve, reject) => {
+    const onStall = (stall: StallEvent) => {
+      if (blockedAt === 0n || stall.startedAtNs > blockedAt || stall.startedAtNs + BigInt(stall.durationNs) < blockedAt) return;
+      watchdog.off('stall', onStall);
+      // Live reports arrive through the loop too: give them the turn they need.
+      setImmediate(() => {
+        unsubscribe();
+        resolve({ stall, live: live.filter((r) => r.startedAtNs === stall.startedAtNs) });
+      });
+    };
+    watchdog.on('stall', onStall);
+    run().catch(reject);
+  });
+}
+
+/**
+ * The reports taken inside the block (`spin` on their stack). A report whose interrupt did not
+ * come within 10 ms (on a machine this busy the blocked thread may wait that long for a CPU)
+ * says inNative and names nothing; one taken after the block returned, while the same stall
+ * went on in other code, names what that code runs for.
+ */
+function inBlock(live: LiveStallReport[]): LiveStallReport[] {
+  return live.filter((report) => report.stack?.some((frame) => frame.functionName === 'spin'));
+}
+
+describe('the HTTP request a stall happened in', () => {
+  let watchdog: StallWatchdog | undefined;
+  afterEach(() => watchdog?.close());
+
+  beforeAll(() => expect(loadStackAddon()).toMatchObject({ ok: true }));
+
+  test('a block in the handler itself: every report with its stack, and the stall, name the request (every Node)', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 40, repeatMs: 40 }).start();
+    const server = await serve((req, res) => {
+      if (req.url?.startsWith('/block')) spin(200);
+      res.end('done');
+    });
+    await server.get('/warm'); // the connection exists before the block
+    const { stall, live } = await stallDuring(watchdog, () => server.get('/block?n=50000&tenant=a%20b'));
+    await server.close();
+    const answered = inBlock(live);
+    expect(answered.length).toBeGreaterThanOrEqual(1);
+    for (const report of answered) {
+      expect(report.request).toEqual({ method: 'GET', url: '/block?n=50000&tenant=a%20b', startedAtNs: expect.any(BigInt) });
+      expect(report.request!.startedAtNs).toBeLessThanOrEqual(report.atNs);
+    }
+    expect(stall.request).toMatchObject({ method: 'GET', url: '/block?n=50000&tenant=a%20b' });
+    expect(httpRequestTableStats().inFlight).toBe(0);
+  });
+
+  test(`after an await: named ${frames ? '(async context frames on this Node)' : 'only where Node keeps AsyncLocalStorage in frames: not here'}`, async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 40, repeatMs: 40 }).start();
+    const server = await serve(async (req, res) => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      await Promise.resolve();
+      spin(150);
+      res.end('done');
+    });
+    const { stall, live } = await stallDuring(watchdog, () => server.get('/after-await'));
+    await server.close();
+    const answered = inBlock(live);
+    expect(answered.length).toBeGreaterThanOrEqual(1);
+    if (frames) {
+      for (const report of answered) expect(report.request).toMatchObject({ method: 'GET', url: '/after-await' });
+      expect(stall.request).toMatchObject({ url: '/after-await' });
+    } else {
+      for (const report of live) expect(report.request).toBeUndefined();
+    }
+  });
+
+  test('inside a native call (pbkdf2Sync): the live reports say inNative, the late stack names the request', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 40, repeatMs: 40 }).start();
+    const server = await serve((req, res) => {
+      blockedAt = process.hrtime.bigint();
+      crypto.pbkdf2Sync('password', 'salt', 400_000, 32, 'sha256');
+      res.end('done');
+    });
+    const { stall, live } = await stallDuring(watchdog, () => server.get('/native'));
+    await server.close();
+    expect(live.length).toBeGreaterThanOrEqual(1);
+    for (const report of live) {
+      expect(report.inNative).toBe(true);
+      expect(report.request).toBeUndefined();
+    }
+    expect(stall.lateStack?.request).toMatchObject({ method: 'GET', url: '/native' });
+    expect(stall.request).toMatchObject({ url: '/native' });
+  });
+
+  test('a timer the handler set, firing after the response closed, is not charged to the finished request', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 40, repeatMs: 0 }).start();
+    let fire: () => void = () => undefined;
+    const fired = new Promise<void>((resolve) => (fire = resolve));
+    const server = await serve((req, res) => {
+      res.end('done');
+      res.on('close', () => setTimeout(() => (spin(120), fire()), 5));
+    });
+    const { stall, live } = await stallDuring(watchdog, async () => {
+      await server.get('/finished');
+      await fired;
+    });
+    await server.close();
+    expect(live.length).toBeGreaterThanOrEqual(1);
+    expect(stall.request).toBeUndefined();
+  });
+
+  test('requests: false leaves requests out; the tracker stops with its last watchdog', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 40, requests: false }).start();
+    const server = await serve((req, res) => {
+      spin(120);
+      res.end('done');
+    });
+    const { stall, live } = await stallDuring(watchdog, () => server.get('/untracked'));
+    await server.close();
+    expect(live.length).toBeGreaterThanOrEqual(1);
+    for (const report of live) expect(report.request).toBeUndefined();
+    expect(stall.request).toBeUndefined();
+    expect(diagnosticsChannel.hasSubscribers('http.server.request.start')).toBe(false);
+  });
+
+  (nodeMajor >= 22 ? test : test.skip)('an http2 stream (Node 22+: its diagnostics channels)', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 40, repeatMs: 40 }).start();
+    const server = http2.createServer();
+    server.on('stream', (stream) => {
+      spin(150);
+      stream.respond({ ':status': 200 });
+      stream.end('done');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const { stall } = await stallDuring(watchdog, async () => {
+      const stream = client.request({ ':path': '/h2?x=1', ':method': 'POST' });
+      stream.end();
+      stream.resume();
+      await new Promise((resolve) => stream.on('close', resolve));
+    });
+    client.close();
+    await new Promise((resolve) => server.close(resolve));
+    expect(stall.request).toMatchObject({ method: 'POST', url: '/h2?x=1' });
+  });
+
+  test('finished requests on uvscope:http:request: status, completed or not, times', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 1000 }).start();
+    const records: HttpRequestRecord[] = [];
+    const onRecord = (message: unknown) => records.push(message as HttpRequestRecord);
+    diagnosticsChannel.subscribe('uvscope:http:request', onRecord);
+    const server = await serve((req, res) => {
+      if (req.url === '/drop') {
+        req.socket.destroy();
+        return;
+      }
+      res.statusCode = req.url === '/missing' ? 404 : 200;
+      res.end('x');
+    });
+    await server.get('/ok');
+    await server.get('/missing');
+    await server.get('/drop').catch(() => undefined);
+    await server.close();
+    diagnosticsChannel.unsubscribe('uvscope:http:request', onRecord);
+    expect(records.map((r) => [r.url, r.statusCode, r.completed])).toEqual([
+      ['/ok', 200, true],
+      ['/missing', 404, true],
+      ['/drop', 200, false],
+    ]);
+    for (const record of records) {
+      expect(record.endedAtNs).toBeGreaterThanOrEqual(record.startedAtNs);
+      expect(record).toMatchObject({ method: 'GET', protocol: 'http' });
+    }
+    expect(httpRequestTableStats().inFlight).toBe(0);
+  });
+});
+
+describe("the user's context (an AsyncLocalStorage)", () => {
+  let watchdog: StallWatchdog | undefined;
+  afterEach(() => watchdog?.close());
+
+  test(`fields copied ${frames ? 'into every report' : 'nowhere: contextUnavailable says why'}; getters never run, proxies never entered`, async () => {
+    const storage = new AsyncLocalStorage<unknown>();
+    let getterRuns = 0;
+    const otelKey = Symbol('OpenTelemetry Context Key SPAN');
+    const store = {
+      tenant: 'acme',
+      user: { id: 42, admin: false },
+      ratio: Number.NaN,
+      get secret() {
+        getterRuns++;
+        return 'leaked';
+      },
+      trap: new Proxy({ a: 1 }, { get: () => (getterRuns++, 'trapped'), getOwnPropertyDescriptor: () => (getterRuns++, undefined) }),
+      otel: new Map<unknown, unknown>([[otelKey, { _spanContext: { traceId: 'abc123' } }]]),
+      long: 'x'.repeat(1000),
+    };
+    watchdog = new StallWatchdog({
+      thresholdMs: 40,
+      repeatMs: 40,
+      context: {
+        storage,
+        fields: {
+          tenant: 'tenant',
+          userId: 'user.id',
+          admin: 'user.admin',
+          ratio: 'ratio',
+          secret: 'secret',
+          trapped: 'trap.a',
+          traceId: ['otel', 'OpenTelemetry Context Key SPAN', '_spanContext', 'traceId'],
+          missing: 'nope.deeper',
+          long: 'long',
+        },
+      },
+    }).start();
+    const { stall, live } = await stallDuring(watchdog, async () => {
+      await new Promise<void>((resolve) =>
+        setImmediate(() =>
+          storage.run(store, () => {
+            spin(120);
+            resolve();
+          }),
+        ),
+      );
+    });
+    expect(getterRuns).toBe(0);
+    const answered = inBlock(live);
+    expect(answered.length).toBeGreaterThanOrEqual(1);
+    for (const report of answered) {
+      if (frames) {
+        expect(report.context).toEqual({ tenant: 'acme', userId: 42, admin: false, ratio: null, traceId: 'abc123', long: 'x'.repeat(256) });
+        expect(report.contextUnavailable).toBeUndefined();
+      } else {
+        expect(report.context).toBeUndefined();
+        expect(report.contextUnavailable).toMatch(/async_hooks/);
+      }
+    }
+    if (frames) expect(stall.context).toMatchObject({ tenant: 'acme' });
+  });
+
+  test('setContext() on a running watchdog (the preload case), and what it refuses', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 40, repeatMs: 0 }).start();
+    const storage = new AsyncLocalStorage<Map<string, string>>();
+    watchdog.setContext({ storage, fields: ['tenant'] });
+    const { live } = await stallDuring(watchdog, async () => {
+      await new Promise<void>((resolve) => setImmediate(() => storage.run(new Map([['tenant', 'globex']]), () => (spin(100), resolve()))));
+    });
+    const answered = inBlock(live);
+    expect(answered.length).toBeGreaterThanOrEqual(1);
+    expect(answered[0].context).toEqual(frames ? { tenant: 'globex' } : undefined);
+    for (const bad of [{}, { storage: {}, fields: ['a'] }, { storage, fields: [] }, { storage, fields: [''] }, { storage, fields: { a: 3 } }]) {
+      const error = thrown(() => watchdog!.setContext(bad as never));
+      expect(error.message).toMatch(/^The "context(\.storage|\.fields)?" argument/);
+      expect(error.code).toBe('ERR_INVALID_ARG_TYPE');
+    }
+    expect(thrown(() => new StallWatchdog({ requests: 'yes' as never })).message).toContain('options.requests');
+  });
+});
