@@ -14,7 +14,7 @@ import path from 'node:path';
 import { POOL_COUNTER_NAME, PoolThreadSample, poolThreadEvents } from '../../src/trace/format';
 import { ProcessCollector } from '../../src/trace/process-collector';
 import { formatSummary } from '../../src/trace/summary';
-import { SLOWDOWN } from '../helpers';
+import { CHROMIUM, inChromium, SLOWDOWN } from '../helpers';
 
 const root = path.resolve(__dirname, '..', '..');
 const cli = path.join(root, 'lib', 'cli', 'main.js');
@@ -34,7 +34,7 @@ linux('uvscope trace -- node app.js: the pool threads as counters (Linux: per-th
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-trace-pool-'));
     const out = path.join(dir, 'pool.json');
     const tasks = path.join(dir, 'tasks.json');
-    const result = spawnSync(process.execPath, [cli, 'trace', '--no-cpu', '--out', out, '--', process.execPath, path.join(fixtures, 'trace-pool.js')], {
+    const result = spawnSync(process.execPath, [cli, 'trace', '--no-cpu', '--out', out, '--html', path.join(dir, 'pool.html'), '--', process.execPath, path.join(fixtures, 'trace-pool.js')], {
       cwd: root,
       env: { ...process.env, UV_THREADPOOL_SIZE: '2', TRACE_POOL_TASKS: tasks },
       encoding: 'utf8',
@@ -96,6 +96,16 @@ linux('uvscope trace -- node app.js: the pool threads as counters (Linux: per-th
     for (const e of perThread()) expect(counters[e.name]).toBeGreaterThan(0);
     expect(counters[POOL_COUNTER_NAME]).toBe(events.filter((e) => e.name === POOL_COUNTER_NAME).length);
   });
+
+  const chromium = fs.existsSync(CHROMIUM) ? test : test.skip;
+  chromium('the HTML report draws the pool threads: busy and waiting for a CPU over time', async () => {
+    const { result: lines, problems } = await inChromium<{ label: string; points: number }[]>(path.join(dir, 'pool.html'), (page) =>
+      page.$$eval('svg.pool-threads polyline', (all: any[]) => all.map((p) => ({ label: p.textContent, points: (p.getAttribute('points') ?? '').split(' ').length }))),
+    );
+    expect(lines.map((l) => l.label)).toEqual([`pid ${own.pid}: pool threads busy`, `pid ${own.pid}: waiting for a CPU`]);
+    for (const line of lines) expect(line.points).toBeGreaterThan(4);
+    expect(problems).toEqual([]);
+  }, 60_000);
 });
 
 /** A sample of two threads at `ms` ms with [cpu, wait] in ms each; threads started at 0 ms. */
