@@ -26,7 +26,8 @@ export const BENCH_USAGE = `usage: uvscope bench [--sizes 1,2,4,8] [--workload $
 
 Without a command: runs the workload through uvscope's thread pool once per pool size, each in
 a child process with UV_THREADPOOL_SIZE set (and verified with measureSize()), sizes interleaved
-across --repeat rounds; prints the medians per size and names the best one.
+across --repeat rounds; prints the medians per size (with the pool threads' busy and run-queue
+time on Linux) and names the best one: not a bigger pool whose extra threads only wait for a CPU.
 
 With a command (anything that starts Node: node app.js, npm run job, npx tsx job.ts): runs it
 at each size with uvscope's probe preloaded through NODE_OPTIONS, so every Node process it
