@@ -45,7 +45,12 @@ function start(dir: string): void {
   const startedMs = performance.now();
   // First: its discovery probes start the pool, so the threads' totals count from here.
   const poolStartNs = process.hrtime.bigint();
-  const threads = poolThreadTimesSupported ? monitorThreads() : undefined;
+  let threads: ReturnType<typeof monitorThreads> | undefined;
+  try {
+    threads = poolThreadTimesSupported ? monitorThreads() : undefined;
+  } catch {
+    // The other figures still come; the pool columns show '-'.
+  }
   const observer = new LoopObserver().start();
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
