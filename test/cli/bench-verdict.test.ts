@@ -23,7 +23,7 @@ describe('verdict: threads that only wait for a CPU are not bought', () => {
   test('4 leads 2 by 7% on throughput, but its extra threads wait for a CPU and do no more work: 2, and the reason says why', () => {
     const v = verdict(oversubscribed(0.07), throughput);
     expect(v.size).toBe(2);
-    expect(v.reason).toMatch(/^4 leads \(best throughput: 2033 jobs\/s/);
+    expect(v.reason).toMatch(/^4 would be picked \(best throughput: 2033 jobs\/s/);
     expect(v.reason).toMatch(/from 2 to 4 threads throughput gains only 7\.0% \(1900 jobs\/s to 2033 jobs\/s\)/);
     expect(v.reason).toMatch(/run-queue wait rises from 5% to 50% of their time/);
     expect(v.reason).toMatch(/busy CPU stays alike \(1\.86 and 1\.88 CPUs\)/);
@@ -61,7 +61,7 @@ describe('verdict: threads that only wait for a CPU are not bought', () => {
     c[3].pool = { threads: 8, busyRatio: 0.24, runQueueRatio: 0.72 };
     const v = verdict(c, throughput);
     expect(v.size).toBe(4);
-    expect(v.reason).toMatch(/^8 leads .*from 4 to 8 threads throughput gains only 6\.0%/);
+    expect(v.reason).toMatch(/^8 would be picked .*from 4 to 8 threads throughput gains only 6\.0%/);
   });
 
   test('lower-is-better metrics (wall time): 7% faster with waiting threads is not bought', () => {

@@ -113,7 +113,7 @@ export function verdict(candidates: readonly Candidate[], metric: MetricSpec): V
   const fmt = (v: number) => `${v.toFixed(metric.digits ?? 0)} ${metric.unit}`;
   const med = new Map(candidates.map((c) => [c.size, median(c.rounds)]));
   const waiting = waitingThreads(candidates.find((c) => c.size === first.size)!, candidates, med, metric, fmt);
-  return waiting ? { size: waiting.size, reason: `${first.size} leads (${first.reason}), but ${waiting.reason}` } : first;
+  return waiting ? { size: waiting.size, reason: `${first.size} would be picked (${first.reason}), but ${waiting.reason}` } : first;
 }
 
 /** The choice on the main metric and loop delay alone. */
