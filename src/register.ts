@@ -1,7 +1,9 @@
 /**
  * `node --require uvscope/register app.js`: traces the process from the first line of user
  * code: every thread's loop (the main thread and each worker thread, which runs the preload
- * too), its CPU samples, stalls, uvscope's pool jobs and Node's own pool requests. It writes a
+ * too), its CPU samples, stalls, uvscope's pool jobs and Node's own pool requests, and (Linux)
+ * the process's pool threads' busy and run-queue time every 100 ms from the first tick on (see
+ * trace/pool-thread-sampler.ts). It writes a
  * Chrome trace (Chrome DevTools, Perfetto, chrome://tracing) when the process exits, or on
  * SIGINT, SIGTERM or SIGHUP (then the signal does what it would have done). `uvscope trace`
  * preloads it in every Node process of a command through NODE_OPTIONS.
@@ -27,6 +29,7 @@ import path from 'node:path';
 import { BroadcastChannel, isMainThread, threadId, Worker } from 'node:worker_threads';
 
 import { formatSummary } from './trace/summary';
+import { PoolThreadSampler } from './trace/pool-thread-sampler';
 import { ProcessCollector } from './trace/process-collector';
 import { RecorderOptions, ThreadBatch, ThreadRecorder } from './trace/thread-recorder';
 
@@ -162,7 +165,11 @@ function startMain(): void {
   const channel = new BroadcastChannel(CHANNEL);
   channel.unref();
   channel.onmessage = (message) => collector.add((message as { data: ThreadBatch }).data);
-  const tick = setInterval(() => collector.add(recorder.flush()), TICK_MS);
+  const poolThreads = new PoolThreadSampler();
+  const tick = setInterval(() => {
+    collector.add(recorder.flush());
+    collector.addPoolSample(poolThreads.sample());
+  }, TICK_MS);
   tick.unref();
   finishWorkersBeforeTerminate(collector);
 
@@ -174,6 +181,9 @@ function startMain(): void {
     channel.close();
     const last = recorder.finish();
     if (last) collector.add(last);
+    collector.addPoolSample(poolThreads.sample(false));
+    poolThreads.stop();
+    collector.poolThreadsUnavailable = poolThreads.unavailable;
     const blockMs = options.blockMs;
     const { events, info } = collector.build(process.pid, processTitle(), originNs, blockMs * 1e6, process.hrtime.bigint());
     const trace = { traceEvents: events, displayTimeUnit: 'ms', uvscope: { blockMs, stallMs: options.stallMs ?? 0, processes: [info] } };

@@ -2,11 +2,12 @@
  * Reads a uvscope trace file (events and its `uvscope` section) back into what the summary and
  * the HTML report show: per thread, its iterations, its long iterations with their phase split
  * (poll's wait for I/O apart from its work) and the functions that ran in them (self time from
- * the CPU samples), its stalls; per process, Node's pool requests by kind. Pure functions.
+ * the CPU samples), its stalls; per process, Node's pool requests by kind and its pool threads'
+ * busy and run-queue ratios over time (the `pool threads` counter). Pure functions.
  * @internal
  * @module
  */
-import { requestThread, TraceEvent } from './format';
+import { POOL_COUNTER_NAME, POOL_THREAD_CATEGORY, requestThread, TraceEvent } from './format';
 import type { ProcessInfo, ThreadInfo } from './process-collector';
 
 export interface TraceFile {
@@ -64,8 +65,16 @@ export interface ThreadModel {
   endUs: number;
 }
 
+/** A process's pool threads over time: the `pool threads` counter (ratios of threads × interval). */
+export interface PoolModel {
+  pid: number;
+  process: string;
+  points: { us: number; busy: number; runq?: number }[];
+}
+
 export interface TraceModel {
   threads: ThreadModel[];
+  pools: PoolModel[];
   blockMs: number;
   startUs: number;
   endUs: number;
@@ -151,8 +160,16 @@ export function analyzeTrace(file: TraceFile): TraceModel {
   const byThread = new Map<string, TraceEvent[]>();
   const processTitles = new Map<number, string>();
   const threadNames = new Map<string, string>();
+  const poolPoints = new Map<number, PoolModel['points']>();
   for (const e of file.traceEvents) {
     if (e.ph === 'M' && e.name === 'process_name') processTitles.set(e.pid, String(e.args?.name));
+    if (e.cat === POOL_THREAD_CATEGORY) {
+      if (e.name !== POOL_COUNTER_NAME || e.ts === undefined) continue;
+      let points = poolPoints.get(e.pid);
+      if (!points) poolPoints.set(e.pid, (points = []));
+      points.push({ us: e.ts, busy: Number(e.args?.busy), ...(e.args?.runq !== undefined ? { runq: Number(e.args.runq) } : {}) });
+      continue;
+    }
     if (e.tid === undefined || e.tid >= 1_000_000) continue;
     const key = `${e.pid}:${e.tid}`;
     if (e.ph === 'M' && e.name === 'thread_name') threadNames.set(key, String(e.args?.name));
@@ -236,7 +253,10 @@ export function analyzeTrace(file: TraceFile): TraceModel {
   threads.sort((a, b) => a.pid - b.pid || a.tid - b.tid);
   const startUs = threads.reduce((a, t) => Math.min(a, t.startUs), Infinity);
   const endUs = threads.reduce((a, t) => Math.max(a, t.endUs), -Infinity);
-  return { threads, blockMs, startUs: Number.isFinite(startUs) ? startUs : 0, endUs: Number.isFinite(endUs) ? endUs : 0, processes };
+  const pools = [...poolPoints.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([pid, points]) => ({ pid, process: processTitles.get(pid) ?? `pid ${pid}`, points: points.sort((a, b) => a.us - b.us) }));
+  return { threads, pools, blockMs, startUs: Number.isFinite(startUs) ? startUs : 0, endUs: Number.isFinite(endUs) ? endUs : 0, processes };
 }
 
 /** Pool requests by kind over every thread of every process: counts summed, p50/p99 the largest of the threads'. */

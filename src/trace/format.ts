@@ -3,7 +3,8 @@
  * and chrome://tracing open it): the thread's loop as a track of phase slices (poll with its
  * wait for I/O nested in it as a slice of its own), its stalls nested in them, uvscope's jobs on
  * a track per pool thread, Node's pool requests on request tracks of the thread, loop utilization as a counter,
- * and the thread's CPU samples as a `Profile` with its `ProfileChunk`s. Timestamps are µs from
+ * and the thread's CPU samples as a `Profile` with its `ProfileChunk`s; per process, its pool
+ * threads' busy and run-queue ratios as counters (poolThreadEvents). Timestamps are µs from
  * the trace's origin, one monotonic clock for every thread of every process. Pure functions.
  * @internal
  * @module
@@ -93,6 +94,104 @@ export interface ThreadTraceInput {
   stalls: readonly StallEvent[];
   utilization: readonly { timeNs: bigint; utilization: number }[];
   profile?: CpuProfile;
+}
+
+/**
+ * One reading of a process's pool threads (trace/pool-thread-sampler.ts): each thread's
+ * cumulative CPU time and run-queue wait since it started, ns (Linux schedstat).
+ */
+export interface PoolThreadSample {
+  /** When it was read, monotonic ns. */
+  timeNs: bigint;
+  /** Threads libuv runs (UV_THREADPOOL_SIZE as libuv reads it). */
+  expectedThreads: number;
+  /** Kernel thread ids of the pool threads found so far. */
+  tids: Int32Array;
+  /** Per thread, [cpuNs, runQueueWaitNs] (NaN: no run-queue figure). */
+  figures: Float64Array;
+  /** Per thread, when it started (monotonic ns, the clock of `timeNs`); -1n where that is not known. Its totals count from there. */
+  startsNs: BigInt64Array;
+}
+
+/** Category of the pool-thread counters. */
+export const POOL_THREAD_CATEGORY = 'pool-thread';
+/** Name of the counter of pool thread `tid` (its kernel id). */
+export const poolThreadCounterName = (tid: number) => `pool thread ${tid}`;
+/** Name of the counter of the whole pool. */
+export const POOL_COUNTER_NAME = 'pool threads';
+
+const ratio4 = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 10_000) / 10_000;
+
+/**
+ * A process's pool threads as counters, one value per interval between two samples, placed at
+ * the interval's start (a counter holds its value until the next one): `pool thread <tid>`
+ * with `{ busy, runq }` (its CPU time and its time runnable but waiting for a CPU, as ratios of
+ * the interval: Perfetto draws a track for each, chrome://tracing stacks them, busy + runq ≤ 1).
+ * A thread's first value, where its start is known, covers its life until it was first sampled
+ * (its totals count from its start, and a busy pool's threads are found late). `pool threads`
+ * is the mean of the threads' values at each point where one of them changes (of the threads
+ * with a value there): the whole pool's ratios of threads × time. `backfill` false: the samples
+ * are not the first ones (the oldest were dropped), so the first sample's threads are not new.
+ * `runq` is left out where the platform has no such figure. The kernel adds a running thread's
+ * time at its scheduler ticks, so an interval's pair can pass 1 by a tick's worth: it is scaled
+ * to a sum of 1. The events are on `tid` (the thread that read the samples: counters belong to
+ * the process).
+ */
+export function poolThreadEvents(pid: number, tid: number, originNs: bigint, samples: readonly PoolThreadSample[], backfill = true): TraceEvent[] {
+  const events: TraceEvent[] = [];
+  const us = (ns: bigint) => Number((ns > originNs ? ns : originNs) - originNs) / 1000;
+  const counter = (name: string, atNs: bigint, busy: number, runq: number) => {
+    // The kernel adds a running thread's time at scheduler ticks: a pair may pass 1 by a tick's worth.
+    const sum = busy + (Number.isNaN(runq) ? 0 : runq);
+    const scale = sum > 1 ? 1 / sum : 1;
+    const args: Record<string, number> = { busy: ratio4(busy * scale) };
+    if (!Number.isNaN(runq)) args.runq = ratio4(runq * scale);
+    events.push({ name, cat: POOL_THREAD_CATEGORY, ph: 'C', pid, tid, ts: us(atNs), args });
+  };
+  // Per thread, its values in time order, each until the next (the last until `untilNs`).
+  const threads = new Map<number, { steps: { atNs: bigint; busy: number; runq: number }[]; untilNs: bigint }>();
+  for (let k = 0; k < samples.length; k++) {
+    const after = samples[k];
+    const before = k > 0 ? samples[k - 1] : undefined;
+    const previous = new Map<number, number>();
+    before?.tids.forEach((t, i) => previous.set(t, i));
+    after.tids.forEach((t, i) => {
+      let thread = threads.get(t);
+      const j = previous.get(t);
+      if (before && j !== undefined && after.timeNs > before.timeNs) {
+        const intervalNs = Number(after.timeNs - before.timeNs);
+        const cpuNs = Math.max(0, after.figures[i * 2] - before.figures[j * 2]);
+        const waitNs = Math.max(0, after.figures[i * 2 + 1] - before.figures[j * 2 + 1]);
+        thread?.steps.push({ atNs: before.timeNs, busy: cpuNs / intervalNs, runq: waitNs / intervalNs });
+      } else if (!thread && (backfill || k > 0) && after.startsNs[i] >= 0n && after.startsNs[i] < after.timeNs) {
+        const lifeNs = Number(after.timeNs - after.startsNs[i]);
+        thread = { steps: [{ atNs: after.startsNs[i], busy: after.figures[i * 2] / lifeNs, runq: after.figures[i * 2 + 1] / lifeNs }], untilNs: after.timeNs };
+      }
+      thread ??= { steps: [], untilNs: after.timeNs };
+      thread.untilNs = after.timeNs;
+      threads.set(t, thread);
+    });
+  }
+  for (const [t, thread] of threads) for (const step of thread.steps) counter(poolThreadCounterName(t), step.atNs, step.busy, step.runq);
+  // The pool: the mean at every point where a thread's value changes.
+  const points = [...new Set([...threads.values()].flatMap((thread) => thread.steps.map((step) => step.atNs)))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const at = new Map<number, number>(); // per thread, its step in force
+  for (const pointNs of points) {
+    let busy = 0;
+    let runq = 0;
+    let n = 0;
+    for (const [t, thread] of threads) {
+      let i = at.get(t) ?? -1;
+      while (i + 1 < thread.steps.length && thread.steps[i + 1].atNs <= pointNs) i++;
+      at.set(t, i);
+      if (i < 0 || pointNs >= thread.untilNs) continue;
+      busy += thread.steps[i].busy;
+      runq += thread.steps[i].runq;
+      n++;
+    }
+    if (n) counter(POOL_COUNTER_NAME, pointNs, busy / n, runq / n);
+  }
+  return events;
 }
 
 /** Pool thread n of a process is on track POOL_TID_BASE + n (worker threadIds stay below). */

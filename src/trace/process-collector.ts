@@ -1,14 +1,16 @@
 /**
  * The main thread's collection of every thread's batches (its own and those its workers post),
  * in bounded memory: per thread, the newest `maxMarkers` loop markers and the newest `maxRecords`
- * pool jobs, pool requests and utilization samples are kept, the older ones dropped and counted. At the end, `events()` turns them into the process's Chrome
- * trace events. Lifetime: the process's (one per process, in register.ts).
+ * pool jobs, pool requests and utilization samples are kept, the older ones dropped and counted;
+ * per process, the newest `maxRecords` pool-thread samples (and each pool thread's first and last
+ * figures, for its ratios over the whole run). At the end, `build()` turns them into the
+ * process's Chrome trace events. Lifetime: the process's (one per process, in register.ts).
  * @internal
  * @module
  */
 import type { LongIterationEvent, TraceColumns } from '../loop/observer';
 import type { StallEvent } from '../loop/stall-watchdog';
-import { processName, threadEvents, TraceEvent } from './format';
+import { PoolThreadSample, poolThreadEvents, processName, threadEvents, TraceEvent } from './format';
 import type { ThreadBatch } from './thread-recorder';
 
 /** Oldest-first batches of something, at most `max` items: the oldest go first (whole batches, then the oldest part of one). */
@@ -120,17 +122,110 @@ export interface ThreadInfo {
   complete: boolean;
 }
 
+/** A process's pool threads over the run, in the trace file's `uvscope` section. */
+export interface PoolThreadsInfo {
+  /** Threads libuv runs (UV_THREADPOOL_SIZE as libuv reads it). */
+  expectedThreads: number;
+  /** From the earliest thread start (or first sample) to the last sample, ms. */
+  windowMs: number;
+  /** CPU time over threads × their windows (each thread's: from its start, where known, else from the first sample it was in, to the last). */
+  busyRatio: number;
+  /** Run-queue wait (runnable, waiting for a CPU) over threads × their windows; absent where the platform has no such figure. */
+  runQueueRatio?: number;
+  threads: { tid: number; windowMs: number; busyRatio: number; runQueueRatio?: number }[];
+  samples: number;
+  /** Samples left out to keep memory bounded (the oldest; the ratios above still cover the whole run). */
+  droppedSamples: number;
+}
+
 export interface ProcessInfo {
   pid: number;
   title: string;
   threads: ThreadInfo[];
+  /** Absent when no pool thread was sampled (the process ended before its first 100 ms tick, or see `poolThreadsUnavailable`). */
+  poolThreads?: PoolThreadsInfo;
+  /** Why the pool threads could not be measured. */
+  poolThreadsUnavailable?: string;
+}
+
+/** One pool thread's figures when first and last sampled. */
+interface PoolThreadSpan {
+  firstNs: bigint;
+  firstCpuNs: number;
+  firstWaitNs: number;
+  lastNs: bigint;
+  lastCpuNs: number;
+  lastWaitNs: number;
 }
 
 export class ProcessCollector {
   readonly #threads = new Map<number, ThreadCollection>();
   readonly #waiting = new Map<number, () => void>();
+  readonly #poolSamples: BatchRing<PoolThreadSample[]>;
+  readonly #poolSpans = new Map<number, PoolThreadSpan>();
+  #poolExpected = 0;
+  /** Why the pool threads could not be measured (set by the owner). */
+  poolThreadsUnavailable?: string;
 
-  constructor(readonly limits: CollectorLimits) {}
+  constructor(readonly limits: CollectorLimits) {
+    this.#poolSamples = new BatchRing<PoolThreadSample[]>(limits.maxRecords, (a) => a.length, (a, n) => a.slice(n));
+  }
+
+  /** A reading of the process's pool threads (undefined: none, ignored). */
+  addPoolSample(sample: PoolThreadSample | undefined): void {
+    if (!sample) return;
+    this.#poolSamples.push([sample]);
+    this.#poolExpected = sample.expectedThreads;
+    sample.tids.forEach((tid, i) => {
+      const cpuNs = sample.figures[i * 2];
+      const waitNs = sample.figures[i * 2 + 1];
+      const span = this.#poolSpans.get(tid);
+      if (span) {
+        Object.assign(span, { lastNs: sample.timeNs, lastCpuNs: cpuNs, lastWaitNs: waitNs });
+        return;
+      }
+      // Its totals count from its start: from there when it is known, else from this reading.
+      const startNs = sample.startsNs[i];
+      const first = startNs >= 0n && startNs < sample.timeNs ? { firstNs: startNs, firstCpuNs: 0, firstWaitNs: Number.isNaN(waitNs) ? NaN : 0 } : { firstNs: sample.timeNs, firstCpuNs: cpuNs, firstWaitNs: waitNs };
+      this.#poolSpans.set(tid, { ...first, lastNs: sample.timeNs, lastCpuNs: cpuNs, lastWaitNs: waitNs });
+    });
+  }
+
+  /** The pool threads' ratios over the run; undefined before two samples of one thread. */
+  #poolThreadsInfo(): PoolThreadsInfo | undefined {
+    const samples = this.#poolSamples.batches.flat();
+    const threads: PoolThreadsInfo['threads'] = [];
+    let cpuSum = 0;
+    let waitSum = 0;
+    let windowSum = 0;
+    let waitKnown = true;
+    let firstNs: bigint | undefined;
+    let lastNs: bigint | undefined;
+    for (const [tid, s] of this.#poolSpans) {
+      const windowNs = Number(s.lastNs - s.firstNs);
+      if (windowNs <= 0) continue;
+      const cpuNs = Math.max(0, s.lastCpuNs - s.firstCpuNs);
+      const waitNs = Math.max(0, s.lastWaitNs - s.firstWaitNs);
+      const known = !Number.isNaN(waitNs);
+      waitKnown &&= known;
+      threads.push({ tid, windowMs: windowNs / 1e6, busyRatio: cpuNs / windowNs, ...(known ? { runQueueRatio: waitNs / windowNs } : {}) });
+      cpuSum += cpuNs;
+      waitSum += known ? waitNs : 0;
+      windowSum += windowNs;
+      if (firstNs === undefined || s.firstNs < firstNs) firstNs = s.firstNs;
+      if (lastNs === undefined || s.lastNs > lastNs) lastNs = s.lastNs;
+    }
+    if (!threads.length) return undefined;
+    return {
+      expectedThreads: this.#poolExpected,
+      windowMs: Number(lastNs! - firstNs!) / 1e6,
+      busyRatio: cpuSum / windowSum,
+      ...(waitKnown ? { runQueueRatio: waitSum / windowSum } : {}),
+      threads,
+      samples: samples.length,
+      droppedSamples: this.#poolSamples.dropped,
+    };
+  }
 
   /** Whether a batch of the thread arrived. */
   has(threadId: number): boolean {
@@ -178,6 +273,11 @@ export class ProcessCollector {
   build(pid: number, title: string, originNs: bigint, longIterationNs: number, nowNs: bigint): { events: TraceEvent[]; info: ProcessInfo } {
     const events: TraceEvent[] = [processName(pid, title)];
     const info: ProcessInfo = { pid, title, threads: [] };
+    // On the main thread's track (0): it reads them; counters belong to the process.
+    for (const event of poolThreadEvents(pid, 0, originNs, this.#poolSamples.batches.flat(), this.#poolSamples.dropped === 0)) events.push(event);
+    const pool = this.#poolThreadsInfo();
+    if (pool) info.poolThreads = pool;
+    if (this.poolThreadsUnavailable) info.poolThreadsUnavailable = this.poolThreadsUnavailable;
     const toUs = (ns: bigint) => Number(ns - originNs) / 1000;
     for (const [threadId, t] of [...this.#threads.entries()].sort((a, b) => a[0] - b[0])) {
       if (t.startNs === undefined) continue;

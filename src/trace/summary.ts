@@ -1,14 +1,16 @@
 /**
  * The summary `uvscope trace` prints on stderr, from the trace file's content: per thread its
  * iterations and utilization, its longest iterations with their phase split and the functions
- * that ran in them; stalls; Node's pool requests by kind with p50/p99; what was dropped to keep
- * memory bounded. Pure functions.
+ * that ran in them; per process its pool threads' busy and run-queue ratios over the run; stalls;
+ * Node's pool requests by kind with p50/p99; what was dropped to keep memory bounded. Pure
+ * functions.
  * @internal
  * @module
  */
 import { analyzeTrace, LongIteration, requestsByKind, TraceFile, TraceModel } from './analysis';
 
 const ms = (v: number) => `${v.toFixed(2)} ms`;
+const pct = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;
 
 function splitText(l: LongIteration): string {
   const s = l.split;
@@ -41,6 +43,19 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
     const d = info?.dropped;
     if (d && (d.markers || d.jobs || d.requests || d.utilization || d.longIterations)) {
       lines.push(`  dropped to bound memory (the oldest): ${d.markers} loop markers, ${d.requests} pool requests, ${d.jobs} jobs, ${d.utilization} utilization samples, ${d.longIterations} long iterations`);
+    }
+  }
+  for (const p of model.processes) {
+    const pool = p.poolThreads;
+    if (pool) {
+      const found = pool.threads.length === pool.expectedThreads ? `${pool.threads.length}` : `${pool.threads.length} of ${pool.expectedThreads}`;
+      lines.push(
+        `${p.title}, pool threads (${found}): busy ${pct(pool.busyRatio)}` +
+          (pool.runQueueRatio !== undefined ? `, waiting for a CPU ${pct(pool.runQueueRatio)}` : '') +
+          ` of their time over ${(pool.windowMs / 1000).toFixed(2)} s`,
+      );
+    } else if (p.poolThreadsUnavailable) {
+      lines.push(`${p.title}, pool threads: not measured (${p.poolThreadsUnavailable})`);
     }
   }
   const stalls = model.threads.flatMap((t) => t.stalls.map((s) => ({ t, s })));

@@ -83,6 +83,12 @@ describe('uvscope bench -- <command>', () => {
         expect(run.wallMs).toBeGreaterThan(0);
         expect(run.loopUtilization).toBeGreaterThan(0);
         expect(run.loopUtilization).toBeLessThanOrEqual(1);
+        if (process.platform === 'linux') {
+          // The busiest process's pool threads, from the pool's start to its exit.
+          expect(run.pool.threads).toBe(size.size);
+          expect(run.pool.busyRatio).toBeGreaterThan(0);
+          expect(run.pool.busyRatio + run.pool.runQueueRatio).toBeLessThanOrEqual(1.05);
+        }
       }
     }
   });
@@ -100,7 +106,7 @@ describe('uvscope bench -- <command>', () => {
 
   test('prints the medians per size, the requests by kind and a verdict', () => {
     const lines = stdout.split('\n');
-    expect(lines.find((l) => l.startsWith('size'))).toMatch(/wall ms\s+cpu ms\s+loop util\s+delay p99\s+sat p99\s+pool reqs/);
+    expect(lines.find((l) => l.startsWith('size'))).toMatch(/wall ms\s+cpu ms\s+loop util\s+delay p99\s+sat p99\s+pool busy\s+pool runq\s+pool reqs/);
     expect(lines.find((l) => l.startsWith('crypto.pbkdf2'))).toMatch(/^crypto\.pbkdf2\s+5 [\d.]+\s+5 [\d.]+$/);
     expect(lines.find((l) => l.startsWith('fs.stat'))).toMatch(/^fs\.stat\s+4 \(1\) [\d.]+/);
     expect(stdout).toMatch(/best size: [13] \(.+\)/);

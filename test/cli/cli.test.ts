@@ -50,6 +50,7 @@ describe('uvscope bench', () => {
     const lines = stdout.trim().split('\n');
     const header = lines.find((l) => l.trim().startsWith('size'))!;
     expect(header).toMatch(/jobs\/s/);
+    expect(header).toMatch(/qwait p99\s+pool busy\s+pool runq\s+loop util/);
     expect(header).toMatch(/fs p99/);
     const rows = lines.filter((l) => /^\s+\d+\s+\d+\s/.test(l));
     expect(rows.map((r) => Number(r.trim().split(/\s+/)[0]))).toEqual([1, 2]);
@@ -75,6 +76,13 @@ describe('uvscope bench', () => {
         expect(runResult.jobs).toBe(12);
         expect(runResult.queueWaitSamplesMs).toHaveLength(12);
       }
+      if (process.platform === 'linux') {
+        // The child's pool threads over the timed part: every thread found, ratios of threads × run.
+        expect(result.pool.threads).toBe(result.size);
+        expect(result.pool.busyRatio).toBeGreaterThan(0);
+        expect(result.pool.busyRatio + result.pool.runQueueRatio).toBeLessThanOrEqual(1.05);
+        for (const runResult of result.runs) expect(runResult.pool.threads).toBe(result.size);
+      }
     }
     expect(json.filter((r) => r.best)).toHaveLength(1);
   });
@@ -83,7 +91,8 @@ describe('uvscope bench', () => {
     const html = fs.readFileSync(htmlFile, 'utf8');
     expect(html).not.toMatch(/<script|https?:\/\//);
     const metrics = [...html.matchAll(/<svg class="chart" data-metric="([^"]+)"/g)].map((m) => m[1]);
-    expect(metrics).toEqual(['throughput', 'latency', 'queueWait', 'loopUtilization', 'loopDelay', 'fsLatency', 'dnsLatency']);
+    const pool = process.platform === 'linux' ? ['poolThreads'] : [];
+    expect(metrics).toEqual(['throughput', 'latency', 'queueWait', 'loopUtilization', 'loopDelay', ...pool, 'fsLatency', 'dnsLatency']);
   });
 
   const chromium = fs.existsSync(CHROMIUM) ? test : test.skip;
@@ -99,7 +108,7 @@ describe('uvscope bench', () => {
         }),
       );
     });
-    expect(charts).toHaveLength(7);
+    expect(charts).toHaveLength(process.platform === 'linux' ? 8 : 7);
     for (const chart of charts) {
       expect(chart.width).toBeGreaterThan(100);
       expect(chart.height).toBeGreaterThan(100);

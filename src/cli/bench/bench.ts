@@ -13,7 +13,7 @@ import { RESULT_PREFIX, RunConfig, RunResult, Workload, WORKLOADS } from './prot
 import { renderBenchHtml } from './html';
 import { benchCommandLine, HttpOptions, killAll, renderCommandHtml, renderCommandTable } from './command-mode';
 import type { BenchReport, SizeSummary } from './report';
-import { median, verdict, Verdict } from './verdict';
+import { median, medianPool, verdict, Verdict } from './verdict';
 import { Progress } from '../common/progress';
 
 export type { BenchReport, SizeSummary } from './report';
@@ -26,7 +26,8 @@ export const BENCH_USAGE = `usage: uvscope bench [--sizes 1,2,4,8] [--workload $
 
 Without a command: runs the workload through uvscope's thread pool once per pool size, each in
 a child process with UV_THREADPOOL_SIZE set (and verified with measureSize()), sizes interleaved
-across --repeat rounds; prints the medians per size and names the best one.
+across --repeat rounds; prints the medians per size (with the pool threads' busy and run-queue
+time on Linux) and names the best one: not a bigger pool whose extra threads only wait for a CPU.
 
 With a command (anything that starts Node: node app.js, npm run job, npx tsx job.ts): runs it
 at each size with uvscope's probe preloaded through NODE_OPTIONS, so every Node process it
@@ -94,6 +95,8 @@ export function summarizeSize(size: number, runs: RunResult[]): SizeSummary {
     loopDelayP99Ms: m((r) => r.loopDelayP99Ms)!,
     saturationP99Ms: m((r) => r.saturationP99Ms)!,
   };
+  const pool = medianPool(runs.map((r) => r.pool));
+  if (pool) summary.pool = pool;
   if (runs[0]?.fsLatencyMs) {
     Object.assign(summary, {
       fsP50Ms: m((r) => r.fsLatencyMs?.p50),
@@ -105,10 +108,10 @@ export function summarizeSize(size: number, runs: RunResult[]): SizeSummary {
   return summary;
 }
 
-/** The best size: see bench-verdict.ts (throughput, then loop delay p99 among sizes the rounds cannot separate). */
+/** The best size: see verdict.ts (throughput, then loop delay p99 among sizes the rounds cannot separate, then no threads that only wait for a CPU). */
 export function pickBest(sizes: SizeSummary[]): Verdict {
   return verdict(
-    sizes.map((s) => ({ size: s.size, rounds: s.runs.map((r) => r.jobsPerSec), loopDelayP99Ms: s.loopDelayP99Ms })),
+    sizes.map((s) => ({ size: s.size, rounds: s.runs.map((r) => r.jobsPerSec), loopDelayP99Ms: s.loopDelayP99Ms, pool: s.pool })),
     { name: 'throughput', unit: 'jobs/s', higherIsBetter: true },
   );
 }
@@ -131,9 +134,11 @@ function fmt(value: number | undefined, digits = 2): string {
   return value === undefined ? '-' : value.toFixed(digits);
 }
 
+const ratio = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? '-' : `${(value * 100).toFixed(1)}%`);
+
 export function renderTable(report: BenchReport): string {
   const mixed = report.workload === 'mixed';
-  const header = ['size', 'measured', 'wall ms', 'jobs/s', 'lat p50', 'lat p99', 'qwait p50', 'qwait p99', 'loop util', 'delay p99'];
+  const header = ['size', 'measured', 'wall ms', 'jobs/s', 'lat p50', 'lat p99', 'qwait p50', 'qwait p99', 'pool busy', 'pool runq', 'loop util', 'delay p99'];
   if (mixed) header.push('fs p50', 'fs p99', 'dns p50', 'dns p99');
   const rows = report.sizes.map((s) => {
     const row = [
@@ -145,7 +150,9 @@ export function renderTable(report: BenchReport): string {
       fmt(s.latencyP99Ms),
       fmt(s.queueWaitP50Ms),
       fmt(s.queueWaitP99Ms),
-      `${(s.loopUtilization * 100).toFixed(1)}%`,
+      ratio(s.pool?.busyRatio),
+      ratio(s.pool?.runQueueRatio),
+      ratio(s.loopUtilization),
       fmt(s.loopDelayP99Ms),
     ];
     if (mixed) row.push(fmt(s.fsP50Ms), fmt(s.fsP99Ms), fmt(s.dnsP50Ms), fmt(s.dnsP99Ms));

@@ -15,9 +15,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 
-import { barChart, pageHtml } from './html';
-import { BENCH_DIR_ENV, ProbeResult } from './protocol';
-import { median, verdict, Verdict } from './verdict';
+import { barChart, pageHtml, poolChart } from './html';
+import { BENCH_DIR_ENV, PoolThreadFigures, ProbeResult } from './protocol';
+import { median, medianPool, verdict, Verdict } from './verdict';
 import { Progress } from '../common/progress';
 
 export interface HttpOptions {
@@ -66,6 +66,8 @@ export interface CommandRun {
   /** The largest over the processes. */
   saturationP99Ms: number;
   poolSizeSeen: number;
+  /** The busiest process's pool threads (Linux; absent when none was found). */
+  pool?: PoolThreadFigures;
   requests: Record<string, KindSummary>;
   http?: HttpResult;
 }
@@ -80,6 +82,8 @@ export interface CommandSizeSummary {
   loopDelayP99Ms: number;
   saturationP99Ms: number;
   poolRequests: number;
+  /** Medians of the runs' pool-thread figures. */
+  pool?: PoolThreadFigures;
   requests: Record<string, KindSummary>;
   http?: HttpResult;
 }
@@ -159,7 +163,7 @@ function readProbes(dir: string): ProbeResult[] {
   return results;
 }
 
-function combine(run: Omit<CommandRun, 'cpuMs' | 'processes' | 'loopUtilization' | 'loopDelayP99Ms' | 'saturationP99Ms' | 'poolSizeSeen' | 'requests'>, probes: ProbeResult[]): CommandRun {
+function combine(run: Omit<CommandRun, 'cpuMs' | 'processes' | 'loopUtilization' | 'loopDelayP99Ms' | 'saturationP99Ms' | 'poolSizeSeen' | 'pool' | 'requests'>, probes: ProbeResult[]): CommandRun {
   const busiest = probes.reduce<ProbeResult | undefined>((a, b) => (a === undefined || b.cpuMs > a.cpuMs ? b : a), undefined);
   const requests: Record<string, KindSummary> = {};
   for (const probe of probes) {
@@ -178,6 +182,7 @@ function combine(run: Omit<CommandRun, 'cpuMs' | 'processes' | 'loopUtilization'
     loopDelayP99Ms: busiest?.loopDelayP99Ms ?? 0,
     saturationP99Ms: Math.max(0, ...probes.map((p) => p.saturationP99Ms)),
     poolSizeSeen: busiest?.poolSize ?? 0,
+    ...(busiest?.pool ? { pool: busiest.pool } : {}),
     requests,
   };
 }
@@ -321,6 +326,8 @@ function summarizeSize(size: number, runs: CommandRun[]): CommandSizeSummary {
     poolRequests: m((r) => Object.values(r.requests).reduce((sum, k) => sum + k.count, 0)),
     requests,
   };
+  const pool = medianPool(ok.map((r) => r.pool));
+  if (pool) summary.pool = pool;
   if (ok.some((r) => r.http)) {
     const h = (pick: (x: HttpResult) => number) => median(ok.map((r) => pick(r.http!)));
     summary.http = {
@@ -341,7 +348,7 @@ function pickBest(report: CommandReport): Verdict | undefined {
   const usable = report.sizes.filter((s) => s.okRuns > 0);
   if (usable.length === 0) return undefined;
   const rounds = (pick: (r: CommandRun) => number) => (s: CommandSizeSummary) => s.runs.filter((r) => r.ok).map(pick);
-  const candidates = (pick: (r: CommandRun) => number) => usable.map((s) => ({ size: s.size, rounds: rounds(pick)(s), loopDelayP99Ms: s.loopDelayP99Ms }));
+  const candidates = (pick: (r: CommandRun) => number) => usable.map((s) => ({ size: s.size, rounds: rounds(pick)(s), loopDelayP99Ms: s.loopDelayP99Ms, pool: s.pool }));
   if (!report.http) return verdict(candidates((r) => r.wallMs), { name: 'wall time', unit: 'ms', higherIsBetter: false, digits: 1 });
   // At a fixed rate every size serves the same requests/s: latency tells them apart.
   if (report.http.rate !== undefined) {
@@ -351,6 +358,7 @@ function pickBest(report: CommandReport): Verdict | undefined {
 }
 
 const fmt = (v: number | undefined, digits = 2) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits));
+const ratio = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' : `${(v * 100).toFixed(1)}%`);
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -362,14 +370,14 @@ export function renderCommandTable(report: CommandReport): string {
   const http = report.http !== undefined;
   const header = ['size', 'ok', 'wall ms', 'cpu ms'];
   if (http) header.push('req/s', 'p50 ms', 'p99 ms', 'p999 ms', 'errors', 'timeouts');
-  header.push('loop util', 'delay p99', 'sat p99', 'pool reqs');
+  header.push('loop util', 'delay p99', 'sat p99', 'pool busy', 'pool runq', 'pool reqs');
   const rows = report.sizes.map((s) => {
     const row = [String(s.size), `${s.okRuns}/${s.runs.length}`, fmt(s.wallMs, 1), fmt(s.cpuMs, 1)];
     if (http) {
       const h = s.http;
       row.push(fmt(h?.requestsPerSec, 0), fmt(h?.latencyP50Ms), fmt(h?.latencyP99Ms), fmt(h?.latencyP999Ms), fmt(h?.errors, 0), fmt(h?.timeouts, 0));
     }
-    row.push(Number.isNaN(s.loopUtilization) ? '-' : `${(s.loopUtilization * 100).toFixed(1)}%`, fmt(s.loopDelayP99Ms), fmt(s.saturationP99Ms), fmt(s.poolRequests, 0));
+    row.push(ratio(s.loopUtilization), fmt(s.loopDelayP99Ms), fmt(s.saturationP99Ms), ratio(s.pool?.busyRatio), ratio(s.pool?.runQueueRatio), fmt(s.poolRequests, 0));
     return row;
   });
   const lines = [
@@ -427,6 +435,7 @@ export function renderCommandHtml(report: CommandReport): string {
     barChart('loopDelay', 'Event loop delay p99', 'ms', sizes, [{ name: 'p99', values: pick((s) => s.loopDelayP99Ms) }]),
     barChart('saturation', 'Pool queue wait of a probe job, p99', 'ms', sizes, [{ name: 'p99', values: pick((s) => s.saturationP99Ms) }]),
   );
+  if (report.sizes.some((s) => s.pool)) charts.push(poolChart(sizes, report.sizes.map((s) => s.pool)));
   const kinds = [...new Set(report.sizes.flatMap((s) => Object.keys(s.requests)))].sort();
   if (kinds.length) {
     charts.push(

@@ -4,6 +4,7 @@
  * @internal
  * @module
  */
+import type { PoolThreadFigures } from './protocol';
 import type { BenchReport } from './report';
 
 const COLORS = ['#3366cc', '#dc3912', '#ff9900', '#109618', '#990099', '#0099c6'];
@@ -89,6 +90,16 @@ function svg(metric: string, body: string, legend: string[]): string {
   return `<figure><svg class="chart" data-metric="${esc(metric)}" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img">${body}</svg>${items ? `<figcaption>${items}</figcaption>` : ''}</figure>`;
 }
 
+const percent = (ratio: number | undefined) => (ratio === undefined ? '-' : `${(ratio * 100).toFixed(1)}%`);
+
+/** The pool threads' busy and run-queue ratios per size (monitorThreads in the measured processes). */
+export function poolChart(sizes: number[], pools: (PoolThreadFigures | undefined)[]): string {
+  return barChart('poolThreads', 'Pool threads: on a CPU, and waiting for one', '% of threads × time', sizes, [
+    { name: 'busy', values: pools.map((p) => (p ? p.busyRatio * 100 : NaN)) },
+    { name: 'waiting for a CPU (run queue)', values: pools.map((p) => (p?.runQueueRatio !== undefined ? p.runQueueRatio * 100 : NaN)) },
+  ]);
+}
+
 export function renderBenchHtml(report: BenchReport): string {
   const sizes = report.sizes.map((s) => s.size);
   const pick = (f: (s: BenchReport['sizes'][number]) => number | undefined) => report.sizes.map((s) => f(s) ?? NaN);
@@ -102,6 +113,7 @@ export function renderBenchHtml(report: BenchReport): string {
     barChart('loopUtilization', 'Event loop utilization', '%', sizes, [{ name: 'utilization', values: pick((s) => s.loopUtilization * 100) }]),
     barChart('loopDelay', 'Event loop delay p99', 'ms', sizes, [{ name: 'p99', values: pick((s) => s.loopDelayP99Ms) }]),
   ];
+  if (report.sizes.some((s) => s.pool)) charts.push(poolChart(sizes, report.sizes.map((s) => s.pool)));
   if (report.workload === 'mixed') {
     charts.push(
       barChart('fsLatency', 'fs.readFile latency beside the jobs', 'ms', sizes, [
@@ -117,11 +129,11 @@ export function renderBenchHtml(report: BenchReport): string {
   const rows = report.sizes
     .map(
       (s) =>
-        `<tr><td>${s.size}</td><td>${s.measuredSize}</td><td>${s.jobsPerSec.toFixed(0)}</td><td>${s.latencyP50Ms.toFixed(2)}</td><td>${s.latencyP99Ms.toFixed(2)}</td><td>${s.queueWaitP50Ms.toFixed(2)}</td><td>${s.queueWaitP99Ms.toFixed(2)}</td><td>${(s.loopUtilization * 100).toFixed(1)}%</td><td>${s.loopDelayP99Ms.toFixed(2)}</td></tr>`,
+        `<tr><td>${s.size}</td><td>${s.measuredSize}</td><td>${s.jobsPerSec.toFixed(0)}</td><td>${s.latencyP50Ms.toFixed(2)}</td><td>${s.latencyP99Ms.toFixed(2)}</td><td>${s.queueWaitP50Ms.toFixed(2)}</td><td>${s.queueWaitP99Ms.toFixed(2)}</td><td>${percent(s.pool?.busyRatio)}</td><td>${percent(s.pool?.runQueueRatio)}</td><td>${(s.loopUtilization * 100).toFixed(1)}%</td><td>${s.loopDelayP99Ms.toFixed(2)}</td></tr>`,
     )
     .join('');
   const intro = `Node ${report.node}, libuv ${report.uv}, ${report.cpus} CPUs.`;
-  const table = `<table><tr><th>size</th><th>measured</th><th>jobs/s</th><th>latency p50 ms</th><th>latency p99 ms</th><th>queue wait p50 ms</th><th>queue wait p99 ms</th><th>loop utilization</th><th>loop delay p99 ms</th></tr>${rows}</table>`;
+  const table = `<table><tr><th>size</th><th>measured</th><th>jobs/s</th><th>latency p50 ms</th><th>latency p99 ms</th><th>queue wait p50 ms</th><th>queue wait p99 ms</th><th>pool threads busy</th><th>pool threads waiting for a CPU</th><th>loop utilization</th><th>loop delay p99 ms</th></tr>${rows}</table>`;
   return pageHtml(`uvscope bench: ${report.workload}, ${report.jobs} jobs per run, medians of ${report.repeat} rounds`, intro, table, report.best, charts);
 }
 

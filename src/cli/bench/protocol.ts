@@ -1,7 +1,8 @@
 /**
  * What passes between `uvscope bench`'s parent and the processes it measures: the workloads and
  * the run configuration handed to a workload child (run.ts), the result line it prints, and the
- * file each process measured under `uvscope bench -- <command>` writes (probe.ts). Types and
+ * file each process measured under `uvscope bench -- <command>` writes (probe.ts), both with the
+ * pool threads' figures (PoolThreadFigures) measured where the work ran. Types and
  * constants only, addon-free: the parent (bench.ts, command-mode.ts) imports this, never the
  * child modules, so it formats and validates without loading the addon. Lifetime: none.
  * @internal
@@ -20,6 +21,19 @@ export interface RunConfig {
   jobs: number;
   /** Most jobs in flight at once from the JS side. */
   concurrency: number;
+}
+
+/**
+ * The pool threads over a measured span, from `threadpool.monitorThreads()` in the process that
+ * ran the work (Linux only: absent elsewhere, or when no pool thread was found).
+ */
+export interface PoolThreadFigures {
+  /** Pool threads found and measured. */
+  threads: number;
+  /** Their CPU time over threads × span: 1 = every thread on a CPU all the time. */
+  busyRatio: number;
+  /** Their time runnable but waiting for a CPU over threads × span (oversubscription); absent where the platform has no such figure. */
+  runQueueRatio?: number;
 }
 
 /** Percentiles in milliseconds. */
@@ -46,6 +60,8 @@ export interface RunResult {
   saturationP99Ms: number;
   fsLatencyMs?: LatencyMs;
   dnsLatencyMs?: LatencyMs;
+  /** The pool threads over the timed part of the run (from the first job to the last settled). */
+  pool?: PoolThreadFigures;
 }
 
 // --- Command mode: the preload in every measured process (probe.ts). ---
@@ -63,6 +79,8 @@ export interface ProbeResult {
   requests: Record<string, PoolRequestKindStats>;
   inFlightMax: number;
   inFlightMean: number;
+  /** The process's pool threads from when they were found (right after the preload ran) to its exit. */
+  pool?: PoolThreadFigures;
 }
 
 export const BENCH_DIR_ENV = 'UVSCOPE_BENCH_DIR';

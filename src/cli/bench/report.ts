@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import type { RunResult, Workload } from './protocol';
+import type { PoolThreadFigures, RunResult, Workload } from './protocol';
 import type { Verdict } from './verdict';
 
 /** Per pool size: the median of each metric over the rounds, and every run. */
@@ -26,6 +26,8 @@ export interface SizeSummary {
   fsP99Ms?: number;
   dnsP50Ms?: number;
   dnsP99Ms?: number;
+  /** The pool threads' busy and run-queue ratios, medians over the rounds (absent where not measured). */
+  pool?: PoolThreadFigures;
 }
 
 export interface BenchReport {

@@ -1,8 +1,9 @@
 /**
  * One `uvscope bench` run: executed in a child process whose UV_THREADPOOL_SIZE is the pool size
  * under test. Verifies the size with measureSize(), runs the workload through uvscope's pool with
- * the loop observer, a saturation monitor and monitorEventLoopDelay on, and prints one JSON
- * result line prefixed with RESULT_PREFIX.
+ * the loop observer, a saturation monitor, monitorEventLoopDelay and (Linux) a pool-thread monitor
+ * (monitorThreads: the threads' CPU and run-queue time over the timed part) on, and prints one
+ * JSON result line prefixed with RESULT_PREFIX.
  * @internal
  * @module
  */
@@ -17,6 +18,7 @@ import { summarize } from '../../histogram/summary';
 import { LoopObserver } from '../../loop/observer';
 import { JOB_CHANNEL, JobRecord } from '../../channels';
 import { threadpool } from '../../threadpool/threadpool';
+import { poolThreadTimesSupported } from '../../threadpool/threads';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
 import { LatencyMs, RESULT_PREFIX, RunConfig, RunResult, Workload } from './protocol';
@@ -76,6 +78,9 @@ function sideTraffic(file: string) {
 export async function run(config: RunConfig): Promise<RunResult> {
   const configured = threadpool.size().size;
   const measuredSize = await threadpool.measureSize();
+  // measureSize() ran a job on every thread, so every thread is known already: no probe runs.
+  const threads = poolThreadTimesSupported ? threadpool.monitorThreads({ discoveryTimeoutMs: 2000 }) : undefined;
+  await threads?.ready;
   const file = path.join(os.tmpdir(), `uvscope-bench-${process.pid}.bin`);
   const data = crypto.randomBytes(1 << 20);
   fs.writeFileSync(file, config.workload === 'fs' ? crypto.randomBytes(4 << 20) : data);
@@ -94,6 +99,7 @@ export async function run(config: RunConfig): Promise<RunResult> {
   const side = config.workload === 'mixed' ? sideTraffic(file) : undefined;
 
   const latencies: number[] = [];
+  threads?.reset();
   const started = process.hrtime.bigint();
   let next = 0;
   const worker = async () => {
@@ -106,6 +112,8 @@ export async function run(config: RunConfig): Promise<RunResult> {
   };
   await Promise.all(Array.from({ length: Math.min(config.concurrency, config.jobs) }, worker));
   const wallNs = Number(process.hrtime.bigint() - started);
+  const poolStats = threads?.stats();
+  threads?.stop();
 
   const sideResult = side ? await side.stop() : {};
   delay.disable();
@@ -130,6 +138,9 @@ export async function run(config: RunConfig): Promise<RunResult> {
     loopDelayP99Ms: ms(delay.percentile(99)),
     saturationP99Ms: ms(saturation.stats().queueWait.p99),
     ...sideResult,
+    ...(poolStats?.threads.length
+      ? { pool: { threads: poolStats.threads.length, busyRatio: poolStats.busyRatio, runQueueRatio: poolStats.runQueueRatio } }
+      : {}),
   };
 }
 

@@ -2,7 +2,8 @@
  * `uvscope trace --html`: one self-contained page (no network, no external viewer) read from
  * the trace file's content: a zoomable canvas timeline (a row per thread with its loop phases,
  * poll's wait for I/O drawn apart from its work, stalls; a row per process for Node's pool
- * requests; a row per pool thread for uvscope's jobs), loop utilization over time (SVG), and
+ * requests; a row per pool thread for uvscope's jobs), loop utilization over time (SVG), the pool
+ * threads' busy and run-queue ratios over time per process (SVG, from the `pool threads` counter), and
  * the long iterations with their phase split and top functions (a click zooms the timeline to
  * one). Pure function of the trace; the page's script draws from data embedded in it.
  * @internal
@@ -46,7 +47,17 @@ export function renderTraceHtml(file: TraceFile, model: TraceModel = analyzeTrac
     .sort((a, b) => b.l.durationMs - a.l.durationMs)
     .slice(0, 50);
   const durationMs = (model.endUs - model.startUs) / 1000;
-  const data = { durationMs, phases: PHASES, rows, utilization };
+  // Counter values hold until the next (the last until the end): drawn as steps.
+  const steps = (points: { us: number; value: number }[]) => {
+    const out = points.flatMap((p, i) => [...(i ? [[r3((p.us - t0) / 1000), r3(points[i - 1].value)]] : []), [r3((p.us - t0) / 1000), r3(p.value)]]);
+    if (points.length) out.push([r3((model.endUs - t0) / 1000), r3(points[points.length - 1].value)]);
+    return out;
+  };
+  const pools = model.pools.flatMap((p) => [
+    { label: `pid ${p.pid}: pool threads busy`, points: steps(p.points.map((x) => ({ us: x.us, value: x.busy }))) },
+    ...(p.points.every((x) => x.runq !== undefined) ? [{ label: `pid ${p.pid}: waiting for a CPU`, points: steps(p.points.map((x) => ({ us: x.us, value: x.runq! }))) }] : []),
+  ]);
+  const data = { durationMs, phases: PHASES, rows, utilization, pools };
 
   const longRows = long
     .map(({ t, l }) => {
@@ -94,6 +105,7 @@ table{border-collapse:collapse}tr.long{cursor:pointer}tr.long:hover{background:#
 <canvas id="timeline" width="1200" height="${40 + rows.length * 34}"></canvas><div id="tip"></div>
 <h2>Loop utilization</h2>
 <svg class="utilization" width="1200" height="180" viewBox="0 0 1200 180"></svg>
+${pools.length ? '<h2>Pool threads</h2>\n<p class="muted">Share of the pool threads\' time on a CPU (busy) and runnable but waiting for one (run queue), per 100 ms, whoever\'s work they ran.</p>\n<svg class="pool-threads" width="1200" height="180" viewBox="0 0 1200 180"></svg>' : ''}
 <h2>Long iterations</h2>
 ${long.length ? `<table id="long"><tr><th>thread</th><th>iteration</th><th>ms</th><th>phase split (ms)</th><th>top functions (self time)</th></tr>\n${longRows}</table>` : '<p>None.</p>'}
 <h2>Node pool requests</h2>
@@ -163,8 +175,8 @@ for (const tr of document.querySelectorAll('tr.long')) {
     canvas.scrollIntoView({ behavior: 'smooth' });
   });
 }
-function drawUtilization() {
-  const svg = document.querySelector('svg.utilization');
+function drawLines(svg, list) {
+  if (!svg) return;
   const NS = 'http://www.w3.org/2000/svg', W = 1200, H = 180, L = 40, B = 20;
   const colors = ['#3b7dd8', '#d0452f', '#4aa564', '#e3a21a', '#8e6fc1', '#444'];
   for (const v of [0, 0.5, 1]) {
@@ -176,7 +188,7 @@ function drawUtilization() {
     label.setAttribute('x', 2); label.setAttribute('y', y + 4); label.setAttribute('font-size', '11'); label.textContent = (v * 100) + '%';
     svg.appendChild(label);
   }
-  data.utilization.forEach((series, i) => {
+  list.forEach((series, i) => {
     const line = document.createElementNS(NS, 'polyline');
     line.setAttribute('fill', 'none'); line.setAttribute('stroke', colors[i % colors.length]); line.setAttribute('stroke-width', '1.5');
     line.setAttribute('points', series.points.map(([t, u]) => (L + (t / Math.max(data.durationMs, 1)) * (W - L - 10)).toFixed(1) + ',' + (H - B - u * (H - B - 10)).toFixed(1)).join(' '));
@@ -188,7 +200,8 @@ function drawUtilization() {
   });
 }
 draw();
-drawUtilization();
+drawLines(document.querySelector('svg.utilization'), data.utilization);
+drawLines(document.querySelector('svg.pool-threads'), data.pools);
 </script></body></html>
 `;
 }

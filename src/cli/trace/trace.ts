@@ -30,9 +30,10 @@ preloaded in every Node process it starts (through NODE_OPTIONS) and, when it ex
 interrupted (Ctrl-C) or --duration seconds have passed, writes one Chrome trace of them all:
 a track per thread (the main thread and each worker thread) with the loop's phases (poll's
 wait for I/O apart), stalls, CPU samples of the JavaScript that ran, uvscope's jobs per pool
-thread, Node's pool requests, utilization. Open it in Chrome DevTools (Performance panel),
-Perfetto or chrome://tracing; --html writes a report that needs none of them. A summary goes
-to stderr: long iterations with their phase split and top functions, stalls, pool requests.
+thread, Node's pool requests, utilization, each pool thread's busy and run-queue time (Linux).
+Open it in Chrome DevTools (Performance panel), Perfetto or chrome://tracing; --html writes a
+report that needs none of them. A summary goes to stderr: long iterations with their phase
+split and top functions, the pool threads, stalls, pool requests.
 The exit code is the command's. A .js/.mjs/.cjs file as the command runs with this node.
 While a loop is blocked for longer than --stall-ms, a line says so on stderr as it happens.
 
