@@ -73,6 +73,7 @@ export type {
   CipherOutputOptions,
   Lane,
   LaneControl,
+  LaneMethod,
   LaneOptions,
   LaneStats,
   PoolSize,

@@ -72,7 +72,7 @@ export { Hasher } from './hasher';
 export type { PoolSize } from './size';
 export { parsePoolSize, poolSize } from './size';
 export type { SaturationMonitor, SaturationStats } from './saturation';
-export type { LaneControl, LaneOptions, LaneStats } from './lane';
+export type { LaneControl, LaneMethod, LaneOptions, LaneStats } from './lane';
 
 /** A lane (lane.ts, docs/thread-pool.md#lanes): a ThreadPool's job calls, admitted `concurrency` at a time. */
 export type Lane = Pick<ThreadPool, LaneMethod> & LaneControl;
