@@ -9,7 +9,8 @@
 // settled.
 // throughput: `throughputJobs` PBKDF2 jobs submitted at once, directly and through a lane of
 // concurrency `throughputConcurrency` (the CPUs), ABBA order (`throughputOrder` then its
-// reverse): jobs per second of each, the mean of its two runs. For the lane, the refill gap:
+// reverse): jobs per second of each and the CPUs the process got meanwhile, the means of its
+// two runs. For the lane, the refill gap:
 // how long a slot stayed empty between a job finishing on its pool thread and the next job of
 // the lane starting (the k-th job to start took the slot the (k - C)-th to finish freed).
 // Prints { fs: { [config]: {...} }, throughput: { [config]: {...} }, jobMs, poolSize }.
@@ -76,11 +77,15 @@ childMain(async (o) => {
     const records = [];
     const onRecord = (record) => records.push(record);
     diagnosticsChannel.subscribe(JOB_CHANNEL, onRecord);
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await Promise.all(Array.from({ length: o.throughputJobs }, (_, i) => job(target, i)));
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     diagnosticsChannel.unsubscribe(JOB_CHANNEL, onRecord);
-    const result = { ms, jobsPerSecond: o.throughputJobs / (ms / 1000) };
+    // CPUs this process got meanwhile (pool threads and loop): with other processes running,
+    // four runnable pool threads get a larger share of the machine than two.
+    const result = { ms, jobsPerSecond: o.throughputJobs / (ms / 1000), cpus: (cpu.user + cpu.system) / 1000 / ms };
     if (config === 'lane') {
       const c = o.throughputConcurrency;
       const started = records.map((r) => r.startedAt).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -99,7 +104,7 @@ childMain(async (o) => {
   const throughputResults = Object.fromEntries(
     Object.entries(runs).map(([config, list]) => {
       const mean = (key) => list.reduce((s, r) => s + r[key], 0) / list.length;
-      return [config, { jobsPerSecond: mean('jobsPerSecond'), refillGapP50Us: config === 'lane' ? mean('refillGapP50Us') : undefined, runs: list }];
+      return [config, { jobsPerSecond: mean('jobsPerSecond'), cpus: mean('cpus'), refillGapP50Us: config === 'lane' ? mean('refillGapP50Us') : undefined, runs: list }];
     }),
   );
   const pbkdf2 = threadpool.stats().kernels.pbkdf2;

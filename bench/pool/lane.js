@@ -93,6 +93,8 @@ async function runLanePart(opts, log) {
   ]);
   const laneRatio = versusIdle(mainLane);
   const throughputRatio = rounds.map((r) => r.throughput.lane.jobsPerSecond / r.throughput.direct.jobsPerSecond);
+  const perCpu = (t) => t.jobsPerSecond / t.cpus;
+  const perCpuRatio = rounds.map((r) => perCpu(r.throughput.lane) / perCpu(r.throughput.direct));
   const jobMs = rounds.map((r) => r.jobMs);
   const lines = [
     '',
@@ -103,10 +105,17 @@ async function runLanePart(opts, log) {
     '',
     `Crypto throughput: ${opts.throughputJobs} PBKDF2 jobs submitted at once, direct and through a lane of concurrency ${cpus} (the CPUs), ABBA in each round`,
     renderTable(
-      ['contender', 'jobs/s', 'vs direct'],
+      ['contender', 'jobs/s', 'vs direct', 'CPUs the process got', 'jobs per CPU-s', 'vs direct'],
       [
-        ['direct', range(rounds.map((r) => r.throughput.direct.jobsPerSecond), 0), '1'],
-        [`lane of ${cpus}`, range(rounds.map((r) => r.throughput.lane.jobsPerSecond), 0), ratioRange(throughputRatio)],
+        ['direct', range(rounds.map((r) => r.throughput.direct.jobsPerSecond), 0), '1', range(rounds.map((r) => r.throughput.direct.cpus), 2), range(rounds.map((r) => perCpu(r.throughput.direct)), 0), '1'],
+        [
+          `lane of ${cpus}`,
+          range(rounds.map((r) => r.throughput.lane.jobsPerSecond), 0),
+          ratioRange(throughputRatio),
+          range(rounds.map((r) => r.throughput.lane.cpus), 2),
+          range(rounds.map((r) => perCpu(r.throughput.lane)), 0),
+          ratioRange(perCpuRatio),
+        ],
       ],
     ),
     `  the lane's refill gap (a job finished on its thread to the next lane job started), p50: ${range(rounds.map((r) => r.throughput.lane.refillGapP50Us), 0)} µs`,
