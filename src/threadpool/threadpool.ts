@@ -58,6 +58,7 @@ import { Hasher } from './hasher';
 import { measureSizeOn, parsePoolSize, poolSize } from './size';
 import { monitorSaturationOn, SaturationMonitor } from './saturation';
 import { monitorThreadsOn, PoolThreadMonitor, PoolThreadMonitorOptions } from './threads';
+import { createLaneOn, LaneControl, LaneMethod, LaneOptions } from './lane';
 
 export type { KernelName } from '../native';
 export type { JobRecord, SaturationEvent } from '../channels';
@@ -74,6 +75,10 @@ export { parsePoolSize, poolSize } from './size';
 export type { SaturationMonitor, SaturationStats } from './saturation';
 export type { PoolThreadMonitor, PoolThreadMonitorOptions, PoolThreadStats, PoolThreadTimes } from './threads';
 export { poolThreadTimesSupported } from './threads';
+export type { LaneControl, LaneMethod, LaneOptions, LaneStats } from './lane';
+
+/** A lane (lane.ts, docs/thread-pool.md#lanes): a ThreadPool's job calls, admitted `concurrency` at a time. */
+export type Lane = Pick<ThreadPool, LaneMethod> & LaneControl;
 
 /** Options of the hashing calls. */
 export interface HashOptions extends InputOptions {
@@ -252,8 +257,28 @@ export class ThreadPool {
     }
     this.#maxConcurrency = maxConcurrency;
     this.#maxQueue = maxQueue;
-    this.#native = new native.NativeWorkQueue(maxConcurrency, maxQueue);
+    this.#native = ThreadPool.#laneQueue ?? new native.NativeWorkQueue(maxConcurrency, maxQueue);
     this.#native.setReporter(report);
+  }
+
+  /** Set only while createLane() builds the ThreadPool whose calls a lane offers: that pool's native queue. */
+  static #laneQueue: NativeWorkQueue | undefined;
+
+  /**
+   * A lane over this pool: the same job calls, with at most `options.concurrency` of the lane's
+   * jobs in libuv's queue or running at once; the others wait in the lane (not in libuv's FIFO,
+   * where fs and dns.lookup would queue behind them), at most `options.maxQueued` of them
+   * (beyond, calls reject with `ERR_UVSCOPE_LANE_FULL`). See src/threadpool/lane.ts.
+   */
+  createLane(options: LaneOptions): Lane {
+    return createLaneOn(this.#native, options, (queue, maxConcurrency) => {
+      ThreadPool.#laneQueue = queue;
+      try {
+        return new ThreadPool({ maxConcurrency });
+      } finally {
+        ThreadPool.#laneQueue = undefined;
+      }
+    });
   }
 
   /** The maxConcurrency this pool was created with (0: no limit of its own). */
@@ -653,6 +678,11 @@ export function monitorSaturation(options: { intervalMs?: number; maxSamples?: n
  */
 export function monitorThreads(options?: PoolThreadMonitorOptions): PoolThreadMonitor {
   return monitorThreadsOn(defaultPool().nativeQueue, options);
+}
+
+/** A lane over the default pool: `threadpool.createLane(options)`. */
+export function createLane(options: LaneOptions): Lane {
+  return defaultPool().createLane(options);
 }
 
 /** The default pool (no concurrency limit of its own) with the pool-wide introspection functions. */
