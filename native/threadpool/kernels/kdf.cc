@@ -1,7 +1,8 @@
 // Key derivation kernels: PBKDF2 (RFC 8018), scrypt (RFC 7914) and HKDF (RFC 5869) on a
 // pool thread (Argon2 is in argon2.cc).
 // PBKDF2 is written out over HMAC, the way OpenSSL's own implementation is, so that a
-// running derivation can stop at an abort between chunks of iterations; scrypt runs in
+// running derivation can stop at an abort between chunks of iterations, and yields its CPU
+// there as hashing does between chunks (AbortedAtChunk); scrypt runs in
 // one EVP_PBE_scrypt call (it cannot be interrupted: abort only cancels it while queued).
 // Derived key material (outputs, PBKDF2's U and T blocks, HKDF's PRK) is wiped before freed.
 #include <openssl/err.h>
@@ -48,7 +49,7 @@ class Pbkdf2Kernel : public Kernel {
            HmacUpdate(step.get(), index, 4) && HmacFinal(step.get(), u, nullptr);
       std::memcpy(t, u, mdLength);
       for (uint32_t j = 1; ok && j < iterations_; j++) {
-        if (j % kIterationsPerAbortCheck == 0 && abort.load(std::memory_order_relaxed)) {
+        if (j % kIterationsPerAbortCheck == 0 && AbortedAtChunk(abort, false)) {
           aborted_ = true;
           break;
         }
