@@ -2,12 +2,14 @@
  * Reads a uvscope trace file (events and its `uvscope` section) back into what the summary and
  * the HTML report show: per thread, its iterations, its long iterations with their phase split
  * (poll's wait for I/O apart from its work) and the functions that ran in them (self time from
- * the CPU samples), its stalls; per process, Node's pool requests by kind and its pool threads'
- * busy and run-queue ratios over time (the `pool threads` counter). Pure functions.
+ * the CPU samples), its stalls, its HTTP requests; per process, Node's pool requests by kind and
+ * its pool threads' busy and run-queue ratios over time (the `pool threads` counter); the slowest
+ * HTTP requests with the stalls, long iterations and pool work of their time. Pure functions.
  * @internal
  * @module
  */
 import { POOL_COUNTER_NAME, POOL_THREAD_CATEGORY, requestThread, TraceEvent } from './format';
+import { HTTP_REQUEST_CATEGORY, HTTP_REQUEST_MARK } from './http-track';
 import type { ProcessInfo, ThreadInfo } from './process-collector';
 
 export interface TraceFile {
@@ -37,6 +39,22 @@ export interface LongIteration {
   durationMs: number;
   split: PhaseSplit;
   top: FunctionTime[];
+  /** HTTP requests a stall report inside it named. */
+  stallRequests?: { name: string; id?: number }[];
+}
+
+/** A finished HTTP request of a thread (its async slice's begin event). Times in the trace's µs. */
+export interface HttpRequestModel {
+  id: number;
+  /** `GET /path?query` (cut). */
+  name: string;
+  method: string;
+  url: string;
+  status: number;
+  completed: boolean;
+  startUs: number;
+  endUs: number;
+  durationMs: number;
 }
 
 /** CPU samples of a thread: sample times (µs, trace clock) and the leaf frame's name of each. */
@@ -58,6 +76,8 @@ export interface ThreadModel {
   stalls: TraceEvent[];
   jobs: TraceEvent[];
   requests: { kind: string; startUs: number; endUs: number }[];
+  /** Finished HTTP requests, in order of start. */
+  httpRequests: HttpRequestModel[];
   utilization: { us: number; value: number }[];
   samples?: Samples;
   long: LongIteration[];
@@ -215,7 +235,14 @@ export function analyzeTrace(file: TraceFile): TraceModel {
     for (const l of info?.longIterations ?? []) {
       const slices = byIteration.get(l.iteration) ?? [];
       const startUs = l.endedAtUs - l.durationMs * 1000;
-      long.push({ iteration: l.iteration, startUs, durationMs: l.durationMs, split: split(slices), top: topFunctions(samples, startUs, l.endedAtUs) });
+      long.push({
+        iteration: l.iteration,
+        startUs,
+        durationMs: l.durationMs,
+        split: split(slices),
+        top: topFunctions(samples, startUs, l.endedAtUs),
+        ...(l.stallRequests ? { stallRequests: l.stallRequests } : {}),
+      });
     }
     // The last iteration never ended (no next prepare): the observer could not report it; its
     // slices can.
@@ -243,6 +270,7 @@ export function analyzeTrace(file: TraceFile): TraceModel {
       stalls: events.filter((e) => e.cat === 'stall'),
       jobs: tid === 0 ? jobsByPid.get(pid) ?? [] : [],
       requests,
+      httpRequests: events.filter((e) => e.ph === 'b' && e.cat === HTTP_REQUEST_CATEGORY && e.args?.uvscope === HTTP_REQUEST_MARK).map(httpRequestOf).sort((a, b) => a.startUs - b.startUs),
       utilization: events.filter((e) => e.ph === 'C').map((e) => ({ us: e.ts!, value: Number(e.args?.utilization) })),
       samples,
       long: long.sort((a, b) => b.durationMs - a.durationMs),
@@ -257,6 +285,92 @@ export function analyzeTrace(file: TraceFile): TraceModel {
     .sort((a, b) => a[0] - b[0])
     .map(([pid, points]) => ({ pid, process: processTitles.get(pid) ?? `pid ${pid}`, points: points.sort((a, b) => a.us - b.us) }));
   return { threads, pools, blockMs, startUs: Number.isFinite(startUs) ? startUs : 0, endUs: Number.isFinite(endUs) ? endUs : 0, processes };
+}
+
+function httpRequestOf(e: TraceEvent): HttpRequestModel {
+  const a = e.args ?? {};
+  const durationMs = Number(a.durationMs);
+  return {
+    id: Number(a.id),
+    name: e.name,
+    method: String(a.method),
+    url: String(a.url),
+    status: Number(a.status),
+    completed: a.completed === true,
+    startUs: e.ts!,
+    endUs: e.ts! + durationMs * 1000,
+    durationMs,
+  };
+}
+
+/** A slow request with what happened on its thread while it was in flight. */
+export interface SlowRequest {
+  thread: ThreadModel;
+  request: HttpRequestModel;
+  /**
+   * Stalls while it was in flight. `own`: a report of the stall named this request (its code
+   * blocked the loop); the others' it only waited for (`request`: the one they named, if any).
+   */
+  stalls: { startUs: number; durationMs: number; phase: string; onCpu?: number; own: boolean; request?: string; context?: Record<string, unknown> }[];
+  /** Long iterations while it was in flight; `own`: a stall report inside it named this request. */
+  long: { iteration: number; startUs: number; durationMs: number; own: boolean }[];
+  /** Node's pool requests the thread submitted while it was in flight (linked by time only): their latency, submitted to callback. */
+  pool: { count: number; latencyMs: number; longest?: { kind: string; latencyMs: number } };
+  /** uvscope's pool jobs the thread submitted while it was in flight (linked by time only): their wait in the queue. */
+  jobs: { count: number; queueWaitMs: number };
+}
+
+const overlaps = (aUs: number, bUs: number, fromUs: number, toUs: number) => aUs < toUs && bUs > fromUs;
+
+/** The `n` longest HTTP requests of every thread, each with the stalls, long iterations and pool work of its time on its thread. */
+export function slowestRequests(model: TraceModel, n = 5): SlowRequest[] {
+  const all = model.threads.flatMap((thread) => thread.httpRequests.map((request) => ({ thread, request })));
+  all.sort((a, b) => b.request.durationMs - a.request.durationMs);
+  return all.slice(0, n).map(({ thread, request }) => {
+    const { startUs: from, endUs: to, id, name } = request;
+    const ownStall = (s: TraceEvent) => (s.args?.requestId !== undefined ? s.args.requestId === id : s.args?.request === name);
+    const stalls = thread.stalls
+      .filter((s) => overlaps(s.ts!, s.ts! + (s.dur ?? 0), from, to))
+      .map((s) => ({
+        startUs: s.ts!,
+        durationMs: Number(s.args?.durationMs),
+        phase: String(s.args?.phase),
+        ...(typeof s.args?.onCpu === 'number' ? { onCpu: s.args.onCpu } : {}),
+        own: ownStall(s),
+        ...(typeof s.args?.request === 'string' ? { request: s.args.request } : {}),
+        ...(s.args?.context && typeof s.args.context === 'object' ? { context: s.args.context as Record<string, unknown> } : {}),
+      }));
+    const long = thread.long
+      .filter((l) => l.iteration !== 0 && overlaps(l.startUs, l.startUs + l.durationMs * 1000, from, to))
+      .sort((a, b) => a.startUs - b.startUs)
+      .map((l) => ({ iteration: l.iteration, startUs: l.startUs, durationMs: l.durationMs, own: (l.stallRequests ?? []).some((r) => (r.id !== undefined ? r.id === id : r.name === name)) }));
+    const pool: SlowRequest['pool'] = { count: 0, latencyMs: 0 };
+    for (const r of thread.requests) {
+      if (r.startUs < from || r.startUs > to) continue;
+      const latencyMs = (r.endUs - r.startUs) / 1000;
+      pool.count++;
+      pool.latencyMs += latencyMs;
+      if (!pool.longest || latencyMs > pool.longest.latencyMs) pool.longest = { kind: r.kind, latencyMs };
+    }
+    // uvscope's jobs are on the process's pool tracks (the main thread's model), each naming the thread that submitted it.
+    const jobs: SlowRequest['jobs'] = { count: 0, queueWaitMs: 0 };
+    const main = model.threads.find((t) => t.pid === thread.pid && t.tid === 0);
+    for (const j of main?.jobs ?? []) {
+      const waitMs = Number(j.args?.queueWaitMs ?? 0);
+      const submittedUs = j.ts! - waitMs * 1000;
+      if (j.args?.thread !== thread.name || submittedUs < from || submittedUs > to) continue;
+      jobs.count++;
+      jobs.queueWaitMs += waitMs;
+    }
+    return { thread, request, stalls, long, pool, jobs };
+  });
+}
+
+/** The q-quantile (0 to 1) of the finished HTTP requests' durations (nearest rank), ms; undefined without requests. */
+export function requestDurationQuantile(model: TraceModel, q: number): number | undefined {
+  const durations = model.threads.flatMap((t) => t.httpRequests.map((r) => r.durationMs)).sort((a, b) => a - b);
+  if (!durations.length) return undefined;
+  return durations[Math.min(durations.length - 1, Math.max(0, Math.ceil(q * durations.length) - 1))];
 }
 
 /** Pool requests by kind over every thread of every process: counts summed, p50/p99 the largest of the threads'. */

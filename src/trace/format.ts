@@ -1,9 +1,11 @@
 /**
  * One thread's recording as Chrome trace events (JSON Object Format; Chrome DevTools, Perfetto
  * and chrome://tracing open it): the thread's loop as a track of phase slices (poll with its
- * wait for I/O nested in it as a slice of its own), its stalls nested in them, uvscope's jobs on
- * a track per pool thread, Node's pool requests on request tracks of the thread, loop utilization as a counter,
- * and the thread's CPU samples as a `Profile` with its `ProfileChunk`s; per process, its pool
+ * wait for I/O nested in it as a slice of its own), its stalls nested in them (with the HTTP
+ * request they ran for), its long iterations as instants (with the requests linked to them), its
+ * HTTP requests as async slices (http-track.ts), uvscope's jobs on a track per pool thread,
+ * Node's pool requests on request tracks of the thread, loop utilization as a counter, and the
+ * thread's CPU samples as a `Profile` with its `ProfileChunk`s; per process, its pool
  * threads' busy and run-queue ratios as counters (poolThreadEvents). Timestamps are µs from
  * the trace's origin, one monotonic clock for every thread of every process. Pure functions.
  * @internal
@@ -12,14 +14,17 @@
 import type { TraceColumns } from '../loop/trace-columns';
 import { MARKER_PHASE_CODES } from '../loop/phases';
 import type { StallEvent, StallStackFrame } from '../loop/stall-watchdog';
-import type { JobRecord, PoolRequestRecord } from '../channels';
+import type { HttpRequestRecord, JobRecord, LongIterationEvent, PoolRequestRecord } from '../channels';
 import type { CpuProfile } from './cpu-profiler';
+import { cpuShare, httpRequestEvents, LongIterationRequests, linkIterations, RequestIndex, RequestRef, stallRequestOf } from './http-track';
 
 export interface TraceEvent {
   name: string;
-  ph: 'X' | 'M' | 'C' | 'i' | 'P';
+  ph: 'X' | 'M' | 'C' | 'i' | 'I' | 'P' | 'b' | 'e';
   /** Profiles ('P'): the id pairing a Profile with its chunks. */
   id?: string;
+  /** Async slices ('b'/'e'): the id pairing a begin with its end, process-scoped. */
+  id2?: { local: string };
   pid: number;
   tid?: number;
   ts?: number;
@@ -92,6 +97,12 @@ export interface ThreadTraceInput {
   jobs: readonly JobRecord[];
   requests: readonly PoolRequestRecord[];
   stalls: readonly StallEvent[];
+  /** The thread's finished HTTP requests (uvscope:http:request). */
+  httpRequests?: readonly HttpRequestRecord[];
+  /** The long iterations the observer reported, each drawn as a `long iteration` instant with the requests linked to it. */
+  longIterations?: readonly LongIterationEvent[];
+  /** longIterationLinks(longIterations, stalls, httpRequests), when the caller has them already. */
+  longIterationLinks?: readonly LongIterationRequests[];
   utilization: readonly { timeNs: bigint; utilization: number }[];
   profile?: CpuProfile;
 }
@@ -224,7 +235,7 @@ function frameText(frame: StallStackFrame): string {
  * heartbeat and the trace read the clock separately) is clamped to it, so the slices nest as
  * the trace format requires. `args.durationMs` is the stall's own duration either way.
  */
-function stallEvent(stall: StallEvent, pid: number, tid: number, slices: readonly { startNs: bigint; endNs: bigint }[], us: (ns: bigint) => number): TraceEvent {
+function stallEvent(stall: StallEvent, pid: number, tid: number, slices: readonly { startNs: bigint; endNs: bigint }[], us: (ns: bigint) => number, requests: RequestIndex): TraceEvent {
   const startNs = stall.startedAtNs;
   let endNs = startNs + BigInt(Math.round(stall.durationNs));
   const within = slices.find((s) => s.startNs <= startNs && startNs < s.endNs);
@@ -239,13 +250,71 @@ function stallEvent(stall: StallEvent, pid: number, tid: number, slices: readonl
     reports: stall.reports.map((r) => ({
       elapsedMs: r.elapsedNs / 1e6,
       phase: r.phase,
+      ...(r.cpuNs !== undefined ? { cpuMs: r.cpuNs / 1e6 } : {}),
+      ...(r.request ? { request: requests.ref(r.request).name } : {}),
       ...(r.stack ? { stack: r.stack.map(frameText) } : {}),
       ...(r.inNative ? { inNative: true } : {}),
     })),
   };
+  // On a CPU or waiting: the last report that measured it covers the most of the stall.
+  const measured = [...stall.reports].reverse().find((r) => r.cpuNs !== undefined);
+  const share = measured && cpuShare(measured);
+  if (share !== undefined) {
+    args.cpuMs = measured!.cpuNs! / 1e6;
+    args.onCpu = Math.round(share * 1000) / 1000;
+  }
+  const request = stallRequestOf(stall);
+  if (request) {
+    const ref = requests.ref(request);
+    args.request = ref.name;
+    if (ref.id !== undefined) args.requestId = ref.id;
+  }
+  const context = stall.context ?? stall.reports.find((r) => r.context)?.context;
+  if (context) args.context = context;
   if (stall.lateStack) args.lateStack = stall.lateStack.frames.map(frameText);
   if (unavailable) args.stackUnavailable = unavailable.split('\n')[0];
   return { name: 'stall', cat: 'stall', ph: 'X', pid, tid, ts: us(startNs), dur: Number(endNs - startNs) / 1000, args };
+}
+
+const iterationStartNs = (l: LongIterationEvent) => l.endedAtNs - BigInt(Math.round(l.durationNs));
+
+/** Each long iteration's links to HTTP requests (http-track.ts linkIterations). */
+export function longIterationLinks(
+  longIterations: readonly LongIterationEvent[],
+  stalls: readonly StallEvent[],
+  httpRequests: readonly HttpRequestRecord[],
+  index?: RequestIndex,
+): LongIterationRequests[] {
+  return linkIterations(longIterations.map((l) => ({ startNs: iterationStartNs(l), endNs: l.endedAtNs })), stalls, httpRequests, index);
+}
+
+const refText = (r: RequestRef) => (r.id !== undefined ? { name: r.name, id: r.id } : { name: r.name });
+
+/**
+ * A long iteration as an instant where it began (a slice could not nest with the phase slices
+ * whose clock reads differ from the observer's), with what it is linked to: `request` (and
+ * `requestId`) when a stall report inside it named one (`requests` when several), and the
+ * requests in flight while it ran (`requestsInFlight`, the first few in `inFlight`): those waited
+ * for it, the data does not say which of them ran code in it. Phase `I`: DevTools' trace engine
+ * reads instants only so (Perfetto and chrome://tracing read `i` and `I`).
+ */
+function longIterationEvent(pid: number, tid: number, l: LongIterationEvent, links: LongIterationRequests, us: (ns: bigint) => number): TraceEvent {
+  const startNs = iterationStartNs(l);
+  const args: Record<string, unknown> = {
+    iteration: l.iteration,
+    durationMs: l.durationNs / 1e6,
+    pollWaitMs: l.pollWaitNs / 1e6,
+    pollWorkMs: l.pollWorkNs / 1e6,
+    outsidePollMs: l.outsidePollNs / 1e6,
+  };
+  if (links.stalled.length) {
+    args.request = links.stalled[0].name;
+    if (links.stalled[0].id !== undefined) args.requestId = links.stalled[0].id;
+    if (links.stalled.length > 1) args.requests = links.stalled.map(refText);
+  }
+  args.requestsInFlight = links.inFlight;
+  if (links.inFlightSample.length) args.inFlight = links.inFlightSample.map(refText);
+  return { name: 'long iteration', cat: 'long-iteration', ph: 'I', s: 't', pid, tid, ts: us(startNs), args };
 }
 
 /** The 'process_name' metadata event of a process. */
@@ -393,7 +462,19 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
       events.push({ name: 'waiting for I/O', cat: 'loop-wait', ph: 'X', pid, tid, ts: us(slice.startNs), dur: Math.min(slice.pollWaitNs, durNs) / 1000 });
     }
   }
-  for (const stall of input.stalls) events.push(stallEvent(stall, pid, tid, loopSlices, us));
+  const httpRequests = input.httpRequests ?? [];
+  const index = new RequestIndex(httpRequests);
+  const stallsByRequest = new Map<number, number>();
+  for (const stall of input.stalls) {
+    const event = stallEvent(stall, pid, tid, loopSlices, us, index);
+    events.push(event);
+    const id = event.args?.requestId;
+    if (typeof id === 'number') stallsByRequest.set(id, (stallsByRequest.get(id) ?? 0) + 1);
+  }
+  for (const event of httpRequestEvents(pid, tid, input.threadName, httpRequests, us, stallsByRequest)) events.push(event);
+  const longIterations = input.longIterations ?? [];
+  const links = input.longIterationLinks ?? longIterationLinks(longIterations, input.stalls, httpRequests, index);
+  longIterations.forEach((l, i) => events.push(longIterationEvent(pid, tid, l, links[i], us)));
   const poolThreads = new Set<number>();
   for (const job of input.jobs) {
     if (job.startedAt === 0n) continue;

@@ -1,7 +1,7 @@
 /**
  * The main thread's collection of every thread's batches (its own and those its workers post),
  * in bounded memory: per thread, the newest `maxMarkers` loop markers and the newest `maxRecords`
- * pool jobs, pool requests and utilization samples are kept, the older ones dropped and counted;
+ * pool jobs, pool requests, HTTP requests and utilization samples are kept, the older ones dropped and counted;
  * per process, the newest `maxRecords` pool-thread samples (and each pool thread's first and last
  * figures, for its ratios over the whole run). At the end, `build()` turns them into the
  * process's Chrome trace events. Lifetime: the process's (one per process, in register.ts).
@@ -10,7 +10,8 @@
  */
 import type { LongIterationEvent, TraceColumns } from '../loop/observer';
 import type { StallEvent } from '../loop/stall-watchdog';
-import { PoolThreadSample, poolThreadEvents, processName, threadEvents, TraceEvent } from './format';
+import type { HttpRequestRecord } from '../channels';
+import { longIterationLinks, PoolThreadSample, poolThreadEvents, processName, threadEvents, TraceEvent } from './format';
 import type { ThreadBatch } from './thread-recorder';
 
 /** Oldest-first batches of something, at most `max` items: the oldest go first (whole batches, then the oldest part of one). */
@@ -69,12 +70,14 @@ class ThreadCollection {
   endNs?: bigint;
   final?: ThreadBatch['final'];
   droppedByNative = 0;
+  httpRequestCount = 0;
   readonly markers: BatchRing<TraceColumns>;
   readonly jobs: BatchRing<ThreadBatch['jobs']>;
   readonly requests: BatchRing<ThreadBatch['requests']>;
   readonly utilization: BatchRing<ThreadBatch['utilization']>;
   readonly longIterations: BatchRing<LongIterationEvent[]>;
   readonly stalls: BatchRing<StallEvent[]>;
+  readonly httpRequests: BatchRing<HttpRequestRecord[]>;
 
   constructor(limits: CollectorLimits) {
     const length = (a: readonly unknown[]) => a.length;
@@ -91,13 +94,14 @@ class ThreadCollection {
     this.utilization = new BatchRing<ThreadBatch['utilization']>(limits.maxRecords, length, slice);
     this.longIterations = new BatchRing<LongIterationEvent[]>(limits.maxRecords, length, slice);
     this.stalls = new BatchRing<StallEvent[]>(1000, length, slice);
+    this.httpRequests = new BatchRing<HttpRequestRecord[]>(limits.maxRecords, length, slice);
   }
 }
 
 export interface CollectorLimits {
   /** Loop markers kept per thread (4 per iteration; each about 25 bytes). */
   maxMarkers: number;
-  /** Pool jobs, pool requests, utilization samples and long iterations kept per thread, each. */
+  /** Pool jobs, pool requests, HTTP requests, utilization samples and long iterations kept per thread, each. */
   maxRecords: number;
 }
 
@@ -109,10 +113,24 @@ export interface ThreadInfo {
   utilization?: number;
   iterationP50Ms?: number;
   iterationP99Ms?: number;
-  longIterations: { iteration: number; endedAtUs: number; durationMs: number; pollWaitMs: number; pollWorkMs: number; outsidePollMs: number }[];
+  longIterations: {
+    iteration: number;
+    endedAtUs: number;
+    durationMs: number;
+    pollWaitMs: number;
+    pollWorkMs: number;
+    outsidePollMs: number;
+    /** HTTP requests a stall report inside it named (the blocking code ran for them); `id` when the request finished while recorded. */
+    stallRequests?: { name: string; id?: number }[];
+    /** Finished HTTP requests in flight while it ran (they waited for it); the first few in `inFlight`. */
+    requestsInFlight?: number;
+    inFlight?: { name: string; id?: number }[];
+  }[];
   stallCount?: number;
+  /** Finished HTTP requests recorded (uvscope:http:request), the dropped included. */
+  httpRequests?: number;
   /** Records left out to keep memory bounded (the oldest first). */
-  dropped: { markers: number; jobs: number; requests: number; utilization: number; longIterations: number };
+  dropped: { markers: number; jobs: number; requests: number; utilization: number; longIterations: number; httpRequests?: number };
   cpuSamples: number;
   cpuUnavailable?: string;
   watchdogUnavailable?: string;
@@ -267,6 +285,8 @@ export class ProcessCollector {
     thread.utilization.push(batch.utilization);
     thread.longIterations.push(batch.longIterations);
     thread.stalls.push(batch.stalls);
+    thread.httpRequests.push(batch.httpRequests ?? []);
+    thread.httpRequestCount += batch.httpRequests?.length ?? 0;
   }
 
   /** The process's trace events and what the summary needs beside them. `nowNs` ends threads whose last batch never came. */
@@ -283,6 +303,10 @@ export class ProcessCollector {
       if (t.startNs === undefined) continue;
       const threadName = threadId === 0 ? 'main thread' : `worker ${threadId}`;
       const profile = t.final?.profile;
+      const stalls = t.stalls.batches.flat();
+      const httpRequests = t.httpRequests.batches.flat();
+      const longIterations = t.longIterations.batches.flat();
+      const links = longIterationLinks(longIterations, stalls, httpRequests);
       // One event at a time: a spread of a million events would overflow the stack.
       for (const event of threadEvents({
           pid,
@@ -297,7 +321,10 @@ export class ProcessCollector {
           longIterationNs,
           jobs: t.jobs.batches.flat(),
           requests: t.requests.batches.flat(),
-          stalls: t.stalls.batches.flat(),
+          stalls,
+          httpRequests,
+          longIterations,
+          longIterationLinks: links,
           utilization: t.utilization.batches.flat(),
           profile,
         }))
@@ -311,21 +338,26 @@ export class ProcessCollector {
         utilization: f?.utilization,
         iterationP50Ms: f && ms(f.iterationP50Ns),
         iterationP99Ms: f && ms(f.iterationP99Ns),
-        longIterations: t.longIterations.batches.flat().map((l) => ({
+        longIterations: longIterations.map((l, i) => ({
           iteration: l.iteration,
           endedAtUs: toUs(l.endedAtNs),
           durationMs: ms(l.durationNs),
           pollWaitMs: ms(l.pollWaitNs),
           pollWorkMs: ms(l.pollWorkNs),
           outsidePollMs: ms(l.outsidePollNs),
+          ...(links[i].stalled.length ? { stallRequests: links[i].stalled } : {}),
+          requestsInFlight: links[i].inFlight,
+          ...(links[i].inFlightSample.length ? { inFlight: links[i].inFlightSample } : {}),
         })),
         stallCount: f?.stallCount,
+        httpRequests: t.httpRequestCount,
         dropped: {
           markers: t.markers.dropped + t.droppedByNative,
           jobs: t.jobs.dropped,
           requests: t.requests.dropped,
           utilization: t.utilization.dropped,
           longIterations: t.longIterations.dropped,
+          httpRequests: t.httpRequests.dropped,
         },
         cpuSamples: profile?.samples.length ?? 0,
         cpuUnavailable: f?.cpuUnavailable,

@@ -2,12 +2,12 @@
  * The summary `uvscope trace` prints on stderr, from the trace file's content: per thread its
  * iterations and utilization, its longest iterations with their phase split and the functions
  * that ran in them; per process its pool threads' busy and run-queue ratios over the run; stalls;
- * Node's pool requests by kind with p50/p99; what was dropped to keep memory bounded. Pure
- * functions.
+ * the slowest HTTP requests with the stalls, long iterations and pool work of their time; Node's
+ * pool requests by kind with p50/p99; what was dropped to keep memory bounded. Pure functions.
  * @internal
  * @module
  */
-import { analyzeTrace, LongIteration, requestsByKind, TraceFile, TraceModel } from './analysis';
+import { analyzeTrace, LongIteration, requestDurationQuantile, requestsByKind, SlowRequest, slowestRequests, TraceFile, TraceModel } from './analysis';
 
 const ms = (v: number) => `${v.toFixed(2)} ms`;
 const pct = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;
@@ -22,8 +22,44 @@ function splitText(l: LongIteration): string {
   return parts.join(', ');
 }
 
+const pct0 = (ratio: number) => `${Math.round(ratio * 100)}%`;
+
+/** The user's context fields of a stall, `tenant=acme userId=42` (the first four). */
+function contextFields(context: Record<string, unknown>): string {
+  return Object.entries(context)
+    .slice(0, 4)
+    .map(([key, value]) => `${key}=${String(value).slice(0, 40)}`.replace(/[\u0000-\u001f\u007f]/g, ' '))
+    .join(' ');
+}
+
+/** Up to `max` items joined, and how many more. */
+function some(items: string[], max: number): string {
+  return items.slice(0, max).join(', ') + (items.length > max ? `, ${items.length - max} more` : '');
+}
+
+/** The lines of one slow request: its stalls (its own, then those it waited for), long iterations and pool work. */
+export function slowRequestLines(r: SlowRequest, threadCount: number): string[] {
+  const q = r.request;
+  const where = threadCount > 1 ? `, ${r.thread.name} of pid ${r.thread.pid}` : '';
+  const lines = [`  ${q.name}: ${ms(q.durationMs)}, ${q.status || 'no status'}${q.completed ? '' : ' (not completed: the connection closed first)'}${where}`];
+  const stallText = (s: SlowRequest['stalls'][number]) =>
+    `${ms(s.durationMs)} in ${s.phase}${s.onCpu !== undefined ? `, ${pct0(s.onCpu)} on CPU` : ''}${s.context ? `, ${contextFields(s.context)}` : ''}`;
+  for (const s of r.stalls.filter((x) => x.own).slice(0, 3)) lines.push(`    its stall: ${stallText(s)}`);
+  const others = r.stalls.filter((x) => !x.own);
+  if (others.length) lines.push(`    waited for stalls: ${some(others.map((s) => `${stallText(s)}${s.request ? ` (${s.request})` : ''}`), 3)}`);
+  if (r.long.length) {
+    lines.push(`    long iterations while in flight: ${some(r.long.map((l) => `${l.iteration} (${ms(l.durationMs)}${l.own ? ', its stall ran in it' : ''})`), 4)}`);
+  }
+  if (r.pool.count) {
+    const longest = r.pool.longest!;
+    lines.push(`    Node pool requests submitted while in flight (linked by time): ${r.pool.count}, latency ${ms(r.pool.latencyMs)} in all, longest ${longest.kind} ${ms(longest.latencyMs)}`);
+  }
+  if (r.jobs.count) lines.push(`    uvscope jobs submitted while in flight (linked by time): ${r.jobs.count}, queue wait ${ms(r.jobs.queueWaitMs)} in all`);
+  return lines;
+}
+
 /** `model`: the file's analyzeTrace(), when the caller has it already. */
-export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(file), longPerThread = 3): string {
+export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(file), longPerThread = 3, slowRequests = 5): string {
   const lines = [''];
   const processes = new Set(model.threads.map((t) => t.pid)).size;
   lines.push(`uvscope trace: ${processes} process${processes === 1 ? '' : 'es'}, ${model.threads.length} thread${model.threads.length === 1 ? '' : 's'}, ${((model.endUs - model.startUs) / 1e6).toFixed(2)} s`);
@@ -41,8 +77,10 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
     }
     if (info?.cpuUnavailable) lines.push(`  no CPU samples: ${info.cpuUnavailable}`);
     const d = info?.dropped;
-    if (d && (d.markers || d.jobs || d.requests || d.utilization || d.longIterations)) {
-      lines.push(`  dropped to bound memory (the oldest): ${d.markers} loop markers, ${d.requests} pool requests, ${d.jobs} jobs, ${d.utilization} utilization samples, ${d.longIterations} long iterations`);
+    if (d && (d.markers || d.jobs || d.requests || d.utilization || d.longIterations || d.httpRequests)) {
+      lines.push(
+        `  dropped to bound memory (the oldest): ${d.markers} loop markers, ${d.requests} pool requests, ${d.jobs} jobs, ${d.utilization} utilization samples, ${d.longIterations} long iterations, ${d.httpRequests ?? 0} HTTP requests`,
+      );
     }
   }
   for (const p of model.processes) {
@@ -66,6 +104,14 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
       `stalls${threshold !== undefined ? ` (> ${threshold} ms)` : ''}: ${stalls.length}` +
         (longest ? `, longest ${ms(Number(longest.s.args?.durationMs))} in ${longest.s.args?.phase} (${longest.t.name} of pid ${longest.t.pid})` : ''),
     );
+  }
+  const slowest = slowestRequests(model, slowRequests);
+  if (slowest.length) {
+    const count = model.threads.reduce((sum, t) => sum + t.httpRequests.length, 0);
+    lines.push(
+      `HTTP requests: ${count} finished, p50 ${ms(requestDurationQuantile(model, 0.5)!)} p99 ${ms(requestDurationQuantile(model, 0.99)!)}; the slowest:`,
+    );
+    for (const r of slowest) lines.push(...slowRequestLines(r, model.threads.length));
   }
   const jobs = model.threads.flatMap((t) => t.jobs);
   if (jobs.length) {

@@ -1,8 +1,10 @@
 /**
  * What `uvscope trace` records in one thread (the main thread or a worker): the loop's markers
  * (a LoopObserver in trace mode, drained as columns), its long iterations with their split,
- * utilization every 100 ms, uvscope's pool jobs and Node's own pool requests, stalls (a
- * StallWatchdog) and V8's CPU samples (an inspector session on the thread). The recorder hands
+ * utilization every 100 ms, uvscope's pool jobs and Node's own pool requests, the HTTP requests
+ * its servers finished (uvscope's request tracker, held for the recording: also without a
+ * watchdog), stalls (a StallWatchdog, which names the request a stall ran for) and V8's CPU
+ * samples (an inspector session on the thread). The recorder hands
  * what it saw in batches: `flush()` (what is new since the last batch, called every 100 ms by its
  * owner) and `finish()` (the last batch, with the CPU profile and the loop's statistics).
  * Lifetime: from construction to `finish()`, which stops everything it started.
@@ -15,8 +17,9 @@ import { threadId } from 'node:worker_threads';
 import { LongIterationEvent, LoopObserver, MARKER_PHASE_CODES, TraceColumns } from '../loop/observer';
 import { StallWatchdog } from '../loop/stall-watchdog';
 import type { StallEvent } from '../loop/stall-watchdog';
+import { acquireHttpRequests, releaseHttpRequests } from '../loop/http-requests';
 import { monitorPoolRequests, PoolRequestStats } from '../requests/monitor';
-import { JOB_CHANNEL, JobRecord, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
+import { HTTP_REQUEST_CHANNEL, HttpRequestRecord, JOB_CHANNEL, JobRecord, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
 import { CpuProfile, CpuProfiler } from './cpu-profiler';
 
 export interface RecorderOptions {
@@ -45,6 +48,8 @@ export interface ThreadBatch {
   utilization: { timeNs: bigint; utilization: number }[];
   jobs: JobRecord[];
   requests: PoolRequestRecord[];
+  /** HTTP requests the thread's servers finished (answered, or closed first). */
+  httpRequests: HttpRequestRecord[];
   stalls: StallEvent[];
   /** Last batch only. */
   final?: {
@@ -83,12 +88,14 @@ export class ThreadRecorder {
   #utilization: { timeNs: bigint; utilization: number }[] = [];
   #jobs: JobRecord[] = [];
   #requests: PoolRequestRecord[] = [];
+  #httpRequests: HttpRequestRecord[] = [];
   #stalls: StallEvent[] = [];
   #finished = false;
   /** Stalls the watchdog emitted so far (all batches). */
   #stallsSeen = 0;
   readonly #onJob = (message: unknown) => this.#jobs.push(message as JobRecord);
   readonly #onRequest = (message: unknown) => this.#requests.push(message as PoolRequestRecord);
+  readonly #onHttpRequest = (message: unknown) => this.#httpRequests.push(message as HttpRequestRecord);
   readonly #onBeforeExit: () => void;
 
   constructor(options: RecorderOptions) {
@@ -105,6 +112,11 @@ export class ThreadRecorder {
     this.#observer = new LoopObserver({ traceCapacity: options.traceCapacity ?? 1 << 18, phaseMarkers: true, blockThresholdMs: options.blockMs }).start();
     this.#observer.on('longIteration', (event) => this.#longIterations.push(event));
     this.#sampler = new LoopObserver().start();
+    // Subscribed before the tracker starts: a request records its start time only while the
+    // channel has subscribers. Held by the recorder itself, so that requests are drawn with no
+    // watchdog too (the watchdog holds it as well, and names the request a stall ran for).
+    diagnosticsChannel.subscribe(HTTP_REQUEST_CHANNEL, this.#onHttpRequest);
+    acquireHttpRequests();
     if (options.stallMs !== undefined) {
       try {
         // Reports more often than every second would flood the terminal in a long block.
@@ -152,6 +164,7 @@ export class ThreadRecorder {
       utilization: this.#utilization,
       jobs: this.#jobs,
       requests: this.#requests,
+      httpRequests: this.#httpRequests,
       stalls: this.#stalls,
     };
     this.#droppedSeen = dropped;
@@ -163,6 +176,7 @@ export class ThreadRecorder {
     this.#utilization = [];
     this.#jobs = [];
     this.#requests = [];
+    this.#httpRequests = [];
     this.#stalls = [];
     return batch;
   }
@@ -184,6 +198,8 @@ export class ThreadRecorder {
     const watchdog = this.#watchdog;
     const stallCount = watchdog && !watchdog.closed ? watchdog.stats().stalls : undefined;
     watchdog?.close();
+    releaseHttpRequests();
+    diagnosticsChannel.unsubscribe(HTTP_REQUEST_CHANNEL, this.#onHttpRequest);
     const batch = this.#batch();
     batch.endNs = process.hrtime.bigint();
     const pollWaitSoFarNs = this.#pollWaitSoFar(batch.markers, s.idleNs);

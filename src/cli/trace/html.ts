@@ -1,27 +1,50 @@
 /**
  * `uvscope trace --html`: one self-contained page (no network, no external viewer) read from
  * the trace file's content: a zoomable canvas timeline (a row per thread with its loop phases,
- * poll's wait for I/O drawn apart from its work, stalls; a row per process for Node's pool
- * requests; a row per pool thread for uvscope's jobs), loop utilization over time (SVG), the pool
- * threads' busy and run-queue ratios over time per process (SVG, from the `pool threads` counter), and
- * the long iterations with their phase split and top functions (a click zooms the timeline to
- * one). Pure function of the trace; the page's script draws from data embedded in it.
+ * poll's wait for I/O drawn apart from its work, stalls; a row per thread for its HTTP requests,
+ * those in flight at once stacked; a row per process for Node's pool requests; a row per pool
+ * thread for uvscope's jobs), loop utilization over time (SVG), the pool threads' busy and
+ * run-queue ratios over time per process (SVG, from the `pool threads` counter), the long
+ * iterations with their phase split and top functions, and the slowest HTTP requests with the
+ * stalls, long iterations and pool work of their time (a click on either zooms the timeline to
+ * it). Pure function of the trace; the page's script draws from data embedded in it.
  * @internal
  * @module
  */
-import { analyzeTrace, requestsByKind, TraceFile, TraceModel } from '../../trace/analysis';
+import { analyzeTrace, requestsByKind, SlowRequest, slowestRequests, TraceFile, TraceModel } from '../../trace/analysis';
 
 /** Slices kept per thread in the page (the longest, when there are more). */
 const MAX_SLICES = 200_000;
 const PHASES = ['startup', 'poll', 'check', 'timers', 'pending'];
+/** HTTP requests in flight at once drawn stacked in their row, at most this many high (the rest on the last). */
+const MAX_HTTP_LANES = 6;
+/** Rows of the slowest-requests table. */
+const SLOW_REQUESTS = 20;
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
 
+/** One row of the slowest-requests table (a click zooms the timeline to the request). */
+function slowRequestRow(r: SlowRequest, t0: number): string {
+  const q = r.request;
+  const stallText = (s: SlowRequest['stalls'][number]) =>
+    `${s.own ? '<b>its own</b>' : 'waited for'}: ${s.durationMs.toFixed(2)} ms in ${esc(s.phase)}${s.onCpu !== undefined ? `, ${Math.round(s.onCpu * 100)}% on CPU` : ''}${!s.own && s.request ? ` <span class="muted">(${esc(s.request)})</span>` : ''}`;
+  const stalls = r.stalls.map(stallText).join('<br>') || '<span class="muted">none</span>';
+  const long = r.long.map((l) => `${l.iteration}: ${l.durationMs.toFixed(2)} ms${l.own ? ' (its stall)' : ''}`).join('<br>') || '<span class="muted">none</span>';
+  const pool = [
+    r.pool.count ? `${r.pool.count} Node pool request${r.pool.count === 1 ? '' : 's'}, latency ${r.pool.latencyMs.toFixed(2)} ms in all, longest ${esc(r.pool.longest!.kind)} ${r.pool.longest!.latencyMs.toFixed(2)} ms` : '',
+    r.jobs.count ? `${r.jobs.count} uvscope job${r.jobs.count === 1 ? '' : 's'}, queue wait ${r.jobs.queueWaitMs.toFixed(2)} ms in all` : '',
+  ]
+    .filter(Boolean)
+    .join('<br>') || '<span class="muted">none</span>';
+  const from = ((q.startUs - t0) / 1000).toFixed(3);
+  return `<tr class="http" data-from="${from}" data-to="${(Number(from) + q.durationMs).toFixed(3)}"><td>${esc(q.name)}</td><td>${esc(r.thread.name)}<br><span class="muted">pid ${r.thread.pid}</span></td><td>${q.durationMs.toFixed(2)}</td><td>${q.status || 'none'}${q.completed ? '' : '<br><span class="muted">not completed</span>'}</td><td>${stalls}</td><td>${long}</td><td>${pool}</td></tr>`;
+}
+
 /** `model`: the file's analyzeTrace(), when the caller has it already. */
 export function renderTraceHtml(file: TraceFile, model: TraceModel = analyzeTrace(file)): string {
   const t0 = model.startUs;
-  const rows: { label: string; kind: 'loop' | 'requests' | 'jobs'; items: number[][] }[] = [];
+  const rows: { label: string; kind: 'loop' | 'requests' | 'jobs' | 'http'; items: number[][]; lanes?: number }[] = [];
   for (const t of model.threads) {
     let loop = t.loop;
     if (loop.length > MAX_SLICES) loop = [...loop].sort((a, b) => (b.dur ?? 0) - (a.dur ?? 0)).slice(0, MAX_SLICES);
@@ -29,6 +52,18 @@ export function renderTraceHtml(file: TraceFile, model: TraceModel = analyzeTrac
     const items = loop.map((e) => [r3((e.ts! - t0) / 1000), r3((e.dur ?? 0) / 1000), PHASES.indexOf(e.name), r3(Number(e.args?.waitMs ?? 0))]);
     for (const s of t.stalls) items.push([r3((s.ts! - t0) / 1000), r3((s.dur ?? 0) / 1000), -1, 0]);
     rows.push({ label: `${t.process}: ${t.name}`, kind: 'loop', items });
+    if (t.httpRequests.length) {
+      // [start, dur, lane, 1 when a stall of its own blocked it]; each on the first lane free at its start.
+      const laneEnds: number[] = [];
+      const own = new Set(t.stalls.map((st) => st.args?.requestId).filter((id) => typeof id === 'number'));
+      const http = t.httpRequests.slice(0, MAX_SLICES).map((r) => {
+        let lane = laneEnds.findIndex((end) => end <= r.startUs);
+        if (lane === -1) lane = laneEnds.length < MAX_HTTP_LANES ? laneEnds.push(0) - 1 : MAX_HTTP_LANES - 1;
+        laneEnds[lane] = Math.max(laneEnds[lane], r.endUs);
+        return [r3((r.startUs - t0) / 1000), r3(r.durationMs), lane, own.has(r.id) ? 1 : 0];
+      });
+      rows.push({ label: `${t.name} (pid ${t.pid}): HTTP requests`, kind: 'http', items: http, lanes: laneEnds.length });
+    }
     if (t.requests.length) {
       rows.push({ label: `${t.name} (pid ${t.pid}): Node pool requests`, kind: 'requests', items: t.requests.slice(0, MAX_SLICES).map((r) => [r3((r.startUs - t0) / 1000), r3((r.endUs - r.startUs) / 1000)]) });
     }
@@ -87,6 +122,9 @@ export function renderTraceHtml(file: TraceFile, model: TraceModel = analyzeTrac
       return `<tr class="long" data-from="${from}" data-to="${(Number(from) + l.durationMs).toFixed(3)}"><td>${esc(t.name)}<br><span class="muted">pid ${t.pid}</span></td><td>${l.iteration === 0 ? 'startup' : l.iteration}</td><td>${l.durationMs.toFixed(2)}</td><td><svg class="split" width="240" height="18">${bars}</svg><br><span class="muted">${split}</span></td><td>${top}</td></tr>`;
     })
     .join('\n');
+  const slowRows = slowestRequests(model, SLOW_REQUESTS)
+    .map((r) => slowRequestRow(r, t0))
+    .join('\n');
   const kinds = requestsByKind(model)
     .map(([kind, k]) => `<tr><td>${esc(kind)}</td><td>${k.count}</td><td>${k.failed}</td><td>${k.p50Ms.toFixed(2)}</td><td>${k.p99Ms.toFixed(2)}</td></tr>`)
     .join('');
@@ -95,12 +133,12 @@ export function renderTraceHtml(file: TraceFile, model: TraceModel = analyzeTrac
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>uvscope trace: ${esc(title)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:20px;color:#222}h2{margin-top:28px}.muted{color:#777;font-size:12px}
 #timeline{width:100%;height:auto;border:1px solid #ccc;cursor:grab;display:block}td,th{border:1px solid #ddd;padding:4px 8px;vertical-align:top;text-align:left}
-table{border-collapse:collapse}tr.long{cursor:pointer}tr.long:hover{background:#f3f6fb}.legend span{display:inline-block;margin-right:12px}
+table{border-collapse:collapse}tr.long,tr.http{cursor:pointer}tr.long:hover,tr.http:hover{background:#f3f6fb}.legend span{display:inline-block;margin-right:12px}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-2px}#tip{position:fixed;pointer-events:none;background:#fff;border:1px solid #999;padding:2px 6px;font-size:12px;display:none}</style>
 </head><body><h1>uvscope trace: ${esc(title)}</h1>
 <p>${durationMs.toFixed(1)} ms, ${new Set(model.threads.map((t) => t.pid)).size} Node process(es), ${model.threads.length} thread(s). Long: busy (not waiting for I/O) for more than ${model.blockMs} ms.</p>
 <h2>Timeline</h2>
-<p class="legend"><span><i style="background:#8e6fc1"></i>startup</span><span><i style="background:#d9dde3"></i>poll: waiting for I/O</span><span><i style="background:#3b7dd8"></i>poll: I/O callbacks</span><span><i style="background:#e3a21a"></i>check</span><span><i style="background:#d0452f"></i>timers</span><span><i style="background:#4aa564"></i>pending</span><span><i style="background:#000"></i>stall</span><span><i style="background:#7a5"></i>pool request / job</span>
+<p class="legend"><span><i style="background:#8e6fc1"></i>startup</span><span><i style="background:#d9dde3"></i>poll: waiting for I/O</span><span><i style="background:#3b7dd8"></i>poll: I/O callbacks</span><span><i style="background:#e3a21a"></i>check</span><span><i style="background:#d0452f"></i>timers</span><span><i style="background:#4aa564"></i>pending</span><span><i style="background:#000"></i>stall</span><span><i style="background:#7a5"></i>pool request / job</span><span><i style="background:#5b8fd9"></i>HTTP request</span><span><i style="background:#c0392b"></i>HTTP request with its own stall</span>
 <button id="reset">show all</button> <span class="muted">wheel: zoom, drag: pan</span></p>
 <canvas id="timeline" width="1200" height="${40 + rows.length * 34}"></canvas><div id="tip"></div>
 <h2>Loop utilization</h2>
@@ -108,6 +146,8 @@ table{border-collapse:collapse}tr.long{cursor:pointer}tr.long:hover{background:#
 ${pools.length ? '<h2>Pool threads</h2>\n<p class="muted">Share of the pool threads\' time on a CPU (busy) and runnable but waiting for one (run queue), per 100 ms, whoever\'s work they ran.</p>\n<svg class="pool-threads" width="1200" height="180" viewBox="0 0 1200 180"></svg>' : ''}
 <h2>Long iterations</h2>
 ${long.length ? `<table id="long"><tr><th>thread</th><th>iteration</th><th>ms</th><th>phase split (ms)</th><th>top functions (self time)</th></tr>\n${longRows}</table>` : '<p>None.</p>'}
+<h2>Slowest HTTP requests</h2>
+${slowRows ? `<p class="muted">Stalls: its own when a report of the stall named the request (its code blocked the loop), else one it waited for. Long iterations and pool work: on its thread while it was in flight (pool work linked by time only).</p>\n<table id="http-requests"><tr><th>request</th><th>thread</th><th>ms</th><th>status</th><th>stalls</th><th>long iterations</th><th>pool work</th></tr>\n${slowRows}</table>` : '<p>None (no HTTP server request finished in a traced thread).</p>'}
 <h2>Node pool requests</h2>
 ${kinds ? `<table id="requests"><tr><th>kind</th><th>count</th><th>failed</th><th>p50 ms</th><th>p99 ms</th></tr>${kinds}</table>` : '<p>None.</p>'}
 <script type="application/json" id="data">${json}</script>
@@ -138,6 +178,12 @@ function draw() {
       const [start, dur, phase, wait] = item;
       if (start + dur < view.from || start > view.to) continue;
       const x0 = Math.max(x(start), LABEL), w = Math.max(x(start + dur) - x0, 1);
+      if (row.kind === 'http') {
+        const h = 22 / row.lanes;
+        ctx.fillStyle = item[3] ? '#c0392b' : '#5b8fd9';
+        ctx.fillRect(x0, y + 6 + phase * h, w, Math.max(h - 1, 1));
+        continue;
+      }
       if (row.kind !== 'loop') { ctx.fillStyle = '#7a5'; ctx.fillRect(x0, y + 6, w, 18); continue; }
       if (phase === -1) { ctx.fillStyle = '#000'; ctx.fillRect(x0, y + 1, w, 4); continue; }
       ctx.fillStyle = COLORS[data.phases[phase]] || '#999';
@@ -167,7 +213,7 @@ window.addEventListener('mousemove', (e) => {
   draw();
 });
 document.getElementById('reset').addEventListener('click', () => { view = { from: 0, to: Math.max(data.durationMs, 1) }; draw(); });
-for (const tr of document.querySelectorAll('tr.long')) {
+for (const tr of document.querySelectorAll('tr.long, tr.http')) {
   tr.addEventListener('click', () => {
     const from = Number(tr.dataset.from), to = Number(tr.dataset.to), pad = (to - from) * 0.2 + 0.05;
     view = { from: from - pad, to: to + pad };

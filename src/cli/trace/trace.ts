@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
 import type { TraceEvent } from '../../trace/format';
 import { parseStallReportLine } from '../../loop/stall-report-format';
-import { formatStallReport } from './stall-report';
+import { formatStallReport, StallLineMemory } from './stall-report';
 import { analyzeTrace, TraceFile } from '../../trace/analysis';
 import { renderTraceHtml } from './html';
 import { formatSummary } from '../../trace/summary';
@@ -29,17 +29,20 @@ Runs the command (node app.js, npm start, npx tsx app.ts, a shell script, ...) w
 preloaded in every Node process it starts (through NODE_OPTIONS) and, when it exits, is
 interrupted (Ctrl-C) or --duration seconds have passed, writes one Chrome trace of them all:
 a track per thread (the main thread and each worker thread) with the loop's phases (poll's
-wait for I/O apart), stalls, CPU samples of the JavaScript that ran, uvscope's jobs per pool
-thread, Node's pool requests, utilization, each pool thread's busy and run-queue time (Linux).
+wait for I/O apart), stalls with the HTTP request they ran for, the HTTP requests of its servers,
+CPU samples of the JavaScript that ran, uvscope's jobs per pool thread, Node's pool requests,
+utilization, each pool thread's busy and run-queue time (Linux).
 Open it in Chrome DevTools (Performance panel), Perfetto or chrome://tracing; --html writes a
 report that needs none of them. A summary goes to stderr: long iterations with their phase
-split and top functions, the pool threads, stalls, pool requests.
+split and top functions, the pool threads, stalls, the slowest HTTP requests with the stalls
+and long iterations of their time, pool requests.
 The exit code is the command's. A .js/.mjs/.cjs file as the command runs with this node.
-While a loop is blocked for longer than --stall-ms, a line says so on stderr as it happens.
+While a loop is blocked for longer than --stall-ms, a line says so on stderr as it happens:
+  stall: main thread blocked 2.05 s in poll, 99% on CPU, GET /range?n=50000
 
   --out FILE        trace file (default uvscope-trace.json)
   --html FILE       also write a self-contained HTML report (timeline, utilization, long
-                    iterations with their top functions, pool tracks)
+                    iterations with their top functions, slowest HTTP requests, pool tracks)
   --duration S      stop the command (SIGINT to its process group; SIGTERM 5 s later and
                     SIGKILL 10 s later if it still runs) after S seconds; exit 0
   --stall-ms MS     stall threshold, integer ms from 10 to 3600000, or 0 for no stall
@@ -121,6 +124,8 @@ function openStallFifo(dir: string): { path: string; socket: net.Socket; keepOpe
 function printStalls(stream: net.Socket, counts: { unreadable: number }): Promise<void> {
   let buffered = '';
   let saidUnavailable = false;
+  let saidNoContext = false;
+  const memory = new StallLineMemory();
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {
     buffered += chunk;
@@ -132,10 +137,14 @@ function printStalls(stream: net.Socket, counts: { unreadable: number }): Promis
         if (line !== '') counts.unreadable++;
         continue;
       }
-      const out = formatStallReport(report);
+      const out = formatStallReport(memory.fill(report));
       if (report.stackUnavailable && !saidUnavailable) {
         saidUnavailable = true;
         out.push(`    (no stacks: ${report.stackUnavailable.split('\n')[0]})`);
+      }
+      if (report.contextUnavailable && !saidNoContext) {
+        saidNoContext = true;
+        out.push(`    (no context fields: ${report.contextUnavailable.split('\n')[0]})`);
       }
       process.stderr.write(`${out.join('\n')}\n`);
     }
