@@ -76,7 +76,7 @@ export class StallLineMemory {
   readonly #threads = new Map<string, { stall: number; request?: StallRequest; context?: StallContext }>();
 
   /** The report, with the stall's last known request and context where it has none. */
-  fill<T extends Pick<LiveStallReport, 'pid' | 'threadId' | 'stall' | 'request' | 'context'>>(report: T): T {
+  fill<T extends Pick<LiveStallReport, 'pid' | 'threadId' | 'stall' | 'request' | 'context'>>(report: T): T & Pick<LiveStallReport, 'request' | 'context'> {
     const key = `${report.pid}:${report.threadId}`;
     let known = this.#threads.get(key);
     if (!known || known.stall !== report.stall) this.#threads.set(key, (known = { stall: report.stall }));

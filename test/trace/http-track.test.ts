@@ -1,0 +1,194 @@
+/**
+ * The HTTP requests in the trace, from records (pure functions, no process): a stall's report
+ * matched to the request's record (method, URL, nearest start), long iterations linked to the
+ * requests a stall in them named and to those in flight, the async slice pairs (unique ids
+ * across processes, DevTools' track detail), the stall slice's links, the collector's bound on
+ * records, and the slowest requests the summary lists (their own stalls apart from those they
+ * waited for; pool work linked by time).
+ */
+import type { HttpRequestRecord } from '../../src/channels';
+import type { StallEvent } from '../../src/loop/stall-watchdog';
+import { analyzeTrace, slowestRequests } from '../../src/trace/analysis';
+import { threadEvents, TraceEvent } from '../../src/trace/format';
+import { linkIterations, requestName, RequestIndex, requestSliceId } from '../../src/trace/http-track';
+import { ProcessCollector } from '../../src/trace/process-collector';
+import { formatSummary } from '../../src/trace/summary';
+
+const MS = 1_000_000n;
+const record = (id: number, url: string, startMs: number, endMs: number, extra: Partial<HttpRequestRecord> = {}): HttpRequestRecord => ({
+  id,
+  method: 'GET',
+  url,
+  protocol: 'http',
+  statusCode: 200,
+  completed: true,
+  startedAtNs: BigInt(startMs) * MS,
+  endedAtNs: BigInt(endMs) * MS,
+  ...extra,
+});
+const stall = (startMs: number, durationMs: number, request?: { url: string; startMs: number }, extra: Partial<StallEvent> = {}): StallEvent => {
+  const named = request && { method: 'GET', url: request.url, startedAtNs: BigInt(request.startMs) * MS - 5000n };
+  return {
+    threadId: 0,
+    stall: 1,
+    startedAtNs: BigInt(startMs) * MS,
+    durationNs: durationMs * 1e6,
+    phase: 'poll',
+    iteration: 3,
+    reports: [{ atNs: BigInt(startMs + 100) * MS, elapsedNs: 100e6, phase: 'poll', iteration: 3, cpuNs: 97e6, ...(named ? { request: named } : {}) }],
+    reportCount: 1,
+    ...(named ? { request: named } : {}),
+    thresholdNs: 100e6,
+    recovered: true,
+    ...extra,
+  };
+};
+
+describe('RequestIndex: the record of the request a stall report named', () => {
+  const records = [record(1, '/a', 100, 200), record(2, '/a', 150, 400), record(3, '/b', 150, 300), record(4, `/long?${'q'.repeat(3000)}`, 10, 20)];
+  const index = new RequestIndex(records);
+  test('same method and URL, the nearest start (the table and the record read the clock µs apart)', () => {
+    expect(index.find({ method: 'GET', url: '/a', startedAtNs: 150n * MS - 3000n })?.id).toBe(2);
+    expect(index.find({ method: 'GET', url: '/a', startedAtNs: 100n * MS })?.id).toBe(1);
+    expect(index.find({ method: 'POST', url: '/a', startedAtNs: 100n * MS })).toBeUndefined();
+    // Too far from any: a request that never finished while recorded.
+    expect(index.find({ method: 'GET', url: '/b', startedAtNs: 900n * MS })).toBeUndefined();
+    expect(index.ref({ method: 'GET', url: '/b', startedAtNs: 900n * MS })).toEqual({ name: 'GET /b' });
+  });
+  test('a URL the report cut at 2,048 bytes matches the whole one', () => {
+    expect(index.find({ method: 'GET', url: records[3].url.slice(0, 2048), startedAtNs: 10n * MS })?.id).toBe(4);
+  });
+  test('names are one line, cut at 200 characters', () => {
+    expect(requestName('GET', '/x\ny')).toBe('GET /x\\x0ay');
+    expect(requestName('GET', `/${'x'.repeat(300)}`)).toHaveLength(200);
+  });
+});
+
+test('linkIterations: the requests a stall inside named, and those in flight (one sweep, any input order)', () => {
+  const records = [record(1, '/block', 100, 700), record(2, '/slow', 90, 800), record(3, '/early', 10, 50), record(4, '/late', 750, 760)];
+  const stalls = [stall(110, 580, { url: '/block', startMs: 100 })];
+  const links = linkIterations(
+    [
+      { startNs: 700n * MS, endNs: 755n * MS },
+      { startNs: 105n * MS, endNs: 695n * MS },
+      { startNs: 0n, endNs: 5n * MS },
+    ],
+    stalls,
+    records,
+  );
+  expect(links[1]).toEqual({ stalled: [{ name: 'GET /block', id: 1 }], inFlight: 2, inFlightSample: [{ name: 'GET /slow', id: 2 }, { name: 'GET /block', id: 1 }] });
+  expect(links[0]).toEqual({ stalled: [], inFlight: 2, inFlightSample: [{ name: 'GET /slow', id: 2 }, { name: 'GET /late', id: 4 }] });
+  expect(links[2]).toEqual({ stalled: [], inFlight: 0, inFlightSample: [] });
+});
+
+const columns = () => ({ timesNs: new BigUint64Array(0), iterations: new Float64Array(0), phases: new Uint8Array(0), pollWaitsNs: new Float64Array(0) });
+
+function traceOf(pid: number, records: HttpRequestRecord[], stalls: StallEvent[], extra: Partial<Parameters<typeof threadEvents>[0]> = {}): TraceEvent[] {
+  return threadEvents({
+    pid,
+    tid: 0,
+    threadName: 'main thread',
+    originNs: 0n,
+    startNs: 0n,
+    endNs: 1000n * MS,
+    markers: columns(),
+    longIterationNs: 20e6,
+    jobs: [],
+    requests: [],
+    stalls,
+    httpRequests: records,
+    utilization: [],
+    ...extra,
+  });
+}
+
+test('threadEvents: a b/e pair per request (ids unique across processes), the stall linked to its request', () => {
+  const records = [record(7, '/block', 100, 700), record(8, '/slow', 90, 800, { completed: false, statusCode: 0 })];
+  const events = [...traceOf(11, records, [stall(110, 580, { url: '/block', startMs: 100 })]), ...traceOf(12, records, [])];
+  const begins = events.filter((e) => e.ph === 'b');
+  expect(begins).toHaveLength(4);
+  expect(new Set(begins.map((e) => e.id2!.local)).size).toBe(4);
+  expect(begins[0].id2!.local).toBe(requestSliceId(11, 0, 7));
+  for (const b of begins) expect(events.filter((e) => e.ph === 'e' && e.id2?.local === b.id2!.local && e.name === b.name && e.cat === b.cat)).toHaveLength(1);
+  const block = begins.find((e) => e.pid === 11 && e.name === 'GET /block')!;
+  expect(block).toMatchObject({ ts: 100_000, cat: 'blink.user_timing', args: { id: 7, status: 200, completed: true, durationMs: 600, stalls: 1 } });
+  const detail = JSON.parse(String(block.args!.detail)).devtools;
+  expect(detail).toMatchObject({ dataType: 'track-entry', trackGroup: 'HTTP requests', track: 'main thread (pid 11)', color: 'error' });
+  expect(JSON.parse(String(begins.find((e) => e.pid === 11 && e.name === 'GET /slow')!.args!.detail)).devtools.color).toBe('warning');
+  const s = events.find((e) => e.cat === 'stall')!;
+  expect(s.args).toMatchObject({ request: 'GET /block', requestId: 7, onCpu: 0.97, cpuMs: 97 });
+  expect((s.args!.reports as { request?: string }[])[0].request).toBe('GET /block');
+});
+
+test('ProcessCollector: the newest HTTP requests are kept, the dropped counted; long iterations carry their links', () => {
+  const collector = new ProcessCollector({ maxMarkers: 100, maxRecords: 2 });
+  const batch = (httpRequests: HttpRequestRecord[], extra = {}) => ({
+    threadId: 0,
+    markers: columns(),
+    droppedMarkers: 0,
+    longIterations: [],
+    utilization: [],
+    jobs: [],
+    requests: [],
+    httpRequests,
+    stalls: [],
+    ...extra,
+  });
+  collector.add({ ...batch([record(1, '/1', 10, 20), record(2, '/2', 30, 40)]), startNs: 0n });
+  collector.add(
+    batch([record(3, '/block', 100, 700)], {
+      stalls: [stall(110, 580, { url: '/block', startMs: 100 })],
+      longIterations: [{ iteration: 3, durationNs: 600e6, pollWaitNs: 0, pollWorkNs: 590e6, outsidePollNs: 10e6, thresholdNs: 20e6, endedAtNs: 705n * MS, threadId: 0 }],
+    }),
+  );
+  const { events, info } = collector.build(1, 'app', 0n, 20e6, 1000n * MS);
+  expect(events.filter((e) => e.ph === 'b').map((e) => e.name)).toEqual(['GET /2', 'GET /block']);
+  const thread = info.threads[0];
+  expect(thread.httpRequests).toBe(3);
+  expect(thread.dropped.httpRequests).toBe(1);
+  expect(thread.longIterations[0]).toMatchObject({ stallRequests: [{ name: 'GET /block', id: 3 }], requestsInFlight: 1, inFlight: [{ name: 'GET /block', id: 3 }] });
+  const long = events.find((e) => e.name === 'long iteration')!;
+  expect(long).toMatchObject({ ph: 'I', ts: 105_000, args: { iteration: 3, request: 'GET /block', requestId: 3, requestsInFlight: 1 } });
+});
+
+test('slowestRequests: its own stall apart from those it waited for; long iterations; pool requests and jobs linked by time', () => {
+  const records = [record(1, '/block', 100, 700), record(2, '/slow', 90, 800), record(3, '/fast', 900, 901)];
+  const events = traceOf(5, records, [stall(110, 580, { url: '/block', startMs: 100 }, { context: { tenant: 'acme' } })], {
+    requests: [
+      { kind: 'fs.read', outcome: 'completed', submittedAtNs: 120e6, latencyNs: 30e6 },
+      { kind: 'crypto.pbkdf2', outcome: 'completed', submittedAtNs: 750e6, latencyNs: 40e6 },
+      { kind: 'fs.stat', outcome: 'completed', submittedAtNs: 50e6, latencyNs: 1e6 },
+    ],
+    jobs: [
+      { kernel: 'hash', outcome: 'completed', queuedAt: 760n * MS, startedAt: 770n * MS, finishedAt: 771n * MS, settledAt: 772n * MS, queueWaitNs: 10e6, runNs: 1e6, returnDelayNs: 1e6, thread: 0, bytes: 10 },
+    ],
+  });
+  const file = {
+    traceEvents: events,
+    uvscope: {
+      blockMs: 20,
+      processes: [{ pid: 5, title: 'app', threads: [{ tid: 0, name: 'main thread', complete: true, cpuSamples: 0, dropped: { markers: 0, jobs: 0, requests: 0, utilization: 0, longIterations: 0 }, longIterations: [{ iteration: 3, endedAtUs: 705_000, durationMs: 600, pollWaitMs: 0, pollWorkMs: 590, outsidePollMs: 10, stallRequests: [{ name: 'GET /block', id: 1 }] }] }] }],
+    },
+  };
+  const model = analyzeTrace(file);
+  const [slow, block, fast] = slowestRequests(model, 3);
+  expect(slow.request.name).toBe('GET /slow');
+  expect(slow.stalls).toEqual([expect.objectContaining({ own: false, request: 'GET /block', durationMs: 580, onCpu: 0.97 })]);
+  expect(slow.long).toEqual([expect.objectContaining({ iteration: 3, own: false })]);
+  expect(slow.pool).toEqual({ count: 2, latencyMs: 70, longest: { kind: 'crypto.pbkdf2', latencyMs: 40 } });
+  expect(slow.jobs).toEqual({ count: 1, queueWaitMs: 10 });
+  expect(block.request.name).toBe('GET /block');
+  expect(block.stalls).toEqual([expect.objectContaining({ own: true, context: { tenant: 'acme' } })]);
+  expect(block.long).toEqual([expect.objectContaining({ own: true })]);
+  expect(block.pool).toMatchObject({ count: 1, longest: { kind: 'fs.read' } });
+  expect(fast).toMatchObject({ stalls: [], long: [], pool: { count: 0 }, jobs: { count: 0 } });
+  const summary = formatSummary(file, model).split('\n');
+  const at = summary.indexOf('  GET /block: 600.00 ms, 200');
+  expect(summary.slice(at, at + 4)).toEqual([
+    '  GET /block: 600.00 ms, 200',
+    '    its stall: 580.00 ms in poll, 97% on CPU, tenant=acme',
+    '    long iterations while in flight: 3 (600.00 ms, its stall ran in it)',
+    '    Node pool requests submitted while in flight (linked by time): 1, latency 30.00 ms in all, longest fs.read 30.00 ms',
+  ]);
+  expect(summary).toContain('HTTP requests: 3 finished, p50 600.00 ms p99 710.00 ms; the slowest:');
+});
