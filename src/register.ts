@@ -1,7 +1,8 @@
 /**
  * `node --require uvscope/register app.js`: traces the process from the first line of user
  * code: every thread's loop (the main thread and each worker thread, which runs the preload
- * too), its CPU samples, stalls, uvscope's pool jobs and Node's own pool requests, and (Linux)
+ * too), its CPU samples, stalls (with the HTTP request they ran for), the HTTP requests its
+ * servers finish, uvscope's pool jobs and Node's own pool requests, and (Linux)
  * the process's pool threads' busy and run-queue time every 100 ms from the first tick on (see
  * trace/pool-thread-sampler.ts). It writes a
  * Chrome trace (Chrome DevTools, Perfetto, chrome://tracing) when the process exits, or on

@@ -162,3 +162,19 @@ test('--html: the slowest-requests table and the requests row render in headless
   // The requests row: plain requests and the one with its own stall.
   expect(seen.drawn).toEqual(expect.arrayContaining(['91,143,217', '192,57,43']));
 }, 60_000);
+
+test('--stall-ms 0: no watchdog, the requests are drawn all the same', () => {
+  const file = path.join(dir, 'no-watchdog.json');
+  const result = spawnSync(process.execPath, [cli, 'trace', '--stall-ms', '0', '--no-cpu', '--out', file, '--', process.execPath, path.join(fixtures, 'trace-http.js')], {
+    cwd: root,
+    env: { ...process.env, BLOCK_MS: '50' },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  expect({ code: result.status, stderr: result.stderr }).toMatchObject({ code: 0 });
+  const traced: any[] = JSON.parse(fs.readFileSync(file, 'utf8')).traceEvents;
+  expect(traced.filter((e) => e.cat === 'stall')).toEqual([]);
+  expect(traced.filter((e) => e.ph === 'b' && e.args?.uvscope === 'http-request').map((e) => e.name)).toContain('GET /block?ms=50');
+  expect(traced.filter((e) => e.ph === 'b' && e.args?.uvscope === 'http-request')).toHaveLength(8);
+  expect(result.stderr).toMatch(/^HTTP requests: 8 finished, p50 /m);
+}, 120_000);
