@@ -42,11 +42,11 @@ export function slowRequestLines(r: SlowRequest, threadCount: number): string[] 
   const q = r.request;
   const where = threadCount > 1 ? `, ${r.thread.name} of pid ${r.thread.pid}` : '';
   const lines = [`  ${q.name}: ${ms(q.durationMs)}, ${q.status || 'no status'}${q.completed ? '' : ' (not completed: the connection closed first)'}${where}`];
-  const stallText = (s: SlowRequest['stalls'][number]) =>
-    `${ms(s.durationMs)} in ${s.phase}${s.onCpu !== undefined ? `, ${pct0(s.onCpu)} on CPU` : ''}${s.context ? `, ${contextFields(s.context)}` : ''}`;
-  for (const s of r.stalls.filter((x) => x.own).slice(0, 3)) lines.push(`    its stall: ${stallText(s)}`);
+  const stallText = (s: SlowRequest['stalls'][number]) => `${ms(s.durationMs)} in ${s.phase}${s.onCpu !== undefined ? `, ${pct0(s.onCpu)} on CPU` : ''}`;
+  for (const s of r.stalls.filter((x) => x.own).slice(0, 3)) lines.push(`    its stall: ${stallText(s)}${s.context ? `, ${contextFields(s.context)}` : ''}`);
   const others = r.stalls.filter((x) => !x.own);
-  if (others.length) lines.push(`    waited for stalls: ${some(others.map((s) => `${stallText(s)}${s.request ? ` (${s.request})` : ''}`), 3)}`);
+  const whose = (s: SlowRequest['stalls'][number]) => [s.request, s.context && contextFields(s.context)].filter(Boolean).join(', ');
+  if (others.length) lines.push(`    waited for stalls: ${some(others.map((s) => `${stallText(s)}${whose(s) ? ` (${whose(s)})` : ''}`), 3)}`);
   if (r.long.length) {
     lines.push(`    long iterations while in flight: ${some(r.long.map((l) => `${l.iteration} (${ms(l.durationMs)}${l.own ? ', its stall ran in it' : ''})`), 4)}`);
   }

@@ -129,7 +129,7 @@ test('the summary lists the slowest requests, the blocked one with its own stall
   // The requests in flight beside it waited for its stall, and the pool one's pbkdf2 is linked by time.
   const pool = lines.findIndex((l, i) => i > head && l.startsWith('  GET /pool: '));
   expect(pool).toBeGreaterThan(head);
-  expect(lines[pool + 1]).toMatch(new RegExp(`^ {4}waited for stalls: .* \\(GET /block\\?ms=1300\\)$`));
+  expect(lines[pool + 1]).toMatch(new RegExp(`^ {4}waited for stalls: \\d+\\.\\d\\d ms in poll, \\d+% on CPU \\(GET /block\\?ms=1300${contextReadable ? ', tenant=acme' : ''}\\)$`));
   expect(lines.slice(pool + 1, pool + 4).some((l) => /^ {4}Node pool requests submitted while in flight \(linked by time\): 1, .* longest crypto\.pbkdf2 /.test(l))).toBe(true);
 });
 
