@@ -107,9 +107,10 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
   }
   const slowest = slowestRequests(model, slowRequests);
   if (slowest.length) {
-    const count = model.threads.reduce((sum, t) => sum + t.httpRequests.length, 0);
+    const kept = model.threads.reduce((sum, t) => sum + t.httpRequests.length, 0);
+    const finished = model.threads.reduce((sum, t) => sum + Math.max(t.info?.httpRequests ?? 0, t.httpRequests.length), 0);
     lines.push(
-      `HTTP requests: ${count} finished, p50 ${ms(requestDurationQuantile(model, 0.5)!)} p99 ${ms(requestDurationQuantile(model, 0.99)!)}; the slowest:`,
+      `HTTP requests: ${finished} finished${finished > kept ? ` (the newest ${kept} kept)` : ''}, p50 ${ms(requestDurationQuantile(model, 0.5)!)} p99 ${ms(requestDurationQuantile(model, 0.99)!)}; the slowest:`,
     );
     for (const r of slowest) lines.push(...slowRequestLines(r, model.threads.length));
   }
