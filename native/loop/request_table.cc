@@ -17,7 +17,7 @@ void RequestTable::Start(double id, double asyncId, std::string method, std::str
     untracked_++;
     return;
   }
-  byId_[id] = RequestRecord{std::move(method), std::move(url), startedAtNs, asyncId};
+  byId_[id] = RequestRecord{id, std::move(method), std::move(url), startedAtNs, asyncId};
   if (asyncId > 0) latestByAsyncId_[asyncId] = id;
 }
 
@@ -64,7 +64,7 @@ uint64_t RequestTable::untracked() const {
 
 void AppendAttribution(std::string& out, const Attribution& attribution) {
   if (attribution.hasRequest) {
-    out += ",\"request\":{\"method\":";
+    out += ",\"request\":{\"id\":" + std::to_string(static_cast<uint64_t>(attribution.request.id)) + ",\"method\":";
     AppendJsonString(out, attribution.request.method);
     out += ",\"url\":";
     AppendJsonString(out, attribution.request.url);

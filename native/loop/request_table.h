@@ -23,6 +23,7 @@
 namespace uvscope {
 
 struct RequestRecord {
+  double id = 0;  // the tracker's id (HttpRequestRecord.id)
   std::string method;
   std::string url;
   uint64_t startedAtNs = 0;

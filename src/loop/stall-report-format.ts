@@ -24,6 +24,8 @@ export interface StallStackFrame {
 
 /** The HTTP request a stalled thread was working for (as received: no headers, no body). */
 export interface StallRequest {
+  /** The request tracker's id on this thread (as in `uvscope:http:request`'s records). */
+  id: number;
   method: string;
   /** Path and query, as received (cut at 2,048 bytes). */
   url: string;
@@ -163,6 +165,7 @@ export const STALL_REPORT_FIELDS: { readonly [K in keyof StallReport]-?: WireFie
 
 /** The fields of a request. @internal */
 export const STALL_REQUEST_FIELDS: { readonly [K in keyof StallRequest]-?: WireField } = {
+  id: { type: 'number', optional: false },
   method: { type: 'string', optional: false },
   url: { type: 'string', optional: false },
   startedAtNs: { type: 'bigint', optional: false },

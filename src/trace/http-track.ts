@@ -53,15 +53,18 @@ export interface RequestRef {
 }
 
 /**
- * The records of one thread by method and URL, to find the one a stall report named. A report's
+ * The records of one thread by the tracker's id, and by method and URL (nearest start) as a
+ * fallback, to find the one a stall report named. A report's
  * URL is cut at 2,048 bytes: a record whose URL begins with a cut one matches too.
  */
 export class RequestIndex {
   readonly #byName = new Map<string, HttpRequestRecord[]>();
+  readonly #byId = new Map<number, HttpRequestRecord>();
   readonly #long: HttpRequestRecord[] = [];
 
   constructor(records: readonly HttpRequestRecord[]) {
     for (const r of records) {
+      this.#byId.set(r.id, r);
       const key = `${r.method} ${r.url}`;
       let list = this.#byName.get(key);
       if (!list) this.#byName.set(key, (list = []));
@@ -72,6 +75,9 @@ export class RequestIndex {
 
   /** The record of the request a report named, when it finished while recorded. */
   find(request: StallRequest): HttpRequestRecord | undefined {
+    // The tracker's id: exact (the checks guard against a record of another thread's numbering).
+    const byId = this.#byId.get(request.id);
+    if (byId && byId.method === request.method && byId.url.startsWith(request.url)) return byId;
     const exact = this.#byName.get(`${request.method} ${request.url}`) ?? [];
     const candidates = exact.length ? exact : this.#long.filter((r) => r.method === request.method && r.url.startsWith(request.url));
     let best: HttpRequestRecord | undefined;

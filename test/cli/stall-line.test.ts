@@ -7,7 +7,7 @@
 import { blockedText, formatStallReport, stallLine, StallLineMemory } from '../../src/cli/trace/stall-report';
 
 const base = { threadId: 0, elapsedNs: 2_050_000_000, phase: 'poll' as const };
-const request = { method: 'GET', url: '/range?n=50000', startedAtNs: 1n };
+const request = { id: 1, method: 'GET', url: '/range?n=50000', startedAtNs: 1n };
 
 test('the line of the issue: blocked time, phase, CPU share, request, context', () => {
   expect(stallLine({ ...base, cpuNs: 2_030_000_000, request, context: { tenant: 'acme' } })).toBe('stall: main thread blocked 2.05 s in poll, 99% on CPU, GET /range?n=50000, tenant=acme');

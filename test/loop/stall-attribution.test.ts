@@ -107,7 +107,7 @@ describe('the HTTP request a stall happened in', () => {
     const answered = inBlock(live);
     expect(answered.length).toBeGreaterThanOrEqual(1);
     for (const report of answered) {
-      expect(report.request).toEqual({ method: 'GET', url: '/block?n=50000&tenant=a%20b', startedAtNs: expect.any(BigInt) });
+      expect(report.request).toEqual({ id: expect.any(Number), method: 'GET', url: '/block?n=50000&tenant=a%20b', startedAtNs: expect.any(BigInt) });
       expect(report.request!.startedAtNs).toBeLessThanOrEqual(report.atNs);
     }
     expect(stall.request).toMatchObject({ method: 'GET', url: '/block?n=50000&tenant=a%20b' });

@@ -26,8 +26,8 @@ const record = (id: number, url: string, startMs: number, endMs: number, extra: 
   endedAtNs: BigInt(endMs) * MS,
   ...extra,
 });
-const stall = (startMs: number, durationMs: number, request?: { url: string; startMs: number }, extra: Partial<StallEvent> = {}): StallEvent => {
-  const named = request && { method: 'GET', url: request.url, startedAtNs: BigInt(request.startMs) * MS - 5000n };
+const stall = (startMs: number, durationMs: number, request?: { url: string; startMs: number; id?: number }, extra: Partial<StallEvent> = {}): StallEvent => {
+  const named = request && { id: request.id ?? 0, method: 'GET', url: request.url, startedAtNs: BigInt(request.startMs) * MS - 5000n };
   return {
     threadId: 0,
     stall: 1,
@@ -48,15 +48,20 @@ describe('RequestIndex: the record of the request a stall report named', () => {
   const records = [record(1, '/a', 100, 200), record(2, '/a', 150, 400), record(3, '/b', 150, 300), record(4, `/long?${'q'.repeat(3000)}`, 10, 20)];
   const index = new RequestIndex(records);
   test('same method and URL, the nearest start (the table and the record read the clock µs apart)', () => {
-    expect(index.find({ method: 'GET', url: '/a', startedAtNs: 150n * MS - 3000n })?.id).toBe(2);
-    expect(index.find({ method: 'GET', url: '/a', startedAtNs: 100n * MS })?.id).toBe(1);
-    expect(index.find({ method: 'POST', url: '/a', startedAtNs: 100n * MS })).toBeUndefined();
+    expect(index.find({ id: 0, method: 'GET', url: '/a', startedAtNs: 150n * MS - 3000n })?.id).toBe(2);
+    expect(index.find({ id: 0, method: 'GET', url: '/a', startedAtNs: 100n * MS })?.id).toBe(1);
+    expect(index.find({ id: 0, method: 'POST', url: '/a', startedAtNs: 100n * MS })).toBeUndefined();
     // Too far from any: a request that never finished while recorded.
-    expect(index.find({ method: 'GET', url: '/b', startedAtNs: 900n * MS })).toBeUndefined();
-    expect(index.ref({ method: 'GET', url: '/b', startedAtNs: 900n * MS })).toEqual({ name: 'GET /b' });
+    expect(index.find({ id: 0, method: 'GET', url: '/b', startedAtNs: 900n * MS })).toBeUndefined();
+    expect(index.ref({ id: 0, method: 'GET', url: '/b', startedAtNs: 900n * MS })).toEqual({ name: 'GET /b' });
+  });
+  test("the report's request id finds its record exactly, whatever the start times say", () => {
+    expect(index.find({ id: 1, method: 'GET', url: '/a', startedAtNs: 150n * MS })?.id).toBe(1);
+    // An id whose record is another request's (another thread's numbering): the fallback.
+    expect(index.find({ id: 3, method: 'GET', url: '/a', startedAtNs: 150n * MS })?.id).toBe(2);
   });
   test('a URL the report cut at 2,048 bytes matches the whole one', () => {
-    expect(index.find({ method: 'GET', url: records[3].url.slice(0, 2048), startedAtNs: 10n * MS })?.id).toBe(4);
+    expect(index.find({ id: 0, method: 'GET', url: records[3].url.slice(0, 2048), startedAtNs: 10n * MS })?.id).toBe(4);
   });
   test('names are one line, cut at 200 characters', () => {
     expect(requestName('GET', '/x\ny')).toBe('GET /x\\x0ay');
