@@ -5,7 +5,6 @@
  * stays alive without references until it is stopped, like a timer.
  * @module
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -24,6 +23,7 @@ import {
   StallStackFrame,
 } from './stall-report-format';
 import { acquireHttpRequests, asyncContextFramesInUse, releaseHttpRequests, requestStorage } from './http-requests';
+import { ContextLookup, contextLookup, StallContextOptions } from './stall-context';
 import { native, NativeStallWatchdog } from '../native';
 import { loadStackAddon } from '../stack/load';
 import { STALL_CHANNEL } from '../channels';
@@ -32,6 +32,7 @@ export { HTTP_REQUEST_CHANNEL, STALL_CHANNEL } from '../channels';
 export type { HttpRequestRecord } from '../channels';
 export type { LiveStallReport, StallContext, StallPhase, StallReport, StallRequest, StallStackFrame } from './stall-report-format';
 export { parseStallReport } from './stall-report-format';
+export type { StallContextOptions } from './stall-context';
 
 /** A whole stall, emitted as 'stall' once the watched loop turns again. */
 export interface StallEvent {
@@ -111,54 +112,6 @@ export interface StallWatchdogOptions {
   context?: StallContextOptions;
 }
 
-/**
- * Fields of an AsyncLocalStorage's store to copy into each report's `context`, read in the
- * blocked thread without running JavaScript (strings, numbers, booleans; up to 32 fields). A
- * path steps through own data properties of plain objects and entries of Maps (a Map key is a
- * string, or a Symbol with that description: OpenTelemetry's context keys); getters and proxies
- * are never run. Where Node keeps AsyncLocalStorage state in async_hooks (Node 20, 22 without
- * `--experimental-async-context-frame`) it cannot be read so, and reports say why
- * (`contextUnavailable`).
- */
-export interface StallContextOptions {
-  storage: AsyncLocalStorage<unknown>;
-  /**
-   * Names of the fields (each also its path, dot-separated: `'user.id'`), or name → path (a
-   * dot-separated string or an array of steps, for steps that contain a dot; `[]` is the store
-   * itself).
-   */
-  fields: readonly string[] | Readonly<Record<string, string | readonly string[]>>;
-}
-
-const MAX_CONTEXT_FIELDS = 32;
-
-/** Checks a `context` option; its names and paths. */
-function contextLookup(name: string, options: StallContextOptions | undefined): { storage: AsyncLocalStorage<unknown>; names: string[]; paths: string[][] } | undefined {
-  if (options === undefined) return undefined;
-  validateObject(name, options);
-  if (!(options.storage instanceof AsyncLocalStorage)) throw invalidArgType(`${name}.storage`, 'an instance of AsyncLocalStorage', options.storage);
-  const fields = options.fields;
-  const entries: Array<[string, unknown]> = Array.isArray(fields)
-    ? fields.map((field: unknown) => [typeof field === 'string' ? field : '', field])
-    : typeof fields === 'object' && fields !== null
-      ? Object.entries(fields)
-      : [];
-  if (entries.length === 0 || entries.length > MAX_CONTEXT_FIELDS) {
-    throw invalidArgType(`${name}.fields`, `1 to ${MAX_CONTEXT_FIELDS} field names, or an object of names to paths`, fields);
-  }
-  const names: string[] = [];
-  const paths: string[][] = [];
-  for (const [key, path] of entries) {
-    const steps = typeof path === 'string' ? path.split('.') : Array.isArray(path) ? path : undefined;
-    if (key === '' || !steps || !steps.every((step: unknown) => typeof step === 'string' && step !== '')) {
-      throw invalidArgType(`${name}.fields`, 'non-empty names, each with a path of non-empty strings', fields);
-    }
-    names.push(key);
-    paths.push([...(steps as string[])]);
-  }
-  return { storage: options.storage, names, paths };
-}
-
 const stallChannel = diagnosticsChannel.channel(STALL_CHANNEL);
 
 /**
@@ -202,7 +155,7 @@ export class StallWatchdog extends EventEmitter {
   readonly #file: string | number | undefined;
   readonly #maxFrames: number;
   readonly #requests: boolean;
-  #context: ReturnType<typeof contextLookup>;
+  #context: ContextLookup | undefined;
   #trackingRequests = false;
   #native: NativeStallWatchdog | undefined;
   #refed = false;
