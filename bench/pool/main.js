@@ -7,13 +7,15 @@
  *        same flood through threadpool.createLane({ concurrency: 2 }) (and of 1: a CPU left
  *        free on a 2-CPU machine); and PBKDF2 throughput,
  *        direct against a lane of concurrency = CPUs (lane.js, lane-child.js).
+ *  requests  what monitorPoolRequests() costs next to no monitor: bench/requests.js, run as a
+ *        child (requests.js).
  *
  * Each round of a part is a fresh child with UV_THREADPOOL_SIZE=4. Medians over rounds with
  * their ranges; ratios are taken within a round. The targets of issue #26 are printed beside
  * the results; missing one does not fail the run, a sanity check (pool size, every job
  * settled) does.
  *
- *   node bench/pool.js [--parts lane] [--rounds R] [--jobs N] [--job-ms MS] [--iterations N]
+ *   node bench/pool.js [--parts lane,requests] [--rounds R] [--jobs N] [--job-ms MS] [--iterations N]
  *        [--lane-concurrency C,...] [--read-every-ms MS] [--throughput-jobs N] [--json FILE] [--quick]
  */
 
@@ -23,8 +25,9 @@ const { flag, intArg, parseFlags, usageText } = require('../lib/args');
 const { killRunningChildren } = require('../lib/children');
 const { benchMain, requireBuilt } = require('../lib/main');
 const { runLanePart } = require('./lane');
+const { runRequestsPart } = require('./requests');
 
-const PARTS = { lane: runLanePart };
+const PARTS = { lane: runLanePart, requests: runRequestsPart };
 const DEFAULTS = {
   parts: Object.keys(PARTS),
   rounds: 5,
