@@ -1,0 +1,112 @@
+'use strict';
+// The report of bench/attribution.js: part (a) per block kind and contender (shares of blocks
+// named live, named by the end, misnamed, classified; first-report latencies past the
+// threshold), the issue's goals against it, and part (b) (server CPU per request against the
+// same round's watchdog-alone run). Stateless.
+
+const statsLib = require('../lib/stats');
+const { renderTable, formatRatio } = require('../lib/table');
+const { KINDS } = require('./blocks');
+
+const finite = (values) => values.filter((v) => v !== null && v !== undefined && Number.isFinite(v));
+const fmt = (v, digits = 1) => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits));
+
+/** "median (min..max)" of the finite values; n/a for none. */
+function medRange(values, digits = 1) {
+  const v = finite(values);
+  if (!v.length) return 'n/a';
+  return `${fmt(statsLib.median(v), digits)} (${fmt(statsLib.min(v), digits)}..${fmt(statsLib.max(v), digits)})`;
+}
+
+/** "k/n" of the scores where pick(score) is true; n/a when no score has the figure (null). */
+function share(scores, pick) {
+  const known = scores.filter((s) => pick(s) !== null && pick(s) !== undefined);
+  if (!known.length) return 'n/a';
+  return `${known.filter(pick).length}/${scores.length}`;
+}
+
+/** Per contender and kind (and all kinds), the figures of the table and of the goals. */
+function summarizeAttribution(scores, contenders) {
+  const groups = [];
+  for (const contender of contenders) {
+    for (const kind of [...Object.keys(KINDS), 'all']) {
+      const mine = scores.filter((s) => s.contender === contender && (kind === 'all' || s.kind === kind));
+      if (!mine.length) continue;
+      groups.push({
+        contender,
+        kind,
+        blocks: mine.length,
+        reported: mine.filter((s) => s.reports > 0).length,
+        namedLive: mine.filter((s) => s.namedLive).length,
+        namedByEnd: mine.filter((s) => s.namedByEnd).length,
+        misnamed: mine.reduce((sum, s) => sum + s.misnamed, 0),
+        contextLive: mine.filter((s) => s.contextLive).length,
+        classifiedRight: contender === 'uvscope' ? mine.filter((s) => s.classifiedRight === true).length : null,
+        worstFirstReportMs: statsLib.max(mine.map((s) => s.firstReportMs ?? Infinity)),
+        scores: mine,
+      });
+    }
+  }
+  return groups;
+}
+
+function attributionTable(groups) {
+  const headers = ['kind', 'contender', 'blocks', 'block ms', 'reported', 'named live', 'named by end', 'misnamed',
+    'context live', 'culprit live', 'CPU/wait right', 'cpu/elapsed', 'first report +ms', 'own +ms', 'first naming +ms'];
+  const rows = groups.map((g) => {
+    const s = g.scores;
+    const uv = g.contender === 'uvscope';
+    return [
+      g.kind,
+      g.contender,
+      String(g.blocks),
+      medRange(s.map((x) => x.blockMs), 0),
+      `${g.reported}/${g.blocks}`,
+      `${g.namedLive}/${g.blocks}`,
+      `${g.namedByEnd}/${g.blocks}`,
+      String(g.misnamed),
+      `${g.contextLive}/${g.blocks}`,
+      share(s, (x) => x.culpritLive),
+      uv ? share(s, (x) => x.classifiedRight) : 'n/a',
+      uv ? medRange(s.map((x) => x.cpuRatio), 2) : 'n/a',
+      medRange(s.map((x) => x.firstReportMs)),
+      medRange(s.map((x) => x.firstReportOwnMs)),
+      medRange(s.map((x) => x.firstNamedMs)),
+    ];
+  });
+  return renderTable(headers, rows);
+}
+
+/** The issue's goals for uvscope, checked against the groups. */
+function attributionGoals(groups, opts) {
+  const out = [];
+  const slack = 20;
+  for (const g of groups.filter((x) => x.contender === 'uvscope' && x.kind !== 'all')) {
+    const interruptible = g.scores.some((s) => s.inNative === false);
+    const live = g.namedLive === g.blocks;
+    const byEnd = g.namedByEnd === g.blocks;
+    const naming = live ? 'all named live' : byEnd ? `all named by the end (${g.namedLive}/${g.blocks} live)` : `NOT all named (${g.namedByEnd}/${g.blocks} by the end)`;
+    out.push(`  uvscope ${g.kind.padEnd(8)} ${naming}${interruptible ? '' : ' [inside a native call: live reports say inNative]'}; ` +
+      `classified ${g.classifiedRight}/${g.blocks}${g.classifiedRight === g.blocks ? '' : ' MISSED'}; ` +
+      `first report worst ${g.worstFirstReportMs >= 0 ? '+' : ''}${fmt(g.worstFirstReportMs)} ms past the threshold (goal <= ${slack}): ${g.worstFirstReportMs <= slack ? 'met' : 'MISSED'}` +
+      (g.misnamed ? `; ${g.misnamed} MISNAMED` : ''));
+  }
+  return out;
+}
+
+function costTable(summary) {
+  const headers = ['config', 'server cpu µs/req', 'range', 'vs watchdog', 'ratio range', 'vs none', 'req/s', 'client p99 ms'];
+  const rows = summary.map((s) => [
+    s.config,
+    fmt(s.values.median, 2),
+    `${fmt(s.values.min, 2)}-${fmt(s.values.max, 2)}`,
+    s.vsWatchdog ? formatRatio(s.vsWatchdog.median) : '',
+    s.vsWatchdog ? `${s.vsWatchdog.min.toFixed(3)}-${s.vsWatchdog.max.toFixed(3)}` : '',
+    s.vsNone ? formatRatio(s.vsNone.median) : '',
+    fmt(s.requestsPerSecond, 0),
+    fmt(s.clientP99Ms, 1),
+  ]);
+  return renderTable(headers, rows);
+}
+
+module.exports = { summarizeAttribution, attributionTable, attributionGoals, costTable };
