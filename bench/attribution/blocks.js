@@ -35,9 +35,10 @@ function fifoCulprit(path) {
 
 /**
  * The kinds, in the order the plan interleaves them. `cpu`: the thread computes (true) or
- * waits (false); `interruptible`: V8 services an interrupt inside it (measured on Node 20 and
- * 24: the regular expression's backtracking and Atomics.wait do; JSON.parse, pbkdf2Sync and a
- * blocking read do not).
+ * waits (false). V8 runs an interrupt inside the regular expression's backtracking and inside
+ * Atomics.wait, so a stack (and the request) can be read while they last; not inside
+ * JSON.parse, pbkdf2Sync or a blocking read, which are seen from outside until they return
+ * (measured here on Node 20 and 24: uvscope's live reports say inNative for those three).
  */
 const KINDS = {
   regex: { cpu: true, culprit: regexCulprit.name, about: "/x*x*y/.test('x'.repeat(n)) in the handler" },

@@ -161,18 +161,24 @@ async function attributionPart(opts, meta) {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const groups = summarizeAttribution(scores, contenders);
+  const short = scores.filter((s) => s.short);
   const out = [];
   out.push(`(a) Attribution: ${opts.rounds} round(s) x ${opts.blocks} blocks per contender, each block about ${opts.blockMs} ms ` +
     `(regex n=${calibration.regexN}, pbkdf2 ${calibration.pbkdf2Iterations} iterations, json ${calibration.jsonItems} items = ${(body.length / 2 ** 20).toFixed(1)} MiB), ` +
     `threshold ${opts.thresholdMs} ms; blocks ${opts.await ? 'after two awaits in the handler' : 'in the handler\'s synchronous part (json: in the body\'s end event)'}; ` +
     `background load ${opts.rate} req/s over ${opts.connections} connections; children not pinned.`);
   if (!contenders.includes('sentry') && opts.contenders.includes('sentry')) out.push(`Sentry left out: ${meta.sentry.reason}`);
+  if (short.length) {
+    out.push(`Left out: ${short.length} block(s) shorter than 1.5x the threshold (${short.map((s) => `${s.contender} ${s.kind} ${s.blockMs.toFixed(0)} ms`).join(', ')}).`);
+  }
+  const unavailable = scores.find((s) => s.contextUnavailable)?.contextUnavailable;
+  if (unavailable) out.push(`uvscope's context on this Node: ${unavailable}`);
   out.push('');
   out.push(attributionTable(groups));
   out.push('');
   out.push('named live: a report naming the block\'s URL was in the watcher thread\'s hands at least 10 ms before the block ended. named by the end: also');
   out.push('uvscope\'s late stack (the stall event), Sentry\'s capture whenever it returned. misnamed: reports naming another URL.');
-  out.push('context live: the user\'s AsyncLocalStorage field (uvscope: context.url; Sentry: asyncState.url) live. culprit live: the');
+  out.push('context live/end: the user\'s AsyncLocalStorage field (uvscope: context.url; Sentry: asyncState.url) live / by the end. culprit live: the');
   out.push('culprit function on a live stack. CPU/wait right: uvscope\'s first report, cpuNs/elapsedNs > 0.5 = on CPU (regex, json,');
   out.push('pbkdf2 compute; atomics, fifo wait); Sentry reports no such figure. Latencies, ms past the threshold, median (min..max):');
   out.push('first report = first report in the watcher\'s hands minus the block\'s start; own = uvscope atNs - startedAtNs, Sentry');

@@ -30,7 +30,7 @@ function summarizeAttribution(scores, contenders) {
   const groups = [];
   for (const contender of contenders) {
     for (const kind of [...Object.keys(KINDS), 'all']) {
-      const mine = scores.filter((s) => s.contender === contender && (kind === 'all' || s.kind === kind));
+      const mine = scores.filter((s) => !s.short && s.contender === contender && (kind === 'all' || s.kind === kind));
       if (!mine.length) continue;
       groups.push({
         contender,
@@ -41,6 +41,7 @@ function summarizeAttribution(scores, contenders) {
         namedByEnd: mine.filter((s) => s.namedByEnd).length,
         misnamed: mine.reduce((sum, s) => sum + s.misnamed, 0),
         contextLive: mine.filter((s) => s.contextLive).length,
+        contextByEnd: mine.filter((s) => s.contextByEnd).length,
         classifiedRight: contender === 'uvscope' ? mine.filter((s) => s.classifiedRight === true).length : null,
         worstFirstReportMs: statsLib.max(mine.map((s) => s.firstReportMs ?? Infinity)),
         scores: mine,
@@ -52,7 +53,7 @@ function summarizeAttribution(scores, contenders) {
 
 function attributionTable(groups) {
   const headers = ['kind', 'contender', 'blocks', 'block ms', 'reported', 'named live', 'named by end', 'misnamed',
-    'context live', 'culprit live', 'CPU/wait right', 'cpu/elapsed', 'first report +ms', 'own +ms', 'first naming +ms'];
+    'context live/end', 'culprit live', 'CPU/wait right', 'cpu/elapsed', 'first report +ms', 'own +ms', 'first naming +ms'];
   const rows = groups.map((g) => {
     const s = g.scores;
     const uv = g.contender === 'uvscope';
@@ -65,7 +66,7 @@ function attributionTable(groups) {
       `${g.namedLive}/${g.blocks}`,
       `${g.namedByEnd}/${g.blocks}`,
       String(g.misnamed),
-      `${g.contextLive}/${g.blocks}`,
+      `${g.contextLive}/${g.contextByEnd}/${g.blocks}`,
       share(s, (x) => x.culpritLive),
       uv ? share(s, (x) => x.classifiedRight) : 'n/a',
       uv ? medRange(s.map((x) => x.cpuRatio), 2) : 'n/a',

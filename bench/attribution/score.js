@@ -54,6 +54,7 @@ function scoreUvscope(block, run, thresholdMs) {
     namedByEnd: namedLive.length > 0 || named.length > 0 || late?.request?.url === block.url || stall?.request?.url === block.url,
     namedByLateStack: late?.request?.url === block.url,
     contextLive: reports.some((m) => live(m.arrivedNs) && m.report.context?.url === block.url),
+    contextByEnd: reports.some((m) => m.report.context?.url === block.url) || late?.context?.url === block.url,
     contextUnavailable: first?.report.contextUnavailable ?? null,
     misnamed,
     inNative: first ? first.report.inNative === true : null,
@@ -80,6 +81,7 @@ function scoreSentry(block, run, thresholdMs) {
     namedByEnd: named,
     namedByLateStack: named && !live,
     contextLive: named && live,
+    contextByEnd: named,
     misnamed: url !== null && !named ? 1 : 0,
     inNative: null,
     culpritLive: live && !!capture.frames?.includes(KINDS[block.kind].culprit),
@@ -93,15 +95,17 @@ function scoreSentry(block, run, thresholdMs) {
 }
 
 /**
- * Every planned block of `run` (URLs carrying `b=`: not the warm-up's), scored. Fails when a
- * planned block is missing from the server's records.
+ * Every planned block of `run` (URLs carrying `b=`: not the warm-up's), scored; `short` marks
+ * a block that lasted less than 1.5x the threshold (a contender may rightly stay silent: the
+ * report leaves it out). Fails when a planned block is missing from the server's records.
  */
 function scoreRun(run, plan, thresholdMs) {
   const score = run.contender === 'uvscope' ? scoreUvscope : scoreSentry;
   return plan.map((planned) => {
     const block = run.blocks.find((b) => b.url === planned.path);
     if (!block) throw new Error(`sanity check failed: the ${run.contender} server has no record of ${planned.path}`);
-    return { contender: run.contender, kind: block.kind, url: block.url, blockMs: msSince(block.t1, block.t0), ...score(block, run, thresholdMs) };
+    const blockMs = msSince(block.t1, block.t0);
+    return { contender: run.contender, kind: block.kind, url: block.url, blockMs, short: blockMs < 1.5 * thresholdMs, ...score(block, run, thresholdMs) };
   });
 }
 
