@@ -2,7 +2,8 @@
 // Part (b) of bench/attribution.js, the runs: one configuration's server (cost-server-child.js,
 // pinned to opts.cpu) driven at a fixed rate by autocannon (load-child.js, pinned to
 // opts.loadCpu); after a warm-up, the server's CPU time over a measured window per request
-// served. No state beyond a run.
+// served (with opts.costCpuProf, each server writes a V8 CPU profile there: where the time
+// goes, not for the figures). No state beyond a run.
 
 const path = require('node:path');
 const { startIpcChild } = require('./ipc');
@@ -17,7 +18,8 @@ const COST_CONFIGS = {
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function runCost(config, opts) {
-  const server = startIpcChild(path.join(__dirname, 'cost-server-child.js'), { config }, { cpu: opts.cpu, label: `cost server (${config})` });
+  const execArgv = opts.costCpuProf ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${opts.costCpuProf}`, `--cpu-prof-name=${config}-${Date.now()}.cpuprofile`] : [];
+  const server = startIpcChild(path.join(__dirname, 'cost-server-child.js'), { config }, { cpu: opts.cpu, label: `cost server (${config})`, execArgv });
   let load;
   try {
     const { port } = await server.next('listening');
@@ -48,4 +50,50 @@ async function runCost(config, opts) {
   }
 }
 
-module.exports = { COST_CONFIGS, runCost };
+/**
+ * The tracker switched on and off in one server (config 'alternate': the watchdog alone runs
+ * throughout): after the warm-up, opts.altPairs pairs of windows of opts.altSeconds, off then
+ * on in even pairs, on then off in odd ones (so a drift over the run weighs on both alike).
+ * Resolves with every window: { pair, on, cpuUsPerRequest, requests, seconds }.
+ */
+async function runAlternating(opts) {
+  const server = startIpcChild(path.join(__dirname, 'cost-server-child.js'), { config: 'alternate' }, { cpu: opts.cpu, label: 'cost server (alternate)' });
+  let load;
+  try {
+    const { port } = await server.next('listening');
+    load = startIpcChild(path.join(__dirname, 'load-child.js'),
+      { url: `http://127.0.0.1:${port}/`, rate: opts.costRate, connections: opts.costConnections }, { cpu: opts.loadCpu, label: 'load' });
+    await load.next('started');
+    await delay(opts.costWarmupSeconds * 1000);
+    const windows = [];
+    for (let pair = 0; pair < opts.altPairs; pair++) {
+      for (const on of pair % 2 ? [true, false] : [false, true]) {
+        server.send(on ? 'track on' : 'track off');
+        await server.next('tracking');
+        await delay(100); // requests that began before the switch end
+        server.send('begin');
+        await delay(opts.altSeconds * 1000);
+        server.send('end');
+        const w = await server.next('window');
+        if (w.tracking !== on) fail(`alternate: the tracker is ${w.tracking ? '' : 'not '}subscribed in a window meant to be ${on ? 'on' : 'off'}`);
+        if (w.requests === 0) fail('alternate: no request served in a window');
+        windows.push({ pair, on, cpuUsPerRequest: w.cpuUs / w.requests, requests: w.requests, seconds: w.seconds });
+      }
+      process.stderr.write(`\r  alternate: pair ${pair + 1}/${opts.altPairs}   `);
+    }
+    process.stderr.write('\n');
+    load.send('stop');
+    const loadResult = await load.next('load');
+    await load.exited;
+    server.send('exit');
+    await server.exited;
+    if (loadResult.errors > 0) fail(`alternate: ${loadResult.errors} client errors`);
+    return { windows, load: loadResult };
+  } catch (error) {
+    server.child.kill('SIGKILL');
+    load?.child.kill('SIGKILL');
+    throw error;
+  }
+}
+
+module.exports = { COST_CONFIGS, runCost, runAlternating };

@@ -8,11 +8,12 @@
 const { spawnNode } = require('../lib/children');
 
 /**
- * Starts `script` with `options` as its one JSON argument, pinned to `cpu` (null: not). Returns
- * { child, send(message), next(type): the next message of that type, exited: a promise }.
+ * Starts `script` (node flags `execArgv` before it) with `options` as its one JSON argument,
+ * pinned to `cpu` (null: not). Returns { child, send(message), next(type): the next message of
+ * that type, exited: a promise }.
  */
-function startIpcChild(script, options, { cpu = null, label } = {}) {
-  const child = spawnNode([script, JSON.stringify(options)], {
+function startIpcChild(script, options, { cpu = null, label, execArgv = [] } = {}) {
+  const child = spawnNode([...execArgv, script, JSON.stringify(options)], {
     cpu,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',

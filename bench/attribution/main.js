@@ -46,17 +46,17 @@ const affinity = require('../lib/affinity');
 const { jsonBody } = require('./blocks');
 const { startIpcChild } = require('./ipc');
 const { planBlocks, runContender } = require('./attribution-runs');
-const { COST_CONFIGS, runCost } = require('./cost-runs');
+const { COST_CONFIGS, runCost, runAlternating } = require('./cost-runs');
 const { scoreRun } = require('./score');
-const { summarizeAttribution, attributionTable, attributionGoals, costTable } = require('./report');
+const { summarizeAttribution, attributionTable, attributionGoals, costTable, alternatingText } = require('./report');
 
 const CONTENDERS = ['uvscope', 'sentry'];
 const PARTS = ['attribution', 'cost'];
 const DEFAULTS = {
   rounds: 3, blocks: 20, blockMs: 400, thresholdMs: 100, rate: 200, connections: 10, gapMs: 300, warmupMs: 1500, settleMs: 600,
-  costRounds: 8, costRate: 800, costConnections: 10, costSeconds: 5, costWarmupSeconds: 2,
+  costRounds: 8, costRate: 800, costConnections: 10, costSeconds: 5, costWarmupSeconds: 2, altPairs: 20, altSeconds: 2,
 };
-const QUICK = { rounds: 1, blocks: 10, blockMs: 300, warmupMs: 1000, costRounds: 2, costSeconds: 2, costWarmupSeconds: 1 };
+const QUICK = { rounds: 1, blocks: 10, blockMs: 300, warmupMs: 1000, costRounds: 2, costSeconds: 2, costWarmupSeconds: 1, altPairs: 3, altSeconds: 1 };
 
 // ---------------------------------------------------------------------------------------
 // Arguments
@@ -79,6 +79,9 @@ const FLAGS = {
   '--cost-connections': flag.int('costConnections', 1, 'C', `(b) connections (default ${DEFAULTS.costConnections})`),
   '--cost-seconds': flag.int('costSeconds', 1, 'S', `(b) measured window (default ${DEFAULTS.costSeconds}, --quick ${QUICK.costSeconds})`),
   '--cost-warmup-seconds': flag.int('costWarmupSeconds', 0, 'S', `(b) load before the window (default ${DEFAULTS.costWarmupSeconds})`),
+  '--alt-pairs': flag.int('altPairs', 0, 'P', `(b) pairs of windows, tracker off and on, in one server (default ${DEFAULTS.altPairs}, --quick ${QUICK.altPairs}; 0 skips)`),
+  '--alt-seconds': flag.int('altSeconds', 1, 'S', `(b) length of each of those windows (default ${DEFAULTS.altSeconds}, --quick ${QUICK.altSeconds})`),
+  '--cost-cpu-prof': flag.string('costCpuProf', 'DIR', '(b) each server writes a V8 CPU profile (--cpu-prof, every 100 µs) into DIR: to see where the time goes'),
   '--cpu': flag.cpu('cpu', 'N|none', '(b) CPU the server is pinned to (default 0)'),
   '--load-cpu': flag.cpu('loadCpu', 'N|none', '(b) CPU the load generator is pinned to (default 1)'),
 };
@@ -236,7 +239,13 @@ async function costPart(opts) {
     out.push(`Target (issue #25): requests on <= 1.03x the watchdog alone: ${r.median.toFixed(3)} (per round ${r.min.toFixed(3)}-${r.max.toFixed(3)}): ` +
       `${r.median <= 1.03 ? 'met' : 'MISSED'}`);
   }
-  return { text: out.join('\n'), summary, runs };
+  let alternating = null;
+  if (opts.altPairs > 0) {
+    alternating = await runAlternating(opts);
+    out.push('');
+    out.push(alternatingText(alternating, opts));
+  }
+  return { text: out.join('\n'), summary, runs, alternating };
 }
 
 // ---------------------------------------------------------------------------------------
