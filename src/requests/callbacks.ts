@@ -18,8 +18,6 @@
 import { CALLBACK_SLOTS, kTrampoline } from './outcomes';
 import type { TrackedRequest } from './recorder';
 
-export { isFailure } from './outcomes';
-
 export type CallbackProperty = 'oncomplete' | 'ondone' | 'onerror';
 type Callback = (...args: unknown[]) => unknown;
 type Holder = Record<PropertyKey, unknown>;

@@ -13,7 +13,7 @@
  * @internal
  * @module
  */
-import { isFailure } from './callbacks';
+import { isFailure } from './outcomes';
 import { nodeBinding } from './node-internals';
 import { Patch } from './patch';
 import type { RequestRecorder, TrackedRequest } from './recorder';

@@ -27,21 +27,20 @@
  * @internal
  * @module
  */
-import { types } from 'node:util';
 
-import { divert, isFailure, restore } from './callbacks';
+import { divert, restore } from './callbacks';
 import { fsOperationOf } from './kinds';
+import { isFailure } from './outcomes';
 import { nodeBinding } from './node-internals';
 import { likeOriginal, Patch, withValue } from './patch';
+import { isPromise } from './recorder';
 import type { RequestRecorder, TrackedRequest } from './recorder';
 
 type AnyFunction = (...args: unknown[]) => unknown;
 export type FsMode = 'off' | 'track' | 'name';
 
 const kRequest = Symbol('uvscope.fsRequest');
-/** A request whose callback the `context` setter diverted, not yet seen by a wrapper. */
-const kUnnamed = Symbol('uvscope.fsUnnamedRequest');
-type Holder = { [kRequest]?: TrackedRequest; [kUnnamed]?: TrackedRequest; oncomplete?: unknown };
+type Holder = { [kRequest]?: TrackedRequest; oncomplete?: unknown };
 const promiseThen = Promise.prototype.then;
 
 let mode: FsMode = 'off';
@@ -59,57 +58,52 @@ let currentFsOperation: string | undefined;
 let onCall: ((argument: object, operation: string) => void) | undefined;
 
 /** fs callback requests: Node calls this as the request's `oncomplete`. */
-function fsTrampoline(this: Holder, ...args: unknown[]): unknown {
+function fsTrampoline(this: Holder): unknown {
   const request = this[kRequest];
   if (request === undefined) return undefined;
   this[kRequest] = undefined;
-  this[kUnnamed] = undefined;
   restore(this, 'oncomplete', request);
-  recorder!.settle(request, isFailure(args[0]));
-  return Reflect.apply(request.callback!, this, args);
+  recorder!.settle(request, isFailure(arguments[0]));
+  return Reflect.apply(request.callback!, this, arguments);
 }
 
-function trackCallback(kind: string, req: Holder, original: AnyFunction, self: unknown, args: unknown[]): unknown {
+/**
+ * A callback request about to be submitted with `req`: its callback diverted, or undefined
+ * when it is not to be tracked here (no callback; tracked already by a second wrapper of this
+ * copy's in a chain, see patch.ts). One the context setter diverted is named now.
+ */
+function startCallback(kind: string, req: Holder): TrackedRequest | undefined {
+  const tracked = req[kRequest];
+  if (tracked !== undefined) {
+    if (!tracked.unnamed) return undefined;
+    tracked.unnamed = false;
+    tracked.kind = kind;
+    return tracked;
+  }
+  const request = recorder!.create(kind);
+  if (!divert(req, 'oncomplete', fsTrampoline, request)) return undefined;
+  req[kRequest] = request;
+  return request;
+}
+
+/** The submission of `request` with `req` threw: no request was made. */
+function abandonCallback(req: Holder, request: TrackedRequest): void {
+  if (req[kRequest] === request) {
+    req[kRequest] = undefined;
+    restore(req, 'oncomplete', request);
+  }
+  recorder!.withdraw(request);
+}
+
+/** A promise request's promise: its settlement is the request's. */
+function watchPromise(request: TrackedRequest, result: unknown): void {
+  if (!isPromise(result)) return;
   const rec = recorder!;
-  let request = req[kRequest];
-  if (request !== undefined) {
-    // Tracked already: by a second wrapper of this copy's in a chain (see patch.ts), or unnamed by the context setter.
-    if (req[kUnnamed] !== request) return Reflect.apply(original, self, args);
-    req[kUnnamed] = undefined;
-    request.kind = kind;
-  } else {
-    request = rec.create(kind);
-    if (!divert(req, 'oncomplete', fsTrampoline, request)) return Reflect.apply(original, self, args);
-    req[kRequest] = request;
-  }
-  let result: unknown;
-  try {
-    result = Reflect.apply(original, self, args);
-  } catch (error) {
-    if (req[kRequest] === request) {
-      req[kRequest] = undefined;
-      restore(req, 'oncomplete', request);
-    }
-    rec.withdraw(request);
-    throw error;
-  }
-  // A submission failing at once calls the callback inside the call: the request settled already.
   rec.submit(request);
-  return result;
+  Reflect.apply(promiseThen, result, [() => rec.settle(request, false), () => rec.settle(request, true)]);
 }
 
-function trackPromise(kind: string, original: AnyFunction, self: unknown, args: unknown[]): unknown {
-  const rec = recorder!;
-  const request = rec.create(kind);
-  const result = Reflect.apply(original, self, args);
-  if (types.isPromise(result)) {
-    rec.submit(request);
-    Reflect.apply(promiseThen, result, [() => rec.settle(request, false), () => rec.settle(request, true)]);
-  }
-  return result;
-}
-
-function callNaming(operation: string, original: AnyFunction, self: unknown, args: unknown[]): unknown {
+function callNaming(operation: string, original: AnyFunction, self: unknown, args: ArrayLike<unknown>): unknown {
   if (onCall !== undefined) {
     for (let i = args.length - 1; i >= 0; i--) {
       const arg = args[i];
@@ -128,19 +122,36 @@ function callNaming(operation: string, original: AnyFunction, self: unknown, arg
 function wrapBindingFunction(name: string, original: AnyFunction): AnyFunction {
   const operation = fsOperationOf(name);
   const kind = `fs.${operation}`;
-  return likeOriginal(function (this: unknown, ...args: unknown[]) {
+  // `arguments`, not rest parameters: V8 forwards it to Reflect.apply without making an array.
+  return likeOriginal(function (this: unknown) {
     if (mode === 'track') {
-      for (let i = args.length - 1; i >= 0; i--) {
-        const arg = args[i];
-        if (arg === kUsePromises) return trackPromise(kind, original, this, args);
+      for (let i = arguments.length - 1; i >= 0; i--) {
+        const arg: unknown = arguments[i];
+        if (arg === kUsePromises) {
+          const request = recorder!.create(kind);
+          const result = Reflect.apply(original, this, arguments);
+          watchPromise(request, result);
+          return result;
+        }
         if (typeof arg === 'object' && arg !== null && Object.getPrototypeOf(arg) === requestPrototype) {
-          return trackCallback(kind, arg as Holder, original, this, args);
+          const request = startCallback(kind, arg as Holder);
+          if (request === undefined) break;
+          let result: unknown;
+          try {
+            result = Reflect.apply(original, this, arguments);
+          } catch (error) {
+            abandonCallback(arg as Holder, request);
+            throw error;
+          }
+          // A submission failing at once calls the callback inside the call: then it settled already.
+          recorder!.submit(request);
+          return result;
         }
       }
     } else if (mode === 'name') {
-      return callNaming(operation, original, this, args);
+      return callNaming(operation, original, this, arguments);
     }
-    return Reflect.apply(original, this, args);
+    return Reflect.apply(original, this, arguments);
   }, original);
 }
 
@@ -167,8 +178,8 @@ function buildPatches(): Patch[] {
         if (mode !== 'track' || this[kRequest] !== undefined) return;
         const request = recorder!.create('fs');
         if (!divert(this, 'oncomplete', fsTrampoline, request)) return;
+        request.unnamed = true;
         this[kRequest] = request;
-        this[kUnnamed] = request;
       },
     }));
   }
@@ -178,8 +189,12 @@ function buildPatches(): Patch[] {
       const close = original?.value as AnyFunction;
       return withValue(
         original,
-        likeOriginal(function (this: unknown, ...args: unknown[]) {
-          return mode === 'track' ? trackPromise('fs.close', close, this, args) : Reflect.apply(close, this, args);
+        likeOriginal(function (this: unknown) {
+          if (mode !== 'track') return Reflect.apply(close, this, arguments);
+          const request = recorder!.create('fs.close');
+          const result = Reflect.apply(close, this, arguments);
+          watchPromise(request, result);
+          return result;
         }, close),
       );
     });

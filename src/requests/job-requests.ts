@@ -27,12 +27,13 @@
  */
 import { createHook } from 'node:async_hooks';
 import { webcrypto } from 'node:crypto';
-import { types } from 'node:util';
 
-import { divert, isFailure, restore } from './callbacks';
+import { divert, restore } from './callbacks';
 import { kindOf } from './kinds';
+import { isFailure } from './outcomes';
 import { asyncWrapPrototype, resourceType } from './node-internals';
 import { likeOriginal, Patch, withValue } from './patch';
+import { isPromise } from './recorder';
 import type { RequestRecorder, TrackedRequest } from './recorder';
 
 type AnyFunction = (...args: unknown[]) => unknown;
@@ -94,7 +95,7 @@ function wrapRun(kind: string, run: AnyFunction): AnyFunction {
       // Asynchronous, completing through ondone (without one, nobody hears of it: not counted).
       if (diverted) rec.submit(request);
       else rec.withdraw(request);
-    } else if (types.isPromise(result)) {
+    } else if (isPromise(result)) {
       rec.submit(request);
       Reflect.apply(promiseThen, result, [() => rec.settle(request, false), () => rec.settle(request, true)]);
     } else {

@@ -116,9 +116,16 @@ class Monitor implements PoolRequestMonitor, Sink {
     }
   }
 
+  /** The kind looked up last and its counts (requests come in runs of one kind). */
+  #lastKind: string | undefined;
+  #lastCounts: KindCounts | undefined;
+
   #countsOf(kind: string): KindCounts {
+    if (kind === this.#lastKind) return this.#lastCounts!;
     let counts = this.#kinds.get(kind);
     if (counts === undefined) this.#kinds.set(kind, (counts = new KindCounts()));
+    this.#lastKind = kind;
+    this.#lastCounts = counts;
     return counts;
   }
 
@@ -162,7 +169,9 @@ class Monitor implements PoolRequestMonitor, Sink {
       this.#now--;
       if (seq >= 0) counts.inFlight--;
     }
-    counts[outcome]++;
+    if (outcome === 'completed') counts.completed++;
+    else if (outcome === 'failed') counts.failed++;
+    else counts.cancelled++;
     counts.latency.record(latencyNs);
   }
 
@@ -199,6 +208,7 @@ class Monitor implements PoolRequestMonitor, Sink {
 
   reset(): void {
     const now = this.#stoppedAtMs ?? performance.now();
+    this.#lastKind = this.#lastCounts = undefined;
     for (const [kind, counts] of this.#kinds) {
       if (counts.inFlight === 0) this.#kinds.delete(kind);
       else this.#kinds.set(kind, Object.assign(new KindCounts(), { inFlight: counts.inFlight }));

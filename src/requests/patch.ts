@@ -24,6 +24,8 @@ export class Patch {
   #ours: Descriptor | undefined;
   #original: Descriptor | undefined;
   #installed = false;
+  /** The last replacement built, and from what: reused while the property is as it was (a new wrapper would start cold in V8). */
+  #built: { from: Descriptor | undefined; ours: Descriptor } | undefined;
 
   constructor(
     readonly target: object,
@@ -43,7 +45,9 @@ export class Patch {
     if (this.#ours !== undefined) return;
     const original = Object.getOwnPropertyDescriptor(this.target, this.key);
     if (original !== undefined && !original.configurable && !original.writable) return;
-    const ours = this.replace(original);
+    const built = this.#built;
+    const ours = built !== undefined && (built.from === undefined ? original === undefined : sameDescriptor(built.from, original)) ? built.ours : this.replace(original);
+    this.#built = { from: original, ours };
     try {
       Object.defineProperty(this.target, this.key, ours);
     } catch {

@@ -11,6 +11,7 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
+import { types } from 'node:util';
 
 import { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, JobRecord, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
 
@@ -43,6 +44,8 @@ export class TrackedRequest {
   state: RequestStateValue = RequestState.Created;
   callback: ((...args: unknown[]) => unknown) | undefined = undefined;
   slot: symbol | undefined = undefined;
+  /** fs: diverted by the `context` setter, not yet seen (named) by a binding wrapper. */
+  unnamed = false;
   constructor(
     /** Renamed by fs-requests.ts while still unsubmitted. */
     public kind: string,
@@ -72,8 +75,12 @@ const clockOffsetNs = (() => {
 })();
 const toClockNs = (ms: number) => ms * 1e6 + clockOffsetNs;
 
+/** Whether a value Node returned is a promise (instanceof first: cheap, but false for another realm's). */
+export const isPromise = (value: unknown): value is Promise<unknown> => value instanceof Promise || types.isPromise(value);
+
 export class RequestRecorder {
-  readonly sinks = new Set<Sink>();
+  /** The running monitors; replaced, never changed, so that a sink added or removed while they are told is not skipped or told twice. */
+  sinks: readonly Sink[] = [];
   #seq = 0;
 
   /** The number the next request gets: a monitor counts requests numbered from here. */
@@ -87,21 +94,22 @@ export class RequestRecorder {
   }
 
   get active(): boolean {
-    return this.sinks.size > 0;
+    return this.sinks.length > 0;
   }
 
   add(sink: Sink): void {
-    if (this.sinks.size === 0) {
+    if (this.sinks.length === 0) {
       diagnosticsChannel.subscribe(JOB_SUBMIT_CHANNEL, this.#onJobSubmitted);
       diagnosticsChannel.subscribe(JOB_CHANNEL, this.#onJob);
     }
-    this.sinks.add(sink);
+    if (!this.sinks.includes(sink)) this.sinks = [...this.sinks, sink];
   }
 
   /** Returns whether `sink` was running. */
   remove(sink: Sink): boolean {
-    if (!this.sinks.delete(sink)) return false;
-    if (this.sinks.size === 0) {
+    if (!this.sinks.includes(sink)) return false;
+    this.sinks = this.sinks.filter((s) => s !== sink);
+    if (this.sinks.length === 0) {
       diagnosticsChannel.unsubscribe(JOB_SUBMIT_CHANNEL, this.#onJobSubmitted);
       diagnosticsChannel.unsubscribe(JOB_CHANNEL, this.#onJob);
     }
@@ -117,7 +125,8 @@ export class RequestRecorder {
   submit(request: TrackedRequest): void {
     if (request.state !== RequestState.Created) return;
     request.state = RequestState.InFlight;
-    for (const sink of this.sinks) sink.submitted(request.kind, request.startMs);
+    const sinks = this.sinks;
+    for (let i = 0; i < sinks.length; i++) sinks[i].submitted(request.kind, request.startMs);
   }
 
   /** `request` turned out not to be on its way to the pool; a no-op once it settled. */
@@ -134,12 +143,13 @@ export class RequestRecorder {
     const was = request.state;
     if (was === RequestState.Done) return;
     request.state = RequestState.Done;
-    if (this.sinks.size === 0) return;
+    const sinks = this.sinks;
+    if (sinks.length === 0) return;
     const endMs = performance.now();
-    if (was === RequestState.Created) for (const sink of this.sinks) sink.submitted(request.kind, request.startMs);
+    if (was === RequestState.Created) for (let i = 0; i < sinks.length; i++) sinks[i].submitted(request.kind, request.startMs);
     const latencyNs = (endMs - request.startMs) * 1e6;
     const outcome = failed ? 'failed' : 'completed';
-    for (const sink of this.sinks) sink.settled(request.kind, request.seq, outcome, latencyNs, endMs, false);
+    for (let i = 0; i < sinks.length; i++) sinks[i].settled(request.kind, request.seq, outcome, latencyNs, endMs, false);
     this.publish(request.kind, outcome, request.startMs, latencyNs);
   }
 

@@ -46,7 +46,7 @@ export class RequestTracker {
   remove(sink: Sink, fsOperations: boolean): void {
     if (!this.recorder.remove(sink)) return;
     if (fsOperations) this.#naming--;
-    if (this.recorder.sinks.size === 0) {
+    if (this.recorder.sinks.length === 0) {
       if (this.#source === 'wrappers') stopWrapperSource();
       else this.#hooks?.stop();
       this.#source = undefined;
