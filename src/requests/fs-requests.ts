@@ -42,6 +42,12 @@ export type FsMode = 'off' | 'track' | 'name';
 const kRequest = Symbol('uvscope.fsRequest');
 type Holder = { [kRequest]?: TrackedRequest; oncomplete?: unknown };
 const promiseThen = Promise.prototype.then;
+/**
+ * Binding functions that only ever run synchronously (module loading, *Sync calls) on the
+ * Nodes seen here: left alone, so that they cost nothing more and their errors' stacks show no
+ * frame of uvscope's.
+ */
+const SYNCHRONOUS_ONLY = /Sync|^(readFileUtf8|writeFileUtf8|internalModuleReadJSON|internalModuleStat|legacyMainResolve|getFormatOfExtensionlessFile)$/;
 
 let mode: FsMode = 'off';
 let recorder: RequestRecorder | undefined;
@@ -165,7 +171,7 @@ function buildPatches(): Patch[] {
   for (const name of Object.keys(binding)) {
     const value = binding[name];
     // Constructors (FSReqCallback, FileHandle, StatWatcher, the Job classes) are left alone.
-    if (typeof value !== 'function' || /^[A-Z]/.test(name)) continue;
+    if (typeof value !== 'function' || /^[A-Z]/.test(name) || SYNCHRONOUS_ONLY.test(name)) continue;
     patches.push(new Patch(binding, name, (original) => withValue(original, wrapBindingFunction(name, original?.value as AnyFunction))));
   }
   if (requestPrototype !== undefined && !Object.hasOwn(requestPrototype, 'context')) {

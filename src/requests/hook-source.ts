@@ -134,6 +134,23 @@ export class HookSource {
     }
     // fs/promises requests settle a promise, not a callback: its rejection is the failure.
     this.#submitted(id, pending, type === 'FSREQPROMISE' ? (resource as { promise?: unknown }).promise : undefined);
+    // A dns request whose submission fails at once never calls back (see dns-requests.ts).
+    if (type === 'GETADDRINFOREQWRAP' || type === 'GETNAMEINFOREQWRAP') queueMicrotask(() => this.#confirm(id, pending, resource));
+  }
+
+  /** After a dns request's submission: without a native request behind its object, it was not submitted. */
+  #confirm(id: number, pending: Pending, resource: object): void {
+    if (this.#live.get(id) !== pending) return;
+    let asyncId: unknown;
+    try {
+      asyncId = (resource as { getAsyncId?: () => number }).getAsyncId?.();
+    } catch {
+      return;
+    }
+    if (asyncId !== -1) return;
+    this.#live.delete(id);
+    const nowMs = performance.now();
+    for (const sink of this.recorder.sinks) sink.withdrawn(pending.kind, pending.seq, nowMs);
   }
 
   /** `pending` (async id `id`) is on its way to the pool; `promise`, if it is one, settles it. */

@@ -66,7 +66,6 @@ const FS_OPERATION_ALIASES: Readonly<Record<string, string>> = {
   writeString: 'write',
   readBuffers: 'read',
   openFileHandle: 'open',
-  internalModuleStat: 'stat',
 };
 
 /** The fs operation a function of Node's fs binding performs (`writeString` -> `write`). */
