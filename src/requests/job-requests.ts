@@ -16,9 +16,11 @@
  *   found class's prototype then gets a plain `ondone: undefined` property, so its jobs'
  *   assignments no longer reach the setter.
  * - webcrypto jobs on Node 24+, which set no `ondone`: while tracking, the methods of
- *   SubtleCrypto.prototype are wrapped to enable, for the synchronous extent of each call, an
+ *   SubtleCrypto.prototype are wrapped to enable, for the synchronous extent of a call, an
  *   async_hooks hook (init only, no promise hook where Node allows it) that finds the class of a
- *   job created inside. The first call whose job turns out to have an `ondone` (Node 20 and 22)
+ *   job created inside. Once a call of a method with a given algorithm (`digest` of `SHA-256`)
+ *   has made a job of a class found, later calls alike go without the hook (enabling and
+ *   disabling it costs a few µs). The first call whose job turns out to have an `ondone` (Node 20 and 22)
  *   shows the setter suffices: the wrappers go, for the life of the thread.
  * Classes found by the hook source (hook-source.ts) are shared through registerJobClass().
  * Everything put in place goes when tracking stops (patch.ts). Per thread.
@@ -27,6 +29,7 @@
  */
 import { createHook } from 'node:async_hooks';
 import { webcrypto } from 'node:crypto';
+import { types } from 'node:util';
 
 import { divert, restore } from './callbacks';
 import { kindOf } from './kinds';
@@ -176,14 +179,45 @@ function closeWindow(): void {
   }
 }
 
+/**
+ * The algorithm name a SubtleCrypto call names (a string, or an own data property `name` of a
+ * dictionary: read without running a getter or a proxy's trap, which the caller could tell),
+ * taken from its first argument where that is one, else from all its arguments; undefined
+ * when it names none.
+ */
+function algorithmKey(args: ArrayLike<unknown>): string | undefined {
+  let key: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    let name: unknown;
+    if (typeof arg === 'string') name = arg;
+    else if (typeof arg === 'object' && arg !== null && !ArrayBuffer.isView(arg) && !types.isProxy(arg)) name = Object.getOwnPropertyDescriptor(arg, 'name')?.value;
+    if (typeof name !== 'string') continue;
+    if (i === 0) return name;
+    key = key === undefined ? name : `${key} ${name}`;
+  }
+  return key;
+}
+
 function wrapSubtleMethod(method: AnyFunction): AnyFunction {
-  return likeOriginal(function (this: unknown, ...args: unknown[]) {
-    if (!active || !subtleWindowsNeeded) return Reflect.apply(method, this, args);
+  /** Algorithms whose calls of this method were seen to make a job of a class found: they need no window. */
+  const seen = new Set<string>();
+  return likeOriginal(function (this: unknown) {
+    if (!active || !subtleWindowsNeeded) return Reflect.apply(method, this, arguments);
+    let key: string | undefined;
+    try {
+      key = algorithmKey(arguments);
+    } catch {
+      key = undefined;
+    }
+    if (key !== undefined && seen.has(key)) return Reflect.apply(method, this, arguments);
     if (windowDepth++ === 0) windowHook.enable();
     try {
-      return Reflect.apply(method, this, args);
+      return Reflect.apply(method, this, arguments);
     } finally {
+      const job = windowJob;
       closeWindow();
+      if (key !== undefined && job !== undefined && jobClasses.has(Object.getPrototypeOf(job) as object)) seen.add(key);
     }
   }, method);
 }
