@@ -16,6 +16,7 @@
 import { isFailure } from './outcomes';
 import { nodeBinding } from './node-internals';
 import { Patch } from './patch';
+import { kindId } from './recorder';
 import type { RequestRecorder, TrackedRequest } from './recorder';
 
 type Callback = (...args: unknown[]) => unknown;
@@ -60,6 +61,7 @@ function confirm(req: Holder, request: TrackedRequest): void {
 }
 
 function accessor(kind: string, original: PropertyDescriptor | undefined): PropertyDescriptor {
+  const id = kindId(kind);
   /** What the assignment would have done without this accessor. */
   const assign = (req: Holder, value: unknown) => {
     if (original?.set !== undefined) Reflect.apply(original.set, req, [value]);
@@ -74,7 +76,7 @@ function accessor(kind: string, original: PropertyDescriptor | undefined): Prope
     },
     set(this: Holder, callback: unknown) {
       if (!active || typeof callback !== 'function' || this[kRequest] !== undefined) return assign(this, callback);
-      const request = recorder!.create(kind);
+      const request = recorder!.create(kind, id);
       request.callback = callback as Callback;
       this[kRequest] = request;
       assign(this, dnsTrampoline);

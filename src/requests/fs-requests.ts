@@ -33,7 +33,7 @@ import { fsOperationOf } from './kinds';
 import { isFailure } from './outcomes';
 import { nodeBinding } from './node-internals';
 import { likeOriginal, Patch, withValue } from './patch';
-import { isPromise } from './recorder';
+import { isPromise, kindId } from './recorder';
 import type { RequestRecorder, TrackedRequest } from './recorder';
 
 type AnyFunction = (...args: unknown[]) => unknown;
@@ -49,6 +49,8 @@ const promiseThen = Promise.prototype.then;
  */
 const SYNCHRONOUS_ONLY = /Sync|^(readFileUtf8|writeFileUtf8|internalModuleReadJSON|internalModuleStat|legacyMainResolve|getFormatOfExtensionlessFile)$/;
 
+const FS_KIND = kindId('fs');
+const CLOSE_KIND = kindId('fs.close');
 let mode: FsMode = 'off';
 let recorder: RequestRecorder | undefined;
 /** The binding's patches (built on first use; empty where the binding cannot be reached) and FileHandle.prototype.close's. */
@@ -78,15 +80,15 @@ function fsTrampoline(this: Holder): unknown {
  * when it is not to be tracked here (no callback; tracked already by a second wrapper of this
  * copy's in a chain, see patch.ts). One the context setter diverted is named now.
  */
-function startCallback(kind: string, req: Holder): TrackedRequest | undefined {
+function startCallback(kind: string, id: number, req: Holder): TrackedRequest | undefined {
   const tracked = req[kRequest];
   if (tracked !== undefined) {
     if (!tracked.unnamed) return undefined;
     tracked.unnamed = false;
-    tracked.kind = kind;
+    tracked.rename(kind, id);
     return tracked;
   }
-  const request = recorder!.create(kind);
+  const request = recorder!.create(kind, id);
   if (!divert(req, 'oncomplete', fsTrampoline, request)) return undefined;
   req[kRequest] = request;
   return request;
@@ -128,30 +130,29 @@ function callNaming(operation: string, original: AnyFunction, self: unknown, arg
 function wrapBindingFunction(name: string, original: AnyFunction): AnyFunction {
   const operation = fsOperationOf(name);
   const kind = `fs.${operation}`;
+  const id = kindId(kind);
   // `arguments`, not rest parameters: V8 forwards it to Reflect.apply without making an array.
   return likeOriginal(function (this: unknown) {
     if (mode === 'track') {
       for (let i = arguments.length - 1; i >= 0; i--) {
         const arg: unknown = arguments[i];
         if (arg === kUsePromises) {
-          const request = recorder!.create(kind);
+          const request = recorder!.create(kind, id);
           const result = Reflect.apply(original, this, arguments);
           watchPromise(request, result);
           return result;
         }
         if (typeof arg === 'object' && arg !== null && Object.getPrototypeOf(arg) === requestPrototype) {
-          const request = startCallback(kind, arg as Holder);
+          const request = startCallback(kind, id, arg as Holder);
           if (request === undefined) break;
-          let result: unknown;
+          // Told before the call: work left after it runs while the pool thread the call woke waits for a CPU.
+          recorder!.submit(request);
           try {
-            result = Reflect.apply(original, this, arguments);
+            return Reflect.apply(original, this, arguments);
           } catch (error) {
             abandonCallback(arg as Holder, request);
             throw error;
           }
-          // A submission failing at once calls the callback inside the call: then it settled already.
-          recorder!.submit(request);
-          return result;
         }
       }
     } else if (mode === 'name') {
@@ -182,7 +183,7 @@ function buildPatches(): Patch[] {
       set(this: Holder, value: unknown) {
         Object.defineProperty(this, 'context', { value, writable: true, enumerable: true, configurable: true });
         if (mode !== 'track' || this[kRequest] !== undefined) return;
-        const request = recorder!.create('fs');
+        const request = recorder!.create('fs', FS_KIND);
         if (!divert(this, 'oncomplete', fsTrampoline, request)) return;
         request.unnamed = true;
         this[kRequest] = request;
@@ -197,7 +198,7 @@ function buildPatches(): Patch[] {
         original,
         likeOriginal(function (this: unknown) {
           if (mode !== 'track') return Reflect.apply(close, this, arguments);
-          const request = recorder!.create('fs.close');
+          const request = recorder!.create('fs.close', CLOSE_KIND);
           const result = Reflect.apply(close, this, arguments);
           watchPromise(request, result);
           return result;

@@ -150,13 +150,13 @@ export class HookSource {
     if (asyncId !== -1) return;
     this.#live.delete(id);
     const nowMs = performance.now();
-    for (const sink of this.recorder.sinks) sink.withdrawn(pending.kind, pending.seq, nowMs);
+    for (const sink of this.recorder.sinksNow()) sink.withdrawn(pending.kind, pending.seq, nowMs);
   }
 
   /** `pending` (async id `id`) is on its way to the pool; `promise`, if it is one, settles it. */
   #submitted(id: number, pending: Pending, promise: unknown): void {
     this.#live.set(id, pending);
-    for (const sink of this.recorder.sinks) sink.submitted(pending.kind, pending.startMs);
+    for (const sink of this.recorder.sinksNow()) sink.submitted(pending.kind, pending.startMs);
     if (typeof (promise as PromiseLike<unknown> | undefined)?.then !== 'function') return;
     pending.byPromise = true;
     (promise as PromiseLike<unknown>).then(
@@ -203,7 +203,7 @@ export class HookSource {
       if (source.#enabled && source.recorder.active) {
         const pending: Pending = { kind: 'zlib', seq: source.recorder.takeSeq(), startMs: performance.now(), endMs: 0, failed: false, byPromise: false, resource: this };
         live.set(id, pending);
-        for (const sink of source.recorder.sinks) sink.submitted(pending.kind, pending.startMs);
+        for (const sink of source.recorder.sinksNow()) sink.submitted(pending.kind, pending.startMs);
       }
       return Reflect.apply(original, this, args);
     };
@@ -214,7 +214,7 @@ export class HookSource {
     if (pending === undefined) return;
     pending.endMs = performance.now();
     this.#running.push({ id, pending });
-    for (const sink of this.recorder.sinks) sink.returned(pending.kind, pending.seq, pending.endMs);
+    for (const sink of this.recorder.sinksNow()) sink.returned(pending.kind, pending.seq, pending.endMs);
   }
 
   #after(id: number): void {
@@ -233,7 +233,7 @@ export class HookSource {
     const pending = (request as { [kPending]?: Pending })[kPending];
     if (pending === undefined || pending.kind !== 'fs' || pending.endMs !== 0) return;
     pending.kind = `fs.${operation}`;
-    for (const sink of this.recorder.sinks) sink.relabeled('fs', pending.kind);
+    for (const sink of this.recorder.sinksNow()) sink.relabeled('fs', pending.kind);
   };
 
   #settle(pending: Pending, failed: boolean): void {
@@ -243,7 +243,7 @@ export class HookSource {
     if (!returned) pending.endMs = performance.now();
     const latencyNs = (pending.endMs - pending.startMs) * 1e6;
     const outcome = failed ? 'failed' : 'completed';
-    for (const sink of this.recorder.sinks) sink.settled(pending.kind, pending.seq, outcome, latencyNs, pending.endMs, returned);
+    for (const sink of this.recorder.sinksNow()) sink.settled(pending.kind, pending.seq, outcome, latencyNs, pending.endMs, returned);
     this.recorder.publish(pending.kind, outcome, pending.startMs, latencyNs);
   }
 }

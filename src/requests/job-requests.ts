@@ -36,7 +36,7 @@ import { kindOf } from './kinds';
 import { isFailure } from './outcomes';
 import { asyncWrapPrototype, resourceType } from './node-internals';
 import { likeOriginal, Patch, withValue } from './patch';
-import { isPromise } from './recorder';
+import { isPromise, kindId } from './recorder';
 import type { RequestRecorder, TrackedRequest } from './recorder';
 
 type AnyFunction = (...args: unknown[]) => unknown;
@@ -81,15 +81,16 @@ function untrack(job: Holder, request: TrackedRequest, diverted: boolean): void 
 }
 
 function wrapRun(kind: string, run: AnyFunction): AnyFunction {
-  return likeOriginal(function (this: Holder, ...args: unknown[]) {
-    if (!active || this[kRequest] !== undefined) return Reflect.apply(run, this, args);
+  const id = kindId(kind);
+  return likeOriginal(function (this: Holder) {
+    if (!active || this[kRequest] !== undefined) return Reflect.apply(run, this, arguments);
     const rec = recorder!;
-    const request = rec.create(kind);
+    const request = rec.create(kind, id);
     const diverted = divert(this, 'ondone', jobTrampoline, request);
     if (diverted) this[kRequest] = request;
     let result: unknown;
     try {
-      result = Reflect.apply(run, this, args);
+      result = Reflect.apply(run, this, arguments);
     } catch (error) {
       untrack(this, request, diverted);
       throw error;

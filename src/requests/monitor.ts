@@ -15,7 +15,7 @@ import { validateBoolean, validateObject } from '../errors';
 import type { HistogramSummary } from '../histogram/summary';
 import type { PoolRequestRecord } from '../channels';
 import { LogHistogram } from '../histogram/log-histogram';
-import type { Sink } from './recorder';
+import { EVENT_SIZE, LoggedEvent, type Sink } from './recorder';
 import { RequestTracker } from './tracker';
 
 export type { PoolRequestRecord } from '../channels';
@@ -119,6 +119,8 @@ class Monitor implements PoolRequestMonitor, Sink {
   /** The kind looked up last and its counts (requests come in runs of one kind). */
   #lastKind: string | undefined;
   #lastCounts: KindCounts | undefined;
+  /** This monitor's counts by the log's kind ids. */
+  #countsById: Array<KindCounts | undefined> = [];
 
   #countsOf(kind: string): KindCounts {
     if (kind === this.#lastKind) return this.#lastCounts!;
@@ -132,6 +134,31 @@ class Monitor implements PoolRequestMonitor, Sink {
   /** Without fsOperations every fs request is `fs` here, even while another monitor names them. */
   #ownKind(kind: string): string {
     return this.fsOperations || !kind.startsWith('fs.') ? kind : 'fs';
+  }
+
+  consume(log: Float64Array, length: number, kinds: readonly string[]): void {
+    const firstSeq = this.#firstSeq;
+    for (let i = 0; i < length; i += EVENT_SIZE) {
+      const code = log[i];
+      const type = code % 4;
+      const id = (code - type) / 4;
+      let counts = this.#countsById[id];
+      if (counts === undefined) this.#countsById[id] = counts = this.#countsOf(this.#ownKind(kinds[id]));
+      const atMs = log[i + 2];
+      if (type === LoggedEvent.Submitted) {
+        this.#advance(atMs);
+        if (++this.#now > this.#max) this.#max = this.#now;
+        counts.inFlight++;
+        continue;
+      }
+      if (log[i + 1] < firstSeq) continue;
+      this.#advance(atMs);
+      this.#now--;
+      counts.inFlight--;
+      if (type === LoggedEvent.Completed) counts.completed++;
+      else counts.failed++;
+      counts.latency.record(log[i + 3]);
+    }
   }
 
   submitted(kind: string | undefined, atMs: number): void {
@@ -176,6 +203,7 @@ class Monitor implements PoolRequestMonitor, Sink {
   }
 
   stats(): PoolRequestStats {
+    if (this.#stoppedAtMs === undefined) this.tracker.recorder.flush();
     const endMs = this.#stoppedAtMs ?? performance.now();
     if (this.#stoppedAtMs === undefined) this.#advance(endMs);
     const windowMs = endMs - this.#windowStartMs;
@@ -207,8 +235,10 @@ class Monitor implements PoolRequestMonitor, Sink {
   }
 
   reset(): void {
+    if (this.#stoppedAtMs === undefined) this.tracker.recorder.flush();
     const now = this.#stoppedAtMs ?? performance.now();
     this.#lastKind = this.#lastCounts = undefined;
+    this.#countsById = [];
     for (const [kind, counts] of this.#kinds) {
       if (counts.inFlight === 0) this.#kinds.delete(kind);
       else this.#kinds.set(kind, Object.assign(new KindCounts(), { inFlight: counts.inFlight }));
@@ -220,6 +250,7 @@ class Monitor implements PoolRequestMonitor, Sink {
 
   stop(): void {
     if (this.#stoppedAtMs !== undefined) return;
+    this.tracker.recorder.flush();
     this.#stoppedAtMs = performance.now();
     this.#advance(this.#stoppedAtMs);
     this.#stoppedWith = this.#trackerState();
@@ -228,6 +259,7 @@ class Monitor implements PoolRequestMonitor, Sink {
 
   /** @internal Counts and histograms by kind, live (the exporters read them at scrape time). */
   kindCounts(): ReadonlyMap<string, KindCounts> {
+    if (this.#stoppedAtMs === undefined) this.tracker.recorder.flush();
     return this.#kinds;
   }
 }

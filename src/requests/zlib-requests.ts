@@ -13,6 +13,7 @@
 import { divert, restore } from './callbacks';
 import { nodeBinding } from './node-internals';
 import { likeOriginal, Patch, withValue } from './patch';
+import { kindId } from './recorder';
 import type { RequestRecorder, TrackedRequest } from './recorder';
 
 type AnyFunction = (...args: unknown[]) => unknown;
@@ -21,6 +22,7 @@ const kRequest = Symbol('uvscope.zlibRequest');
 const kCallback = Symbol('uvscope.zlibCallback');
 type Holder = { [kRequest]?: TrackedRequest; [kCallback]?: AnyFunction; onerror?: unknown };
 
+const ZLIB_KIND = kindId('zlib');
 let active = false;
 let recorder: RequestRecorder | undefined;
 let patches: Patch[] | undefined;
@@ -63,7 +65,7 @@ function wrapWrite(write: AnyFunction): AnyFunction {
   return likeOriginal(function (this: Holder, ...args: unknown[]) {
     if (!active || this[kCallback] === undefined || this[kRequest] !== undefined) return Reflect.apply(write, this, args);
     const rec = recorder!;
-    const request = rec.create('zlib');
+    const request = rec.create('zlib', ZLIB_KIND);
     // Without an onerror a failure could not be seen, nor the request settled.
     if (!divert(this, 'onerror', errorTrampoline, request)) return Reflect.apply(write, this, args);
     this[kRequest] = request;
