@@ -4,10 +4,11 @@
 // parent over IPC: sends { port } once it listens, then answers
 //   'begin' / 'end'   (mode process: the configuration runs all along) the measured window's
 //                     CPU time, requests and what the monitor counted;
-//   { alternate }     (mode alternate) runs `pairs` pairs of windows of `windowMs`, one under the
-//                     configuration and one under none (order flipping every pair), each
-//                     measured after `settleMs` under its state (code the switch deoptimised
-//                     runs slower until V8 optimises it again), and sends them when done;
+//   { alternate }     (mode alternate) after one unmeasured pair, runs `pairs` pairs of windows
+//                     of `windowMs`, one under the configuration and one under none (order
+//                     flipping every pair), each measured after `settleMs` under its state (code
+//                     the switch deoptimised runs slower until V8 optimises it again), and sends
+//                     them when done;
 //   'exit'.
 // Options (JSON argument): { config, mode, file, work, pbkdf2Iterations }.
 
@@ -69,6 +70,12 @@ function since(start) {
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function alternate({ pairs, windowMs, settleMs }) {
+  // One pair before measuring: the first switches compile and deoptimise what the configuration touches.
+  for (const withConfig of [true, false]) {
+    const state = withConfig ? startConfig(config) : null;
+    await delay(windowMs + settleMs);
+    state?.stop();
+  }
   const windows = [];
   for (let pair = 0; pair < pairs; pair++) {
     for (const withConfig of pair % 2 ? [false, true] : [true, false]) {

@@ -26,27 +26,60 @@ type Holder = Record<PropertyKey, unknown>;
 /**
  * Puts `trampoline` where Node will read `object[property]`, keeping the callback it replaces
  * in `request`. Returns false, touching nothing, when there is no callback (not a function).
+ * (One function per property: a property name passed in would make every access a keyed one,
+ * shared by the three callers, which V8 handles far slower than a named one.)
  */
-export function divert(object: object, property: CallbackProperty, trampoline: Callback, request: TrackedRequest): boolean {
-  const holder = object as Holder;
-  const callback = holder[property];
+export function divertOncomplete(object: { oncomplete?: unknown }, trampoline: Callback, request: TrackedRequest): boolean {
+  const callback = object.oncomplete;
   if (typeof callback !== 'function') return false;
-  if ((callback as unknown as Holder)[kTrampoline] === true) {
-    const slot = CALLBACK_SLOTS[property];
-    const inner = holder[slot];
-    if (typeof inner !== 'function') return false;
-    request.callback = inner as Callback;
-    request.slot = slot;
-    holder[slot] = trampoline;
-  } else {
-    request.callback = callback as Callback;
-    request.slot = undefined;
-    holder[property] = trampoline;
-  }
+  if ((callback as unknown as Holder)[kTrampoline] === true) return divertShared(object, 'oncomplete', trampoline, request);
+  request.callback = callback as Callback;
+  object.oncomplete = trampoline;
   return true;
 }
 
-/** Puts the callback divert() took back where it was. */
-export function restore(object: object, property: CallbackProperty, request: TrackedRequest): void {
-  (object as Holder)[request.slot ?? property] = request.callback;
+export function divertOndone(object: { ondone?: unknown }, trampoline: Callback, request: TrackedRequest): boolean {
+  const callback = object.ondone;
+  if (typeof callback !== 'function') return false;
+  if ((callback as unknown as Holder)[kTrampoline] === true) return divertShared(object, 'ondone', trampoline, request);
+  request.callback = callback as Callback;
+  object.ondone = trampoline;
+  return true;
+}
+
+export function divertOnerror(object: { onerror?: unknown }, trampoline: Callback, request: TrackedRequest): boolean {
+  const callback = object.onerror;
+  if (typeof callback !== 'function') return false;
+  if ((callback as unknown as Holder)[kTrampoline] === true) return divertShared(object, 'onerror', trampoline, request);
+  request.callback = callback as Callback;
+  object.onerror = trampoline;
+  return true;
+}
+
+/** The callback is behind another copy's shared trampoline (outcomes.ts): swap the slot it calls. */
+function divertShared(object: object, property: CallbackProperty, trampoline: Callback, request: TrackedRequest): boolean {
+  const holder = object as Holder;
+  const slot = CALLBACK_SLOTS[property];
+  const inner = holder[slot];
+  if (typeof inner !== 'function') return false;
+  request.callback = inner as Callback;
+  request.slot = slot;
+  holder[slot] = trampoline;
+  return true;
+}
+
+/** Put the callback a divert function took back where it was. */
+export function restoreOncomplete(object: { oncomplete?: unknown }, request: TrackedRequest): void {
+  if (request.slot === undefined) object.oncomplete = request.callback;
+  else (object as Holder)[request.slot] = request.callback;
+}
+
+export function restoreOndone(object: { ondone?: unknown }, request: TrackedRequest): void {
+  if (request.slot === undefined) object.ondone = request.callback;
+  else (object as Holder)[request.slot] = request.callback;
+}
+
+export function restoreOnerror(object: { onerror?: unknown }, request: TrackedRequest): void {
+  if (request.slot === undefined) object.onerror = request.callback;
+  else (object as Holder)[request.slot] = request.callback;
 }

@@ -28,7 +28,7 @@
  * @module
  */
 
-import { divert, restore } from './callbacks';
+import { divertOncomplete, restoreOncomplete } from './callbacks';
 import { fsOperationOf } from './kinds';
 import { isFailure } from './outcomes';
 import { nodeBinding } from './node-internals';
@@ -70,7 +70,7 @@ function fsTrampoline(this: Holder): unknown {
   const request = this[kRequest];
   if (request === undefined) return undefined;
   this[kRequest] = undefined;
-  restore(this, 'oncomplete', request);
+  restoreOncomplete(this, request);
   recorder!.settle(request, isFailure(arguments[0]));
   return Reflect.apply(request.callback!, this, arguments);
 }
@@ -89,7 +89,7 @@ function startCallback(kind: string, id: number, req: Holder): TrackedRequest | 
     return tracked;
   }
   const request = recorder!.create(kind, id);
-  if (!divert(req, 'oncomplete', fsTrampoline, request)) return undefined;
+  if (!divertOncomplete(req, fsTrampoline, request)) return undefined;
   req[kRequest] = request;
   return request;
 }
@@ -98,7 +98,7 @@ function startCallback(kind: string, id: number, req: Holder): TrackedRequest | 
 function abandonCallback(req: Holder, request: TrackedRequest): void {
   if (req[kRequest] === request) {
     req[kRequest] = undefined;
-    restore(req, 'oncomplete', request);
+    restoreOncomplete(req, request);
   }
   recorder!.withdraw(request);
 }
@@ -184,7 +184,7 @@ function buildPatches(): Patch[] {
         Object.defineProperty(this, 'context', { value, writable: true, enumerable: true, configurable: true });
         if (mode !== 'track' || this[kRequest] !== undefined) return;
         const request = recorder!.create('fs', FS_KIND);
-        if (!divert(this, 'oncomplete', fsTrampoline, request)) return;
+        if (!divertOncomplete(this, fsTrampoline, request)) return;
         request.unnamed = true;
         this[kRequest] = request;
       },

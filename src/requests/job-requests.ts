@@ -31,7 +31,7 @@ import { createHook } from 'node:async_hooks';
 import { webcrypto } from 'node:crypto';
 import { types } from 'node:util';
 
-import { divert, restore } from './callbacks';
+import { divertOndone, restoreOndone } from './callbacks';
 import { kindOf } from './kinds';
 import { isFailure } from './outcomes';
 import { asyncWrapPrototype, resourceType } from './node-internals';
@@ -67,7 +67,7 @@ function jobTrampoline(this: Holder, ...args: unknown[]): unknown {
   const request = this[kRequest];
   if (request === undefined) return undefined;
   this[kRequest] = undefined;
-  restore(this, 'ondone', request);
+  restoreOndone(this, request);
   recorder!.settle(request, isFailure(args[0]));
   return Reflect.apply(request.callback!, this, args);
 }
@@ -75,7 +75,7 @@ function jobTrampoline(this: Holder, ...args: unknown[]): unknown {
 function untrack(job: Holder, request: TrackedRequest, diverted: boolean): void {
   if (diverted && job[kRequest] === request) {
     job[kRequest] = undefined;
-    restore(job, 'ondone', request);
+    restoreOndone(job, request);
   }
   recorder!.withdraw(request);
 }
@@ -86,7 +86,7 @@ function wrapRun(kind: string, run: AnyFunction): AnyFunction {
     if (!active || this[kRequest] !== undefined) return Reflect.apply(run, this, arguments);
     const rec = recorder!;
     const request = rec.create(kind, id);
-    const diverted = divert(this, 'ondone', jobTrampoline, request);
+    const diverted = divertOndone(this, jobTrampoline, request);
     if (diverted) this[kRequest] = request;
     let result: unknown;
     try {

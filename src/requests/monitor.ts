@@ -137,28 +137,39 @@ class Monitor implements PoolRequestMonitor, Sink {
   }
 
   consume(log: Float64Array, length: number, kinds: readonly string[]): void {
+    // The in-flight figures in locals for the batch (what #advance does, inline).
     const firstSeq = this.#firstSeq;
+    let now = this.#now;
+    let max = this.#max;
+    let areaMs = this.#areaMs;
+    let lastChangeMs = this.#lastChangeMs;
     for (let i = 0; i < length; i += EVENT_SIZE) {
-      const code = log[i];
-      const type = code % 4;
-      const id = (code - type) / 4;
+      const code = log[i] | 0;
+      const type = code & 3;
+      const id = code >> 2;
       let counts = this.#countsById[id];
       if (counts === undefined) this.#countsById[id] = counts = this.#countsOf(this.#ownKind(kinds[id]));
       const atMs = log[i + 2];
+      if (type !== LoggedEvent.Submitted && log[i + 1] < firstSeq) continue;
+      if (atMs > lastChangeMs) {
+        areaMs += now * (atMs - lastChangeMs);
+        lastChangeMs = atMs;
+      }
       if (type === LoggedEvent.Submitted) {
-        this.#advance(atMs);
-        if (++this.#now > this.#max) this.#max = this.#now;
+        if (++now > max) max = now;
         counts.inFlight++;
         continue;
       }
-      if (log[i + 1] < firstSeq) continue;
-      this.#advance(atMs);
-      this.#now--;
+      now--;
       counts.inFlight--;
       if (type === LoggedEvent.Completed) counts.completed++;
       else counts.failed++;
       counts.latency.record(log[i + 3]);
     }
+    this.#now = now;
+    this.#max = max;
+    this.#areaMs = areaMs;
+    this.#lastChangeMs = lastChangeMs;
   }
 
   submitted(kind: string | undefined, atMs: number): void {

@@ -10,7 +10,7 @@
  * @internal
  * @module
  */
-import { divert, restore } from './callbacks';
+import { divertOnerror, restoreOnerror } from './callbacks';
 import { nodeBinding } from './node-internals';
 import { likeOriginal, Patch, withValue } from './patch';
 import { kindId } from './recorder';
@@ -32,7 +32,7 @@ function writeTrampoline(this: Holder, ...args: unknown[]): unknown {
   const request = this[kRequest];
   if (request !== undefined) {
     this[kRequest] = undefined;
-    restore(this, 'onerror', request);
+    restoreOnerror(this, request);
     recorder!.settle(request, false);
   }
   return Reflect.apply(this[kCallback]!, this, args);
@@ -43,7 +43,7 @@ function errorTrampoline(this: Holder, ...args: unknown[]): unknown {
   const request = this[kRequest];
   if (request === undefined) return undefined;
   this[kRequest] = undefined;
-  restore(this, 'onerror', request);
+  restoreOnerror(this, request);
   recorder!.settle(request, true);
   return Reflect.apply(request.callback!, this, args);
 }
@@ -67,7 +67,7 @@ function wrapWrite(write: AnyFunction): AnyFunction {
     const rec = recorder!;
     const request = rec.create('zlib', ZLIB_KIND);
     // Without an onerror a failure could not be seen, nor the request settled.
-    if (!divert(this, 'onerror', errorTrampoline, request)) return Reflect.apply(write, this, args);
+    if (!divertOnerror(this, errorTrampoline, request)) return Reflect.apply(write, this, args);
     this[kRequest] = request;
     let result: unknown;
     try {
@@ -75,7 +75,7 @@ function wrapWrite(write: AnyFunction): AnyFunction {
     } catch (error) {
       if (this[kRequest] === request) {
         this[kRequest] = undefined;
-        restore(this, 'onerror', request);
+        restoreOnerror(this, request);
       }
       rec.withdraw(request);
       throw error;
