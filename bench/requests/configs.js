@@ -10,13 +10,15 @@ const CONFIGS = {
   'async-hook-ba': 'async_hooks.createHook({ init() {}, before() {}, after() {} }).enable()',
   monitor: 'monitorPoolRequests() (fsOperations: true: no async_hooks)',
   'monitor-fs-off': 'monitorPoolRequests({ fsOperations: false }) (async_hooks)',
+  prior: 'monitorPoolRequests() of another build of uvscope (--prior DIR: its lib/)',
 };
 
 /**
  * Starts what `config` measures; returns { monitor (or null), stop() }. stop() ends it (a
  * monitor stops, a hook is disabled), so that a child can alternate it with no monitor.
+ * `priorLib`: the lib/ of the build configuration `prior` monitors with.
  */
-function startConfig(config) {
+function startConfig(config, priorLib) {
   const { monitorPoolRequests } = require(LIB);
   const hook = (callbacks) => {
     const h = require('node:async_hooks').createHook(callbacks).enable();
@@ -37,6 +39,11 @@ function startConfig(config) {
       return monitoring();
     case 'monitor-fs-off':
       return monitoring({ fsOperations: false });
+    case 'prior': {
+      if (!priorLib) throw new Error('configuration prior needs --prior DIR');
+      const monitor = require(priorLib).monitorPoolRequests();
+      return { monitor, stop: () => monitor.stop() };
+    }
     default:
       throw new Error(`unknown configuration ${config}`);
   }

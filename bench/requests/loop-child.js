@@ -9,7 +9,7 @@
 //              the switch deoptimised runs slower until V8 optimises it again):
 //              { cpuNsPerCall, baselineCpuNsPerCall, pairRatios } over all its blocks.
 // The monitors must count exactly the calls made. Options (JSON argument): { config,
-// workload: 'stat-callback' | 'stat-promise', mode, calls, warmup, pairs, blockCalls, blockWarmup }.
+// workload: 'stat-callback' | 'stat-promise', mode, calls, warmup, pairs, blockCalls, blockWarmup, priorLib }.
 
 const fs = require('node:fs');
 const { childMain, fail } = require('../lib/children');
@@ -34,7 +34,7 @@ async function statPromiseLoop(file, calls) {
 /** The monitor counted `calls` fs.stat requests and nothing else. */
 function checkCounts(config, monitor, calls) {
   const s = monitor.stats();
-  const kind = config === 'monitor' ? 'fs.stat' : 'fs';
+  const kind = config === 'monitor-fs-off' ? 'fs' : 'fs.stat';
   const counted = s.requests[kind]?.completed ?? 0;
   if (counted !== calls || Object.keys(s.requests).length !== 1) {
     fail(`${config}: counted ${JSON.stringify(Object.keys(s.requests))}, ${kind} ${counted}, for ${calls} calls`);
@@ -51,15 +51,15 @@ async function measure(loop, file, calls) {
   return { cpuNs: (cpu.user + cpu.system) * 1000, wallNs };
 }
 
-async function runProcess({ config, workload, calls, warmup }, loop, file) {
-  const { monitor, stop } = startConfig(config);
+async function runProcess({ config, workload, calls, warmup, priorLib }, loop, file) {
+  const { monitor, stop } = startConfig(config, priorLib);
   await loop(file, warmup);
   monitor?.reset();
   const m = await measure(loop, file, calls);
   const result = { config, workload, mode: 'process', calls, cpuNsPerCall: m.cpuNs / calls, wallNsPerCall: m.wallNs / calls };
   if (monitor) {
     const s = checkCounts(config, monitor, calls);
-    result.latencyP50Ns = s.requests[config === 'monitor' ? 'fs.stat' : 'fs'].latency.p50;
+    result.latencyP50Ns = s.requests[config === 'monitor-fs-off' ? 'fs' : 'fs.stat'].latency.p50;
     result.promiseHooks = s.promiseHooks;
     result.asyncHooks = s.asyncHooks;
   }
@@ -67,10 +67,10 @@ async function runProcess({ config, workload, calls, warmup }, loop, file) {
   return result;
 }
 
-async function runAlternate({ config, workload, warmup, pairs, blockCalls, blockWarmup }, loop, file) {
+async function runAlternate({ config, workload, warmup, pairs, blockCalls, blockWarmup, priorLib }, loop, file) {
   // Both states once before measuring: the first switch compiles what the configuration adds.
   await loop(file, warmup);
-  startConfig(config).stop();
+  startConfig(config, priorLib).stop();
   await loop(file, warmup);
   const on = [];
   const off = [];
@@ -78,7 +78,7 @@ async function runAlternate({ config, workload, warmup, pairs, blockCalls, block
   let asyncHooks;
   for (let pair = 0; pair < pairs; pair++) {
     for (const withConfig of pair % 2 ? [false, true] : [true, false]) {
-      const running = withConfig ? startConfig(config) : null;
+      const running = withConfig ? startConfig(config, priorLib) : null;
       await loop(file, blockWarmup);
       const m = await measure(loop, file, blockCalls);
       if (running?.monitor) {

@@ -10,6 +10,8 @@
  *                   callback of every async resource (and promise reaction on Node 20 and 22)
  *   monitor         monitorPoolRequests() (fsOperations: true, the default: wrappers, no hook)
  *   monitor-fs-off  monitorPoolRequests({ fsOperations: false }) (an async_hooks hook)
+ *   prior           (with --prior DIR) monitorPoolRequests() of another build of uvscope, DIR
+ *                   its checkout (DIR/lib is loaded): an earlier version against this one
  *
  *  (a) fs.stat loops (loop-child.js): one fs.stat at a time, callback style and fs.promises.
  *      CPU µs per call (process.cpuUsage(): every thread of the child, the pool thread doing
@@ -42,7 +44,7 @@
  *        [--block-calls N] [--block-warmup N] [--work file|file+pbkdf2] [--rate R]
  *        [--seconds S] [--warmup-seconds S] [--windows N] [--window-ms MS] [--settle-ms MS]
  *        [--load-generator steady|autocannon] [--connections C] [--cpu N|none]
- *        [--load-cpu N|none]
+ *        [--load-cpu N|none] [--prior DIR]
  *
  * Sanity checks fail the run: the monitors counted exactly the calls made (loops) and about as
  * many requests as the server served (server), no HTTP errors.
@@ -117,6 +119,7 @@ const FLAGS = {
   '--load-cpu': flag.cpu('loadCpu', 'N|none', 'CPU the load generator is pinned to (default 1)'),
   '--quick': flag.on('quick', 'smoke test (explicit flags win)'),
   '--json': flag.string('json', 'FILE', 'also write every run and the summary as JSON'),
+  '--prior': flag.string('prior', 'DIR', 'add configuration prior: the monitor of the uvscope built in DIR (its lib/)'),
 };
 const USAGE = usageText('bench/requests.js', FLAGS);
 
@@ -129,7 +132,10 @@ function parseArgs(argv) {
   for (const name of opts.configs ?? []) {
     if (!Object.hasOwn(CONFIGS, name)) throw new Error(`unknown configuration ${name}; known: ${Object.keys(CONFIGS).join(', ')}`);
   }
-  opts.configs = [...new Set(['baseline', ...(opts.configs ?? Object.keys(CONFIGS))])];
+  const known = Object.keys(CONFIGS).filter((c) => c !== 'prior' || opts.prior);
+  opts.configs = [...new Set(['baseline', ...(opts.configs ?? known)])];
+  if (opts.configs.includes('prior') && !opts.prior) throw new Error('configuration prior needs --prior DIR');
+  if (opts.prior) opts.priorLib = path.resolve(opts.prior, 'lib');
   for (const part of opts.parts ?? []) {
     if (!PARTS.includes(part)) throw new Error(`unknown part ${part}; known: ${PARTS.join(', ')}`);
   }
@@ -150,7 +156,7 @@ function parseArgs(argv) {
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function runLoop(config, workload, mode, opts) {
-  const options = { config, workload, mode, calls: opts.calls, warmup: opts.warmup, pairs: opts.pairs, blockCalls: opts.blockCalls, blockWarmup: opts.blockWarmup };
+  const options = { config, workload, mode, calls: opts.calls, warmup: opts.warmup, pairs: opts.pairs, blockCalls: opts.blockCalls, blockWarmup: opts.blockWarmup, priorLib: opts.priorLib };
   return runChild(path.join(__dirname, 'loop-child.js'), options, { cpu: opts.cpu, label: `loop ${mode} ${config} ${workload}` });
 }
 
@@ -165,7 +171,7 @@ function checkServed(config, measured, opts) {
 
 /** One server: warm-up load, then the measured window (process) or windows (alternate), then the load generator's own account. */
 async function runServer(config, mode, opts, file) {
-  const server = spawnNode([path.join(__dirname, 'server-child.js'), JSON.stringify({ config, mode, file, work: opts.work, pbkdf2Iterations: PBKDF2_ITERATIONS })],
+  const server = spawnNode([path.join(__dirname, 'server-child.js'), JSON.stringify({ config, mode, file, work: opts.work, pbkdf2Iterations: PBKDF2_ITERATIONS, priorLib: opts.priorLib })],
     { cpu: opts.cpu, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = once(server, 'exit');
   try {

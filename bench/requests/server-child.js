@@ -10,14 +10,14 @@
 //                     the switch deoptimised runs slower until V8 optimises it again), and sends
 //                     them when done;
 //   'exit'.
-// Options (JSON argument): { config, mode, file, work, pbkdf2Iterations }.
+// Options (JSON argument): { config, mode, file, work, pbkdf2Iterations, priorLib }.
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
 const { startConfig } = require('./configs');
 
-const { config, mode, file, work, pbkdf2Iterations } = JSON.parse(process.argv[2]);
+const { config, mode, file, work, pbkdf2Iterations, priorLib } = JSON.parse(process.argv[2]);
 const salt = Buffer.from('uvscope-bench-salt');
 let served = 0;
 let errors = 0;
@@ -72,14 +72,14 @@ const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function alternate({ pairs, windowMs, settleMs }) {
   // One pair before measuring: the first switches compile and deoptimise what the configuration touches.
   for (const withConfig of [true, false]) {
-    const state = withConfig ? startConfig(config) : null;
+    const state = withConfig ? startConfig(config, priorLib) : null;
     await delay(windowMs + settleMs);
     state?.stop();
   }
   const windows = [];
   for (let pair = 0; pair < pairs; pair++) {
     for (const withConfig of pair % 2 ? [false, true] : [true, false]) {
-      const state = withConfig ? startConfig(config) : null;
+      const state = withConfig ? startConfig(config, priorLib) : null;
       await delay(settleMs);
       state?.monitor?.reset();
       const start = snapshot();
@@ -94,7 +94,7 @@ async function alternate({ pairs, windowMs, settleMs }) {
 }
 
 // Mode process: the configuration runs from the start, through the warm-up load.
-let running = mode === 'process' ? startConfig(config) : null;
+let running = mode === 'process' ? startConfig(config, priorLib) : null;
 let window = null;
 process.on('message', (message) => {
   if (message === 'begin') {
