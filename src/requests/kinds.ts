@@ -1,15 +1,9 @@
 /**
  * What a pool request of Node's own is: its kind (`fs.stat`, `dns.lookup`, `crypto.pbkdf2`,
- * `zlib`, ...) from the async_hooks resource type, refined by the resource's class where one
- * type covers several operations, and, for fs, by the binding function that made the request.
- *
- * fs operations: while at least one monitor wants them, each function of Node's fs binding (the
- * object `lib/fs.js` and `fs/promises` call through, reached with `process.binding('fs')`) is
- * replaced by a wrapper that names the operation for the synchronous extent of the call, so the
- * request's async_hooks `init`, which runs inside it, reads the name. The originals are put back
- * when the last user releases them (if nobody replaced them since). Where the binding cannot be
- * reached, or `--pending-deprecation` would make reaching it print a warning, fs requests are
- * all of kind `fs`.
+ * `zlib`, ...) from its async_hooks resource type (seen by a hook, or read from the resource
+ * with getProviderType()), refined by the resource's class where one type covers several
+ * operations; for fs, the operation is the name of the fs binding function that made the
+ * request (fs-requests.ts). Stateless.
  * @internal
  * @module
  */
@@ -72,84 +66,9 @@ const FS_OPERATION_ALIASES: Readonly<Record<string, string>> = {
   writeString: 'write',
   readBuffers: 'read',
   openFileHandle: 'open',
-  internalModuleStat: 'stat',
 };
 
-/** The fs operation being called right now on this thread (set by the binding wrappers). */
-let currentFsOperation: string | undefined;
-
-/** The fs operation whose binding call is running now, if fs operations are being named. */
-export function fsOperationNow(): string | undefined {
-  return currentFsOperation;
-}
-
-type AnyFunction = (...args: unknown[]) => unknown;
-let fsBindingUsers = 0;
-let wrapped: Array<{ name: string; original: AnyFunction; wrapper: AnyFunction }> = [];
-
-function fsBinding(): Record<string, unknown> | undefined {
-  const flags = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
-  // process.binding is deprecated (DEP0111, documentation-only) and not in @types/node.
-  const binding = (process as unknown as { binding?: (name: string) => unknown }).binding;
-  if (flags.includes('--pending-deprecation') || typeof binding !== 'function') return undefined;
-  try {
-    return binding.call(process, 'fs') as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Told of each call with its object arguments, among which fs callbacks pass their request object. */
-let onCall: ((argument: object, operation: string) => void) | undefined;
-
-function wrap(name: string, original: AnyFunction): AnyFunction {
-  const operation = FS_OPERATION_ALIASES[name] ?? name;
-  return function (this: unknown, ...args: unknown[]) {
-    if (onCall !== undefined) {
-      for (let i = args.length - 1; i >= 0; i--) {
-        const arg = args[i];
-        if (typeof arg === 'object' && arg !== null && !ArrayBuffer.isView(arg)) onCall(arg, operation);
-      }
-    }
-    const outer = currentFsOperation;
-    currentFsOperation = operation;
-    try {
-      return Reflect.apply(original, this, args);
-    } finally {
-      currentFsOperation = outer;
-    }
-  };
-}
-
-/**
- * Starts naming fs operations (reference counted; one `onBindingCall` per thread, the request
- * tracker's). Returns whether names are available. A request object made before the binding
- * call (fs callbacks: `new FSReqCallback()`, then `binding.stat(path, req)`) is among the
- * object arguments passed to `onBindingCall`; one made inside it (fs/promises) is named through fsOperationNow().
- */
-export function acquireFsOperationNames(onBindingCall: (argument: object, operation: string) => void): boolean {
-  onCall = onBindingCall;
-  if (fsBindingUsers++ > 0) return wrapped.length > 0;
-  const binding = fsBinding();
-  if (binding === undefined) return false;
-  for (const name of Object.keys(binding)) {
-    const original = binding[name];
-    // Constructors (FSReqCallback, FileHandle, StatWatcher) are left alone.
-    if (typeof original !== 'function' || /^[A-Z]/.test(name)) continue;
-    const wrapper = wrap(name, original as AnyFunction);
-    binding[name] = wrapper;
-    wrapped.push({ name, original: original as AnyFunction, wrapper });
-  }
-  return wrapped.length > 0;
-}
-
-/** Stops naming fs operations when the last user releases them. */
-export function releaseFsOperationNames(): void {
-  if (fsBindingUsers === 0 || --fsBindingUsers > 0) return;
-  const binding = fsBinding();
-  if (binding !== undefined) {
-    for (const { name, original, wrapper } of wrapped) if (binding[name] === wrapper) binding[name] = original;
-  }
-  wrapped = [];
-  onCall = undefined;
+/** The fs operation a function of Node's fs binding performs (`writeString` -> `write`). */
+export function fsOperationOf(bindingFunction: string): string {
+  return FS_OPERATION_ALIASES[bindingFunction] ?? bindingFunction;
 }

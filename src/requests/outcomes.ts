@@ -19,23 +19,28 @@
  */
 
 const CALLBACK_PROPERTIES = ['oncomplete', 'ondone', 'onerror'] as const;
+type CallbackProperty = (typeof CALLBACK_PROPERTIES)[number];
 type Callback = (...args: unknown[]) => unknown;
 /** Where each instance keeps its callback behind the trampoline. */
-const slots = Object.fromEntries(CALLBACK_PROPERTIES.map((p) => [p, Symbol.for(`uvscope.requestCallback.${p}`)]));
+export const CALLBACK_SLOTS = Object.fromEntries(CALLBACK_PROPERTIES.map((p) => [p, Symbol.for(`uvscope.requestCallback.${p}`)])) as Readonly<
+  Record<CallbackProperty, symbol>
+>;
+const slots = CALLBACK_SLOTS;
 /** Set on the request object by the trampoline: whether its callback reported a failure. */
 const kFailed = Symbol.for('uvscope.requestFailed');
 /** Set on a prototype once it has the accessors. */
 const kPatched = Symbol.for('uvscope.requestCallbackAccessors');
 /** Set on every copy's trampolines: one already on an instance is never moved behind another. */
-const kTrampoline = Symbol.for('uvscope.requestCallbackTrampoline');
+export const kTrampoline = Symbol.for('uvscope.requestCallbackTrampoline');
 type Holder = Record<symbol, unknown>;
 
 /** The prototype seen last (requests come in runs of one class): skips the property check. */
 let lastProto: object | null = null;
 
-const isFailure = (first: unknown) => first !== undefined && first !== null && first !== 0;
+/** Whether a completion callback's first argument reports a failure: an Error, or dns's non-zero status. */
+export const isFailure = (first: unknown) => first !== undefined && first !== null && first !== 0;
 
-function trampolineFor(property: string): Callback {
+function trampolineFor(property: CallbackProperty): Callback {
   const slot = slots[property];
   const trampoline = function (this: Holder, ...args: unknown[]) {
     this[kFailed] = isFailure(args[0]);

@@ -100,6 +100,20 @@ function timedStat(file: string): Promise<{ calledNs: bigint; callbackNs: bigint
   });
 }
 
+/** Runs a fixture of test/requests/fixtures in a child process; resolves with the JSON line it prints. */
+async function childJson(fixture: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<any> {
+  const child = spawn(process.execPath, [path.join(FIXTURES, fixture), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000 * SLOWDOWN);
+  const [status] = (await once(child, 'close')) as [number | null];
+  clearTimeout(timer);
+  expect({ status, stderr }).toEqual({ status: 0, stderr: '' });
+  return JSON.parse(stdout);
+}
+
 /** The value at quantile q by nearest rank, as the histogram defines its quantiles. */
 function nearestRank(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -484,10 +498,56 @@ describe('lifecycle', () => {
     expect(sameFunctions(fsBindingFunctions(), originals)).toBe(true);
   });
 
-  test('whether promise hooks run while monitoring: yes on Node 20 and 22, no on Node 26 (trackPromises: false)', () => {
-    const { promiseHooks } = monitor().stats();
-    if (NODE_MAJOR <= 22) expect(promiseHooks).toBe(true);
-    if (NODE_MAJOR >= 26) expect(promiseHooks).toBe(false);
+  test('no async_hooks by default; fsOperations: false brings in a hook (with promise hooks on Node 20 and 22) for every monitor of the thread until none runs', async () => {
+    const named = monitor();
+    expect(named.stats()).toMatchObject({ asyncHooks: false, promiseHooks: false, fsOperations: true });
+    // In flight through the wrappers when the hook comes in: settles once, for the monitor that saw it start.
+    const early = statCallback(__filename);
+    const plain = monitor({ fsOperations: false });
+    const hooked = plain.stats();
+    expect(hooked.asyncHooks).toBe(true);
+    if (NODE_MAJOR <= 22) expect(hooked.promiseHooks).toBe(true);
+    if (NODE_MAJOR >= 26) expect(hooked.promiseHooks).toBe(false);
+    expect(named.stats()).toMatchObject({ asyncHooks: true, fsOperations: true });
+    expect(await early).toBe('completed');
+    expect(await Promise.all([statCallback(__filename), outcomeOf(fs.promises.stat(MISSING))])).toEqual(['completed', 'failed']);
+    expect(counts(named.stats())).toEqual({ 'fs.stat': done(2, 1) });
+    expect(counts(plain.stats())).toEqual({ fs: done(1, 1) });
+
+    plain.stop();
+    expect(named.stats().asyncHooks).toBe(true);
+    await statCallback(__filename);
+    expect(counts(named.stats())).toEqual({ 'fs.stat': done(3, 1) });
+    named.stop();
+    // As of stop().
+    expect(named.stats().asyncHooks).toBe(true);
+
+    const next = monitor();
+    expect(next.stats()).toMatchObject({ asyncHooks: false, promiseHooks: false, fsOperations: true });
+    await statCallback(__filename);
+    expect(counts(next.stats())).toEqual({ 'fs.stat': done(1) });
+  });
+
+  test("Node's objects are as they were once the last monitor stops, for a second monitor too; a wrapper someone put over uvscope's meanwhile keeps working (child process)", async () => {
+    const r = await childJson('pool-requests-patches.js', [LIB]);
+    const once = { 'fs.stat': 1, 'dns.lookup': 1, 'crypto.pbkdf2': 1, 'crypto.digest': 1 };
+    for (const m of r.monitors) {
+      expect(m.outcomes).toEqual(repeat(5, () => 'completed'));
+      expect(m.counted).toMatchObject(once);
+      expect(m.counted.zlib).toBeGreaterThanOrEqual(1);
+      expect(m.whileRunning).toEqual(
+        expect.arrayContaining([
+          'fs.stat',
+          'FileHandle.prototype.close',
+          'GetAddrInfoReqWrap.prototype.oncomplete',
+          'AsyncWrap.prototype.ondone',
+          'PBKDF2Job.prototype.run',
+          'Zlib.prototype.write',
+        ]),
+      );
+      expect(m.afterStop).toEqual([]);
+    }
+    expect(r.stacked).toEqual({ stillTheirs: true, theirCalls: 4, countedUnderTheirs: { 'fs.stat': 3 }, afterAll: [] });
   });
 
   test('bad options: TypeError naming the option', () => {
@@ -558,5 +618,67 @@ describe('threads and channels', () => {
     await statCallback(__filename);
     expect(channel.records).toHaveLength(published);
     expect(counts(m.stats())).toEqual({ 'fs.stat': done(2, 2), 'dns.lookup': done(1), 'crypto.pbkdf2': done(1), 'uvscope.hash': done(1) });
+  });
+});
+
+describe("Node's behaviour with a monitor", () => {
+  test.each([{}, { fsOperations: false }])(
+    'fs, dns, node:crypto, webcrypto and zlib show their caller the same with a monitor (%j) as without: callback arguments and this, return values, errors at once and later, exceptions thrown by callbacks (child process)',
+    async (options) => {
+      const r = await childJson('pool-requests-transparency.js', [LIB, JSON.stringify(options)]);
+      expect(r.with).toEqual(r.without);
+      // Each callback's exception reached 'uncaughtException' as itself, after one call.
+      for (const name of Object.keys(r.without).filter((n) => n.startsWith('throw from'))) {
+        expect({ name, ...r.with[name] }).toEqual({ name, same: true, origin: 'uncaughtException', calls: 1 });
+      }
+      // Synchronous errors and synchronous jobs made no request; everything settled, none left in flight
+      // (also the lookup whose submission failed at once on Node 20 and 22, dns.promises.lookup('xn--zz.com')).
+      // The hook sees an FSReqCallback made before a bad argument throws (fs.stat(123) on Node 22+):
+      // that one stays in flight with fsOperations: false (docs/pool-requests.md).
+      const stats = r.stats as PoolRequestStats;
+      expect(stats.requests['dns.lookup'].inFlight).toBe(0);
+      if (options.fsOperations !== false) {
+        expect(stats.inFlight.now).toBe(0);
+        for (const [kind, s] of Object.entries(stats.requests)) expect({ kind, inFlight: s.inFlight }).toEqual({ kind, inFlight: 0 });
+      }
+      const stat = options.fsOperations === false ? undefined : stats.requests['fs.stat'];
+      if (stat) expect({ completed: stat.completed, failed: stat.failed }).toEqual({ completed: 2, failed: 2 });
+      expect(stats.requests['crypto.pbkdf2'].completed).toBe(2);
+    },
+  );
+
+  test(`a '${POOL_REQUEST_CHANNEL}' subscriber that makes fs requests and stops the monitor, from inside a request's completion`, async () => {
+    const originals = fsBindingFunctions();
+    const m = monitor();
+    const seen: string[] = [];
+    const nested: Array<Promise<Outcome>> = [];
+    const onRecord = (message: unknown) => {
+      seen.push((message as PoolRequestRecord).kind);
+      if (seen.length === 1) {
+        nested.push(statCallback(__filename), outcomeOf(fs.promises.stat(MISSING)));
+        m.stop();
+      }
+    };
+    diagnosticsChannel.subscribe(POOL_REQUEST_CHANNEL, onRecord);
+    let calls = 0;
+    try {
+      const outcome = await new Promise<Outcome>((resolve) =>
+        fs.stat(__filename, (error) => {
+          calls++;
+          resolve(error ? 'failed' : 'completed');
+        }),
+      );
+      expect(outcome).toBe('completed');
+      expect(await Promise.all(nested)).toEqual(['completed', 'failed']);
+    } finally {
+      diagnosticsChannel.unsubscribe(POOL_REQUEST_CHANNEL, onRecord);
+    }
+    expect(calls).toBe(1);
+    // The nested requests started while it ran; it stopped before they settled: counted in flight until stop, never settled.
+    expect(seen).toEqual(['fs.stat']);
+    expect(counts(m.stats())).toEqual({ 'fs.stat': { completed: 1, failed: 0, cancelled: 0, inFlight: 2 } });
+    expect(sameFunctions(fsBindingFunctions(), originals)).toBe(true);
+    await statCallback(__filename);
+    expect(seen).toEqual(['fs.stat']);
   });
 });
