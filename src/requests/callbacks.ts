@@ -11,7 +11,8 @@
  * (outcomes.ts: the getter returns a shared trampoline, marked with a registered symbol, that
  * calls the callback kept under a registered slot symbol), the callback is taken from, and put
  * back into, that slot instead: taking the shared trampoline itself as the callback would make
- * the two trampolines call each other forever. Stateless.
+ * the two trampolines call each other forever. Also here: what counts as a failure, the first
+ * argument (an Error, or dns's non-zero status), as outcomes.ts reads it. Stateless.
  * @internal
  * @module
  */

@@ -63,13 +63,13 @@ let discovery: Patch | null | undefined;
 let subtlePatches: Patch[] | undefined;
 let subtleWindowsNeeded = true;
 
-function jobTrampoline(this: Holder, ...args: unknown[]): unknown {
+function jobTrampoline(this: Holder): unknown {
   const request = this[kRequest];
   if (request === undefined) return undefined;
   this[kRequest] = undefined;
   restoreOndone(this, request);
-  recorder!.settle(request, isFailure(args[0]));
-  return Reflect.apply(request.callback!, this, args);
+  recorder!.settle(request, isFailure(arguments[0]));
+  return Reflect.apply(request.callback!, this, arguments);
 }
 
 function untrack(job: Holder, request: TrackedRequest, diverted: boolean): void {

@@ -1,5 +1,7 @@
 /**
- * Whether a pool request of Node's own failed. Node hands a request's result to the callback it
+ * Whether a pool request of Node's own failed, for the hook source (hook-source.ts; the wrapper
+ * source sees each callback's arguments through its own trampolines, callbacks.ts, which also
+ * know this file's registered names). Node hands a request's result to the callback it
  * reads from the request object when the request completes (`oncomplete` for fs and dns,
  * `ondone` for crypto jobs, `onerror` for zlib). Between async_hooks' `before` and `after` of
  * the request, uvscope needs to see that callback's first argument: an Error, or dns's non-zero

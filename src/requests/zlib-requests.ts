@@ -28,24 +28,24 @@ let recorder: RequestRecorder | undefined;
 let patches: Patch[] | undefined;
 
 /** A write completed: the handle calls this in place of the function its init() was given. */
-function writeTrampoline(this: Holder, ...args: unknown[]): unknown {
+function writeTrampoline(this: Holder): unknown {
   const request = this[kRequest];
   if (request !== undefined) {
     this[kRequest] = undefined;
     restoreOnerror(this, request);
     recorder!.settle(request, false);
   }
-  return Reflect.apply(this[kCallback]!, this, args);
+  return Reflect.apply(this[kCallback]!, this, arguments);
 }
 
 /** A write failed: the handle calls this as its `onerror`. */
-function errorTrampoline(this: Holder, ...args: unknown[]): unknown {
+function errorTrampoline(this: Holder): unknown {
   const request = this[kRequest];
   if (request === undefined) return undefined;
   this[kRequest] = undefined;
   restoreOnerror(this, request);
   recorder!.settle(request, true);
-  return Reflect.apply(request.callback!, this, args);
+  return Reflect.apply(request.callback!, this, arguments);
 }
 
 function wrapInit(init: AnyFunction): AnyFunction {
@@ -62,16 +62,16 @@ function wrapInit(init: AnyFunction): AnyFunction {
 }
 
 function wrapWrite(write: AnyFunction): AnyFunction {
-  return likeOriginal(function (this: Holder, ...args: unknown[]) {
-    if (!active || this[kCallback] === undefined || this[kRequest] !== undefined) return Reflect.apply(write, this, args);
+  return likeOriginal(function (this: Holder) {
+    if (!active || this[kCallback] === undefined || this[kRequest] !== undefined) return Reflect.apply(write, this, arguments);
     const rec = recorder!;
     const request = rec.create('zlib', ZLIB_KIND);
     // Without an onerror a failure could not be seen, nor the request settled.
-    if (!divertOnerror(this, errorTrampoline, request)) return Reflect.apply(write, this, args);
+    if (!divertOnerror(this, errorTrampoline, request)) return Reflect.apply(write, this, arguments);
     this[kRequest] = request;
     let result: unknown;
     try {
-      result = Reflect.apply(write, this, args);
+      result = Reflect.apply(write, this, arguments);
     } catch (error) {
       if (this[kRequest] === request) {
         this[kRequest] = undefined;
