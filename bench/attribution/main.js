@@ -54,9 +54,9 @@ const CONTENDERS = ['uvscope', 'sentry'];
 const PARTS = ['attribution', 'cost'];
 const DEFAULTS = {
   rounds: 3, blocks: 20, blockMs: 400, thresholdMs: 100, rate: 200, connections: 10, gapMs: 300, warmupMs: 1500, settleMs: 600,
-  costRounds: 8, costRate: 800, costConnections: 10, costSeconds: 5, costWarmupSeconds: 2, altPairs: 20, altSeconds: 2,
+  costRounds: 8, costRate: 800, costConnections: 10, costSeconds: 5, costWarmupSeconds: 2, altPairs: 60, altWindowMs: 500,
 };
-const QUICK = { rounds: 1, blocks: 10, blockMs: 300, warmupMs: 1000, costRounds: 2, costSeconds: 2, costWarmupSeconds: 1, altPairs: 3, altSeconds: 1 };
+const QUICK = { rounds: 1, blocks: 10, blockMs: 300, warmupMs: 1000, costRounds: 2, costSeconds: 2, costWarmupSeconds: 1, altPairs: 4, altWindowMs: 300 };
 
 // ---------------------------------------------------------------------------------------
 // Arguments
@@ -74,13 +74,13 @@ const FLAGS = {
   '--rate': flag.int('rate', 1, 'R', `(a) background load, requests per second (default ${DEFAULTS.rate})`),
   '--connections': flag.int('connections', 1, 'C', `(a) background load connections (default ${DEFAULTS.connections})`),
   '--gap-ms': flag.int('gapMs', 0, 'G', `(a) gap before each block: G plus up to the threshold, at random (default ${DEFAULTS.gapMs})`),
-  '--cost-rounds': flag.int('costRounds', 1, 'R', `(b) rounds; each runs every configuration (default ${DEFAULTS.costRounds}, --quick ${QUICK.costRounds})`),
+  '--cost-rounds': flag.int('costRounds', 0, 'R', `(b) rounds; each runs every configuration in a server of its own (default ${DEFAULTS.costRounds}, --quick ${QUICK.costRounds}; 0 skips)`),
   '--cost-rate': flag.int('costRate', 1, 'R', `(b) requests per second (default ${DEFAULTS.costRate})`),
   '--cost-connections': flag.int('costConnections', 1, 'C', `(b) connections (default ${DEFAULTS.costConnections})`),
   '--cost-seconds': flag.int('costSeconds', 1, 'S', `(b) measured window (default ${DEFAULTS.costSeconds}, --quick ${QUICK.costSeconds})`),
   '--cost-warmup-seconds': flag.int('costWarmupSeconds', 0, 'S', `(b) load before the window (default ${DEFAULTS.costWarmupSeconds})`),
   '--alt-pairs': flag.int('altPairs', 0, 'P', `(b) pairs of windows, tracker off and on, in one server (default ${DEFAULTS.altPairs}, --quick ${QUICK.altPairs}; 0 skips)`),
-  '--alt-seconds': flag.int('altSeconds', 1, 'S', `(b) length of each of those windows (default ${DEFAULTS.altSeconds}, --quick ${QUICK.altSeconds})`),
+  '--alt-window-ms': flag.int('altWindowMs', 50, 'MS', `(b) length of each of those windows (default ${DEFAULTS.altWindowMs}, --quick ${QUICK.altWindowMs})`),
   '--cost-cpu-prof': flag.string('costCpuProf', 'DIR', '(b) each server writes a V8 CPU profile (--cpu-prof, every 100 µs) into DIR: to see where the time goes'),
   '--cpu': flag.cpu('cpu', 'N|none', '(b) CPU the server is pinned to (default 0)'),
   '--load-cpu': flag.cpu('loadCpu', 'N|none', '(b) CPU the load generator is pinned to (default 1)'),
@@ -196,12 +196,9 @@ async function attributionPart(opts, meta) {
 // ---------------------------------------------------------------------------------------
 // (b) cost
 
-async function costPart(opts) {
-  for (const cpu of [opts.cpu, opts.loadCpu]) {
-    if (cpu !== null && !affinity.canPin(cpu)) throw new Error(`cannot pin to CPU ${cpu} (taskset -c ${cpu} failed); use --cpu/--load-cpu none`);
-  }
+/** (b) in a server per configuration: pushes the runs and the report's lines; the summary. */
+async function processRounds(opts, runs, out) {
   const configs = Object.keys(COST_CONFIGS);
-  const runs = [];
   for (let round = 0; round < opts.costRounds; round++) {
     for (const config of rotate(configs, round)) {
       const result = await runCost(config, opts);
@@ -224,7 +221,6 @@ async function costPart(opts) {
     };
   });
   const requests = summary.find((s) => s.config === 'requests');
-  const out = [];
   out.push(`(b) Cost of request tracking: node:http answering a small JSON document at ${opts.costRate} req/s over ${opts.costConnections} connections ` +
     `(${runs[0]?.load.generator}); server pinned to CPU ${opts.cpu ?? 'none'}, load generator to CPU ${opts.loadCpu ?? 'none'}; ` +
     `${opts.costSeconds} s measured after ${opts.costWarmupSeconds} s, ${opts.costRounds} round(s), configurations rotated.`);
@@ -239,10 +235,21 @@ async function costPart(opts) {
     out.push(`Target (issue #25): requests on <= 1.03x the watchdog alone: ${r.median.toFixed(3)} (per round ${r.min.toFixed(3)}-${r.max.toFixed(3)}): ` +
       `${r.median <= 1.03 ? 'met' : 'MISSED'}`);
   }
+  return summary;
+}
+
+async function costPart(opts) {
+  for (const cpu of [opts.cpu, opts.loadCpu]) {
+    if (cpu !== null && !affinity.canPin(cpu)) throw new Error(`cannot pin to CPU ${cpu} (taskset -c ${cpu} failed); use --cpu/--load-cpu none`);
+  }
+  const out = [];
+  let summary = null;
+  const runs = [];
+  if (opts.costRounds > 0) summary = await processRounds(opts, runs, out);
   let alternating = null;
   if (opts.altPairs > 0) {
     alternating = await runAlternating(opts);
-    out.push('');
+    if (out.length) out.push('');
     out.push(alternatingText(alternating, opts));
   }
   return { text: out.join('\n'), summary, runs, alternating };
