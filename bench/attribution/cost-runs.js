@@ -1,6 +1,6 @@
 'use strict';
 // Part (b) of bench/attribution.js, the runs: one configuration's server (cost-server-child.js,
-// pinned to opts.cpu) driven at a fixed rate by autocannon (load-child.js, pinned to
+// pinned to opts.cpu) driven at a fixed, evenly spaced rate (load-child.js 'steady', pinned to
 // opts.loadCpu); after a warm-up, the server's CPU time over a measured window per request
 // served (with opts.costCpuProf, each server writes a V8 CPU profile there: where the time
 // goes, not for the figures). No state beyond a run.
@@ -24,7 +24,7 @@ async function runCost(config, opts) {
   try {
     const { port } = await server.next('listening');
     load = startIpcChild(path.join(__dirname, 'load-child.js'),
-      { url: `http://127.0.0.1:${port}/`, rate: opts.costRate, connections: opts.costConnections }, { cpu: opts.loadCpu, label: 'load' });
+      { url: `http://127.0.0.1:${port}/`, rate: opts.costRate, connections: opts.costConnections, generator: 'steady' }, { cpu: opts.loadCpu, label: 'load' });
     await load.next('started');
     await delay(opts.costWarmupSeconds * 1000);
     server.send('begin');
@@ -52,9 +52,10 @@ async function runCost(config, opts) {
 
 /**
  * The tracker switched on and off in one server (config 'alternate': the watchdog alone runs
- * throughout): after the warm-up, opts.altPairs pairs of windows of opts.altSeconds, off then
- * on in even pairs, on then off in odd ones (so a drift over the run weighs on both alike).
- * Resolves with every window: { pair, on, cpuUsPerRequest, requests, seconds }.
+ * throughout): after the warm-up, opts.altPairs pairs of windows of opts.altWindowMs, off then
+ * on in even pairs, on then off in odd ones (so a drift over the run weighs on both alike;
+ * short windows side by side share the vCPU's speed of the moment, which drifts over seconds
+ * here). Resolves with every window: { pair, on, cpuUsPerRequest, requests, seconds }.
  */
 async function runAlternating(opts) {
   const server = startIpcChild(path.join(__dirname, 'cost-server-child.js'), { config: 'alternate' }, { cpu: opts.cpu, label: 'cost server (alternate)' });
@@ -62,7 +63,7 @@ async function runAlternating(opts) {
   try {
     const { port } = await server.next('listening');
     load = startIpcChild(path.join(__dirname, 'load-child.js'),
-      { url: `http://127.0.0.1:${port}/`, rate: opts.costRate, connections: opts.costConnections }, { cpu: opts.loadCpu, label: 'load' });
+      { url: `http://127.0.0.1:${port}/`, rate: opts.costRate, connections: opts.costConnections, generator: 'steady' }, { cpu: opts.loadCpu, label: 'load' });
     await load.next('started');
     await delay(opts.costWarmupSeconds * 1000);
     const windows = [];
@@ -70,9 +71,9 @@ async function runAlternating(opts) {
       for (const on of pair % 2 ? [true, false] : [false, true]) {
         server.send(on ? 'track on' : 'track off');
         await server.next('tracking');
-        await delay(100); // requests that began before the switch end
+        await delay(20); // requests that began before the switch end
         server.send('begin');
-        await delay(opts.altSeconds * 1000);
+        await delay(opts.altWindowMs);
         server.send('end');
         const w = await server.next('window');
         if (w.tracking !== on) fail(`alternate: the tracker is ${w.tracking ? '' : 'not '}subscribed in a window meant to be ${on ? 'on' : 'off'}`);

@@ -22,7 +22,12 @@
  *     --load-cpu: no watchdog / watchdog with requests: false / watchdog with requests on; the
  *     server's CPU time (process.cpuUsage(), all threads) per request over a measured window.
  *     Each round runs every configuration once in a rotated order; ratios against the same
- *     round's watchdog-alone run, medians and ranges across rounds.
+ *     round's watchdog-alone run, medians and ranges across rounds. Then the same server with
+ *     the watchdog alone and the tracker switched on and off between short windows, side by
+ *     side (the vCPUs' speed here drifts over seconds).
+ * (c) tracker (tracker-child.js): ns the tracker adds to one request, without network or
+ *     scheduler: a ServerResponse made, the request-start channel published, 'close' emitted,
+ *     the tracker on and off alternately; pinned to --cpu.
  *
  *   node bench/attribution.js [--parts attribution,cost] [--quick] [--json FILE] ...
  *   (--help lists every flag; run it with another node, e.g. Node 24, to measure that Node:
@@ -51,18 +56,19 @@ const { scoreRun } = require('./score');
 const { summarizeAttribution, attributionTable, attributionGoals, costTable, alternatingText } = require('./report');
 
 const CONTENDERS = ['uvscope', 'sentry'];
-const PARTS = ['attribution', 'cost'];
+const PARTS = ['attribution', 'cost', 'tracker'];
 const DEFAULTS = {
   rounds: 3, blocks: 20, blockMs: 400, thresholdMs: 100, rate: 200, connections: 10, gapMs: 300, warmupMs: 1500, settleMs: 600,
-  costRounds: 8, costRate: 800, costConnections: 10, costSeconds: 5, costWarmupSeconds: 2, altPairs: 20, altSeconds: 2,
+  costRounds: 8, costRate: 800, costConnections: 10, costSeconds: 5, costWarmupSeconds: 2, altPairs: 60, altWindowMs: 500,
+  trackerRequests: 100_000, trackerReps: 9,
 };
-const QUICK = { rounds: 1, blocks: 10, blockMs: 300, warmupMs: 1000, costRounds: 2, costSeconds: 2, costWarmupSeconds: 1, altPairs: 3, altSeconds: 1 };
+const QUICK = { rounds: 1, blocks: 10, blockMs: 300, warmupMs: 1000, costRounds: 2, costSeconds: 2, costWarmupSeconds: 1, altPairs: 4, altWindowMs: 300, trackerRequests: 20_000, trackerReps: 3 };
 
 // ---------------------------------------------------------------------------------------
 // Arguments
 
 const FLAGS = {
-  '--parts': flag.list('parts', 'a,b', `attribution and/or cost (default both)`),
+  '--parts': flag.list('parts', 'a,b', `attribution, cost, tracker (default all)`),
   '--quick': flag.on('quick', 'smoke test: 1 round of 10 blocks of 300 ms, 2 cost rounds of 2 s (explicit flags win)'),
   '--json': flag.string('json', 'FILE', 'also write every run and the summary as JSON'),
   '--contenders': flag.list('contenders', 'a,b', `(a) contenders (default ${CONTENDERS.join(',')})`),
@@ -74,15 +80,17 @@ const FLAGS = {
   '--rate': flag.int('rate', 1, 'R', `(a) background load, requests per second (default ${DEFAULTS.rate})`),
   '--connections': flag.int('connections', 1, 'C', `(a) background load connections (default ${DEFAULTS.connections})`),
   '--gap-ms': flag.int('gapMs', 0, 'G', `(a) gap before each block: G plus up to the threshold, at random (default ${DEFAULTS.gapMs})`),
-  '--cost-rounds': flag.int('costRounds', 1, 'R', `(b) rounds; each runs every configuration (default ${DEFAULTS.costRounds}, --quick ${QUICK.costRounds})`),
+  '--cost-rounds': flag.int('costRounds', 0, 'R', `(b) rounds; each runs every configuration in a server of its own (default ${DEFAULTS.costRounds}, --quick ${QUICK.costRounds}; 0 skips)`),
   '--cost-rate': flag.int('costRate', 1, 'R', `(b) requests per second (default ${DEFAULTS.costRate})`),
   '--cost-connections': flag.int('costConnections', 1, 'C', `(b) connections (default ${DEFAULTS.costConnections})`),
   '--cost-seconds': flag.int('costSeconds', 1, 'S', `(b) measured window (default ${DEFAULTS.costSeconds}, --quick ${QUICK.costSeconds})`),
   '--cost-warmup-seconds': flag.int('costWarmupSeconds', 0, 'S', `(b) load before the window (default ${DEFAULTS.costWarmupSeconds})`),
   '--alt-pairs': flag.int('altPairs', 0, 'P', `(b) pairs of windows, tracker off and on, in one server (default ${DEFAULTS.altPairs}, --quick ${QUICK.altPairs}; 0 skips)`),
-  '--alt-seconds': flag.int('altSeconds', 1, 'S', `(b) length of each of those windows (default ${DEFAULTS.altSeconds}, --quick ${QUICK.altSeconds})`),
+  '--alt-window-ms': flag.int('altWindowMs', 50, 'MS', `(b) length of each of those windows (default ${DEFAULTS.altWindowMs}, --quick ${QUICK.altWindowMs})`),
+  '--tracker-requests': flag.int('trackerRequests', 1, 'N', `(c) simulated requests per rep (default ${DEFAULTS.trackerRequests})`),
+  '--tracker-reps': flag.int('trackerReps', 1, 'N', `(c) reps, tracker off and on each (default ${DEFAULTS.trackerReps})`),
   '--cost-cpu-prof': flag.string('costCpuProf', 'DIR', '(b) each server writes a V8 CPU profile (--cpu-prof, every 100 µs) into DIR: to see where the time goes'),
-  '--cpu': flag.cpu('cpu', 'N|none', '(b) CPU the server is pinned to (default 0)'),
+  '--cpu': flag.cpu('cpu', 'N|none', '(b, c) CPU the server (c: the child) is pinned to (default 0)'),
   '--load-cpu': flag.cpu('loadCpu', 'N|none', '(b) CPU the load generator is pinned to (default 1)'),
 };
 const USAGE = usageText('bench/attribution.js', FLAGS);
@@ -196,12 +204,9 @@ async function attributionPart(opts, meta) {
 // ---------------------------------------------------------------------------------------
 // (b) cost
 
-async function costPart(opts) {
-  for (const cpu of [opts.cpu, opts.loadCpu]) {
-    if (cpu !== null && !affinity.canPin(cpu)) throw new Error(`cannot pin to CPU ${cpu} (taskset -c ${cpu} failed); use --cpu/--load-cpu none`);
-  }
+/** (b) in a server per configuration: pushes the runs and the report's lines; the summary. */
+async function processRounds(opts, runs, out) {
   const configs = Object.keys(COST_CONFIGS);
-  const runs = [];
   for (let round = 0; round < opts.costRounds; round++) {
     for (const config of rotate(configs, round)) {
       const result = await runCost(config, opts);
@@ -224,7 +229,6 @@ async function costPart(opts) {
     };
   });
   const requests = summary.find((s) => s.config === 'requests');
-  const out = [];
   out.push(`(b) Cost of request tracking: node:http answering a small JSON document at ${opts.costRate} req/s over ${opts.costConnections} connections ` +
     `(${runs[0]?.load.generator}); server pinned to CPU ${opts.cpu ?? 'none'}, load generator to CPU ${opts.loadCpu ?? 'none'}; ` +
     `${opts.costSeconds} s measured after ${opts.costWarmupSeconds} s, ${opts.costRounds} round(s), configurations rotated.`);
@@ -239,14 +243,42 @@ async function costPart(opts) {
     out.push(`Target (issue #25): requests on <= 1.03x the watchdog alone: ${r.median.toFixed(3)} (per round ${r.min.toFixed(3)}-${r.max.toFixed(3)}): ` +
       `${r.median <= 1.03 ? 'met' : 'MISSED'}`);
   }
+  return summary;
+}
+
+async function costPart(opts) {
+  for (const cpu of [opts.cpu, opts.loadCpu]) {
+    if (cpu !== null && !affinity.canPin(cpu)) throw new Error(`cannot pin to CPU ${cpu} (taskset -c ${cpu} failed); use --cpu/--load-cpu none`);
+  }
+  const out = [];
+  let summary = null;
+  const runs = [];
+  if (opts.costRounds > 0) summary = await processRounds(opts, runs, out);
   let alternating = null;
   if (opts.altPairs > 0) {
     alternating = await runAlternating(opts);
-    out.push('');
+    if (out.length) out.push('');
     out.push(alternatingText(alternating, opts));
   }
   return { text: out.join('\n'), summary, runs, alternating };
 }
+
+// ---------------------------------------------------------------------------------------
+// (c) tracker, in ns
+
+async function trackerPart(opts) {
+  const r = await runChild(path.join(__dirname, 'tracker-child.js'), { requests: opts.trackerRequests, reps: opts.trackerReps }, { cpu: opts.cpu, label: 'tracker' });
+  const added = r.on.map((on, i) => on - r.off[i]);
+  const text = [
+    `(c) The request tracker per request, in process (a ServerResponse made, http.server.request.start published, 'close' emitted; ` +
+      `${opts.trackerRequests} requests a rep, ${opts.trackerReps} reps each way, alternating; pinned to CPU ${opts.cpu ?? 'none'}):`,
+    `  tracker off ${fmtNs(r.offNs)} ns/request, on ${fmtNs(r.onNs)} ns/request: the tracker adds ${fmtNs(r.onNs - r.offNs)} ns ` +
+      `(per rep ${fmtNs(statsLib.min(added))}-${fmtNs(statsLib.max(added))})`,
+  ].join('\n');
+  return { text, ...r };
+}
+
+const fmtNs = (ns) => ns.toFixed(0);
 
 // ---------------------------------------------------------------------------------------
 // Parent
@@ -266,6 +298,10 @@ async function run(opts) {
   if (opts.parts.includes('cost')) {
     result.cost = await costPart(opts);
     texts.push(result.cost.text);
+  }
+  if (opts.parts.includes('tracker')) {
+    result.tracker = await trackerPart(opts);
+    texts.push(result.tracker.text);
   }
   meta.totalMs = Date.now() - started;
   meta.loadAfter = loadLine();

@@ -121,7 +121,7 @@ function alternatingText({ windows, load }, opts) {
   const ratio = statsLib.median(pairs);
   return [
     `In one server (the watchdog alone throughout; the request tracker switched on and off between windows, ${opts.altPairs} pairs of ` +
-      `${opts.altSeconds} s, off-on then on-off; ${load.generator}, client p99 ${fmt(load.latencyP99Ms, 1)} ms):`,
+      `${opts.altWindowMs} ms, off-on then on-off; ${load.generator}, client p99 ${fmt(load.latencyP99Ms, 1)} ms):`,
     renderTable(['tracker', 'server cpu µs/req', 'range', 'windows'], [
       ['off', fmt(statsLib.median(off), 2), `${fmt(statsLib.min(off), 2)}-${fmt(statsLib.max(off), 2)}`, String(off.length)],
       ['on', fmt(statsLib.median(on), 2), `${fmt(statsLib.min(on), 2)}-${fmt(statsLib.max(on), 2)}`, String(on.length)],
