@@ -51,7 +51,7 @@ export interface UvMetricProducerOptions extends UvOpenTelemetryOptions {
   buckets?: UvBuckets;
   /**
    * Also count Node's own thread pool requests (fs, dns.lookup, node:crypto, zlib) through a
-   * dedicated `monitorPoolRequests()` (an async_hooks hook; its cost is in docs/pool-requests.md):
+   * dedicated `monitorPoolRequests()` (no async_hooks by default; its cost is in docs/pool-requests.md):
    * `uvscope.threadpool.requests` (counter, `{request}`, attributes
    * `uvscope.threadpool.request.kind` and `uvscope.threadpool.request.outcome` = `completed` |
    * `failed`), `uvscope.threadpool.request.duration` (histogram, `s`: submission to callback),

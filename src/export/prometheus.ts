@@ -93,8 +93,8 @@ export interface UvPrometheusOptions {
   quantiles?: boolean | SlidingWindowOptions;
   /**
    * Also count Node's own thread pool requests (fs, dns.lookup, node:crypto, zlib) by kind,
-   * through a dedicated `monitorPoolRequests()` (an async_hooks hook; see its cost in the
-   * guide, docs/pool-requests.md): `uvscope_threadpool_requests_total{kind, outcome}`,
+   * through a dedicated `monitorPoolRequests()` (wrappers of Node's internal request functions, no
+   * async_hooks by default; see its cost in the guide, docs/pool-requests.md): `uvscope_threadpool_requests_total{kind, outcome}`,
    * `uvscope_threadpool_request_seconds{kind}` (submission to callback) and
    * `uvscope_threadpool_requests_in_flight`. Default `false`.
    */
