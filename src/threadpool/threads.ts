@@ -165,8 +165,15 @@ export function monitorThreadsOn(queue: NativeWorkQueue, options: PoolThreadMoni
         const base = baselines.get(t.tid);
         if (!base) continue;
         const windowNs = Number(now - base.atNs);
-        const cpuNs = Math.max(0, t.cpuNs - base.cpuNs);
-        const runQueueWaitNs = Math.max(0, (t.runQueueWaitNs ?? 0) - base.runQueueWaitNs);
+        let cpuNs = Math.max(0, t.cpuNs - base.cpuNs);
+        let runQueueWaitNs = Math.max(0, (t.runQueueWaitNs ?? 0) - base.runQueueWaitNs);
+        // The kernel charges a run-queue wait when the thread gets its CPU, and CPU time at ticks:
+        // a wait begun before the window can land in it. A thread's time never exceeds its window.
+        const overshoot = (cpuNs + runQueueWaitNs) / windowNs;
+        if (overshoot > 1) {
+          cpuNs /= overshoot;
+          runQueueWaitNs /= overshoot;
+        }
         threads.push({ tid: t.tid, cpuNs, runQueueWaitNs, windowNs });
         cpuSum += cpuNs;
         waitSum += runQueueWaitNs;
