@@ -89,7 +89,7 @@ const FLAGS = {
   '--alt-window-ms': flag.int('altWindowMs', 50, 'MS', `(b) length of each of those windows (default ${DEFAULTS.altWindowMs}, --quick ${QUICK.altWindowMs})`),
   '--tracker-requests': flag.int('trackerRequests', 1, 'N', `(c) simulated requests per rep (default ${DEFAULTS.trackerRequests})`),
   '--tracker-reps': flag.int('trackerReps', 1, 'N', `(c) reps, tracker off and on each (default ${DEFAULTS.trackerReps})`),
-  '--cost-cpu-prof': flag.string('costCpuProf', 'DIR', '(b) each server writes a V8 CPU profile (--cpu-prof, every 100 µs) into DIR: to see where the time goes'),
+  '--cost-cpu-prof': flag.string('costCpuProf', 'DIR', '(b) each server writes a V8 CPU profile (--cpu-prof, every 50 µs) into DIR: to see where the time goes'),
   '--cpu': flag.cpu('cpu', 'N|none', '(b, c) CPU the server (c: the child) is pinned to (default 0)'),
   '--load-cpu': flag.cpu('loadCpu', 'N|none', '(b) CPU the load generator is pinned to (default 1)'),
 };
