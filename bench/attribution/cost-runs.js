@@ -18,7 +18,7 @@ const COST_CONFIGS = {
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function runCost(config, opts) {
-  const execArgv = opts.costCpuProf ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${opts.costCpuProf}`, `--cpu-prof-name=${config}-${Date.now()}.cpuprofile`] : [];
+  const execArgv = opts.costCpuProf ? ['--cpu-prof', '--cpu-prof-interval=50', `--cpu-prof-dir=${opts.costCpuProf}`, `--cpu-prof-name=${config}-${Date.now()}.cpuprofile`] : [];
   const server = startIpcChild(path.join(__dirname, 'cost-server-child.js'), { config }, { cpu: opts.cpu, label: `cost server (${config})`, execArgv });
   let load;
   try {

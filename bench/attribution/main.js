@@ -12,14 +12,14 @@
  *     request of its own with a unique URL, after a random gap: regex, json, pbkdf2 (on CPU),
  *     atomics, fifo (waiting), each about --block-ms long (the CPU ones calibrated here first,
  *     calibrate-child.js). Each block is scored from the contender's live reports: named live
- *     (a report naming the block's URL was in the watcher thread's hands before the block
- *     ended), named by the end (uvscope: or its stall's late stack; Sentry: its capture,
+ *     (a report naming the block's URL was in the watcher thread's hands at least 10 ms before
+ *     the block ended), named by the end (uvscope: or its stall's late stack; Sentry: its capture,
  *     whenever it returned), misnamed, classified as on CPU or waiting (uvscope's cpuNs /
  *     elapsedNs > 0.5; Sentry has no such figure), first-report latency past the threshold.
  *     The rounds rotate the contender order and the block order.
  * (b) cost (cost-runs.js, cost-server-child.js). A node:http server answering a small JSON
- *     document at a fixed rate (autocannon), pinned to --cpu, the load generator to
- *     --load-cpu: no watchdog / watchdog with requests: false / watchdog with requests on; the
+ *     document at a fixed, evenly spaced rate (load-child.js 'steady'), pinned to --cpu, the
+ *     load generator to --load-cpu: no watchdog / watchdog with requests: false / watchdog with requests on; the
  *     server's CPU time (process.cpuUsage(), all threads) per request over a measured window.
  *     Each round runs every configuration once in a rotated order; ratios against the same
  *     round's watchdog-alone run, medians and ranges across rounds. Then the same server with
@@ -29,7 +29,7 @@
  *     scheduler: a ServerResponse made, the request-start channel published, 'close' emitted,
  *     the tracker on and off alternately; pinned to --cpu.
  *
- *   node bench/attribution.js [--parts attribution,cost] [--quick] [--json FILE] ...
+ *   node bench/attribution.js [--parts attribution,cost,tracker] [--quick] [--json FILE] ...
  *   (--help lists every flag; run it with another node, e.g. Node 24, to measure that Node:
  *    "$(bash scripts/node-matrix.sh --node-path 24)" bench/attribution.js, after
  *    node scripts/build-stack.js --node <that path>)
@@ -89,7 +89,7 @@ const FLAGS = {
   '--alt-window-ms': flag.int('altWindowMs', 50, 'MS', `(b) length of each of those windows (default ${DEFAULTS.altWindowMs}, --quick ${QUICK.altWindowMs})`),
   '--tracker-requests': flag.int('trackerRequests', 1, 'N', `(c) simulated requests per rep (default ${DEFAULTS.trackerRequests})`),
   '--tracker-reps': flag.int('trackerReps', 1, 'N', `(c) reps, tracker off and on each (default ${DEFAULTS.trackerReps})`),
-  '--cost-cpu-prof': flag.string('costCpuProf', 'DIR', '(b) each server writes a V8 CPU profile (--cpu-prof, every 100 µs) into DIR: to see where the time goes'),
+  '--cost-cpu-prof': flag.string('costCpuProf', 'DIR', '(b) each server writes a V8 CPU profile (--cpu-prof, every 50 µs) into DIR: to see where the time goes'),
   '--cpu': flag.cpu('cpu', 'N|none', '(b, c) CPU the server (c: the child) is pinned to (default 0)'),
   '--load-cpu': flag.cpu('loadCpu', 'N|none', '(b) CPU the load generator is pinned to (default 1)'),
 };
