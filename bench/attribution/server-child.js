@@ -5,7 +5,7 @@
  *
  *   uvscope  new StallWatchdog({ thresholdMs, context: { storage, fields: { url } } }): requests
  *            on (the default, nothing else to do), and the user's context read from the same
- *            AsyncLocalStorage Sentry reads; a worker (uvscope-watcher.js) takes every live
+ *            AsyncLocalStorage Sentry reads; a worker (bench/stall/uvscope-watcher.js, shared with bench:stall) takes every live
  *            report (StallWatchdog.onLiveReport) with the time it arrived; 'stall' events here.
  *   sentry   @sentry-internal/node-native-stacktrace as Sentry's event-loop-block integration
  *            drives it: registerThread({ asyncLocalStorage, stateLookup: ['_currentContext',
@@ -64,7 +64,7 @@ function startWorker(file, workerData) {
 async function startContender() {
   if (contender === 'uvscope') {
     const { StallWatchdog } = require(LIB);
-    const watcher = startWorker('uvscope-watcher.js', { lib: LIB });
+    const watcher = startWorker('../stall/uvscope-watcher.js', { lib: LIB });
     await watcher.ready;
     const watchdog = new StallWatchdog({
       thresholdMs,
