@@ -24,22 +24,14 @@
  * by `uvscope trace`: write `<dir>/<pid>.json` with ts from that origin, no summary).
  * @module
  */
-import { writeAtExitOrSignal } from './trace/exit-writer';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BroadcastChannel, isMainThread, threadId, Worker } from 'node:worker_threads';
+import { isMainThread } from 'node:worker_threads';
 
+import { writeAtExitOrSignal } from './trace/exit-writer';
 import { formatSummary } from './trace/summary';
-import { PoolThreadSampler } from './trace/pool-thread-sampler';
-import { ProcessCollector } from './trace/process-collector';
-import { RecorderOptions, ThreadBatch, ThreadRecorder } from './trace/thread-recorder';
-
-const CHANNEL = `uvscope:trace:${process.pid}`;
-/** Main thread to workers: `{ finish: threadId }` asks that worker for its last batch now. */
-const CONTROL = `uvscope:trace-control:${process.pid}`;
-/** How long `worker.terminate()` waits for the worker's last batch. */
-const FINISH_WAIT_MS = 500;
-const TICK_MS = 100;
+import { RecorderOptions, ThreadRecorder } from './trace/thread-recorder';
+import { TraceSession, WorkerRecording, writeProcessTrace } from './trace/session';
 
 function warn(quiet: boolean, message: string): void {
   if (!quiet) process.stderr.write(`uvscope trace: ${message}\n`);
@@ -104,52 +96,10 @@ function startRecorder(quiet: boolean): { recorder: ThreadRecorder; options: Rec
   }
 }
 
-/** A worker: its batches go to the main thread's collector. */
+/** A worker: its batches go to the main thread's session. */
 function startWorker(): void {
-  const { recorder } = startRecorder(true);
-  const channel = new BroadcastChannel(CHANNEL);
-  channel.unref();
-  const control = new BroadcastChannel(CONTROL);
-  control.unref();
-  const tick = setInterval(() => channel.postMessage(recorder.flush()), TICK_MS);
-  tick.unref();
-  const finish = () => {
-    clearInterval(tick);
-    const last = recorder.finish();
-    if (last) channel.postMessage(last);
-  };
-  control.onmessage = (message) => {
-    if ((message as { data: { finish?: number } }).data.finish === threadId) finish();
-  };
-  process.on('exit', () => {
-    finish();
-    control.close();
-    channel.close();
-  });
-}
-
-/**
- * `worker.terminate()` stops a worker's JavaScript at once: its 'exit' listeners do not run, so
- * its CPU profile would be lost. Asked first, an idle worker hands its last batch (with the
- * profile) before it is terminated; a busy one that does not answer within FINISH_WAIT_MS is
- * terminated without it.
- */
-function finishWorkersBeforeTerminate(collector: ProcessCollector): void {
-  const control = new BroadcastChannel(CONTROL);
-  control.unref();
-  const terminate = Worker.prototype.terminate;
-  Worker.prototype.terminate = function (this: Worker, ...args: unknown[]) {
-    const id = this.threadId;
-    if (id < 0 || !collector.has(id) || collector.finished(id)) return (terminate as (...a: unknown[]) => Promise<number>).apply(this, args);
-    control.postMessage({ finish: id });
-    return collector.waitFinished(id, FINISH_WAIT_MS).then(() => (terminate as (...a: unknown[]) => Promise<number>).apply(this, args));
-  } as typeof terminate;
-}
-
-function processTitle(): string {
-  const words = [path.basename(process.argv0), ...process.argv.slice(1).map((a) => (path.isAbsolute(a) ? path.basename(a) : a))];
-  const title = words.join(' ');
-  return `${title.length > 80 ? `${title.slice(0, 77)}...` : title} (pid ${process.pid})`;
+  const recording = new WorkerRecording(startRecorder(true).recorder);
+  process.on('exit', () => recording.finish());
 }
 
 function startMain(): void {
@@ -159,44 +109,18 @@ function startMain(): void {
   const originText = process.env.UVSCOPE_TRACE_ORIGIN_NS;
   const { recorder, options } = startRecorder(quiet);
   const originNs = originText && /^\d+$/.test(originText) ? BigInt(originText) : process.hrtime.bigint();
-  const collector = new ProcessCollector({
-    maxMarkers: integerEnv('UVSCOPE_TRACE_MAX_MARKERS', 1_000_000, 100, 100_000_000, quiet) || 1_000_000,
-    maxRecords: 200_000,
-  });
-  const channel = new BroadcastChannel(CHANNEL);
-  channel.unref();
-  channel.onmessage = (message) => collector.add((message as { data: ThreadBatch }).data);
-  const poolThreads = new PoolThreadSampler();
-  const tick = setInterval(() => {
-    collector.add(recorder.flush());
-    collector.addPoolSample(poolThreads.sample());
-  }, TICK_MS);
-  tick.unref();
-  finishWorkersBeforeTerminate(collector);
-
-  let written = false;
-  const finish = () => {
-    if (written) return;
-    written = true;
-    clearInterval(tick);
-    channel.close();
-    const last = recorder.finish();
-    if (last) collector.add(last);
-    collector.addPoolSample(poolThreads.sample(false));
-    poolThreads.stop();
-    collector.poolThreadsUnavailable = poolThreads.unavailable;
-    const blockMs = options.blockMs;
-    const { events, info } = collector.build(process.pid, processTitle(), originNs, blockMs * 1e6, process.hrtime.bigint());
-    const trace = { traceEvents: events, displayTimeUnit: 'ms', uvscope: { blockMs, stallMs: options.stallMs ?? 0, processes: [info] } };
+  const maxMarkers = integerEnv('UVSCOPE_TRACE_MAX_MARKERS', 1_000_000, 100, 100_000_000, quiet) || 1_000_000;
+  const session = new TraceSession(recorder, { recorder: options, maxMarkers, originNs });
+  writeAtExitOrSignal(() => {
+    const trace = session.finish();
     try {
-      fs.writeFileSync(out, JSON.stringify(trace));
+      writeProcessTrace(out, trace);
     } catch (error) {
       warn(false, `cannot write the trace ${out}: ${(error as Error).message}`);
       return;
     }
-    if (!dir && !quiet) process.stderr.write(`${formatSummary(trace)}\ntrace: ${out} (${events.length} events)\n`);
-  };
-  writeAtExitOrSignal(finish, ['SIGINT', 'SIGTERM', 'SIGHUP']);
+    if (!dir && !quiet) process.stderr.write(`${formatSummary(trace)}\ntrace: ${out} (${trace.traceEvents.length} events)\n`);
+  }, ['SIGINT', 'SIGTERM', 'SIGHUP']);
 }
 
 if (!process.env.UVSCOPE_REGISTER_DISABLED) {

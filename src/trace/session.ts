@@ -1,0 +1,156 @@
+/**
+ * One recording of a process: the main thread's `TraceSession` (its own ThreadRecorder, the
+ * batches its workers post, the pool-thread sampler, all in a ProcessCollector) and each
+ * worker's `WorkerRecording` (a ThreadRecorder that posts its batches to the main thread every
+ * 100 ms and when it ends). `finish()` builds the process's trace and writes it. Started by the
+ * preload `uvscope/register` (from the first line of user code to exit) and by any other owner
+ * that records a window of a running process.
+ *
+ * Workers post what they recorded to the main thread every 100 ms and when they end; a worker
+ * that is terminated, or still running when the process exits, keeps the loop slices it posted
+ * but has no CPU samples (V8 hands its profile only when the worker stops it itself).
+ * Lifetime: from construction to `finish()`.
+ * @internal
+ * @module
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { BroadcastChannel, threadId, Worker } from 'node:worker_threads';
+
+import { PoolThreadSampler } from './pool-thread-sampler';
+import { ProcessCollector, ProcessInfo } from './process-collector';
+import { RecorderOptions, ThreadBatch, ThreadRecorder } from './thread-recorder';
+import type { TraceEvent } from './format';
+
+const channelName = () => `uvscope:trace:${process.pid}`;
+/** Main thread to workers: `{ finish: threadId }` asks that worker for its last batch now. */
+const controlName = () => `uvscope:trace-control:${process.pid}`;
+/** How long `worker.terminate()` waits for the worker's last batch. */
+const FINISH_WAIT_MS = 500;
+const TICK_MS = 100;
+
+/** What a process's trace file holds (beside `displayTimeUnit`). */
+export interface ProcessTrace {
+  traceEvents: TraceEvent[];
+  uvscope: { blockMs: number; stallMs: number; processes: ProcessInfo[] };
+}
+
+export interface TraceSessionOptions {
+  recorder: RecorderOptions;
+  /** Loop markers kept per thread. */
+  maxMarkers: number;
+  /** The trace's time origin (ts 0), monotonic ns. */
+  originNs: bigint;
+}
+
+/** A worker's side of a recording: its batches go to the main thread's session. */
+export class WorkerRecording {
+  readonly #recorder: ThreadRecorder;
+  readonly #channel = new BroadcastChannel(channelName());
+  readonly #control = new BroadcastChannel(controlName());
+  readonly #tick: NodeJS.Timeout;
+  #finished = false;
+
+  constructor(recorder: ThreadRecorder) {
+    this.#recorder = recorder;
+    this.#channel.unref();
+    this.#control.unref();
+    this.#tick = setInterval(() => this.#channel.postMessage(recorder.flush()), TICK_MS);
+    this.#tick.unref();
+    this.#control.onmessage = (message) => {
+      if ((message as { data: { finish?: number } }).data.finish === threadId) this.finish();
+    };
+  }
+
+  /** Posts the last batch and closes the channels. Idempotent. */
+  finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearInterval(this.#tick);
+    const last = this.#recorder.finish();
+    if (last) this.#channel.postMessage(last);
+    this.#control.close();
+    this.#channel.close();
+  }
+}
+
+let terminatePatched = false;
+let activeCollector: ProcessCollector | undefined;
+
+/**
+ * `worker.terminate()` stops a worker's JavaScript at once: its 'exit' listeners do not run, so
+ * its CPU profile would be lost. Asked first, an idle worker hands its last batch (with the
+ * profile) before it is terminated; a busy one that does not answer within FINISH_WAIT_MS is
+ * terminated without it. Patched once per process; it asks only while a session records.
+ */
+function finishWorkersBeforeTerminate(): void {
+  if (terminatePatched) return;
+  terminatePatched = true;
+  const control = new BroadcastChannel(controlName());
+  control.unref();
+  const terminate = Worker.prototype.terminate;
+  Worker.prototype.terminate = function (this: Worker, ...args: unknown[]) {
+    const id = this.threadId;
+    const collector = activeCollector;
+    if (!collector || id < 0 || !collector.has(id) || collector.finished(id)) return (terminate as (...a: unknown[]) => Promise<number>).apply(this, args);
+    control.postMessage({ finish: id });
+    return collector.waitFinished(id, FINISH_WAIT_MS).then(() => (terminate as (...a: unknown[]) => Promise<number>).apply(this, args));
+  } as typeof terminate;
+}
+
+/** `node app.js --port 3000 (pid 123)`, at most 80 characters before the pid. */
+export function processTitle(): string {
+  const words = [path.basename(process.argv0), ...process.argv.slice(1).map((a) => (path.isAbsolute(a) ? path.basename(a) : a))];
+  const title = words.join(' ');
+  return `${title.length > 80 ? `${title.slice(0, 77)}...` : title} (pid ${process.pid})`;
+}
+
+/** The main thread's side of a recording. */
+export class TraceSession {
+  readonly #recorder: ThreadRecorder;
+  readonly #options: TraceSessionOptions;
+  readonly #collector: ProcessCollector;
+  readonly #channel = new BroadcastChannel(channelName());
+  readonly #poolThreads = new PoolThreadSampler();
+  readonly #tick: NodeJS.Timeout;
+  #trace?: ProcessTrace;
+
+  /** `recorder`: the main thread's, started by the caller (first, so that its CPU samples cover what follows). */
+  constructor(recorder: ThreadRecorder, options: TraceSessionOptions) {
+    this.#recorder = recorder;
+    this.#options = options;
+    this.#collector = new ProcessCollector({ maxMarkers: options.maxMarkers, maxRecords: 200_000 });
+    activeCollector = this.#collector;
+    this.#channel.unref();
+    this.#channel.onmessage = (message) => this.#collector.add((message as { data: ThreadBatch }).data);
+    this.#tick = setInterval(() => {
+      this.#collector.add(recorder.flush());
+      this.#collector.addPoolSample(this.#poolThreads.sample());
+    }, TICK_MS);
+    this.#tick.unref();
+    finishWorkersBeforeTerminate();
+  }
+
+  /** Stops recording and builds the process's trace (the same object on every call). */
+  finish(): ProcessTrace {
+    if (this.#trace) return this.#trace;
+    clearInterval(this.#tick);
+    this.#channel.close();
+    const collector = this.#collector;
+    if (activeCollector === collector) activeCollector = undefined;
+    const last = this.#recorder.finish();
+    if (last) collector.add(last);
+    collector.addPoolSample(this.#poolThreads.sample(false));
+    this.#poolThreads.stop();
+    collector.poolThreadsUnavailable = this.#poolThreads.unavailable;
+    const { blockMs, stallMs } = this.#options.recorder;
+    const { events, info } = collector.build(process.pid, processTitle(), this.#options.originNs, blockMs * 1e6, process.hrtime.bigint());
+    this.#trace = { traceEvents: events, uvscope: { blockMs, stallMs: stallMs ?? 0, processes: [info] } };
+    return this.#trace;
+  }
+}
+
+/** Writes a process's trace as a Chrome trace file (synchronously: also from an 'exit' listener). */
+export function writeProcessTrace(file: string, trace: ProcessTrace): void {
+  fs.writeFileSync(file, JSON.stringify({ traceEvents: trace.traceEvents, displayTimeUnit: 'ms', uvscope: trace.uvscope }));
+}
