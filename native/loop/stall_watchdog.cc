@@ -51,6 +51,9 @@ constexpr uint64_t kMaxRetryNs = 500000000;   // 500 ms
 // While its loop thread's CPU clock can be read, the watchdog looks at least this often, so
 // that every busy stretch has a CPU sample before it becomes a stall (thread_cpu.h).
 constexpr uint64_t kCpuSampleNs = 50000000;  // 50 ms
+// Busy time that may grow between two looks of a loop still said to be waiting (a look reads
+// the heartbeat, the clock and libuv's idle time one after the other).
+constexpr uint64_t kWaitSlackNs = 200000;  // 0.2 ms
 
 // A `stackUnavailable` text in a line that had to be shortened keeps this many bytes.
 constexpr size_t kShortTextBytes = 512;
@@ -187,6 +190,7 @@ int StallWatchdogCore::Start() {
   heartbeat_->Watch(&stallEnd_);
   loopCpu_.TakeCurrentThread();
   stretchCpu_ = StretchCpu();
+  lookedBefore_ = false;
   // The watch starts now: time spent before start() is nobody's stall.
   heartbeat_->BeatNow(heartbeat_->PhaseOutsideMarkers());
   stopping_ = false;
@@ -340,8 +344,14 @@ void StallWatchdogCore::Look(std::unique_lock<std::mutex>& lock) {
   uint64_t busyNs = sinceBeatNs - idleSinceNs;
   // Poll waits first and then runs callbacks, so the busy stretch began when the waiting ended.
   const uint64_t stretchStartNs = beat.beatNs + idleSinceNs;
+  // Waiting for I/O since the previous look: the same heartbeat, and all time since was idle
+  // (libuv's idle time counts the wait in progress), so the busy time has not grown.
+  const bool waiting = lookedBefore_ && beat.seq == lastLookSeq_ && busyNs <= lastLookBusyNs_ + kWaitSlackNs;
+  lookedBefore_ = true;
+  lastLookSeq_ = beat.seq;
+  lastLookBusyNs_ = busyNs;
   uint64_t cpuNs;
-  if (loopCpu_.Read(&cpuNs)) stretchCpu_.Sample(stretchStartNs, now, cpuNs);
+  if (loopCpu_.Read(&cpuNs)) stretchCpu_.Sample(beat.seq, stretchStartNs, now, cpuNs, waiting);
 
   if (stallOpen_ && beat.seq != stall_.seq) {
     // The loop beat again: the stall ended at the first beat after it was seen.
@@ -378,8 +388,9 @@ void StallWatchdogCore::Look(std::unique_lock<std::mutex>& lock) {
     waitNs_ = config_.repeatNs ? std::min(nextReportNs_ - now, config_.thresholdNs) : config_.thresholdNs;
   }
   // A CPU sample inside every busy stretch before it reaches the threshold, so that the first
-  // report can say how much of it was on a CPU.
-  if (loopCpu_.available()) waitNs_ = std::min(waitNs_, std::min(config_.thresholdNs / 2, kCpuSampleNs));
+  // report can say how much of it was on a CPU. A loop that waits has one for the stretch that
+  // follows its wait: no need to look sooner than the threshold asks.
+  if (loopCpu_.available() && !waiting) waitNs_ = std::min(waitNs_, std::min(config_.thresholdNs / 2, kCpuSampleNs));
 }
 
 // One report of the open stall. Its number is taken under the mutex; the stack request and
@@ -394,7 +405,7 @@ void StallWatchdogCore::Report(uint64_t nowNs, std::unique_lock<std::mutex>& loc
   report.phase = stall_.phase;
   report.iteration = stall_.iteration;
   uint64_t cpuNowNs;
-  if (loopCpu_.Read(&cpuNowNs)) report.hasCpu = stretchCpu_.Since(stall_.startedAtNs, nowNs, cpuNowNs, &report.cpuNs);
+  if (loopCpu_.Read(&cpuNowNs)) report.hasCpu = stretchCpu_.Since(stall_.seq, stall_.startedAtNs, nowNs, cpuNowNs, &report.cpuNs);
   const uint64_t number = stall_.number;
   const uint64_t startedAtNs = stall_.startedAtNs;
   const uint64_t reportNumber = ++stall_.reportCount;

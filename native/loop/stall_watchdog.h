@@ -184,6 +184,10 @@ class StallWatchdogCore {
   uint64_t waitNs_ = 0;  // how long the watchdog thread sleeps after this look
   ThreadCpuClock loopCpu_;  // the loop thread's CPU clock, taken at start()
   StretchCpu stretchCpu_;   // watchdog thread: the first CPU sample of the current busy stretch
+  // Watchdog thread: the previous look's heartbeat and busy time (is the loop waiting?).
+  bool lookedBefore_ = false;
+  uint64_t lastLookSeq_ = 0;
+  uint64_t lastLookBusyNs_ = 0;
   std::deque<StallRecord> finished_;  // over, not yet emitted
   uint64_t reportInFlight_ = 0;       // the stall whose report is being made unlocked (0: none)
   std::shared_ptr<CaptureSlot> capture_;

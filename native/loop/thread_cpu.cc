@@ -23,15 +23,26 @@ bool ThreadCpuClock::Read(uint64_t* cpuNs) const {
   return true;
 }
 
-void StretchCpu::Sample(uint64_t stretchStartNs, uint64_t nowNs, uint64_t cpuNs) {
+void StretchCpu::Sample(uint64_t seq, uint64_t stretchStartNs, uint64_t nowNs, uint64_t cpuNs, bool waiting) {
+  if (waiting) {
+    hasWait_ = true;
+    waitSeq_ = seq;
+    waitAtNs_ = nowNs;
+    waitCpuNs_ = cpuNs;
+  }
   if (has_ && atNs_ >= stretchStartNs) return;  // already the first sample of this stretch
   has_ = true;
   atNs_ = nowNs;
   cpuNs_ = cpuNs;
 }
 
-bool StretchCpu::Since(uint64_t stretchStartNs, uint64_t nowNs, uint64_t cpuNowNs, uint64_t* cpuNs) const {
+bool StretchCpu::Since(uint64_t seq, uint64_t stretchStartNs, uint64_t nowNs, uint64_t cpuNowNs, uint64_t* cpuNs) const {
   constexpr uint64_t kMinWindowNs = 1000000;
+  // The wait of this heartbeat ended where the stretch began (within a look's rounding).
+  if (hasWait_ && waitSeq_ == seq && waitAtNs_ <= stretchStartNs + kMinWindowNs && cpuNowNs >= waitCpuNs_ && nowNs > stretchStartNs) {
+    *cpuNs = std::min(cpuNowNs - waitCpuNs_, nowNs - stretchStartNs);
+    return true;
+  }
   if (!has_ || atNs_ < stretchStartNs || nowNs < atNs_ + kMinWindowNs || cpuNowNs < cpuNs_) return false;
   const uint64_t measuredCpu = cpuNowNs - cpuNs_;
   const uint64_t window = nowNs - atNs_;

@@ -7,7 +7,11 @@
 // read from any thread while it lives. StretchCpu: the watchdog samples the clock at each look
 // and keeps the first sample taken inside the current busy stretch; the CPU used since the
 // stretch began is measured from that sample and extrapolated back to the stretch's start at the
-// rate measured. Lifetime: owned by the watchdog core; used by its thread only (the clock is
+// rate measured. A sample taken while the loop waits for I/O (its busy time unchanged since the
+// previous look of the same heartbeat) is better still: the clock does not move while the
+// thread sleeps, so it is the clock at the end of that wait, where the next stretch begins, and
+// the stretch's CPU time is measured exactly. With it the watchdog need not look every 50 ms
+// over a loop that sleeps in poll. Lifetime: owned by the watchdog core; used by its thread only (the clock is
 // taken on the loop thread at start).
 #pragma once
 #include <time.h>
@@ -31,16 +35,24 @@ class ThreadCpuClock {
 
 class StretchCpu {
  public:
-  // At each look: the current busy stretch began at stretchStartNs (monotonic ns).
-  void Sample(uint64_t stretchStartNs, uint64_t nowNs, uint64_t cpuNs);
-  // CPU ns used since stretchStartNs, at nowNs with the clock reading cpuNowNs. False when no
-  // sample inside the stretch came at least 1 ms before nowNs.
-  bool Since(uint64_t stretchStartNs, uint64_t nowNs, uint64_t cpuNowNs, uint64_t* cpuNs) const;
+  // At each look: the current busy stretch began at stretchStartNs (monotonic ns); `seq` is
+  // the heartbeat's sequence number; `waiting`: the loop has been waiting for I/O since the
+  // previous look and still is.
+  void Sample(uint64_t seq, uint64_t stretchStartNs, uint64_t nowNs, uint64_t cpuNs, bool waiting);
+  // CPU ns used since stretchStartNs (a stretch of heartbeat `seq`), at nowNs with the clock
+  // reading cpuNowNs. False when there is neither a waiting sample of that heartbeat from
+  // before the stretch nor a sample inside the stretch at least 1 ms before nowNs.
+  bool Since(uint64_t seq, uint64_t stretchStartNs, uint64_t nowNs, uint64_t cpuNowNs, uint64_t* cpuNs) const;
 
  private:
   bool has_ = false;
   uint64_t atNs_ = 0;
   uint64_t cpuNs_ = 0;
+  // The last sample taken while the loop waited.
+  bool hasWait_ = false;
+  uint64_t waitSeq_ = 0;
+  uint64_t waitAtNs_ = 0;
+  uint64_t waitCpuNs_ = 0;
 };
 
 }  // namespace uvscope

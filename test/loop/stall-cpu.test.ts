@@ -4,7 +4,7 @@
  * synchronous child process, Atomics.wait) near zero; checked against the thread's own
  * schedstat (Linux), an independent reading of the same clock.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 
 import { StallEvent, StallWatchdog } from '../../src';
@@ -74,5 +74,73 @@ function stallOf(watchdog: StallWatchdog, block: () => void): Promise<{ event: S
     // Starting the wait costs some CPU (a fork for the child process), the rest is waiting.
     const last = event.reports[event.reports.length - 1];
     expect(last.cpuNs! / last.elapsedNs).toBeLessThan(0.15);
+  });
+
+  /**
+   * The loop sleeps in poll (no timer: the watchdog looks only as the threshold asks, no CPU
+   * sample every 50 ms) until a child process writes; the block runs in that poll's callback.
+   * The report's figure then comes from the sample taken while the loop waited.
+   */
+  function stallAfterIdleWait(watchdog: StallWatchdog, block: () => void): Promise<{ event: StallEvent; cpuUsedNs: number }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('sh', ['-c', `sleep ${0.8 * SLOWDOWN}; echo go`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      child.on('error', reject);
+      let blockStart = 0n;
+      let cpuUsedNs = 0;
+      watchdog.on('stall', function onStall(event) {
+        if (blockStart === 0n || event.startedAtNs + BigInt(event.durationNs) < blockStart) return;
+        watchdog.off('stall', onStall);
+        resolve({ event, cpuUsedNs });
+      });
+      child.stdout.once('data', () => {
+        blockStart = process.hrtime.bigint();
+        const cpuBefore = threadCpuNs();
+        block();
+        cpuUsedNs = threadCpuNs() - cpuBefore;
+      });
+    });
+  }
+
+  test.each([
+    ['computing', () => {
+      const end = process.hrtime.bigint() + BigInt(500e6 * SLOWDOWN);
+      while (process.hrtime.bigint() < end);
+    }, true],
+    ['waiting (Atomics.wait)', () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500 * SLOWDOWN), false],
+  ])('after the loop slept in poll: %s, the first report has cpuNs', async (_name, block, computing) => {
+    watchdog = new StallWatchdog({ thresholdMs: 150, repeatMs: 150, stacks: false }).start();
+    const { event, cpuUsedNs } = await stallAfterIdleWait(watchdog, block as () => void);
+    const first = event.reports[0];
+    expect(first.cpuNs).toEqual(expect.any(Number));
+    for (const report of event.reports) {
+      expect(report.cpuNs!).toBeLessThanOrEqual(report.elapsedNs);
+      expect(report.cpuNs!).toBeLessThanOrEqual(cpuUsedNs + 5e6);
+    }
+    const last = event.reports[event.reports.length - 1];
+    if (computing) expect(last.cpuNs! / last.elapsedNs).toBeGreaterThan(Math.max(0.2, cpuUsedNs / Number(event.durationNs) - 0.25));
+    else expect(last.cpuNs! / last.elapsedNs).toBeLessThan(0.15);
+  });
+
+  test('over a loop that sleeps in poll the watchdog thread wakes about once per threshold, not every 50 ms', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 1000, stacks: false }).start();
+    const wakeups = () => {
+      const tid = fs.readdirSync('/proc/self/task').find((t) => {
+        try {
+          return fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'uvscope-wdog';
+        } catch {
+          return false;
+        }
+      });
+      if (!tid) throw new Error('no uvscope-wdog thread');
+      return Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(fs.readFileSync(`/proc/self/task/${tid}/status`, 'utf8'))![1]);
+    };
+    // The thread names itself when it runs: wait for a child process to end (an event, no timer).
+    const sleepFor = (seconds: number) => new Promise((resolve) => spawn('sleep', [String(seconds)]).on('exit', resolve));
+    await sleepFor(0.3);
+    const before = wakeups();
+    await sleepFor(3);
+    // 3 s at a 1 s threshold: a look per threshold (and one per turn of the loop: the child's
+    // exit). Every 50 ms would be 60.
+    expect(wakeups() - before).toBeLessThanOrEqual(15);
   });
 });
