@@ -294,11 +294,8 @@ export interface NativeAddon {
     /** Ask the stack addon for the async context too: the request, the user's fields. */
     attribution: boolean,
   ) => NativeStallWatchdog;
-  /** This thread's request table (native/loop/request_table.h): a request starts, in the resource of `asyncId`. */
-  requestStarted(id: number, asyncId: number, method: string, url: string): void;
-  requestFinished(id: number): void;
-  /** [requests in the table, requests not kept because it was full]. */
-  requestTableStats(): [number, number];
+  /** This thread's request table (native/loop/request_table.h): the arrays it reads (layout: src/loop/request-slots.ts). */
+  setRequestSlots(meta: Float64Array, text: Uint8Array, textStride: number, timeOffsetNs: number): void;
   NativeLiveReportSubscription: new (onLine: (reportJson: string) => void) => NativeLiveReportSubscription;
 }
 

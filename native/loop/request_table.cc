@@ -1,33 +1,29 @@
 // RequestTable: see request_table.h.
 #include "request_table.h"
 
-#include "../clock.h"
 #include "../json_text.h"
+#include "../typed_args.h"
+
+#include <algorithm>
 
 namespace uvscope {
 
-void RequestTable::Start(double id, double asyncId, std::string method, std::string url, uint64_t startedAtNs) {
-  if (url.size() > kMaxUrlBytes) {
-    size_t cut = kMaxUrlBytes;
-    while (cut > 0 && (static_cast<unsigned char>(url[cut]) & 0xC0) == 0x80) cut--;
-    url.resize(cut);
-  }
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (byId_.size() >= kMaxRequests) {
-    untracked_++;
-    return;
-  }
-  byId_[id] = RequestRecord{id, std::move(method), std::move(url), startedAtNs, asyncId};
-  if (asyncId > 0) latestByAsyncId_[asyncId] = id;
+void RequestTable::SetSlots(const double* meta, size_t metaElements, const uint8_t* text, size_t textBytes,
+                            size_t textStride, double timeOffsetNs) {
+  meta_ = meta;
+  text_ = text;
+  textStride_ = textStride;
+  slots_ = textStride == 0 ? 0 : std::min(metaElements / kMetaStride, textBytes / textStride);
+  timeOffsetNs_ = timeOffsetNs;
 }
 
-void RequestTable::Finish(double id) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto found = byId_.find(id);
-  if (found == byId_.end()) return;
-  auto latest = latestByAsyncId_.find(found->second.asyncId);
-  if (latest != latestByAsyncId_.end() && latest->second == id) latestByAsyncId_.erase(latest);
-  byId_.erase(found);
+long RequestTable::Find(size_t field, double value) const {
+  long best = -1;
+  for (size_t slot = 0; slot < slots_; slot++) {
+    const double* m = meta_ + slot * kMetaStride;
+    if (m[0] == 1 && m[field] == value && (best < 0 || m[1] > meta_[best * kMetaStride + 1])) best = static_cast<long>(slot);
+  }
+  return best;
 }
 
 Attribution RequestTable::Attribute(const uvscope_stack_context& context) const {
@@ -37,29 +33,21 @@ Attribution RequestTable::Attribute(const uvscope_stack_context& context) const 
     out.contextJson = context.context_json;
   }
   if (context.context_unavailable != nullptr) out.contextUnavailable = context.context_unavailable;
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto found = byId_.end();
-  if (context.request_id >= 0) found = byId_.find(context.request_id);
+  if (meta_ == nullptr) return out;
+  long found = context.request_id >= 0 ? Find(1, context.request_id) : -1;
   for (double asyncId : {context.execution_async_id, context.trigger_async_id}) {
-    if (found != byId_.end() || asyncId <= 0) continue;
-    auto latest = latestByAsyncId_.find(asyncId);
-    if (latest != latestByAsyncId_.end()) found = byId_.find(latest->second);
+    if (found < 0 && asyncId > 0) found = Find(2, asyncId);
   }
-  if (found != byId_.end()) {
-    out.hasRequest = true;
-    out.request = found->second;
-  }
+  if (found < 0) return out;
+  const double* m = meta_ + found * kMetaStride;
+  const size_t methodBytes = static_cast<size_t>(m[4]);
+  const size_t urlBytes = static_cast<size_t>(m[5]);
+  if (!(m[4] >= 0 && m[5] >= 0) || methodBytes + urlBytes > textStride_) return out;  // never written so
+  const char* text = reinterpret_cast<const char*>(text_ + found * textStride_);
+  out.hasRequest = true;
+  out.request = RequestRecord{m[1], std::string(text, methodBytes), std::string(text + methodBytes, urlBytes),
+                              static_cast<uint64_t>(std::max(0.0, timeOffsetNs_ + m[3] * 1e6)), m[2]};
   return out;
-}
-
-size_t RequestTable::size() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return byId_.size();
-}
-
-uint64_t RequestTable::untracked() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return untracked_;
 }
 
 void AppendAttribution(std::string& out, const Attribution& attribution) {
@@ -81,41 +69,46 @@ namespace {
 
 struct TableHolder {
   std::shared_ptr<RequestTable> table;
+  // The arrays the table reads, held until they are replaced or the environment is cleaned up.
+  Napi::Reference<Napi::Value> meta;
+  Napi::Reference<Napi::Value> text;
 };
 
-RequestTable* TableOf(const Napi::CallbackInfo& info) { return static_cast<TableHolder*>(info.Data())->table.get(); }
-
-// Checked by the TypeScript caller; wrong kinds are a TypeError.
-Napi::Value RequestStarted(const Napi::CallbackInfo& info) {
-  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsString() || !info[3].IsString()) {
-    throw Napi::TypeError::New(info.Env(), "requestStarted(id: number, asyncId: number, method: string, url: string)");
+// setRequestSlots(meta, text, textStride, timeOffsetNs): checked by the TypeScript caller;
+// wrong kinds are a TypeError.
+Napi::Value SetRequestSlots(const Napi::CallbackInfo& info) {
+  auto* holder = static_cast<TableHolder*>(info.Data());
+  size_t metaElements = 0;
+  const double* meta = Float64ArrayArg(info[0], "meta", &metaElements);
+  Napi::Value textValue = info[1];
+  bool isTypedArray = false;
+  napi_typedarray_type type;
+  size_t textBytes = 0;
+  void* text = nullptr;
+  if (napi_is_typedarray(info.Env(), textValue, &isTypedArray) != napi_ok || !isTypedArray ||
+      napi_get_typedarray_info(info.Env(), textValue, &type, &textBytes, &text, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array) {
+    throw Napi::TypeError::New(info.Env(), "setRequestSlots: text must be a Uint8Array");
   }
-  TableOf(info)->Start(info[0].As<Napi::Number>().DoubleValue(), info[1].As<Napi::Number>().DoubleValue(),
-                       info[2].As<Napi::String>().Utf8Value(), info[3].As<Napi::String>().Utf8Value(), NowNs());
+  if (!info[2].IsNumber() || !info[3].IsNumber()) throw Napi::TypeError::New(info.Env(), "setRequestSlots(meta, text, textStride: number, timeOffsetNs: number)");
+  const double stride = info[2].As<Napi::Number>().DoubleValue();
+  if (!(stride >= 1 && stride <= 1 << 20)) throw Napi::RangeError::New(info.Env(), "setRequestSlots: textStride must be from 1 to 2^20");
+  holder->meta = Napi::Persistent(info[0]);
+  holder->text = Napi::Persistent(textValue);
+  holder->table->SetSlots(meta, metaElements, static_cast<const uint8_t*>(text), textBytes, static_cast<size_t>(stride),
+                          info[3].As<Napi::Number>().DoubleValue());
   return info.Env().Undefined();
-}
-
-Napi::Value RequestFinished(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "requestFinished(id: number)");
-  TableOf(info)->Finish(info[0].As<Napi::Number>().DoubleValue());
-  return info.Env().Undefined();
-}
-
-Napi::Value RequestTableStats(const Napi::CallbackInfo& info) {
-  Napi::Array out = Napi::Array::New(info.Env(), 2);
-  out.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(TableOf(info)->size())));
-  out.Set(1u, Napi::Number::New(info.Env(), static_cast<double>(TableOf(info)->untracked())));
-  return out;
 }
 
 }  // namespace
 
 void InitRequestTable(Napi::Env env, Napi::Object exports, std::shared_ptr<RequestTable> table) {
-  auto* holder = new TableHolder{std::move(table)};
-  env.AddCleanupHook([holder] { delete holder; });
-  exports.Set("requestStarted", Napi::Function::New(env, RequestStarted, "requestStarted", holder));
-  exports.Set("requestFinished", Napi::Function::New(env, RequestFinished, "requestFinished", holder));
-  exports.Set("requestTableStats", Napi::Function::New(env, RequestTableStats, "requestTableStats", holder));
+  auto* holder = new TableHolder{std::move(table), {}, {}};
+  env.AddCleanupHook([holder] {
+    holder->table->Detach();
+    delete holder;
+  });
+  exports.Set("setRequestSlots", Napi::Function::New(env, SetRequestSlots, "setRequestSlots", holder));
 }
 
 }  // namespace uvscope

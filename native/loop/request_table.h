@@ -1,22 +1,23 @@
 // The HTTP requests in flight on one environment's thread, kept where the stall watchdog can
 // name the request a stall happened in without running JavaScript. The TypeScript request
-// tracker (src/loop/http-requests.ts) adds a request when the server starts it (with the async
-// id it started in) and removes it when its response closes; the stack addon's interrupt says
-// which request id and async ids the blocked thread was running in; Attribute() turns that into
-// the request.
+// tracker writes them into typed arrays (src/loop/request-slots.ts declares the layout: a slot
+// per request, its state, id, async id, start time and the method and URL as UTF-8 bytes) with
+// no call into the addon per request; `setRequestSlots` hands the arrays over once (and again
+// when they grow). The stack addon's interrupt says which request id and async ids the blocked
+// thread was running in; Attribute() reads the slots and turns that into the request.
 //
-// Threads: Start/Finish on the environment's thread, Attribute on that thread too (inside the
-// interrupt); one mutex, held for O(1) work. Lifetime: one per environment, owned by AddonData
-// through a shared_ptr that each watchdog's capture slot shares, so it outlives a capture
-// completing after its watchdog is gone.
+// Threads: the slots are written by the environment's JavaScript and read by Attribute on the
+// same thread (inside V8's interrupt, which comes between two JavaScript operations: a slot is
+// marked live after its fields are written and free before they change). Lifetime: one per
+// environment, owned by AddonData through a shared_ptr that each watchdog's capture slot
+// shares, so it outlives a capture completing after its watchdog is gone; the arrays are held
+// by references until the environment's cleanup, which detaches them.
 #pragma once
 #include <napi.h>
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 
 #include "../stack/stack_provider.h"
 
@@ -41,29 +42,34 @@ struct Attribution {
 
 class RequestTable {
  public:
-  static constexpr size_t kMaxRequests = 100000;  // beyond: counted, not kept
-  static constexpr size_t kMaxUrlBytes = 2048;    // longer URLs are cut (at a character boundary)
+  // Per slot in the Float64Array: state (1 live), id, async id, start (performance.now() ms),
+  // method bytes, URL bytes. The text array holds `textStride` bytes per slot: the method, then
+  // the URL.
+  static constexpr size_t kMetaStride = 6;
 
-  void Start(double id, double asyncId, std::string method, std::string url, uint64_t startedAtNs);
-  void Finish(double id);
+  void SetSlots(const double* meta, size_t metaElements, const uint8_t* text, size_t textBytes, size_t textStride,
+                double timeOffsetNs);
+  void Detach() { SetSlots(nullptr, 0, nullptr, 0, 0, 0); }
   // The request of the interrupt's context: uvscope's request id in the async context frame
   // (Node 24+), else the latest request started in the execution async id's resource, else in
   // the trigger async id's; and the user's context fields.
   Attribution Attribute(const uvscope_stack_context& context) const;
-  size_t size() const;
-  uint64_t untracked() const;
 
  private:
-  mutable std::mutex mutex_;
-  std::unordered_map<double, RequestRecord> byId_;
-  std::unordered_map<double, double> latestByAsyncId_;
-  uint64_t untracked_ = 0;
+  // The live slot whose `field` equals `value` with the highest id; -1 when none.
+  long Find(size_t field, double value) const;
+
+  const double* meta_ = nullptr;
+  size_t slots_ = 0;
+  const uint8_t* text_ = nullptr;
+  size_t textStride_ = 0;
+  double timeOffsetNs_ = 0;
 };
 
 // `,"request":{...}`, `,"context":{...}`, `,"contextUnavailable":"..."` as they apply.
 void AppendAttribution(std::string& out, const Attribution& attribution);
 
-// requestStarted(id, asyncId, method, url), requestFinished(id), requestTableSize() on this
+// setRequestSlots(meta: Float64Array, text: Uint8Array, textStride, timeOffsetNs) on this
 // environment's table.
 void InitRequestTable(Napi::Env env, Napi::Object exports, std::shared_ptr<RequestTable> table);
 

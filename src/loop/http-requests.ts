@@ -3,7 +3,7 @@
  * diagnostics channel `http.server.request.start` (node:http and node:https, so express,
  * fastify, koa, Next) and, from Node 22, `http2.server.stream.start` say when a request starts;
  * its response's (or stream's) 'close' when it ends, answered or not. Each request gets an id
- * and goes into the addon's request table (native/loop/request_table.h) with the async id it
+ * and a slot in the request table the addon reads (./request-slots.ts) with the async id it
  * started in, where the stall watchdog finds it without running JavaScript on the blocked
  * thread: by that async id (the request's synchronous handling and its socket's callbacks, every
  * Node) and, where Node keeps AsyncLocalStorage in async context frames (Node 24 and later, 22
@@ -20,7 +20,7 @@ import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
 import { HTTP_REQUEST_CHANNEL, HttpRequestRecord } from '../channels';
-import { native } from '../native';
+import { requestSlotFinished, requestSlotStarted, requestSlotStats } from './request-slots';
 
 /** Whether AsyncLocalStorage lives in async context frames (V8's continuation-preserved data) here. */
 export function asyncContextFramesInUse(): boolean {
@@ -40,6 +40,8 @@ const kRequest = Symbol('uvscope.httpRequest');
 
 interface Tracked {
   id: number;
+  /** Its slot in the request table; -1: not tracked there (full). */
+  slot: number;
   method: string;
   url: string;
   protocol: HttpRequestRecord['protocol'];
@@ -60,10 +62,10 @@ let users = 0;
 
 function started(method: string, url: string, protocol: Tracked['protocol'], owner: Closing & { on(event: 'close', fn: () => void): unknown }): void {
   const id = nextId++;
-  native.requestStarted(id, executionAsyncId(), method, url);
+  const slot = requestSlotStarted(id, executionAsyncId(), method, url);
   // Continuations of this execution (the handler's awaits, timers, callbacks) carry the id.
   requestStorage?.enterWith(id);
-  owner[kRequest] = { id, method, url, protocol, startedAtNs: requestChannel.hasSubscribers ? process.hrtime.bigint() : 0n };
+  owner[kRequest] = { id, slot, method, url, protocol, startedAtNs: requestChannel.hasSubscribers ? process.hrtime.bigint() : 0n };
   owner.on('close', onClose);
 }
 
@@ -71,7 +73,7 @@ function onClose(this: Closing): void {
   const tracked = this[kRequest];
   if (tracked === undefined) return;
   this[kRequest] = undefined;
-  native.requestFinished(tracked.id);
+  requestSlotFinished(tracked.slot);
   if (!requestChannel.hasSubscribers || tracked.startedAtNs === 0n) return;
   const http2Status = this.sentHeaders?.[':status'];
   const record: HttpRequestRecord = {
@@ -114,7 +116,4 @@ export function releaseHttpRequests(): void {
 }
 
 /** Requests in the table now, and those not kept because it was full. */
-export function httpRequestTableStats(): { inFlight: number; untracked: number } {
-  const [inFlight, untracked] = native.requestTableStats();
-  return { inFlight, untracked };
-}
+export const httpRequestTableStats = requestSlotStats;

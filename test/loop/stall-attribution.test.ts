@@ -114,6 +114,37 @@ describe('the HTTP request a stall happened in', () => {
     expect(httpRequestTableStats().inFlight).toBe(0);
   });
 
+  test('with 70 requests in flight (the table grows) the 70th is named, its start on the clock of process.hrtime; a 3,000-character URL is cut', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 40, repeatMs: 40 }).start();
+    const waiting: http.ServerResponse[] = [];
+    let handlerStartNs = 0n;
+    const server = await serve((req, res) => {
+      if (req.url?.startsWith('/block')) {
+        handlerStartNs = process.hrtime.bigint();
+        spin(150);
+        res.end('done');
+        for (const r of waiting.splice(0)) r.end('later');
+        return;
+      }
+      waiting.push(res);
+      if (waiting.length === 69) void server.get(`/block/${'x'.repeat(3000)}`);
+    });
+    const { stall, live } = await stallDuring(watchdog, () => Promise.all(Array.from({ length: 69 }, (_, i) => server.get(`/hold/${i}`))));
+    await server.close();
+    const named = inBlock(live);
+    expect(named.length).toBeGreaterThanOrEqual(1);
+    for (const report of [...named, stall]) {
+      expect(report.request!.url.startsWith('/block/xxx')).toBe(true);
+      expect(report.request!.url.length).toBeLessThan(1024);
+      expect(report.request!.url.length).toBeGreaterThan(900);
+      // The request starts before its handler runs, by less than the machine's scheduling noise.
+      const leadNs = Number(handlerStartNs - report.request!.startedAtNs);
+      expect(leadNs).toBeGreaterThanOrEqual(-1e6);
+      expect(leadNs).toBeLessThan(100e6);
+    }
+    expect(httpRequestTableStats()).toEqual({ inFlight: 0, untracked: 0 });
+  });
+
   test(`after an await: named ${frames ? '(async context frames on this Node)' : 'only where Node keeps AsyncLocalStorage in frames: not here'}`, async () => {
     watchdog = new StallWatchdog({ thresholdMs: 40, repeatMs: 40 }).start();
     const server = await serve(async (req, res) => {

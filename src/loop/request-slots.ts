@@ -1,0 +1,121 @@
+/**
+ * The HTTP requests in flight on this thread, in typed arrays the addon reads without a call
+ * per request (native/loop/request_table.h): the stall watchdog's interrupt finds there the
+ * request a blocked thread was running in. A slot per request: in `meta`, its state (1 live,
+ * 0 free), id, async id, start (performance.now(), ms) and the byte lengths of its method and
+ * URL; in `text`, TEXT_STRIDE bytes: the method, then the URL as UTF-8, cut at a character
+ * boundary. A slot is marked live after its fields are written and free before they change, so
+ * an interrupt between two of these writes reads a whole request or none. The arrays start at
+ * INITIAL_SLOTS and double when full, up to MAX_SLOTS; beyond, a request is counted as
+ * untracked. Lifetime: the thread's (module state), handed to the addon at first use.
+ * @internal
+ * @module
+ */
+import { native } from '../native';
+
+/** Fields per slot in `meta` (RequestTable::kMetaStride). */
+const META_STRIDE = 6;
+/** Bytes per slot: the method (at most 32) and the URL. */
+const TEXT_STRIDE = 1024;
+const MAX_METHOD_BYTES = 32;
+const INITIAL_SLOTS = 64;
+/** 8 MiB of text: requests in flight on one thread beyond this are not tracked. */
+const MAX_SLOTS = 8192;
+
+let meta = new Float64Array(0);
+let text = new Uint8Array(0);
+/** Free slots, the most recently freed last. */
+let free: number[] = [];
+let inFlight = 0;
+let untracked = 0;
+
+/** Grows the arrays (first use: allocates them) and hands them to the addon; false at MAX_SLOTS. */
+function grow(): boolean {
+  const slots = meta.length / META_STRIDE;
+  if (slots >= MAX_SLOTS) return false;
+  const next = slots === 0 ? INITIAL_SLOTS : Math.min(slots * 2, MAX_SLOTS);
+  const nextMeta = new Float64Array(next * META_STRIDE);
+  const nextText = new Uint8Array(next * TEXT_STRIDE);
+  nextMeta.set(meta);
+  nextText.set(text);
+  // performance.now() counts from this thread's time origin on the clock of process.hrtime:
+  // the addon turns a start back into that clock's ns with this offset.
+  const offsetNs = Number(process.hrtime.bigint()) - performance.now() * 1e6;
+  native.setRequestSlots(nextMeta, nextText, TEXT_STRIDE, offsetNs);
+  meta = nextMeta;
+  text = nextText;
+  for (let slot = next - 1; slot >= slots; slot--) free.push(slot);
+  return true;
+}
+
+/** Writes `value` as UTF-8 into `text` at `at`, at most `room` bytes, whole characters only; returns the bytes written. */
+export function writeUtf8(text: Uint8Array, value: string, at: number, room: number): number {
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    let c = value.charCodeAt(i);
+    if (c < 0x80) {
+      if (n + 1 > room) break;
+      text[at + n++] = c;
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < value.length) {
+      const low = value.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        if (n + 4 > room) break;
+        c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+        i++;
+        text[at + n++] = 0xf0 | (c >> 18);
+        text[at + n++] = 0x80 | ((c >> 12) & 0x3f);
+        text[at + n++] = 0x80 | ((c >> 6) & 0x3f);
+        text[at + n++] = 0x80 | (c & 0x3f);
+        continue;
+      }
+    }
+    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd; // a lone surrogate
+    if (c < 0x800) {
+      if (n + 2 > room) break;
+      text[at + n++] = 0xc0 | (c >> 6);
+      text[at + n++] = 0x80 | (c & 0x3f);
+    } else {
+      if (n + 3 > room) break;
+      text[at + n++] = 0xe0 | (c >> 12);
+      text[at + n++] = 0x80 | ((c >> 6) & 0x3f);
+      text[at + n++] = 0x80 | (c & 0x3f);
+    }
+  }
+  return n;
+}
+
+/** Records a request that starts now; returns its slot, or -1 when it is not tracked (full). */
+export function requestSlotStarted(id: number, asyncId: number, method: string, url: string): number {
+  if (free.length === 0 && !grow()) {
+    untracked++;
+    return -1;
+  }
+  const slot = free.pop()!;
+  const m = slot * META_STRIDE;
+  const at = slot * TEXT_STRIDE;
+  const methodBytes = writeUtf8(text, method, at, MAX_METHOD_BYTES);
+  const urlBytes = writeUtf8(text, url, at + methodBytes, TEXT_STRIDE - methodBytes);
+  meta[m + 1] = id;
+  meta[m + 2] = asyncId;
+  meta[m + 3] = performance.now();
+  meta[m + 4] = methodBytes;
+  meta[m + 5] = urlBytes;
+  meta[m] = 1;
+  inFlight++;
+  return slot;
+}
+
+/** The request in `slot` ended (a slot of -1: it was not tracked). */
+export function requestSlotFinished(slot: number): void {
+  if (slot < 0 || meta[slot * META_STRIDE] !== 1) return;
+  meta[slot * META_STRIDE] = 0;
+  free.push(slot);
+  inFlight--;
+}
+
+/** Requests in the table now, and those not kept because it was full. */
+export function requestSlotStats(): { inFlight: number; untracked: number } {
+  return { inFlight, untracked };
+}
