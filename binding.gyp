@@ -9,6 +9,8 @@
         "native/loop/live_reports.cc",
         "native/loop/report_sink.cc",
         "native/loop/stall_watchdog.cc",
+        "native/loop/stall_watchdog_wrap.cc",
+        "native/loop/stall_report_json.cc",
         "native/loop/thread_cpu.cc",
         "native/loop/request_table.cc",
         "native/threadpool/work_queue.cc",

@@ -43,7 +43,14 @@ bool StretchCpu::Since(uint64_t seq, uint64_t stretchStartNs, uint64_t nowNs, ui
     *cpuNs = std::min(cpuNowNs - waitCpuNs_, nowNs - stretchStartNs);
     return true;
   }
-  if (!has_ || atNs_ < stretchStartNs || nowNs < atNs_ + kMinWindowNs || cpuNowNs < cpuNs_) return false;
+  if (!has_ || atNs_ < stretchStartNs || nowNs < atNs_ + kMinWindowNs || cpuNowNs < cpuNs_) {
+    // No sample inside the stretch yet (the watchdog thread came late, right after a look that
+    // found the loop waiting): the clock since that wait, which began before the stretch and
+    // may count a few callbacks of the turn before it.
+    if (!hasWait_ || waitAtNs_ > stretchStartNs || cpuNowNs < waitCpuNs_ || nowNs <= stretchStartNs) return false;
+    *cpuNs = std::min(cpuNowNs - waitCpuNs_, nowNs - stretchStartNs);
+    return true;
+  }
   const uint64_t measuredCpu = cpuNowNs - cpuNs_;
   const uint64_t window = nowNs - atNs_;
   const double rate = std::min(1.0, static_cast<double>(measuredCpu) / static_cast<double>(window));

@@ -40,8 +40,9 @@ class StretchCpu {
   // previous look and still is.
   void Sample(uint64_t seq, uint64_t stretchStartNs, uint64_t nowNs, uint64_t cpuNs, bool waiting);
   // CPU ns used since stretchStartNs (a stretch of heartbeat `seq`), at nowNs with the clock
-  // reading cpuNowNs. False when there is neither a waiting sample of that heartbeat from
-  // before the stretch nor a sample inside the stretch at least 1 ms before nowNs.
+  // reading cpuNowNs: from a waiting sample of that heartbeat taken before the stretch, else
+  // from a sample inside the stretch at least 1 ms before nowNs, else from a waiting sample of
+  // an earlier heartbeat (an upper bound); false when there is none.
   bool Since(uint64_t seq, uint64_t stretchStartNs, uint64_t nowNs, uint64_t cpuNowNs, uint64_t* cpuNs) const;
 
  private:
