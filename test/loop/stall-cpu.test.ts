@@ -117,7 +117,9 @@ function stallOf(watchdog: StallWatchdog, block: () => void): Promise<{ event: S
       expect(report.cpuNs!).toBeLessThanOrEqual(cpuUsedNs + 5e6);
     }
     const last = event.reports[event.reports.length - 1];
-    if (computing) expect(last.cpuNs! / last.elapsedNs).toBeGreaterThan(Math.max(0.2, cpuUsedNs / Number(event.durationNs) - 0.25));
+    // The thread's own share of a CPU over the stall (a loaded machine gives it less than all).
+    const share = cpuUsedNs / Number(event.durationNs);
+    if (computing) expect(last.cpuNs! / last.elapsedNs).toBeGreaterThan(Math.min(0.2, share / 2));
     else expect(last.cpuNs! / last.elapsedNs).toBeLessThan(0.15);
   });
 
