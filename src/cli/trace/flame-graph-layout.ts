@@ -1,0 +1,159 @@
+/**
+ * A CpuTree laid out as a flame graph: one frame per call-tree node, with its depth, its left
+ * edge and width in samples (a child starts where its previous sibling ends, the first at its
+ * parent's left edge; what is left at the right of a frame is its self time), its self samples
+ * and its function (an index in a FunctionTable). Children are ordered widest first; the
+ * root's `(idle)` child last, so the page can hide it by narrowing the root (no other frame
+ * moves). Bounded: the children of a frame narrower than `minSamples` are merged into one
+ * frame per parent (`fn` -1, `merged` the number of call-tree nodes it stands for, drawn as
+ * a leaf), where `minSamples` is the larger of `samples × minFraction` and what keeps the
+ * frames at most `maxFrames`; a root `(idle)` is never merged. Pure functions.
+ * @internal
+ * @module
+ */
+import type { CpuTree } from '../../trace/cpu-tree';
+import { FunctionTable } from './flame-graph-functions';
+
+/** Numbers per frame in `FlameLayout.frames`: depth, x, width, self, fn, merged. */
+export const FRAME_FIELDS = 6;
+
+export interface FlameLayout {
+  /** Samples in the graph (the root frame's width), (idle) included. */
+  samples: number;
+  /** Samples of the root's (idle) child (the last frame at depth 1 when there are any). */
+  idleSamples: number;
+  /** What a sample stands for, µs. */
+  intervalUs: number;
+  /**
+   * Flat, FRAME_FIELDS numbers a frame, parents before children: depth (0: the root), x and
+   * width (samples), self samples, function index (-1: merged narrower frames), merged node count.
+   */
+  frames: number[];
+  /** Nodes narrower than this (samples) were merged into one frame per parent. */
+  minSamples: number;
+  /** Call-tree nodes merged away (not drawn as their own frame). */
+  mergedNodes: number;
+}
+
+export interface LayoutLimits {
+  /** Frames kept at most (the threshold rises until they fit). */
+  maxFrames: number;
+  /** Nodes narrower than this share of the graph are merged (e.g. 1/12,000: 0.1 px of a 1,200 px graph). */
+  minFraction: number;
+}
+
+/** Whole-run graphs: at most 20,000 frames, nothing narrower than 0.1 px of a 1,200 px graph. */
+export const WHOLE_RUN_LIMITS: LayoutLimits = { maxFrames: 20_000, minFraction: 1 / 12_000 };
+/** A long iteration's or a stall's graph: at most 1,000 frames. */
+export const SPAN_LIMITS: LayoutLimits = { maxFrames: 1_000, minFraction: 1 / 12_000 };
+
+export function layoutFlameGraph(tree: CpuTree, functions: FunctionTable, limits: LayoutLimits = WHOLE_RUN_LIMITS): FlameLayout {
+  // Index by id (ids are 1..n in a CpuTreeBuilder's tree, but do not rely on it).
+  const n = tree.nodes.length;
+  const slot = new Map<number, number>();
+  tree.nodes.forEach((node, i) => slot.set(node.id, i));
+  const parentSlot = new Int32Array(n).fill(-1);
+  let rootSlot = -1;
+  for (let i = 0; i < n; i++) {
+    const p = slot.get(tree.nodes[i].parent);
+    if (p === undefined || p === i) {
+      if (rootSlot === -1) rootSlot = i;
+      else parentSlot[i] = rootSlot; // a second root hangs from the first
+    } else parentSlot[i] = p;
+  }
+  if (rootSlot === -1) return { samples: 0, idleSamples: 0, intervalUs: tree.intervalUs, frames: [], minSamples: 1, mergedNodes: 0 };
+  // Totals and subtree sizes, children before parents: the nodes are listed parents first, so
+  // walk them in reverse (a parent listed after its child, from a foreign writer, is handled by
+  // a topological order below).
+  const order = topological(n, parentSlot, rootSlot);
+  const total = new Float64Array(n);
+  const size = new Float64Array(n);
+  for (let k = order.length - 1; k >= 0; k--) {
+    const i = order[k];
+    total[i] += Math.max(0, tree.nodes[i].selfSamples);
+    size[i] += 1;
+    if (parentSlot[i] >= 0) {
+      total[parentSlot[i]] += total[i];
+      size[parentSlot[i]] += size[i];
+    }
+  }
+  const children: number[][] = Array.from({ length: n }, () => []);
+  for (const i of order) if (parentSlot[i] >= 0 && total[i] > 0) children[parentSlot[i]].push(i);
+  const isRootIdle = (i: number) => parentSlot[i] === rootSlot && tree.nodes[i].functionName === '(idle)' && !tree.nodes[i].url;
+  for (const list of children) list.sort((a, b) => Number(isRootIdle(a)) - Number(isRootIdle(b)) || total[b] - total[a]);
+
+  const samples = total[rootSlot];
+  const kept = (i: number, min: number) => i === rootSlot || total[i] >= min || isRootIdle(i);
+  /** Frames drawn with threshold `min`: kept nodes under kept parents, plus one merged frame per parent that drops any. */
+  const count = (min: number) => {
+    let frames = 0;
+    const stack = [rootSlot];
+    while (stack.length) {
+      const i = stack.pop()!;
+      frames++;
+      let dropped = false;
+      for (const c of children[i]) {
+        if (kept(c, min)) stack.push(c);
+        else dropped = true;
+      }
+      if (dropped) frames++;
+    }
+    return frames;
+  };
+  // Dropping nodes never adds frames (each dropped subtree becomes at most one merged frame,
+  // shared by its dropped siblings), so the smallest threshold that fits is found by bisection.
+  let min = Math.max(1, Math.ceil(samples * limits.minFraction));
+  if (count(min) > limits.maxFrames) {
+    let lo = min;
+    let hi = samples + 1; // keeps the root (and (idle)) only: 2 or 3 frames
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (count(mid) <= limits.maxFrames) hi = mid;
+      else lo = mid + 1;
+    }
+    min = lo;
+  }
+
+  const frames: number[] = [];
+  let mergedNodes = 0;
+  const stack: [slot: number, depth: number, x: number][] = [[rootSlot, 0, 0]];
+  while (stack.length) {
+    const [i, depth, x] = stack.pop()!;
+    const node = tree.nodes[i];
+    frames.push(depth, x, total[i], node.selfSamples, functions.add(node), 0);
+    let at = x;
+    let mergedWidth = 0;
+    let mergedCount = 0;
+    const next: [number, number, number][] = [];
+    for (const c of children[i]) {
+      if (!kept(c, min)) {
+        mergedWidth += total[c];
+        mergedCount += size[c];
+        continue;
+      }
+      next.push([c, depth + 1, at]);
+      at += total[c];
+    }
+    if (mergedCount) {
+      // After the kept children; (idle) is kept, so at the root it moves one place left of it.
+      const idle = next.length && isRootIdle(next[next.length - 1][0]) ? next[next.length - 1] : undefined;
+      const mergedX = idle ? idle[2] : at;
+      if (idle) idle[2] += mergedWidth;
+      frames.push(depth + 1, mergedX, mergedWidth, mergedWidth, -1, mergedCount);
+      mergedNodes += mergedCount;
+    }
+    // Pushed in reverse so they come out (and are listed) left to right.
+    for (let k = next.length - 1; k >= 0; k--) stack.push(next[k]);
+  }
+  const idleSlot = children[rootSlot].find(isRootIdle);
+  return { samples, idleSamples: idleSlot === undefined ? 0 : total[idleSlot], intervalUs: tree.intervalUs, frames, minSamples: min, mergedNodes };
+}
+
+/** Slots from the root down, parents before children (nodes not reachable from the root are left out). */
+function topological(n: number, parentSlot: Int32Array, rootSlot: number): number[] {
+  const kids: number[][] = Array.from({ length: n }, () => []);
+  for (let i = 0; i < n; i++) if (parentSlot[i] >= 0) kids[parentSlot[i]].push(i);
+  const order = [rootSlot];
+  for (let k = 0; k < order.length; k++) for (const c of kids[order[k]]) order.push(c);
+  return order;
+}
