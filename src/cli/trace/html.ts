@@ -5,9 +5,11 @@
  * those in flight at once stacked; a row per process for Node's pool requests; a row per pool
  * thread for uvscope's jobs), loop utilization over time (SVG), the pool threads' busy and
  * run-queue ratios over time per process (SVG, from the `pool threads` counter), the long
- * iterations with their phase split and top functions, and the slowest HTTP requests with the
- * stalls, long iterations and pool work of their time (a click on either zooms the timeline to
- * it). Pure function of the trace; the page's script draws from data embedded in it.
+ * iterations with their phase split and top functions, the longest stalls, and the slowest HTTP
+ * requests with the stalls, long iterations and pool work of their time (a click on a row zooms
+ * the timeline to it); per thread an interactive CPU flame graph (flame-graph-html.ts) of the
+ * whole run, narrowed to a long iteration or stall by a click on its row or on the timeline.
+ * Pure function of the trace; the page's script draws from data embedded in it.
  * @internal
  * @module
  */
