@@ -116,32 +116,38 @@ export function layoutFlameGraph(tree: CpuTree, functions: FunctionTable, limits
 
   const frames: number[] = [];
   let mergedNodes = 0;
-  const stack: [slot: number, depth: number, x: number][] = [[rootSlot, 0, 0]];
+  // [slot, depth, x]; a merged frame as [-1, depth, x, width, nodes].
+  const stack: number[][] = [[rootSlot, 0, 0]];
   while (stack.length) {
-    const [i, depth, x] = stack.pop()!;
+    const [i, depth, x, mergedWidth, mergedCount] = stack.pop()!;
+    if (i < 0) {
+      frames.push(depth, x, mergedWidth, mergedWidth, -1, mergedCount);
+      mergedNodes += mergedCount;
+      continue;
+    }
     const node = tree.nodes[i];
     frames.push(depth, x, total[i], node.selfSamples, functions.add(node), 0);
+    const next: number[][] = [];
     let at = x;
-    let mergedWidth = 0;
-    let mergedCount = 0;
-    const next: [number, number, number][] = [];
+    let width = 0;
+    let count = 0;
     for (const c of children[i]) {
-      if (!kept(c, min)) {
-        mergedWidth += total[c];
-        mergedCount += size[c];
-        continue;
+      if (kept(c, min)) continue;
+      width += total[c];
+      count += size[c];
+    }
+    for (const c of children[i]) {
+      if (!kept(c, min)) continue;
+      // The merged frame goes after the kept children, left of a root (idle) (kept last).
+      if (count && isRootIdle(c)) {
+        next.push([-1, depth + 1, at, width, count]);
+        at += width;
+        count = 0;
       }
       next.push([c, depth + 1, at]);
       at += total[c];
     }
-    if (mergedCount) {
-      // After the kept children; (idle) is kept, so at the root it moves one place left of it.
-      const idle = next.length && isRootIdle(next[next.length - 1][0]) ? next[next.length - 1] : undefined;
-      const mergedX = idle ? idle[2] : at;
-      if (idle) idle[2] += mergedWidth;
-      frames.push(depth + 1, mergedX, mergedWidth, mergedWidth, -1, mergedCount);
-      mergedNodes += mergedCount;
-    }
+    if (count) next.push([-1, depth + 1, at, width, count]);
     // Pushed in reverse so they come out (and are listed) left to right.
     for (let k = next.length - 1; k >= 0; k--) stack.push(next[k]);
   }
