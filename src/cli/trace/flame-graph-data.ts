@@ -79,7 +79,7 @@ export function flameGraphData(file: TraceFile, model: TraceModel, options: Flam
         span('stall', `stall: ${((s.dur ?? 0) / 1000).toFixed(2)} ms in ${String(s.args?.phase ?? 'the loop')}`, s.ts!, s.ts! + (s.dur ?? 0));
       }
     }
-    threads.push({ key: t.key, label: `${t.process}: ${t.name} (pid ${t.pid})`, source: hasTree ? 'cpuTree' : 'samples', whole, spans });
+    threads.push({ key: t.key, label: `${t.process}: ${t.name}`, source: hasTree ? 'cpuTree' : 'samples', whole, spans });
   }
   return { kinds: FUNCTION_KINDS, functions: functions.rows(), threads };
 }
