@@ -100,7 +100,7 @@ chromium('the flame graph of a traced run: drawn, narrowed to a long iteration a
     await tab.click('#flame-0 .flame-whole');
     const back = await state();
 
-    // A click on the stall on the timeline (its middle, on the thread's loop row) narrows to the stall.
+    // A click on the stall on the timeline (its middle, on the stall's bar in the thread's loop row) narrows to the stall.
     await tab.click('#reset');
     const stall = await tab.evaluate(() => {
       const w = globalThis as any;
@@ -114,11 +114,17 @@ chromium('the flame graph of a traced run: drawn, narrowed to a long iteration a
       // The timeline's geometry (html.ts): labels 260 px, rows 34 px from 30 px, 10 px right margin.
       const px = 260 + (ms / Math.max(data.durationMs, 1)) * (canvas.width - 270);
       const row = data.rows.findIndex((x: any) => x.kind === 'loop' && x.flame === 0);
-      return { index, x: r.left + px * (r.width / canvas.width), y: r.top + (30 + row * 34 + 15) * (r.height / canvas.height) };
+      // On the stall's bar, at the top of the row (below it, the long iteration around the stall is picked).
+      const y = (dy: number) => r.top + (30 + row * 34 + dy) * (r.height / canvas.height);
+      return { index, x: r.left + px * (r.width / canvas.width), y: y(3), band: y(30) };
     });
     if (stall.index >= 0) await tab.mouse.click(stall.x!, stall.y!);
     const onStall = await state();
-    return { whole, pixels, markupDrawnAsText, elements, wholeSearched, statusWhole, rowText, narrowed, selected, tip, zoomed, crumbs, unzoomed, back, stall: stall.index, onStall };
+    // The same time on the long iteration's band, at the bottom of the row: the long iteration around the stall.
+    if (stall.index >= 0) await tab.mouse.click(stall.x!, stall.band!);
+    const onBand = await state();
+    const bandKind = await tab.evaluate((i: number) => (globalThis as any).uvscopeFlame.spans(0)[i]?.[2], onBand.span);
+    return { whole, pixels, markupDrawnAsText, elements, wholeSearched, statusWhole, rowText, narrowed, selected, tip, zoomed, crumbs, unzoomed, back, stall: stall.index, onStall, onBand, bandKind };
   });
 
   const { whole, narrowed } = seen;
@@ -156,5 +162,7 @@ chromium('the flame graph of a traced run: drawn, narrowed to a long iteration a
   expect(seen.stall).toBeGreaterThanOrEqual(0);
   expect(seen.onStall.span).toBe(seen.stall);
   expect(seen.onStall.samples).toBeLessThan(whole.samples);
+  expect(seen.bandKind).toBe('long');
+  expect(seen.onBand.samples).toBeGreaterThanOrEqual(seen.onStall.samples);
   expect(problems).toEqual([]);
 }, 120_000);

@@ -250,11 +250,13 @@ canvas.addEventListener('click', (e) => {
   if (dragged || !window.uvscopeFlame) return;
   const rect = canvas.getBoundingClientRect();
   const px = (e.clientX - rect.left) * (canvas.width / rect.width), py = (e.clientY - rect.top) * (canvas.height / rect.height);
-  const row = data.rows[Math.floor((py - TOP) / ROW)];
+  const index = Math.floor((py - TOP) / ROW), row = data.rows[index];
   if (px < LABEL || !row || row.kind !== 'loop' || row.flame === undefined) return;
   const ms = view.from + ((px - LABEL) / (canvas.width - LABEL - 10)) * (view.to - view.from);
   const slack = 3 * (view.to - view.from) / (canvas.width - LABEL - 10);
-  let span = window.uvscopeFlame.spanAt(row.flame, ms, 'stall');
+  // On the stall bar (the row's top): the stall; below: the long iteration around it.
+  const first = py - (TOP + index * ROW) < 6 ? 'stall' : 'long';
+  let span = window.uvscopeFlame.spanAt(row.flame, ms, first);
   if (span < 0) span = window.uvscopeFlame.spanAt(row.flame, ms);
   if (span < 0) span = window.uvscopeFlame.spanAt(row.flame, ms - slack);
   if (span < 0) span = window.uvscopeFlame.spanAt(row.flame, ms + slack);
