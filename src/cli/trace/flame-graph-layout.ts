@@ -62,13 +62,21 @@ export function layoutFlameGraph(tree: CpuTree, functions: FunctionTable, limits
     } else parentSlot[i] = p;
   }
   if (rootSlot === -1) return { samples: 0, idleSamples: 0, intervalUs: tree.intervalUs, frames: [], minSamples: 1, mergedNodes: 0 };
-  // Totals and subtree sizes, children before parents: the nodes are listed parents first, so
-  // walk them in reverse (a parent listed after its child, from a foreign writer, is handled by
-  // a topological order below).
-  const order = topological(n, parentSlot, rootSlot);
+  // Children lists (CSR: typed arrays, the trees can have 100,000s of nodes), an order from the
+  // root down (a foreign writer may list a child before its parent), totals and subtree sizes.
+  const childStart = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) if (parentSlot[i] >= 0) childStart[parentSlot[i] + 1]++;
+  for (let i = 0; i < n; i++) childStart[i + 1] += childStart[i];
+  const childList = new Int32Array(childStart[n]);
+  const fill = childStart.slice(0, n);
+  for (let i = 0; i < n; i++) if (parentSlot[i] >= 0) childList[fill[parentSlot[i]]++] = i;
+  const order = new Int32Array(n);
+  let reached = 0;
+  order[reached++] = rootSlot;
+  for (let k = 0; k < reached; k++) for (let c = childStart[order[k]]; c < childStart[order[k] + 1]; c++) order[reached++] = childList[c];
   const total = new Float64Array(n);
   const size = new Float64Array(n);
-  for (let k = order.length - 1; k >= 0; k--) {
+  for (let k = reached - 1; k >= 0; k--) {
     const i = order[k];
     total[i] += Math.max(0, tree.nodes[i].selfSamples);
     size[i] += 1;
@@ -77,23 +85,38 @@ export function layoutFlameGraph(tree: CpuTree, functions: FunctionTable, limits
       size[parentSlot[i]] += size[i];
     }
   }
-  const children: number[][] = Array.from({ length: n }, () => []);
-  for (const i of order) if (parentSlot[i] >= 0 && total[i] > 0) children[parentSlot[i]].push(i);
-  const isRootIdle = (i: number) => parentSlot[i] === rootSlot && tree.nodes[i].functionName === '(idle)' && !tree.nodes[i].url;
-  for (const list of children) list.sort((a, b) => Number(isRootIdle(a)) - Number(isRootIdle(b)) || total[b] - total[a]);
+  const rootIdle = new Uint8Array(n);
+  for (let c = childStart[rootSlot]; c < childStart[rootSlot + 1]; c++) {
+    const node = tree.nodes[childList[c]];
+    if (node.functionName === '(idle)' && !node.url) rootIdle[childList[c]] = 1;
+  }
+  const isRootIdle = (i: number) => rootIdle[i] === 1;
+  // Widest first, (idle) last; children without samples sort to the end and are skipped.
+  for (let i = 0; i < n; i++) {
+    if (childStart[i + 1] - childStart[i] > 1) childList.subarray(childStart[i], childStart[i + 1]).sort((a, b) => (total[a] > 0 ? 0 : 2) + rootIdle[a] - ((total[b] > 0 ? 0 : 2) + rootIdle[b]) || total[b] - total[a]);
+  }
+  const children = (i: number): Int32Array => {
+    let end = childStart[i + 1];
+    while (end > childStart[i] && total[childList[end - 1]] <= 0) end--;
+    return childList.subarray(childStart[i], end);
+  };
 
   const samples = total[rootSlot];
   const kept = (i: number, min: number) => i === rootSlot || total[i] >= min || isRootIdle(i);
   /** Frames drawn with threshold `min`: kept nodes under kept parents, plus one merged frame per parent that drops any. */
+  const stackBuffer = new Int32Array(n);
   const count = (min: number) => {
     let frames = 0;
-    const stack = [rootSlot];
-    while (stack.length) {
-      const i = stack.pop()!;
+    let top = 0;
+    stackBuffer[top++] = rootSlot;
+    while (top) {
+      const i = stackBuffer[--top];
       frames++;
       let dropped = false;
-      for (const c of children[i]) {
-        if (kept(c, min)) stack.push(c);
+      for (let c = childStart[i], end = childStart[i + 1]; c < end; c++) {
+        const child = childList[c];
+        if (total[child] <= 0) break;
+        if (kept(child, min)) stackBuffer[top++] = child;
         else dropped = true;
       }
       if (dropped) frames++;
@@ -131,12 +154,13 @@ export function layoutFlameGraph(tree: CpuTree, functions: FunctionTable, limits
     let at = x;
     let width = 0;
     let count = 0;
-    for (const c of children[i]) {
+    const list = children(i);
+    for (const c of list) {
       if (kept(c, min)) continue;
       width += total[c];
       count += size[c];
     }
-    for (const c of children[i]) {
+    for (const c of list) {
       if (!kept(c, min)) continue;
       // The merged frame goes after the kept children, left of a root (idle) (kept last).
       if (count && isRootIdle(c)) {
@@ -151,15 +175,6 @@ export function layoutFlameGraph(tree: CpuTree, functions: FunctionTable, limits
     // Pushed in reverse so they come out (and are listed) left to right.
     for (let k = next.length - 1; k >= 0; k--) stack.push(next[k]);
   }
-  const idleSlot = children[rootSlot].find(isRootIdle);
+  const idleSlot = children(rootSlot).find(isRootIdle);
   return { samples, idleSamples: idleSlot === undefined ? 0 : total[idleSlot], intervalUs: tree.intervalUs, frames, minSamples: min, mergedNodes };
-}
-
-/** Slots from the root down, parents before children (nodes not reachable from the root are left out). */
-function topological(n: number, parentSlot: Int32Array, rootSlot: number): number[] {
-  const kids: number[][] = Array.from({ length: n }, () => []);
-  for (let i = 0; i < n; i++) if (parentSlot[i] >= 0) kids[parentSlot[i]].push(i);
-  const order = [rootSlot];
-  for (let k = 0; k < order.length; k++) for (const c of kids[order[k]]) order.push(c);
-  return order;
 }
