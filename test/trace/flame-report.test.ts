@@ -5,8 +5,9 @@
  * graph with `hotLoop`; a click on the long iteration's row narrows it (fewer samples, hotLoop's
  * share up); a click on a frame zooms into it and the breadcrumb goes back; hover tells the
  * frame's times; a click on the stall on the timeline narrows to the stall; "back to the whole
- * run" returns; the markup name is drawn as text (no element made of it); no console errors,
- * no request. Skipped (with a message) without Chromium.
+ * run" returns; (idle) is hidden until its box is checked; the markup name is drawn as text
+ * (no element made of it); no console errors, no request. Skipped (with a message) without
+ * Chromium.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -100,9 +101,12 @@ chromium('the flame graph of a traced run: drawn, narrowed to a long iteration a
     await tab.click('#flame-0 .flame-crumbs button:first-child');
     const unzoomed = await state();
 
-    // Back to the whole run.
+    // Back to the whole run; (idle) hidden until asked for.
     await tab.click('#flame-0 .flame-whole');
     const back = await state();
+    await tab.check('#flame-0 .flame-idle');
+    const withIdle = await state();
+    await tab.uncheck('#flame-0 .flame-idle');
 
     // A click on the stall on the timeline (its middle, on the stall's bar in the thread's loop row) narrows to the stall.
     await tab.click('#reset');
@@ -128,7 +132,7 @@ chromium('the flame graph of a traced run: drawn, narrowed to a long iteration a
     if (stall.index >= 0) await tab.mouse.click(stall.x!, stall.band!);
     const onBand = await state();
     const bandKind = await tab.evaluate((i: number) => (globalThis as any).uvscopeFlame.spans(0)[i]?.[2], onBand.span);
-    return { whole, pixels, markupDrawnAsText, elements, wholeSearched, statusWhole, rowText, narrowed, selected, tip, zoomed, crumbs, unzoomed, back, stall: stall.index, onStall, onBand, bandKind };
+    return { whole, pixels, markupDrawnAsText, elements, wholeSearched, statusWhole, rowText, narrowed, selected, tip, zoomed, crumbs, unzoomed, back, withIdle, stall: stall.index, onStall, onBand, bandKind };
   });
 
   const { whole, narrowed } = seen;
@@ -162,6 +166,9 @@ chromium('the flame graph of a traced run: drawn, narrowed to a long iteration a
   expect(seen.crumbs).toMatch(/all › .*hotLoop › spin/);
   expect(seen.unzoomed).toMatchObject({ zoom: -1, samples: narrowed.samples });
   expect(seen.back).toMatchObject({ span: -1, samples: whole.samples });
+  expect(whole.drawn.map((f) => f.name)).not.toContain('(idle)');
+  expect(seen.withIdle.samples).toBeGreaterThan(whole.samples);
+  expect(seen.withIdle.drawn.map((f) => f.name)).toContain('(idle)');
   // The stall, clicked on the timeline.
   expect(seen.stall).toBeGreaterThanOrEqual(0);
   expect(seen.onStall.span).toBe(seen.stall);
