@@ -5,13 +5,17 @@
  * those in flight at once stacked; a row per process for Node's pool requests; a row per pool
  * thread for uvscope's jobs), loop utilization over time (SVG), the pool threads' busy and
  * run-queue ratios over time per process (SVG, from the `pool threads` counter), the long
- * iterations with their phase split and top functions, and the slowest HTTP requests with the
- * stalls, long iterations and pool work of their time (a click on either zooms the timeline to
- * it). Pure function of the trace; the page's script draws from data embedded in it.
+ * iterations with their phase split and top functions, the longest stalls, and the slowest HTTP
+ * requests with the stalls, long iterations and pool work of their time (a click on a row zooms
+ * the timeline to it); per thread an interactive CPU flame graph (flame-graph-html.ts) of the
+ * whole run, narrowed to a long iteration or stall by a click on its row or on the timeline.
+ * Pure function of the trace; the page's script draws from data embedded in it.
  * @internal
  * @module
  */
 import { analyzeTrace, requestsByKind, SlowRequest, slowestRequests, TraceFile, TraceModel } from '../../trace/analysis';
+import { flameGraphData, spanIndex } from './flame-graph-data';
+import { FLAME_CSS, flameGraphSection } from './flame-graph-html';
 
 /** Slices kept per thread in the page (the longest, when there are more). */
 const MAX_SLICES = 200_000;
@@ -20,6 +24,9 @@ const PHASES = ['startup', 'poll', 'check', 'timers', 'pending'];
 const MAX_HTTP_LANES = 6;
 /** Rows of the slowest-requests table. */
 const SLOW_REQUESTS = 20;
+/** Rows of the stalls table (the longest), and per thread. */
+const STALLS = 50;
+const STALLS_PER_THREAD = 20;
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
@@ -44,14 +51,22 @@ function slowRequestRow(r: SlowRequest, t0: number): string {
 /** `model`: the file's analyzeTrace(), when the caller has it already. */
 export function renderTraceHtml(file: TraceFile, model: TraceModel = analyzeTrace(file)): string {
   const t0 = model.startUs;
-  const rows: { label: string; kind: 'loop' | 'requests' | 'jobs' | 'http'; items: number[][]; lanes?: number }[] = [];
+  const flame = flameGraphData(file, model);
+  const flameIndex = new Map(flame.threads.map((t, i) => [t.key, i]));
+  // A long iteration's or stall's graph, as row attributes: a click on the row narrows the thread's flame graph to it.
+  const flameAttributes = (key: string, kind: 'long' | 'stall', startUs: number) => {
+    const ti = flameIndex.get(key);
+    const si = ti === undefined ? -1 : spanIndex(flame.threads[ti], kind, (startUs - t0) / 1000);
+    return si < 0 ? '' : ` data-thread="${ti}" data-span="${si}"`;
+  };
+  const rows: { label: string; kind: 'loop' | 'requests' | 'jobs' | 'http'; items: number[][]; lanes?: number; flame?: number }[] = [];
   for (const t of model.threads) {
     let loop = t.loop;
     if (loop.length > MAX_SLICES) loop = [...loop].sort((a, b) => (b.dur ?? 0) - (a.dur ?? 0)).slice(0, MAX_SLICES);
     // [start, dur, phase index, poll wait] in ms from the start of the trace; stalls as phase -1.
     const items = loop.map((e) => [r3((e.ts! - t0) / 1000), r3((e.dur ?? 0) / 1000), PHASES.indexOf(e.name), r3(Number(e.args?.waitMs ?? 0))]);
     for (const s of t.stalls) items.push([r3((s.ts! - t0) / 1000), r3((s.dur ?? 0) / 1000), -1, 0]);
-    rows.push({ label: `${t.process}: ${t.name}`, kind: 'loop', items });
+    rows.push({ label: `${t.process}: ${t.name}`, kind: 'loop', items, ...(flameIndex.has(t.key) ? { flame: flameIndex.get(t.key) } : {}) });
     if (t.httpRequests.length) {
       // [start, dur, lane, 1 when a stall of its own blocked it]; each on the first lane free at its start.
       const laneEnds: number[] = [];
@@ -119,7 +134,19 @@ export function renderTraceHtml(file: TraceFile, model: TraceModel = analyzeTrac
       const split = parts.filter((p) => p[1] > 0).map(([name, v]) => `${name} ${v.toFixed(2)}`).join(', ');
       const top = l.top.map((f) => `${esc(f.name)} ${f.selfMs.toFixed(2)} ms`).join('<br>') || '<span class="muted">no samples</span>';
       const from = ((l.startUs - t0) / 1000).toFixed(3);
-      return `<tr class="long" data-from="${from}" data-to="${(Number(from) + l.durationMs).toFixed(3)}"><td>${esc(t.name)}<br><span class="muted">pid ${t.pid}</span></td><td>${l.iteration === 0 ? 'startup' : l.iteration}</td><td>${l.durationMs.toFixed(2)}</td><td><svg class="split" width="240" height="18">${bars}</svg><br><span class="muted">${split}</span></td><td>${top}</td></tr>`;
+      return `<tr class="long" data-from="${from}" data-to="${(Number(from) + l.durationMs).toFixed(3)}"${flameAttributes(t.key, 'long', l.startUs)}><td>${esc(t.name)}<br><span class="muted">pid ${t.pid}</span></td><td>${l.iteration === 0 ? 'startup' : l.iteration}</td><td>${l.durationMs.toFixed(2)}</td><td><svg class="split" width="240" height="18">${bars}</svg><br><span class="muted">${split}</span></td><td>${top}</td></tr>`;
+    })
+    .join('\n');
+  const stallRows = model.threads
+    .flatMap((t) => [...t.stalls].sort((a, b) => (b.dur ?? 0) - (a.dur ?? 0)).slice(0, STALLS_PER_THREAD).map((s) => ({ t, s })))
+    .sort((a, b) => (b.s.dur ?? 0) - (a.s.dur ?? 0))
+    .slice(0, STALLS)
+    .map(({ t, s }) => {
+      const from = ((s.ts! - t0) / 1000).toFixed(3);
+      const a = s.args ?? {};
+      const onCpu = typeof a.onCpu === 'number' ? `${Math.round(a.onCpu * 100)}%` : '<span class="muted">unknown</span>';
+      const request = typeof a.request === 'string' ? esc(a.request) : '<span class="muted">none</span>';
+      return `<tr class="stall" data-from="${from}" data-to="${(Number(from) + (s.dur ?? 0) / 1000).toFixed(3)}"${flameAttributes(t.key, 'stall', s.ts!)}><td>${esc(t.name)}<br><span class="muted">pid ${t.pid}</span></td><td>${Number(from).toFixed(1)}</td><td>${((s.dur ?? 0) / 1000).toFixed(2)}</td><td>${esc(String(a.phase ?? ''))}</td><td>${onCpu}</td><td>${request}</td></tr>`;
     })
     .join('\n');
   const slowRows = slowestRequests(model, SLOW_REQUESTS)
@@ -133,19 +160,23 @@ export function renderTraceHtml(file: TraceFile, model: TraceModel = analyzeTrac
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>uvscope trace: ${esc(title)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:20px;color:#222}h2{margin-top:28px}.muted{color:#777;font-size:12px}
 #timeline{width:100%;height:auto;border:1px solid #ccc;cursor:grab;display:block}td,th{border:1px solid #ddd;padding:4px 8px;vertical-align:top;text-align:left}
-table{border-collapse:collapse}tr.long,tr.http{cursor:pointer}tr.long:hover,tr.http:hover{background:#f3f6fb}.legend span{display:inline-block;margin-right:12px}
+table{border-collapse:collapse}tr.long,tr.http,tr.stall{cursor:pointer}tr.long:hover,tr.http:hover,tr.stall:hover{background:#f3f6fb}tr.selected{background:#fdf1dc}
+${FLAME_CSS}.legend span{display:inline-block;margin-right:12px}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-2px}#tip{position:fixed;pointer-events:none;background:#fff;border:1px solid #999;padding:2px 6px;font-size:12px;display:none}</style>
 </head><body><h1>uvscope trace: ${esc(title)}</h1>
 <p>${durationMs.toFixed(1)} ms, ${new Set(model.threads.map((t) => t.pid)).size} Node process(es), ${model.threads.length} thread(s). Long: busy (not waiting for I/O) for more than ${model.blockMs} ms.</p>
 <h2>Timeline</h2>
-<p class="legend"><span><i style="background:#8e6fc1"></i>startup</span><span><i style="background:#d9dde3"></i>poll: waiting for I/O</span><span><i style="background:#3b7dd8"></i>poll: I/O callbacks</span><span><i style="background:#e3a21a"></i>check</span><span><i style="background:#d0452f"></i>timers</span><span><i style="background:#4aa564"></i>pending</span><span><i style="background:#000"></i>stall</span><span><i style="background:#7a5"></i>pool request / job</span><span><i style="background:#5b8fd9"></i>HTTP request</span><span><i style="background:#c0392b"></i>HTTP request with its own stall</span>
+<p class="legend"><span><i style="background:#8e6fc1"></i>startup</span><span><i style="background:#d9dde3"></i>poll: waiting for I/O</span><span><i style="background:#3b7dd8"></i>poll: I/O callbacks</span><span><i style="background:#e3a21a"></i>check</span><span><i style="background:#d0452f"></i>timers</span><span><i style="background:#4aa564"></i>pending</span><span><i style="background:#000"></i>stall</span><span><i style="background:#e67e22"></i>long iteration (click: its flame graph)</span><span><i style="background:#7a5"></i>pool request / job</span><span><i style="background:#5b8fd9"></i>HTTP request</span><span><i style="background:#c0392b"></i>HTTP request with its own stall</span>
 <button id="reset">show all</button> <span class="muted">wheel: zoom, drag: pan</span></p>
 <canvas id="timeline" width="1200" height="${40 + rows.length * 34}"></canvas><div id="tip"></div>
+${flameGraphSection(flame)}
 <h2>Loop utilization</h2>
 <svg class="utilization" width="1200" height="180" viewBox="0 0 1200 180"></svg>
 ${pools.length ? '<h2>Pool threads</h2>\n<p class="muted">Share of the pool threads\' time on a CPU (busy) and runnable but waiting for one (run queue), per 100 ms, whoever\'s work they ran.</p>\n<svg class="pool-threads" width="1200" height="180" viewBox="0 0 1200 180"></svg>' : ''}
 <h2>Long iterations</h2>
 ${long.length ? `<table id="long"><tr><th>thread</th><th>iteration</th><th>ms</th><th>phase split (ms)</th><th>top functions (self time)</th></tr>\n${longRows}</table>` : '<p>None.</p>'}
+<h2>Stalls</h2>
+${stallRows ? `<p class="muted">The loop blocked past the watchdog's threshold (the longest ${STALLS}). A click shows it on the timeline and its CPU samples in the flame graph.</p>\n<table id="stalls"><tr><th>thread</th><th>at ms</th><th>ms</th><th>phase</th><th>on CPU</th><th>request</th></tr>\n${stallRows}</table>` : '<p>None.</p>'}
 <h2>Slowest HTTP requests</h2>
 ${slowRows ? `<p class="muted">Stalls: its own when a report of the stall named the request (its code blocked the loop), else one it waited for. Long iterations and pool work: on its thread while it was in flight (pool work linked by time only).</p>\n<table id="http-requests"><tr><th>request</th><th>thread</th><th>ms</th><th>status</th><th>stalls</th><th>long iterations</th><th>pool work</th></tr>\n${slowRows}</table>` : '<p>None (no HTTP server request finished in a traced thread).</p>'}
 <h2>Node pool requests</h2>
@@ -190,6 +221,15 @@ function draw() {
       ctx.fillRect(x0, y + 6, w, 22);
       if (wait > 0) { ctx.fillStyle = '#d9dde3'; ctx.fillRect(x0, y + 6, Math.max(x(start + Math.min(wait, dur)) - x0, 1), 22); }
     }
+    // Long iterations with a flame graph of their own: a band under the row (a click there narrows the graph).
+    if (row.kind === 'loop' && row.flame !== undefined && window.uvscopeFlame) {
+      ctx.fillStyle = '#e67e22';
+      for (const [from, to, kind] of window.uvscopeFlame.spans(row.flame)) {
+        if (kind !== 'long' || to < view.from || from > view.to) continue;
+        const x0 = Math.max(x(from), LABEL);
+        ctx.fillRect(x0, y + 29, Math.max(x(to) - x0, 2), 3);
+      }
+    }
   });
 }
 function niceStep(raw) { const p = Math.pow(10, Math.floor(Math.log10(raw))); for (const m of [1, 2, 5, 10]) if (raw <= m * p) return m * p; return 10 * p; }
@@ -203,22 +243,47 @@ canvas.addEventListener('wheel', (e) => {
   draw();
 }, { passive: false });
 let drag = null;
-canvas.addEventListener('mousedown', (e) => { drag = { x: e.clientX, view: { ...view } }; });
+canvas.addEventListener('mousedown', (e) => { drag = { x: e.clientX, view: { ...view } }; dragged = false; });
+let dragged = false;
+// A click (not a drag) on a thread's loop row inside a long iteration or stall narrows its flame graph to it.
+canvas.addEventListener('click', (e) => {
+  if (dragged || !window.uvscopeFlame) return;
+  const rect = canvas.getBoundingClientRect();
+  const px = (e.clientX - rect.left) * (canvas.width / rect.width), py = (e.clientY - rect.top) * (canvas.height / rect.height);
+  const index = Math.floor((py - TOP) / ROW), row = data.rows[index];
+  if (px < LABEL || !row || row.kind !== 'loop' || row.flame === undefined) return;
+  const ms = view.from + ((px - LABEL) / (canvas.width - LABEL - 10)) * (view.to - view.from);
+  const slack = 3 * (view.to - view.from) / (canvas.width - LABEL - 10);
+  // On the stall bar (the row's top): the stall; below: the long iteration around it.
+  const first = py - (TOP + index * ROW) < 6 ? 'stall' : 'long';
+  let span = window.uvscopeFlame.spanAt(row.flame, ms, first);
+  if (span < 0) span = window.uvscopeFlame.spanAt(row.flame, ms);
+  if (span < 0) span = window.uvscopeFlame.spanAt(row.flame, ms - slack);
+  if (span < 0) span = window.uvscopeFlame.spanAt(row.flame, ms + slack);
+  if (span >= 0) window.uvscopeFlame.narrow(row.flame, span);
+});
 window.addEventListener('mouseup', () => { drag = null; });
 window.addEventListener('mousemove', (e) => {
   if (!drag) return;
+  if (Math.abs(e.clientX - drag.x) > 3) dragged = true;
   const rect = canvas.getBoundingClientRect();
   const dms = ((e.clientX - drag.x) * (canvas.width / rect.width) / (canvas.width - LABEL - 10)) * (drag.view.to - drag.view.from);
   view = { from: drag.view.from - dms, to: drag.view.to - dms };
   draw();
 });
 document.getElementById('reset').addEventListener('click', () => { view = { from: 0, to: Math.max(data.durationMs, 1) }; draw(); });
-for (const tr of document.querySelectorAll('tr.long, tr.http')) {
+for (const tr of document.querySelectorAll('tr.long, tr.http, tr.stall')) {
   tr.addEventListener('click', () => {
     const from = Number(tr.dataset.from), to = Number(tr.dataset.to), pad = (to - from) * 0.2 + 0.05;
     view = { from: from - pad, to: to + pad };
     draw();
-    canvas.scrollIntoView({ behavior: 'smooth' });
+    for (const other of document.querySelectorAll('tr.selected')) other.classList.remove('selected');
+    tr.classList.add('selected');
+    // A long iteration or stall with CPU samples: its flame graph (the timeline, zoomed, is just above).
+    if (tr.dataset.span !== undefined && window.uvscopeFlame) {
+      window.uvscopeFlame.narrow(Number(tr.dataset.thread), Number(tr.dataset.span));
+      window.uvscopeFlame.element(Number(tr.dataset.thread)).scrollIntoView({ block: 'nearest' });
+    } else canvas.scrollIntoView({ behavior: 'smooth' });
   });
 }
 function drawLines(svg, list) {
