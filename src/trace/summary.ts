@@ -65,7 +65,7 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
   lines.push(`uvscope trace: ${processes} process${processes === 1 ? '' : 'es'}, ${model.threads.length} thread${model.threads.length === 1 ? '' : 's'}, ${((model.endUs - model.startUs) / 1e6).toFixed(2)} s`);
   for (const t of model.threads) {
     const info = t.info;
-    const iterations = info?.iterations ?? new Set(t.loop.map((e) => e.args?.iteration)).size - 1;
+    const iterations = info?.iterations ?? t.iterationsSeen ?? new Set(t.loop.map((e) => e.args?.iteration)).size - 1;
     const head = `${t.process}, ${t.name}: ${iterations} iterations`;
     const detail = info?.utilization !== undefined ? `, utilization ${(info.utilization * 100).toFixed(1)}%, iteration p50 ${ms(info.iterationP50Ms!)} p99 ${ms(info.iterationP99Ms!)}` : '';
     lines.push(`${head}${detail}${info && !info.complete ? ' (ended before its last batch: a terminated worker)' : ''}`);
@@ -82,6 +82,24 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
         `  dropped to bound memory (the oldest): ${d.markers} loop markers, ${d.requests} pool requests, ${d.jobs} jobs, ${d.utilization} utilization samples, ${d.longIterations} long iterations, ${d.httpRequests ?? 0} HTTP requests`,
       );
     }
+    const c = t.capped;
+    if (c) {
+      const parts = (
+        [
+          ['loop slices', c.slices],
+          ['waits', c.waits],
+          ['stalls', c.stalls],
+          ['uvscope jobs', c.jobs],
+          ['Node pool requests', c.poolRequests],
+          ['HTTP requests', c.httpRequests],
+          ['CPU samples', c.samples],
+          ['utilization points', c.utilization],
+        ] as const
+      )
+        .filter(([, n]) => n)
+        .map(([name, n]) => `${n} ${name}`);
+      lines.push(`  left out of this summary and the report to bound the reader's memory (the trace file has them; the longest/slowest are kept): ${parts.join(', ')}`);
+    }
   }
   for (const p of model.processes) {
     const pool = p.poolThreads;
@@ -97,20 +115,21 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
     }
   }
   const stalls = model.threads.flatMap((t) => t.stalls.map((s) => ({ t, s })));
+  const stallCount = model.threads.reduce((sum, t) => sum + Math.max(t.stallsSeen ?? 0, t.stalls.length), 0);
   const threshold = file.uvscope?.stallMs ?? stalls[0]?.s.args?.thresholdMs;
   if (threshold || stalls.length) {
     const longest = stalls.reduce<(typeof stalls)[number] | undefined>((max, x) => (max && Number(max.s.args?.durationMs) >= Number(x.s.args?.durationMs) ? max : x), undefined);
     lines.push(
-      `stalls${threshold !== undefined ? ` (> ${threshold} ms)` : ''}: ${stalls.length}` +
+      `stalls${threshold !== undefined ? ` (> ${threshold} ms)` : ''}: ${stallCount}` +
         (longest ? `, longest ${ms(Number(longest.s.args?.durationMs))} in ${longest.s.args?.phase} (${longest.t.name} of pid ${longest.t.pid})` : ''),
     );
   }
   const slowest = slowestRequests(model, slowRequests);
   if (slowest.length) {
-    const kept = model.threads.reduce((sum, t) => sum + t.httpRequests.length, 0);
-    const finished = model.threads.reduce((sum, t) => sum + Math.max(t.info?.httpRequests ?? 0, t.httpRequests.length), 0);
+    const kept = model.threads.reduce((sum, t) => sum + Math.max(t.httpRequestsSeen ?? 0, t.httpRequests.length), 0);
+    const finished = model.threads.reduce((sum, t) => sum + Math.max(t.info?.httpRequests ?? 0, t.httpRequestsSeen ?? 0, t.httpRequests.length), 0);
     lines.push(
-      `HTTP requests: ${finished} finished${finished > kept ? ` (the newest ${kept} kept)` : ''}, p50 ${ms(requestDurationQuantile(model, 0.5)!)} p99 ${ms(requestDurationQuantile(model, 0.99)!)}; the slowest:`,
+      `HTTP requests: ${finished} finished${finished > kept ? ` (the newest ${kept} kept)` : ''}, p50 ${ms(requestDurationQuantile(model, 0.5)!)} p99 ${ms(requestDurationQuantile(model, 0.99)!)}${model.httpDurationsMs && (model.httpDurationsSeen ?? 0) > model.httpDurationsMs.length ? ` (of a uniform sample of ${model.httpDurationsMs.length})` : ''}; the slowest:`,
     );
     for (const r of slowest) lines.push(...slowRequestLines(r, model.threads.length));
   }
@@ -118,7 +137,8 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
   if (jobs.length) {
     const slowest = [...jobs].sort((a, b) => (b.dur ?? 0) - (a.dur ?? 0)).slice(0, 3);
     const waits = [...jobs].sort((a, b) => Number(b.args?.queueWaitMs) - Number(a.args?.queueWaitMs)).slice(0, 3);
-    lines.push(`uvscope pool jobs: ${jobs.length}`);
+    const jobsLeftOut = model.threads.reduce((sum, t) => sum + (t.capped?.jobs ?? 0), 0);
+    lines.push(`uvscope pool jobs: ${jobs.length + jobsLeftOut}${jobsLeftOut ? ` (the longest ${jobs.length} looked at)` : ''}`);
     lines.push(`  slowest: ${slowest.map((j) => `${j.name} ${ms((j.dur ?? 0) / 1000)}`).join(', ')}`);
     lines.push(`  longest queue waits: ${waits.map((j) => `${j.name} ${ms(Number(j.args?.queueWaitMs))}`).join(', ')}`);
   }

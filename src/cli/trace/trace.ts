@@ -19,7 +19,9 @@ import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from
 import type { TraceEvent } from '../../trace/format';
 import { parseStallReportLine } from '../../loop/stall-report-format';
 import { formatStallReport, StallLineMemory } from './stall-report';
-import { analyzeTrace, TraceFile } from '../../trace/analysis';
+import { TraceAnalysis, TraceModel } from '../../trace/analysis';
+import type { ProcessInfo } from '../../trace/process-collector';
+import { openTrace, TRACE_FIRST_LINE, traceLastLine, TraceReadError, TraceSection } from '../../trace/trace-reader';
 import { renderTraceHtml } from './html';
 import { formatSummary } from '../../trace/summary';
 
@@ -162,20 +164,103 @@ function printStalls(stream: net.Socket, counts: { unreadable: number }): Promis
   });
 }
 
-/** The processes' traces (`<pid>.json` each) as one trace file. */
-function mergeParts(dir: string, command: string[], blockMs: number, stallMs: number): TraceFile & { displayTimeUnit: string } {
-  const traceEvents: TraceEvent[] = [];
-  const processes: NonNullable<TraceFile['uvscope']>['processes'] = [];
-  for (const name of fs.readdirSync(dir).filter((n) => /^\d+\.json$/.test(n)).sort((a, b) => parseInt(a, 10) - parseInt(b, 10))) {
-    try {
-      const part = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as TraceFile;
-      for (const e of part.traceEvents) traceEvents.push(e);
-      processes.push(...(part.uvscope?.processes ?? []));
-    } catch {
-      // A process killed while writing its trace: left out (the summary counts the processes seen).
-    }
+/** Buffered appends to a file descriptor (about 1 MiB at a time). */
+class FileAppender {
+  #chunks: string[] = [];
+  #length = 0;
+  /** Bytes written to the file so far (the buffered ones not counted). */
+  written = 0;
+
+  constructor(readonly fd: number) {}
+
+  write(text: string): void {
+    this.#chunks.push(text);
+    this.#length += text.length;
+    if (this.#length >= 1 << 20) this.flush();
   }
-  return { traceEvents, displayTimeUnit: 'ms', uvscope: { blockMs, stallMs, processes, command: command.join(' ') } };
+
+  flush(): void {
+    if (!this.#chunks.length) return;
+    const buffer = Buffer.from(this.#chunks.join(''), 'utf8');
+    this.#chunks = [];
+    this.#length = 0;
+    for (let at = 0; at < buffer.length; ) at += fs.writeSync(this.fd, buffer, at, buffer.length - at, this.written + at);
+    this.written += buffer.length;
+  }
+
+  /** Drops what was written from `bytes` on. */
+  truncate(bytes: number): void {
+    this.#chunks = [];
+    this.#length = 0;
+    fs.ftruncateSync(this.fd, bytes);
+    this.written = bytes;
+  }
+}
+
+export interface MergeResult {
+  section: TraceSection;
+  model: TraceModel;
+  events: number;
+  /** Part files left out (cut short by a kill while writing, or not a trace), with why. */
+  leftOut: { file: string; reason: string }[];
+}
+
+/**
+ * The processes' traces (`<pid>.json` each, any layout trace-reader.ts reads) streamed into one
+ * trace file `out` in the line layout, and folded into the model on the way: a part's event lines
+ * are copied as they are read (one line in memory at a time), so memory is the analysis' caps,
+ * not the trace's size. A part that cannot be read (a process killed while writing it) is left
+ * out and counted; one found broken half-way is cut back out of the file (its events already
+ * folded into the model stay there: a line-layout part is only broken half-way when changed on
+ * disk while read).
+ */
+export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'processes'>): MergeResult {
+  const names = fs
+    .readdirSync(dir)
+    .filter((n) => /^\d+\.json$/.test(n))
+    .sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
+  const processes: ProcessInfo[] = [];
+  const leftOut: MergeResult['leftOut'] = [];
+  const analysis = new TraceAnalysis({ blockMs: meta.blockMs });
+  const fd = fs.openSync(out, 'w');
+  let events = 0;
+  try {
+    const file = new FileAppender(fd);
+    file.write(TRACE_FIRST_LINE);
+    for (const name of names) {
+      const partFile = path.join(dir, name);
+      file.flush();
+      const partStart = file.written;
+      const eventsBefore = events;
+      try {
+        const part = openTrace(partFile);
+        const partProcesses = part.uvscope?.processes ?? [];
+        analysis.addProcesses(partProcesses);
+        if (part.layout === 'lines') {
+          for (const line of part.eventLines()) {
+            analysis.add(JSON.parse(line) as TraceEvent);
+            file.write(events++ === 0 ? `\n${line}` : `,\n${line}`);
+          }
+        } else {
+          for (const event of part.events()) {
+            analysis.add(event);
+            file.write(`${events++ === 0 ? '\n' : ',\n'}${JSON.stringify(event)}`);
+          }
+        }
+        processes.push(...partProcesses);
+      } catch (error) {
+        file.truncate(partStart);
+        events = eventsBefore;
+        leftOut.push({ file: name, reason: error instanceof TraceReadError ? error.message.slice(partFile.length + 2) : `unreadable (${(error as Error).message})` });
+      }
+    }
+    const section: TraceSection = { ...meta, processes, ...(leftOut.length ? { partsLeftOut: leftOut.length } : {}) };
+    file.write(`\n${traceLastLine(section)}\n`);
+    file.flush();
+    return { section, model: analysis.finish(section), events, leftOut };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export async function traceCommand(argv: string[]): Promise<number> {
@@ -265,14 +350,15 @@ export async function traceCommand(argv: string[]): Promise<number> {
       }
     }
 
-    const trace = mergeParts(dir, command, blockMs, stallMs);
-    const processes = trace.uvscope!.processes.length;
-    fs.writeFileSync(out, JSON.stringify(trace));
-    const model = analyzeTrace(trace);
-    process.stderr.write(`${formatSummary(trace, model)}\ntrace: ${out} (${trace.traceEvents.length} events from ${processes} Node process${processes === 1 ? '' : 'es'})\n`);
+    const merged = mergeParts(dir, out, { blockMs, stallMs, command: command.join(' ') });
+    const processes = merged.section.processes.length;
+    // The summary and the report read the section and the model (the events stay in the file).
+    const trace = { traceEvents: [], uvscope: merged.section };
+    process.stderr.write(`${formatSummary(trace, merged.model)}\ntrace: ${out} (${merged.events} events from ${processes} Node process${processes === 1 ? '' : 'es'})\n`);
+    for (const part of merged.leftOut) process.stderr.write(`uvscope trace: the trace of pid ${parseInt(part.file, 10)} was left out: ${part.reason}\n`);
     if (processes === 0) process.stderr.write('uvscope trace: no Node process wrote a trace (the command started none, or they were killed with SIGKILL)\n');
     if (html) {
-      fs.writeFileSync(html, renderTraceHtml(trace, model));
+      fs.writeFileSync(html, renderTraceHtml(trace, merged.model));
       process.stderr.write(`report: ${html}\n`);
     }
     if (exit.signal) return stoppedByUs && exit.signal === 'SIGINT' ? 0 : 128 + (os.constants.signals[exit.signal] ?? 0);
