@@ -194,7 +194,7 @@ export interface AnalysisLimits {
 }
 
 export const DEFAULT_ANALYSIS_LIMITS: AnalysisLimits = {
-  maxSlices: 100_000,
+  maxSlices: 30_000,
   maxStalls: 10_000,
   maxJobs: 50_000,
   maxPoolRequests: 50_000,
@@ -231,6 +231,23 @@ class Largest<T> {
 
   get size(): number {
     return this.#items.length;
+  }
+
+  /** Whether an item with this key would be kept now (push() it then; else count it with skip()). */
+  wouldKeep(key: number): boolean {
+    const items = this.#items;
+    if (items.length < this.n) return true;
+    if (!this.#heap) {
+      this.#heap = true;
+      for (let i = (items.length >> 1) - 1; i >= 0; i--) this.#down(i);
+    }
+    return this.n > 0 && key > items[0].key;
+  }
+
+  /** An item not kept (wouldKeep() said so). */
+  skip(): void {
+    this.#seq++;
+    this.dropped++;
   }
 
   push(key: number, value: T): void {
@@ -327,8 +344,11 @@ class ThreadFold {
   /** The highest iteration seen, and its slices. */
   lastIteration = 0;
   lastSlices: TraceEvent[] = [];
-  /** Iterations seen in slices (for a thread without info): 1 + the number of distinct iteration numbers above 0, counted as they change. */
-  iterationsSeen = new Set<unknown>();
+  /** Slices of the last iteration not parsed yet (addLine()). */
+  lastLines: string[] = [];
+  /** Iteration numbers seen in slices (for a thread without info), counted as they change (slices come in time order). */
+  iterationsSeen = 0;
+  previousIteration: unknown = Symbol('none');
   httpSeen = 0;
   stallsSeen = 0;
   startUs = Infinity;
@@ -343,6 +363,10 @@ class ThreadFold {
     this.utilization = new Halving(limits.maxPoints);
   }
 }
+
+/** The head of a loop slice or wait as format.ts writes it: name, cat, pid, tid, ts, dur, and the iteration when args begin with it. */
+const NUMBER = '(-?\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?)';
+const SLICE_HEAD = new RegExp(`^\\{"name":"([^"\\\\]*)","cat":"(loop|loop-wait)","ph":"X","pid":(\\d+),"tid":(\\d+),"ts":${NUMBER},"dur":${NUMBER}(?:,"args":\\{"iteration":(\\d+)(?=[,}]))?`);
 
 /** Resolves a profile's sample ids to leaf names and files them with its thread. */
 function closeProfile(thread: ThreadFold): void {
@@ -371,6 +395,10 @@ export class TraceAnalysis {
   #durationCount = 0;
   #durationsSeen = 0;
   #random = 0x9e3779b9;
+  /** addLine()'s last thread (consecutive lines are mostly of one thread). */
+  #lastThread?: ThreadFold;
+  #lastPid?: string;
+  #lastTid?: string;
 
   constructor(section?: Pick<TraceSection, 'blockMs'> & Partial<TraceSection>, limits: Partial<AnalysisLimits> = {}) {
     this.limits = { ...DEFAULT_ANALYSIS_LIMITS, ...limits };
@@ -463,12 +491,16 @@ export class TraceAnalysis {
     if (e.ph === 'X' && e.cat === 'loop') {
       thread.loop.push(e.dur ?? 0, e);
       const n = Number(e.args?.iteration);
-      thread.iterationsSeen.add(e.args?.iteration);
+      if (e.args?.iteration !== thread.previousIteration) {
+        thread.previousIteration = e.args?.iteration;
+        thread.iterationsSeen++;
+      }
       if (e.name === 'startup' && !thread.startup) thread.startup = e;
       thread.splits?.get(n)?.push(e);
       if (n > thread.lastIteration) {
         thread.lastIteration = n;
         thread.lastSlices = [e];
+        thread.lastLines = [];
       } else if (n === thread.lastIteration && n > 0) thread.lastSlices.push(e);
       return;
     }
@@ -519,6 +551,58 @@ export class TraceAnalysis {
     }
   }
 
+  /**
+   * add() for one event's JSON text (a line of the line layout): the same fold, faster. Most
+   * lines of a long trace are loop slices and waits in the key order format.ts writes them;
+   * those are read from the line's head with a regular expression and parsed only when the
+   * model keeps them (the longest, a long iteration's, the last iteration's at finish()).
+   * Any other line is parsed and add()ed. Returns the event when it was parsed.
+   */
+  addLine(line: string): TraceEvent | undefined {
+    const m = SLICE_HEAD.exec(line);
+    const iterationText = m?.[7];
+    // The head must be the whole event but its args (or have the iteration first in them).
+    if (!m || (iterationText === undefined && line.length !== m[0].length + 1) || m[1] === 'startup') {
+      const e = JSON.parse(line) as TraceEvent;
+      this.add(e);
+      return e;
+    }
+    let thread = this.#lastThread;
+    if (!thread || m[3] !== this.#lastPid || m[4] !== this.#lastTid) {
+      thread = this.#lastThread = this.#thread(`${m[3]}:${m[4]}`);
+      this.#lastPid = m[3];
+      this.#lastTid = m[4];
+    }
+    const ts = Number(m[5]);
+    const dur = Number(m[6]);
+    if (ts < thread.startUs) thread.startUs = ts;
+    if (ts > thread.endUs) thread.endUs = ts;
+    if (ts + dur > thread.endUs) thread.endUs = ts + dur;
+    let event: TraceEvent | undefined;
+    const parsed = () => (event ??= JSON.parse(line) as TraceEvent);
+    if (m[2] === 'loop-wait') {
+      if (thread.waits.wouldKeep(dur)) thread.waits.push(dur, parsed());
+      else thread.waits.skip();
+      return event;
+    }
+    if (thread.loop.wouldKeep(dur)) thread.loop.push(dur, parsed());
+    else thread.loop.skip();
+    const n = iterationText === undefined ? NaN : Number(iterationText);
+    const iteration = iterationText === undefined ? undefined : n;
+    if (iteration !== thread.previousIteration) {
+      thread.previousIteration = iteration;
+      thread.iterationsSeen++;
+    }
+    const split = thread.splits?.get(n);
+    if (split) split.push(parsed());
+    if (n > thread.lastIteration) {
+      thread.lastIteration = n;
+      thread.lastSlices = [];
+      thread.lastLines = [line];
+    } else if (n === thread.lastIteration && n > 0) thread.lastLines.push(line);
+    return event;
+  }
+
   /** The model. `section`: the trace's uvscope section when it was not given to the constructor (its processes are added unless given before). */
   finish(section?: Partial<TraceSection>): TraceModel {
     if (section?.blockMs !== undefined) this.#blockMs = section.blockMs;
@@ -550,6 +634,8 @@ export class TraceAnalysis {
       // The last iteration never ended (no next prepare): the observer could not report it; its
       // slices can.
       const lastIteration = thread.lastIteration;
+      for (const line of thread.lastLines) thread.lastSlices.push(JSON.parse(line) as TraceEvent);
+      thread.lastLines = [];
       if (lastIteration > 0 && !long.some((l) => l.iteration === lastIteration)) {
         const slices = thread.lastSlices;
         const s = split(slices);
@@ -586,7 +672,7 @@ export class TraceAnalysis {
         httpRequests: thread.http.values().sort((a, b) => a.startUs - b.startUs),
         httpRequestsSeen: thread.httpSeen,
         stallsSeen: thread.stallsSeen,
-        iterationsSeen: Math.max(0, thread.iterationsSeen.size - 1),
+        iterationsSeen: Math.max(0, thread.iterationsSeen - 1),
         utilization: thread.utilization.points,
         samples,
         long: long.sort((a, b) => b.durationMs - a.durationMs),

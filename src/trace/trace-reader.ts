@@ -68,28 +68,43 @@ export interface TraceSource {
 
 const CHUNK_BYTES = 1 << 20;
 
-/** The file's lines (without '\n'), from byte `from` to `to`; one chunk and one line in memory. */
+/**
+ * The file's lines (without '\n'), from byte `from` to `to`; one chunk in memory (a line longer
+ * than a chunk grows it). Each chunk is decoded up to its last newline (a newline byte is never
+ * inside a UTF-8 sequence), so a line is never split between two decodings.
+ */
 function* lines(file: string, from: number, to: number): Generator<string> {
   const fd = fs.openSync(file, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    let buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    let kept = 0; // bytes of a line begun in the previous chunk, at the buffer's start
     let position = from;
-    let pending: Buffer[] = [];
     while (position < to) {
-      const n = fs.readSync(fd, buffer, 0, Math.min(CHUNK_BYTES, to - position), position);
+      if (kept === buffer.length) {
+        const grown = Buffer.allocUnsafe(buffer.length * 2);
+        buffer.copy(grown, 0, 0, kept);
+        buffer = grown;
+      }
+      const n = fs.readSync(fd, buffer, kept, Math.min(buffer.length - kept, to - position), position);
       if (n === 0) break;
       position += n;
-      let start = 0;
-      for (let nl = buffer.indexOf(10, 0); nl !== -1 && nl < n; nl = buffer.indexOf(10, start)) {
-        const piece = buffer.subarray(start, nl);
-        const line = pending.length ? Buffer.concat([...pending, piece]).toString('utf8') : piece.toString('utf8');
-        pending = [];
-        start = nl + 1;
-        yield line;
+      const end = kept + n;
+      const last = buffer.lastIndexOf(10, end - 1);
+      if (last === -1) {
+        kept = end;
+        continue;
       }
-      if (start < n) pending.push(Buffer.from(buffer.subarray(start, n)));
+      const text = buffer.toString('utf8', 0, last);
+      buffer.copy(buffer, 0, last + 1, end);
+      kept = end - last - 1;
+      let at = 0;
+      for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', at)) {
+        yield text.slice(at, nl);
+        at = nl + 1;
+      }
+      yield text.slice(at);
     }
-    if (pending.length) yield Buffer.concat(pending).toString('utf8');
+    if (kept > 0) yield buffer.toString('utf8', 0, kept);
   } finally {
     fs.closeSync(fd);
   }

@@ -164,6 +164,9 @@ function printStalls(stream: net.Socket, counts: { unreadable: number }): Promis
   });
 }
 
+/** CPU samples kept in memory for the report's flame graphs (about 16 bytes each). */
+const MAX_KEPT_SAMPLES = 2_000_000;
+
 /** Buffered appends to a file descriptor (about 1 MiB at a time). */
 class FileAppender {
   #chunks: string[] = [];
@@ -201,6 +204,10 @@ export interface MergeResult {
   section: TraceSection;
   model: TraceModel;
   events: number;
+  /** With `keepProfiles`: the Profile and ProfileChunk events (the report's flame graphs read them), at most MAX_KEPT_SAMPLES samples. */
+  profileEvents: TraceEvent[];
+  /** CPU samples left out of `profileEvents` (their chunks kept with their nodes only). */
+  profileSamplesLeftOut: number;
   /** Part files left out (cut short by a kill while writing, or not a trace), with why. */
   leftOut: { file: string; reason: string }[];
 }
@@ -214,7 +221,7 @@ export interface MergeResult {
  * folded into the model stay there: a line-layout part is only broken half-way when changed on
  * disk while read).
  */
-export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'processes'>): MergeResult {
+export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'processes'>, keepProfiles = false): MergeResult {
   const names = fs
     .readdirSync(dir)
     .filter((n) => /^\d+\.json$/.test(n))
@@ -224,6 +231,25 @@ export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'p
   const analysis = new TraceAnalysis({ blockMs: meta.blockMs });
   const fd = fs.openSync(out, 'w');
   let events = 0;
+  const profileEvents: TraceEvent[] = [];
+  let keptSamples = 0;
+  let profileSamplesLeftOut = 0;
+  // The report's flame graphs read the timed samples from the events: kept up to a cap (past
+  // it a chunk keeps its nodes, which later chunks' samples may name, and loses its samples).
+  const keep = (e: TraceEvent) => {
+    if (!keepProfiles || e.ph !== 'P') return;
+    if (e.name === 'Profile') profileEvents.push(e);
+    if (e.name !== 'ProfileChunk') return;
+    const data = e.args?.data as { cpuProfile?: { nodes?: unknown[]; samples?: number[] } } | undefined;
+    const n = data?.cpuProfile?.samples?.length ?? 0;
+    if (keptSamples + n <= MAX_KEPT_SAMPLES) {
+      keptSamples += n;
+      profileEvents.push(e);
+      return;
+    }
+    profileSamplesLeftOut += n;
+    if (data?.cpuProfile?.nodes?.length) profileEvents.push({ ...e, args: { data: { cpuProfile: { nodes: data.cpuProfile.nodes, samples: [] }, timeDeltas: [] } } });
+  };
   try {
     const file = new FileAppender(fd);
     file.write(TRACE_FIRST_LINE);
@@ -238,13 +264,17 @@ export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'p
         analysis.addProcesses(partProcesses);
         if (part.layout === 'lines') {
           for (const line of part.eventLines()) {
-            analysis.add(JSON.parse(line) as TraceEvent);
-            file.write(events++ === 0 ? `\n${line}` : `,\n${line}`);
+            const event = analysis.addLine(line);
+            if (event) keep(event);
+            file.write(events++ === 0 ? '\n' : ',\n');
+            file.write(line);
           }
         } else {
           for (const event of part.events()) {
             analysis.add(event);
-            file.write(`${events++ === 0 ? '\n' : ',\n'}${JSON.stringify(event)}`);
+            keep(event);
+            file.write(events++ === 0 ? '\n' : ',\n');
+            file.write(JSON.stringify(event));
           }
         }
         processes.push(...partProcesses);
@@ -257,7 +287,7 @@ export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'p
     const section: TraceSection = { ...meta, processes, ...(leftOut.length ? { partsLeftOut: leftOut.length } : {}) };
     file.write(`\n${traceLastLine(section)}\n`);
     file.flush();
-    return { section, model: analysis.finish(section), events, leftOut };
+    return { section, model: analysis.finish(section), events, profileEvents, profileSamplesLeftOut, leftOut };
   } finally {
     fs.closeSync(fd);
   }
@@ -350,16 +380,18 @@ export async function traceCommand(argv: string[]): Promise<number> {
       }
     }
 
-    const merged = mergeParts(dir, out, { blockMs, stallMs, command: command.join(' ') });
+    const merged = mergeParts(dir, out, { blockMs, stallMs, command: command.join(' ') }, html !== undefined);
     const processes = merged.section.processes.length;
-    // The summary and the report read the section and the model (the events stay in the file).
-    const trace = { traceEvents: [], uvscope: merged.section };
+    // The summary and the report read the section and the model; of the events (they stay in
+    // the file) the report gets only the CPU profiles, capped.
+    const trace = { traceEvents: merged.profileEvents, uvscope: merged.section };
     process.stderr.write(`${formatSummary(trace, merged.model)}\ntrace: ${out} (${merged.events} events from ${processes} Node process${processes === 1 ? '' : 'es'})\n`);
     for (const part of merged.leftOut) process.stderr.write(`uvscope trace: the trace of pid ${parseInt(part.file, 10)} was left out: ${part.reason}\n`);
     if (processes === 0) process.stderr.write('uvscope trace: no Node process wrote a trace (the command started none, or they were killed with SIGKILL)\n');
     if (html) {
       fs.writeFileSync(html, renderTraceHtml(trace, merged.model));
-      process.stderr.write(`report: ${html}\n`);
+      const leftOut = merged.profileSamplesLeftOut ? ` (${merged.profileSamplesLeftOut} CPU samples past the first ${MAX_KEPT_SAMPLES} left out of its flame graphs of long iterations and stalls)` : '';
+      process.stderr.write(`report: ${html}${leftOut}\n`);
     }
     if (exit.signal) return stoppedByUs && exit.signal === 'SIGINT' ? 0 : 128 + (os.constants.signals[exit.signal] ?? 0);
     if (stoppedByUs && exit.code === 130) return 0;
