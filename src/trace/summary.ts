@@ -58,6 +58,50 @@ export function slowRequestLines(r: SlowRequest, threadCount: number): string[] 
   return lines;
 }
 
+/** A window of a bounded recording, as much of it as the summary reads (WindowInfo in format.ts; read structurally: files before it have none). */
+interface WindowView {
+  startUs: number;
+  endUs: number;
+  http?: { count: number; p50Ms: number; p99Ms: number; maxMs: number };
+}
+
+interface BoundedView {
+  detail?: 'bounded' | 'full';
+  windows?: WindowView[];
+  spans?: { startUs: number; endUs: number }[];
+  dropped?: { windows?: number; spans?: number };
+}
+
+/** `  recorded bounded: 600 windows over 600.2 s, full detail in 12 spans (3.40 s)`, for a thread of a bounded recording. */
+function boundedText(info: unknown): string | undefined {
+  const b = info as BoundedView | undefined;
+  if (b?.detail !== 'bounded' || !Array.isArray(b.windows)) return undefined;
+  const w = b.windows;
+  const overS = w.length ? (w[w.length - 1].endUs - w[0].startUs) / 1e6 : 0;
+  const spans = b.spans ?? [];
+  const spanS = spans.reduce((sum, s) => sum + (s.endUs - s.startUs), 0) / 1e6;
+  const dropped = [b.dropped?.windows ? `${b.dropped.windows} oldest windows` : '', b.dropped?.spans ? `${b.dropped.spans} oldest spans` : ''].filter(Boolean).join(', ');
+  return `  recorded bounded: ${w.length} windows over ${overS.toFixed(1)} s, full detail in ${spans.length} span${spans.length === 1 ? '' : 's'} (${spanS.toFixed(2)} s)${dropped ? `; dropped to bound memory: ${dropped}` : ''}`;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[(sorted.length - 1) >> 1];
+};
+
+/** HTTP requests over a bounded recording's windows: their count, and the windows' quantiles (medians, the worst). */
+function windowHttp(model: TraceModel): { count: number; p50Ms: number; p99MedianMs: number; p99MaxMs: number; maxMs: number } | undefined {
+  const windows = model.threads.flatMap((t) => ((t.info as BoundedView | undefined)?.windows ?? []).filter((w) => w.http && w.http.count > 0));
+  if (!windows.length) return undefined;
+  return {
+    count: windows.reduce((sum, w) => sum + w.http!.count, 0),
+    p50Ms: median(windows.map((w) => w.http!.p50Ms)),
+    p99MedianMs: median(windows.map((w) => w.http!.p99Ms)),
+    p99MaxMs: Math.max(...windows.map((w) => w.http!.p99Ms)),
+    maxMs: Math.max(...windows.map((w) => w.http!.maxMs)),
+  };
+}
+
 /** `model`: the file's analyzeTrace(), when the caller has it already. */
 export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(file), longPerThread = 3, slowRequests = 5): string {
   const lines = [''];
@@ -69,6 +113,8 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
     const head = `${t.process}, ${t.name}: ${iterations} iterations`;
     const detail = info?.utilization !== undefined ? `, utilization ${(info.utilization * 100).toFixed(1)}%, iteration p50 ${ms(info.iterationP50Ms!)} p99 ${ms(info.iterationP99Ms!)}` : '';
     lines.push(`${head}${detail}${info && !info.complete ? ' (ended before its last batch: a terminated worker)' : ''}`);
+    const recording = boundedText(info);
+    if (recording) lines.push(recording);
     const longCount = t.long.filter((l) => l.iteration !== 0).length;
     lines.push(`  long iterations (> ${model.blockMs} ms busy): ${longCount}`);
     for (const l of t.long.slice(0, longPerThread)) {
@@ -125,12 +171,21 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
     );
   }
   const slowest = slowestRequests(model, slowRequests);
-  if (slowest.length) {
+  const perWindow = windowHttp(model);
+  if (slowest.length || perWindow) {
     const kept = model.threads.reduce((sum, t) => sum + Math.max(t.httpRequestsSeen ?? 0, t.httpRequests.length), 0);
     const finished = model.threads.reduce((sum, t) => sum + Math.max(t.info?.httpRequests ?? 0, t.httpRequestsSeen ?? 0, t.httpRequests.length), 0);
-    lines.push(
-      `HTTP requests: ${finished} finished${finished > kept ? ` (the newest ${kept} kept)` : ''}, p50 ${ms(requestDurationQuantile(model, 0.5)!)} p99 ${ms(requestDurationQuantile(model, 0.99)!)}${model.httpDurationsMs && (model.httpDurationsSeen ?? 0) > model.httpDurationsMs.length ? ` (of a uniform sample of ${model.httpDurationsMs.length})` : ''}; the slowest:`,
-    );
+    const total = Math.max(finished, perWindow?.count ?? 0);
+    if (perWindow && total > kept) {
+      // A bounded recording: the requests' detail only around long iterations; their latency over the run from the windows.
+      lines.push(
+        `HTTP requests: ${total} finished (${kept} in full detail, around long iterations); per window of the run: p50 ${ms(perWindow.p50Ms)} (median of the windows'), p99 ${ms(perWindow.p99MedianMs)} (median) to ${ms(perWindow.p99MaxMs)} (worst window), longest ${ms(perWindow.maxMs)}${slowest.length ? '; the slowest in detail:' : ''}`,
+      );
+    } else {
+      lines.push(
+        `HTTP requests: ${total} finished${total > kept ? ` (the newest ${kept} kept)` : ''}, p50 ${ms(requestDurationQuantile(model, 0.5)!)} p99 ${ms(requestDurationQuantile(model, 0.99)!)}${model.httpDurationsMs && (model.httpDurationsSeen ?? 0) > model.httpDurationsMs.length ? ` (of a uniform sample of ${model.httpDurationsMs.length})` : ''}; the slowest:`,
+      );
+    }
     for (const r of slowest) lines.push(...slowRequestLines(r, model.threads.length));
   }
   const jobs = model.threads.flatMap((t) => t.jobs);

@@ -130,12 +130,17 @@ describe('mergeParts: the processes traces streamed into one file', () => {
     const cut = fs.readFileSync(path.join(parts, '12.json'));
     fs.writeFileSync(path.join(parts, '12.json'), cut.subarray(0, cut.length - 20));
     fs.writeFileSync(path.join(parts, 'stalls.fifo.txt'), 'not a part');
+    // A part being written goes to a temporary name first (renamed when complete).
+    fs.writeFileSync(path.join(parts, '13.json.tmp-13'), cut.subarray(0, 40));
 
     const out = path.join(dir, 'merged.json');
     const merged = mergeParts(parts, out, { blockMs: 20, stallMs: 200, command: 'node app.js' });
     expect(merged.events).toBe(a.length + b.length);
-    expect(merged.leftOut).toEqual([{ file: '12.json', reason: expect.stringMatching(/cut short/) }]);
-    expect(merged.section).toEqual({ blockMs: 20, stallMs: 200, command: 'node app.js', processes: [...section(10).processes, ...section(11).processes], partsLeftOut: 1 });
+    expect(merged.leftOut).toEqual([
+      { file: '13.json.tmp-13', reason: expect.stringMatching(/cut short/) },
+      { file: '12.json', reason: expect.stringMatching(/cut short/) },
+    ]);
+    expect(merged.section).toEqual({ blockMs: 20, stallMs: 200, command: 'node app.js', processes: [...section(10).processes, ...section(11).processes], partsLeftOut: 2 });
 
     const back = openTrace(out);
     expect(back.layout).toBe('lines');

@@ -222,12 +222,15 @@ export interface MergeResult {
  * disk while read).
  */
 export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'processes'>, keepProfiles = false): MergeResult {
-  const names = fs
-    .readdirSync(dir)
-    .filter((n) => /^\d+\.json$/.test(n))
-    .sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
+  const files = fs.readdirSync(dir);
+  const names = files.filter((n) => /^\d+\.json$/.test(n)).sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
   const processes: ProcessInfo[] = [];
   const leftOut: MergeResult['leftOut'] = [];
+  // A part is written to `<pid>.json.tmp-<pid>` and renamed when complete: one left behind is
+  // from a process killed while writing it.
+  for (const name of files.filter((n) => /^\d+\.json\.tmp-\d+$/.test(n))) {
+    if (!names.includes(name.slice(0, name.indexOf('.tmp-')))) leftOut.push({ file: name, reason: 'cut short (the process was killed while writing it)' });
+  }
   const analysis = new TraceAnalysis({ blockMs: meta.blockMs });
   const fd = fs.openSync(out, 'w');
   let events = 0;
