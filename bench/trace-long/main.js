@@ -160,8 +160,9 @@ async function runScenario(scenario, opts, dir) {
         tracedExitAt = Date.now();
         return;
       }
-      memory.peakKb = Math.max(memory.peakKb, m.hwm);
-      if (memory.baseKb === undefined && Date.now() - readyAt >= 2000) memory.baseKb = m.rss;
+      // An exiting process's status may lack the memory lines.
+      if (Number.isFinite(m.hwm)) memory.peakKb = Math.max(memory.peakKb, m.hwm);
+      if (memory.baseKb === undefined && Date.now() - readyAt >= 2000 && Number.isFinite(m.rss)) memory.baseKb = m.rss;
       // Once a second; every 10 ms once the CLI is about to stop it (the write's peak, its exit).
       await sleep(Date.now() - startedAt >= seconds * 1000 - 500 ? 10 : 1000);
     }
