@@ -70,6 +70,8 @@ interface BoundedView {
   windows?: WindowView[];
   spans?: { startUs: number; endUs: number }[];
   dropped?: { windows?: number; spans?: number };
+  leftOut?: { markers?: number; requests?: number; jobs?: number; httpRequests?: number };
+  cpuSamplesOmitted?: number;
 }
 
 /** `  recorded bounded: 600 windows over 600.2 s, full detail in 12 spans (3.40 s)`, for a thread of a bounded recording. */
@@ -81,7 +83,19 @@ function boundedText(info: unknown): string | undefined {
   const spans = b.spans ?? [];
   const spanS = spans.reduce((sum, s) => sum + (s.endUs - s.startUs), 0) / 1e6;
   const dropped = [b.dropped?.windows ? `${b.dropped.windows} oldest windows` : '', b.dropped?.spans ? `${b.dropped.spans} oldest spans` : ''].filter(Boolean).join(', ');
-  return `  recorded bounded: ${w.length} windows over ${overS.toFixed(1)} s, full detail in ${spans.length} span${spans.length === 1 ? '' : 's'} (${spanS.toFixed(2)} s)${dropped ? `; dropped to bound memory: ${dropped}` : ''}`;
+  const l = b.leftOut ?? {};
+  const left = [
+    l.markers ? `${l.markers} loop markers` : '',
+    l.requests ? `${l.requests} pool requests` : '',
+    l.jobs ? `${l.jobs} jobs` : '',
+    l.httpRequests ? `${l.httpRequests} HTTP requests` : '',
+    b.cpuSamplesOmitted ? `${b.cpuSamplesOmitted} CPU sample times (in the call tree)` : '',
+  ].filter(Boolean);
+  return (
+    `  recorded bounded: ${w.length} windows over ${overS.toFixed(1)} s, full detail in ${spans.length} span${spans.length === 1 ? '' : 's'} (${spanS.toFixed(2)} s)` +
+    (left.length ? `; summed in the windows, not in detail: ${left.join(', ')}` : '') +
+    (dropped ? `; dropped to bound memory: ${dropped}` : '')
+  );
 }
 
 const median = (values: number[]) => {

@@ -230,3 +230,45 @@ describe('the incremental analysis against the whole-file analysis it replaced',
     expect(summary).toMatch(/HTTP requests: 500 finished, p50 .* \(of a uniform sample of 50\); the slowest:/);
   });
 });
+
+describe('the summary of a bounded recording (contract 2: windows, spans, what was left out of the detail)', () => {
+  test('says how the run was kept, and gives HTTP latency over the run from the windows', () => {
+    const window = (i: number, http?: { count: number; p50Ms: number; p99Ms: number; maxMs: number }) => ({
+      startUs: i * 1e6,
+      endUs: (i + 1) * 1e6,
+      iterations: 100,
+      busyMs: 500,
+      pollWaitMs: 500,
+      utilization: 0.5,
+      phasesMs: { poll: 600, check: 100, timers: 200, pending: 100 },
+      longestIterationMs: 3,
+      longIterations: 0,
+      stalls: 0,
+      ...(http ? { http: { ...http, byStatus: { '2xx': http.count }, notCompleted: 0 } } : {}),
+    });
+    const info = {
+      tid: 0,
+      name: 'main thread',
+      longIterations: [],
+      httpRequests: 6000,
+      dropped: { markers: 0, jobs: 0, requests: 0, utilization: 0, longIterations: 0, httpRequests: 0, windows: 0, spans: 0 },
+      cpuSamples: 10,
+      cpuSamplesOmitted: 5000,
+      detail: 'bounded',
+      windows: [window(0, { count: 2000, p50Ms: 0.1, p99Ms: 0.5, maxMs: 2 }), window(1, { count: 2000, p50Ms: 0.2, p99Ms: 0.7, maxMs: 3 }), window(2, { count: 2000, p50Ms: 0.3, p99Ms: 9, maxMs: 40 })],
+      spans: [{ startUs: 2.5e6, endUs: 2.75e6 }],
+      leftOut: { markers: 120_000, requests: 0, jobs: 0, httpRequests: 5990 },
+      complete: true,
+    };
+    const events: TraceEvent[] = [{ name: 'thread_name', ph: 'M', pid: 1, tid: 0, args: { name: 'main thread' } }];
+    for (let i = 0; i < 10; i++) {
+      events.push({ name: `GET /${i}`, cat: HTTP_REQUEST_CATEGORY, ph: 'b', pid: 1, tid: 0, ts: 2.5e6 + i * 1000, id2: { local: String(i) }, args: { uvscope: HTTP_REQUEST_MARK, id: i, method: 'GET', url: `/${i}`, status: 200, completed: true, durationMs: i } });
+    }
+    const file = { traceEvents: events, uvscope: { blockMs: 20, processes: [{ pid: 1, title: 'app (pid 1)', threads: [info as never] }] } };
+    const summary = formatSummary(file).split('\n');
+    expect(summary).toContain('  recorded bounded: 3 windows over 3.0 s, full detail in 1 span (0.25 s); summed in the windows, not in detail: 120000 loop markers, 5990 HTTP requests, 5000 CPU sample times (in the call tree)');
+    expect(summary).toContain(
+      'HTTP requests: 6000 finished (10 in full detail, around long iterations); per window of the run: p50 0.20 ms (median of the windows\'), p99 0.70 ms (median) to 9.00 ms (worst window), longest 40.00 ms; the slowest in detail:',
+    );
+  });
+});
