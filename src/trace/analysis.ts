@@ -1,20 +1,31 @@
 /**
- * Reads a uvscope trace file (events and its `uvscope` section) back into what the summary and
- * the HTML report show: per thread, its iterations, its long iterations with their phase split
+ * Reads a uvscope trace (events and its `uvscope` section) back into what the summary and the
+ * HTML report show: per thread, its iterations, its long iterations with their phase split
  * (poll's wait for I/O apart from its work) and the functions that ran in them (self time from
  * the CPU samples), its stalls, its HTTP requests; per process, Node's pool requests by kind and
  * its pool threads' busy and run-queue ratios over time (the `pool threads` counter); the slowest
- * HTTP requests with the stalls, long iterations and pool work of their time. Pure functions.
+ * HTTP requests with the stalls, long iterations and pool work of their time.
+ *
+ * `TraceAnalysis` is an incremental fold: `addProcesses()` (a part's uvscope section, before or
+ * with its events), `add()` each event in file order, `finish()` the model. It keeps only what
+ * the model needs, each capped (`AnalysisLimits`): the longest loop slices, waits, stalls,
+ * uvscope jobs and Node pool requests, the slowest HTTP requests (their durations for the
+ * quantiles, a uniform sample past the cap), the CPU samples (leaf and time), utilization and
+ * pool-thread points (every other point dropped each time a series reaches its cap); what the
+ * caps left out is counted in `ThreadModel.capped`. So a trace of any length is analysed in
+ * bounded memory. Lifetime: one fold per trace read. `analyzeTrace(file)` folds a trace held in
+ * memory. Pure functions otherwise.
  * @internal
  * @module
  */
 import { POOL_COUNTER_NAME, POOL_THREAD_CATEGORY, requestThread, TraceEvent } from './format';
 import { HTTP_REQUEST_CATEGORY, HTTP_REQUEST_MARK } from './http-track';
 import type { ProcessInfo, ThreadInfo } from './process-collector';
+import type { TraceSection } from './trace-reader';
 
 export interface TraceFile {
   traceEvents: TraceEvent[];
-  uvscope?: { blockMs: number; processes: ProcessInfo[]; command?: string; /** The stall threshold; 0: no watchdog. */ stallMs?: number };
+  uvscope?: TraceSection;
 }
 
 export interface FunctionTime {
@@ -78,6 +89,14 @@ export interface ThreadModel {
   requests: { kind: string; startUs: number; endUs: number }[];
   /** Finished HTTP requests, in order of start. */
   httpRequests: HttpRequestModel[];
+  /** HTTP requests in the trace (httpRequests keeps the slowest AnalysisLimits.maxHttpRequests). */
+  httpRequestsSeen?: number;
+  /** Stalls in the trace (stalls keeps the longest AnalysisLimits.maxStalls). */
+  stallsSeen?: number;
+  /** Iterations with slices in the trace (for a thread without info). */
+  iterationsSeen?: number;
+  /** What the analysis left out to bound its memory. */
+  capped?: CappedCounts;
   utilization: { us: number; value: number }[];
   samples?: Samples;
   long: LongIteration[];
@@ -99,6 +118,10 @@ export interface TraceModel {
   startUs: number;
   endUs: number;
   processes: ProcessInfo[];
+  /** Every HTTP request's duration (ms, ascending), or a uniform sample of AnalysisLimits.maxHttpDurations of them. */
+  httpDurationsMs?: Float64Array;
+  /** HTTP request durations seen (httpDurationsMs holds all of them when equal to its length). */
+  httpDurationsSeen?: number;
 }
 
 function frameName(callFrame: { functionName: string; url: string; lineNumber: number }): string {
@@ -106,29 +129,6 @@ function frameName(callFrame: { functionName: string; url: string; lineNumber: n
   if (!callFrame.url) return fn;
   const file = callFrame.url.replace(/^file:\/\//, '').split('/').pop();
   return `${fn} (${file}:${callFrame.lineNumber + 1})`;
-}
-
-/** The samples of a thread's Profile/ProfileChunk events. */
-function readSamples(events: readonly TraceEvent[]): Samples | undefined {
-  const profile = events.find((e) => e.name === 'Profile');
-  if (!profile) return undefined;
-  const names = new Map<number, string>();
-  const timesUs: number[] = [];
-  const leaves: string[] = [];
-  let t = profile.ts ?? 0;
-  const ids: number[] = [];
-  for (const chunk of events.filter((e) => e.name === 'ProfileChunk' && e.id === profile.id)) {
-    const data = chunk.args?.data as { cpuProfile: { nodes?: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[] }; timeDeltas: number[] };
-    for (const node of data.cpuProfile.nodes ?? []) names.set(node.id, frameName(node.callFrame));
-    data.cpuProfile.samples.forEach((id, i) => {
-      t += data.timeDeltas[i];
-      timesUs.push(t);
-      ids.push(id);
-    });
-  }
-  for (const id of ids) leaves.push(names.get(id) ?? '(unknown)');
-  const gaps = timesUs.slice(1).map((x, i) => x - timesUs[i]).filter((d) => d > 0).sort((a, b) => a - b);
-  return { timesUs, leaves, intervalUs: gaps.length ? gaps[Math.floor(gaps.length / 2)] : 1000 };
 }
 
 const NOT_CODE = new Set(['(root)', '(idle)']);
@@ -173,118 +173,556 @@ function split(slices: readonly TraceEvent[]): PhaseSplit {
   }
   return s;
 }
+/** Caps of what a TraceAnalysis keeps (per thread unless said). */
+export interface AnalysisLimits {
+  /** Loop phase slices (the longest), and as many waits for I/O. */
+  maxSlices: number;
+  /** Stalls (the longest). */
+  maxStalls: number;
+  /** uvscope pool jobs per process (the longest). */
+  maxJobs: number;
+  /** Node pool requests (the longest latency). */
+  maxPoolRequests: number;
+  /** HTTP requests (the slowest). */
+  maxHttpRequests: number;
+  /** HTTP request durations kept for the quantiles (a uniform sample past it, over all threads). */
+  maxHttpDurations: number;
+  /** CPU samples (the first; those past it are counted). */
+  maxSamples: number;
+  /** Utilization points, and pool-thread points per process (every other point dropped each time it is reached). */
+  maxPoints: number;
+}
 
-export function analyzeTrace(file: TraceFile): TraceModel {
-  const blockMs = file.uvscope?.blockMs ?? 20;
-  const processes = file.uvscope?.processes ?? [];
-  const byThread = new Map<string, TraceEvent[]>();
-  const processTitles = new Map<number, string>();
-  const threadNames = new Map<string, string>();
-  const poolPoints = new Map<number, PoolModel['points']>();
-  for (const e of file.traceEvents) {
-    if (e.ph === 'M' && e.name === 'process_name') processTitles.set(e.pid, String(e.args?.name));
+export const DEFAULT_ANALYSIS_LIMITS: AnalysisLimits = {
+  maxSlices: 30_000,
+  maxStalls: 10_000,
+  maxJobs: 50_000,
+  maxPoolRequests: 50_000,
+  maxHttpRequests: 10_000,
+  maxHttpDurations: 2_000_000,
+  maxSamples: 2_000_000,
+  maxPoints: 20_000,
+};
+
+/** What a thread's model left out to stay within AnalysisLimits; present only when something was. */
+export interface CappedCounts {
+  slices?: number;
+  waits?: number;
+  stalls?: number;
+  jobs?: number;
+  poolRequests?: number;
+  httpRequests?: number;
+  samples?: number;
+  /** Utilization points dropped (every other, as the series grew). */
+  utilization?: number;
+}
+
+/**
+ * The `n` items with the largest keys, in arrival order at the end. Below `n` items, all of
+ * them (no heap work); past it, a min-heap on the key.
+ */
+class Largest<T> {
+  #items: { key: number; seq: number; value: T }[] = [];
+  #heap = false;
+  #seq = 0;
+  dropped = 0;
+
+  constructor(readonly n: number) {}
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  /** Whether an item with this key would be kept now (push() it then; else count it with skip()). */
+  wouldKeep(key: number): boolean {
+    const items = this.#items;
+    if (items.length < this.n) return true;
+    if (!this.#heap) {
+      this.#heap = true;
+      for (let i = (items.length >> 1) - 1; i >= 0; i--) this.#down(i);
+    }
+    return this.n > 0 && key > items[0].key;
+  }
+
+  /** An item not kept (wouldKeep() said so). */
+  skip(): void {
+    this.#seq++;
+    this.dropped++;
+  }
+
+  push(key: number, value: T): void {
+    const item = { key, seq: this.#seq++, value };
+    const items = this.#items;
+    if (items.length < this.n) {
+      items.push(item);
+      return;
+    }
+    this.dropped++;
+    if (!this.#heap) {
+      this.#heap = true;
+      for (let i = (items.length >> 1) - 1; i >= 0; i--) this.#down(i);
+    }
+    // Ties keep the earlier one (as the uncapped order would).
+    if (this.n === 0 || key <= items[0].key) return;
+    items[0] = item;
+    this.#down(0);
+  }
+
+  #down(i: number): void {
+    const items = this.#items;
+    const less = (a: number, b: number) => items[a].key < items[b].key || (items[a].key === items[b].key && items[a].seq > items[b].seq);
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < items.length && less(l, m)) m = l;
+      if (r < items.length && less(r, m)) m = r;
+      if (m === i) return;
+      [items[i], items[m]] = [items[m], items[i]];
+      i = m;
+    }
+  }
+
+  values(): T[] {
+    const items = this.#heap ? [...this.#items].sort((a, b) => a.seq - b.seq) : this.#items;
+    return items.map((item) => item.value);
+  }
+}
+
+/** A series of points that halves itself (every other point dropped) whenever it reaches `max`. */
+class Halving<T> {
+  points: T[] = [];
+  #stride = 1;
+  #skip = 0;
+  dropped = 0;
+
+  constructor(readonly max: number) {}
+
+  push(point: T): void {
+    if (this.#skip > 0) {
+      this.#skip--;
+      this.dropped++;
+      return;
+    }
+    this.points.push(point);
+    this.#skip = this.#stride - 1;
+    if (this.points.length >= this.max) {
+      const kept = this.points.filter((_, i) => i % 2 === 0);
+      this.dropped += this.points.length - kept.length;
+      this.points = kept;
+      this.#stride *= 2;
+      this.#skip = this.#stride - 1;
+    }
+  }
+}
+
+/** One CPU profile of a thread being read: its node names and, per sample, time and node id. */
+interface ProfileRead {
+  key: string;
+  t: number;
+  names: Map<number, string>;
+  timesUs: number[];
+  ids: number[];
+}
+
+/** What a TraceAnalysis keeps of one thread. */
+class ThreadFold {
+  readonly loop: Largest<TraceEvent>;
+  readonly waits: Largest<TraceEvent>;
+  readonly stalls: Largest<TraceEvent>;
+  readonly requests: Largest<ThreadModel['requests'][number]>;
+  readonly http: Largest<HttpRequestModel>;
+  readonly utilization: Halving<ThreadModel['utilization'][number]>;
+  /** Samples of the thread's finished profiles (time order within each). */
+  readonly samples: { timesUs: number[]; leaves: string[] }[] = [];
+  sampleCount = 0;
+  samplesDropped = 0;
+  profile?: ProfileRead;
+  /** Per long iteration the section names, its slices' split. */
+  splits?: Map<number, TraceEvent[]>;
+  startup?: TraceEvent;
+  /** The highest iteration seen, and its slices. */
+  lastIteration = 0;
+  lastSlices: TraceEvent[] = [];
+  /** Slices of the last iteration not parsed yet (addLine()). */
+  lastLines: string[] = [];
+  /** Iteration numbers seen in slices (for a thread without info), counted as they change (slices come in time order). */
+  iterationsSeen = 0;
+  previousIteration: unknown = Symbol('none');
+  httpSeen = 0;
+  stallsSeen = 0;
+  startUs = Infinity;
+  endUs = 0;
+
+  constructor(limits: AnalysisLimits) {
+    this.loop = new Largest(limits.maxSlices);
+    this.waits = new Largest(limits.maxSlices);
+    this.stalls = new Largest(limits.maxStalls);
+    this.requests = new Largest(limits.maxPoolRequests);
+    this.http = new Largest(limits.maxHttpRequests);
+    this.utilization = new Halving(limits.maxPoints);
+  }
+}
+
+/** The head of a loop slice or wait as format.ts writes it: name, cat, pid, tid, ts, dur, and the iteration when args begin with it. */
+const NUMBER = '(-?\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?)';
+const SLICE_HEAD = new RegExp(`^\\{"name":"([^"\\\\]*)","cat":"(loop|loop-wait)","ph":"X","pid":(\\d+),"tid":(\\d+),"ts":${NUMBER},"dur":${NUMBER}(?:,"args":\\{"iteration":(\\d+)(?=[,}]))?`);
+
+/** Resolves a profile's sample ids to leaf names and files them with its thread. */
+function closeProfile(thread: ThreadFold): void {
+  const p = thread.profile;
+  if (!p) return;
+  thread.profile = undefined;
+  if (!p.timesUs.length) return;
+  const leaves = p.ids.map((id) => p.names.get(id) ?? '(unknown)');
+  thread.samples.push({ timesUs: p.timesUs, leaves });
+}
+
+export class TraceAnalysis {
+  readonly limits: AnalysisLimits;
+  #blockMs?: number;
+  readonly #processes: ProcessInfo[] = [];
+  readonly #infos = new Map<string, ThreadInfo>();
+  readonly #threads = new Map<string, ThreadFold>();
+  readonly #processTitles = new Map<number, string>();
+  readonly #threadNames = new Map<string, string>();
+  readonly #pools = new Map<number, Halving<PoolModel['points'][number]>>();
+  readonly #jobs = new Map<number, Largest<TraceEvent>>();
+  /** Profile id (per process) → the thread it belongs to. */
+  readonly #profileThreads = new Map<string, string>();
+  /** HTTP durations (ms) for the quantiles: all of them up to the cap, then a uniform sample (reservoir). */
+  #durations = new Float64Array(1024);
+  #durationCount = 0;
+  #durationsSeen = 0;
+  #random = 0x9e3779b9;
+  /** addLine()'s last thread (consecutive lines are mostly of one thread). */
+  #lastThread?: ThreadFold;
+  #lastPid?: string;
+  #lastTid?: string;
+
+  constructor(section?: Pick<TraceSection, 'blockMs'> & Partial<TraceSection>, limits: Partial<AnalysisLimits> = {}) {
+    this.limits = { ...DEFAULT_ANALYSIS_LIMITS, ...limits };
+    if (section?.blockMs !== undefined) this.#blockMs = section.blockMs;
+    if (section?.processes) this.addProcesses(section.processes);
+  }
+
+  /** A part's processes (its uvscope section): before its events, so that its long iterations' slices are kept. */
+  addProcesses(processes: readonly ProcessInfo[]): void {
+    for (const p of processes) {
+      this.#processes.push(p);
+      for (const t of p.threads) {
+        const key = `${p.pid}:${t.tid}`;
+        this.#infos.set(key, t);
+        const thread = this.#threads.get(key);
+        if (thread) thread.splits = new Map(t.longIterations.map((l) => [l.iteration, thread.splits?.get(l.iteration) ?? []]));
+      }
+    }
+  }
+
+  #thread(key: string): ThreadFold {
+    let thread = this.#threads.get(key);
+    if (!thread) {
+      thread = new ThreadFold(this.limits);
+      const info = this.#infos.get(key);
+      if (info) thread.splits = new Map(info.longIterations.map((l) => [l.iteration, []]));
+      this.#threads.set(key, thread);
+    }
+    return thread;
+  }
+
+  #nextRandom(): number {
+    // xorshift32: a deterministic uniform sample (the same trace gives the same quantiles).
+    let x = this.#random;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.#random = x >>> 0;
+    return this.#random / 0x1_0000_0000;
+  }
+
+  #addDuration(ms: number): void {
+    this.#durationsSeen++;
+    const max = this.limits.maxHttpDurations;
+    if (this.#durationCount < max) {
+      if (this.#durationCount === this.#durations.length) {
+        const grown = new Float64Array(Math.min(max, this.#durations.length * 2));
+        grown.set(this.#durations);
+        this.#durations = grown;
+      }
+      this.#durations[this.#durationCount++] = ms;
+      return;
+    }
+    const j = Math.floor(this.#nextRandom() * this.#durationsSeen);
+    if (j < max) this.#durations[j] = ms;
+  }
+
+  add(e: TraceEvent): void {
+    if (e.ph === 'M' && e.name === 'process_name') this.#processTitles.set(e.pid, String(e.args?.name));
     if (e.cat === POOL_THREAD_CATEGORY) {
-      if (e.name !== POOL_COUNTER_NAME || e.ts === undefined) continue;
-      let points = poolPoints.get(e.pid);
-      if (!points) poolPoints.set(e.pid, (points = []));
+      if (e.name !== POOL_COUNTER_NAME || e.ts === undefined) return;
+      let points = this.#pools.get(e.pid);
+      if (!points) this.#pools.set(e.pid, (points = new Halving(this.limits.maxPoints)));
       points.push({ us: e.ts, busy: Number(e.args?.busy), ...(e.args?.runq !== undefined ? { runq: Number(e.args.runq) } : {}) });
-      continue;
+      return;
     }
-    if (e.tid === undefined || e.tid >= 1_000_000) continue;
-    const key = `${e.pid}:${e.tid}`;
-    if (e.ph === 'M' && e.name === 'thread_name') threadNames.set(key, String(e.args?.name));
-    let list = byThread.get(key);
-    if (!list) byThread.set(key, (list = []));
-    list.push(e);
-  }
-  const jobsByPid = new Map<number, TraceEvent[]>();
-  const requestsByThread = new Map<string, ThreadModel['requests']>();
-  for (const e of file.traceEvents) {
     if (e.cat === 'pool-request' && e.ph === 'X') {
-      const key = `${e.pid}:${requestThread(e.tid!)}`;
-      let list = requestsByThread.get(key);
-      if (!list) requestsByThread.set(key, (list = []));
-      list.push({ kind: e.name, startUs: e.ts!, endUs: e.ts! + (e.dur ?? 0) });
+      const owner = requestThread(e.tid ?? 0);
+      if (owner !== undefined) this.#thread(`${e.pid}:${owner}`).requests.push(e.dur ?? 0, { kind: e.name, startUs: e.ts!, endUs: e.ts! + (e.dur ?? 0) });
     }
-    if (e.cat !== 'job') continue;
-    let list = jobsByPid.get(e.pid);
-    if (!list) jobsByPid.set(e.pid, (list = []));
-    list.push(e);
-  }
-  const threads: ThreadModel[] = [];
-  for (const [key, events] of byThread) {
-    const [pid, tid] = key.split(':').map(Number);
-    const loop = events.filter((e) => e.ph === 'X' && e.cat === 'loop');
-    const info = processes.find((p) => p.pid === pid)?.threads.find((t) => t.tid === tid);
-    const requests = requestsByThread.get(key) ?? [];
-    const samples = readSamples(events);
-    // Long iterations: those the observer reported (busy time over the threshold, exact split
-    // of poll), and a long startup.
-    const byIteration = new Map<number, TraceEvent[]>();
-    for (const e of loop) {
+    if (e.cat === 'job') {
+      let jobs = this.#jobs.get(e.pid);
+      if (!jobs) this.#jobs.set(e.pid, (jobs = new Largest(this.limits.maxJobs)));
+      jobs.push(e.dur ?? 0, e);
+    }
+    if (e.tid === undefined || e.tid >= 1_000_000) return;
+    const key = `${e.pid}:${e.tid}`;
+    if (e.ph === 'M') {
+      if (e.name === 'thread_name') this.#threadNames.set(key, String(e.args?.name));
+      this.#thread(key);
+      return;
+    }
+    const thread = this.#thread(key);
+    if (e.ts !== undefined) {
+      if (e.ts < thread.startUs) thread.startUs = e.ts;
+      const end = e.ts + (e.dur ?? 0);
+      if (e.ts > thread.endUs) thread.endUs = e.ts;
+      if (end > thread.endUs) thread.endUs = end;
+    }
+    if (e.ph === 'X' && e.cat === 'loop') {
+      thread.loop.push(e.dur ?? 0, e);
       const n = Number(e.args?.iteration);
-      let list = byIteration.get(n);
-      if (!list) byIteration.set(n, (list = []));
-      list.push(e);
+      if (e.args?.iteration !== thread.previousIteration) {
+        thread.previousIteration = e.args?.iteration;
+        thread.iterationsSeen++;
+      }
+      if (e.name === 'startup' && !thread.startup) thread.startup = e;
+      thread.splits?.get(n)?.push(e);
+      if (n > thread.lastIteration) {
+        thread.lastIteration = n;
+        thread.lastSlices = [e];
+        thread.lastLines = [];
+      } else if (n === thread.lastIteration && n > 0) thread.lastSlices.push(e);
+      return;
     }
-    const long: LongIteration[] = [];
-    const startup = loop.find((e) => e.name === 'startup');
-    if (startup && (startup.dur ?? 0) >= blockMs * 1000) {
-      long.push({ iteration: 0, startUs: startup.ts!, durationMs: startup.dur! / 1000, split: split([startup]), top: topFunctions(samples, startup.ts!, startup.ts! + startup.dur!) });
+    if (e.cat === 'loop-wait') {
+      thread.waits.push(e.dur ?? 0, e);
+      return;
     }
-    for (const l of info?.longIterations ?? []) {
-      const slices = byIteration.get(l.iteration) ?? [];
-      const startUs = l.endedAtUs - l.durationMs * 1000;
-      long.push({
-        iteration: l.iteration,
-        startUs,
-        durationMs: l.durationMs,
-        split: split(slices),
-        top: topFunctions(samples, startUs, l.endedAtUs),
-        ...(l.stallRequests ? { stallRequests: l.stallRequests } : {}),
+    if (e.cat === 'stall') {
+      thread.stallsSeen++;
+      thread.stalls.push(e.dur ?? 0, e);
+      return;
+    }
+    if (e.ph === 'b' && e.cat === HTTP_REQUEST_CATEGORY && e.args?.uvscope === HTTP_REQUEST_MARK) {
+      const request = httpRequestOf(e);
+      thread.httpSeen++;
+      thread.http.push(request.durationMs, request);
+      this.#addDuration(request.durationMs);
+      return;
+    }
+    if (e.ph === 'C') {
+      thread.utilization.push({ us: e.ts!, value: Number(e.args?.utilization) });
+      return;
+    }
+    if (e.name === 'Profile' && e.ph === 'P') {
+      closeProfile(thread);
+      const profileKey = `${e.pid}:${e.id}`;
+      this.#profileThreads.set(profileKey, key);
+      thread.profile = { key: profileKey, t: e.ts ?? 0, names: new Map(), timesUs: [], ids: [] };
+      return;
+    }
+    if (e.name === 'ProfileChunk' && e.ph === 'P') {
+      const owner = this.#threads.get(this.#profileThreads.get(`${e.pid}:${e.id}`) ?? '');
+      const p = owner?.profile;
+      if (!owner || !p || p.key !== `${e.pid}:${e.id}`) return;
+      const data = e.args?.data as { cpuProfile: { nodes?: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[] }; timeDeltas: number[] };
+      for (const node of data.cpuProfile.nodes ?? []) p.names.set(node.id, frameName(node.callFrame));
+      const samples = data.cpuProfile.samples;
+      for (let i = 0; i < samples.length; i++) {
+        p.t += data.timeDeltas[i];
+        if (owner.sampleCount >= this.limits.maxSamples) {
+          owner.samplesDropped++;
+          continue;
+        }
+        owner.sampleCount++;
+        p.timesUs.push(p.t);
+        p.ids.push(samples[i]);
+      }
+    }
+  }
+
+  /**
+   * add() for one event's JSON text (a line of the line layout): the same fold, faster. Most
+   * lines of a long trace are loop slices and waits in the key order format.ts writes them;
+   * those are read from the line's head with a regular expression and parsed only when the
+   * model keeps them (the longest, a long iteration's, the last iteration's at finish()).
+   * Any other line is parsed and add()ed. Returns the event when it was parsed.
+   */
+  addLine(line: string): TraceEvent | undefined {
+    const m = SLICE_HEAD.exec(line);
+    const iterationText = m?.[7];
+    // The head must be the whole event but its args (or have the iteration first in them).
+    if (!m || (iterationText === undefined && line.length !== m[0].length + 1) || m[1] === 'startup') {
+      const e = JSON.parse(line) as TraceEvent;
+      this.add(e);
+      return e;
+    }
+    let thread = this.#lastThread;
+    if (!thread || m[3] !== this.#lastPid || m[4] !== this.#lastTid) {
+      thread = this.#lastThread = this.#thread(`${m[3]}:${m[4]}`);
+      this.#lastPid = m[3];
+      this.#lastTid = m[4];
+    }
+    const ts = Number(m[5]);
+    const dur = Number(m[6]);
+    if (ts < thread.startUs) thread.startUs = ts;
+    if (ts > thread.endUs) thread.endUs = ts;
+    if (ts + dur > thread.endUs) thread.endUs = ts + dur;
+    let event: TraceEvent | undefined;
+    const parsed = () => (event ??= JSON.parse(line) as TraceEvent);
+    if (m[2] === 'loop-wait') {
+      if (thread.waits.wouldKeep(dur)) thread.waits.push(dur, parsed());
+      else thread.waits.skip();
+      return event;
+    }
+    if (thread.loop.wouldKeep(dur)) thread.loop.push(dur, parsed());
+    else thread.loop.skip();
+    const n = iterationText === undefined ? NaN : Number(iterationText);
+    const iteration = iterationText === undefined ? undefined : n;
+    if (iteration !== thread.previousIteration) {
+      thread.previousIteration = iteration;
+      thread.iterationsSeen++;
+    }
+    const split = thread.splits?.get(n);
+    if (split) split.push(parsed());
+    if (n > thread.lastIteration) {
+      thread.lastIteration = n;
+      thread.lastSlices = [];
+      thread.lastLines = [line];
+    } else if (n === thread.lastIteration && n > 0) thread.lastLines.push(line);
+    return event;
+  }
+
+  /** The model. `section`: the trace's uvscope section when it was not given to the constructor (its processes are added unless given before). */
+  finish(section?: Partial<TraceSection>): TraceModel {
+    if (section?.blockMs !== undefined) this.#blockMs = section.blockMs;
+    if (section?.processes && this.#processes.length === 0) this.addProcesses(section.processes);
+    const blockMs = this.#blockMs ?? 20;
+    const threads: ThreadModel[] = [];
+    for (const [key, thread] of this.#threads) {
+      const [pid, tid] = key.split(':').map(Number);
+      closeProfile(thread);
+      const info = this.#infos.get(key);
+      const samples = samplesOf(thread);
+      const long: LongIteration[] = [];
+      const startup = thread.startup;
+      if (startup && (startup.dur ?? 0) >= blockMs * 1000) {
+        long.push({ iteration: 0, startUs: startup.ts!, durationMs: startup.dur! / 1000, split: split([startup]), top: topFunctions(samples, startup.ts!, startup.ts! + startup.dur!) });
+      }
+      for (const l of info?.longIterations ?? []) {
+        const slices = thread.splits?.get(l.iteration) ?? [];
+        const startUs = l.endedAtUs - l.durationMs * 1000;
+        long.push({
+          iteration: l.iteration,
+          startUs,
+          durationMs: l.durationMs,
+          split: split(slices),
+          top: topFunctions(samples, startUs, l.endedAtUs),
+          ...(l.stallRequests ? { stallRequests: l.stallRequests } : {}),
+        });
+      }
+      // The last iteration never ended (no next prepare): the observer could not report it; its
+      // slices can.
+      const lastIteration = thread.lastIteration;
+      for (const line of thread.lastLines) thread.lastSlices.push(JSON.parse(line) as TraceEvent);
+      thread.lastLines = [];
+      if (lastIteration > 0 && !long.some((l) => l.iteration === lastIteration)) {
+        const slices = thread.lastSlices;
+        const s = split(slices);
+        const startUs = slices.reduce((a, e) => Math.min(a, e.ts!), Infinity);
+        const endUs = slices.reduce((a, e) => Math.max(a, e.ts! + (e.dur ?? 0)), -Infinity);
+        const busyMs = (endUs - startUs) / 1000 - s.pollWaitMs;
+        if (busyMs >= blockMs) long.push({ iteration: lastIteration, startUs, durationMs: (endUs - startUs) / 1000, split: s, top: topFunctions(samples, startUs, endUs) });
+      }
+      const jobs = tid === 0 ? this.#jobs.get(pid) : undefined;
+      const capped: CappedCounts = {};
+      const count = (name: keyof CappedCounts, n: number | undefined) => {
+        if (n) capped[name] = n;
+      };
+      count('slices', thread.loop.dropped);
+      count('waits', thread.waits.dropped);
+      count('stalls', thread.stalls.dropped);
+      count('jobs', jobs?.dropped);
+      count('poolRequests', thread.requests.dropped);
+      count('httpRequests', thread.http.dropped);
+      count('samples', thread.samplesDropped);
+      count('utilization', thread.utilization.dropped);
+      threads.push({
+        pid,
+        tid,
+        key,
+        process: this.#processTitles.get(pid) ?? `pid ${pid}`,
+        name: this.#threadNames.get(key) ?? `thread ${tid}`,
+        info,
+        loop: thread.loop.values(),
+        waits: thread.waits.values(),
+        stalls: thread.stalls.values(),
+        jobs: jobs?.values() ?? [],
+        requests: thread.requests.values(),
+        httpRequests: thread.http.values().sort((a, b) => a.startUs - b.startUs),
+        httpRequestsSeen: thread.httpSeen,
+        stallsSeen: thread.stallsSeen,
+        iterationsSeen: Math.max(0, thread.iterationsSeen - 1),
+        utilization: thread.utilization.points,
+        samples,
+        long: long.sort((a, b) => b.durationMs - a.durationMs),
+        startUs: thread.startUs,
+        endUs: thread.endUs,
+        ...(Object.keys(capped).length ? { capped } : {}),
       });
     }
-    // The last iteration never ended (no next prepare): the observer could not report it; its
-    // slices can.
-    let lastIteration = 0;
-    for (const n of byIteration.keys()) if (n > lastIteration) lastIteration = n;
-    if (lastIteration > 0 && !long.some((l) => l.iteration === lastIteration)) {
-      const slices = byIteration.get(lastIteration)!;
-      const s = split(slices);
-      const startUs = Math.min(...slices.map((e) => e.ts!));
-      const endUs = Math.max(...slices.map((e) => e.ts! + (e.dur ?? 0)));
-      const busyMs = (endUs - startUs) / 1000 - s.pollWaitMs;
-      if (busyMs >= blockMs) long.push({ iteration: lastIteration, startUs, durationMs: (endUs - startUs) / 1000, split: s, top: topFunctions(samples, startUs, endUs) });
-    }
-    const timed = events.filter((e) => e.ts !== undefined && e.ph !== 'M');
-    const times = [...timed.map((e) => e.ts!), ...timed.map((e) => e.ts! + (e.dur ?? 0))];
-    threads.push({
-      pid,
-      tid,
-      key,
-      process: processTitles.get(pid) ?? `pid ${pid}`,
-      name: threadNames.get(key) ?? `thread ${tid}`,
-      info,
-      loop,
-      waits: events.filter((e) => e.cat === 'loop-wait'),
-      stalls: events.filter((e) => e.cat === 'stall'),
-      jobs: tid === 0 ? jobsByPid.get(pid) ?? [] : [],
-      requests,
-      httpRequests: events.filter((e) => e.ph === 'b' && e.cat === HTTP_REQUEST_CATEGORY && e.args?.uvscope === HTTP_REQUEST_MARK).map(httpRequestOf).sort((a, b) => a.startUs - b.startUs),
-      utilization: events.filter((e) => e.ph === 'C').map((e) => ({ us: e.ts!, value: Number(e.args?.utilization) })),
-      samples,
-      long: long.sort((a, b) => b.durationMs - a.durationMs),
-      startUs: times.reduce((a, b) => Math.min(a, b), Infinity),
-      endUs: times.reduce((a, b) => Math.max(a, b), 0),
-    });
+    threads.sort((a, b) => a.pid - b.pid || a.tid - b.tid);
+    const startUs = threads.reduce((a, t) => Math.min(a, t.startUs), Infinity);
+    const endUs = threads.reduce((a, t) => Math.max(a, t.endUs), -Infinity);
+    const pools = [...this.#pools.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([pid, points]) => ({ pid, process: this.#processTitles.get(pid) ?? `pid ${pid}`, points: points.points.sort((a, b) => a.us - b.us) }));
+    const durations = this.#durations.slice(0, this.#durationCount).sort();
+    return {
+      threads,
+      pools,
+      blockMs,
+      startUs: Number.isFinite(startUs) ? startUs : 0,
+      endUs: Number.isFinite(endUs) ? endUs : 0,
+      processes: this.#processes,
+      httpDurationsMs: durations,
+      httpDurationsSeen: this.#durationsSeen,
+    };
   }
-  threads.sort((a, b) => a.pid - b.pid || a.tid - b.tid);
-  const startUs = threads.reduce((a, t) => Math.min(a, t.startUs), Infinity);
-  const endUs = threads.reduce((a, t) => Math.max(a, t.endUs), -Infinity);
-  const pools = [...poolPoints.entries()]
-    .sort((a, b) => a[0] - b[0])
-    .map(([pid, points]) => ({ pid, process: processTitles.get(pid) ?? `pid ${pid}`, points: points.sort((a, b) => a.us - b.us) }));
-  return { threads, pools, blockMs, startUs: Number.isFinite(startUs) ? startUs : 0, endUs: Number.isFinite(endUs) ? endUs : 0, processes };
+}
+
+/** A thread's samples from its profiles, in time order. */
+function samplesOf(thread: ThreadFold): Samples | undefined {
+  if (!thread.samples.length) return undefined;
+  let timesUs: number[];
+  let leaves: string[];
+  if (thread.samples.length === 1) ({ timesUs, leaves } = thread.samples[0]);
+  else {
+    const all = thread.samples.flatMap((s) => s.timesUs.map((t, i) => ({ t, leaf: s.leaves[i] }))).sort((a, b) => a.t - b.t);
+    timesUs = all.map((x) => x.t);
+    leaves = all.map((x) => x.leaf);
+  }
+  const gaps: number[] = [];
+  for (let i = 1; i < timesUs.length; i++) if (timesUs[i] > timesUs[i - 1]) gaps.push(timesUs[i] - timesUs[i - 1]);
+  gaps.sort((a, b) => a - b);
+  return { timesUs, leaves, intervalUs: gaps.length ? gaps[Math.floor(gaps.length / 2)] : 1000 };
+}
+
+/** The model of a trace held in memory (a fold over its events). */
+export function analyzeTrace(file: TraceFile, limits: Partial<AnalysisLimits> = {}): TraceModel {
+  const analysis = new TraceAnalysis(file.uvscope ?? { blockMs: 20 }, limits);
+  for (const e of file.traceEvents) analysis.add(e);
+  return analysis.finish();
 }
 
 function httpRequestOf(e: TraceEvent): HttpRequestModel {
@@ -368,7 +806,7 @@ export function slowestRequests(model: TraceModel, n = 5): SlowRequest[] {
 
 /** The q-quantile (0 to 1) of the finished HTTP requests' durations (nearest rank), ms; undefined without requests. */
 export function requestDurationQuantile(model: TraceModel, q: number): number | undefined {
-  const durations = model.threads.flatMap((t) => t.httpRequests.map((r) => r.durationMs)).sort((a, b) => a - b);
+  const durations = model.httpDurationsMs ?? Float64Array.from(model.threads.flatMap((t) => t.httpRequests.map((r) => r.durationMs))).sort();
   if (!durations.length) return undefined;
   return durations[Math.min(durations.length - 1, Math.max(0, Math.ceil(q * durations.length) - 1))];
 }

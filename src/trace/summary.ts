@@ -58,6 +58,64 @@ export function slowRequestLines(r: SlowRequest, threadCount: number): string[] 
   return lines;
 }
 
+/** A window of a bounded recording, as much of it as the summary reads (WindowInfo in format.ts; read structurally: files before it have none). */
+interface WindowView {
+  startUs: number;
+  endUs: number;
+  http?: { count: number; p50Ms: number; p99Ms: number; maxMs: number };
+}
+
+interface BoundedView {
+  detail?: 'bounded' | 'full';
+  windows?: WindowView[];
+  spans?: { startUs: number; endUs: number }[];
+  dropped?: { windows?: number; spans?: number };
+  leftOut?: { markers?: number; requests?: number; jobs?: number; httpRequests?: number };
+  cpuSamplesOmitted?: number;
+}
+
+/** `  recorded bounded: 600 windows over 600.2 s, full detail in 12 spans (3.40 s)`, for a thread of a bounded recording. */
+function boundedText(info: unknown): string | undefined {
+  const b = info as BoundedView | undefined;
+  if (b?.detail !== 'bounded' || !Array.isArray(b.windows)) return undefined;
+  const w = b.windows;
+  const overS = w.length ? (w[w.length - 1].endUs - w[0].startUs) / 1e6 : 0;
+  const spans = b.spans ?? [];
+  const spanS = spans.reduce((sum, s) => sum + (s.endUs - s.startUs), 0) / 1e6;
+  const dropped = [b.dropped?.windows ? `${b.dropped.windows} oldest windows` : '', b.dropped?.spans ? `${b.dropped.spans} oldest spans` : ''].filter(Boolean).join(', ');
+  const l = b.leftOut ?? {};
+  const left = [
+    l.markers ? `${l.markers} loop markers` : '',
+    l.requests ? `${l.requests} pool requests` : '',
+    l.jobs ? `${l.jobs} jobs` : '',
+    l.httpRequests ? `${l.httpRequests} HTTP requests` : '',
+    b.cpuSamplesOmitted ? `${b.cpuSamplesOmitted} CPU sample times (in the call tree)` : '',
+  ].filter(Boolean);
+  return (
+    `  recorded bounded: ${w.length} windows over ${overS.toFixed(1)} s, full detail in ${spans.length} span${spans.length === 1 ? '' : 's'} (${spanS.toFixed(2)} s)` +
+    (left.length ? `; summed in the windows, not in detail: ${left.join(', ')}` : '') +
+    (dropped ? `; dropped to bound memory: ${dropped}` : '')
+  );
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[(sorted.length - 1) >> 1];
+};
+
+/** HTTP requests over a bounded recording's windows: their count, and the windows' quantiles (medians, the worst). */
+function windowHttp(model: TraceModel): { count: number; p50Ms: number; p99MedianMs: number; p99MaxMs: number; maxMs: number } | undefined {
+  const windows = model.threads.flatMap((t) => ((t.info as BoundedView | undefined)?.windows ?? []).filter((w) => w.http && w.http.count > 0));
+  if (!windows.length) return undefined;
+  return {
+    count: windows.reduce((sum, w) => sum + w.http!.count, 0),
+    p50Ms: median(windows.map((w) => w.http!.p50Ms)),
+    p99MedianMs: median(windows.map((w) => w.http!.p99Ms)),
+    p99MaxMs: Math.max(...windows.map((w) => w.http!.p99Ms)),
+    maxMs: Math.max(...windows.map((w) => w.http!.maxMs)),
+  };
+}
+
 /** `model`: the file's analyzeTrace(), when the caller has it already. */
 export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(file), longPerThread = 3, slowRequests = 5): string {
   const lines = [''];
@@ -65,10 +123,12 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
   lines.push(`uvscope trace: ${processes} process${processes === 1 ? '' : 'es'}, ${model.threads.length} thread${model.threads.length === 1 ? '' : 's'}, ${((model.endUs - model.startUs) / 1e6).toFixed(2)} s`);
   for (const t of model.threads) {
     const info = t.info;
-    const iterations = info?.iterations ?? new Set(t.loop.map((e) => e.args?.iteration)).size - 1;
+    const iterations = info?.iterations ?? t.iterationsSeen ?? new Set(t.loop.map((e) => e.args?.iteration)).size - 1;
     const head = `${t.process}, ${t.name}: ${iterations} iterations`;
     const detail = info?.utilization !== undefined ? `, utilization ${(info.utilization * 100).toFixed(1)}%, iteration p50 ${ms(info.iterationP50Ms!)} p99 ${ms(info.iterationP99Ms!)}` : '';
     lines.push(`${head}${detail}${info && !info.complete ? ' (ended before its last batch: a terminated worker)' : ''}`);
+    const recording = boundedText(info);
+    if (recording) lines.push(recording);
     const longCount = t.long.filter((l) => l.iteration !== 0).length;
     lines.push(`  long iterations (> ${model.blockMs} ms busy): ${longCount}`);
     for (const l of t.long.slice(0, longPerThread)) {
@@ -81,6 +141,24 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
       lines.push(
         `  dropped to bound memory (the oldest): ${d.markers} loop markers, ${d.requests} pool requests, ${d.jobs} jobs, ${d.utilization} utilization samples, ${d.longIterations} long iterations, ${d.httpRequests ?? 0} HTTP requests`,
       );
+    }
+    const c = t.capped;
+    if (c) {
+      const parts = (
+        [
+          ['loop slices', c.slices],
+          ['waits', c.waits],
+          ['stalls', c.stalls],
+          ['uvscope jobs', c.jobs],
+          ['Node pool requests', c.poolRequests],
+          ['HTTP requests', c.httpRequests],
+          ['CPU samples', c.samples],
+          ['utilization points', c.utilization],
+        ] as const
+      )
+        .filter(([, n]) => n)
+        .map(([name, n]) => `${n} ${name}`);
+      lines.push(`  left out of this summary and the report to bound the reader's memory (the trace file has them; the longest/slowest are kept): ${parts.join(', ')}`);
     }
   }
   for (const p of model.processes) {
@@ -97,28 +175,39 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
     }
   }
   const stalls = model.threads.flatMap((t) => t.stalls.map((s) => ({ t, s })));
+  const stallCount = model.threads.reduce((sum, t) => sum + Math.max(t.stallsSeen ?? 0, t.stalls.length), 0);
   const threshold = file.uvscope?.stallMs ?? stalls[0]?.s.args?.thresholdMs;
   if (threshold || stalls.length) {
     const longest = stalls.reduce<(typeof stalls)[number] | undefined>((max, x) => (max && Number(max.s.args?.durationMs) >= Number(x.s.args?.durationMs) ? max : x), undefined);
     lines.push(
-      `stalls${threshold !== undefined ? ` (> ${threshold} ms)` : ''}: ${stalls.length}` +
+      `stalls${threshold !== undefined ? ` (> ${threshold} ms)` : ''}: ${stallCount}` +
         (longest ? `, longest ${ms(Number(longest.s.args?.durationMs))} in ${longest.s.args?.phase} (${longest.t.name} of pid ${longest.t.pid})` : ''),
     );
   }
   const slowest = slowestRequests(model, slowRequests);
-  if (slowest.length) {
-    const kept = model.threads.reduce((sum, t) => sum + t.httpRequests.length, 0);
-    const finished = model.threads.reduce((sum, t) => sum + Math.max(t.info?.httpRequests ?? 0, t.httpRequests.length), 0);
-    lines.push(
-      `HTTP requests: ${finished} finished${finished > kept ? ` (the newest ${kept} kept)` : ''}, p50 ${ms(requestDurationQuantile(model, 0.5)!)} p99 ${ms(requestDurationQuantile(model, 0.99)!)}; the slowest:`,
-    );
+  const perWindow = windowHttp(model);
+  if (slowest.length || perWindow) {
+    const kept = model.threads.reduce((sum, t) => sum + Math.max(t.httpRequestsSeen ?? 0, t.httpRequests.length), 0);
+    const finished = model.threads.reduce((sum, t) => sum + Math.max(t.info?.httpRequests ?? 0, t.httpRequestsSeen ?? 0, t.httpRequests.length), 0);
+    const total = Math.max(finished, perWindow?.count ?? 0);
+    if (perWindow && total > kept) {
+      // A bounded recording: the requests' detail only around long iterations; their latency over the run from the windows.
+      lines.push(
+        `HTTP requests: ${total} finished (${kept} in full detail, around long iterations); per window of the run: p50 ${ms(perWindow.p50Ms)} (median of the windows'), p99 ${ms(perWindow.p99MedianMs)} (median) to ${ms(perWindow.p99MaxMs)} (worst window), longest ${ms(perWindow.maxMs)}${slowest.length ? '; the slowest in detail:' : ''}`,
+      );
+    } else {
+      lines.push(
+        `HTTP requests: ${total} finished${total > kept ? ` (the newest ${kept} kept)` : ''}, p50 ${ms(requestDurationQuantile(model, 0.5)!)} p99 ${ms(requestDurationQuantile(model, 0.99)!)}${model.httpDurationsMs && (model.httpDurationsSeen ?? 0) > model.httpDurationsMs.length ? ` (of a uniform sample of ${model.httpDurationsMs.length})` : ''}; the slowest:`,
+      );
+    }
     for (const r of slowest) lines.push(...slowRequestLines(r, model.threads.length));
   }
   const jobs = model.threads.flatMap((t) => t.jobs);
   if (jobs.length) {
     const slowest = [...jobs].sort((a, b) => (b.dur ?? 0) - (a.dur ?? 0)).slice(0, 3);
     const waits = [...jobs].sort((a, b) => Number(b.args?.queueWaitMs) - Number(a.args?.queueWaitMs)).slice(0, 3);
-    lines.push(`uvscope pool jobs: ${jobs.length}`);
+    const jobsLeftOut = model.threads.reduce((sum, t) => sum + (t.capped?.jobs ?? 0), 0);
+    lines.push(`uvscope pool jobs: ${jobs.length + jobsLeftOut}${jobsLeftOut ? ` (the longest ${jobs.length} looked at)` : ''}`);
     lines.push(`  slowest: ${slowest.map((j) => `${j.name} ${ms((j.dur ?? 0) / 1000)}`).join(', ')}`);
     lines.push(`  longest queue waits: ${waits.map((j) => `${j.name} ${ms(Number(j.args?.queueWaitMs))}`).join(', ')}`);
   }

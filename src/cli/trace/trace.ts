@@ -19,7 +19,9 @@ import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from
 import type { TraceEvent } from '../../trace/format';
 import { parseStallReportLine } from '../../loop/stall-report-format';
 import { formatStallReport, StallLineMemory } from './stall-report';
-import { analyzeTrace, TraceFile } from '../../trace/analysis';
+import { TraceAnalysis, TraceModel } from '../../trace/analysis';
+import type { ProcessInfo } from '../../trace/process-collector';
+import { openTrace, TRACE_FIRST_LINE, traceLastLine, TraceReadError, TraceSection } from '../../trace/trace-reader';
 import { renderTraceHtml } from './html';
 import { formatSummary } from '../../trace/summary';
 
@@ -162,20 +164,136 @@ function printStalls(stream: net.Socket, counts: { unreadable: number }): Promis
   });
 }
 
-/** The processes' traces (`<pid>.json` each) as one trace file. */
-function mergeParts(dir: string, command: string[], blockMs: number, stallMs: number): TraceFile & { displayTimeUnit: string } {
-  const traceEvents: TraceEvent[] = [];
-  const processes: NonNullable<TraceFile['uvscope']>['processes'] = [];
-  for (const name of fs.readdirSync(dir).filter((n) => /^\d+\.json$/.test(n)).sort((a, b) => parseInt(a, 10) - parseInt(b, 10))) {
-    try {
-      const part = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as TraceFile;
-      for (const e of part.traceEvents) traceEvents.push(e);
-      processes.push(...(part.uvscope?.processes ?? []));
-    } catch {
-      // A process killed while writing its trace: left out (the summary counts the processes seen).
-    }
+/** CPU samples kept in memory for the report's flame graphs (about 16 bytes each). */
+const MAX_KEPT_SAMPLES = 2_000_000;
+
+/** Buffered appends to a file descriptor (about 1 MiB at a time). */
+class FileAppender {
+  #chunks: string[] = [];
+  #length = 0;
+  /** Bytes written to the file so far (the buffered ones not counted). */
+  written = 0;
+
+  constructor(readonly fd: number) {}
+
+  write(text: string): void {
+    this.#chunks.push(text);
+    this.#length += text.length;
+    if (this.#length >= 1 << 20) this.flush();
   }
-  return { traceEvents, displayTimeUnit: 'ms', uvscope: { blockMs, stallMs, processes, command: command.join(' ') } };
+
+  flush(): void {
+    if (!this.#chunks.length) return;
+    const buffer = Buffer.from(this.#chunks.join(''), 'utf8');
+    this.#chunks = [];
+    this.#length = 0;
+    for (let at = 0; at < buffer.length; ) at += fs.writeSync(this.fd, buffer, at, buffer.length - at, this.written + at);
+    this.written += buffer.length;
+  }
+
+  /** Drops what was written from `bytes` on. */
+  truncate(bytes: number): void {
+    this.#chunks = [];
+    this.#length = 0;
+    fs.ftruncateSync(this.fd, bytes);
+    this.written = bytes;
+  }
+}
+
+export interface MergeResult {
+  section: TraceSection;
+  model: TraceModel;
+  events: number;
+  /** With `keepProfiles`: the Profile and ProfileChunk events (the report's flame graphs read them), at most MAX_KEPT_SAMPLES samples. */
+  profileEvents: TraceEvent[];
+  /** CPU samples left out of `profileEvents` (their chunks kept with their nodes only). */
+  profileSamplesLeftOut: number;
+  /** Part files left out (cut short by a kill while writing, or not a trace), with why. */
+  leftOut: { file: string; reason: string }[];
+}
+
+/**
+ * The processes' traces (`<pid>.json` each, any layout trace-reader.ts reads) streamed into one
+ * trace file `out` in the line layout, and folded into the model on the way: a part's event lines
+ * are copied as they are read (one line in memory at a time), so memory is the analysis' caps,
+ * not the trace's size. A part that cannot be read (a process killed while writing it) is left
+ * out and counted; one found broken half-way is cut back out of the file (its events already
+ * folded into the model stay there: a line-layout part is only broken half-way when changed on
+ * disk while read).
+ */
+export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'processes'>, keepProfiles = false): MergeResult {
+  const files = fs.readdirSync(dir);
+  const names = files.filter((n) => /^\d+\.json$/.test(n)).sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
+  const processes: ProcessInfo[] = [];
+  const leftOut: MergeResult['leftOut'] = [];
+  // A part is written to `<pid>.json.tmp-<pid>` and renamed when complete: one left behind is
+  // from a process killed while writing it.
+  for (const name of files.filter((n) => /^\d+\.json\.tmp-\d+$/.test(n))) {
+    if (!names.includes(name.slice(0, name.indexOf('.tmp-')))) leftOut.push({ file: name, reason: 'cut short (the process was killed while writing it)' });
+  }
+  const analysis = new TraceAnalysis({ blockMs: meta.blockMs });
+  const fd = fs.openSync(out, 'w');
+  let events = 0;
+  const profileEvents: TraceEvent[] = [];
+  let keptSamples = 0;
+  let profileSamplesLeftOut = 0;
+  // The report's flame graphs read the timed samples from the events: kept up to a cap (past
+  // it a chunk keeps its nodes, which later chunks' samples may name, and loses its samples).
+  const keep = (e: TraceEvent) => {
+    if (!keepProfiles || e.ph !== 'P') return;
+    if (e.name === 'Profile') profileEvents.push(e);
+    if (e.name !== 'ProfileChunk') return;
+    const data = e.args?.data as { cpuProfile?: { nodes?: unknown[]; samples?: number[] } } | undefined;
+    const n = data?.cpuProfile?.samples?.length ?? 0;
+    if (keptSamples + n <= MAX_KEPT_SAMPLES) {
+      keptSamples += n;
+      profileEvents.push(e);
+      return;
+    }
+    profileSamplesLeftOut += n;
+    if (data?.cpuProfile?.nodes?.length) profileEvents.push({ ...e, args: { data: { cpuProfile: { nodes: data.cpuProfile.nodes, samples: [] }, timeDeltas: [] } } });
+  };
+  try {
+    const file = new FileAppender(fd);
+    file.write(TRACE_FIRST_LINE);
+    for (const name of names) {
+      const partFile = path.join(dir, name);
+      file.flush();
+      const partStart = file.written;
+      const eventsBefore = events;
+      try {
+        const part = openTrace(partFile);
+        const partProcesses = part.uvscope?.processes ?? [];
+        analysis.addProcesses(partProcesses);
+        if (part.layout === 'lines') {
+          for (const line of part.eventLines()) {
+            const event = analysis.addLine(line);
+            if (event) keep(event);
+            file.write(events++ === 0 ? '\n' : ',\n');
+            file.write(line);
+          }
+        } else {
+          for (const event of part.events()) {
+            analysis.add(event);
+            keep(event);
+            file.write(events++ === 0 ? '\n' : ',\n');
+            file.write(JSON.stringify(event));
+          }
+        }
+        processes.push(...partProcesses);
+      } catch (error) {
+        file.truncate(partStart);
+        events = eventsBefore;
+        leftOut.push({ file: name, reason: error instanceof TraceReadError ? error.message.slice(partFile.length + 2) : `unreadable (${(error as Error).message})` });
+      }
+    }
+    const section: TraceSection = { ...meta, processes, ...(leftOut.length ? { partsLeftOut: leftOut.length } : {}) };
+    file.write(`\n${traceLastLine(section)}\n`);
+    file.flush();
+    return { section, model: analysis.finish(section), events, profileEvents, profileSamplesLeftOut, leftOut };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export async function traceCommand(argv: string[]): Promise<number> {
@@ -265,15 +383,18 @@ export async function traceCommand(argv: string[]): Promise<number> {
       }
     }
 
-    const trace = mergeParts(dir, command, blockMs, stallMs);
-    const processes = trace.uvscope!.processes.length;
-    fs.writeFileSync(out, JSON.stringify(trace));
-    const model = analyzeTrace(trace);
-    process.stderr.write(`${formatSummary(trace, model)}\ntrace: ${out} (${trace.traceEvents.length} events from ${processes} Node process${processes === 1 ? '' : 'es'})\n`);
+    const merged = mergeParts(dir, out, { blockMs, stallMs, command: command.join(' ') }, html !== undefined);
+    const processes = merged.section.processes.length;
+    // The summary and the report read the section and the model; of the events (they stay in
+    // the file) the report gets only the CPU profiles, capped.
+    const trace = { traceEvents: merged.profileEvents, uvscope: merged.section };
+    process.stderr.write(`${formatSummary(trace, merged.model)}\ntrace: ${out} (${merged.events} events from ${processes} Node process${processes === 1 ? '' : 'es'})\n`);
+    for (const part of merged.leftOut) process.stderr.write(`uvscope trace: the trace of pid ${parseInt(part.file, 10)} was left out: ${part.reason}\n`);
     if (processes === 0) process.stderr.write('uvscope trace: no Node process wrote a trace (the command started none, or they were killed with SIGKILL)\n');
     if (html) {
-      fs.writeFileSync(html, renderTraceHtml(trace, model));
-      process.stderr.write(`report: ${html}\n`);
+      fs.writeFileSync(html, renderTraceHtml(trace, merged.model));
+      const leftOut = merged.profileSamplesLeftOut ? ` (${merged.profileSamplesLeftOut} CPU samples past the first ${MAX_KEPT_SAMPLES} left out of its flame graphs of long iterations and stalls)` : '';
+      process.stderr.write(`report: ${html}${leftOut}\n`);
     }
     if (exit.signal) return stoppedByUs && exit.signal === 'SIGINT' ? 0 : 128 + (os.constants.signals[exit.signal] ?? 0);
     if (stoppedByUs && exit.code === 130) return 0;
