@@ -23,6 +23,7 @@ import { TraceAnalysis, TraceModel } from '../../trace/analysis';
 import type { ProcessInfo } from '../../trace/process-collector';
 import { openTrace, TRACE_FIRST_LINE, traceLastLine, TraceReadError, TraceSection } from '../../trace/trace-reader';
 import { renderTraceHtml } from './html';
+import { ProfileEventKeeper } from './profile-keeper';
 import { formatSummary } from '../../trace/summary';
 
 export const TRACE_USAGE = `usage: uvscope trace [options] -- <command> [args...]
@@ -164,9 +165,6 @@ function printStalls(stream: net.Socket, counts: { unreadable: number }): Promis
   });
 }
 
-/** CPU samples kept in memory for the report's flame graphs (about 16 bytes each). */
-const MAX_KEPT_SAMPLES = 2_000_000;
-
 /** Buffered appends to a file descriptor (about 1 MiB at a time). */
 class FileAppender {
   #chunks: string[] = [];
@@ -204,10 +202,8 @@ export interface MergeResult {
   section: TraceSection;
   model: TraceModel;
   events: number;
-  /** With `keepProfiles`: the Profile and ProfileChunk events (the report's flame graphs read them), at most MAX_KEPT_SAMPLES samples. */
-  profileEvents: TraceEvent[];
-  /** CPU samples left out of `profileEvents` (their chunks kept with their nodes only). */
-  profileSamplesLeftOut: number;
+  /** With `keepProfiles`: the CPU profile events the report's flame graphs read (none without). */
+  profiles: ProfileEventKeeper;
   /** Part files left out (cut short by a kill while writing, or not a trace), with why. */
   leftOut: { file: string; reason: string }[];
 }
@@ -234,25 +230,7 @@ export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'p
   const analysis = new TraceAnalysis({ blockMs: meta.blockMs });
   const fd = fs.openSync(out, 'w');
   let events = 0;
-  const profileEvents: TraceEvent[] = [];
-  let keptSamples = 0;
-  let profileSamplesLeftOut = 0;
-  // The report's flame graphs read the timed samples from the events: kept up to a cap (past
-  // it a chunk keeps its nodes, which later chunks' samples may name, and loses its samples).
-  const keep = (e: TraceEvent) => {
-    if (!keepProfiles || e.ph !== 'P') return;
-    if (e.name === 'Profile') profileEvents.push(e);
-    if (e.name !== 'ProfileChunk') return;
-    const data = e.args?.data as { cpuProfile?: { nodes?: unknown[]; samples?: number[] } } | undefined;
-    const n = data?.cpuProfile?.samples?.length ?? 0;
-    if (keptSamples + n <= MAX_KEPT_SAMPLES) {
-      keptSamples += n;
-      profileEvents.push(e);
-      return;
-    }
-    profileSamplesLeftOut += n;
-    if (data?.cpuProfile?.nodes?.length) profileEvents.push({ ...e, args: { data: { cpuProfile: { nodes: data.cpuProfile.nodes, samples: [] }, timeDeltas: [] } } });
-  };
+  const profiles = keepProfiles ? new ProfileEventKeeper() : undefined;
   try {
     const file = new FileAppender(fd);
     file.write(TRACE_FIRST_LINE);
@@ -268,14 +246,14 @@ export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'p
         if (part.layout === 'lines') {
           for (const line of part.eventLines()) {
             const event = analysis.addLine(line);
-            if (event) keep(event);
+            if (event) profiles?.add(event);
             file.write(events++ === 0 ? '\n' : ',\n');
             file.write(line);
           }
         } else {
           for (const event of part.events()) {
             analysis.add(event);
-            keep(event);
+            profiles?.add(event);
             file.write(events++ === 0 ? '\n' : ',\n');
             file.write(JSON.stringify(event));
           }
@@ -290,7 +268,7 @@ export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'p
     const section: TraceSection = { ...meta, processes, ...(leftOut.length ? { partsLeftOut: leftOut.length } : {}) };
     file.write(`\n${traceLastLine(section)}\n`);
     file.flush();
-    return { section, model: analysis.finish(section), events, profileEvents, profileSamplesLeftOut, leftOut };
+    return { section, model: analysis.finish(section), events, profiles: profiles ?? new ProfileEventKeeper(), leftOut };
   } finally {
     fs.closeSync(fd);
   }
@@ -387,14 +365,13 @@ export async function traceCommand(argv: string[]): Promise<number> {
     const processes = merged.section.processes.length;
     // The summary and the report read the section and the model; of the events (they stay in
     // the file) the report gets only the CPU profiles, capped.
-    const trace = { traceEvents: merged.profileEvents, uvscope: merged.section };
+    const trace = { traceEvents: merged.profiles.events, uvscope: merged.section };
     process.stderr.write(`${formatSummary(trace, merged.model)}\ntrace: ${out} (${merged.events} events from ${processes} Node process${processes === 1 ? '' : 'es'})\n`);
     for (const part of merged.leftOut) process.stderr.write(`uvscope trace: the trace of pid ${parseInt(part.file, 10)} was left out: ${part.reason}\n`);
     if (processes === 0) process.stderr.write('uvscope trace: no Node process wrote a trace (the command started none, or they were killed with SIGKILL)\n');
     if (html) {
       fs.writeFileSync(html, renderTraceHtml(trace, merged.model));
-      const leftOut = merged.profileSamplesLeftOut ? ` (${merged.profileSamplesLeftOut} CPU samples past the first ${MAX_KEPT_SAMPLES} left out of its flame graphs of long iterations and stalls)` : '';
-      process.stderr.write(`report: ${html}${leftOut}\n`);
+      process.stderr.write(`report: ${html}${merged.profiles.leftOutNote()}\n`);
     }
     if (exit.signal) return stoppedByUs && exit.signal === 'SIGINT' ? 0 : 128 + (os.constants.signals[exit.signal] ?? 0);
     if (stoppedByUs && exit.code === 130) return 0;
