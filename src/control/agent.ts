@@ -153,6 +153,7 @@ class MainAgent {
       uvscope: uvscopeVersion(),
       threads: [0, ...[...this.#workers.keys()].sort((a, b) => a - b)],
       stallMs: this.#stallMs,
+      connections: this.#server.clients,
     };
   }
 
@@ -201,7 +202,8 @@ class MainAgent {
         return {};
       case 'trace': {
         const { durationMs, dir, blockMs, stallMs, sampleUs, maxMarkers, originNs } = request;
-        return { ...(await this.#attach.record({ durationMs, dir, blockMs, stallMs, sampleUs, maxMarkers, originNs })) };
+        const cancelled = new Promise<void>((resolve) => client.socket.once('close', () => resolve()));
+        return { ...(await this.#attach.record({ durationMs, dir, blockMs, stallMs, sampleUs, maxMarkers, originNs }, cancelled)) };
       }
       default:
         throw Object.assign(new Error(`unknown command '${(request as { cmd: string }).cmd}'`), { code: ERROR_CODES.unknownCommand });

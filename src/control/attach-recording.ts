@@ -68,8 +68,11 @@ export class AttachRecorder {
 
   #active?: { blockMs: number; stallMs: number; sampleUs: number };
 
-  /** Records a window; resolves with the file written. Rejects with an AttachError. */
-  async record(options: AttachOptions): Promise<{ file: string; threads: number }> {
+  /**
+   * Records a window; resolves with the file written. Rejects with an AttachError. `cancelled`:
+   * settles when the asker went away; the recording then ends at once and nothing is written.
+   */
+  async record(options: AttachOptions, cancelled?: Promise<void>): Promise<{ file: string; threads: number }> {
     if (this.#busy) throw new AttachError('a trace of this process is being recorded already', 'EBUSY');
     const problem = checkPrivateDir(options.dir);
     if (problem) throw new AttachError(`refused: ${problem}`, 'EBADDIR');
@@ -83,15 +86,30 @@ export class AttachRecorder {
       this.post({ type: 'trace-start', options: this.#active });
       const file = path.join(options.dir, `${process.pid}.json`);
       let written = false;
+      let writeError: Error | undefined;
       const writeNow = () => {
         if (written) return;
         written = true;
-        writeProcessTrace(file, session.finish());
+        try {
+          writeProcessTrace(file, session.finish());
+        } catch (error) {
+          // Never into the application (this also runs at its exit).
+          writeError = error as Error;
+        }
       };
+      let gone = false;
       // The process may end first: then what was recorded is written at exit.
       process.on('exit', writeNow);
       try {
-        await new Promise((resolve) => setTimeout(resolve, options.durationMs).unref());
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.durationMs);
+          timer.unref();
+          cancelled?.then(() => {
+            gone = true;
+            clearTimeout(timer);
+            resolve();
+          });
+        });
         this.#active = undefined;
         const waiting = new Set(this.workers());
         if (waiting.size > 0) {
@@ -112,7 +130,12 @@ export class AttachRecorder {
           await new Promise((resolve) => setTimeout(resolve, 50).unref());
         }
         const trace = session.finish();
+        if (gone) {
+          written = true;
+          throw new AttachError('the client went away: recording dropped', 'ECANCELED');
+        }
         writeNow();
+        if (writeError) throw new AttachError(`cannot write ${file}: ${writeError.message}`, 'EFAILED');
         const threads = trace.uvscope.processes[0]?.threads?.length ?? 0;
         return { file, threads };
       } finally {

@@ -49,6 +49,8 @@ export interface HelloReply {
   threads: number[];
   /** The agent's stall threshold, ms. */
   stallMs: number;
+  /** Connections the agent serves now (this one included). */
+  connections: number;
 }
 
 /** One kind of Node's pool requests (fs.stat, dns.lookup, crypto.pbkdf2, zlib, uvscope jobs) over the last window. */
