@@ -51,13 +51,14 @@ test.each(['SIGTERM', 'SIGINT'] as const)('removed on %s, which then still ends 
   expect(fs.readdirSync(dir)).toEqual([]);
 });
 
-test.each([
+type DirCase = [string, (d: string) => void, RegExp];
+test.each<DirCase>([
   ['open to group and others', (d: string) => fs.mkdirSync(d, { mode: 0o755 }), /is open to group or others \(mode 755\)/],
   ['a symbolic link', (d: string) => (fs.mkdirSync(`${d}-real`, { mode: 0o700 }), fs.symlinkSync(`${d}-real`, d)), /is not a directory \(a symbolic link\)/],
   ['a file', (d: string) => fs.writeFileSync(d, ''), /is not a directory/],
   // Another uid's: only root can make one here (chown); elsewhere the mode case stands in.
   ...(process.getuid!() === 0
-    ? [['owned by another uid', (d: string) => (fs.mkdirSync(d, { mode: 0o700 }), fs.chownSync(d, 65534, 65534)), /is owned by uid 65534, not 0/] as const]
+    ? [['owned by another uid', (d: string) => (fs.mkdirSync(d, { mode: 0o700 }), fs.chownSync(d, 65534, 65534)), /is owned by uid 65534, not 0/] as DirCase]
     : []),
 ])('a socket directory that is %s is refused: one line on stderr, the app runs on', async (_what, make, message) => {
   make(dir);
