@@ -72,6 +72,8 @@ export function rawClient(file: string) {
     socket.once('error', reject);
   });
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  // A connection the agent drops (EPIPE, ECONNRESET) just closes.
+  socket.on('error', () => undefined);
   return {
     socket,
     connected,
