@@ -115,7 +115,9 @@ export function renderScreen(model: ScreenModel, width: number, height: number, 
   const push = (text: string, style = '') => lines.push(style ? `${style}${fit(text, width)}${RESET}` : fit(text, width));
   const clock = new Date(nowMs).toISOString().slice(11, 19);
   const head = `uvscope top · ${model.scope}`;
-  push(`${head.padEnd(Math.max(0, width - 21))}${clock} UTC  q: quit`.slice(0, width), BOLD);
+  const tail = `  ${clock} UTC  q: quit`;
+  const room = Math.max(0, width - tail.length);
+  push(`${fit(head, room).padEnd(room)}${tail}`, BOLD);
   push(HEADER);
   if (model.processes.length === 0) push('  (no process with uvscope/agent yet)');
   for (const p of model.processes) {
@@ -141,11 +143,11 @@ export function renderScreen(model: ScreenModel, width: number, height: number, 
     }
   }
   // Stalls, newest first, as many as fit (the newest few seconds highlighted).
-  const room = height - lines.length - 2;
-  if (model.stalls.length > 0 && room > 0) {
+  const stallRoom = height - lines.length - 2;
+  if (model.stalls.length > 0 && stallRoom > 0) {
     push('');
     push('STALLS (newest first)', BOLD);
-    for (const s of [...model.stalls].reverse().slice(0, room - 1)) {
+    for (const s of [...model.stalls].reverse().slice(0, stallRoom - 1)) {
       const at = new Date(s.stall.endedAtMs).toISOString().slice(11, 19);
       const text = `${at} ${s.pid} ${describeStall(s.stall, threadName(s.stall.threadId))}`;
       push(text, nowMs - s.receivedAtMs < FLASH_MS ? REVERSE : '');

@@ -81,7 +81,14 @@ function ttyTerminal(onKey: (key: string) => void, onResize: () => void): Termin
   return {
     width: () => out.columns || 80,
     height: () => out.rows || 24,
-    draw: (lines) => out.write(`\x1b[H${lines.map((l) => `${l}\x1b[K`).join('\r\n')}\x1b[J`),
+    // Each row cleared whole, then written: with autowrap off the cursor stays on the last
+    // column after a full-width line, so an erase after it would erase that column.
+    draw: (lines) => {
+      const rows = out.rows || 24;
+      let frame = '';
+      for (let row = 0; row < rows; row++) frame += `\x1b[${row + 1};1H\x1b[2K${lines[row] ?? ''}`;
+      out.write(frame);
+    },
     restore,
   };
 }
