@@ -18,8 +18,13 @@ const agent = path.join(root, 'lib', 'agent.js');
 const app = path.join(__dirname, 'fixtures', 'top-app.js');
 
 let dir: string;
-const server = `uvscope-top-test-${process.pid}`;
+// A tmux server of each test's own (a new one under the name of one being killed may fail to start).
+let serverCount = 0;
+let server = '';
 const tmux = (...args: string[]) => execFileSync('tmux', ['-L', server, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+beforeEach(() => {
+  server = `uvscope-top-test-${process.pid}-${++serverCount}`;
+});
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-top-test-'));

@@ -127,7 +127,9 @@ export function renderScreen(model: ScreenModel, width: number, height: number, 
       const pt = p.stats.poolThreads;
       poolText = `  pool ${pt.threads}/${pt.expected} thr busy ${percent(pt.busyRatio)} runq ${percent(pt.runQueueRatio)}`;
     }
-    push(`${p.pid} ${title}${poolText}`, BOLD);
+    // The pool figures stay whole: the title gives way.
+    const room = Math.max(0, width - poolText.length);
+    push(`${fit(`${p.pid} ${title}`, room).padEnd(room)}${poolText}`, BOLD);
     if (p.error) {
       push(`  ${p.error}`);
       continue;
