@@ -84,8 +84,13 @@ test("a process killed with SIGKILL leaves its socket; uvscope top removes it wh
   dead.child.kill('SIGKILL');
   await died;
   expect(fs.readdirSync(dir).sort()).toEqual([`${dead.pid}.sock`, `${live.pid}.sock`].sort());
-  const result = spawnSync(process.execPath, [cli, 'top', '--once', '--interval', '0.5'], { env: { ...process.env, UVSCOPE_CONTROL_DIR: dir, COLUMNS: '80' }, encoding: 'utf8', timeout: 60_000 });
+  // The CLI with its addon loads refused (and logged): it measures nothing itself.
+  const addonLog = path.join(base, 'addon.log');
+  const refuse = path.join(__dirname, '..', 'cli', 'fixtures', 'refuse-addon.js');
+  const env = { ...process.env, UVSCOPE_CONTROL_DIR: dir, NODE_OPTIONS: [process.env.NODE_OPTIONS, `--require ${refuse}`].filter(Boolean).join(' '), REFUSE_ADDON_IN: cli, ADDON_LOG: addonLog };
+  const result = spawnSync(process.execPath, [cli, 'top', '--once', '--interval', '0.5'], { env, encoding: 'utf8', timeout: 60_000 });
   expect({ code: result.status, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(fs.existsSync(addonLog)).toBe(false);
   expect(fs.readdirSync(dir)).toEqual([`${live.pid}.sock`]);
   expect(result.stdout).toContain(`${live.pid} node agent-app.js`);
   expect(result.stdout).not.toContain(String(dead.pid));
