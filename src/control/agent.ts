@@ -3,7 +3,7 @@
  * ThreadStatsCollector (loop figures over the last second, a stall watchdog, pool requests,
  * HTTP requests). The main thread also serves the control socket (server.ts) and answers for
  * every thread: workers post their figures each second and their stalls as they end over the
- * BroadcastChannel `agentChannelName()`, and record a trace window when the main thread says
+ * BroadcastChannels `agentChannelName()`, and record a trace window when the main thread says
  * so (attach-recording.ts). The main thread's pool-thread figures (Linux) start with the first
  * `stats` request, so a process nobody looks at never has its pool probed.
  *
@@ -68,7 +68,10 @@ class MainAgent {
   readonly state: AgentState = {};
   readonly #stallMs: number;
   readonly #collector: ThreadStatsCollector;
-  readonly #channel = new BroadcastChannel(agentChannelName());
+  /** Workers to this thread. */
+  readonly #channel = new BroadcastChannel(agentChannelName('up'));
+  /** This thread to the workers. */
+  readonly #down = new BroadcastChannel(agentChannelName('down'));
   readonly #workers = new Map<number, ThreadStats | undefined>();
   readonly #server: ControlServer;
   readonly #attach: AttachRecorder;
@@ -81,8 +84,9 @@ class MainAgent {
     this.#stallMs = agentStallMs();
     this.#collector = new ThreadStatsCollector(this.#stallMs, (stall) => this.#stall(stall));
     this.#channel.unref();
+    this.#down.unref();
     this.#attach = new AttachRecorder(
-      (message) => this.#channel.postMessage(message),
+      (message) => this.#down.postMessage(message),
       () => [...this.#workers.keys()],
     );
     this.#channel.onmessage = (event) => this.#fromWorker((event as { data: ThreadMessage }).data);
@@ -114,6 +118,7 @@ class MainAgent {
     this.#poolThreads?.stop();
     clearInterval(this.#poolTimer);
     this.#channel.close();
+    this.#down.close();
   }
 
   #stall(stall: StallSummary): void {
@@ -213,8 +218,10 @@ class MainAgent {
 
 /** A worker's agent: figures to the main thread, trace windows when asked. */
 function startWorkerAgent(): void {
-  const channel = new BroadcastChannel(agentChannelName());
+  const channel = new BroadcastChannel(agentChannelName('up'));
+  const down = new BroadcastChannel(agentChannelName('down'));
   channel.unref();
+  down.unref();
   const post = (message: ThreadMessage) => {
     try {
       channel.postMessage(message);
@@ -228,13 +235,14 @@ function startWorkerAgent(): void {
     (stall) => post({ type: 'stall', stall }),
     (stats) => post({ type: 'stats', stats }),
   );
-  channel.onmessage = (event) => attach.handle((event as { data: ThreadMessage }).data, threadId);
+  down.onmessage = (event) => attach.handle((event as { data: ThreadMessage }).data, threadId);
   post({ type: 'hello', threadId });
   process.on('exit', () => {
     attach.stop();
     post({ type: 'gone', threadId });
     collector.close();
     channel.close();
+    down.close();
   });
 }
 

@@ -136,7 +136,7 @@ export const ERROR_CODES = {
   failed: 'EFAILED',
 } as const;
 
-/** Main thread <-> worker threads of one process, over the BroadcastChannel `agentChannelName()`. */
+/** Main thread <-> worker threads of one process, over the BroadcastChannels `agentChannelName('up' | 'down')`. */
 export type ThreadMessage =
   | { type: 'stats'; stats: ThreadStats }
   | { type: 'stall'; stall: StallSummary }
@@ -146,8 +146,12 @@ export type ThreadMessage =
   | { type: 'trace-stopped'; threadId: number }
   | { type: 'hello'; threadId: number };
 
-/** The BroadcastChannel the agent's threads of one process share. */
-export const agentChannelName = (pid: number = process.pid): string => `uvscope:agent:${pid}`;
+/**
+ * The BroadcastChannels of the agent's threads in one process: 'up' (workers to the main
+ * thread: stats, stalls, hello, gone, trace-stopped) and 'down' (the main thread to the workers:
+ * trace-start, trace-stop), so that no worker wakes for another worker's figures.
+ */
+export const agentChannelName = (direction: 'up' | 'down', pid: number = process.pid): string => `uvscope:agent-${direction}:${pid}`;
 
 /** One line of the wire: JSON and a newline. */
 export function encode(message: Message | Request): string {
