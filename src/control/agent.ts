@@ -28,6 +28,8 @@ import { ThreadStatsCollector } from './thread-stats';
 
 /** A worker's figures older than this are left out (the worker is stuck or gone without saying). */
 const WORKER_STALE_MS = 5000;
+/** ... and forgotten after this long (a worker terminated by `worker.terminate()` runs no 'exit' listener to say it is gone). */
+const WORKER_FORGOTTEN_MS = 30_000;
 
 function say(message: string): void {
   try {
@@ -189,6 +191,11 @@ class MainAgent {
     const now = Date.now();
     const threads = [this.#collector.latest];
     for (const [id, stats] of [...this.#workers].sort(([a], [b]) => a - b)) {
+      // A worker terminated from outside never says it is gone: forgotten after a while.
+      if (stats && now - stats.atMs > WORKER_FORGOTTEN_MS) {
+        this.#workers.delete(id);
+        continue;
+      }
       if (stats && now - stats.atMs <= WORKER_STALE_MS) threads.push(stats);
       else if (!stats) continue;
       else threads.push({ ...stats, utilization: NaN, iterationsPerS: NaN, iterationP99Ns: NaN, name: `worker ${id} (silent)` });
