@@ -13,7 +13,7 @@ import ts from 'typescript';
 const SRC = path.join(__dirname, '..', '..', 'src');
 
 /** The public entry points (and their ESM twins): src/'s root, allowed to import anything. */
-const ENTRY_POINTS = /^(index|prometheus|opentelemetry|register|watchdog)(\.load)?$/;
+const ENTRY_POINTS = /^(index|prometheus|opentelemetry|register|watchdog|agent)(\.load)?$/;
 
 /**
  * Folders from the bottom up; a folder may import from any folder of a lower layer. Layer 0 is
@@ -25,8 +25,10 @@ const LAYERS: readonly (readonly string[])[] = [
   ['stack'],
   ['loop', 'threadpool', 'requests'],
   ['trace', 'export'],
+  ['control'],
   ['cli/common'],
   ['cli/bench', 'cli/trace'],
+  ['cli/top'],
   ['cli'],
 ];
 
