@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `uvscope` command: `uvscope bench`, `uvscope trace` (`--attach <pid>`: cli/top/attach.ts)
- * and `uvscope top`. Usage errors exit 2 with one line
+ * The `uvscope` command: `uvscope bench`, `uvscope trace` (`--attach <pid>`: cli/top/attach.ts),
+ * `uvscope report` and `uvscope top`. Usage errors exit 2 with one line
  * and the usage, never a stack trace.
  * @internal
  * @module
@@ -11,6 +11,7 @@ import { BENCH_USAGE, benchCommand } from './bench/bench';
 import { TRACE_USAGE, traceCommand } from './trace/trace';
 import { ATTACH_USAGE, attachCommand, isAttach } from './top/attach';
 import { TOP_USAGE, topCommand } from './top/top';
+import { REPORT_USAGE, reportCommand } from './trace/report';
 
 const USAGE = `usage: uvscope <command> [options]
 
@@ -19,18 +20,21 @@ commands:
   trace    trace any command: each Node process's threads, their loops, CPU samples, pool
            requests and stalls, in one Chrome trace (uvscope trace --help); with
            --attach <pid>, a window of a process running with uvscope/agent
+  report   the summary of a trace file written earlier (a flight recorder's dump, say), and
+           --html its report with flame graphs (uvscope report --help)
   top      a live view of processes running with uvscope/agent, or of a command it
            starts with it (uvscope top --help)`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const attach = command === 'trace' && isAttach(rest);
-  const usageFor = command === 'bench' ? BENCH_USAGE : attach ? ATTACH_USAGE : command === 'trace' ? TRACE_USAGE : command === 'top' ? TOP_USAGE : USAGE;
+  const usageFor = command === 'bench' ? BENCH_USAGE : attach ? ATTACH_USAGE : command === 'trace' ? TRACE_USAGE : command === 'top' ? TOP_USAGE : command === 'report' ? REPORT_USAGE : USAGE;
   try {
     if (command === 'bench') return await benchCommand(rest);
     if (attach) return await attachCommand(rest);
     if (command === 'trace') return await traceCommand(rest);
     if (command === 'top') return await topCommand(rest);
+    if (command === 'report') return reportCommand(rest);
     if (command === undefined || command === '--help' || command === 'help' || command === '-h') {
       process.stdout.write(`${USAGE}\n`);
       return command === undefined ? 2 : 0;

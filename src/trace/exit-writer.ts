@@ -18,10 +18,10 @@ export function writeAtExitOrSignal(write: () => void, signals: readonly NodeJS.
   for (const signal of signals) {
     const onSignal = () => {
       once();
-      if (process.listenerCount(signal) === 1) {
-        process.removeListener(signal, onSignal);
-        process.kill(process.pid, signal);
-      }
+      process.removeListener(signal, onSignal);
+      // With several writers (two preloads), the last one re-raises it, and only when no
+      // listener of the application's is left.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
     };
     process.on(signal, onSignal);
   }

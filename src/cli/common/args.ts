@@ -4,6 +4,7 @@
  * @internal
  * @module
  */
+import fs from 'node:fs';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -64,4 +65,24 @@ export function positiveNumber(name: string, value: string | true | undefined): 
 export function stringOption(name: string, value: string | true | undefined): string | undefined {
   if (value === true) throw new UsageError(`option --${name} needs a value`);
   return value;
+}
+
+/** Fails (a plain Error: exit 1) unless `file` can be written; leaves an existing file as it was. */
+export function checkWritable(file: string, option: string): void {
+  const existed = fs.existsSync(file);
+  try {
+    fs.closeSync(fs.openSync(file, 'a'));
+  } catch (error) {
+    throw new Error(`cannot write ${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (!existed) fs.rmSync(file, { force: true });
+}
+
+export function integerOption(name: string, value: string | true | undefined, fallback: number, min: number, max: number, zero = false): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value === true || !Number.isInteger(n) || ((n !== 0 || !zero) && (n < min || n > max))) {
+    throw new UsageError(`--${name} must be ${zero ? '0 or ' : ''}an integer from ${min} to ${max}, got '${value}'`);
+  }
+  return n;
 }

@@ -4,8 +4,8 @@
  * private temporary directory (0700), asks the agent over the control socket to record for S
  * seconds into it (`trace` request: the agent checks the directory is this uid's and private,
  * records with the same recorders as `uvscope trace`, its workers too, and writes
- * `<dir>/<pid>.json`), then writes the same outputs as a launched trace: the trace file (one
- * event a line), the summary on stderr, the HTML report. Ctrl-C during the window ends it
+ * `<dir>/<pid>.json`), then merges it as a launched trace's parts are (cli/trace/trace.ts) into
+ * the same outputs: the trace file (one event a line), the summary on stderr, the HTML report. Ctrl-C during the window ends it
  * early: the agent drops the recording when the connection closes. Addon-free.
  * @internal
  * @module
@@ -14,10 +14,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
-import { analyzeTrace, TraceFile } from '../../trace/analysis';
-import { formatSummary } from '../../trace/summary';
-import { renderTraceHtml } from '../trace/html';
+import { checkWritable, integerOption, parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
+import { mergeParts, writeOutputs } from '../trace/trace';
 import { controlDir } from '../../control/socket-dir';
 import { AgentClient } from './client';
 
@@ -37,32 +35,6 @@ and report. The process keeps running; nothing is restarted.
   --no-cpu          no CPU samples
   --block-ms MS     an iteration busy for longer than this is long (default 20)
   --max-markers N   loop markers kept per thread (default 1000000)`;
-
-function integerOption(name: string, value: string | true | undefined, fallback: number, min: number, max: number, zero = false): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value === true || !Number.isInteger(n) || ((n !== 0 || !zero) && (n < min || n > max))) {
-    throw new UsageError(`--${name} must be ${zero ? '0 or ' : ''}an integer from ${min} to ${max}, got '${value}'`);
-  }
-  return n;
-}
-
-/** Writes a trace file in the streamable layout: `{"traceEvents":[`, one event a line, then the rest on the last line. */
-export function writeTraceFile(file: string, trace: TraceFile & { displayTimeUnit: string }): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, '{"traceEvents":[\n');
-    const events = trace.traceEvents;
-    const CHUNK = 1000;
-    for (let i = 0; i < events.length; i += CHUNK) {
-      const part = events.slice(i, i + CHUNK).map((e, j) => JSON.stringify(e) + (i + j < events.length - 1 ? ',' : ''));
-      fs.writeSync(fd, `${part.join('\n')}\n`);
-    }
-    fs.writeSync(fd, `],"displayTimeUnit":${JSON.stringify(trace.displayTimeUnit)},"uvscope":${JSON.stringify(trace.uvscope)}}\n`);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 export function isAttach(argv: readonly string[]): boolean {
   const end = argv.indexOf('--');
@@ -91,16 +63,8 @@ export async function attachCommand(argv: string[]): Promise<number> {
   const sampleUs = options.has('no-cpu') ? 0 : integerOption('sample-us', options.get('sample-us'), 1000, 50, 1_000_000);
   const blockMs = positiveInt('block-ms', options.get('block-ms'), 20, 3_600_000);
   const maxMarkers = integerOption('max-markers', options.get('max-markers'), 1_000_000, 100, 100_000_000);
-  for (const [file, option] of [[out, '--out'], [html, '--html']] as const) {
-    if (!file) continue;
-    const existed = fs.existsSync(file);
-    try {
-      fs.closeSync(fs.openSync(file, 'a'));
-    } catch (error) {
-      throw new Error(`cannot write ${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-    if (!existed) fs.rmSync(file, { force: true });
-  }
+  checkWritable(out, '--out');
+  if (html) checkWritable(html, '--html');
 
   const client = await AgentClient.connect(pid, controlDir());
   // mkdtemp makes it 0700: the agent refuses anything else.
@@ -116,19 +80,10 @@ export async function attachCommand(argv: string[]): Promise<number> {
       { cmd: 'trace', durationMs, dir, blockMs, stallMs, sampleUs, maxMarkers, originNs: String(process.hrtime.bigint()) },
       durationMs + 120_000,
     );
-    const part = JSON.parse(fs.readFileSync(reply.file ?? path.join(dir, `${pid}.json`), 'utf8')) as TraceFile;
-    const trace: TraceFile & { displayTimeUnit: string } = {
-      traceEvents: part.traceEvents,
-      displayTimeUnit: 'ms',
-      uvscope: { blockMs, stallMs, processes: part.uvscope?.processes ?? [], command: `attach ${pid}: ${hello.title}` },
-    };
-    writeTraceFile(out, trace);
-    const model = analyzeTrace(trace);
-    process.stderr.write(`${formatSummary(trace, model)}\ntrace: ${out} (${trace.traceEvents.length} events from process ${pid})\n`);
-    if (html) {
-      fs.writeFileSync(html, renderTraceHtml(trace, model));
-      process.stderr.write(`report: ${html}\n`);
-    }
+    // The agent wrote `<pid>.json` into the directory: merged (streamed) as a launch's parts are.
+    if (reply.file !== undefined && path.dirname(reply.file) !== dir) throw new Error(`the agent wrote its trace outside ${dir}: ${reply.file}`);
+    const merged = mergeParts(dir, out, { blockMs, stallMs, command: `attach ${pid}: ${hello.title}` }, html !== undefined);
+    writeOutputs(merged, out, html);
     return 0;
   } finally {
     process.removeListener('SIGINT', stop);

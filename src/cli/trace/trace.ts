@@ -15,7 +15,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
+import { checkWritable, integerOption, parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
 import type { TraceEvent } from '../../trace/format';
 import { parseStallReportLine } from '../../loop/stall-report-format';
 import { formatStallReport, StallLineMemory } from './stall-report';
@@ -57,26 +57,6 @@ While a loop is blocked for longer than --stall-ms, a line says so on stderr as 
                     bytes each in memory; default 1000000); the summary counts the dropped`;
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-/** Fails (a plain Error: exit 1) unless `file` can be written; leaves an existing file as it was. */
-function checkWritable(file: string, option: string): void {
-  const existed = fs.existsSync(file);
-  try {
-    fs.closeSync(fs.openSync(file, 'a'));
-  } catch (error) {
-    throw new Error(`cannot write ${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  if (!existed) fs.rmSync(file, { force: true });
-}
-
-function integerOption(name: string, value: string | true | undefined, fallback: number, min: number, max: number, zero = false): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value === true || !Number.isInteger(n) || ((n !== 0 || !zero) && (n < min || n > max))) {
-    throw new UsageError(`--${name} must be ${zero ? '0 or ' : ''}an integer from ${min} to ${max}, got '${value}'`);
-  }
-  return n;
-}
 
 function groupAlive(pid: number): boolean {
   try {
@@ -274,6 +254,20 @@ export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'p
   }
 }
 
+/** The summary on stderr and the HTML report of a merged trace: `uvscope trace` and `--attach`. */
+export function writeOutputs(merged: MergeResult, out: string, html: string | undefined): void {
+  const processes = merged.section.processes.length;
+  // The summary and the report read the section and the model; of the events (they stay in
+  // the file) the report gets only the CPU profiles, capped.
+  const trace = { traceEvents: merged.profiles.events, uvscope: merged.section };
+  process.stderr.write(`${formatSummary(trace, merged.model)}\ntrace: ${out} (${merged.events} events from ${processes} Node process${processes === 1 ? '' : 'es'})\n`);
+  for (const part of merged.leftOut) process.stderr.write(`uvscope trace: the trace of pid ${parseInt(part.file, 10)} was left out: ${part.reason}\n`);
+  if (html) {
+    fs.writeFileSync(html, renderTraceHtml(trace, merged.model));
+    process.stderr.write(`report: ${html}${merged.profiles.leftOutNote()}\n`);
+  }
+}
+
 export async function traceCommand(argv: string[]): Promise<number> {
   const { options, positionals, rest } = parseArgs(argv, ['out', 'html', 'duration', 'stall-ms', 'sample-us', 'block-ms', 'max-markers'], ['help', 'no-cpu']);
   if (options.has('help')) {
@@ -362,17 +356,10 @@ export async function traceCommand(argv: string[]): Promise<number> {
     }
 
     const merged = mergeParts(dir, out, { blockMs, stallMs, command: command.join(' ') }, html !== undefined);
-    const processes = merged.section.processes.length;
-    // The summary and the report read the section and the model; of the events (they stay in
-    // the file) the report gets only the CPU profiles, capped.
-    const trace = { traceEvents: merged.profiles.events, uvscope: merged.section };
-    process.stderr.write(`${formatSummary(trace, merged.model)}\ntrace: ${out} (${merged.events} events from ${processes} Node process${processes === 1 ? '' : 'es'})\n`);
-    for (const part of merged.leftOut) process.stderr.write(`uvscope trace: the trace of pid ${parseInt(part.file, 10)} was left out: ${part.reason}\n`);
-    if (processes === 0) process.stderr.write('uvscope trace: no Node process wrote a trace (the command started none, or they were killed with SIGKILL)\n');
-    if (html) {
-      fs.writeFileSync(html, renderTraceHtml(trace, merged.model));
-      process.stderr.write(`report: ${html}${merged.profiles.leftOutNote()}\n`);
+    if (merged.section.processes.length === 0 && merged.leftOut.length === 0) {
+      process.stderr.write('uvscope trace: no Node process wrote a trace (the command started none, or they were killed with SIGKILL)\n');
     }
+    writeOutputs(merged, out, html);
     if (exit.signal) return stoppedByUs && exit.signal === 'SIGINT' ? 0 : 128 + (os.constants.signals[exit.signal] ?? 0);
     if (stoppedByUs && exit.code === 130) return 0;
     return exit.code ?? 1;
