@@ -153,6 +153,7 @@ function startFlight(seconds: number): void {
     onDump: (file, reason) => {
       if (!quiet) process.stderr.write(`uvscope flight recorder: ${reason}: wrote ${file}\n`);
     },
+    onError: (error, reason) => warn(false, `flight recorder: ${reason}: cannot dump: ${error.message}`),
   });
 }
 

@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BroadcastChannel, isMainThread } from 'node:worker_threads';
 
-import { invalidArgType, invalidArgValue, invalidState, validateNumber, validateObject } from '../errors';
+import { invalidArgType, invalidArgValue, invalidState, outOfRange, validateNumber, validateObject } from '../errors';
 import type { StallEvent } from '../loop/stall-watchdog';
 import { ProcessCollector } from './process-collector';
 import { channelName, processTitle, ProcessTrace, TICK_MS, writeProcessTrace } from './session';
@@ -48,6 +48,8 @@ export interface FlightRecorderOptions {
   minIntervalMs?: number;
   /** Called after each dump with its file and reason (on the loop thread). */
   onDump?: (file: string, reason: string) => void;
+  /** Called when a dump it started by itself (stall, signal) failed; it is counted in `failed` either way. */
+  onError?: (error: Error, reason: string) => void;
 }
 
 export interface FlightRecorderStats {
@@ -60,6 +62,8 @@ export interface FlightRecorderStats {
   lastError?: string;
   /** How long the last dump kept the loop thread, ms. */
   lastDumpMs?: number;
+  /** Stalls that a dump of its own caused (they dump nothing). */
+  ownStalls: number;
 }
 
 interface Kept {
@@ -93,10 +97,13 @@ export class FlightRecorder {
   /** Per thread, when it began and its first marker (kept when its first batch goes). */
   readonly #starts = new Map<number, { startNs: bigint; firstMarkerNs?: bigint }>();
   #lastDumpNs?: bigint;
+  #lastDumpEndNs = 0n;
   #dumpQueued = false;
   #closed = false;
-  readonly #stats: FlightRecorderStats = { dumps: 0, skipped: 0, failed: 0 };
+  readonly #stats: FlightRecorderStats = { dumps: 0, skipped: 0, failed: 0, ownStalls: 0 };
   #lastStall?: StallEvent;
+  #failureCounted = false;
+  readonly #onError?: (error: Error, reason: string) => void;
 
   constructor(options: FlightRecorderOptions = {}) {
     validateObject('options', options);
@@ -108,9 +115,9 @@ export class FlightRecorder {
     }
     validateNumber('options.blockMs', blockMs, { min: 1, max: 3_600_000 });
     validateNumber('options.stallMs', stallMs, { min: 0, max: 3_600_000 });
-    if (stallMs !== 0 && stallMs < 10) throw invalidArgValue('options.stallMs', 'must be 0 or at least 10', stallMs);
+    if (stallMs !== 0 && stallMs < 10) throw outOfRange('options.stallMs', '0 or >= 10', stallMs);
     validateNumber('options.sampleUs', sampleUs, { min: 0, max: 1_000_000, integer: true });
-    if (sampleUs !== 0 && sampleUs < 50) throw invalidArgValue('options.sampleUs', 'must be 0 or at least 50', sampleUs);
+    if (sampleUs !== 0 && sampleUs < 50) throw outOfRange('options.sampleUs', '0 or >= 50', sampleUs);
     const minIntervalMs = options.minIntervalMs ?? seconds * 1000;
     validateNumber('options.minIntervalMs', minIntervalMs, { min: 0, max: 86_400_000 });
     if (options.onDump !== undefined && typeof options.onDump !== 'function') throw invalidArgType('options.onDump', 'a function', options.onDump);
@@ -123,12 +130,20 @@ export class FlightRecorder {
     this.#stallMs = stallMs;
     this.#minIntervalNs = BigInt(Math.round(minIntervalMs * 1e6));
     this.#onDump = options.onDump;
+    if (options.onError !== undefined && typeof options.onError !== 'function') throw invalidArgType('options.onError', 'a function', options.onError);
+    this.#onError = options.onError;
     this.#recorder = new ThreadRecorder({
       detail: 'bounded',
       blockMs,
       stallMs: stallMs || undefined,
       sampleUs,
       onStall: (stall) => {
+        // A stall the recorder's own dump caused (writing on the loop thread) dumps nothing.
+        const endNs = stall.startedAtNs + BigInt(Math.round(stall.durationNs));
+        if (this.#lastDumpNs !== undefined && stall.startedAtNs <= this.#lastDumpEndNs && endNs >= this.#lastDumpNs) {
+          this.#stats.ownStalls++;
+          return;
+        }
         this.#lastStall = stall;
         // After the callback that reported it: the turn after the stall is recorded first.
         if (!this.#dumpQueued) {
@@ -178,8 +193,15 @@ export class FlightRecorder {
   #autoDump(reason: string): void {
     try {
       this.dump(reason);
-    } catch {
-      // dump() counts and keeps the error; a signal or a stall must not throw into the loop.
+    } catch (error) {
+      // A signal or a stall must not throw into the loop: counted, kept, said through onError.
+      if (!this.#failureCounted) {
+        this.#stats.failed++;
+        this.#stats.lastError = (error as Error).message;
+      }
+      this.#onError?.(error as Error, reason);
+    } finally {
+      this.#failureCounted = false;
     }
   }
 
@@ -200,7 +222,7 @@ export class FlightRecorder {
       return undefined;
     }
     this.#lastDumpNs = beganNs;
-    this.#keep(this.#recorder.flush());
+    this.#keep(this.#recorder.flush(true));
     const horizonNs = beganNs - BigInt(this.#seconds) * 1_000_000_000n;
     const cpu = this.#recorder.cpuSoFar(true);
     const collector = new ProcessCollector({ maxMarkers: MAX_KEPT_MARKERS, maxRecords: 1_000_000 });
@@ -255,11 +277,14 @@ export class FlightRecorder {
     } catch (error) {
       this.#stats.failed++;
       this.#stats.lastError = (error as Error).message;
+      this.#failureCounted = true;
+      this.#lastDumpEndNs = process.hrtime.bigint();
       throw error;
     }
     this.#stats.dumps++;
     this.#stats.lastFile = file;
-    this.#stats.lastDumpMs = Number(process.hrtime.bigint() - beganNs) / 1e6;
+    this.#lastDumpEndNs = process.hrtime.bigint();
+    this.#stats.lastDumpMs = Number(this.#lastDumpEndNs - beganNs) / 1e6;
     this.#onDump?.(file, reason);
     return file;
   }

@@ -191,6 +191,8 @@ export class ThreadRecorder {
   #sentStart = false;
   #sentFirstMarker = false;
   #droppedSeen = 0;
+  /** Of the drops since the last batch, those counted as left out (bounded). */
+  #droppedLeft = 0;
   #markers: TraceColumns = emptyColumns();
   #markersContiguous = true;
   /** Markers were left out since the last drain (trimmed, or overwritten). */
@@ -339,6 +341,7 @@ export class ThreadRecorder {
     if (!this.#bounded) return;
     // The ring holds the turns before it and the iteration (its last markers): the newest
     // `turnsBefore` turns and the iteration are kept, O(1), and only they are copied.
+    this.#dropsLeftOut();
     const keep = ((this.#options.turnsBefore ?? 100) + 2) * 4;
     const buffered = this.#observer.buffered;
     if (buffered > keep) {
@@ -361,9 +364,21 @@ export class ThreadRecorder {
     else this.#openSpan.endNs = event.endedAtNs;
   }
 
+  /**
+   * Bounded: markers the ring overwrote while nothing of it was wanted (no span open: the
+   * oldest, which a trim would have left out anyway) count as left out, not as dropped.
+   */
+  #dropsLeftOut(): void {
+    const fresh = this.#observer.dropped - this.#droppedSeen - this.#droppedLeft;
+    if (fresh <= 0) return;
+    this.#droppedLeft += fresh;
+    this.#left.markers += fresh;
+    this.#gap = true;
+  }
+
   #drain(max?: number): TraceColumns {
     const dropped = this.#observer.dropped;
-    if (dropped !== this.#droppedSeen) this.#gap = true;
+    if (dropped !== this.#droppedSeen + this.#droppedLeft) this.#gap = true;
     return this.#observer.drain(max);
   }
 
@@ -383,11 +398,12 @@ export class ThreadRecorder {
     this.#markers = concat(this.#markers, columns);
   }
 
-  /** Everything new since the previous batch; takes a utilization sample. */
-  flush(): ThreadBatch {
+  /** Everything new since the previous batch; takes a utilization sample. `closeWindow`: end the window now (a flight recorder's dump). */
+  flush(closeWindow = false): ThreadBatch {
     const nowNs = process.hrtime.bigint();
     this.#sampleUtilization();
     if (this.#bounded) {
+      const hadSpan = this.#openSpan !== undefined;
       if (this.#openSpan) {
         // The turns after it: the oldest `turnsAfter` turns since the long iteration's drain.
         const columns = this.#drain((this.#options.turnsAfter ?? 100) * 4);
@@ -395,9 +411,9 @@ export class ThreadRecorder {
         this.#openSpan.endNs = columns.timesNs.length ? columns.timesNs[columns.timesNs.length - 1] : this.#openSpan.endNs;
         this.#closeSpan();
       }
+      if (!hadSpan) this.#dropsLeftOut();
       const keep = (this.#options.turnsBefore ?? 100) * 4;
       const buffered = this.#observer.buffered;
-      if (this.#observer.dropped !== this.#droppedSeen) this.#gap = true;
       if (buffered > keep) {
         this.#observer.trim(keep);
         this.#left.markers += buffered - keep;
@@ -413,7 +429,7 @@ export class ThreadRecorder {
       this.#addMarkers(this.#drain());
     }
     // A window closes at the first flush at least windowMs (less half a flush) after it opened.
-    if (nowNs - this.#windowOpenedNs >= BigInt(Math.max(0, (this.#options.windowMs ?? 1000) - 50)) * 1_000_000n) this.#closeWindow(nowNs);
+    if (closeWindow || nowNs - this.#windowOpenedNs >= BigInt(Math.max(0, (this.#options.windowMs ?? 1000) - 50)) * 1_000_000n) this.#closeWindow(nowNs);
     this.#lastFlushNs = nowNs;
     return this.#batch();
   }
@@ -503,7 +519,7 @@ export class ThreadRecorder {
     const batch: ThreadBatch = {
       threadId,
       markers: this.#markers,
-      droppedMarkers: dropped - this.#droppedSeen,
+      droppedMarkers: dropped - this.#droppedSeen - this.#droppedLeft,
       longIterations: this.#longIterations,
       utilization: this.#utilization,
       jobs: this.#jobs,
@@ -520,6 +536,7 @@ export class ThreadRecorder {
       this.#left = { markers: 0, requests: 0, jobs: 0, httpRequests: 0 };
     }
     this.#droppedSeen = dropped;
+    this.#droppedLeft = 0;
     if (!this.#sentStart) {
       batch.startNs = this.#startNs;
       this.#sentStart = true;
@@ -583,6 +600,7 @@ export class ThreadRecorder {
     let cpuTree: CpuTree | undefined;
     if (this.#bounded) {
       // The end of the run in detail: the newest turns and those since the last flush.
+      if (!this.#openSpan) this.#dropsLeftOut();
       const columns = this.#drain();
       this.#addMarkers(columns);
       if (columns.timesNs.length) {
