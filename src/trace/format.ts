@@ -6,7 +6,12 @@
  * HTTP requests as async slices (http-track.ts), uvscope's jobs on a track per pool thread,
  * Node's pool requests on request tracks of the thread, loop utilization as a counter, and the
  * thread's CPU samples as a `Profile` with its `ProfileChunk`s; per process, its pool
- * threads' busy and run-queue ratios as counters (poolThreadEvents). Timestamps are µs from
+ * threads' busy and run-queue ratios as counters (poolThreadEvents). A bounded recording
+ * (thread-recorder.ts) adds its windows: a `loop window` slice each (category `loop-window`) on
+ * the thread's track, in which the phase slices of its detail spans nest, and a `work per
+ * window` counter (windowEvents, WindowInfo); its markers come in runs (`markerRuns`) with the
+ * time left out between them, and no slice is drawn across a gap; its Profile holds only the
+ * samples of the detail spans, an `(idle)` sample closing each span. Timestamps are µs from
  * the trace's origin, one monotonic clock for every thread of every process. Pure functions.
  * @internal
  * @module

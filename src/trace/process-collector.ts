@@ -155,7 +155,7 @@ export interface ThreadInfo {
     inFlight?: { name: string; id?: number }[];
   }[];
   stallCount?: number;
-  /** Finished HTTP requests recorded (uvscope:http:request), the dropped included. */
+  /** Finished HTTP requests recorded (uvscope:http:request), the dropped and those left out of the detail (bounded) included. */
   httpRequests?: number;
   /** Records left out to keep memory bounded (the oldest first). */
   dropped: { markers: number; jobs: number; requests: number; utilization: number; longIterations: number; httpRequests?: number; windows?: number; spans?: number };
@@ -166,9 +166,10 @@ export interface ThreadInfo {
   /** Bounded: samples whose times were not kept (outside the detail spans); kept ones dropped past the cap. */
   cpuSamplesOmitted?: number;
   cpuSamplesDropped?: number;
-  /** Bounded: profiler restarts (one per CPU chunk) and the longest loop pause one cost, ms. */
+  /** Bounded: profiler restarts (one per CPU chunk) and the longest and mean loop pause one cost, ms. */
   cpuRotations?: number;
   cpuRotationMaxMs?: number;
+  cpuRotationMeanMs?: number;
   /** 'bounded': the run as `windows`, full detail only in `spans`; 'full': every marker and record. */
   detail?: 'bounded' | 'full';
   /** The run as windows (WindowInfo in format.ts), oldest first; the oldest dropped past the cap (`dropped.windows`). */
@@ -336,7 +337,7 @@ export class ProcessCollector {
     thread.longIterations.push(batch.longIterations);
     thread.stalls.push(batch.stalls);
     thread.httpRequests.push(batch.httpRequests ?? []);
-    thread.httpRequestCount += batch.httpRequests?.length ?? 0;
+    thread.httpRequestCount += (batch.httpRequests?.length ?? 0) + (batch.left?.httpRequests ?? 0);
   }
 
   /** The process's trace events and what the summary needs beside them. `nowNs` ends threads whose last batch never came. */
@@ -417,7 +418,7 @@ export class ProcessCollector {
         },
         cpuSamples: profile?.samples.length ?? 0,
         ...(f?.cpuTree ? { cpuTree: f.cpuTree } : {}),
-        ...(f?.cpuSamplesOmitted !== undefined ? { cpuSamplesOmitted: f.cpuSamplesOmitted, cpuSamplesDropped: f.cpuSamplesDropped, cpuRotations: f.cpuRotations, cpuRotationMaxMs: f.cpuRotationMaxMs } : {}),
+        ...(f?.cpuSamplesOmitted !== undefined ? { cpuSamplesOmitted: f.cpuSamplesOmitted, cpuSamplesDropped: f.cpuSamplesDropped, cpuRotations: f.cpuRotations, cpuRotationMaxMs: f.cpuRotationMaxMs, cpuRotationMeanMs: f.cpuRotationMeanMs } : {}),
         detail: bounded ? 'bounded' : 'full',
         windows,
         ...(bounded ? { spans: t.spans.batches.flat().map((s) => ({ startUs: toUs(s.startNs), endUs: toUs(s.endNs) })), leftOut: { ...t.left } } : {}),

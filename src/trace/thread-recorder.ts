@@ -13,10 +13,11 @@
  *   (its newest `turnsBefore` turns, at most BEFORE_MAX_NS before the iteration, and the
  *   iteration), and again at the next flush (the oldest `turnsAfter` turns after it); at the other flushes the ring is
  *   trimmed to its newest `turnsBefore` turns (O(1), no copy). Pool requests, jobs and HTTP
- *   requests are kept whole when they overlap a span (and each window's slowest HTTP requests);
+ *   requests are kept whole when they overlap a span (and each window's 20 slowest HTTP requests);
  *   the others only in the windows, counted in `left`. CPU samples: the profile is taken in
- *   chunks of `cpuChunkMs` (V8 stops and starts the profiler: a pause of the loop, ~10 ms
- *   measured), each folded into a CpuTreeBuilder (the whole run) and its samples inside the
+ *   chunks of `cpuChunkMs` (30 s: V8 stops and starts the profiler, a pause of the loop of
+ *   10-25 ms measured here, up to 45 ms on a loaded machine, growing with the code V8 logs at
+ *   each start; an iteration long only because of it gets no detail span), each folded into a CpuTreeBuilder (the whole run) and its samples inside the
  *   spans kept with their times (profile-splicer.ts).
  * - `full`: every marker and record, one CPU profile for the whole run (memory grows with the
  *   run; the collector keeps the newest).
@@ -59,15 +60,15 @@ export interface RecorderOptions {
   detail?: DetailLevel;
   /** Window length, ms (default 1000): a window closes at the first flush this long after it opened. */
   windowMs?: number;
-  /** Bounded: turns kept before a long iteration (default 100, at most 200 ms before it). */
+  /** Bounded: turns kept before a long iteration (default 50, at most 200 ms before it). */
   turnsBefore?: number;
-  /** Bounded: turns kept after a long iteration (default 100, at most up to the next flush). */
+  /** Bounded: turns kept after a long iteration (default 50, at most up to the next flush). */
   turnsAfter?: number;
-  /** Bounded: the CPU profile is taken in chunks this long, ms (default 10000). */
+  /** Bounded: the CPU profile is taken in chunks this long, ms (default 30000). */
   cpuChunkMs?: number;
   /** Bounded: CPU samples kept with their times, at most (default 500000: the oldest go). */
   maxDetailSamples?: number;
-  /** Bounded: HTTP requests kept whole per window, the slowest (default 3). */
+  /** Bounded: HTTP requests kept whole per window, the slowest (default 20: a window with no more keeps them all). */
   slowestPerWindow?: number;
   /** Called on the loop thread with each stall the watchdog reports (after the recorder has it). */
   onStall?: (stall: StallEvent) => void;
@@ -124,6 +125,7 @@ export interface ThreadBatch {
     /** Profiler restarts (bounded: one per chunk) and the longest pause one cost the loop, ms. */
     cpuRotations?: number;
     cpuRotationMaxMs?: number;
+    cpuRotationMeanMs?: number;
     detail?: DetailLevel;
     /** Why there are no CPU samples when they were asked for. */
     cpuUnavailable?: string;
@@ -186,6 +188,9 @@ export class ThreadRecorder {
   #chunkStartNs = process.hrtime.bigint();
   #rotations = 0;
   #rotationMaxMs = 0;
+  #rotationTotalMs = 0;
+  /** The pause of a rotation not yet followed by a long iteration report (cleared at each flush). */
+  #lastRotationMs = 0;
   readonly #requestMonitor = monitorPoolRequests();
   readonly #startNs = process.hrtime.bigint();
   #sentStart = false;
@@ -247,7 +252,7 @@ export class ThreadRecorder {
   constructor(options: RecorderOptions) {
     this.#options = options;
     this.#bounded = (options.detail ?? 'bounded') === 'bounded';
-    this.#window = new WindowAccumulator(options.slowestPerWindow ?? 3);
+    this.#window = new WindowAccumulator(options.slowestPerWindow ?? 20);
     if (options.sampleUs > 0) {
       // First, so that the samples cover the thread's code from its first line.
       this.#startProfiler();
@@ -329,7 +334,10 @@ export class ThreadRecorder {
     if (!last) this.#startProfiler();
     if (!last) {
       this.#rotations++;
-      this.#rotationMaxMs = Math.max(this.#rotationMaxMs, Number(process.hrtime.bigint() - beganNs) / 1e6);
+      const ms = Number(process.hrtime.bigint() - beganNs) / 1e6;
+      this.#lastRotationMs = ms;
+      this.#rotationMaxMs = Math.max(this.#rotationMaxMs, ms);
+      this.#rotationTotalMs += ms;
     }
     if (!profile) return;
     this.#cpuTree?.addProfile(profile);
@@ -339,10 +347,14 @@ export class ThreadRecorder {
   #onLongIteration(event: LongIterationEvent): void {
     this.#longIterations.push(event);
     if (!this.#bounded) return;
+    // Long only because the profiler rotated in it: reported, but no detail span for it.
+    const rotationMs = this.#lastRotationMs;
+    this.#lastRotationMs = 0;
+    if (rotationMs > 0 && (event.durationNs - event.pollWaitNs) / 1e6 - rotationMs < this.#options.blockMs) return;
     // The ring holds the turns before it and the iteration (its last markers): the newest
     // `turnsBefore` turns and the iteration are kept, O(1), and only they are copied.
     this.#dropsLeftOut();
-    const keep = ((this.#options.turnsBefore ?? 100) + 2) * 4;
+    const keep = ((this.#options.turnsBefore ?? 50) + 2) * 4;
     const buffered = this.#observer.buffered;
     if (buffered > keep) {
       this.#observer.trim(keep);
@@ -401,18 +413,20 @@ export class ThreadRecorder {
   /** Everything new since the previous batch; takes a utilization sample. `closeWindow`: end the window now (a flight recorder's dump). */
   flush(closeWindow = false): ThreadBatch {
     const nowNs = process.hrtime.bigint();
+    this.#lastRotationMs = 0;
     this.#sampleUtilization();
     if (this.#bounded) {
-      const hadSpan = this.#openSpan !== undefined;
+      // Overwritten before this flush: the oldest, left out (with a span open, its first turns
+      // after the long iteration: the span keeps the next ones, after a gap).
+      this.#dropsLeftOut();
       if (this.#openSpan) {
         // The turns after it: the oldest `turnsAfter` turns since the long iteration's drain.
-        const columns = this.#drain((this.#options.turnsAfter ?? 100) * 4);
+        const columns = this.#drain((this.#options.turnsAfter ?? 50) * 4);
         this.#addMarkers(columns);
         this.#openSpan.endNs = columns.timesNs.length ? columns.timesNs[columns.timesNs.length - 1] : this.#openSpan.endNs;
         this.#closeSpan();
       }
-      if (!hadSpan) this.#dropsLeftOut();
-      const keep = (this.#options.turnsBefore ?? 100) * 4;
+      const keep = (this.#options.turnsBefore ?? 50) * 4;
       const buffered = this.#observer.buffered;
       if (buffered > keep) {
         this.#observer.trim(keep);
@@ -420,7 +434,7 @@ export class ThreadRecorder {
         this.#gap = true;
       }
       this.#decideRecords(nowNs, false);
-      if (this.#profiler && nowNs - this.#chunkStartNs >= BigInt(this.#options.cpuChunkMs ?? 10_000) * 1_000_000n) {
+      if (this.#profiler && nowNs - this.#chunkStartNs >= BigInt(this.#options.cpuChunkMs ?? 30_000) * 1_000_000n) {
         const spans = this.#cpuSpans;
         this.#cpuSpans = [];
         this.#rotate(false, spans);
@@ -651,7 +665,7 @@ export class ThreadRecorder {
       cpuTree,
       cpuUnavailable: this.#cpuUnavailable,
       pollWaitSoFarNs,
-      ...(this.#bounded && this.#splicer ? { cpuSamplesOmitted: this.#splicer.omitted, cpuSamplesDropped: this.#splicer.dropped, cpuRotations: this.#rotations, cpuRotationMaxMs: this.#rotationMaxMs } : {}),
+      ...(this.#bounded && this.#splicer ? { cpuSamplesOmitted: this.#splicer.omitted, cpuSamplesDropped: this.#splicer.dropped, cpuRotations: this.#rotations, cpuRotationMaxMs: this.#rotationMaxMs, cpuRotationMeanMs: this.#rotations ? this.#rotationTotalMs / this.#rotations : 0 } : {}),
     };
     return batch;
   }
