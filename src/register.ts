@@ -20,7 +20,7 @@
  * each stall becomes a 'stall' slice with its reports), UVSCOPE_TRACE_STALL_FD or
  * UVSCOPE_TRACE_STALL_FIFO (a file descriptor, or a FIFO opened for writing, where the watchdog
  * writes its report lines while a loop is blocked), UVSCOPE_TRACE_MAX_MARKERS (loop markers kept
- * per thread, default 1000000: the newest), UVSCOPE_TRACE_DIR and UVSCOPE_TRACE_ORIGIN_NS (set
+ * per thread, default 500000 bounded, 1000000 full: the newest), UVSCOPE_TRACE_DIR and UVSCOPE_TRACE_ORIGIN_NS (set
  * by `uvscope trace`: write `<dir>/<pid>.json` with ts from that origin, no summary),
  * UVSCOPE_TRACE_DETAIL (`bounded`, the default: the whole run as windows of a second, full
  * detail only around long iterations and stalls, CPU samples folded into a call tree and kept
@@ -164,8 +164,11 @@ function startMain(): void {
   const originText = process.env.UVSCOPE_TRACE_ORIGIN_NS;
   const { recorder, options } = startRecorder(quiet);
   const originNs = originText && /^\d+$/.test(originText) ? BigInt(originText) : process.hrtime.bigint();
-  const maxMarkers = integerEnv('UVSCOPE_TRACE_MAX_MARKERS', 1_000_000, 100, 100_000_000, quiet) || 1_000_000;
-  const session = new TraceSession(recorder, { recorder: options, maxMarkers, originNs });
+  // Bounded: the detail spans' markers (about 400 a span) and records, capped lower.
+  const bounded = options.detail !== 'full';
+  const markersDefault = bounded ? 500_000 : 1_000_000;
+  const maxMarkers = integerEnv('UVSCOPE_TRACE_MAX_MARKERS', markersDefault, 100, 100_000_000, quiet) || markersDefault;
+  const session = new TraceSession(recorder, { recorder: options, maxMarkers, maxRecords: bounded ? 50_000 : 200_000, originNs });
   writeAtExitOrSignal(() => {
     const trace = session.finish();
     try {
