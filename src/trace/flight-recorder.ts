@@ -3,7 +3,8 @@
  * last `seconds` and writes them as a trace file (the `uvscope trace` per-process format,
  * session.ts writeProcessTrace) when a stall ends (the watchdog's 'stall' event: the file holds
  * the stall with its reports and stacks), on `signal` (default SIGUSR2), or when `dump()` is
- * called: `<dir>/uvscope-flight-<pid>-<time>.json`.
+ * called: `<dir>/uvscope-flight-<pid>-<time>.json`. Listening for the signal replaces its default
+ * action (SIGUSR2 would end the process): the process goes on after a dump.
  *
  * What it keeps: the main thread's ThreadRecorder in bounded mode (windows of a second, full
  * detail only around long iterations and stalls; thread-recorder.ts), flushed every 100 ms into
