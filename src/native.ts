@@ -43,11 +43,18 @@ export interface NativeLoopObserver {
    * count, sum (ns), then (bucket index, count) of each non-empty bucket. Returns the numbers written.
    */
   buckets(which: number, out: Float64Array): number;
-  /** Columns of every buffered trace event, oldest first. */
-  drainTrace(): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array, pollWaitsNs: Float64Array];
+  /** Columns of every buffered trace event (at most `maxEntries`, the oldest), oldest first; removed from the buffer. */
+  drainTrace(maxEntries?: number): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array, pollWaitsNs: Float64Array];
   currentPhase(): PhaseCode;
   traceDropped(): number;
   traceBuffered(): number;
+  /** Forgets all but the newest `keep` buffered trace events, O(1); not counted as dropped. */
+  trimTrace(keep: number): void;
+  /**
+   * The trace-mode window since the previous call (see native/loop/observer.h TakeWindow):
+   * numbers get `windowFields` values, times the window's first and last marker.
+   */
+  takeWindow(numbers: Float64Array, times: BigUint64Array): void;
 }
 
 export interface NativeLoopObserverConstructor {
@@ -56,6 +63,8 @@ export interface NativeLoopObserverConstructor {
   readonly timeFields: number;
   /** Numbers a full bucket read-out can take (see src/histogram/native-buckets.ts). */
   readonly bucketReadoutSize: number;
+  /** Numbers `takeWindow` writes. */
+  readonly windowFields: number;
 }
 
 /** Kernel ids of native/threadpool/kernels/kernel.h, in order. */

@@ -20,8 +20,23 @@
  * each stall becomes a 'stall' slice with its reports), UVSCOPE_TRACE_STALL_FD or
  * UVSCOPE_TRACE_STALL_FIFO (a file descriptor, or a FIFO opened for writing, where the watchdog
  * writes its report lines while a loop is blocked), UVSCOPE_TRACE_MAX_MARKERS (loop markers kept
- * per thread, default 1000000: the newest), UVSCOPE_TRACE_DIR and UVSCOPE_TRACE_ORIGIN_NS (set
- * by `uvscope trace`: write `<dir>/<pid>.json` with ts from that origin, no summary).
+ * per thread, default 500000 bounded, 1000000 full: the newest), UVSCOPE_TRACE_DIR and UVSCOPE_TRACE_ORIGIN_NS (set
+ * by `uvscope trace`: write `<dir>/<pid>.json` with ts from that origin, no summary),
+ * UVSCOPE_TRACE_DETAIL (`bounded`, the default: the whole run as windows of a second, full
+ * detail only around long iterations and stalls, CPU samples folded into a call tree and kept
+ * with their times in those spans only; `full`: every loop marker, pool request, job and HTTP
+ * request and the whole CPU profile, the newest kept to bound memory; see
+ * trace/thread-recorder.ts).
+ *
+ * Armed mode (the flight recorder, trace/flight-recorder.ts): with UVSCOPE_FLIGHT_SECONDS=N the
+ * preload writes no trace at exit; it keeps the last N seconds in the bounded form and writes
+ * `<dir>/uvscope-flight-<pid>-<time>.json` when a stall ends and on a signal. Environment:
+ * UVSCOPE_FLIGHT_DIR (default the current directory), UVSCOPE_FLIGHT_SIGNAL (default SIGUSR2;
+ * `none`: no signal), UVSCOPE_FLIGHT_SAMPLE_US (CPU sampling interval in µs, default 0: off),
+ * UVSCOPE_FLIGHT_MIN_INTERVAL_MS (at most one dump per this many ms, default N seconds), and
+ * UVSCOPE_TRACE_BLOCK_MS / UVSCOPE_TRACE_STALL_MS as above. Worker threads record in bounded
+ * mode and post to the main thread's recorder. Dumps are announced on stderr unless
+ * UVSCOPE_TRACE_QUIET=1.
  * @module
  */
 import fs from 'node:fs';
@@ -32,6 +47,7 @@ import { writeAtExitOrSignal } from './trace/exit-writer';
 import { formatSummary } from './trace/summary';
 import { RecorderOptions, ThreadRecorder } from './trace/thread-recorder';
 import { TraceSession, WorkerRecording, writeProcessTrace } from './trace/session';
+import { FlightRecorder } from './trace/flight-recorder';
 
 function warn(quiet: boolean, message: string): void {
   if (!quiet) process.stderr.write(`uvscope trace: ${message}\n`);
@@ -77,7 +93,10 @@ function stallFile(quiet: boolean): { fd: number; opened: boolean } | undefined 
 function recorderOptions(quiet: boolean): { options: RecorderOptions; openedFd?: number } {
   const stallMs = integerEnv('UVSCOPE_TRACE_STALL_MS', 200, 10, 3_600_000, quiet);
   const file = stallMs === 0 ? undefined : stallFile(quiet);
-  const options = {
+  const detailText = process.env.UVSCOPE_TRACE_DETAIL;
+  if (detailText && detailText !== 'full' && detailText !== 'bounded') warn(quiet, `UVSCOPE_TRACE_DETAIL must be 'bounded' or 'full', got '${detailText}': using bounded`);
+  const options: RecorderOptions = {
+    detail: detailText === 'full' ? 'full' : 'bounded',
     blockMs: Number(process.env.UVSCOPE_TRACE_BLOCK_MS) || 20,
     stallMs: stallMs === 0 ? undefined : stallMs,
     stallFile: file?.fd,
@@ -96,10 +115,46 @@ function startRecorder(quiet: boolean): { recorder: ThreadRecorder; options: Rec
   }
 }
 
-/** A worker: its batches go to the main thread's session. */
-function startWorker(): void {
-  const recording = new WorkerRecording(startRecorder(true).recorder);
+function startRecorderWith(options: RecorderOptions): ThreadRecorder {
+  try {
+    return new ThreadRecorder(options);
+  } finally {
+    // A FIFO descriptor opened for this thread's watchdog: the watchdog has its own copy.
+    if (options.stallFile !== undefined && process.env.UVSCOPE_TRACE_STALL_FIFO) fs.closeSync(options.stallFile);
+  }
+}
+
+/** A worker: its batches go to the main thread's session (or flight recorder). */
+function startWorker(flight: boolean): void {
+  const { options } = recorderOptions(true);
+  if (flight) {
+    options.detail = 'bounded';
+    options.sampleUs = integerEnv('UVSCOPE_FLIGHT_SAMPLE_US', 0, 50, 1_000_000, true);
+  }
+  const recorder = startRecorderWith(options);
+  const recording = new WorkerRecording(recorder);
   process.on('exit', () => recording.finish());
+}
+
+/** Armed mode: a flight recorder instead of a trace at exit. */
+function startFlight(seconds: number): void {
+  const quiet = process.env.UVSCOPE_TRACE_QUIET === '1';
+  const signalText = process.env.UVSCOPE_FLIGHT_SIGNAL || 'SIGUSR2';
+  const stallMs = integerEnv('UVSCOPE_TRACE_STALL_MS', 200, 10, 3_600_000, quiet);
+  const minText = process.env.UVSCOPE_FLIGHT_MIN_INTERVAL_MS;
+  new FlightRecorder({
+    seconds,
+    dir: process.env.UVSCOPE_FLIGHT_DIR || process.cwd(),
+    signal: signalText === 'none' ? null : (signalText as NodeJS.Signals),
+    blockMs: Number(process.env.UVSCOPE_TRACE_BLOCK_MS) || 20,
+    stallMs,
+    sampleUs: integerEnv('UVSCOPE_FLIGHT_SAMPLE_US', 0, 50, 1_000_000, quiet),
+    ...(minText ? { minIntervalMs: integerEnv('UVSCOPE_FLIGHT_MIN_INTERVAL_MS', seconds * 1000, 0, 86_400_000, quiet) } : {}),
+    onDump: (file, reason) => {
+      if (!quiet) process.stderr.write(`uvscope flight recorder: ${reason}: wrote ${file}\n`);
+    },
+    onError: (error, reason) => warn(false, `flight recorder: ${reason}: cannot dump: ${error.message}`),
+  });
 }
 
 function startMain(): void {
@@ -109,8 +164,11 @@ function startMain(): void {
   const originText = process.env.UVSCOPE_TRACE_ORIGIN_NS;
   const { recorder, options } = startRecorder(quiet);
   const originNs = originText && /^\d+$/.test(originText) ? BigInt(originText) : process.hrtime.bigint();
-  const maxMarkers = integerEnv('UVSCOPE_TRACE_MAX_MARKERS', 1_000_000, 100, 100_000_000, quiet) || 1_000_000;
-  const session = new TraceSession(recorder, { recorder: options, maxMarkers, originNs });
+  // Bounded: the detail spans' markers (about 400 a span) and records, capped lower.
+  const bounded = options.detail !== 'full';
+  const markersDefault = bounded ? 500_000 : 1_000_000;
+  const maxMarkers = integerEnv('UVSCOPE_TRACE_MAX_MARKERS', markersDefault, 100, 100_000_000, quiet) || markersDefault;
+  const session = new TraceSession(recorder, { recorder: options, maxMarkers, maxRecords: bounded ? 50_000 : 200_000, originNs });
   writeAtExitOrSignal(() => {
     const trace = session.finish();
     try {
@@ -124,9 +182,13 @@ function startMain(): void {
 }
 
 if (!process.env.UVSCOPE_REGISTER_DISABLED) {
+  const flightText = process.env.UVSCOPE_FLIGHT_SECONDS;
+  const flightSeconds = flightText ? integerEnv('UVSCOPE_FLIGHT_SECONDS', 60, 1, 3600, process.env.UVSCOPE_TRACE_QUIET === '1' || !isMainThread) : 0;
   try {
-    if (isMainThread) startMain();
-    else startWorker();
+    if (isMainThread) {
+      if (flightSeconds) startFlight(flightSeconds);
+      else startMain();
+    } else startWorker(flightSeconds > 0);
   } catch (error) {
     process.stderr.write(`uvscope trace: cannot trace process ${process.pid}${isMainThread ? '' : ' (a worker)'}: ${(error as Error).message}\n`);
   }

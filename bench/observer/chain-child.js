@@ -144,6 +144,34 @@ async function runConfig({ config, turns, warmup, drainEvery }) {
         ddMetrics.start('loop');
         ddStarted = true;
         break;
+      case 'trace-bounded': {
+        // The recorder `uvscope trace` runs in each thread (bounded mode is its default).
+        const path = require('node:path');
+        const { ThreadRecorder } = require(path.join(LIB, 'trace', 'thread-recorder.js'));
+        const recorder = new ThreadRecorder({ detail: 'bounded', blockMs: 20, sampleUs: 0, traceCapacity: TRACE_CAPACITY });
+        const flushes = { calls: 0, windows: 0, markersKept: 0, leftOut: 0 };
+        hook = () => {
+          const batch = recorder.flush();
+          flushes.calls++;
+          flushes.windows += batch.windows.length;
+          flushes.markersKept += batch.markers.timesNs.length;
+          flushes.leftOut += batch.left.markers;
+        };
+        extra.bounded = flushes;
+        extra.finishRecorder = () => recorder.finish();
+        break;
+      }
+      case 'flight': {
+        const path = require('node:path');
+        const { FlightRecorder } = require(path.join(LIB, 'trace', 'flight-recorder.js'));
+        const flight = new FlightRecorder({ seconds: 60, stallMs: 1000, signal: null });
+        extra.finishRecorder = () => {
+          const stats = flight.stats();
+          flight.close();
+          return stats;
+        };
+        break;
+      }
       case 'stats-watchdog':
         observer = new LoopObserver({ traceCapacity: 0 }).start();
         watchdog = new StallWatchdog({ thresholdMs: 1000, stacks: false }).start();
@@ -274,6 +302,18 @@ async function runConfig({ config, turns, warmup, drainEvery }) {
     }
   }
 
+  if (extra.finishRecorder) {
+    const last = extra.finishRecorder();
+    delete extra.finishRecorder;
+    if (config === 'trace-bounded') {
+      // Every turn is in a window: the windows' iterations add up to the turns run (warm-up included).
+      const windows = extra.bounded.windows + last.windows.length;
+      if (windows < 1) fail('trace-bounded: no window closed');
+      extra.bounded.windows = windows;
+      extra.bounded.iterations = last.final.iterations;
+      if (last.final.iterations < turns) fail(`trace-bounded: the recorder counted ${last.final.iterations} iterations for ${turns} turns`);
+    } else if (last.dumps !== 0) fail(`flight: ${last.dumps} dumps during the chain`);
+  }
   if (observer) observer.close();
   watchers.stop();
   const { startNs, ...timing } = run;

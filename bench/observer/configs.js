@@ -20,6 +20,11 @@ const CONFIGS = {
     about: "@datadog/native-metrics start('loop'): its own prepare+check pair (clock reads, backend timeout, histogram)",
   },
   'stats-watchdog': { about: 'stats mode + a started StallWatchdog({ thresholdMs: 1000, stacks: false })' },
+  'trace-bounded': {
+    about: `uvscope trace's recorder in bounded mode (traceCapacity ${TRACE_CAPACITY} + phaseMarkers, windows summed natively, ring trimmed at each flush(); no CPU samples, no watchdog), flush() every drain interval`,
+    target: 1.1,
+  },
+  flight: { about: 'FlightRecorder({ seconds: 60, stallMs: 1000, signal: null }): bounded recorder + watchdog, flushed by its own 100 ms timer (compare with stats-watchdog)' },
   // Diagnostics, run only when named in --configs: they split the observer's cost apart.
   markers: { about: 'diag: stats mode + phaseMarkers: true', diagnostic: true },
   eld: {

@@ -110,6 +110,12 @@ void ObserverCore::Reset() {
   }
   traceHead_ = traceCount_ = 0;
   traceDropped_ = 0;
+  lastMarkerNs_ = windowStartMarkerNs_ = 0;
+  lastMarkerPhase_ = kPhaseUnknown;
+  double numbers[kWindowFields];
+  uint64_t times[2];
+  TakeWindow(numbers, times);
+  windowStartMarkerNs_ = 0;
 }
 
 void ObserverCore::Ref() {
@@ -175,6 +181,19 @@ void ObserverCore::Emit(Phase phase, uint64_t timeNs, uint64_t iteration, uint64
     traceIterations_[slot] = iteration;
     tracePhases_[slot] = phase;
     traceWaits_[slot] = pollWaitNs;
+    // The window: the slice since the previous marker, by the phase that marker opened.
+    if (lastMarkerNs_ != 0 && timeNs >= lastMarkerNs_) {
+      int at = lastMarkerPhase_ == kPhasePrepare ? 0
+               : lastMarkerPhase_ == kPhaseCheck ? 1
+               : lastMarkerPhase_ == kPhaseClose ? 2
+               : lastMarkerPhase_ == kPhaseTimers ? 3
+                                                   : -1;
+      if (at >= 0) windowSliceNs_[at] += timeNs - lastMarkerNs_;
+    }
+    if (windowStartMarkerNs_ == 0) windowStartMarkerNs_ = timeNs;
+    lastMarkerNs_ = timeNs;
+    lastMarkerPhase_ = phase;
+    if (phase == kPhaseCheck) windowPollWaitNs_ += pollWaitNs;
   }
   if ((eventMask_ & Bit(phase)) && sink_ != nullptr) sink_->OnPhase(phase, timeNs, iteration);
 }
@@ -190,10 +209,13 @@ void ObserverCore::OnPrepare(uv_prepare_t* handle) {
     uint64_t pollWaitNs = checked ? self->lastPollWaitNs_ : 0;
     self->iterations_++;
     self->iterationNs_.Record(iterationNs);
+    if (iterationNs > self->windowLongestNs_) self->windowLongestNs_ = iterationNs;
+    if (iterationNs - pollWaitNs > self->windowLongestBusyNs_) self->windowLongestBusyNs_ = iterationNs - pollWaitNs;
     self->outsidePollNs_.Record(outsidePollNs);
     // Long means busy: the time spent waiting for I/O in poll is not blocking anyone.
     if (iterationNs - pollWaitNs > self->blockThresholdNs_) {
       self->longIterations_++;
+      self->windowLongIterations_++;
       if (iterationNs > self->longestNs_) {
         self->longestNs_ = iterationNs;
         self->longestPollWaitNs_ = self->lastPollWaitNs_;
@@ -212,6 +234,7 @@ void ObserverCore::OnPrepare(uv_prepare_t* handle) {
   // still current here: one read per iteration instead of two.
   if (!self->idleReadAtCheck_) self->idleAtPrepareNs_ = self->IdleTimeNs();
   self->iteration_++;
+  self->windowIterations_++;
   self->phase_ = kPhasePoll;  // prepare callbacks run right before poll
   self->Beat(now, self->idleAtPrepareNs_, kPhasePoll);
   if (self->traceTimes_.size() || (self->eventMask_ & Bit(kPhasePrepare))) {
@@ -375,6 +398,27 @@ size_t ObserverCore::DrainTrace(uint64_t* times, double* iterations, uint8_t* ph
   return n;
 }
 
+void ObserverCore::TrimTrace(size_t keep) {
+  if (traceCount_ <= keep) return;
+  size_t capacity = traceTimes_.size();
+  traceHead_ = (traceHead_ + (traceCount_ - keep)) % capacity;
+  traceCount_ = keep;
+}
+
+void ObserverCore::TakeWindow(double* numbers, uint64_t* times) {
+  for (int i = 0; i < 4; i++) numbers[i] = static_cast<double>(windowSliceNs_[i]);
+  numbers[4] = static_cast<double>(windowPollWaitNs_);
+  numbers[5] = static_cast<double>(windowIterations_);
+  numbers[6] = static_cast<double>(windowLongestNs_);
+  numbers[7] = static_cast<double>(windowLongestBusyNs_);
+  numbers[8] = static_cast<double>(windowLongIterations_);
+  times[0] = windowStartMarkerNs_;
+  times[1] = lastMarkerNs_;
+  for (uint64_t& ns : windowSliceNs_) ns = 0;
+  windowPollWaitNs_ = windowIterations_ = windowLongestNs_ = windowLongestBusyNs_ = windowLongIterations_ = 0;
+  windowStartMarkerNs_ = lastMarkerNs_;
+}
+
 // ---------------------------------------------------------------------------------------
 // LoopObserverWrap
 
@@ -396,6 +440,9 @@ void LoopObserverWrap::Init(Napi::Env env, Napi::Object exports, AddonData* data
           InstanceMethod<&LoopObserverWrap::CurrentPhase>("currentPhase"),
           InstanceMethod<&LoopObserverWrap::TraceDropped>("traceDropped"),
           InstanceMethod<&LoopObserverWrap::TraceBuffered>("traceBuffered"),
+          InstanceMethod<&LoopObserverWrap::TrimTrace>("trimTrace"),
+          InstanceMethod<&LoopObserverWrap::TakeWindow>("takeWindow"),
+          StaticValue("windowFields", Napi::Number::New(env, ObserverCore::kWindowFields)),
           StaticValue("snapshotFields", Napi::Number::New(env, ObserverCore::kSnapshotFields)),
           StaticValue("timeFields", Napi::Number::New(env, ObserverCore::kTimeFields)),
           StaticValue("bucketReadoutSize", Napi::Number::New(env, Histogram::kBucketReadoutSize)),
@@ -568,13 +615,18 @@ Napi::Value LoopObserverWrap::Buckets(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), written);
 }
 
-// drainTrace(): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array,
+// drainTrace(maxEntries?): [timesNs: BigUint64Array, iterations: Float64Array, phases: Uint8Array,
 // pollWaitsNs: Float64Array], columns of every buffered event, oldest first; the poll wait is
 // that of the poll phase a check event ends (0 for the other events).
 Napi::Value LoopObserverWrap::DrainTrace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ObserverCore* core = LiveCore(info, "trace");
   size_t n = core->traceBuffered();
+  // drainTrace(maxEntries): at most that many, the oldest (validated in TypeScript).
+  if (info.Length() > 0 && info[0].IsNumber()) {
+    double max = info[0].As<Napi::Number>().DoubleValue();
+    if (max >= 0 && max < static_cast<double>(n)) n = static_cast<size_t>(max);
+  }
   auto times = Napi::BigUint64Array::New(env, n);
   auto iterations = Napi::Float64Array::New(env, n);
   auto phases = Napi::Uint8Array::New(env, n);
@@ -602,6 +654,32 @@ namespace uvscope {
 
 Napi::Value LoopObserverWrap::TraceBuffered(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), core_ ? static_cast<double>(core_->traceBuffered()) : 0);
+}
+
+}  // namespace uvscope
+
+namespace uvscope {
+
+// trimTrace(keep): forgets all but the newest `keep` buffered trace entries (validated in TypeScript).
+Napi::Value LoopObserverWrap::TrimTrace(const Napi::CallbackInfo& info) {
+  ObserverCore* core = LiveCore(info, "trimTrace");
+  double keep = info[0].As<Napi::Number>().DoubleValue();
+  core->TrimTrace(keep > 0 ? static_cast<size_t>(keep) : 0);
+  return info.Env().Undefined();
+}
+
+// takeWindow(numbers: Float64Array(windowFields), times: BigUint64Array(2)): see ObserverCore::TakeWindow.
+Napi::Value LoopObserverWrap::TakeWindow(const Napi::CallbackInfo& info) {
+  ObserverCore* core = LiveCore(info, "takeWindow");
+  size_t numbersLength = 0;
+  size_t timesLength = 0;
+  double* numbers = Float64ArrayArg(info[0], "numbers", &numbersLength);
+  uint64_t* times = BigUint64ArrayArg(info[1], "times", &timesLength);
+  if (numbersLength < ObserverCore::kWindowFields || timesLength < 2) {
+    throw Napi::RangeError::New(info.Env(), "takeWindow: arrays too short");
+  }
+  core->TakeWindow(numbers, times);
+  return info.Env().Undefined();
 }
 
 }  // namespace uvscope

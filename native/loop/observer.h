@@ -75,6 +75,16 @@ class ObserverCore : public HeartbeatSource {
   size_t DrainTrace(uint64_t* times, double* iterations, uint8_t* phases, double* pollWaits, size_t maxEntries);
   size_t traceBuffered() const { return traceCount_; }
   uint64_t traceDropped() const { return traceDropped_; }
+  // Forgets all but the newest `keep` buffered entries, O(1); not counted as dropped (the
+  // caller summarizes them: see TakeWindow).
+  void TrimTrace(size_t keep);
+  // The window since the previous call, from the markers (trace mode only): numbers get
+  // kWindowFields values (per slice phase ns: poll, check, timers, pending; poll wait ns;
+  // iterations begun; longest iteration ns; longest busy ns; long iterations), times get the
+  // window's first and last marker (the previous window's last marker starts this one; 0 when
+  // no marker came). Starts the next window.
+  static constexpr int kWindowFields = 9;
+  void TakeWindow(double* numbers, uint64_t* times);
 
  private:
   static void OnPrepare(uv_prepare_t* handle);
@@ -157,6 +167,18 @@ class ObserverCore : public HeartbeatSource {
   size_t traceHead_ = 0;
   size_t traceCount_ = 0;
   uint64_t traceDropped_ = 0;
+
+  // Trace-mode window (TakeWindow): the time between consecutive markers, by the slice phase
+  // the earlier marker opens (prepare: poll, check: check, close: timers, timers: pending).
+  uint64_t lastMarkerNs_ = 0;
+  Phase lastMarkerPhase_ = kPhaseUnknown;
+  uint64_t windowStartMarkerNs_ = 0;
+  uint64_t windowSliceNs_[4] = {0, 0, 0, 0};
+  uint64_t windowPollWaitNs_ = 0;
+  uint64_t windowIterations_ = 0;
+  uint64_t windowLongestNs_ = 0;
+  uint64_t windowLongestBusyNs_ = 0;
+  uint64_t windowLongIterations_ = 0;
 };
 
 class LoopObserverWrap : public Napi::ObjectWrap<LoopObserverWrap>,
@@ -190,6 +212,8 @@ class LoopObserverWrap : public Napi::ObjectWrap<LoopObserverWrap>,
   Napi::Value CurrentPhase(const Napi::CallbackInfo& info);
   Napi::Value TraceDropped(const Napi::CallbackInfo& info);
   Napi::Value TraceBuffered(const Napi::CallbackInfo& info);
+  Napi::Value TrimTrace(const Napi::CallbackInfo& info);
+  Napi::Value TakeWindow(const Napi::CallbackInfo& info);
 
   AddonData* data_;
   ObserverCore* core_ = nullptr;

@@ -6,7 +6,12 @@
  * HTTP requests as async slices (http-track.ts), uvscope's jobs on a track per pool thread,
  * Node's pool requests on request tracks of the thread, loop utilization as a counter, and the
  * thread's CPU samples as a `Profile` with its `ProfileChunk`s; per process, its pool
- * threads' busy and run-queue ratios as counters (poolThreadEvents). Timestamps are µs from
+ * threads' busy and run-queue ratios as counters (poolThreadEvents). A bounded recording
+ * (thread-recorder.ts) adds its windows: a `loop window` slice each (category `loop-window`) on
+ * the thread's track, in which the phase slices of its detail spans nest, and a `work per
+ * window` counter (windowEvents, WindowInfo); its markers come in runs (`markerRuns`) with the
+ * time left out between them, and no slice is drawn across a gap; its Profile holds only the
+ * samples of the detail spans, an `(idle)` sample closing each span. Timestamps are µs from
  * the trace's origin, one monotonic clock for every thread of every process. Pure functions.
  * @internal
  * @module
@@ -16,6 +21,7 @@ import { MARKER_PHASE_CODES } from '../loop/phases';
 import type { StallEvent, StallStackFrame } from '../loop/stall-watchdog';
 import type { HttpRequestRecord, JobRecord, LongIterationEvent, PoolRequestRecord } from '../channels';
 import type { CpuProfile } from './cpu-profiler';
+import type { LoopWindow } from './loop-window';
 import { cpuShare, httpRequestEvents, LongIterationRequests, linkIterations, RequestIndex, RequestRef, stallRequestOf } from './http-track';
 
 export interface TraceEvent {
@@ -77,6 +83,51 @@ export function phaseSlices(markers: TraceColumns, endNs?: bigint, trailingPollW
   return slices;
 }
 
+/**
+ * A window of a bounded recording in the trace file (ThreadInfo.windows, and the args of its
+ * `loop window` slice): its first and last loop marker in the trace's µs (the last window ends
+ * where the recording ended), iterations, busy and poll-wait time and time per phase slice in
+ * ms (poll includes its wait), utilization (1 - wait / window), the longest iteration, long
+ * iterations and stalls in it, and, when there were any, Node's pool requests and uvscope's jobs
+ * by kind (`{ count, failed, p50Ms, p99Ms, maxMs }`: submission to callback, queued to settled)
+ * and HTTP requests (`{ count, byStatus: { '2xx': n, ... , none }, notCompleted, p50Ms, p99Ms,
+ * maxMs }`). Consecutive windows touch (the next begins at the previous one's last marker), so
+ * together they cover the run from the loop's first iteration; a window lasts about a second,
+ * longer while the loop waits in poll (a window ends at a marker).
+ */
+export type WindowInfo = Omit<LoopWindow, 'startNs' | 'endNs'> & { startUs: number; endUs: number };
+
+/** Category of the `loop window` slices. */
+export const WINDOW_CATEGORY = 'loop-window';
+/** Name of a thread's window slices (on the thread's own track: its phase slices nest in them). */
+export const WINDOW_SLICE_NAME = 'loop window';
+/** The counters of a thread's windows are on track WINDOW_COUNTER_TID_BASE + its tid (counters belong to the process). */
+export const WINDOW_COUNTER_TID_BASE = 3_000_000;
+
+/**
+ * A thread's windows as events: a `loop window` slice each on the thread's track (args: the
+ * window, WindowInfo), and a `work per window (<thread>)` counter (iterations, pool requests,
+ * jobs, HTTP requests of each window, at its start).
+ */
+export function windowEvents(pid: number, tid: number, threadName: string, windows: readonly WindowInfo[]): TraceEvent[] {
+  const events: TraceEvent[] = [];
+  const count = (kinds?: Record<string, { count: number }>) => Object.values(kinds ?? {}).reduce((sum, k) => sum + k.count, 0);
+  for (const w of windows) {
+    const { startUs, endUs, ...args } = w;
+    events.push({ name: WINDOW_SLICE_NAME, cat: WINDOW_CATEGORY, ph: 'X', pid, tid, ts: startUs, dur: Math.max(0, endUs - startUs), args });
+    events.push({
+      name: `work per window (${threadName})`,
+      cat: WINDOW_CATEGORY,
+      ph: 'C',
+      pid,
+      tid: WINDOW_COUNTER_TID_BASE + tid,
+      ts: startUs,
+      args: { iterations: w.iterations, poolRequests: count(w.requests), jobs: count(w.jobs), httpRequests: w.http?.count ?? 0 },
+    });
+  }
+  return events;
+}
+
 export interface ThreadTraceInput {
   pid: number;
   /** 0 for the main thread, the worker's threadId otherwise. */
@@ -91,6 +142,10 @@ export interface ThreadTraceInput {
   /** The thread's first marker when `markers` no longer begin with it (the oldest were dropped). */
   firstMarkerNs?: bigint;
   markers: TraceColumns;
+  /** Markers in runs with gaps between them (a bounded recording's detail spans): used instead of `markers`, no slice drawn across a gap. */
+  markerRuns?: readonly TraceColumns[];
+  /** A bounded recording's windows (drawn by windowEvents). */
+  windows?: readonly WindowInfo[];
   /** When recording ended inside a poll's callbacks: that poll's wait, ns (ThreadBatch final.pollWaitSoFarNs). */
   trailingPollWaitNs?: number;
   longIterationNs: number;
@@ -435,7 +490,9 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
     { name: 'thread_name', ph: 'M', pid, tid, args: { name: input.threadName } },
     { name: 'thread_sort_index', ph: 'M', pid, tid, args: { sort_index: tid } },
   ];
-  const firstNs = input.firstMarkerNs ?? (input.markers.timesNs.length ? input.markers.timesNs[0] : input.endNs);
+  const runs = input.markerRuns ?? [input.markers];
+  const firstRun = runs.find((r) => r.timesNs.length);
+  const firstNs = input.firstMarkerNs ?? (firstRun ? firstRun.timesNs[0] : input.endNs);
   const loopSlices: { startNs: bigint; endNs: bigint }[] = [];
   const waitsUs: { startUs: number; endUs: number }[] = [];
   const absoluteUs = (ns: bigint) => Number(ns / 1000n) + Number(ns % 1000n) / 1000;
@@ -446,7 +503,9 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
     loopSlices.push({ startNs: input.startNs, endNs: firstNs });
     events.push({ name: 'startup', cat: 'loop', ph: 'X', pid, tid, ts: us(input.startNs), dur: durNs / 1000, args: { iteration: 0, long: durNs >= input.longIterationNs } });
   }
-  for (const slice of phaseSlices(input.markers, input.endNs, input.trailingPollWaitNs)) {
+  if (input.windows) for (const event of windowEvents(pid, tid, input.threadName, input.windows)) events.push(event);
+  const slices = runs.flatMap((run, i) => (i === runs.length - 1 ? phaseSlices(run, input.endNs, input.trailingPollWaitNs) : phaseSlices(run)));
+  for (const slice of slices) {
     loopSlices.push(slice);
     const durNs = Number(slice.endNs - slice.startNs);
     const args: Record<string, unknown> = { iteration: slice.iteration };

@@ -1,7 +1,9 @@
 /**
  * The main thread's collection of every thread's batches (its own and those its workers post),
  * in bounded memory: per thread, the newest `maxMarkers` loop markers and the newest `maxRecords`
- * pool jobs, pool requests, HTTP requests and utilization samples are kept, the older ones dropped and counted;
+ * pool jobs, pool requests, HTTP requests, utilization samples and detail spans, and the newest
+ * `maxWindows` windows (a bounded recording's, thread-recorder.ts) are kept, the older ones
+ * dropped and counted (what a bounded recording left out of its detail is counted apart: `leftOut`);
  * per process, the newest `maxRecords` pool-thread samples (and each pool thread's first and last
  * figures, for its ratios over the whole run). At the end, `build()` turns them into the
  * process's Chrome trace events. Lifetime: the process's (one per process, in register.ts).
@@ -12,7 +14,13 @@ import type { LongIterationEvent, TraceColumns } from '../loop/observer';
 import type { StallEvent } from '../loop/stall-watchdog';
 import type { HttpRequestRecord } from '../channels';
 import { longIterationLinks, PoolThreadSample, poolThreadEvents, processName, threadEvents, TraceEvent } from './format';
-import type { ThreadBatch } from './thread-recorder';
+import type { DetailSpan, LeftOut, ThreadBatch } from './thread-recorder';
+import type { LoopWindow } from './loop-window';
+import type { CpuTree } from './cpu-tree';
+import type { WindowInfo } from './format';
+
+/** Loop markers of a batch; `gapBefore`: markers were left out (or dropped) right before them. */
+type MarkerBatch = TraceColumns & { gapBefore?: boolean };
 
 /** Oldest-first batches of something, at most `max` items: the oldest go first (whole batches, then the oldest part of one). */
 class BatchRing<T> {
@@ -49,6 +57,16 @@ class BatchRing<T> {
   }
 }
 
+/** The batches as runs of contiguous markers (a new run at each gap). */
+function markerRuns(batches: readonly MarkerBatch[]): TraceColumns[] {
+  const runs: MarkerBatch[][] = [];
+  for (const b of batches) {
+    if (b.gapBefore || !runs.length) runs.push([b]);
+    else runs[runs.length - 1].push(b);
+  }
+  return runs.map(concatColumns);
+}
+
 function concatColumns(parts: readonly TraceColumns[]): TraceColumns {
   const n = parts.reduce((sum, p) => sum + p.timesNs.length, 0);
   const out: TraceColumns = { timesNs: new BigUint64Array(n), iterations: new Float64Array(n), phases: new Uint8Array(n), pollWaitsNs: new Float64Array(n) };
@@ -63,6 +81,8 @@ function concatColumns(parts: readonly TraceColumns[]): TraceColumns {
   return out;
 }
 
+const emptyColumns: TraceColumns = { timesNs: new BigUint64Array(0), iterations: new Float64Array(0), phases: new Uint8Array(0), pollWaitsNs: new Float64Array(0) };
+
 class ThreadCollection {
   startNs?: bigint;
   /** The thread's first loop marker, kept when the markers around it are dropped: the end of its startup. */
@@ -71,7 +91,10 @@ class ThreadCollection {
   final?: ThreadBatch['final'];
   droppedByNative = 0;
   httpRequestCount = 0;
-  readonly markers: BatchRing<TraceColumns>;
+  readonly left: LeftOut = { markers: 0, requests: 0, jobs: 0, httpRequests: 0 };
+  readonly markers: BatchRing<MarkerBatch>;
+  readonly windows: BatchRing<LoopWindow[]>;
+  readonly spans: BatchRing<DetailSpan[]>;
   readonly jobs: BatchRing<ThreadBatch['jobs']>;
   readonly requests: BatchRing<ThreadBatch['requests']>;
   readonly utilization: BatchRing<ThreadBatch['utilization']>;
@@ -82,13 +105,16 @@ class ThreadCollection {
   constructor(limits: CollectorLimits) {
     const length = (a: readonly unknown[]) => a.length;
     const slice = <T>(a: T[], n: number) => a.slice(n);
-    const sliceColumns = (c: TraceColumns, n: number): TraceColumns => ({
+    const sliceColumns = (c: MarkerBatch, n: number): MarkerBatch => ({
       timesNs: c.timesNs.subarray(n),
       iterations: c.iterations.subarray(n),
       phases: c.phases.subarray(n),
       pollWaitsNs: c.pollWaitsNs.subarray(n),
+      gapBefore: true,
     });
-    this.markers = new BatchRing<TraceColumns>(limits.maxMarkers, (c) => c.timesNs.length, sliceColumns);
+    this.markers = new BatchRing<MarkerBatch>(limits.maxMarkers, (c) => c.timesNs.length, sliceColumns);
+    this.windows = new BatchRing<LoopWindow[]>(limits.maxWindows ?? 100_000, length, slice);
+    this.spans = new BatchRing<DetailSpan[]>(limits.maxRecords, length, slice);
     this.jobs = new BatchRing<ThreadBatch['jobs']>(limits.maxRecords, length, slice);
     this.requests = new BatchRing<ThreadBatch['requests']>(limits.maxRecords, length, slice);
     this.utilization = new BatchRing<ThreadBatch['utilization']>(limits.maxRecords, length, slice);
@@ -101,8 +127,10 @@ class ThreadCollection {
 export interface CollectorLimits {
   /** Loop markers kept per thread (4 per iteration; each about 25 bytes). */
   maxMarkers: number;
-  /** Pool jobs, pool requests, HTTP requests, utilization samples and long iterations kept per thread, each. */
+  /** Pool jobs, pool requests, HTTP requests, utilization samples, long iterations and detail spans kept per thread, each. */
   maxRecords: number;
+  /** Windows kept per thread (default 100,000: 27 hours of 1 s windows). */
+  maxWindows?: number;
 }
 
 /** What the summary needs of a thread beyond its events: in the trace file's `uvscope` section. */
@@ -127,11 +155,29 @@ export interface ThreadInfo {
     inFlight?: { name: string; id?: number }[];
   }[];
   stallCount?: number;
-  /** Finished HTTP requests recorded (uvscope:http:request), the dropped included. */
+  /** Finished HTTP requests recorded (uvscope:http:request), the dropped and those left out of the detail (bounded) included. */
   httpRequests?: number;
   /** Records left out to keep memory bounded (the oldest first). */
-  dropped: { markers: number; jobs: number; requests: number; utilization: number; longIterations: number; httpRequests?: number };
+  dropped: { markers: number; jobs: number; requests: number; utilization: number; longIterations: number; httpRequests?: number; windows?: number; spans?: number };
+  /** CPU samples kept with their times (bounded: those in the detail spans, with an (idle) sample closing each span). */
   cpuSamples: number;
+  /** Every CPU sample of the run folded into one call tree (cpu-tree.ts). */
+  cpuTree?: CpuTree;
+  /** Bounded: samples whose times were not kept (outside the detail spans); kept ones dropped past the cap. */
+  cpuSamplesOmitted?: number;
+  cpuSamplesDropped?: number;
+  /** Bounded: profiler restarts (one per CPU chunk) and the longest and mean loop pause one cost, ms. */
+  cpuRotations?: number;
+  cpuRotationMaxMs?: number;
+  cpuRotationMeanMs?: number;
+  /** 'bounded': the run as `windows`, full detail only in `spans`; 'full': every marker and record. */
+  detail?: 'bounded' | 'full';
+  /** The run as windows (WindowInfo in format.ts), oldest first; the oldest dropped past the cap (`dropped.windows`). */
+  windows?: WindowInfo[];
+  /** Bounded: the stretches kept in full detail (around long iterations, and the end of the run), µs. */
+  spans?: { startUs: number; endUs: number }[];
+  /** Bounded: what was left out of the detail on purpose (it is in the windows): loop markers, pool requests, jobs, HTTP requests. */
+  leftOut?: LeftOut;
   cpuUnavailable?: string;
   watchdogUnavailable?: string;
   /** Pool requests by kind over the whole run (not only those kept), from monitorPoolRequests. */
@@ -278,15 +324,20 @@ export class ProcessCollector {
       this.#waiting.delete(batch.threadId);
     }
     thread.droppedByNative += batch.droppedMarkers;
+    if (batch.firstMarkerNs !== undefined && (thread.firstMarkerNs === undefined || batch.firstMarkerNs < thread.firstMarkerNs)) thread.firstMarkerNs = batch.firstMarkerNs;
     if (thread.firstMarkerNs === undefined && batch.markers.timesNs.length) thread.firstMarkerNs = batch.markers.timesNs[0];
-    thread.markers.push(batch.markers);
+    const markers: MarkerBatch = batch.markersContiguous === false || batch.droppedMarkers > 0 ? { ...batch.markers, gapBefore: true } : batch.markers;
+    thread.markers.push(markers);
+    if (batch.windows) thread.windows.push(batch.windows);
+    if (batch.spans) thread.spans.push(batch.spans);
+    if (batch.left) for (const key of ['markers', 'requests', 'jobs', 'httpRequests'] as const) thread.left[key] += batch.left[key];
     thread.jobs.push(batch.jobs);
     thread.requests.push(batch.requests);
     thread.utilization.push(batch.utilization);
     thread.longIterations.push(batch.longIterations);
     thread.stalls.push(batch.stalls);
     thread.httpRequests.push(batch.httpRequests ?? []);
-    thread.httpRequestCount += batch.httpRequests?.length ?? 0;
+    thread.httpRequestCount += (batch.httpRequests?.length ?? 0) + (batch.left?.httpRequests ?? 0);
   }
 
   /** The process's trace events and what the summary needs beside them. `nowNs` ends threads whose last batch never came. */
@@ -307,6 +358,8 @@ export class ProcessCollector {
       const httpRequests = t.httpRequests.batches.flat();
       const longIterations = t.longIterations.batches.flat();
       const links = longIterationLinks(longIterations, stalls, httpRequests);
+      const windows: WindowInfo[] = t.windows.batches.flat().map(({ startNs, endNs, ...w }) => ({ startUs: toUs(startNs), endUs: toUs(endNs), ...w }));
+      const bounded = t.final?.detail === 'bounded' || t.spans.batches.length > 0;
       // One event at a time: a spread of a million events would overflow the stack.
       for (const event of threadEvents({
           pid,
@@ -316,7 +369,9 @@ export class ProcessCollector {
           startNs: t.startNs,
           firstMarkerNs: t.firstMarkerNs,
           endNs: t.endNs ?? nowNs,
-          markers: concatColumns(t.markers.batches),
+          markers: emptyColumns,
+          markerRuns: markerRuns(t.markers.batches),
+          windows,
           trailingPollWaitNs: t.final?.pollWaitSoFarNs,
           longIterationNs,
           jobs: t.jobs.batches.flat(),
@@ -358,8 +413,15 @@ export class ProcessCollector {
           utilization: t.utilization.dropped,
           longIterations: t.longIterations.dropped,
           httpRequests: t.httpRequests.dropped,
+          windows: t.windows.dropped,
+          spans: t.spans.dropped,
         },
         cpuSamples: profile?.samples.length ?? 0,
+        ...(f?.cpuTree ? { cpuTree: f.cpuTree } : {}),
+        ...(f?.cpuSamplesOmitted !== undefined ? { cpuSamplesOmitted: f.cpuSamplesOmitted, cpuSamplesDropped: f.cpuSamplesDropped, cpuRotations: f.cpuRotations, cpuRotationMaxMs: f.cpuRotationMaxMs, cpuRotationMeanMs: f.cpuRotationMeanMs } : {}),
+        detail: bounded ? 'bounded' : 'full',
+        windows,
+        ...(bounded ? { spans: t.spans.batches.flat().map((s) => ({ startUs: toUs(s.startNs), endUs: toUs(s.endNs) })), leftOut: { ...t.left } } : {}),
         cpuUnavailable: f?.cpuUnavailable,
         watchdogUnavailable: f?.watchdogUnavailable,
         requests: f

@@ -22,12 +22,14 @@ import { ProcessCollector, ProcessInfo } from './process-collector';
 import { RecorderOptions, ThreadBatch, ThreadRecorder } from './thread-recorder';
 import type { TraceEvent } from './format';
 
-const channelName = () => `uvscope:trace:${process.pid}`;
+/** Workers to the main thread: their batches (a TraceSession or a FlightRecorder collects them). */
+export const channelName = () => `uvscope:trace:${process.pid}`;
 /** Main thread to workers: `{ finish: threadId }` asks that worker for its last batch now. */
 const controlName = () => `uvscope:trace-control:${process.pid}`;
 /** How long `worker.terminate()` waits for the worker's last batch. */
 const FINISH_WAIT_MS = 500;
-const TICK_MS = 100;
+/** How often a thread hands its batch, ms. */
+export const TICK_MS = 100;
 
 /** What a process's trace file holds (beside `displayTimeUnit`). */
 export interface ProcessTrace {
@@ -39,6 +41,8 @@ export interface TraceSessionOptions {
   recorder: RecorderOptions;
   /** Loop markers kept per thread. */
   maxMarkers: number;
+  /** Pool jobs, pool requests, HTTP requests (each) and detail spans kept per thread (default 200,000). */
+  maxRecords?: number;
   /** The trace's time origin (ts 0), monotonic ns. */
   originNs: bigint;
 }
@@ -119,7 +123,7 @@ export class TraceSession {
   constructor(recorder: ThreadRecorder, options: TraceSessionOptions) {
     this.#recorder = recorder;
     this.#options = options;
-    this.#collector = new ProcessCollector({ maxMarkers: options.maxMarkers, maxRecords: 200_000 });
+    this.#collector = new ProcessCollector({ maxMarkers: options.maxMarkers, maxRecords: options.maxRecords ?? 200_000 });
     activeCollector = this.#collector;
     this.#channel.unref();
     this.#channel.onmessage = (message) => this.#collector.add((message as { data: ThreadBatch }).data);
@@ -150,7 +154,43 @@ export class TraceSession {
   }
 }
 
-/** Writes a process's trace as a Chrome trace file (synchronously: also from an 'exit' listener). */
+/** Bytes gathered before each write. */
+const WRITE_CHUNK_BYTES = 1 << 20;
+
+/**
+ * Writes a process's trace as a Chrome trace file (synchronously: also from an 'exit'
+ * listener), streamed in chunks of about 1 MiB, never as one string: line 1
+ * `{"traceEvents":[`, then one event per line (each but the last followed by `,`), then the last
+ * line `],"displayTimeUnit":"ms","uvscope":{...}}`. A valid JSON document that a reader can
+ * also take line by line. The file is written to `<file>.tmp-<pid>` and renamed, so that a
+ * reader never sees half of it.
+ */
 export function writeProcessTrace(file: string, trace: ProcessTrace): void {
-  fs.writeFileSync(file, JSON.stringify({ traceEvents: trace.traceEvents, displayTimeUnit: 'ms', uvscope: trace.uvscope }));
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    let chunk = '{"traceEvents":[\n';
+    const events = trace.traceEvents;
+    for (let i = 0; i < events.length; i++) {
+      chunk += JSON.stringify(events[i]);
+      chunk += i + 1 < events.length ? ',\n' : '\n';
+      if (chunk.length >= WRITE_CHUNK_BYTES) {
+        writeAll(fd, chunk);
+        chunk = '';
+      }
+    }
+    chunk += `],"displayTimeUnit":"ms","uvscope":${JSON.stringify(trace.uvscope)}}\n`;
+    writeAll(fd, chunk);
+  } catch (error) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+}
+
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text);
+  for (let at = 0; at < bytes.length; ) at += fs.writeSync(fd, bytes, at, bytes.length - at);
 }

@@ -1,26 +1,49 @@
 /**
  * What `uvscope trace` records in one thread (the main thread or a worker): the loop's markers
- * (a LoopObserver in trace mode, drained as columns), its long iterations with their split,
- * utilization every 100 ms, uvscope's pool jobs and Node's own pool requests, the HTTP requests
+ * (a TraceObserver: phase markers into a native ring), its long iterations with their split,
+ * utilization every flush, uvscope's pool jobs and Node's own pool requests, the HTTP requests
  * its servers finished (uvscope's request tracker, held for the recording: also without a
  * watchdog), stalls (a StallWatchdog, which names the request a stall ran for) and V8's CPU
- * samples (an inspector session on the thread). The recorder hands
- * what it saw in batches: `flush()` (what is new since the last batch, called every 100 ms by its
- * owner) and `finish()` (the last batch, with the CPU profile and the loop's statistics).
- * Lifetime: from construction to `finish()`, which stops everything it started.
+ * samples (an inspector session on the thread).
+ *
+ * Two levels of detail:
+ * - `bounded` (the default): the whole run as windows (loop-window.ts: by default a second
+ *   each, summed natively from the markers and from the records as they arrive), and full
+ *   detail only in spans around long iterations: when one ends, the ring is drained at once
+ *   (its newest `turnsBefore` turns, at most BEFORE_MAX_NS before the iteration, and the
+ *   iteration), and again at the next flush (the oldest `turnsAfter` turns after it); at the other flushes the ring is
+ *   trimmed to its newest `turnsBefore` turns (O(1), no copy). Pool requests, jobs and HTTP
+ *   requests are kept whole when they overlap a span (and each window's 20 slowest HTTP requests);
+ *   the others only in the windows, counted in `left`. CPU samples: the profile is taken in
+ *   chunks of `cpuChunkMs` (30 s: V8 stops and starts the profiler, a pause of the loop of
+ *   10-25 ms measured here, up to 45 ms on a loaded machine, growing with the code V8 logs at
+ *   each start; an iteration long only because of it gets no detail span), each folded into a CpuTreeBuilder (the whole run) and its samples inside the
+ *   spans kept with their times (profile-splicer.ts).
+ * - `full`: every marker and record, one CPU profile for the whole run (memory grows with the
+ *   run; the collector keeps the newest).
+ * The recorder hands what it saw in batches: `flush()` (what is new since the last batch,
+ * called every 100 ms by its owner) and `finish()` (the last batch, with the CPU profile and the
+ * loop's statistics). Lifetime: from construction to `finish()`, which stops everything it started.
  * @internal
  * @module
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { threadId } from 'node:worker_threads';
 
-import { LongIterationEvent, LoopObserver, MARKER_PHASE_CODES, TraceColumns } from '../loop/observer';
+import { MARKER_PHASE_CODES } from '../loop/phases';
+import type { TraceColumns } from '../loop/trace-columns';
 import { StallWatchdog } from '../loop/stall-watchdog';
 import type { StallEvent } from '../loop/stall-watchdog';
 import { acquireHttpRequests, releaseHttpRequests } from '../loop/http-requests';
 import { monitorPoolRequests, PoolRequestStats } from '../requests/monitor';
-import { HTTP_REQUEST_CHANNEL, HttpRequestRecord, JOB_CHANNEL, JobRecord, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
+import { HTTP_REQUEST_CHANNEL, HttpRequestRecord, JOB_CHANNEL, JobRecord, LongIterationEvent, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
 import { CpuProfile, CpuProfiler } from './cpu-profiler';
+import { CpuTree, CpuTreeBuilder } from './cpu-tree';
+import { LoopWindow, WindowAccumulator } from './loop-window';
+import { ProfileSplicer } from './profile-splicer';
+import { TraceObserver } from './trace-observer';
+
+export type DetailLevel = 'bounded' | 'full';
 
 export interface RecorderOptions {
   /** An iteration busy (its duration minus its poll wait) longer than this is long, ms. */
@@ -31,8 +54,38 @@ export interface RecorderOptions {
   stallFile?: number;
   /** CPU sampling interval, µs; 0: no CPU samples. */
   sampleUs: number;
-  /** Native ring buffer size, events (4 per iteration): drained every 100 ms. */
+  /** Native ring buffer size, events (4 per iteration): drained (full) or trimmed (bounded) every flush. */
   traceCapacity?: number;
+  /** 'bounded' (default) or 'full'. */
+  detail?: DetailLevel;
+  /** Window length, ms (default 1000): a window closes at the first flush this long after it opened. */
+  windowMs?: number;
+  /** Bounded: turns kept before a long iteration (default 50, at most 200 ms before it). */
+  turnsBefore?: number;
+  /** Bounded: turns kept after a long iteration (default 50, at most up to the next flush). */
+  turnsAfter?: number;
+  /** Bounded: the CPU profile is taken in chunks this long, ms (default 30000). */
+  cpuChunkMs?: number;
+  /** Bounded: CPU samples kept with their times, at most (default 500000: the oldest go). */
+  maxDetailSamples?: number;
+  /** Bounded: HTTP requests kept whole per window, the slowest (default 20: a window with no more keeps them all). */
+  slowestPerWindow?: number;
+  /** Called on the loop thread with each stall the watchdog reports (after the recorder has it). */
+  onStall?: (stall: StallEvent) => void;
+}
+
+/** A stretch of full detail, monotonic ns. */
+export interface DetailSpan {
+  startNs: bigint;
+  endNs: bigint;
+}
+
+/** Records left out of the detail (summarized in the windows only). */
+export interface LeftOut {
+  markers: number;
+  requests: number;
+  jobs: number;
+  httpRequests: number;
 }
 
 /** What a thread saw since its previous batch. Structured-clone safe (posted from workers). */
@@ -41,7 +94,11 @@ export interface ThreadBatch {
   /** When recording began (first batch) or ended (last batch), monotonic ns. */
   startNs?: bigint;
   endNs?: bigint;
+  /** The thread's first loop marker (bounded: its first window's start; the first batch with one). */
+  firstMarkerNs?: bigint;
   markers: TraceColumns;
+  /** False when markers were left out between the previous batch's markers and these (absent: true). */
+  markersContiguous?: boolean;
   /** Events the native ring buffer overwrote since the previous batch. */
   droppedMarkers: number;
   longIterations: LongIterationEvent[];
@@ -51,9 +108,25 @@ export interface ThreadBatch {
   /** HTTP requests the thread's servers finished (answered, or closed first). */
   httpRequests: HttpRequestRecord[];
   stalls: StallEvent[];
+  /** Windows closed since the previous batch. */
+  windows?: LoopWindow[];
+  /** Detail spans closed since the previous batch (bounded). */
+  spans?: DetailSpan[];
+  /** Left out of the detail since the previous batch (bounded). */
+  left?: LeftOut;
   /** Last batch only. */
   final?: {
     profile?: CpuProfile;
+    /** Every sample of the run folded (bounded and full). */
+    cpuTree?: CpuTree;
+    /** Samples whose times were not kept (outside the detail spans), and kept ones dropped past the cap. */
+    cpuSamplesOmitted?: number;
+    cpuSamplesDropped?: number;
+    /** Profiler restarts (bounded: one per chunk) and the longest pause one cost the loop, ms. */
+    cpuRotations?: number;
+    cpuRotationMaxMs?: number;
+    cpuRotationMeanMs?: number;
+    detail?: DetailLevel;
     /** Why there are no CPU samples when they were asked for. */
     cpuUnavailable?: string;
     watchdogUnavailable?: string;
@@ -73,45 +146,127 @@ export interface ThreadBatch {
   };
 }
 
+/** How far before a long iteration its leading turns may reach, ns. */
+const BEFORE_MAX_NS = 200_000_000n;
+/** Bounded: a record that overlaps no span is left out once it ended this long ago (a span may still begin before it). */
+const HOLD_NS = 400_000_000n;
+/** Bounded: records waiting for that decision, at most (the oldest are left out). */
+const MAX_PENDING = 100_000;
+/** Spans a late record is matched against. */
+const RECENT_SPANS = 64;
+
+const emptyColumns = (): TraceColumns => ({ timesNs: new BigUint64Array(0), iterations: new Float64Array(0), phases: new Uint8Array(0), pollWaitsNs: new Float64Array(0) });
+
+function sliceColumns(c: TraceColumns, from: number): TraceColumns {
+  return { timesNs: c.timesNs.subarray(from), iterations: c.iterations.subarray(from), phases: c.phases.subarray(from), pollWaitsNs: c.pollWaitsNs.subarray(from) };
+}
+
+function concat(a: TraceColumns, b: TraceColumns): TraceColumns {
+  if (!a.timesNs.length) return b;
+  if (!b.timesNs.length) return a;
+  const n = a.timesNs.length + b.timesNs.length;
+  const out: TraceColumns = { timesNs: new BigUint64Array(n), iterations: new Float64Array(n), phases: new Uint8Array(n), pollWaitsNs: new Float64Array(n) };
+  for (const key of ['timesNs', 'iterations', 'phases', 'pollWaitsNs'] as const) {
+    (out[key] as Float64Array).set(a[key] as Float64Array);
+    (out[key] as Float64Array).set(b[key] as Float64Array, a.timesNs.length);
+  }
+  return out;
+}
+
+const overlaps = (s: DetailSpan, fromNs: bigint, toNs: bigint) => fromNs <= s.endNs && toNs >= s.startNs;
+
 export class ThreadRecorder {
-  readonly #observer: LoopObserver;
-  readonly #sampler: LoopObserver;
+  readonly #options: RecorderOptions;
+  readonly #bounded: boolean;
+  readonly #observer: TraceObserver;
   readonly #watchdog?: StallWatchdog;
   readonly #watchdogUnavailable?: string;
-  readonly #profiler?: CpuProfiler;
-  readonly #cpuUnavailable?: string;
+  #profiler?: CpuProfiler;
+  #cpuUnavailable?: string;
+  readonly #cpuTree?: CpuTreeBuilder;
+  readonly #splicer?: ProfileSplicer;
+  #chunkStartNs = process.hrtime.bigint();
+  #rotations = 0;
+  #rotationMaxMs = 0;
+  #rotationTotalMs = 0;
+  /** The pause of a rotation not yet followed by a long iteration report (cleared at each flush). */
+  #lastRotationMs = 0;
   readonly #requestMonitor = monitorPoolRequests();
   readonly #startNs = process.hrtime.bigint();
   #sentStart = false;
+  #sentFirstMarker = false;
   #droppedSeen = 0;
+  /** Of the drops since the last batch, those counted as left out (bounded). */
+  #droppedLeft = 0;
+  #markers: TraceColumns = emptyColumns();
+  #markersContiguous = true;
+  /** Markers were left out since the last drain (trimmed, or overwritten). */
+  #gap = false;
   #longIterations: LongIterationEvent[] = [];
   #utilization: { timeNs: bigint; utilization: number }[] = [];
   #jobs: JobRecord[] = [];
   #requests: PoolRequestRecord[] = [];
   #httpRequests: HttpRequestRecord[] = [];
   #stalls: StallEvent[] = [];
+  #windows: LoopWindow[] = [];
+  #spans: DetailSpan[] = [];
+  #left: LeftOut = { markers: 0, requests: 0, jobs: 0, httpRequests: 0 };
+  // Bounded: records waiting to be kept or left out.
+  #pendingRequests: PoolRequestRecord[] = [];
+  #pendingJobs: JobRecord[] = [];
+  #pendingHttp: HttpRequestRecord[] = [];
+  /** The span being filled: from its first drained marker; its end comes at the next flush. */
+  #openSpan?: DetailSpan;
+  #recentSpans: DetailSpan[] = [];
+  /** Spans since the CPU chunk began (its samples inside them are kept). */
+  #cpuSpans: DetailSpan[] = [];
+  /** Bounded: the thread's startup (its first line to its first loop marker) is a span too; open until that marker. */
+  #startupSpan?: DetailSpan;
+  readonly #window: WindowAccumulator;
+  #windowOpenedNs = process.hrtime.bigint();
+  #lastFlushNs = process.hrtime.bigint();
+  #idleAtFlushNs = 0;
   #finished = false;
   /** Stalls the watchdog emitted so far (all batches). */
   #stallsSeen = 0;
-  readonly #onJob = (message: unknown) => this.#jobs.push(message as JobRecord);
-  readonly #onRequest = (message: unknown) => this.#requests.push(message as PoolRequestRecord);
-  readonly #onHttpRequest = (message: unknown) => this.#httpRequests.push(message as HttpRequestRecord);
+  readonly #onJob = (message: unknown) => {
+    const job = message as JobRecord;
+    this.#window.job(job);
+    if (this.#bounded) this.#pendingJobs.push(job);
+    else this.#jobs.push(job);
+  };
+  readonly #onRequest = (message: unknown) => {
+    const request = message as PoolRequestRecord;
+    this.#window.request(request);
+    if (this.#bounded) this.#pendingRequests.push(request);
+    else this.#requests.push(request);
+  };
+  readonly #onHttpRequest = (message: unknown) => {
+    const request = message as HttpRequestRecord;
+    this.#window.http(request);
+    if (this.#bounded) this.#pendingHttp.push(request);
+    else this.#httpRequests.push(request);
+  };
   readonly #onBeforeExit: () => void;
 
   constructor(options: RecorderOptions) {
+    this.#options = options;
+    this.#bounded = (options.detail ?? 'bounded') === 'bounded';
+    this.#window = new WindowAccumulator(options.slowestPerWindow ?? 20);
     if (options.sampleUs > 0) {
       // First, so that the samples cover the thread's code from its first line.
-      try {
-        const profiler = new CpuProfiler();
-        profiler.start(options.sampleUs);
-        this.#profiler = profiler;
-      } catch (error) {
-        this.#cpuUnavailable = String((error as Error).message).split('\n')[0];
+      this.#startProfiler();
+      if (this.#profiler) {
+        this.#cpuTree = new CpuTreeBuilder(options.sampleUs);
+        if (this.#bounded) this.#splicer = new ProfileSplicer(options.maxDetailSamples ?? 500_000);
       }
     }
-    this.#observer = new LoopObserver({ traceCapacity: options.traceCapacity ?? 1 << 18, phaseMarkers: true, blockThresholdMs: options.blockMs }).start();
-    this.#observer.on('longIteration', (event) => this.#longIterations.push(event));
-    this.#sampler = new LoopObserver().start();
+    if (this.#bounded) {
+      this.#startupSpan = { startNs: this.#startNs, endNs: 1n << 63n };
+      this.#recentSpans.push(this.#startupSpan);
+      this.#cpuSpans.push(this.#startupSpan);
+    }
+    this.#observer = new TraceObserver({ traceCapacity: options.traceCapacity ?? 1 << 18, blockThresholdMs: options.blockMs, onLongIteration: (event) => this.#onLongIteration(event) });
     // Subscribed before the tracker starts: a request records its start time only while the
     // channel has subscribers. Held by the recorder itself, so that requests are drawn with no
     // watchdog too (the watchdog holds it as well, and names the request a stall ran for).
@@ -124,6 +279,8 @@ export class ThreadRecorder {
         this.#watchdog.on('stall', (stall) => {
           this.#stallsSeen++;
           this.#stalls.push(stall);
+          this.#window.stall();
+          options.onStall?.(stall);
         });
       } catch (error) {
         this.#watchdogUnavailable = String((error as Error).message).split('\n')[0];
@@ -146,97 +303,384 @@ export class ThreadRecorder {
     diagnosticsChannel.subscribe(POOL_REQUEST_CHANNEL, this.#onRequest);
   }
 
-  /** Everything new since the previous batch; takes a utilization sample. */
-  flush(): ThreadBatch {
-    const s = this.#sampler.stats();
-    this.#utilization.push({ timeNs: s.windowEndNs, utilization: s.utilization });
-    this.#sampler.reset();
+  get detail(): DetailLevel {
+    return this.#bounded ? 'bounded' : 'full';
+  }
+
+  #startProfiler(): void {
+    try {
+      const profiler = new CpuProfiler();
+      profiler.start(this.#options.sampleUs);
+      this.#profiler = profiler;
+      this.#chunkStartNs = process.hrtime.bigint();
+    } catch (error) {
+      this.#profiler = undefined;
+      this.#cpuUnavailable = String((error as Error).message).split('\n')[0];
+    }
+  }
+
+  /** Bounded: ends the CPU chunk (folds it, keeps its samples in the spans) and starts the next unless `last`. */
+  #rotate(last: boolean, spans: readonly DetailSpan[]): void {
+    const profiler = this.#profiler;
+    if (!profiler) return;
+    const beganNs = process.hrtime.bigint();
+    let profile: CpuProfile | undefined;
+    try {
+      profile = profiler.stop();
+    } catch (error) {
+      this.#cpuUnavailable = String((error as Error).message).split('\n')[0];
+    }
+    this.#profiler = undefined;
+    if (!last) this.#startProfiler();
+    if (!last) {
+      this.#rotations++;
+      const ms = Number(process.hrtime.bigint() - beganNs) / 1e6;
+      this.#lastRotationMs = ms;
+      this.#rotationMaxMs = Math.max(this.#rotationMaxMs, ms);
+      this.#rotationTotalMs += ms;
+    }
+    if (!profile) return;
+    this.#cpuTree?.addProfile(profile);
+    this.#splicer?.add(profile, spans);
+  }
+
+  #onLongIteration(event: LongIterationEvent): void {
+    this.#longIterations.push(event);
+    if (!this.#bounded) return;
+    // Long only because the profiler rotated in it: reported, but no detail span for it.
+    const rotationMs = this.#lastRotationMs;
+    this.#lastRotationMs = 0;
+    if (rotationMs > 0 && (event.durationNs - event.pollWaitNs) / 1e6 - rotationMs < this.#options.blockMs) return;
+    // The ring holds the turns before it and the iteration (its last markers): the newest
+    // `turnsBefore` turns and the iteration are kept, O(1), and only they are copied.
+    this.#dropsLeftOut();
+    const keep = ((this.#options.turnsBefore ?? 50) + 2) * 4;
+    const buffered = this.#observer.buffered;
+    if (buffered > keep) {
+      this.#observer.trim(keep);
+      this.#left.markers += buffered - keep;
+      this.#gap = true;
+    }
+    let columns = this.#drain();
+    const iterationStartNs = event.endedAtNs - BigInt(Math.round(event.durationNs));
+    const fromNs = iterationStartNs - BEFORE_MAX_NS;
+    let from = 0;
+    while (from < columns.timesNs.length && columns.timesNs[from] < fromNs) from++;
+    if (from > 0) {
+      this.#left.markers += from;
+      columns = sliceColumns(columns, from);
+      this.#gap = true;
+    }
+    this.#addMarkers(columns);
+    if (!this.#openSpan) this.#openSpan = { startNs: columns.timesNs.length ? columns.timesNs[0] : iterationStartNs, endNs: event.endedAtNs };
+    else this.#openSpan.endNs = event.endedAtNs;
+  }
+
+  /**
+   * Bounded: markers the ring overwrote while nothing of it was wanted (no span open: the
+   * oldest, which a trim would have left out anyway) count as left out, not as dropped.
+   */
+  #dropsLeftOut(): void {
+    const fresh = this.#observer.dropped - this.#droppedSeen - this.#droppedLeft;
+    if (fresh <= 0) return;
+    this.#droppedLeft += fresh;
+    this.#left.markers += fresh;
+    this.#gap = true;
+  }
+
+  #drain(max?: number): TraceColumns {
+    const dropped = this.#observer.dropped;
+    if (dropped !== this.#droppedSeen + this.#droppedLeft) this.#gap = true;
+    return this.#observer.drain(max);
+  }
+
+  /** Appends drained markers to the batch, noting a gap before them. */
+  #addMarkers(columns: TraceColumns): void {
+    if (!columns.timesNs.length) return;
+    if (this.#gap) {
+      if (this.#markers.timesNs.length) {
+        // A gap inside one batch: the batch keeps the part after it; the part before stays contiguous with what was sent.
+        // Rare (two spans in one flush interval with the ring trimmed between): send the earlier part as left out.
+        this.#left.markers += this.#markers.timesNs.length;
+        this.#markers = emptyColumns();
+      }
+      this.#markersContiguous = false;
+      this.#gap = false;
+    }
+    this.#markers = concat(this.#markers, columns);
+  }
+
+  /** Everything new since the previous batch; takes a utilization sample. `closeWindow`: end the window now (a flight recorder's dump). */
+  flush(closeWindow = false): ThreadBatch {
+    const nowNs = process.hrtime.bigint();
+    this.#lastRotationMs = 0;
+    this.#sampleUtilization();
+    if (this.#bounded) {
+      // Overwritten before this flush: the oldest, left out (with a span open, its first turns
+      // after the long iteration: the span keeps the next ones, after a gap).
+      this.#dropsLeftOut();
+      if (this.#openSpan) {
+        // The turns after it: the oldest `turnsAfter` turns since the long iteration's drain.
+        const columns = this.#drain((this.#options.turnsAfter ?? 50) * 4);
+        this.#addMarkers(columns);
+        this.#openSpan.endNs = columns.timesNs.length ? columns.timesNs[columns.timesNs.length - 1] : this.#openSpan.endNs;
+        this.#closeSpan();
+      }
+      const keep = (this.#options.turnsBefore ?? 50) * 4;
+      const buffered = this.#observer.buffered;
+      if (buffered > keep) {
+        this.#observer.trim(keep);
+        this.#left.markers += buffered - keep;
+        this.#gap = true;
+      }
+      this.#decideRecords(nowNs, false);
+      if (this.#profiler && nowNs - this.#chunkStartNs >= BigInt(this.#options.cpuChunkMs ?? 30_000) * 1_000_000n) {
+        const spans = this.#cpuSpans;
+        this.#cpuSpans = [];
+        this.#rotate(false, spans);
+      }
+    } else {
+      this.#addMarkers(this.#drain());
+    }
+    // A window closes at the first flush at least windowMs (less half a flush) after it opened.
+    if (closeWindow || nowNs - this.#windowOpenedNs >= BigInt(Math.max(0, (this.#options.windowMs ?? 1000) - 50)) * 1_000_000n) this.#closeWindow(nowNs);
+    this.#lastFlushNs = nowNs;
     return this.#batch();
   }
 
+  #sampleUtilization(): void {
+    const s = this.#observer.stats();
+    const windowNs = Number(s.windowEndNs - this.#lastFlushNs);
+    const idleNs = s.idleNs - this.#idleAtFlushNs;
+    this.#utilization.push({ timeNs: s.windowEndNs, utilization: windowNs > 0 ? Math.max(0, Math.min(1, 1 - idleNs / windowNs)) : 0 });
+    this.#idleAtFlushNs = s.idleNs;
+  }
+
+  /** The startup span ends at the first marker. */
+  #endStartup(atNs: bigint): void {
+    const span = this.#startupSpan;
+    if (!span) return;
+    this.#startupSpan = undefined;
+    span.endNs = atNs;
+    this.#spans.push(span);
+  }
+
+  #closeSpan(): void {
+    const span = this.#openSpan!;
+    this.#openSpan = undefined;
+    this.#spans.push(span);
+    this.#recentSpans.push(span);
+    if (this.#recentSpans.length > RECENT_SPANS) this.#recentSpans.shift();
+    this.#cpuSpans.push(span);
+    if (this.#cpuSpans.length > 10_000) this.#cpuSpans.shift();
+  }
+
+  #overlapsSpan(fromNs: bigint, toNs: bigint): boolean {
+    if (this.#openSpan && toNs >= this.#openSpan.startNs) return true;
+    for (let i = this.#recentSpans.length - 1; i >= 0; i--) if (overlaps(this.#recentSpans[i], fromNs, toNs)) return true;
+    return false;
+  }
+
+  /**
+   * Bounded: keeps the pending records that overlap a span, leaves out those that ended more
+   * than HOLD_NS ago (or all, `all`: the last batch), keeps the rest pending. HTTP requests are
+   * decided when their window closes (its slowest are kept whole).
+   */
+  #decideRecords(nowNs: bigint, all: boolean): void {
+    const horizonNs = nowNs - HOLD_NS;
+    const decide = <T>(pending: T[], kept: T[], range: (r: T) => [bigint, bigint], kind: 'requests' | 'jobs'): T[] => {
+      const rest: T[] = [];
+      for (const r of pending) {
+        const [fromNs, toNs] = range(r);
+        if (this.#overlapsSpan(fromNs, toNs)) kept.push(r);
+        else if (all || toNs < horizonNs) this.#left[kind]++;
+        else rest.push(r);
+      }
+      if (rest.length > MAX_PENDING) this.#left[kind] += rest.splice(0, rest.length - MAX_PENDING).length;
+      return rest;
+    };
+    this.#pendingRequests = decide(this.#pendingRequests, this.#requests, (r) => {
+      const from = BigInt(Math.round(r.submittedAtNs));
+      return [from, from + BigInt(Math.round(r.latencyNs))];
+    }, 'requests');
+    this.#pendingJobs = decide(this.#pendingJobs, this.#jobs, (j) => [j.queuedAt, j.settledAt], 'jobs');
+  }
+
+  /**
+   * Closes the window at its last marker. A window without a new marker (the loop waited in
+   * poll all along) stays open: windows begin and end at markers, so that the phase slices
+   * of the detail spans nest in them. The last (`endNs`) ends at the recording's end.
+   */
+  #closeWindow(nowNs: bigint, endNs?: bigint): void {
+    const reading = this.#observer.takeWindow();
+    if (reading.startNs !== 0n) this.#endStartup(reading.startNs);
+    if (reading.startNs === 0n) return; // the loop never turned: the startup slice covers it
+    if (endNs === undefined && reading.endNs === reading.startNs) return;
+    const { window, slowest } = this.#window.close(reading, reading.startNs, endNs ?? reading.endNs);
+    this.#windowOpenedNs = nowNs;
+    this.#windows.push(window);
+    if (!this.#bounded) return;
+    const slow = new Set(slowest);
+    for (const r of this.#pendingHttp) {
+      if (slow.has(r) || this.#overlapsSpan(r.startedAtNs, r.endedAtNs)) this.#httpRequests.push(r);
+      else this.#left.httpRequests++;
+    }
+    this.#pendingHttp = [];
+  }
+
   #batch(): ThreadBatch {
-    const dropped = this.#observer.traceDropped;
+    const dropped = this.#observer.dropped;
     const batch: ThreadBatch = {
       threadId,
-      markers: this.#observer.traceColumns(),
-      droppedMarkers: dropped - this.#droppedSeen,
+      markers: this.#markers,
+      droppedMarkers: dropped - this.#droppedSeen - this.#droppedLeft,
       longIterations: this.#longIterations,
       utilization: this.#utilization,
       jobs: this.#jobs,
       requests: this.#requests,
       httpRequests: this.#httpRequests,
       stalls: this.#stalls,
+      windows: this.#windows,
     };
+    if (!this.#markersContiguous) batch.markersContiguous = false;
+    if (this.#bounded) {
+      batch.spans = this.#spans;
+      batch.left = this.#left;
+      this.#spans = [];
+      this.#left = { markers: 0, requests: 0, jobs: 0, httpRequests: 0 };
+    }
     this.#droppedSeen = dropped;
+    this.#droppedLeft = 0;
     if (!this.#sentStart) {
       batch.startNs = this.#startNs;
       this.#sentStart = true;
     }
+    const firstWindow = this.#sentFirstMarker ? undefined : this.#windows.find((w) => w.iterations > 0);
+    if (firstWindow) {
+      batch.firstMarkerNs = firstWindow.startNs;
+      this.#sentFirstMarker = true;
+    }
+    this.#markers = emptyColumns();
+    this.#markersContiguous = true;
     this.#longIterations = [];
     this.#utilization = [];
     this.#jobs = [];
     this.#requests = [];
     this.#httpRequests = [];
     this.#stalls = [];
+    this.#windows = [];
     return batch;
   }
 
-  /** The last batch: stops the profiler, the observers, the watchdog and the subscriptions. Idempotent (undefined after the first). */
-  finish(): ThreadBatch | undefined {
-    if (this.#finished) return undefined;
-    this.#finished = true;
-    let profile: CpuProfile | undefined;
-    let cpuUnavailable = this.#cpuUnavailable;
-    try {
-      profile = this.#profiler?.stop();
-    } catch (error) {
-      cpuUnavailable = String((error as Error).message).split('\n')[0];
-    }
-    const s = this.#sampler.stats();
-    this.#utilization.push({ timeNs: s.windowEndNs, utilization: s.utilization });
+  /** The loop's statistics so far, without stopping anything (a flight recorder's dump). */
+  statsSoFar(): Omit<NonNullable<ThreadBatch['final']>, 'requestStats'> & { requestStats: PoolRequestStats } {
     const stats = this.#observer.stats();
     const watchdog = this.#watchdog;
-    const stallCount = watchdog && !watchdog.closed ? watchdog.stats().stalls : undefined;
-    watchdog?.close();
-    releaseHttpRequests();
-    diagnosticsChannel.unsubscribe(HTTP_REQUEST_CHANNEL, this.#onHttpRequest);
-    const batch = this.#batch();
-    batch.endNs = process.hrtime.bigint();
-    const pollWaitSoFarNs = this.#pollWaitSoFar(batch.markers, s.idleNs);
-    this.#observer.close();
-    this.#sampler.close();
-    process.removeListener('beforeExit', this.#onBeforeExit);
-    diagnosticsChannel.unsubscribe(JOB_CHANNEL, this.#onJob);
-    diagnosticsChannel.unsubscribe(POOL_REQUEST_CHANNEL, this.#onRequest);
-    const requestStats = this.#requestMonitor.stats();
-    this.#requestMonitor.stop();
-    batch.final = {
-      profile,
-      cpuUnavailable,
+    return {
+      detail: this.detail,
+      cpuUnavailable: this.#cpuUnavailable,
       watchdogUnavailable: this.#watchdogUnavailable,
       iterations: stats.iterations,
       utilization: stats.utilization,
-      iterationP50Ns: stats.iteration.p50,
-      iterationP99Ns: stats.iteration.p99,
-      longIterations: stats.longIterations.count,
-      stallCount,
-      requestStats,
+      iterationP50Ns: stats.iterationP50Ns,
+      iterationP99Ns: stats.iterationP99Ns,
+      longIterations: stats.longIterations,
+      stallCount: watchdog && !watchdog.closed ? watchdog.stats().stalls : undefined,
+      requestStats: this.#requestMonitor.stats(),
+    };
+  }
+
+  /** The CPU figures so far (bounded): the tree of every folded chunk, the kept samples. `rotate`: end the current chunk first. */
+  cpuSoFar(rotate: boolean): { profile?: CpuProfile; cpuTree?: CpuTree; omitted: number; dropped: number } {
+    if (rotate && this.#bounded && this.#profiler) {
+      const spans = this.#cpuSpans;
+      this.#cpuSpans = [];
+      this.#rotate(false, this.#openSpan ? [...spans, { ...this.#openSpan, endNs: process.hrtime.bigint() }] : spans);
+    }
+    return { profile: this.#splicer?.profile(), cpuTree: this.#cpuTree?.tree(), omitted: this.#splicer?.omitted ?? 0, dropped: this.#splicer?.dropped ?? 0 };
+  }
+
+  /** Forgets kept CPU sample times before `ns` (the flight recorder's horizon). */
+  forgetSamplesBefore(ns: bigint): void {
+    this.#splicer?.forgetBefore(ns);
+  }
+
+  /** The last batch: stops the profiler, the observer, the watchdog and the subscriptions. Idempotent (undefined after the first). */
+  finish(): ThreadBatch | undefined {
+    if (this.#finished) return undefined;
+    this.#finished = true;
+    const nowNs = process.hrtime.bigint();
+    let profile: CpuProfile | undefined;
+    let cpuTree: CpuTree | undefined;
+    if (this.#bounded) {
+      // The end of the run in detail: the newest turns and those since the last flush.
+      if (!this.#openSpan) this.#dropsLeftOut();
+      const columns = this.#drain();
+      this.#addMarkers(columns);
+      if (columns.timesNs.length) {
+        const span = this.#openSpan ?? { startNs: columns.timesNs[0], endNs: nowNs };
+        span.endNs = nowNs;
+        this.#openSpan = span;
+        this.#closeSpan();
+      } else if (this.#openSpan) {
+        this.#openSpan.endNs = nowNs;
+        this.#closeSpan();
+      }
+      this.#closeWindow(nowNs, nowNs);
+      this.#endStartup(nowNs);
+      this.#rotate(true, this.#cpuSpans);
+      profile = this.#splicer?.profile();
+      cpuTree = this.#cpuTree?.tree();
+      this.#decideRecords(nowNs, true);
+    } else {
+      try {
+        profile = this.#profiler?.stop();
+      } catch (error) {
+        this.#cpuUnavailable = String((error as Error).message).split('\n')[0];
+      }
+      if (profile && this.#cpuTree) {
+        this.#cpuTree.addProfile(profile);
+        cpuTree = this.#cpuTree.tree();
+      }
+      this.#addMarkers(this.#drain());
+    }
+    const windowIdleNs = this.#observer.stats().idleNs - this.#idleAtFlushNs;
+    this.#sampleUtilization();
+    const soFar = this.statsSoFar();
+    this.#watchdog?.close();
+    releaseHttpRequests();
+    diagnosticsChannel.unsubscribe(HTTP_REQUEST_CHANNEL, this.#onHttpRequest);
+    if (!this.#bounded) this.#closeWindow(nowNs, nowNs);
+    const pollWaitSoFarNs = this.#pollWaitSoFar(this.#markers, windowIdleNs);
+    const batch = this.#batch();
+    batch.endNs = nowNs;
+    this.#observer.close();
+    process.removeListener('beforeExit', this.#onBeforeExit);
+    diagnosticsChannel.unsubscribe(JOB_CHANNEL, this.#onJob);
+    diagnosticsChannel.unsubscribe(POOL_REQUEST_CHANNEL, this.#onRequest);
+    this.#requestMonitor.stop();
+    batch.final = {
+      ...soFar,
+      profile,
+      cpuTree,
+      cpuUnavailable: this.#cpuUnavailable,
       pollWaitSoFarNs,
+      ...(this.#bounded && this.#splicer ? { cpuSamplesOmitted: this.#splicer.omitted, cpuSamplesDropped: this.#splicer.dropped, cpuRotations: this.#rotations, cpuRotationMaxMs: this.#rotationMaxMs, cpuRotationMeanMs: this.#rotations ? this.#rotationTotalMs / this.#rotations : 0 } : {}),
     };
     return batch;
   }
 
   /**
    * When the last marker is a prepare, the thread is inside that poll's callbacks: libuv added
-   * the poll's wait to its idle time before running them. The sampler's window and `markers`
-   * both begin at the previous batch (a flush runs in the timers phase, outside any poll), so
-   * the wait so far is the window's idle time less the waits of the polls that ended in it.
+   * the poll's wait to its idle time before running them. The loop's idle time since the last
+   * flush (a flush runs in the timers phase, outside any poll) less the waits of the polls that
+   * ended since then is the wait so far.
    */
   #pollWaitSoFar(markers: TraceColumns, windowIdleNs: number): number | undefined {
     const last = markers.phases.length - 1;
     if (last < 0 || MARKER_PHASE_CODES[markers.phases[last]] !== 'prepare') return undefined;
     let endedNs = 0;
-    for (const waitNs of markers.pollWaitsNs) endedNs += waitNs;
+    for (let i = 0; i <= last; i++) if (markers.timesNs[i] > this.#lastFlushNs) endedNs += markers.pollWaitsNs[i];
     return Math.max(0, windowIdleNs - endedNs);
   }
 }
