@@ -21,6 +21,7 @@ import { PoolThreadSampler } from './pool-thread-sampler';
 import { ProcessCollector, ProcessInfo } from './process-collector';
 import { RecorderOptions, ThreadBatch, ThreadRecorder } from './thread-recorder';
 import type { TraceEvent } from './format';
+import { TRACE_FIRST_LINE, traceLastLine } from './trace-reader';
 
 /** Workers to the main thread: their batches (a TraceSession or a FlightRecorder collects them). */
 export const channelName = () => `uvscope:trace:${process.pid}`;
@@ -162,14 +163,20 @@ const WRITE_CHUNK_BYTES = 1 << 20;
  * listener), streamed in chunks of about 1 MiB, never as one string: line 1
  * `{"traceEvents":[`, then one event per line (each but the last followed by `,`), then the last
  * line `],"displayTimeUnit":"ms","uvscope":{...}}`. A valid JSON document that a reader can
- * also take line by line. The file is written to `<file>.tmp-<pid>` and renamed, so that a
- * reader never sees half of it.
+ * also take line by line. A regular file is written to `<file>.tmp-<pid>` and renamed, so that a
+ * reader never sees half of it; anything else (/dev/null, a FIFO) is written in place.
  */
 export function writeProcessTrace(file: string, trace: ProcessTrace): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
+  let inPlace = false;
   try {
-    let chunk = '{"traceEvents":[\n';
+    inPlace = !fs.statSync(file).isFile();
+  } catch {
+    // Not there yet: written beside it and renamed.
+  }
+  const target = inPlace ? file : `${file}.tmp-${process.pid}`;
+  const fd = fs.openSync(target, 'w');
+  try {
+    let chunk = `${TRACE_FIRST_LINE}\n`;
     const events = trace.traceEvents;
     for (let i = 0; i < events.length; i++) {
       chunk += JSON.stringify(events[i]);
@@ -179,15 +186,15 @@ export function writeProcessTrace(file: string, trace: ProcessTrace): void {
         chunk = '';
       }
     }
-    chunk += `],"displayTimeUnit":"ms","uvscope":${JSON.stringify(trace.uvscope)}}\n`;
+    chunk += `${traceLastLine(trace.uvscope)}\n`;
     writeAll(fd, chunk);
   } catch (error) {
     fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
+    if (!inPlace) fs.rmSync(target, { force: true });
     throw error;
   }
   fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+  if (!inPlace) fs.renameSync(target, file);
 }
 
 function writeAll(fd: number, text: string): void {
