@@ -36,6 +36,8 @@ export type {
   PoolRequestRecord,
   PoolRequestStats,
 } from './requests/monitor';
+export { FlightRecorder } from './trace/flight-recorder';
+export type { FlightRecorderOptions, FlightRecorderStats } from './trace/flight-recorder';
 export type { CodedError } from './errors';
 export { AbortError } from './errors';
 export type { HistogramSummary } from './histogram/summary';

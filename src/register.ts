@@ -132,7 +132,7 @@ function startWorker(flight: boolean): void {
     options.sampleUs = integerEnv('UVSCOPE_FLIGHT_SAMPLE_US', 0, 50, 1_000_000, true);
   }
   const recorder = startRecorderWith(options);
-  const recording = new WorkerRecording(recorder);
+  const recording = new WorkerRecording(recorder, flight ? 'flight' : 'trace');
   process.on('exit', () => recording.finish());
 }
 

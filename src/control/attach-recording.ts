@@ -81,7 +81,7 @@ export class AttachRecorder {
       const recorderOptions = { blockMs: options.blockMs, stallMs: options.stallMs || undefined, sampleUs: options.sampleUs };
       const recorder = new ThreadRecorder(recorderOptions);
       const originNs = options.originNs ? BigInt(options.originNs) : process.hrtime.bigint();
-      const session = new TraceSession(recorder, { recorder: recorderOptions, maxMarkers: options.maxMarkers ?? 1_000_000, originNs });
+      const session = new TraceSession(recorder, { recorder: recorderOptions, maxMarkers: options.maxMarkers ?? 1_000_000, originNs, kind: 'attach' });
       this.#active = { blockMs: options.blockMs, stallMs: options.stallMs, sampleUs: options.sampleUs };
       this.post({ type: 'trace-start', options: this.#active });
       const file = path.join(options.dir, `${process.pid}.json`);
@@ -158,7 +158,7 @@ export class WorkerAttach {
     if (message.type === 'trace-start' && !this.#recording) {
       try {
         const { blockMs, stallMs, sampleUs } = message.options;
-        this.#recording = new WorkerRecording(new ThreadRecorder({ blockMs, stallMs: stallMs || undefined, sampleUs }));
+        this.#recording = new WorkerRecording(new ThreadRecorder({ blockMs, stallMs: stallMs || undefined, sampleUs }), 'attach');
       } catch {
         // This thread is left out of the trace.
       }

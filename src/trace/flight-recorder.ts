@@ -157,7 +157,7 @@ export class FlightRecorder {
       },
     });
     armed = this;
-    this.#channel = new BroadcastChannel(channelName());
+    this.#channel = new BroadcastChannel(channelName('flight'));
     this.#channel.unref();
     this.#channel.onmessage = (message) => this.#keep((message as { data: ThreadBatch }).data);
     this.#tick = setInterval(() => this.#keep(this.#recorder.flush()), TICK_MS);

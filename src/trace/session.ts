@@ -24,7 +24,13 @@ import type { TraceEvent } from './format';
 import { TRACE_FIRST_LINE, traceLastLine } from './trace-reader';
 
 /** Workers to the main thread: their batches (a TraceSession or a FlightRecorder collects them). */
-export const channelName = () => `uvscope:trace:${process.pid}`;
+/**
+ * What a recording is for: each kind has a channel of its own, so that recordings running at
+ * once in one process (a flight recorder, an attached window, a launched trace) never take each
+ * other's worker batches.
+ */
+export type RecordingKind = 'trace' | 'flight' | 'attach';
+export const channelName = (kind: RecordingKind) => `uvscope:${kind}:${process.pid}`;
 /** Main thread to workers: `{ finish: threadId }` asks that worker for its last batch now. */
 const controlName = () => `uvscope:trace-control:${process.pid}`;
 /** How long `worker.terminate()` waits for the worker's last batch. */
@@ -46,18 +52,21 @@ export interface TraceSessionOptions {
   maxRecords?: number;
   /** The trace's time origin (ts 0), monotonic ns. */
   originNs: bigint;
+  /** Default 'trace'; the workers' WorkerRecordings must say the same. */
+  kind?: RecordingKind;
 }
 
 /** A worker's side of a recording: its batches go to the main thread's session. */
 export class WorkerRecording {
   readonly #recorder: ThreadRecorder;
-  readonly #channel = new BroadcastChannel(channelName());
+  readonly #channel: BroadcastChannel;
   readonly #control = new BroadcastChannel(controlName());
   readonly #tick: NodeJS.Timeout;
   #finished = false;
 
-  constructor(recorder: ThreadRecorder) {
+  constructor(recorder: ThreadRecorder, kind: RecordingKind = 'trace') {
     this.#recorder = recorder;
+    this.#channel = new BroadcastChannel(channelName(kind));
     this.#channel.unref();
     this.#control.unref();
     this.#tick = setInterval(() => this.#channel.postMessage(recorder.flush()), TICK_MS);
@@ -115,7 +124,7 @@ export class TraceSession {
   readonly #recorder: ThreadRecorder;
   readonly #options: TraceSessionOptions;
   readonly #collector: ProcessCollector;
-  readonly #channel = new BroadcastChannel(channelName());
+  readonly #channel: BroadcastChannel;
   readonly #poolThreads = new PoolThreadSampler();
   readonly #tick: NodeJS.Timeout;
   #trace?: ProcessTrace;
@@ -125,6 +134,7 @@ export class TraceSession {
     this.#recorder = recorder;
     this.#options = options;
     this.#collector = new ProcessCollector({ maxMarkers: options.maxMarkers, maxRecords: options.maxRecords ?? 200_000 });
+    this.#channel = new BroadcastChannel(channelName(options.kind ?? 'trace'));
     activeCollector = this.#collector;
     this.#channel.unref();
     this.#channel.onmessage = (message) => this.#collector.add((message as { data: ThreadBatch }).data);

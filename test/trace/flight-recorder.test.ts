@@ -87,6 +87,23 @@ describe('armed by the preload: UVSCOPE_FLIGHT_SECONDS=2', () => {
     expect(worker).toBeDefined();
     expect(worker.windows.reduce((n: number, w: any) => n + w.iterations, 0)).toBeGreaterThan(100);
   });
+
+  test('uvscope report reads a dump back: its summary names the stall, --html writes the report; a file that is no trace is refused', () => {
+    const dump = path.join(dir, 'preload', dumps[0].file);
+    const html = path.join(dir, 'dump.html');
+    const cli = path.join(root, 'lib', 'cli', 'main.js');
+    const report = spawnSync(process.execPath, [cli, 'report', dump, '--html', html], { encoding: 'utf8', timeout: 60_000 });
+    expect(report.status).toBe(0);
+    expect(report.stderr).toContain(`trace: ${dump} (${dumps[0].lines.length - 2} events)`);
+    expect(report.stderr).toMatch(/stalls \(> 200 ms\): [1-9]/);
+    expect(fs.readFileSync(html, 'utf8')).toMatch(/^<!doctype html>/i);
+    const notATrace = path.join(dir, 'not-a-trace.json');
+    fs.writeFileSync(notATrace, '{"hello":1}\n');
+    const refused = spawnSync(process.execPath, [cli, 'report', notATrace], { encoding: 'utf8', timeout: 60_000 });
+    expect({ status: refused.status, stderr: refused.stderr }).toEqual({ status: 1, stderr: expect.stringMatching(/^uvscope: .*not-a-trace\.json/) });
+    const usage = spawnSync(process.execPath, [cli, 'report'], { encoding: 'utf8', timeout: 60_000 });
+    expect(usage.status).toBe(2);
+  });
 });
 
 test('the API: dump() writes and returns the file, a second within minIntervalMs is refused and counted; bad options throw coded errors; close() lets the process exit', () => {

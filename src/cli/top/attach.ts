@@ -14,8 +14,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { checkWritable, integerOption, parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
-import { mergeParts, writeOutputs } from '../trace/trace';
+import { checkWritable, parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
+import { mergeParts, recordingOptions, writeOutputs } from '../trace/trace';
 import { controlDir } from '../../control/socket-dir';
 import { AgentClient } from './client';
 
@@ -59,10 +59,7 @@ export async function attachCommand(argv: string[]): Promise<number> {
   const out = path.resolve(stringOption('out', options.get('out')) ?? `uvscope-trace-${pid}.json`);
   const htmlOption = stringOption('html', options.get('html'));
   const html = htmlOption === undefined ? undefined : path.resolve(htmlOption);
-  const stallMs = integerOption('stall-ms', options.get('stall-ms'), 200, 10, 3_600_000, true);
-  const sampleUs = options.has('no-cpu') ? 0 : integerOption('sample-us', options.get('sample-us'), 1000, 50, 1_000_000);
-  const blockMs = positiveInt('block-ms', options.get('block-ms'), 20, 3_600_000);
-  const maxMarkers = integerOption('max-markers', options.get('max-markers'), 1_000_000, 100, 100_000_000);
+  const { stallMs, sampleUs, blockMs, maxMarkers } = recordingOptions(options);
   checkWritable(out, '--out');
   if (html) checkWritable(html, '--html');
 

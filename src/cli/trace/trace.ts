@@ -254,6 +254,16 @@ export function mergeParts(dir: string, out: string, meta: Omit<TraceSection, 'p
   }
 }
 
+/** The recording's options, shared by a launch and `--attach`: --stall-ms, --sample-us (--no-cpu), --block-ms, --max-markers. */
+export function recordingOptions(options: ReadonlyMap<string, string | true>): { stallMs: number; sampleUs: number; blockMs: number; maxMarkers: number } {
+  return {
+    stallMs: integerOption('stall-ms', options.get('stall-ms'), 200, 10, 3_600_000, true),
+    sampleUs: options.has('no-cpu') ? 0 : integerOption('sample-us', options.get('sample-us'), 1000, 50, 1_000_000),
+    blockMs: positiveInt('block-ms', options.get('block-ms'), 20, 3_600_000),
+    maxMarkers: integerOption('max-markers', options.get('max-markers'), 1_000_000, 100, 100_000_000),
+  };
+}
+
 /** The summary on stderr and the HTML report of a merged trace: `uvscope trace` and `--attach`. */
 export function writeOutputs(merged: MergeResult, out: string, html: string | undefined): void {
   const processes = merged.section.processes.length;
@@ -280,10 +290,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
   const htmlOption = stringOption('html', options.get('html'));
   const html = htmlOption === undefined ? undefined : path.resolve(htmlOption);
   const duration = positiveNumber('duration', options.get('duration'));
-  const stallMs = integerOption('stall-ms', options.get('stall-ms'), 200, 10, 3_600_000, true);
-  const sampleUs = options.has('no-cpu') ? 0 : integerOption('sample-us', options.get('sample-us'), 1000, 50, 1_000_000);
-  const blockMs = positiveInt('block-ms', options.get('block-ms'), 20, 3_600_000);
-  const maxMarkers = integerOption('max-markers', options.get('max-markers'), 1_000_000, 100, 100_000_000);
+  const { stallMs, sampleUs, blockMs, maxMarkers } = recordingOptions(options);
   checkWritable(out, '--out');
   if (html) checkWritable(html, '--html');
 
