@@ -128,7 +128,8 @@ describe('a busy run of 3.5 s with a long iteration injected at 2 s', () => {
 });
 
 test('UVSCOPE_TRACE_DETAIL=full keeps every marker: loop slices through the whole run, nothing left out', () => {
-  const { file } = trace('full', { UVSCOPE_TRACE_DETAIL: 'full', RUN_MS: '600', INJECT_AT_MS: '300', UVSCOPE_TRACE_MAX_MARKERS: '100000000' });
+  // Short: every marker of a fast loop is 4 a turn (a 600 ms run on Node 24 wrote more than 512 MB).
+  const { file } = trace('full', { UVSCOPE_TRACE_DETAIL: 'full', RUN_MS: '150', INJECT_AT_MS: '75', UVSCOPE_TRACE_MAX_MARKERS: '4000000' });
   const main = file.uvscope.processes[0].threads.find((t: any) => t.tid === 0);
   expect(main.detail).toBe('full');
   expect(main.spans).toBeUndefined();
