@@ -53,3 +53,13 @@ export function traceColumnsProblems(columns: unknown): string[] {
   }
   return problems;
 }
+
+/** Markers `from` to `to` (exclusive; default: the end) of `columns`: views, no copy. @internal */
+export function sliceColumns(columns: TraceColumns, from: number, to?: number): TraceColumns {
+  return {
+    timesNs: columns.timesNs.subarray(from, to),
+    iterations: columns.iterations.subarray(from, to),
+    phases: columns.phases.subarray(from, to),
+    pollWaitsNs: columns.pollWaitsNs.subarray(from, to),
+  };
+}

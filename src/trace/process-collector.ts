@@ -11,6 +11,7 @@
  * @module
  */
 import type { LongIterationEvent, TraceColumns } from '../loop/observer';
+import { sliceColumns } from '../loop/trace-columns';
 import type { StallEvent } from '../loop/stall-watchdog';
 import type { HttpRequestRecord } from '../channels';
 import { longIterationLinks, PoolThreadSample, poolThreadEvents, processName, threadEvents, TraceEvent } from './format';
@@ -105,14 +106,7 @@ class ThreadCollection {
   constructor(limits: CollectorLimits) {
     const length = (a: readonly unknown[]) => a.length;
     const slice = <T>(a: T[], n: number) => a.slice(n);
-    const sliceColumns = (c: MarkerBatch, n: number): MarkerBatch => ({
-      timesNs: c.timesNs.subarray(n),
-      iterations: c.iterations.subarray(n),
-      phases: c.phases.subarray(n),
-      pollWaitsNs: c.pollWaitsNs.subarray(n),
-      gapBefore: true,
-    });
-    this.markers = new BatchRing<MarkerBatch>(limits.maxMarkers, (c) => c.timesNs.length, sliceColumns);
+    this.markers = new BatchRing<MarkerBatch>(limits.maxMarkers, (c) => c.timesNs.length, (c, n) => ({ ...sliceColumns(c, n), gapBefore: true }));
     this.windows = new BatchRing<LoopWindow[]>(limits.maxWindows ?? 100_000, length, slice);
     this.spans = new BatchRing<DetailSpan[]>(limits.maxRecords, length, slice);
     this.jobs = new BatchRing<ThreadBatch['jobs']>(limits.maxRecords, length, slice);
@@ -326,8 +320,15 @@ export class ProcessCollector {
     thread.droppedByNative += batch.droppedMarkers;
     if (batch.firstMarkerNs !== undefined && (thread.firstMarkerNs === undefined || batch.firstMarkerNs < thread.firstMarkerNs)) thread.firstMarkerNs = batch.firstMarkerNs;
     if (thread.firstMarkerNs === undefined && batch.markers.timesNs.length) thread.firstMarkerNs = batch.markers.timesNs[0];
-    const markers: MarkerBatch = batch.markersContiguous === false || batch.droppedMarkers > 0 ? { ...batch.markers, gapBefore: true } : batch.markers;
-    thread.markers.push(markers);
+    // A run of markers per stretch without a gap (markers left out before it).
+    const gaps = batch.markerGaps ?? [];
+    const starts = [0, ...gaps.filter((at) => at > 0)];
+    starts.forEach((from, i) => {
+      const to = i + 1 < starts.length ? starts[i + 1] : batch.markers.timesNs.length;
+      const part = from === 0 && to === batch.markers.timesNs.length ? batch.markers : sliceColumns(batch.markers, from, to);
+      const gapBefore = from > 0 || gaps.includes(0) || batch.droppedMarkers > 0;
+      thread.markers.push(gapBefore ? { ...part, gapBefore } : part);
+    });
     if (batch.windows) thread.windows.push(batch.windows);
     if (batch.spans) thread.spans.push(batch.spans);
     if (batch.left) for (const key of ['markers', 'requests', 'jobs', 'httpRequests'] as const) thread.left[key] += batch.left[key];

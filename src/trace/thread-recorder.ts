@@ -11,8 +11,10 @@
  *   each, summed natively from the markers and from the records as they arrive), and full
  *   detail only in spans around long iterations: when one ends, the ring is drained at once
  *   (its newest `turnsBefore` turns, at most BEFORE_MAX_NS before the iteration, and the
- *   iteration), and again at the next flush (the oldest `turnsAfter` turns after it); at the other flushes the ring is
- *   trimmed to its newest `turnsBefore` turns (O(1), no copy). Pool requests, jobs and HTTP
+ *   iteration), and at the next flushes (the oldest `turnsAfter` turns after it, taken for up to
+ *   AFTER_MAX_NS; the span stays open until then); at the other flushes the ring is trimmed to
+ *   its newest `turnsBefore` turns (O(1), no copy). A gap between kept markers (a trim) is sent
+ *   where it is (`markerGaps`), so spans of one batch are kept whole. Pool requests, jobs and HTTP
  *   requests are kept whole when they overlap a span (and each window's 20 slowest HTTP requests);
  *   the others only in the windows, counted in `left`. CPU samples: the profile is taken in
  *   chunks of `cpuChunkMs` (30 s: V8 stops and starts the profiler, a pause of the loop of
@@ -31,7 +33,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { threadId } from 'node:worker_threads';
 
 import { MARKER_PHASE_CODES } from '../loop/phases';
-import type { TraceColumns } from '../loop/trace-columns';
+import { sliceColumns, type TraceColumns } from '../loop/trace-columns';
 import { StallWatchdog } from '../loop/stall-watchdog';
 import type { StallEvent } from '../loop/stall-watchdog';
 import { acquireHttpRequests, releaseHttpRequests } from '../loop/http-requests';
@@ -62,7 +64,7 @@ export interface RecorderOptions {
   windowMs?: number;
   /** Bounded: turns kept before a long iteration (default 50, at most 200 ms before it). */
   turnsBefore?: number;
-  /** Bounded: turns kept after a long iteration (default 50, at most up to the next flush). */
+  /** Bounded: turns kept after a long iteration (default 50, taken up to 200 ms after it). */
   turnsAfter?: number;
   /** Bounded: the CPU profile is taken in chunks this long, ms (default 30000). */
   cpuChunkMs?: number;
@@ -97,8 +99,12 @@ export interface ThreadBatch {
   /** The thread's first loop marker (bounded: its first window's start; the first batch with one). */
   firstMarkerNs?: bigint;
   markers: TraceColumns;
-  /** False when markers were left out between the previous batch's markers and these (absent: true). */
-  markersContiguous?: boolean;
+  /**
+   * Where markers were left out: indices into `markers` of the markers that follow a gap, 0
+   * when the gap is before this batch (between the previous batch's markers and these); absent
+   * when there was none.
+   */
+  markerGaps?: number[];
   /** Events the native ring buffer overwrote since the previous batch. */
   droppedMarkers: number;
   longIterations: LongIterationEvent[];
@@ -148,6 +154,8 @@ export interface ThreadBatch {
 
 /** How far before a long iteration its leading turns may reach, ns. */
 const BEFORE_MAX_NS = 200_000_000n;
+/** How long after a long iteration its span waits for its `turnsAfter` turns, ns (a flush closes it then). */
+const AFTER_MAX_NS = 200_000_000n;
 /** Bounded: a record that overlaps no span is left out once it ended this long ago (a span may still begin before it). */
 const HOLD_NS = 400_000_000n;
 /** Bounded: records waiting for that decision, at most (the oldest are left out). */
@@ -156,10 +164,6 @@ const MAX_PENDING = 100_000;
 const RECENT_SPANS = 64;
 
 const emptyColumns = (): TraceColumns => ({ timesNs: new BigUint64Array(0), iterations: new Float64Array(0), phases: new Uint8Array(0), pollWaitsNs: new Float64Array(0) });
-
-function sliceColumns(c: TraceColumns, from: number): TraceColumns {
-  return { timesNs: c.timesNs.subarray(from), iterations: c.iterations.subarray(from), phases: c.phases.subarray(from), pollWaitsNs: c.pollWaitsNs.subarray(from) };
-}
 
 function concat(a: TraceColumns, b: TraceColumns): TraceColumns {
   if (!a.timesNs.length) return b;
@@ -199,7 +203,8 @@ export class ThreadRecorder {
   /** Of the drops since the last batch, those counted as left out (bounded). */
   #droppedLeft = 0;
   #markers: TraceColumns = emptyColumns();
-  #markersContiguous = true;
+  /** Indices into #markers of the markers that follow a gap (see ThreadBatch.markerGaps). */
+  #markerGaps: number[] = [];
   /** Markers were left out since the last drain (trimmed, or overwritten). */
   #gap = false;
   #longIterations: LongIterationEvent[] = [];
@@ -215,8 +220,14 @@ export class ThreadRecorder {
   #pendingRequests: PoolRequestRecord[] = [];
   #pendingJobs: JobRecord[] = [];
   #pendingHttp: HttpRequestRecord[] = [];
-  /** The span being filled: from its first drained marker; its end comes at the next flush. */
+  /**
+   * The span being filled: from its first drained marker; it closes at the first flush that
+   * has its `turnsAfter` turns after the last long iteration in it, or AFTER_MAX_NS after it.
+   */
   #openSpan?: DetailSpan;
+  /** Markers the open span still takes after its last long iteration, and until when. */
+  #afterLeft = 0;
+  #afterUntilNs = 0n;
   #recentSpans: DetailSpan[] = [];
   /** Spans since the CPU chunk began (its samples inside them are kept). */
   #cpuSpans: DetailSpan[] = [];
@@ -354,12 +365,16 @@ export class ThreadRecorder {
     // The ring holds the turns before it and the iteration (its last markers): the newest
     // `turnsBefore` turns and the iteration are kept, O(1), and only they are copied.
     this.#dropsLeftOut();
+    // An open span first takes the turns after its own long iteration (the oldest buffered).
+    if (this.#openSpan && this.#afterLeft > 0) this.#takeAfter();
     const keep = ((this.#options.turnsBefore ?? 50) + 2) * 4;
     const buffered = this.#observer.buffered;
     if (buffered > keep) {
       this.#observer.trim(keep);
       this.#left.markers += buffered - keep;
       this.#gap = true;
+      // Turns left out between the two: the open span ends at its last marker, a new one begins.
+      if (this.#openSpan) this.#closeSpan();
     }
     let columns = this.#drain();
     const iterationStartNs = event.endedAtNs - BigInt(Math.round(event.durationNs));
@@ -374,6 +389,18 @@ export class ThreadRecorder {
     this.#addMarkers(columns);
     if (!this.#openSpan) this.#openSpan = { startNs: columns.timesNs.length ? columns.timesNs[0] : iterationStartNs, endNs: event.endedAtNs };
     else this.#openSpan.endNs = event.endedAtNs;
+    this.#afterLeft = (this.#options.turnsAfter ?? 50) * 4;
+    this.#afterUntilNs = event.endedAtNs + AFTER_MAX_NS;
+  }
+
+  /** Bounded: the open span takes the oldest buffered markers, as many as it still wants after its long iteration. */
+  #takeAfter(): void {
+    const columns = this.#drain(this.#afterLeft);
+    const n = columns.timesNs.length;
+    if (n === 0) return;
+    this.#addMarkers(columns);
+    this.#afterLeft -= n;
+    this.#openSpan!.endNs = columns.timesNs[n - 1];
   }
 
   /**
@@ -398,20 +425,17 @@ export class ThreadRecorder {
   #addMarkers(columns: TraceColumns): void {
     if (!columns.timesNs.length) return;
     if (this.#gap) {
-      if (this.#markers.timesNs.length) {
-        // A gap inside one batch: the batch keeps the part after it; the part before stays contiguous with what was sent.
-        // Rare (two spans in one flush interval with the ring trimmed between): send the earlier part as left out.
-        this.#left.markers += this.#markers.timesNs.length;
-        this.#markers = emptyColumns();
-      }
-      this.#markersContiguous = false;
+      this.#markerGaps.push(this.#markers.timesNs.length);
       this.#gap = false;
     }
     this.#markers = concat(this.#markers, columns);
   }
 
-  /** Everything new since the previous batch; takes a utilization sample. `closeWindow`: end the window now (a flight recorder's dump). */
-  flush(closeWindow = false): ThreadBatch {
+  /**
+   * Everything new since the previous batch; takes a utilization sample. `cut` (a flight
+   * recorder's dump): end the window and the open span now, with the turns after it so far.
+   */
+  flush(cut = false): ThreadBatch {
     const nowNs = process.hrtime.bigint();
     this.#lastRotationMs = 0;
     this.#sampleUtilization();
@@ -420,15 +444,14 @@ export class ThreadRecorder {
       // after the long iteration: the span keeps the next ones, after a gap).
       this.#dropsLeftOut();
       if (this.#openSpan) {
-        // The turns after it: the oldest `turnsAfter` turns since the long iteration's drain.
-        const columns = this.#drain((this.#options.turnsAfter ?? 50) * 4);
-        this.#addMarkers(columns);
-        this.#openSpan.endNs = columns.timesNs.length ? columns.timesNs[columns.timesNs.length - 1] : this.#openSpan.endNs;
-        this.#closeSpan();
+        // The turns after its last long iteration: the oldest since that iteration's drain.
+        if (this.#afterLeft > 0) this.#takeAfter();
+        if (cut || this.#afterLeft <= 0 || nowNs >= this.#afterUntilNs) this.#closeSpan();
       }
+      // While a span waits for its turns after, the ring keeps them (it is not trimmed).
       const keep = (this.#options.turnsBefore ?? 50) * 4;
       const buffered = this.#observer.buffered;
-      if (buffered > keep) {
+      if (!this.#openSpan && buffered > keep) {
         this.#observer.trim(keep);
         this.#left.markers += buffered - keep;
         this.#gap = true;
@@ -443,7 +466,7 @@ export class ThreadRecorder {
       this.#addMarkers(this.#drain());
     }
     // A window closes at the first flush at least windowMs (less half a flush) after it opened.
-    if (closeWindow || nowNs - this.#windowOpenedNs >= BigInt(Math.max(0, (this.#options.windowMs ?? 1000) - 50)) * 1_000_000n) this.#closeWindow(nowNs);
+    if (cut || nowNs - this.#windowOpenedNs >= BigInt(Math.max(0, (this.#options.windowMs ?? 1000) - 50)) * 1_000_000n) this.#closeWindow(nowNs);
     this.#lastFlushNs = nowNs;
     return this.#batch();
   }
@@ -542,7 +565,7 @@ export class ThreadRecorder {
       stalls: this.#stalls,
       windows: this.#windows,
     };
-    if (!this.#markersContiguous) batch.markersContiguous = false;
+    if (this.#markerGaps.length) batch.markerGaps = this.#markerGaps;
     if (this.#bounded) {
       batch.spans = this.#spans;
       batch.left = this.#left;
@@ -561,7 +584,7 @@ export class ThreadRecorder {
       this.#sentFirstMarker = true;
     }
     this.#markers = emptyColumns();
-    this.#markersContiguous = true;
+    this.#markerGaps = [];
     this.#longIterations = [];
     this.#utilization = [];
     this.#jobs = [];
