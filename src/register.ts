@@ -48,6 +48,7 @@ import { formatSummary } from './trace/summary';
 import { RecorderOptions, ThreadRecorder } from './trace/thread-recorder';
 import { TraceSession, WorkerRecording, writeProcessTrace } from './trace/session';
 import { FlightRecorder } from './trace/flight-recorder';
+import { isInternalWorker } from './trace/internal-worker';
 
 function warn(quiet: boolean, message: string): void {
   if (!quiet) process.stderr.write(`uvscope trace: ${message}\n`);
@@ -181,7 +182,8 @@ function startMain(): void {
   }, ['SIGINT', 'SIGTERM', 'SIGHUP']);
 }
 
-if (!process.env.UVSCOPE_REGISTER_DISABLED) {
+// Not in uvscope's own workers (a flight dump's writer), which Node preloads it in too.
+if (!process.env.UVSCOPE_REGISTER_DISABLED && !isInternalWorker()) {
   const flightText = process.env.UVSCOPE_FLIGHT_SECONDS;
   const flightSeconds = flightText ? integerEnv('UVSCOPE_FLIGHT_SECONDS', 60, 1, 3600, process.env.UVSCOPE_TRACE_QUIET === '1' || !isMainThread) : 0;
   try {

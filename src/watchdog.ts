@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import { threadId } from 'node:worker_threads';
 
 import type { StallWatchdog } from './loop/stall-watchdog';
+import { isInternalWorker } from './trace/internal-worker';
 
 const MAX_MS = 3_600_000;
 
@@ -85,4 +86,4 @@ function startWatchdog(): StallWatchdog | undefined {
 }
 
 /** This thread's watchdog, or undefined when the environment was invalid or it could not start. */
-export const watchdog: StallWatchdog | undefined = startWatchdog();
+export const watchdog: StallWatchdog | undefined = isInternalWorker() ? undefined : startWatchdog();

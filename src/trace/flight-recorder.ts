@@ -13,23 +13,24 @@
  * channel and are kept the same way. CPU sampling is off by default (the watchdog's reports
  * carry the stacks of a stall); `sampleUs` turns it on (the profile in chunks, samples kept in
  * the detail spans only). No pool-thread sampling.
- * Cost: a dump runs on the loop thread (it builds the events and writes them with writeSync
- * in chunks): its duration is in `stats().lastDumpMs`. Dumps are rate-limited to one per
- * `minIntervalMs` (default `seconds`): the others are counted (`skipped`), `dump()` then
- * returns undefined. Nothing it holds keeps the process alive (timers, channel and signal
- * listener unref'd). One per process, main thread only; `close()` releases everything.
+ * Cost: a dump keeps the loop thread only for its snapshot (the kept batches handed to a
+ * worker thread, flight-dump-worker.ts, which builds the events and writes the file):
+ * `stats().lastDumpLoopMs`; `lastDumpMs` is until the file is written. Dumps are rate-limited
+ * to one per `minIntervalMs` (default `seconds`): the others are counted (`skipped`), `dump()`
+ * then resolves with undefined. Nothing it holds keeps the process alive (timers, channel and
+ * signal listener unref'd) but a dump being written. One per process, main thread only; `close()` releases everything.
  * Lifetime: from construction to `close()`.
  * @module
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BroadcastChannel, isMainThread } from 'node:worker_threads';
+import { BroadcastChannel, isMainThread, Worker } from 'node:worker_threads';
 
 import { invalidArgType, invalidArgValue, invalidState, outOfRange, validateNumber, validateObject } from '../errors';
 import type { StallEvent } from '../loop/stall-watchdog';
-import { ProcessCollector } from './process-collector';
-import { channelName, processTitle, ProcessTrace, TICK_MS, writeProcessTrace } from './session';
+import { FlightDump, MAX_DUMP_MARKERS } from './flight-dump';
+import { INTERNAL_WORKER_KEY } from './internal-worker';
+import { channelName, processTitle, TICK_MS } from './session';
 import { ThreadBatch, ThreadRecorder } from './thread-recorder';
 
 export interface FlightRecorderOptions {
@@ -47,7 +48,7 @@ export interface FlightRecorderOptions {
   sampleUs?: number;
   /** At most one dump per this many ms (default `seconds` × 1000). */
   minIntervalMs?: number;
-  /** Called after each dump with its file and reason (on the loop thread). */
+  /** Called after each dump is written with its file and reason (on the loop thread). */
   onDump?: (file: string, reason: string) => void;
   /** Called when a dump it started by itself (stall, signal) failed; it is counted in `failed` either way. */
   onError?: (error: Error, reason: string) => void;
@@ -61,8 +62,10 @@ export interface FlightRecorderStats {
   failed: number;
   lastFile?: string;
   lastError?: string;
-  /** How long the last dump kept the loop thread, ms. */
+  /** How long the last dump took, from its start to its file written, ms. */
   lastDumpMs?: number;
+  /** How long the last dump kept the loop thread (its snapshot, handed to a worker thread), ms. */
+  lastDumpLoopMs?: number;
   /** Stalls that a dump of its own caused (they dump nothing). */
   ownStalls: number;
 }
@@ -73,8 +76,6 @@ interface Kept {
   markers: number;
 }
 
-/** Loop markers kept in all, at most (the oldest batches go first). */
-const MAX_KEPT_MARKERS = 2_000_000;
 const SIGNALS_REFUSED = new Set(['SIGUSR1', 'SIGKILL', 'SIGSTOP']);
 
 let armed: FlightRecorder | undefined;
@@ -103,7 +104,6 @@ export class FlightRecorder {
   #closed = false;
   readonly #stats: FlightRecorderStats = { dumps: 0, skipped: 0, failed: 0, ownStalls: 0 };
   #lastStall?: StallEvent;
-  #failureCounted = false;
   readonly #onError?: (error: Error, reason: string) => void;
 
   constructor(options: FlightRecorderOptions = {}) {
@@ -178,12 +178,12 @@ export class FlightRecorder {
     this.#forget(nowNs);
   }
 
-  /** Drops the batches older than `seconds` (and the oldest past MAX_KEPT_MARKERS). */
+  /** Drops the batches older than `seconds` (and the oldest past MAX_DUMP_MARKERS). */
   #forget(nowNs: bigint): void {
     const horizonNs = nowNs - BigInt(this.#seconds) * 1_000_000_000n;
     let drop = 0;
     let markers = this.#keptMarkers;
-    while (drop < this.#kept.length && (this.#kept[drop].atNs < horizonNs || markers > MAX_KEPT_MARKERS)) markers -= this.#kept[drop++].markers;
+    while (drop < this.#kept.length && (this.#kept[drop].atNs < horizonNs || markers > MAX_DUMP_MARKERS)) markers -= this.#kept[drop++].markers;
     if (drop) {
       this.#kept = this.#kept.slice(drop);
       this.#keptMarkers = markers;
@@ -192,18 +192,8 @@ export class FlightRecorder {
   }
 
   #autoDump(reason: string): void {
-    try {
-      this.dump(reason);
-    } catch (error) {
-      // A signal or a stall must not throw into the loop: counted, kept, said through onError.
-      if (!this.#failureCounted) {
-        this.#stats.failed++;
-        this.#stats.lastError = (error as Error).message;
-      }
-      this.#onError?.(error as Error, reason);
-    } finally {
-      this.#failureCounted = false;
-    }
+    // A signal or a stall must not throw into the loop: counted (by dump), said through onError.
+    this.dump(reason).catch((error: Error) => this.#onError?.(error, reason));
   }
 
   /** What it did so far. */
@@ -212,82 +202,77 @@ export class FlightRecorder {
   }
 
   /**
-   * Writes the last `seconds` now; returns the file, or undefined when the rate limit refused
-   * it (counted in `skipped`) or it is closed. Throws when the file cannot be written.
+   * Writes the last `seconds`: takes them now (on the loop thread: the newest batch, the CPU
+   * figures, the kept batches handed to a worker thread by structured clone) and resolves with
+   * the file once a worker thread has built and written it; undefined when the rate limit
+   * refused it (counted in `skipped`) or the recorder is closed. Rejects with an Error whose
+   * `code` says why (the file system's, e.g. EACCES, or ERR_UVSCOPE_FLIGHT_DUMP) when the file
+   * cannot be written. While a dump is being written it keeps the process alive (a dump is
+   * asked for, and finite); one still being written when the process is killed leaves no file
+   * (only its `.tmp-<pid>` sibling).
    */
-  dump(reason = 'dump'): string | undefined {
-    if (this.#closed) return undefined;
+  dump(reason = 'dump'): Promise<string | undefined> {
+    if (this.#closed) return Promise.resolve(undefined);
     const beganNs = process.hrtime.bigint();
     if (this.#lastDumpNs !== undefined && beganNs - this.#lastDumpNs < this.#minIntervalNs) {
       this.#stats.skipped++;
-      return undefined;
+      return Promise.resolve(undefined);
     }
     this.#lastDumpNs = beganNs;
     this.#keep(this.#recorder.flush(true));
-    const horizonNs = beganNs - BigInt(this.#seconds) * 1_000_000_000n;
     const cpu = this.#recorder.cpuSoFar(true);
-    const collector = new ProcessCollector({ maxMarkers: MAX_KEPT_MARKERS, maxRecords: 1_000_000 });
-    // Each thread from the horizon (or its start, when later), its markers from the first kept.
-    for (const threadId of new Set(this.#kept.map((k) => k.batch.threadId))) {
-      const start = this.#starts.get(threadId);
-      const startNs = start && start.startNs > horizonNs ? start.startNs : horizonNs;
-      const firstMarkerNs = start && start.startNs > horizonNs ? start.firstMarkerNs : startNs;
-      collector.add({ threadId, startNs, ...(firstMarkerNs !== undefined ? { firstMarkerNs } : {}), markers: emptyColumns(), droppedMarkers: 0, longIterations: [], utilization: [], jobs: [], requests: [], httpRequests: [], stalls: [] });
-    }
-    for (const { batch } of this.#kept) collector.add(batch);
-    const soFar = this.#recorder.statsSoFar();
-    collector.add({
-      threadId: 0,
-      markers: emptyColumns(),
-      droppedMarkers: 0,
-      longIterations: [],
-      utilization: [],
-      jobs: [],
-      requests: [],
-      httpRequests: [],
-      stalls: [],
-      final: { ...soFar, profile: cpu.profile, cpuTree: cpu.cpuTree, cpuSamplesOmitted: cpu.omitted, cpuSamplesDropped: cpu.dropped },
-    });
-    const nowNs = process.hrtime.bigint();
-    const { events, info } = collector.build(process.pid, processTitle(), horizonNs, this.#blockMs * 1e6, nowNs);
     const stall = reason === 'stall' ? this.#lastStall : undefined;
-    const trace: ProcessTrace & { uvscope: ProcessTrace['uvscope'] & { flight: Record<string, unknown> } } = {
-      traceEvents: events,
-      uvscope: {
-        blockMs: this.#blockMs,
-        stallMs: this.#stallMs,
-        processes: [info],
-        flight: {
-          reason,
-          seconds: this.#seconds,
-          /** The horizon is the trace's time 0. */
-          fromUs: 0,
-          toUs: Number(nowNs - horizonNs) / 1000,
-          skippedDumps: this.#stats.skipped,
-          ...(stall
-            ? { stall: { threadId: stall.threadId, startUs: Number(stall.startedAtNs - horizonNs) / 1000, durationMs: stall.durationNs / 1e6, phase: stall.phase, reportCount: stall.reportCount } }
-            : {}),
-        },
-      },
-    };
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const file = path.join(this.#dir, `uvscope-flight-${process.pid}-${stamp}.json`);
-    try {
-      fs.mkdirSync(this.#dir, { recursive: true });
-      writeProcessTrace(file, trace);
-    } catch (error) {
-      this.#stats.failed++;
-      this.#stats.lastError = (error as Error).message;
-      this.#failureCounted = true;
-      this.#lastDumpEndNs = process.hrtime.bigint();
-      throw error;
-    }
-    this.#stats.dumps++;
-    this.#stats.lastFile = file;
-    this.#lastDumpEndNs = process.hrtime.bigint();
-    this.#stats.lastDumpMs = Number(this.#lastDumpEndNs - beganNs) / 1e6;
-    this.#onDump?.(file, reason);
-    return file;
+    const dump: FlightDump = {
+      file,
+      pid: process.pid,
+      title: processTitle(),
+      reason,
+      seconds: this.#seconds,
+      skippedDumps: this.#stats.skipped,
+      blockMs: this.#blockMs,
+      stallMs: this.#stallMs,
+      horizonNs: beganNs - BigInt(this.#seconds) * 1_000_000_000n,
+      nowNs: process.hrtime.bigint(),
+      starts: [...this.#starts.entries()],
+      batches: this.#kept.map((k) => k.batch),
+      final: { ...this.#recorder.statsSoFar(), profile: cpu.profile, cpuTree: cpu.cpuTree, cpuSamplesOmitted: cpu.omitted, cpuSamplesDropped: cpu.dropped },
+      ...(stall ? { stall: { threadId: stall.threadId, startedAtNs: stall.startedAtNs, durationNs: stall.durationNs, phase: stall.phase, reportCount: stall.reportCount } } : {}),
+    };
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (answer: { ok: boolean; message?: string; code?: string }) => {
+        if (settled) return;
+        settled = true;
+        const endNs = process.hrtime.bigint();
+        this.#stats.lastDumpMs = Number(endNs - beganNs) / 1e6;
+        if (answer.ok) {
+          this.#stats.dumps++;
+          this.#stats.lastFile = file;
+          this.#onDump?.(file, reason);
+          resolve(file);
+          return;
+        }
+        const error = Object.assign(new Error(`flight recorder: cannot write ${file}: ${answer.message}`), { code: answer.code ?? 'ERR_UVSCOPE_FLIGHT_DUMP' });
+        this.#stats.failed++;
+        this.#stats.lastError = error.message;
+        reject(error);
+      };
+      let worker: Worker;
+      try {
+        worker = new Worker(path.join(__dirname, 'flight-dump-worker.js'), { workerData: { [INTERNAL_WORKER_KEY]: true, dump }, execArgv: [], stdout: true, stderr: true });
+      } catch (error) {
+        settle({ ok: false, message: (error as Error).message });
+        return;
+      } finally {
+        this.#lastDumpEndNs = process.hrtime.bigint();
+        this.#stats.lastDumpLoopMs = Number(this.#lastDumpEndNs - beganNs) / 1e6;
+      }
+      worker.once('message', settle);
+      worker.once('error', (error) => settle({ ok: false, message: error.message }));
+      worker.once('exit', (code) => settle({ ok: false, message: `the dump's worker thread ended (exit code ${code}) before writing it` }));
+    });
   }
 
   /** Stops recording and releases everything. Idempotent. */
@@ -302,8 +287,4 @@ export class FlightRecorder {
     this.#starts.clear();
     if (armed === this) armed = undefined;
   }
-}
-
-function emptyColumns() {
-  return { timesNs: new BigUint64Array(0), iterations: new Float64Array(0), phases: new Uint8Array(0), pollWaitsNs: new Float64Array(0) };
 }

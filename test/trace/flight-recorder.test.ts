@@ -26,8 +26,9 @@ describe('armed by the preload: UVSCOPE_FLIGHT_SECONDS=2', () => {
   let status: number | null;
   beforeAll(() => {
     const out = path.join(dir, 'preload');
-    const result = spawnSync(process.execPath, ['--require', path.join(root, 'lib', 'register.js'), path.join(fixtures, 'flight-app.js')], {
-      env: { ...process.env, UVSCOPE_FLIGHT_SECONDS: '2', UVSCOPE_FLIGHT_DIR: out, UVSCOPE_TRACE_STALL_MS: '200', UVSCOPE_FLIGHT_MIN_INTERVAL_MS: '0' },
+    // Through NODE_OPTIONS, as a service would arm it: Node then preloads it in every worker thread.
+    const result = spawnSync(process.execPath, [path.join(fixtures, 'flight-app.js')], {
+      env: { ...process.env, NODE_OPTIONS: `--require "${path.join(root, 'lib', 'register.js')}"`, UVSCOPE_FLIGHT_SECONDS: '2', UVSCOPE_FLIGHT_DIR: out, UVSCOPE_TRACE_STALL_MS: '200', UVSCOPE_FLIGHT_MIN_INTERVAL_MS: '0' },
       encoding: 'utf8',
       timeout: 60_000,
     });
@@ -83,8 +84,11 @@ describe('armed by the preload: UVSCOPE_FLIGHT_SECONDS=2', () => {
 
   test('the worker thread that runs the preload is in the dumps with its windows', () => {
     // The signal's dump: the worker had closed windows by then (its own, every second).
-    const worker = dumps[dumps.length - 1].trace.uvscope.processes[0].threads.find((t: any) => t.tid !== 0);
+    const threads = dumps[dumps.length - 1].trace.uvscope.processes[0].threads;
+    const worker = threads.find((t: any) => t.tid !== 0);
     expect(worker).toBeDefined();
+    // The app's one worker only: the first dump's own worker thread (its writer) ran no preload.
+    expect(threads.filter((t: any) => t.tid !== 0)).toHaveLength(1);
     expect(worker.windows.reduce((n: number, w: any) => n + w.iterations, 0)).toBeGreaterThan(100);
   });
 
@@ -106,7 +110,7 @@ describe('armed by the preload: UVSCOPE_FLIGHT_SECONDS=2', () => {
   });
 });
 
-test('the API: dump() writes and returns the file, a second within minIntervalMs is refused and counted; bad options throw coded errors; close() lets the process exit', () => {
+test('the API: dump() writes the file off the loop thread and resolves with it, a second within minIntervalMs is refused and counted; bad options throw coded errors; close() lets the process exit', () => {
   const out = path.join(dir, 'api');
   const result = spawnSync(process.execPath, [path.join(fixtures, 'flight-api.js'), out], {
     env: { ...process.env, UVSCOPE_LIB: path.join(root, 'lib') },
@@ -120,6 +124,10 @@ test('the API: dump() writes and returns the file, a second within minIntervalMs
   expect(answer.again).toBeNull();
   expect(answer.stats).toMatchObject({ dumps: 1, skipped: 1, failed: 0, lastFile: answer.first });
   expect(answer.stats.lastDumpMs).toBeGreaterThan(0);
+  // The loop thread only took the snapshot; a worker thread wrote the file.
+  expect(answer.stats.lastDumpLoopMs).toBeGreaterThan(0);
+  expect(answer.stats.lastDumpLoopMs).toBeLessThanOrEqual(answer.stats.lastDumpMs);
+  expect(answer.failed).toMatchObject({ code: 'ENOTDIR', message: expect.stringMatching(/^flight recorder: cannot write .*not-a-directory/), stats: { dumps: 0, failed: 1 } });
   expect(answer.errors).toEqual(['RangeError:ERR_OUT_OF_RANGE', 'TypeError:ERR_INVALID_ARG_VALUE', 'TypeError:ERR_INVALID_ARG_VALUE', 'TypeError:ERR_INVALID_ARG_TYPE', 'RangeError:ERR_OUT_OF_RANGE']);
   expect(answer.second).toBe('ERR_INVALID_STATE');
   const trace = JSON.parse(fs.readFileSync(answer.first, 'utf8'));
