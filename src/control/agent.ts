@@ -212,6 +212,15 @@ class MainAgent {
       case 'subscribe':
         client.subscribed = true;
         return {};
+      case 'live':
+        // This thread's watchdog first: a FIFO nobody reads fails here (ENXIO), before the workers are told.
+        try {
+          this.#collector.liveReportsTo(request.fifo);
+        } catch (error) {
+          throw Object.assign(new Error(`cannot write to ${request.fifo}: ${(error as Error).message}`), { code: ERROR_CODES.failed });
+        }
+        this.#down.postMessage({ type: 'live', fifo: request.fifo } satisfies ThreadMessage);
+        return {};
       case 'trace': {
         const { durationMs, dir, blockMs, stallMs, sampleUs, maxMarkers, originNs } = request;
         const cancelled = new Promise<void>((resolve) => client.socket.once('close', () => resolve()));
@@ -242,7 +251,15 @@ function startWorkerAgent(): void {
     (stall) => post({ type: 'stall', stall }),
     (stats) => post({ type: 'stats', stats }),
   );
-  down.onmessage = (event) => attach.handle((event as { data: ThreadMessage }).data, threadId);
+  down.onmessage = (event) => {
+    const message = (event as { data: ThreadMessage }).data;
+    if (message.type !== 'live') return attach.handle(message, threadId);
+    try {
+      collector.liveReportsTo(message.fifo);
+    } catch {
+      // The client went away before this worker got there: its stalls are still pushed as they end.
+    }
+  };
   post({ type: 'hello', threadId });
   process.on('exit', () => {
     attach.stop();

@@ -5,7 +5,10 @@
  * its main thread over a BroadcastChannel. Newline-delimited JSON, UTF-8, one object a line:
  * the client sends requests `{ id, cmd, ... }`; the agent answers each with `{ id, ok: true,
  * ... }` or `{ id, ok: false, error }`, in order, and after `subscribe` also pushes events
- * (`{ event: 'stall', stall }`, no id) as they happen. Times are ns unless a name says
+ * (`{ event: 'stall', stall }`, no id) as they happen. `live` asks every thread's watchdog to
+ * write its live stall reports (the stall-report line format, loop/stall-report-format.ts) to a
+ * FIFO the client made and reads: a stall in progress blocks the thread that would answer on
+ * the socket, but not its watchdog thread. Times are ns unless a name says
  * otherwise; bigints never cross the wire. Addon-free (the CLI imports it).
  * @internal
  * @module
@@ -36,6 +39,7 @@ export type Request =
   | { id: number; cmd: 'hello' }
   | { id: number; cmd: 'stats' }
   | { id: number; cmd: 'subscribe' }
+  | { id: number; cmd: 'live'; fifo: string }
   | { id: number; cmd: 'trace'; durationMs: number; dir: string; blockMs: number; stallMs: number; sampleUs: number; maxMarkers?: number; originNs?: string };
 
 export interface HelloReply {
@@ -76,8 +80,21 @@ export interface StallSummary {
   request?: string;
   /** The innermost JavaScript frame `fn file:line`, when a stack was taken. */
   frame?: string;
+  /** When it began, monotonic ns (a decimal string): the live reports of the same stall have it too. */
+  startedAtNs: string;
   /** When it ended, ms since the epoch. */
   endedAtMs: number;
+}
+
+/** A stall's request as StallSummary.request says it: `GET /path`. */
+export function requestText(request: { method: string; url: string }): string {
+  return `${request.method} ${request.url}`.slice(0, 200);
+}
+
+/** A frame as StallSummary.frame says it: `fn file:line`. */
+export function frameText(frame: { functionName: string; url: string; line: number }): string {
+  const where = frame.url ? ` ${frame.url.replace(/^.*\//, '')}:${frame.line}` : '';
+  return `${frame.functionName || '(anonymous)'}${where}`.slice(0, 200);
 }
 
 /** One thread's figures over the last window (STATS_INTERVAL_MS). */
@@ -143,13 +160,14 @@ export type ThreadMessage =
   | { type: 'gone'; threadId: number }
   | { type: 'trace-start'; options: { blockMs: number; stallMs: number; sampleUs: number } }
   | { type: 'trace-stop' }
+  | { type: 'live'; fifo: string }
   | { type: 'trace-stopped'; threadId: number }
   | { type: 'hello'; threadId: number };
 
 /**
  * The BroadcastChannels of the agent's threads in one process: 'up' (workers to the main
  * thread: stats, stalls, hello, gone, trace-stopped) and 'down' (the main thread to the workers:
- * trace-start, trace-stop), so that no worker wakes for another worker's figures.
+ * trace-start, trace-stop, live), so that no worker wakes for another worker's figures.
  */
 export const agentChannelName = (direction: 'up' | 'down', pid: number = process.pid): string => `uvscope:agent-${direction}:${pid}`;
 
@@ -198,5 +216,6 @@ export function parseRequest(line: string): Request | string {
     }
     if (r.originNs !== undefined && (typeof r.originNs !== 'string' || !/^\d{1,20}$/.test(r.originNs))) return 'originNs must be a decimal string';
   }
+  if (r.cmd === 'live' && (typeof r.fifo !== 'string' || !r.fifo.startsWith('/') || r.fifo.includes('\0'))) return 'fifo must be an absolute path';
   return r as unknown as Request;
 }

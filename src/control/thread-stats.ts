@@ -1,6 +1,7 @@
 /**
  * One thread's live figures for the control channel: a LoopObserver in stats mode (no trace
- * ring, no JavaScript per iteration), a StallWatchdog (no report file), a pool-request monitor
+ * ring, no JavaScript per iteration), a StallWatchdog (no report file until a client asks for
+ * the live reports: `liveReportsTo(fifo)` starts it again writing them there), a pool-request monitor
  * and a count of the HTTP requests the thread's servers finish. Every STATS_INTERVAL_MS an
  * unref'd timer takes the window's figures and starts a new window (`latest`); each stall
  * that ends goes to `onStall`. Lifetime: from construction to `close()` (at the thread's exit);
@@ -10,6 +11,7 @@
  * @module
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
+import fs from 'node:fs';
 import { isMainThread, threadId } from 'node:worker_threads';
 
 import { LoopObserver } from '../loop/observer';
@@ -17,7 +19,7 @@ import type { StallEvent, StallWatchdog } from '../loop/stall-watchdog';
 import { monitorPoolRequests, PoolRequestMonitor } from '../requests/monitor';
 import { LogHistogram } from '../histogram/log-histogram';
 import { HTTP_REQUEST_CHANNEL, HttpRequestRecord } from '../channels';
-import { PoolKindStats, STATS_INTERVAL_MS, StallSummary, ThreadStats } from './protocol';
+import { frameText, PoolKindStats, requestText, STATS_INTERVAL_MS, StallSummary, ThreadStats } from './protocol';
 
 /** A stall in one line's worth of fields. */
 export function summarizeStall(event: StallEvent): StallSummary {
@@ -26,23 +28,24 @@ export function summarizeStall(event: StallEvent): StallSummary {
     stall: event.stall,
     durationNs: event.durationNs,
     phase: event.phase,
+    startedAtNs: String(event.startedAtNs),
     endedAtMs: Date.now(),
   };
   const last = event.reports[event.reports.length - 1];
   if (last?.cpuNs !== undefined && last.elapsedNs > 0) summary.cpuShare = Math.min(1, last.cpuNs / last.elapsedNs);
-  if (event.request) summary.request = `${event.request.method} ${event.request.url}`.slice(0, 200);
+  if (event.request) summary.request = requestText(event.request);
   const frame = event.reports.find((r) => r.stack?.length)?.stack?.[0] ?? event.lateStack?.frames[0];
-  if (frame) {
-    const where = frame.url ? ` ${frame.url.replace(/^.*\//, '')}:${frame.line}` : '';
-    summary.frame = `${frame.functionName || '(anonymous)'}${where}`.slice(0, 200);
-  }
+  if (frame) summary.frame = frameText(frame);
   return summary;
 }
 
 export class ThreadStatsCollector {
   readonly #observer: LoopObserver;
-  readonly #watchdog?: StallWatchdog;
-  readonly #watchdogUnavailable?: string;
+  readonly #stallMs: number;
+  #watchdog?: StallWatchdog;
+  #watchdogUnavailable?: string;
+  /** Stalls of the watchdogs replaced by `liveReportsTo`. */
+  #stallsBefore = 0;
   readonly #requests?: PoolRequestMonitor;
   readonly #timer: NodeJS.Timeout;
   #http = new LogHistogram();
@@ -61,25 +64,8 @@ export class ThreadStatsCollector {
     private readonly onStats?: (stats: ThreadStats) => void,
   ) {
     this.#observer = new LoopObserver().start();
-    if (stallMs > 0) {
-      try {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { StallWatchdog: Watchdog } = require('../loop/stall-watchdog') as typeof import('../loop/stall-watchdog');
-        const watchdog = new Watchdog({ thresholdMs: stallMs, repeatMs: 0 });
-        watchdog.on('stall', (event) => {
-          const summary = summarizeStall(event);
-          this.#lastStall = summary;
-          try {
-            this.onStall(summary);
-          } catch {
-            // A listener's problem stays there.
-          }
-        });
-        this.#watchdog = watchdog.start();
-      } catch (error) {
-        this.#watchdogUnavailable = String((error as Error).message).split('\n')[0];
-      }
-    }
+    this.#stallMs = stallMs;
+    if (stallMs > 0) this.#startWatchdog();
     try {
       this.#requests = monitorPoolRequests();
     } catch {
@@ -96,6 +82,50 @@ export class ThreadStatsCollector {
       }
     }, STATS_INTERVAL_MS);
     this.#timer.unref();
+  }
+
+  #startWatchdog(file?: number): void {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { StallWatchdog: Watchdog } = require('../loop/stall-watchdog') as typeof import('../loop/stall-watchdog');
+      const watchdog = new Watchdog({ thresholdMs: this.#stallMs, repeatMs: 0, ...(file !== undefined ? { file } : {}) });
+      watchdog.on('stall', (event) => {
+        const summary = summarizeStall(event);
+        summary.stall += this.#stallsBefore;
+        this.#lastStall = summary;
+        try {
+          this.onStall(summary);
+        } catch {
+          // A listener's problem stays there.
+        }
+      });
+      this.#watchdog = watchdog.start();
+    } catch (error) {
+      this.#watchdogUnavailable = String((error as Error).message).split('\n')[0];
+    }
+  }
+
+  /**
+   * From now on the watchdog writes its live reports (one line per stall as it begins, the
+   * stall-report line format) to the FIFO at `fifo`, which a client opened for reading: the
+   * watchdog is started again with it as its report file (this thread runs, so no stall is in
+   * progress). Lines the reader does not take, or taken by nobody once it is gone, are dropped
+   * by the watchdog thread, which never waits. Throws when the FIFO cannot be opened (ENXIO:
+   * nobody reads it) or is not a FIFO.
+   */
+  liveReportsTo(fifo: string): void {
+    if (this.#closed || this.#stallMs === 0 || !this.#watchdog) return;
+    const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    try {
+      if (!fs.fstatSync(fd).isFIFO()) throw Object.assign(new Error(`${fifo} is not a FIFO`), { code: 'EINVAL' });
+      this.#stallsBefore += this.#watchdog.stats().stalls;
+      this.#watchdog.close();
+      this.#watchdog = undefined;
+      this.#startWatchdog(fd);
+    } finally {
+      // The watchdog's report file is a descriptor of its own.
+      fs.closeSync(fd);
+    }
   }
 
   /** The last complete window's figures. */
@@ -131,7 +161,7 @@ export class ThreadStatsCollector {
       http,
       atMs: Date.now(),
     };
-    if (this.#watchdog) stats.stalls = this.#watchdog.stats().stalls;
+    if (this.#watchdog) stats.stalls = this.#stallsBefore + this.#watchdog.stats().stalls;
     if (this.#lastStall) stats.lastStall = this.#lastStall;
     if (this.#watchdogUnavailable) stats.watchdogUnavailable = this.#watchdogUnavailable;
     return stats;

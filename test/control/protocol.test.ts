@@ -3,12 +3,17 @@
  * `stats` reports for the main thread against performance.eventLoopUtilization() over the same
  * window, fs.stat requests per second against the completions the app counted, stalls pushed to
  * subscribers with their on-CPU share (a computing stall against an Atomics.wait one), worker
- * threads answered for by the main thread; and clients that misbehave (garbage, an overlong
+ * threads answered for by the main thread; live stall reports written to a client's FIFO while
+ * the thread is blocked; and clients that misbehave (garbage, an overlong
  * line, one that never reads) get errors or are dropped while the app and other clients go on.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
+import { openStallFifo, readStallReports } from '../../src/cli/common/stall-fifo';
+import type { LiveStallReport } from '../../src/loop/stall-report-format';
 import { App, rawClient, startApp } from './agent-helpers';
 
 let base: string;
@@ -93,6 +98,45 @@ test('subscribers get each stall as it ends: a computing one mostly on CPU, an A
   expect(main.stalls).toBe(2);
   expect(main.lastStall).toEqual(wait.stall);
   client.close();
+}, 30_000);
+
+test("live: every thread's watchdog writes its live stall reports to the client's FIFO (the blocked thread cannot answer); a FIFO nobody reads is refused; stalls keep their numbers", async () => {
+  const client = rawClient(app.socket);
+  await client.connected;
+  await client.request({ cmd: 'subscribe' });
+  expect(await client.request({ cmd: 'live', fifo: 'relative/stalls.fifo' })).toMatchObject({ ok: false, code: 'EBADREQUEST' });
+  const unread = path.join(base, 'unread.fifo');
+  execFileSync('mkfifo', ['-m', '600', unread]);
+  expect(await client.request({ cmd: 'live', fifo: unread })).toMatchObject({ ok: false, code: 'EFAILED', error: expect.stringMatching(/ENXIO/) });
+  const liveDir = fs.mkdtempSync(path.join(base, 'live-'));
+  const fifo = openStallFifo(liveDir)!;
+  const reports: LiveStallReport[] = [];
+  const firstReport = new Promise<LiveStallReport>((resolve) => {
+    readStallReports(fifo.socket, (report) => {
+      reports.push(report);
+      resolve(report);
+    });
+  });
+  try {
+    expect(await client.request({ cmd: 'live', fifo: fifo.path })).toMatchObject({ ok: true });
+    const sentAtNs = process.hrtime.bigint();
+    app.send('stall-cpu 1500');
+    // The report comes while the main thread is still blocked: before the stall's end event.
+    const report = await firstReport;
+    expect(client.events.some((e) => e.event === 'stall' && e.stall.stall === 3)).toBe(false);
+    expect(report).toMatchObject({ pid: app.pid, threadId: 0, stall: 1, report: 1 });
+    expect(report.startedAtNs).toBeGreaterThan(sentAtNs);
+    expect(report.elapsedNs).toBeGreaterThanOrEqual(1e9);
+    expect(report.cpuNs).toEqual(expect.any(Number));
+    const ended = await client.nextEvent((e) => e.event === 'stall' && e.stall.stall === 3);
+    expect(ended.stall.startedAtNs).toBe(String(report.startedAtNs));
+    const after = await statsAfter(client, ended.stall.endedAtMs);
+    expect(after.threads.find((t: any) => t.threadId === 0).stalls).toBe(3);
+  } finally {
+    fifo.close();
+    fifo.socket.destroy();
+    client.close();
+  }
 }, 30_000);
 
 test('garbage gets error replies (with the id when there is one); an overlong line closes that connection only; the app goes on', async () => {

@@ -1,6 +1,6 @@
 /**
  * `uvscope top`'s screen as text: what the processes' agents said (hello, the latest stats,
- * stalls as they ended) laid out in lines of at most `width` columns (cut, never wrapped), per
+ * stalls in progress from their watchdogs' live reports, stalls as they ended) laid out in lines of at most `width` columns (cut, never wrapped), per
  * process and thread. A pure function of its model and the time: the terminal handling is in
  * top.ts. Addon-free.
  * @internal
@@ -26,8 +26,27 @@ export interface StallLine {
   receivedAtMs: number;
 }
 
+/** A stall in progress, from its watchdog's first live report (the thread cannot answer on the socket). */
+export interface LiveStallLine {
+  pid: number;
+  threadId: number;
+  /** The report's fields, as a StallSummary would say them. */
+  phase: string;
+  cpuShare?: number;
+  request?: string;
+  frame?: string;
+  inNative?: boolean;
+  /** Monotonic ns (decimal), to match the stall's end. */
+  startedAtNs: string;
+  /** How long it had lasted when the report came, ns, and when that was (ms since the epoch). */
+  elapsedNs: number;
+  receivedAtMs: number;
+}
+
 export interface ScreenModel {
   processes: ProcessView[];
+  /** Stalls in progress. */
+  inProgress: LiveStallLine[];
   /** Newest last. */
   stalls: StallLine[];
   /** What the screen is about: 'all processes of uid 1000' or the launched command. */
@@ -85,6 +104,17 @@ export function describeStall(stall: StallSummary, threadName: string): string {
 
 const threadName = (id: number) => (id === 0 ? 'main' : `worker ${id}`);
 
+/** `STALL IN PROGRESS: main blocked 2.3 s so far in poll, 99% on CPU, GET /x, spin app.js:5` */
+export function describeLiveStall(live: LiveStallLine, nowMs: number): string {
+  const soFarS = (live.elapsedNs + Math.max(0, nowMs - live.receivedAtMs) * 1e6) / 1e9;
+  const parts = [`STALL IN PROGRESS: ${threadName(live.threadId)} blocked ${soFarS.toFixed(1)} s so far in ${live.phase}`];
+  if (live.cpuShare !== undefined) parts.push(`${Math.round(live.cpuShare * 100)}% on CPU`);
+  if (live.request) parts.push(live.request);
+  if (live.frame) parts.push(live.frame);
+  else if (live.inNative) parts.push('inside a native call');
+  return parts.join(', ');
+}
+
 export const HEADER = `${pad('THREAD', 17, false)}${pad('UTIL', 5)}${pad('P99 ms', 8)}${pad('MAX ms', 8)}${pad('ITER/s', 8)}${pad('STALLS', 7)}${pad('HTTP/s', 8)}${pad('HTTP p99', 9)}`;
 
 function threadRow(t: ThreadStats): string {
@@ -134,7 +164,9 @@ export function renderScreen(model: ScreenModel, width: number, height: number, 
       push(`  ${p.error}`);
       continue;
     }
-    if (p.waitingSinceMs !== undefined && nowMs - p.waitingSinceMs > 1500) {
+    const live = model.inProgress.filter((l) => l.pid === p.pid);
+    for (const l of live) push(`  ${describeLiveStall(l, nowMs)}`, REVERSE);
+    if (live.length === 0 && p.waitingSinceMs !== undefined && nowMs - p.waitingSinceMs > 1500) {
       push(`  main thread not answering for ${((nowMs - p.waitingSinceMs) / 1000).toFixed(1)} s: blocked (a stall in progress?)`, REVERSE);
     }
     for (const t of p.stats?.threads ?? []) {

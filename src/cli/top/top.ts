@@ -4,7 +4,8 @@
  * agent preloaded (`uvscope top -- node app.js`, its output kept in a file and its last lines
  * printed after the view closes). Once a second it asks each process's agent for its figures
  * (control socket, client.ts) and redraws; stalls are pushed by the agents as they end and
- * flashed. The terminal: alternate screen, no line wrap, hidden cursor, raw keys ('q' or
+ * flashed, and shown while they last from the watchdogs' live reports, which the agents' watchdog
+ * threads write to a FIFO of top's (common/stall-fifo.ts): a blocked thread cannot answer. The terminal: alternate screen, no line wrap, hidden cursor, raw keys ('q' or
  * Ctrl-C quits), all restored on every way out. The launched command ends with the view (SIGINT
  * to its process group, then SIGTERM and SIGKILL); when it exits by itself the view closes and
  * top exits with its code. Addon-free: all measuring happens in the agents.
@@ -17,17 +18,20 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
-import type { HelloReply, StatsReply } from '../../control/protocol';
 import { controlDir, currentUid, listAgents } from '../../control/socket-dir';
 import { AgentClient } from './client';
-import { renderScreen, ScreenModel, ProcessView, StallLine, describeStall } from './screen';
+import { frameText, HelloReply, requestText, StatsReply } from '../../control/protocol';
+import type { LiveStallReport } from '../../loop/stall-report-format';
+import { openStallFifo, StallFifo, readStallReports } from '../common/stall-fifo';
+import { renderScreen, ScreenModel, ProcessView, StallLine, describeStall, LiveStallLine } from './screen';
 
 export const TOP_USAGE = `usage: uvscope top [options] [-- <command> [args...]]
 
 A live view of Node processes running with the uvscope/agent preload
 (node --require uvscope/agent app.js, or NODE_OPTIONS='--require uvscope/agent'): per process
 and thread, the loop's utilization, iteration p99 and max, iterations per second, stalls (the
-newest flashed as they end, with their on-CPU share and HTTP request), Node's pool requests by
+newest flashed as they end, with their on-CPU share and HTTP request; a stall in progress shown
+while it lasts, from the process's watchdog), Node's pool requests by
 kind (rate, p99), HTTP requests (rate, p99), and the pool threads' busy and run-queue shares.
 Refreshes every second; q or Ctrl-C quits.
 
@@ -99,12 +103,44 @@ class Watcher {
   readonly #clients = new Map<number, AgentClient>();
   readonly #connecting = new Set<number>();
   readonly stalls: StallLine[] = [];
+  /** Stalls in progress by `pid:threadId`. */
+  readonly #inProgress = new Map<string, LiveStallLine>();
+  readonly #fifo?: StallFifo;
 
+  /** `liveDir`: a private directory for the FIFO of live stall reports (none: no live reports). */
   constructor(
     readonly dir: string,
     readonly onlyPid: number | undefined,
     readonly onStall: () => void,
-  ) {}
+    liveDir?: string,
+  ) {
+    this.#fifo = liveDir ? openStallFifo(liveDir) : undefined;
+    if (this.#fifo) readStallReports(this.#fifo.socket, (report) => this.#live(report)).catch(() => undefined);
+  }
+
+  #live(report: LiveStallReport): void {
+    const line: LiveStallLine = {
+      pid: report.pid,
+      threadId: report.threadId,
+      phase: report.phase,
+      startedAtNs: String(report.startedAtNs),
+      elapsedNs: report.elapsedNs,
+      receivedAtMs: Date.now(),
+    };
+    if (report.cpuNs !== undefined && report.elapsedNs > 0) line.cpuShare = Math.min(1, report.cpuNs / report.elapsedNs);
+    if (report.request) line.request = requestText(report.request);
+    if (report.stack?.length) line.frame = frameText(report.stack[0]);
+    if (report.inNative) line.inNative = true;
+    this.#inProgress.set(`${report.pid}:${report.threadId}`, line);
+    this.onStall();
+  }
+
+  /** The stall of `pid`'s thread that began at `startedAtNs` is over (undefined: whichever). */
+  #ended(pid: number, threadId: number, startedAtNs?: string): void {
+    const key = `${pid}:${threadId}`;
+    const live = this.#inProgress.get(key);
+    if (live && (startedAtNs === undefined || live.startedAtNs === startedAtNs)) this.#inProgress.delete(key);
+  }
 
   async refresh(): Promise<void> {
     let pids: number[];
@@ -119,6 +155,7 @@ class Watcher {
       if (!client) continue;
       if (client.closed) {
         this.#clients.delete(pid);
+        for (const key of [...this.#inProgress.keys()]) if (key.startsWith(`${pid}:`)) this.#inProgress.delete(key);
         if (this.onlyPid === undefined) this.views.delete(pid);
         else view.error = 'the process ended (or its agent closed the connection)';
         continue;
@@ -129,6 +166,8 @@ class Watcher {
         (reply) => {
           view.stats = reply as unknown as StatsReply;
           view.waitingSinceMs = undefined;
+          // A stall whose end top missed (an event dropped) is the thread's last one by now.
+          for (const t of view.stats.threads) if (t.lastStall) this.#ended(pid, t.threadId, t.lastStall.startedAtNs);
         },
         () => {
           view.waitingSinceMs = undefined;
@@ -145,12 +184,15 @@ class Watcher {
       .then(async (client) => {
         client.onEvent = (event) => {
           if (event.event !== 'stall') return;
+          this.#ended(event.pid, event.stall.threadId, event.stall.startedAtNs);
           this.stalls.push({ pid: event.pid, stall: event.stall, receivedAtMs: Date.now() });
           if (this.stalls.length > MAX_STALLS) this.stalls.shift();
           this.onStall();
         };
         view.hello = (await client.hello()) as unknown as HelloReply;
         await client.request({ cmd: 'subscribe' }, 2000);
+        // An agent too old for it, or a FIFO it cannot open: stalls still come as they end.
+        if (this.#fifo) await client.request({ cmd: 'live', fifo: this.#fifo.path }, 2000).catch(() => undefined);
         view.error = undefined;
         this.#clients.set(pid, client);
       })
@@ -162,12 +204,14 @@ class Watcher {
   }
 
   model(scope: string): ScreenModel {
-    return { processes: [...this.views.values()].sort((a, b) => a.pid - b.pid), stalls: this.stalls, scope };
+    return { processes: [...this.views.values()].sort((a, b) => a.pid - b.pid), inProgress: [...this.#inProgress.values()], stalls: this.stalls, scope };
   }
 
   close(): void {
     for (const client of this.#clients.values()) client.close();
     this.#clients.clear();
+    this.#fifo?.close();
+    this.#fifo?.socket.destroy();
   }
 }
 
@@ -218,14 +262,14 @@ export async function topCommand(argv: string[]): Promise<number> {
   const once = options.has('once');
 
   let dir = controlDir();
-  let tempDir: string | undefined;
+  // Private (0700): the FIFO of live stall reports, and with a command its sockets and output.
+  const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-top-'));
   let child: ChildProcess | undefined;
   let childExit: Promise<number> | undefined;
   let output: string | undefined;
   let scope = pid !== undefined ? `process ${pid}` : `every process of uid ${currentUid()} with uvscope/agent`;
   if (command.length > 0) {
     // The command's processes get a socket directory of their own: the view shows them only.
-    tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-top-'));
     dir = path.join(tempDir, 'sockets');
     fs.mkdirSync(dir, { mode: 0o700 });
     output = outputOption ? path.resolve(outputOption) : path.join(tempDir, 'output.log');
@@ -256,7 +300,7 @@ export async function topCommand(argv: string[]): Promise<number> {
   }
 
   let draw = () => undefined as void;
-  const watcher = new Watcher(dir, pid, () => draw());
+  const watcher = new Watcher(dir, pid, () => draw(), tempDir);
   let terminal: Terminal | undefined;
   let quit!: (reason: 'key' | 'signal' | 'child') => void;
   const quitting = new Promise<'key' | 'signal' | 'child'>((resolve) => (quit = resolve));
@@ -331,6 +375,6 @@ export async function topCommand(argv: string[]): Promise<number> {
   if (stalls.length > 0 && !once) {
     process.stderr.write(`${stalls.length} stall${stalls.length === 1 ? '' : 's'} seen; the last: ${stalls[stalls.length - 1].pid} ${describeStall(stalls[stalls.length - 1].stall, stalls[stalls.length - 1].stall.threadId === 0 ? 'main' : `worker ${stalls[stalls.length - 1].stall.threadId}`)}\n`);
   }
-  if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
+  fs.rmSync(tempDir, { recursive: true, force: true });
   return code;
 }

@@ -9,7 +9,7 @@
  * @internal
  * @module
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -17,7 +17,7 @@ import path from 'node:path';
 
 import { checkWritable, integerOption, parseArgs, positiveInt, positiveNumber, stringOption, UsageError } from '../common/args';
 import type { TraceEvent } from '../../trace/format';
-import { parseStallReportLine } from '../../loop/stall-report-format';
+import { openStallFifo, readStallReports } from '../common/stall-fifo';
 import { formatStallReport, StallLineMemory } from './stall-report';
 import { TraceAnalysis, TraceModel } from '../../trace/analysis';
 import type { ProcessInfo } from '../../trace/process-collector';
@@ -88,38 +88,14 @@ async function reapGroup(child: ChildProcess, graceMs: number): Promise<void> {
   }
 }
 
-/** Opens a FIFO the traced processes write their stall report lines to; undefined when mkfifo is unavailable. */
-function openStallFifo(dir: string): { path: string; socket: net.Socket; keepOpen: number } | undefined {
-  const fifo = path.join(dir, 'stalls.fifo');
-  if (spawnSync('mkfifo', ['-m', '600', fifo]).status !== 0) return undefined;
-  const readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  // Our own writer keeps the FIFO from reading as ended between the processes' writers.
-  const keepOpen = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-  const socket = new net.Socket({ fd: readFd, readable: true, writable: false });
-  return { path: fifo, socket, keepOpen };
-}
-
-/**
- * Prints each stall report line on stderr as it arrives; resolves when the stream ends. Every
- * writer writes whole lines of at most PIPE_BUF bytes (one atomic write each); `unreadable`
- * counts the lines that still do not parse as a report (none is expected).
- */
+/** Prints each stall report line on stderr as it arrives; resolves when the stream ends. */
 function printStalls(stream: net.Socket, counts: { unreadable: number }): Promise<void> {
-  let buffered = '';
   let saidUnavailable = false;
   let saidNoContext = false;
   const memory = new StallLineMemory();
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    buffered += chunk;
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      const report = parseStallReportLine(line);
-      if (!report) {
-        if (line !== '') counts.unreadable++;
-        continue;
-      }
+  return readStallReports(
+    stream,
+    (report) => {
       const out = formatStallReport(memory.fill(report));
       if (report.stackUnavailable && !saidUnavailable) {
         saidUnavailable = true;
@@ -130,19 +106,9 @@ function printStalls(stream: net.Socket, counts: { unreadable: number }): Promis
         out.push(`    (no context fields: ${report.contextUnavailable.split('\n')[0]})`);
       }
       process.stderr.write(`${out.join('\n')}\n`);
-    }
-  });
-  return new Promise((resolve) => {
-    const done = () => {
-      // A line without its newline at the end: cut short.
-      if (buffered !== '') counts.unreadable++;
-      buffered = '';
-      resolve();
-    };
-    stream.on('end', done);
-    stream.on('close', done);
-    stream.on('error', done);
-  });
+    },
+    () => counts.unreadable++,
+  );
 }
 
 /** Buffered appends to a file descriptor (about 1 MiB at a time). */
@@ -343,7 +309,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
     if (exit.error) {
       for (const signal of FORWARDED) process.removeListener(signal, forward);
       fifo?.socket.destroy();
-      if (fifo) fs.closeSync(fifo.keepOpen);
+      fifo?.close();
       const notFound = exit.error.code === 'ENOENT';
       process.stderr.write(`uvscope: cannot start ${executable}: ${notFound ? 'command not found' : exit.error.message}\n`);
       return notFound ? 127 : 126;
@@ -352,7 +318,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
     for (const signal of FORWARDED) process.removeListener(signal, forward);
     if (fifo) {
       // Every writer is gone with the group, but ours: closing it ends the stream.
-      fs.closeSync(fifo.keepOpen);
+      fifo.close();
       let bound: NodeJS.Timeout | undefined;
       await Promise.race([stallsDone, new Promise<void>((resolve) => (bound = setTimeout(resolve, 1000)))]);
       clearTimeout(bound);
