@@ -574,8 +574,9 @@ describe('in child processes', () => {
     expect(result.droppedAlive).toBe(50); // the native side exists from the first start()
     expect(result.droppedLeft).toBeLessThanOrEqual(1);
     expect(result.threadsLeft).toBe(0);
-    expect(result.stalls).toBe(1);
-    expect(result.live).toBe(1);
+    // At least the 60 ms spin; a loaded machine can hold the 20 ms threshold's loop up once more.
+    expect(result.stalls).toBeGreaterThanOrEqual(1);
+    expect(result.live).toBeGreaterThanOrEqual(1);
   });
 
   test('two watchdogs on one thread (30 and 100 ms) each end their own stall at the beat after the block and see the next block as a stall of its own', async () => {
