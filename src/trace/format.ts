@@ -489,7 +489,7 @@ export function threadEvents(input: ThreadTraceInput): TraceEvent[] {
 
 /**
  * threadEvents() one at a time, each built when it is read: a process writing its trace holds
- * one event (and the chunk being written), not all of them (about 2.7 times the file's size).
+ * one event (and the chunk being written), not all of them (2 to 2.7 times the file's size, measured).
  */
 export function* threadEventStream(input: ThreadTraceInput): Generator<TraceEvent> {
   const { pid, tid, originNs } = input;

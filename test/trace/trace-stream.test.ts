@@ -1,7 +1,7 @@
 /**
  * A process's trace made as it is written (ProcessCollector.stream(), TraceSession.stream(),
  * writeProcessTrace over an iterable): the events of a thread are made only when read, so the
- * writer holds one at a time instead of the whole trace (which grew with the run: about 2.7
+ * writer holds one at a time instead of the whole trace (which grew with the run: 2 to 2.7
  * times the file, the traced process's peak at exit); read twice, they are made twice and equal;
  * the file is the one the array gives, byte for byte.
  */
