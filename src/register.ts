@@ -44,6 +44,7 @@ import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 
 import { writeAtExitOrSignal } from './trace/exit-writer';
+import { analyzeEvents } from './trace/analysis';
 import { formatSummary } from './trace/summary';
 import { RecorderOptions, ThreadRecorder } from './trace/thread-recorder';
 import { TraceSession, WorkerRecording, writeProcessTrace } from './trace/session';
@@ -171,14 +172,16 @@ function startMain(): void {
   const maxMarkers = integerEnv('UVSCOPE_TRACE_MAX_MARKERS', markersDefault, 100, 100_000_000, quiet) || markersDefault;
   const session = new TraceSession(recorder, { recorder: options, maxMarkers, maxRecords: bounded ? 50_000 : 200_000, originNs });
   writeAtExitOrSignal(() => {
-    const trace = session.finish();
+    // Made as they are written (and read again for the summary): the whole trace is never held at once.
+    const trace = session.stream();
+    let count: number;
     try {
-      writeProcessTrace(out, trace);
+      count = writeProcessTrace(out, trace);
     } catch (error) {
       warn(false, `cannot write the trace ${out}: ${(error as Error).message}`);
       return;
     }
-    if (!dir && !quiet) process.stderr.write(`${formatSummary(trace)}\ntrace: ${out} (${trace.traceEvents.length} events)\n`);
+    if (!dir && !quiet) process.stderr.write(`${formatSummary({ traceEvents: [], uvscope: trace.uvscope }, analyzeEvents(trace.traceEvents, trace.uvscope))}\ntrace: ${out} (${count} events)\n`);
   }, ['SIGINT', 'SIGTERM', 'SIGHUP']);
 }
 

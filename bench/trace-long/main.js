@@ -10,7 +10,11 @@
  *     `windows` in the uvscope section), of all its seconds;
  *   - file MB per traced minute per busy thread (one busy thread in both: the main thread);
  *   - the traced process's resident memory growth: its peak (VmHWM, read every second and every
- *     10 ms once the CLI stops it) over its VmRSS 2 s after it started;
+ *     10 ms once the CLI stops it) over its VmRSS 2 s after it started; also its peak before the
+ *     stop (the run itself, before the trace is built and written);
+ *   - beside it, the same growth of the command untraced (`node script`, the same load for the
+ *     same time, then SIGINT; skipped with --no-baseline): what Node and the command grow by
+ *     themselves, so that traced less untraced is what uvscope adds;
  *   - the CLI's peak resident memory (getrusage maxrss, written at its exit by peak-rss.js);
  *   - seconds from the traced process's exit to the CLI's (the file is complete then);
  *   - whether Chrome DevTools' trace engine parses the file (test/trace/fixtures/trace-engine.mjs).
@@ -19,7 +23,7 @@
  * compares per-iteration costs); the machine should be otherwise quiet.
  *
  *   node bench/trace-long.js [--minutes N] [--seconds S] [--rate R] [--connections C]
- *                            [--scenarios busy,http] [--keep DIR] [--quick]
+ *                            [--scenarios busy,http] [--keep DIR] [--no-baseline] [--quick]
  */
 
 const fs = require('node:fs');
@@ -47,6 +51,7 @@ const FLAGS = {
   '--connections': flag.int('connections', 1, 'C', `keep-alive connections of the load generator (default ${DEFAULTS.connections})`),
   '--scenarios': flag.list('scenarios', 'LIST', 'busy, http (default both)'),
   '--keep': flag.string('keep', 'DIR', 'keep the trace files in DIR (default: deleted)'),
+  '--no-baseline': flag.on('noBaseline', 'skip the untraced run of each scenario (same load, same time) that the traced growth is read beside'),
   '--quick': flag.on('quick', `smoke test: ${QUICK.seconds} s per scenario (explicit flags win)`),
 };
 const USAGE = usageText('bench/trace-long.js', FLAGS);
@@ -127,6 +132,81 @@ function devtoolsParses(file) {
   }
 }
 
+/**
+ * Samples a process's VmRSS and VmHWM until it is gone: once a second, every 10 ms from 0.5 s
+ * before `stopAt` (the write's peak, its exit). `baseKb`: VmRSS 2 s after `startedAt`;
+ * `runPeakKb`: VmHWM at the last reading before `stopAt` (the run itself, before its trace is
+ * built and written); `peakKb`: VmHWM at the last reading (the write included).
+ */
+function sampleMemory(pid, startedAt, seconds) {
+  const memory = { baseKb: undefined, runPeakKb: 0, peakKb: 0 };
+  const stopAt = startedAt + seconds * 1000;
+  let exitedAt;
+  const sampler = (async () => {
+    const readyAt = Date.now();
+    for (;;) {
+      const now = Date.now();
+      const m = memoryKb(pid);
+      if (!m) {
+        exitedAt = Date.now();
+        return;
+      }
+      // An exiting process's status may lack the memory lines.
+      if (Number.isFinite(m.hwm)) {
+        memory.peakKb = Math.max(memory.peakKb, m.hwm);
+        if (now < stopAt) memory.runPeakKb = memory.peakKb;
+      }
+      if (memory.baseKb === undefined && now - readyAt >= 2000 && Number.isFinite(m.rss)) memory.baseKb = m.rss;
+      await sleep(now - startedAt >= seconds * 1000 - 500 ? 10 : 1000);
+    }
+  })();
+  return { memory, sampler, exited: () => exitedAt };
+}
+
+/** Growth figures of a sampled process, MB. */
+function growth(memory) {
+  const mb = (kb) => kb / 1024;
+  const none = memory.baseKb === undefined;
+  return {
+    growthMb: none ? NaN : mb(memory.peakKb - memory.baseKb),
+    runGrowthMb: none ? NaN : mb(memory.runPeakKb - memory.baseKb),
+    tracedBaseMb: mb(memory.baseKb),
+    tracedPeakMb: mb(memory.peakKb),
+  };
+}
+
+/**
+ * The same command untraced (plain `node script`), the same load for the same time, then
+ * SIGINT: the growth of Node and of the command itself, beside which the traced growth is read.
+ */
+async function runBaseline(scenario, opts) {
+  const seconds = opts.seconds || opts.minutes * 60;
+  const script = path.join(__dirname, scenario === 'busy' ? 'busy-loop.js' : 'http-server.js');
+  const startedAt = Date.now();
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exit = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const ready = await new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (c) => {
+      text += c;
+      const m = /ready (\d+)(?: (\d+))?/.exec(text);
+      if (m) resolve({ pid: Number(m[1]), port: m[2] && Number(m[2]) });
+    });
+    exit.then(() => reject(new Error(`${scenario}: the untraced command exited before it was ready`)));
+  });
+  child.stdout.resume();
+  const { memory, sampler } = sampleMemory(ready.pid, startedAt, seconds);
+  const load = scenario === 'http'
+    ? runChild(loadChild, { url: `http://127.0.0.1:${ready.port}/`, rate: opts.rate, connections: opts.connections, seconds: Math.max(1, seconds - 2), generator: 'steady' }, { label: 'load' })
+    : undefined;
+  const stop = setTimeout(() => child.kill('SIGINT'), Math.max(0, startedAt + seconds * 1000 - Date.now()));
+  const { code, signal } = await exit;
+  clearTimeout(stop);
+  await sampler;
+  const loadResult = load ? await load : undefined;
+  return { scenario, failed: signal === 'SIGINT' ? undefined : `exited with ${code ?? signal}`, seconds, ...growth(memory), load: loadResult };
+}
+
 /** One traced run of a scenario. */
 async function runScenario(scenario, opts, dir) {
   const seconds = opts.seconds || opts.minutes * 60;
@@ -150,29 +230,14 @@ async function runScenario(scenario, opts, dir) {
   });
   child.stdout.resume();
   const { pid } = ready;
-  const memory = { baseKb: undefined, peakKb: 0 };
-  let tracedExitAt;
-  const sampler = (async () => {
-    const readyAt = Date.now();
-    for (;;) {
-      const m = memoryKb(pid);
-      if (!m) {
-        tracedExitAt = Date.now();
-        return;
-      }
-      // An exiting process's status may lack the memory lines.
-      if (Number.isFinite(m.hwm)) memory.peakKb = Math.max(memory.peakKb, m.hwm);
-      if (memory.baseKb === undefined && Date.now() - readyAt >= 2000 && Number.isFinite(m.rss)) memory.baseKb = m.rss;
-      // Once a second; every 10 ms once the CLI is about to stop it (the write's peak, its exit).
-      await sleep(Date.now() - startedAt >= seconds * 1000 - 500 ? 10 : 1000);
-    }
-  })();
+  const { memory, sampler, exited } = sampleMemory(pid, startedAt, seconds);
   let load;
   if (scenario === 'http') {
     load = runChild(loadChild, { url: `http://127.0.0.1:${ready.port}/`, rate: opts.rate, connections: opts.connections, seconds: Math.max(1, seconds - 2), generator: 'steady' }, { label: 'load' });
   }
   const exit = await cliExit;
   await sampler;
+  const tracedExitAt = exited();
   const loadResult = load ? await load : undefined;
   // A traced process that does not write its trace within the CLI's escalation (SIGTERM 5 s,
   // SIGKILL 10 s after SIGINT) is killed: the run is reported as failed, with what was measured.
@@ -193,9 +258,7 @@ async function runScenario(scenario, opts, dir) {
     events: coverage.events,
     fileMb: bytes / 1e6,
     mbPerMinute: bytes / 1e6 / (seconds / 60),
-    growthMb: memory.baseKb === undefined ? NaN : (memory.peakKb - memory.baseKb) / 1024,
-    tracedBaseMb: memory.baseKb / 1024,
-    tracedPeakMb: memory.peakKb / 1024,
+    ...growth(memory),
     cliPeakMb: cliPeakKb / 1024,
     stopToExitS: tracedExitAt === undefined ? NaN : (tracedExitAt - (startedAt + seconds * 1000)) / 1000,
     exitToFileS: tracedExitAt === undefined ? NaN : (exit.at - tracedExitAt) / 1000,
@@ -207,13 +270,26 @@ async function runScenario(scenario, opts, dir) {
   return result;
 }
 
+/** The untraced run's growth, with its base and peak. */
+function baselineCell(b) {
+  if (!b) return '-';
+  return `${b.growthMb.toFixed(0)} (${b.tracedBaseMb.toFixed(0)}→${b.tracedPeakMb.toFixed(0)})`;
+}
+
 async function run(opts) {
   requireBuilt();
   const dir = opts.keep ? path.resolve(opts.keep) : fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-trace-long-'));
   fs.mkdirSync(dir, { recursive: true });
   const results = [];
+  const baselines = new Map();
   try {
     for (const scenario of opts.scenarios) {
+      if (!opts.noBaseline) {
+        process.stderr.write(`${scenario}: untraced ${opts.seconds || opts.minutes * 60} s...\n`);
+        const b = await runBaseline(scenario, opts);
+        baselines.set(scenario, b);
+        process.stderr.write(`${scenario} untraced: ${JSON.stringify(b)}\n`);
+      }
       process.stderr.write(`${scenario}: tracing ${opts.seconds || opts.minutes * 60} s...\n`);
       const r = await runScenario(scenario, opts, dir);
       results.push(r);
@@ -231,13 +307,20 @@ async function run(opts) {
     `${r.fileMb.toFixed(1)}`,
     `${r.mbPerMinute.toFixed(2)}${mark(r.mbPerMinute <= TARGETS.mbPerMinute)}`,
     `${r.growthMb.toFixed(0)} (${r.tracedBaseMb.toFixed(0)}→${r.tracedPeakMb.toFixed(0)})${mark(r.growthMb <= TARGETS.growthMb)}`,
+    `${r.runGrowthMb.toFixed(0)}`,
+    baselineCell(baselines.get(r.scenario)),
+    baselines.get(r.scenario) ? `${(r.growthMb - baselines.get(r.scenario).growthMb).toFixed(0)}` : '-',
     `${r.cliPeakMb.toFixed(0)}${mark(r.cliPeakMb <= TARGETS.cliMb)}`,
     `${r.stopToExitS.toFixed(2)}`,
     `${r.exitToFileS.toFixed(2)}${mark(r.exitToFileS <= TARGETS.exitToFileS)}`,
     `${r.devtools.parsed ? 'yes' : `no${mark(false)}`} (${r.devtools.seconds.toFixed(0)} s)`,
   ]);
-  console.log(renderTable(['run', 's traced', 's in timeline', 'file MB', 'MB/min/thread', 'traced growth MB', 'CLI peak MB', 'stop→exit s', 'exit→file s', 'DevTools parses'], rows));
+  console.log(renderTable(['run', 's traced', 's in timeline', 'file MB', 'MB/min/thread', 'traced growth MB', 'before stop', 'untraced growth MB', 'uvscope MB', 'CLI peak MB', 'stop→exit s', 'exit→file s', 'DevTools parses'], rows));
+  console.log('traced growth: the peak with the trace built and written; before stop: the peak while the run lasted; untraced: the same command, load and time without uvscope (its peak, before stop); uvscope: traced growth less untraced growth');
   for (const r of results) {
+    const b = baselines.get(r.scenario);
+    if (b?.load) console.log(`${r.scenario} untraced: load ${b.load.generator}: ${b.load.sent} sent, ${b.load.completed} completed, ${b.load.errors} errors, p99 ${b.load.latencyP99Ms?.toFixed(2)} ms`);
+    if (b?.failed) console.log(`${r.scenario} untraced: ${b.failed}`);
     if (r.load) console.log(`${r.scenario}: load ${r.load.generator}: ${r.load.sent} sent, ${r.load.completed} completed, ${r.load.errors} errors, p99 ${r.load.latencyP99Ms?.toFixed(2)} ms`);
     if (r.failed) console.log(`${r.scenario}: ${r.failed}`);
     if (!r.devtools.parsed) console.log(`${r.scenario}: DevTools engine: ${r.devtools.why}`);

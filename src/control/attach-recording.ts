@@ -91,7 +91,7 @@ export class AttachRecorder {
         if (written) return;
         written = true;
         try {
-          writeProcessTrace(file, session.finish());
+          writeProcessTrace(file, session.stream());
         } catch (error) {
           // Never into the application (this also runs at its exit).
           writeError = error as Error;
@@ -129,7 +129,7 @@ export class AttachRecorder {
           // Their last batches come on the session's channel: let it deliver what is queued.
           await new Promise((resolve) => setTimeout(resolve, 50).unref());
         }
-        const trace = session.finish();
+        const trace = session.stream();
         if (gone) {
           written = true;
           throw new AttachError('the client went away: recording dropped', 'ECANCELED');

@@ -720,8 +720,13 @@ function samplesOf(thread: ThreadFold): Samples | undefined {
 
 /** The model of a trace held in memory (a fold over its events). */
 export function analyzeTrace(file: TraceFile, limits: Partial<AnalysisLimits> = {}): TraceModel {
-  const analysis = new TraceAnalysis(file.uvscope ?? { blockMs: 20 }, limits);
-  for (const e of file.traceEvents) analysis.add(e);
+  return analyzeEvents(file.traceEvents, file.uvscope, limits);
+}
+
+/** analyzeTrace() over events made as they are read (TraceSession.stream()): none is held beyond the model's caps. */
+export function analyzeEvents(events: Iterable<TraceEvent>, section: TraceSection | undefined, limits: Partial<AnalysisLimits> = {}): TraceModel {
+  const analysis = new TraceAnalysis(section ?? { blockMs: 20 }, limits);
+  for (const e of events) analysis.add(e);
   return analysis.finish();
 }
 

@@ -189,7 +189,18 @@ export function httpRequestEvents(
   us: (ns: bigint) => number,
   stallsByRequest: ReadonlyMap<number, number> = new Map(),
 ): AsyncEvent[] {
-  const events: AsyncEvent[] = [];
+  return [...httpRequestEventStream(pid, tid, threadName, records, us, stallsByRequest)];
+}
+
+/** httpRequestEvents() one at a time, each built when it is read. */
+export function* httpRequestEventStream(
+  pid: number,
+  tid: number,
+  threadName: string,
+  records: readonly HttpRequestRecord[],
+  us: (ns: bigint) => number,
+  stallsByRequest: ReadonlyMap<number, number> = new Map(),
+): Generator<AsyncEvent> {
   const track = requestTrackName(pid, threadName);
   for (const r of records) {
     const name = requestName(r.method, r.url);
@@ -222,8 +233,7 @@ export function httpRequestEvents(
       thread: threadName,
       detail: JSON.stringify({ devtools }),
     };
-    events.push({ name, cat: HTTP_REQUEST_CATEGORY, ph: 'b', id2, pid, tid, ts: us(r.startedAtNs), args });
-    events.push({ name, cat: HTTP_REQUEST_CATEGORY, ph: 'e', id2, pid, tid, ts: us(r.endedAtNs) });
+    yield { name, cat: HTTP_REQUEST_CATEGORY, ph: 'b', id2, pid, tid, ts: us(r.startedAtNs), args };
+    yield { name, cat: HTTP_REQUEST_CATEGORY, ph: 'e', id2, pid, tid, ts: us(r.endedAtNs) };
   }
-  return events;
 }

@@ -14,7 +14,8 @@ import type { LongIterationEvent, TraceColumns } from '../loop/observer';
 import { sliceColumns } from '../loop/trace-columns';
 import type { StallEvent } from '../loop/stall-watchdog';
 import type { HttpRequestRecord } from '../channels';
-import { longIterationLinks, PoolThreadSample, poolThreadEvents, processName, threadEvents, TraceEvent } from './format';
+import { longIterationLinks, PoolThreadSample, poolThreadEvents, processName, threadEventStream, TraceEvent } from './format';
+import type { ThreadTraceInput } from './format';
 import type { DetailSpan, LeftOut, ThreadBatch } from './thread-recorder';
 import type { LoopWindow } from './loop-window';
 import type { CpuTree } from './cpu-tree';
@@ -343,10 +344,30 @@ export class ProcessCollector {
 
   /** The process's trace events and what the summary needs beside them. `nowNs` ends threads whose last batch never came. */
   build(pid: number, title: string, originNs: bigint, longIterationNs: number, nowNs: bigint): { events: TraceEvent[]; info: ProcessInfo } {
-    const events: TraceEvent[] = [processName(pid, title)];
+    const { events, info } = this.stream(pid, title, originNs, longIterationNs, nowNs);
+    // One event at a time: a spread of a million events would overflow the stack.
+    const all: TraceEvent[] = [];
+    for (const event of events) all.push(event);
+    return { events: all, info };
+  }
+
+  /**
+   * build() with the events made as they are read (each iteration of `events` makes them anew
+   * from what the collector holds): a writer holds one event at a time, not the whole trace.
+   */
+  stream(pid: number, title: string, originNs: bigint, longIterationNs: number, nowNs: bigint): { events: Iterable<TraceEvent>; info: ProcessInfo } {
+    const inputs: ThreadTraceInput[] = [];
     const info: ProcessInfo = { pid, title, threads: [] };
-    // On the main thread's track (0): it reads them; counters belong to the process.
-    for (const event of poolThreadEvents(pid, 0, originNs, this.#poolSamples.batches.flat(), this.#poolSamples.dropped === 0)) events.push(event);
+    const poolSamples = this.#poolSamples.batches.flat();
+    const poolComplete = this.#poolSamples.dropped === 0;
+    const events = {
+      *[Symbol.iterator](): Generator<TraceEvent> {
+        yield processName(pid, title);
+        // On the main thread's track (0): it reads them; counters belong to the process.
+        yield* poolThreadEvents(pid, 0, originNs, poolSamples, poolComplete);
+        for (const input of inputs) yield* threadEventStream(input);
+      },
+    };
     const pool = this.#poolThreadsInfo();
     if (pool) info.poolThreads = pool;
     if (this.poolThreadsUnavailable) info.poolThreadsUnavailable = this.poolThreadsUnavailable;
@@ -361,8 +382,7 @@ export class ProcessCollector {
       const links = longIterationLinks(longIterations, stalls, httpRequests);
       const windows: WindowInfo[] = t.windows.batches.flat().map(({ startNs, endNs, ...w }) => ({ startUs: toUs(startNs), endUs: toUs(endNs), ...w }));
       const bounded = t.final?.detail === 'bounded' || t.spans.batches.length > 0;
-      // One event at a time: a spread of a million events would overflow the stack.
-      for (const event of threadEvents({
+      inputs.push({
           pid,
           tid: threadId,
           threadName,
@@ -383,8 +403,7 @@ export class ProcessCollector {
           longIterationLinks: links,
           utilization: t.utilization.batches.flat(),
           profile,
-        }))
-        events.push(event);
+        });
       const f = t.final;
       const ms = (ns: number) => ns / 1e6;
       info.threads.push({

@@ -44,6 +44,12 @@ export interface ProcessTrace {
   uvscope: { blockMs: number; stallMs: number; processes: ProcessInfo[] };
 }
 
+/** A ProcessTrace whose events are made as they are read (TraceSession.stream()). */
+export interface ProcessTraceStream {
+  traceEvents: Iterable<TraceEvent>;
+  uvscope: ProcessTrace['uvscope'];
+}
+
 export interface TraceSessionOptions {
   recorder: RecorderOptions;
   /** Loop markers kept per thread. */
@@ -128,6 +134,7 @@ export class TraceSession {
   readonly #poolThreads = new PoolThreadSampler();
   readonly #tick: NodeJS.Timeout;
   #trace?: ProcessTrace;
+  #stream?: ProcessTraceStream;
 
   /** `recorder`: the main thread's, started by the caller (first, so that its CPU samples cover what follows). */
   constructor(recorder: ThreadRecorder, options: TraceSessionOptions) {
@@ -149,6 +156,20 @@ export class TraceSession {
   /** Stops recording and builds the process's trace (the same object on every call). */
   finish(): ProcessTrace {
     if (this.#trace) return this.#trace;
+    const { traceEvents, uvscope } = this.stream();
+    const events: TraceEvent[] = [];
+    for (const event of traceEvents) events.push(event);
+    this.#trace = { traceEvents: events, uvscope };
+    return this.#trace;
+  }
+
+  /**
+   * Stops recording; the process's trace with its events made as they are read (for
+   * writeProcessTrace: the writer holds one event at a time, not the whole trace). The same
+   * object on every call; its events can be read more than once.
+   */
+  stream(): ProcessTraceStream {
+    if (this.#stream) return this.#stream;
     clearInterval(this.#tick);
     this.#channel.close();
     const collector = this.#collector;
@@ -159,9 +180,9 @@ export class TraceSession {
     this.#poolThreads.stop();
     collector.poolThreadsUnavailable = this.#poolThreads.unavailable;
     const { blockMs, stallMs } = this.#options.recorder;
-    const { events, info } = collector.build(process.pid, processTitle(), this.#options.originNs, blockMs * 1e6, process.hrtime.bigint());
-    this.#trace = { traceEvents: events, uvscope: { blockMs, stallMs: stallMs ?? 0, processes: [info] } };
-    return this.#trace;
+    const { events, info } = collector.stream(process.pid, processTitle(), this.#options.originNs, blockMs * 1e6, process.hrtime.bigint());
+    this.#stream = { traceEvents: events, uvscope: { blockMs, stallMs: stallMs ?? 0, processes: [info] } };
+    return this.#stream;
   }
 }
 
@@ -175,8 +196,10 @@ const WRITE_CHUNK_BYTES = 1 << 20;
  * line `],"displayTimeUnit":"ms","uvscope":{...}}`. A valid JSON document that a reader can
  * also take line by line. A regular file is written to `<file>.tmp-<pid>` and renamed, so that a
  * reader never sees half of it; anything else (/dev/null, a FIFO) is written in place.
+ * `trace.traceEvents` may be made as they are read (TraceSession.stream()): one is held at a
+ * time. Returns the number of events written.
  */
-export function writeProcessTrace(file: string, trace: ProcessTrace): void {
+export function writeProcessTrace(file: string, trace: ProcessTrace | ProcessTraceStream): number {
   let inPlace = false;
   try {
     inPlace = !fs.statSync(file).isFile();
@@ -185,18 +208,19 @@ export function writeProcessTrace(file: string, trace: ProcessTrace): void {
   }
   const target = inPlace ? file : `${file}.tmp-${process.pid}`;
   const fd = fs.openSync(target, 'w');
+  let count = 0;
   try {
     let chunk = `${TRACE_FIRST_LINE}\n`;
-    const events = trace.traceEvents;
-    for (let i = 0; i < events.length; i++) {
-      chunk += JSON.stringify(events[i]);
-      chunk += i + 1 < events.length ? ',\n' : '\n';
+    // Each event's separator comes before the next one: the events may be made as they are read (their number unknown).
+    for (const event of trace.traceEvents) {
+      if (count++ > 0) chunk += ',\n';
+      chunk += JSON.stringify(event);
       if (chunk.length >= WRITE_CHUNK_BYTES) {
         writeAll(fd, chunk);
         chunk = '';
       }
     }
-    chunk += `${traceLastLine(trace.uvscope)}\n`;
+    chunk += `${count > 0 ? '\n' : ''}${traceLastLine(trace.uvscope)}\n`;
     writeAll(fd, chunk);
   } catch (error) {
     fs.closeSync(fd);
@@ -205,6 +229,7 @@ export function writeProcessTrace(file: string, trace: ProcessTrace): void {
   }
   fs.closeSync(fd);
   if (!inPlace) fs.renameSync(target, file);
+  return count;
 }
 
 function writeAll(fd: number, text: string): void {
