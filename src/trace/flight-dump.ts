@@ -1,7 +1,7 @@
 /**
  * A flight recorder's dump as plain data (FlightDump: what the loop thread snapshots; a worker
  * takes it by structured clone) and what turns it into the trace file (writeFlightDump: the
- * events built by a ProcessCollector, written by writeProcessTrace beside the file and renamed).
+ * events made by a ProcessCollector as writeProcessTrace writes them beside the file, renamed).
  * Run off the loop thread by flight-dump-worker.ts. Addon-free.
  * Lifetime: none (types and a function).
  * @internal
@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { ProcessCollector } from './process-collector';
-import { ProcessTrace, writeProcessTrace } from './session';
+import { ProcessTraceStream, writeProcessTrace } from './session';
 import type { ThreadBatch } from './thread-recorder';
 
 export interface FlightDump {
@@ -54,9 +54,10 @@ export function writeFlightDump(dump: FlightDump): void {
   }
   for (const batch of dump.batches) collector.add(batch);
   collector.add({ ...emptyBatch(0), final: dump.final });
-  const { events, info } = collector.build(dump.pid, dump.title, horizonNs, dump.blockMs * 1e6, nowNs);
+  // Made as written: the events are never all in memory at once.
+  const { events, info } = collector.stream(dump.pid, dump.title, horizonNs, dump.blockMs * 1e6, nowNs);
   const stall = dump.stall;
-  const trace: ProcessTrace & { uvscope: ProcessTrace['uvscope'] & { flight: Record<string, unknown> } } = {
+  const trace: ProcessTraceStream & { uvscope: ProcessTraceStream['uvscope'] & { flight: Record<string, unknown> } } = {
     traceEvents: events,
     uvscope: {
       blockMs: dump.blockMs,
