@@ -15,6 +15,7 @@
         "native/loop/request_table.cc",
         "native/threadpool/work_queue.cc",
         "native/threadpool/pool_threads.cc",
+        "native/threadpool/job_priority.cc",
         "native/threadpool/submissions.cc",
         "native/threadpool/wrappers.cc",
         "native/threadpool/digests.cc",

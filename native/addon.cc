@@ -17,6 +17,7 @@
 #include "loop/stall_watchdog.h"
 #include "pin_library.h"
 #include "threadpool/arguments.h"
+#include "threadpool/job_priority.h"
 #include "threadpool/pool_threads.h"
 #include "threadpool/work_queue.h"
 #include "threadpool/wrappers.h"
@@ -171,6 +172,8 @@ static Napi::Object Constants(Napi::Env env) {
   jobFlags.Set("report", Napi::Number::New(env, kJobReport));
   jobFlags.Set("excludeStats", Napi::Number::New(env, kJobExcludeStats));
   jobFlags.Set("resolveQueueWait", Napi::Number::New(env, kJobResolveQueueWait));
+  jobFlags.Set("lowPriority", Napi::Number::New(env, kJobLowPriority));
+  jobFlags.Set("span", Napi::Number::New(env, kJobFlagSpan));
   constants.Set("jobFlags", jobFlags);
   Napi::Object cipherFlags = Napi::Object::New(env);
   cipherFlags.Set("encrypt", Napi::Number::New(env, kCipherEncrypt));
@@ -206,6 +209,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CipherWrap::Init(env, exports, data);
   BarrierWrap::Init(env, exports);
   InitPoolThreads(env, exports);
+  InitJobPriority(env, exports);
   InitRequestTable(env, exports, data->requests);
   exports.Set("abortForExit", Napi::Function::New(env, AbortForExit, "abortForExit"));
   exports.Set("isDetached", Napi::Function::New(env, IsDetached, "isDetached"));

@@ -83,6 +83,7 @@ export type {
   LaneControl,
   LaneMethod,
   LaneOptions,
+  LanePriority,
   LaneStats,
   PoolSize,
   PoolThreadMonitor,

@@ -95,6 +95,9 @@ export const enum JobFlag {
   Report = 1,
   ExcludeStats = 2,
   ResolveQueueWait = 4,
+  LowPriority = 8,
+  /** `control` = cancelId * Span + flags. */
+  Span = 16,
 }
 
 /** Cipher setup flags of native/threadpool/arguments.h. */
@@ -123,13 +126,13 @@ const SHARED_CONSTANTS = {
     startup: PhaseCode.Startup,
   },
   kernels: [...KERNEL_NAMES],
-  jobFlags: { report: JobFlag.Report, excludeStats: JobFlag.ExcludeStats, resolveQueueWait: JobFlag.ResolveQueueWait },
+  jobFlags: { report: JobFlag.Report, excludeStats: JobFlag.ExcludeStats, resolveQueueWait: JobFlag.ResolveQueueWait, lowPriority: JobFlag.LowPriority, span: JobFlag.Span },
   cipherFlags: { encrypt: CipherFlag.Encrypt, aead: CipherFlag.Aead, padding: CipherFlag.Padding },
 };
 
 type Bytes = ArrayBufferView;
 /**
- * Each submission takes `control` = cancelId * 8 + JobFlag bits as its last argument, and returns
+ * Each submission takes `control` = cancelId * JobFlag.Span + JobFlag bits as its last argument, and returns
  * its promise, or undefined when the queue's own bound is full.
  */
 type Submitted<T> = Promise<T> | undefined;
@@ -257,6 +260,10 @@ export interface NativeAddon {
   NativeBarrier: new (target?: number, maxHoldMs?: number) => NativeBarrier;
   /** Kernel thread ids of the pool threads that ran a uvscope job (probes included), in order. */
   poolThreadIds(): Int32Array;
+  /** '' when a thread of this process may be lowered to nice 19 and returned (probed on a thread of its own), else why not. */
+  priorityProbe(): string;
+  /** Pool threads a low-priority job left low (their return refused: a privilege dropped since the probe). */
+  priorityRestoreFailures(): number;
   /** Per tid [cpuNs, runQueueWaitNs, timeslices] into `out` (NaN: unreadable); false where the platform has no schedstat. */
   readThreadTimes(tids: Int32Array, out: Float64Array): boolean;
   NativeCipher: new (algorithm: string, flags: number, tagLength: number, key: Bytes, iv: Bytes) => NativeCipher;

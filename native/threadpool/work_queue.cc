@@ -5,6 +5,7 @@
 #include "../clock.h"
 #include "../live_counts.h"
 #include "../typed_args.h"
+#include "job_priority.h"
 #include "pool_threads.h"
 
 namespace uvscope {
@@ -128,8 +129,8 @@ Napi::Value WorkQueueWrap::SubmitJob(const Napi::CallbackInfo& info, size_t tail
   }
   job->queue = this;
   auto control = static_cast<uint64_t>(info[tail].As<Napi::Number>().DoubleValue());
-  job->flags = static_cast<uint32_t>(control & 7);
-  job->cancelId = static_cast<uint32_t>(control >> 3);
+  job->flags = static_cast<uint32_t>(control % kJobFlagSpan);
+  job->cancelId = static_cast<uint32_t>(control / kJobFlagSpan);
   job->queuedAt = NowNs();
   // Every status is checked. A worker.terminate() from another thread makes Node-API refuse
   // (napi_pending_exception) while this worker may still run JavaScript for a moment; returning
@@ -194,7 +195,12 @@ void WorkQueueWrap::RunJob(uv_work_t* req) {
     }
   }
   static const std::atomic<bool> never{false};
-  job->kernel->Run(job->uninterruptible ? never : job->abortRequested);  // noexcept: failures are the kernel's
+  if (job->flags & kJobLowPriority) {
+    LowPriorityScope low;
+    job->kernel->Run(job->uninterruptible ? never : job->abortRequested);  // noexcept: failures are the kernel's
+  } else {
+    job->kernel->Run(job->uninterruptible ? never : job->abortRequested);
+  }
   job->finishedAt = NowNs();
   if (counted) queue->pool_.running.fetch_sub(1, std::memory_order_relaxed);
 }

@@ -28,8 +28,11 @@ class WorkQueueWrap;
 enum JobFlags : uint32_t {
   kJobReport = 1,          // hand timings to the JS reporter (diagnostics_channel subscribers)
   kJobExcludeStats = 2,    // introspection probes: not counted in stats()
-  kJobResolveQueueWait = 4 // resolve with the queue wait in ns instead of the kernel's result
+  kJobResolveQueueWait = 4, // resolve with the queue wait in ns instead of the kernel's result
+  kJobLowPriority = 8       // run at nice 19 (a lane's `priority: 'low'`, job_priority.h)
 };
+// The trailing `control` argument of a submission: cancelId * kJobFlagSpan + flags.
+constexpr uint32_t kJobFlagSpan = 16;
 
 struct Job {
   uv_work_t req;
@@ -111,7 +114,7 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
   Napi::Value Buckets(const Napi::CallbackInfo& info);
   Napi::Value SetReporter(const Napi::CallbackInfo& info);
 
-  // Takes the kernel, the trailing `control` argument at `tail` (cancelId * 8 + flags, one
+  // Takes the kernel, the trailing `control` argument at `tail` (cancelId * kJobFlagSpan + flags, one
   // number so that submission reads one argument), and up to two input values to keep alive;
   // returns the promise.
   Napi::Value Submit(const Napi::CallbackInfo& info, size_t tail, std::unique_ptr<Kernel> kernel,

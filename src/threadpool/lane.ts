@@ -24,6 +24,7 @@ import { LogHistogram } from '../histogram/log-histogram';
 import type { HistogramSummary } from '../histogram/summary';
 import {
   CipherFlag,
+  JobFlag,
   JobReporter,
   native,
   NativeBarrier,
@@ -33,6 +34,7 @@ import {
   NativeWorkQueue,
 } from '../native';
 import { copyOf, wipe } from './inputs';
+import { LanePriority, lanePriority, withJobFlag } from './lane-priority';
 
 /** Options of `createLane`. */
 export interface LaneOptions {
@@ -48,12 +50,23 @@ export interface LaneOptions {
    * (about budget / job time x concurrency); set it to shed load under a flood.
    */
   maxQueued?: number;
+  /**
+   * `'low'`: the lane's jobs run at nice 19 (Linux), so that fs, dns.lookup and the loop's own
+   * thread take a CPU from them at once when more threads are busy than there are CPUs. Needs
+   * the right to return a thread to its priority (RLIMIT_NICE >= 20, `ulimit -e`, or
+   * CAP_SYS_NICE: root in most containers); without it createLane() throws
+   * `ERR_UVSCOPE_PRIORITY_UNAVAILABLE`. Default `'normal'`.
+   */
+  priority?: LanePriority;
 }
 
 /** A lane's statistics: counts since creation or `resetStats()`, `running`/`queued` now. */
 export interface LaneStats {
   concurrency: number;
   maxQueued: number;
+  priority: LanePriority;
+  /** Pool threads a low-priority job could not return to their priority (a privilege dropped since the lane was made; process-wide). */
+  priorityRestoreFailures: number;
   /** The lane's jobs in libuv's queue or running on a pool thread (at most `concurrency`). */
   running: number;
   /** Waiting in the lane. */
@@ -180,10 +193,13 @@ export class LaneQueue implements NativeWorkQueue {
   #rejected = 0;
   #laneWait = new LogHistogram();
 
-  constructor(pool: NativeWorkQueue, concurrency: number, maxQueued: number) {
-    this.#pool = pool;
+  readonly priority: LanePriority;
+
+  constructor(pool: NativeWorkQueue, concurrency: number, maxQueued: number, priority: LanePriority = 'normal') {
+    this.#pool = priority === 'low' ? withJobFlag(pool, JobFlag.LowPriority) : pool;
     this.concurrency = concurrency;
     this.maxQueued = maxQueued;
+    this.priority = priority;
   }
 
   // --- submissions, as NativeWorkQueue's (src/native.ts) ------------------------------------
@@ -395,6 +411,8 @@ export class LaneQueue implements NativeWorkQueue {
     return {
       concurrency: this.concurrency,
       maxQueued: this.maxQueued,
+      priority: this.priority,
+      priorityRestoreFailures: this.priority === 'low' ? native.priorityRestoreFailures() : 0,
       running: this.#running,
       queued: this.#queued,
       submitted: this.#submitted,
@@ -568,17 +586,17 @@ function poolFull(): Error {
 }
 
 /** Checked lane options. */
-function laneOptions(options: unknown): { concurrency: number; maxQueued: number } {
+function laneOptions(options: unknown): { concurrency: number; maxQueued: number; priority: LanePriority } {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw invalidArgType('options', 'of type object', options);
   }
-  const { concurrency, maxQueued = Infinity } = options as Record<string, unknown>;
+  const { concurrency, maxQueued = Infinity, priority } = options as Record<string, unknown>;
   validateNumber('options.concurrency', concurrency, { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true });
   if (typeof maxQueued !== 'number') throw invalidArgType('options.maxQueued', 'of type number', maxQueued);
   if (maxQueued !== Infinity && !(Number.isInteger(maxQueued) && maxQueued >= 0)) {
     throw outOfRange('options.maxQueued', 'an integer >= 0, or Infinity', maxQueued);
   }
-  return { concurrency, maxQueued };
+  return { concurrency, maxQueued, priority: lanePriority(priority) };
 }
 
 /** A lane: the caller-facing object; its job methods (LANE_METHODS) are own properties. */
@@ -616,8 +634,8 @@ export function createLaneOn<P extends { [K in LaneMethod]: (...args: never[]) =
   options: LaneOptions,
   makePool: (queue: NativeWorkQueue, maxConcurrency: number) => P,
 ): Pick<P, LaneMethod> & LaneControl {
-  const { concurrency, maxQueued } = laneOptions(options);
-  const queue = new LaneQueue(pool, concurrency, maxQueued);
+  const { concurrency, maxQueued, priority } = laneOptions(options);
+  const queue = new LaneQueue(pool, concurrency, maxQueued, priority);
   const calls = makePool(queue, Math.min(concurrency, 1024));
   const lane = new Lane(queue);
   for (const name of LANE_METHODS) {

@@ -76,6 +76,7 @@ export type { SaturationMonitor, SaturationStats } from './saturation';
 export type { PoolThreadMonitor, PoolThreadMonitorOptions, PoolThreadStats, PoolThreadTimes } from './threads';
 export { poolThreadTimesSupported } from './threads';
 export type { LaneControl, LaneMethod, LaneOptions, LaneStats } from './lane';
+export type { LanePriority } from './lane-priority';
 
 /** A lane (lane.ts, docs/thread-pool.md#lanes): a ThreadPool's job calls, admitted `concurrency` at a time. */
 export type Lane = Pick<ThreadPool, LaneMethod> & LaneControl;
@@ -576,7 +577,7 @@ export class ThreadPool {
     }
     const id = nextCancelId;
     nextCancelId = nextCancelId >= 0xfffffffe ? 1 : nextCancelId + 1;
-    const promise = start(id * 8 + flags);
+    const promise = start(id * JobFlag.Span + flags);
     if (promise === undefined) return this.#queueFull();
     // Listening before anything else runs: a submit-channel subscriber may abort the signal.
     const onAbort = () => this.#native.cancel(id, abortErrorFor(signal));
