@@ -8,11 +8,14 @@
  *
  * For each workload (workloads.js) and configuration, the measured process (another bench's
  * server or loop, unchanged) runs under valgrind's callgrind with instrumentation off: startup
- * and a warm-up of many units are not counted (V8 keeps compiling for thousands of requests:
- * natively, on Node 20, 132 functions optimized after 2,000 sequential requests, 160 after
- * 4,000, 172 after 10,000; a difference of two runs of N1 and N2 requests still holds that
- * compilation). Then counting goes on (tools.js) for windows of units; Ir per unit = the
- * windows' instructions / their units (every thread: the pool thread doing an fs.stat counts).
+ * and a warm-up of many units are not counted. Then counting goes on (tools.js) for windows of
+ * units; Ir per unit = the windows' instructions, less those V8 spent compiling (the inclusive
+ * Ir of its compilers, where.js), / their units (every thread: the pool thread doing an
+ * fs.stat counts). Why not (Ir(N2) - Ir(N1)) / (N2 - N1) of two whole runs: V8 keeps compiling
+ * for thousands of requests (natively, Node 20, this bench's JSON server: 128 functions
+ * optimized after 2,000 sequential requests, 152 after 4,000, 160 from 10,000 on) and under
+ * valgrind for longer still (after 10,000 requests TurboFan's worker thread still executed
+ * 60% of a window's instructions), so the difference of two runs held mostly compilation.
  * Each configuration runs --reps times in fresh processes (the spread says how deterministic
  * it is); the ratio is the feature's median over the baseline's, its range the lowest and
  * highest ratio of any feature run to any baseline run; the verdict compares with the issue's
@@ -43,10 +46,10 @@
  *
  * Where the feature's extra instructions go: the functions (callgrind_annotate, exclusive Ir)
  * that gain most per unit, from the first run of each configuration, listed for a workload
- * that misses its target (--where all: every workload; where.js).
+ * that misses its target (--where all: every workload, none: no list; where.js).
  *
  *   node bench/instructions.js [--quick] [--workloads a,b] [--configs none] [--reps R]
- *        [--http-plan W,N1,N2] [--stat-plan W,N1,N2] [--skip-syscalls] [--where missed|all]
+ *        [--http-plan W,N,...] [--stat-plan W,N,...] [--skip-syscalls] [--where missed|all|none]
  *        [--top K] [--keep DIR] [--json FILE]
  *
  * Sanity checks fail the run: every request answered, the server served exactly those; the
@@ -67,7 +70,7 @@ const { WORKLOADS } = require('./workloads');
 const tools = require('./tools');
 const { extraByFunction } = require('./where');
 
-const DEFAULTS = { reps: 3, top: 12, where: 'missed' };
+const DEFAULTS = { reps: 2, top: 12, where: 'missed' };
 const QUICK = { reps: 1 };
 const FILE_BYTES = 16 * 1024;
 
@@ -157,15 +160,17 @@ async function run(opts) {
           const t0 = Date.now();
           const result = await w.run(config, plan, 'callgrind', { ...ctx, tag: `r${rep}` });
           const ir = result.windows.reduce((a, x) => a + x.ir, 0);
-          const perUnit = ir / units;
+          const compileIr = result.windows.reduce((a, x) => a + x.compileIr, 0);
+          const perUnit = (ir - compileIr) / units;
           (r.instructions[config] ??= []).push({
             perUnit,
-            windows: result.windows.map((x) => ({ units: x.units, ir: x.ir, perUnit: x.ir / x.units })),
+            perUnitWithCompilation: ir / units,
+            windows: result.windows.map((x) => ({ units: x.units, ir: x.ir, compileIr: x.compileIr, perUnit: (x.ir - x.compileIr) / x.units })),
             files: result.windows.map((x) => x.file),
             ms: Date.now() - t0,
           });
           r.checks[config] = result.checks;
-          log(`${name.padEnd(10)} ${config.padEnd(9)} rep ${rep + 1}/${opts.reps}: ${formatNumber(perUnit)} Ir/${w.unit} (windows: ${result.windows.map((x) => formatNumber(x.ir / x.units)).join(', ')}; ${formatDuration(Date.now() - t0)})`);
+          log(`${name.padEnd(10)} ${config.padEnd(9)} rep ${rep + 1}/${opts.reps}: ${formatNumber(perUnit)} Ir/${w.unit} without compiling, ${formatNumber(ir / units)} with (windows: ${result.windows.map((x) => formatNumber((x.ir - x.compileIr) / x.units)).join(', ')}; ${formatDuration(Date.now() - t0)})`);
         }
       }
       if (!opts.skipSyscalls) {
@@ -206,6 +211,7 @@ async function run(opts) {
 function summarizeWorkload(name, r) {
   const w = WORKLOADS[name];
   r.summary = Object.fromEntries(Object.entries(r.instructions).map(([config, reps]) => [config, statsLib.summarize(reps.map((x) => x.perUnit))]));
+  r.withCompilation = Object.fromEntries(Object.entries(r.instructions).map(([config, reps]) => [config, statsLib.median(reps.map((x) => x.perUnitWithCompilation))]));
   const base = r.summary[w.baseline];
   const feat = r.summary[w.feature];
   r.ratio = { median: feat.median / base.median, min: feat.min / base.max, max: feat.max / base.min };
@@ -234,19 +240,26 @@ function report(results, meta, opts) {
         isFeature ? formatRatio(r.ratio.median) : config !== w.baseline ? formatRatio(s.median / r.summary[w.baseline].median) : '',
         isFeature ? `${r.ratio.min.toFixed(3)}-${r.ratio.max.toFixed(3)}` : '',
         isFeature ? `<= ${w.target.toFixed(2)}x: ${r.verdict}` : '',
+        formatNumber(r.withCompilation[config]),
         sys ? sys.perUnit.toFixed(2) : '',
       ]);
     }
   }
-  out.push(renderTable(['workload', 'issue', 'config', 'Ir/unit', 'range', 'spread', '+Ir', 'ratio', 'ratio range', 'target', 'syscalls/unit'], rows));
+  out.push(renderTable(['workload', 'issue', 'config', 'Ir/unit', 'range', 'spread', '+Ir', 'ratio', 'ratio range', 'target', 'with compiling', 'syscalls/unit'], rows));
   out.push('');
   for (const [name, r] of Object.entries(results)) {
     const w = WORKLOADS[name];
     out.push(`${name}: ${w.what}; unit: one ${w.unit}; each run: ${formatNumber(r.plan.warmup)} uncounted, then ${r.plan.windows.length} counted window(s) of ${r.plan.windows.map((n) => formatNumber(n)).join(', ')}; ${opts.reps} run(s) per configuration`);
+    // Window by window: a ratio that drifts from the first window to the last says the code was
+    // still changing (tier-up) while counted.
+    const windowMedian = (config, i) => statsLib.median(r.instructions[config].map((x) => x.windows[i].perUnit));
+    const windowRatios = r.plan.windows.map((_, i) => windowMedian(w.feature, i) / windowMedian(w.baseline, i));
+    out.push(`  per window (median over runs): ${w.baseline} ${r.plan.windows.map((_, i) => formatNumber(windowMedian(w.baseline, i))).join(', ')}; ` +
+      `${w.feature} ${r.plan.windows.map((_, i) => formatNumber(windowMedian(w.feature, i))).join(', ')}; ratios ${windowRatios.map((x) => formatRatio(x)).join(', ')}`);
     const checks = r.checks[w.feature];
     if (checks && Object.keys(checks).length) out.push(`  ${w.feature} checks (last run): ${JSON.stringify(checks)}`);
-    const stalls = Object.values(r.checks).map((x) => x.stalls).filter((x) => x !== undefined);
-    if (stalls.some((x) => x > 0)) out.push(`  stall reports during runs: ${stalls.join(', ')} (a report's instructions land in the figures)`);
+    const counted = Object.entries(r.checks).filter(([, x]) => x.stallsWhileCounted > 0);
+    if (counted.length) out.push(`  stall reports while counting, last run (their instructions are in the figures): ${counted.map(([c, x]) => `${c} ${x.stallsWhileCounted}`).join(', ')}`);
     if (Object.keys(r.syscalls).length) {
       const base = r.syscalls[w.baseline];
       const feat = r.syscalls[w.feature];
@@ -260,13 +273,14 @@ function report(results, meta, opts) {
     }
     if (r.where) {
       const total = r.where.reduce((a, x) => a + x.extra, 0);
-      out.push(`  where ${w.feature}'s extra instructions per ${w.unit} go (callgrind_annotate, exclusive Ir, first run of each; sum over all functions ${formatNumber(total)}):`);
+      out.push(`  where ${w.feature}'s extra instructions per ${w.unit} go (callgrind_annotate, exclusive Ir, first run of each; TurboFan's functions left out; sum over the rest ${formatNumber(total)}):`);
       out.push(renderTable(['  function [object]', `${w.baseline} Ir/unit`, `${w.feature} Ir/unit`, 'extra'],
         r.where.slice(0, opts.top).map((x) => [`  ${x.name.length > 110 ? `${x.name.slice(0, 107)}...` : x.name}`, formatNumber(x.baseline), formatNumber(x.feature), `${x.extra >= 0 ? '+' : ''}${formatNumber(x.extra)}`])));
     }
   }
   out.push('');
-  out.push('Ir/unit = user-space instructions of every thread of the measured process in the counted windows / their units (after startup and warm-up, not counted); median over runs, range lowest-highest, spread (max - min) / median.');
+  if (opts.quick) out.push('--quick: short warm-up and windows, one run each: the code is still being optimized while counted, so these figures and verdicts only show that the bench works.');
+  out.push('Ir/unit = user-space instructions of every thread of the measured process in the counted windows (after startup and warm-up, not counted), less those V8 spent compiling (inclusive Ir of its compilers: under valgrind V8 is still optimizing long after the point where it stops natively), / their units; median over runs, range lowest-highest, spread (max - min) / median. with compiling: the median without that subtraction.');
   out.push('ratio = feature median / baseline median; ratio range = lowest feature / highest baseline .. highest feature / lowest baseline.');
   out.push('Kernel work is not in Ir: with no extra system call, the CPU-time ratio is at most the instruction ratio. syscalls/unit: strace -f -c, natively, (windows run twice - once) / units.');
   out.push(`total ${formatDuration(meta.totalMs)}`);

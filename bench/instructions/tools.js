@@ -5,7 +5,8 @@
 //              window() switches instrumentation on (callgrind_control -i on, counters zeroed),
 //              the caller runs a window of work, and dump() writes what was counted since
 //              (callgrind_control -d): the instructions every thread executed in user space
-//              (Ir; the kernel's are not counted), by function.
+//              (Ir; the kernel's are not counted), by function, and how many of them were V8
+//              compiling (where.js).
 //   strace     strace -f -c: the system calls of every thread over the whole run, by name
 //              (natively: under valgrind vDSO clock reads become system calls); window() and
 //              dump() do nothing.
@@ -15,6 +16,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn, execFile, spawnSync } = require('node:child_process');
+const { compilationIr } = require('./where');
 
 const running = new Set();
 
@@ -139,12 +141,12 @@ function startMeasured(tool, dir, label, nodeArgs, { ipc = false, serialization 
       await control(['--instr=on', pid]);
       await control(['--zero', pid]);
     },
-    /** callgrind: { ir, file } counted since window() (or the previous dump); strace: null. */
+    /** callgrind: { ir, compileIr (V8 compiling), file } counted since window() (or the previous dump); strace: null. */
     async dump() {
       if (tool !== 'callgrind') return null;
       await control(['--dump', pid]);
       const file = `${outFile}.${++dumps}`;
-      return { ir: readValgrindTotal(file), file };
+      return { ir: readValgrindTotal(file), compileIr: compilationIr(file), file };
     },
     /** Instrumentation off again (what follows runs faster and is not counted). */
     async pause() {
@@ -154,11 +156,16 @@ function startMeasured(tool, dir, label, nodeArgs, { ipc = false, serialization 
 }
 
 /**
- * Warm-up, then each window of `plan` ({ warmup, windows: [units, ...] }) counted on its own:
- * `work(n)` runs n units. Returns [{ units, ir, file }] (callgrind) or [] (strace).
+ * Warm-up, then each window of `plan` ({ warmup, settleMs, windows: [units, ...] }) counted on its own:
+ * `work(n)` runs n units; `beforeCounting()`, when given, runs between the warm-up and the first
+ * window. Returns [{ units, ir, compileIr, file }] (callgrind) or [] (strace).
  */
-async function measureWindows(m, plan, work) {
+async function measureWindows(m, plan, work, { beforeCounting } = {}) {
   await work(plan.warmup);
+  await beforeCounting?.();
+  // Idle for settleMs: under valgrind the optimizing compiler's worker thread lags far behind
+  // the main thread; with the loop idle it finishes the compilations queued meanwhile.
+  if (plan.settleMs) await new Promise((resolve) => setTimeout(resolve, plan.settleMs));
   const windows = [];
   await m.window();
   for (const units of plan.windows) {
