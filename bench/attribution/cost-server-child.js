@@ -11,8 +11,12 @@
 //              the tracker's cost in one process, whose JIT state and CPU the windows share
 // IPC with the parent: sends { type: 'listening', port }; 'begin' starts the measured window;
 // 'end' answers { type: 'window', cpuUs (process.cpuUsage(), every thread), requests,
-// seconds, tracking (whether the tracker is subscribed: the configuration's sanity check) };
-// 'exit' ends it. Options (JSON argument): { config }.
+// seconds, tracking (whether the tracker is subscribed: the configuration's sanity check),
+// watching (whether the watchdog runs) }; 'probe' (after the measured requests: it subscribes
+// a listener of its own, after the tracker's) answers { type: 'probe armed' } and then, at the
+// next request's start, { type: 'probe', inFlight }: the requests in the tracker's table then
+// (1 when the tracker recorded that request, 0 when it did not run); 'exit' ends it. Options
+// (JSON argument): { config }.
 
 const diagnosticsChannel = require('node:diagnostics_channel');
 const http = require('node:http');
@@ -55,8 +59,17 @@ process.on('message', (message) => {
       requests: served - window.served,
       seconds: Number(process.hrtime.bigint() - window.wall) / 1e9,
       tracking: diagnosticsChannel.hasSubscribers('http.server.request.start'),
+      watching: watchdog?.running ?? false,
       stalls: watchdog ? watchdog.stats().stalls : 0,
     });
+  } else if (message === 'probe') {
+    const { requestSlotStats } = require(path.join(LIB, 'loop', 'request-slots.js'));
+    const onStart = () => {
+      diagnosticsChannel.unsubscribe('http.server.request.start', onStart);
+      process.send({ type: 'probe', inFlight: requestSlotStats().inFlight });
+    };
+    diagnosticsChannel.subscribe('http.server.request.start', onStart);
+    process.send({ type: 'probe armed' });
   } else if (message === 'exit') {
     watchdog?.close();
     server.close(() => process.exit(0));
