@@ -496,7 +496,7 @@ export class LaneQueue implements NativeWorkQueue {
   ): Promise<T> {
     const job: Waiting = {
       start,
-      cancelId: Math.floor(control / 8),
+      cancelId: Math.floor(control / JobFlag.Span),
       calledAtNs: nowNs(),
       inPlace,
       secrets,
