@@ -41,7 +41,17 @@ childMain(async (o) => {
   threadpool.resetStats();
 
   async function fsUnder(config) {
-    const lane = config.startsWith('lane-') ? threadpool.createLane({ concurrency: Number(config.slice(5)) }) : undefined;
+    // lane-C, or lane-C-low: through a lane of concurrency C (with priority 'low').
+    const laneConfig = /^lane-(\d+)(-low)?$/.exec(config);
+    let lane;
+    if (laneConfig) {
+      try {
+        lane = threadpool.createLane({ concurrency: Number(laneConfig[1]), ...(laneConfig[2] ? { priority: 'low' } : {}) });
+      } catch (error) {
+        if (error.code === 'ERR_UVSCOPE_PRIORITY_UNAVAILABLE') return { unavailable: error.message };
+        throw error;
+      }
+    }
     let floodMs;
     let over = false;
     const t0 = performance.now();
