@@ -175,6 +175,19 @@ function growth(memory) {
   };
 }
 
+/** The command's `ready <pid> [<port>]` line on `child`'s stdout; rejects with `why()` when `exited` comes first. */
+function readyLine(child, exited, why) {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (c) => {
+      text += c;
+      const m = /ready (\d+)(?: (\d+))?/.exec(text);
+      if (m) resolve({ pid: Number(m[1]), port: m[2] && Number(m[2]) });
+    });
+    exited.then(() => reject(new Error(why())));
+  });
+}
+
 /**
  * The same command untraced (plain `node script`), the same load for the same time, then
  * SIGINT: the growth of Node and of the command itself, beside which the traced growth is read.
@@ -185,15 +198,7 @@ async function runBaseline(scenario, opts) {
   const startedAt = Date.now();
   const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exit = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const ready = await new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout.on('data', (c) => {
-      text += c;
-      const m = /ready (\d+)(?: (\d+))?/.exec(text);
-      if (m) resolve({ pid: Number(m[1]), port: m[2] && Number(m[2]) });
-    });
-    exit.then(() => reject(new Error(`${scenario}: the untraced command exited before it was ready`)));
-  });
+  const ready = await readyLine(child, exit, () => `${scenario}: the untraced command exited before it was ready`);
   child.stdout.resume();
   const { memory, sampler } = sampleMemory(ready.pid, startedAt, seconds);
   const load = scenario === 'http'
@@ -219,15 +224,7 @@ async function runScenario(scenario, opts, dir) {
   let stderr = '';
   child.stderr.on('data', (c) => (stderr = (stderr + c).slice(-20_000)));
   const cliExit = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
-  const ready = await new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout.on('data', (c) => {
-      text += c;
-      const m = /ready (\d+)(?: (\d+))?/.exec(text);
-      if (m) resolve({ pid: Number(m[1]), port: m[2] && Number(m[2]) });
-    });
-    cliExit.then(() => reject(new Error(`${scenario}: uvscope trace exited before the command was ready: ${stderr.slice(-2000)}`)));
-  });
+  const ready = await readyLine(child, cliExit, () => `${scenario}: uvscope trace exited before the command was ready: ${stderr.slice(-2000)}`);
   child.stdout.resume();
   const { pid } = ready;
   const { memory, sampler, exited } = sampleMemory(pid, startedAt, seconds);
