@@ -57,14 +57,20 @@ void TestHook::RunBatch(uint32_t max_frames, uint32_t count) {
     std::lock_guard<std::mutex> lock(mutex_);
     result_.requested_at_ns = uv_hrtime();
   }
+  bool first_queued = false;
   for (uint32_t i = 0; i < count; i++) {
     int status = provider_->request(provider_, max_frames, Done, this);
     std::lock_guard<std::mutex> lock(mutex_);
     result_.requests.push_back(status);
-    if (i == 0 && status == UVSCOPE_STACK_QUEUED) {
-      queued_ = true;
-      wake_.notify_all();
-    }
+    if (i == 0) first_queued = status == UVSCOPE_STACK_QUEUED;
+  }
+  // A thread blocked in BlockUntilQueued() goes on once the whole batch was made: its later
+  // requests then certainly met the first one pending (it cannot be taken while that thread is
+  // still blocked in native code).
+  if (first_queued) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queued_ = true;
+    wake_.notify_all();
   }
 }
 

@@ -47,8 +47,8 @@ class TestHook {
   bool StartThread(uint32_t delay_ms, uint32_t max_frames, uint32_t count, bool gated);
   // Any thread: releases every thread waiting for the gate (process-wide).
   static void OpenGate();
-  // Environment thread: a native call that returns once this hook's batch has a request
-  // queued (true), or after timeout_ms (false). Counted in Blocking() meanwhile.
+  // Environment thread: a native call that returns once this hook's whole batch was made with
+  // its first request queued (true), or after timeout_ms (false). Counted in Blocking() meanwhile.
   bool BlockUntilQueued(uint32_t timeout_ms);
   // How many threads are inside BlockUntilQueued() now, process-wide.
   static uint32_t Blocking();
