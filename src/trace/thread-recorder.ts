@@ -173,6 +173,13 @@ function idleNowNs(): number {
   return performance.eventLoopUtilization().idle * 1e6;
 }
 
+/**
+ * Markers the ring keeps for `turns` turns before a long iteration: 4 a turn and more (a turn
+ * can have 5: the timers marker stepping behind a late timer), cut to whole turns by iteration
+ * number once drained.
+ */
+const ringKeep = (turns: number) => (turns + 2) * 8;
+
 const emptyColumns = (): TraceColumns => ({ timesNs: new BigUint64Array(0), iterations: new Float64Array(0), phases: new Uint8Array(0), pollWaitsNs: new Float64Array(0) });
 
 function concat(a: TraceColumns, b: TraceColumns): TraceColumns {
@@ -377,7 +384,8 @@ export class ThreadRecorder {
     this.#dropsLeftOut();
     // An open span first takes the turns after its own long iteration (the oldest buffered).
     if (this.#openSpan && this.#afterLeft > 0) this.#takeAfter();
-    const keep = ((this.#options.turnsBefore ?? 50) + 2) * 4;
+    const turnsBefore = this.#options.turnsBefore ?? 50;
+    const keep = ringKeep(turnsBefore);
     const buffered = this.#observer.buffered;
     if (buffered > keep) {
       this.#observer.trim(keep);
@@ -389,8 +397,10 @@ export class ThreadRecorder {
     let columns = this.#drain();
     const iterationStartNs = event.endedAtNs - BigInt(Math.round(event.durationNs));
     const fromNs = iterationStartNs - BEFORE_MAX_NS;
+    // A new span: whole turns, the newest `turnsBefore` before the iteration (an open one goes on without a cut).
+    const fromIteration = this.#openSpan ? -Infinity : event.iteration - turnsBefore;
     let from = 0;
-    while (from < columns.timesNs.length && columns.timesNs[from] < fromNs) from++;
+    while (from < columns.timesNs.length && (columns.timesNs[from] < fromNs || columns.iterations[from] < fromIteration)) from++;
     if (from > 0) {
       this.#left.markers += from;
       columns = sliceColumns(columns, from);
@@ -459,7 +469,7 @@ export class ThreadRecorder {
         if (cut || this.#afterLeft <= 0 || nowNs >= this.#afterUntilNs) this.#closeSpan();
       }
       // While a span waits for its turns after, the ring keeps them (it is not trimmed).
-      const keep = (this.#options.turnsBefore ?? 50) * 4;
+      const keep = ringKeep(this.#options.turnsBefore ?? 50);
       const buffered = this.#observer.buffered;
       if (!this.#openSpan && buffered > keep) {
         this.#observer.trim(keep);
