@@ -106,7 +106,10 @@ const stallOf = (watchdog: StallWatchdog, block: () => void) => stallCovering(wa
     expect(first.cpuNs).toEqual(expect.any(Number));
     for (const report of event.reports) {
       expect(report.cpuNs!).toBeLessThanOrEqual(report.elapsedNs);
-      expect(report.cpuNs!).toBeLessThanOrEqual(cpuUsedNs + 5e6);
+      // The stall began when the loop woke from poll: the pipe's read and the stream's 'data'
+      // machinery before the block count in the report, not in the block's own reading
+      // (about 6 ms more on Node 24 once, in CI).
+      expect(report.cpuNs!).toBeLessThanOrEqual(cpuUsedNs + 15e6);
     }
     const last = event.reports[event.reports.length - 1];
     // The thread's own share of a CPU over the stall (a loaded machine gives it less than all).
