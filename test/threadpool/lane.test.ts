@@ -581,24 +581,36 @@ describe('re-entrancy: every job settles exactly once', () => {
   test('a .then of a job that submits into the lane and aborts jobs waiting and running: new jobs go behind the waiting ones', async () => {
     const lane = createLane({ concurrency: 2 });
     const { outcomes, track } = tracker();
-    const order: string[] = [];
     const controllers = Array.from({ length: 6 }, () => new AbortController());
     const spawned: Promise<unknown>[] = [];
+    // Each hash job's input length names it in its JOB_CHANNEL record (bytes); its queuedAt is when
+    // the lane let it onto the pool. Two slots: two jobs run at once and may finish in either
+    // order, so the order checked is the order they were let in.
+    const SPAWNED_BYTES = 10;
+    const jobs = collectJobs();
     const first = lane.noop().then(() => {
-      order.push('first');
-      spawned.push(track('spawned', lane.noop().then(() => order.push('spawned'))));
+      spawned.push(track('spawned', lane.hash('sha256', 'x'.repeat(SPAWNED_BYTES))));
       controllers[3].abort(); // waiting
       controllers[0].abort(); // running (a long sleep)
     });
     const all = [track('first', first)];
     all.push(track('sleep0', lane.sleep(HOLD_MS, { signal: controllers[0].signal })));
-    for (let i = 1; i < 6; i++) all.push(track(`w${i}`, lane.noop({ signal: controllers[i].signal }).then(() => order.push(`w${i}`))));
-    await Promise.all(all);
-    await Promise.all(spawned);
+    for (let i = 1; i < 6; i++) all.push(track(`w${i}`, lane.hash('sha256', 'x'.repeat(i), { signal: controllers[i].signal })));
+    try {
+      await Promise.all(all);
+      await Promise.all(spawned);
+    } finally {
+      jobs.stop();
+    }
     settledOnce(outcomes);
     expect(outcomes.get('w3')).toEqual(['ABORT_ERR']);
     expect(outcomes.get('sleep0')).toEqual(['ABORT_ERR']);
-    expect(order).toEqual(['first', 'w1', 'w2', 'w4', 'w5', 'spawned']);
+    const name = (bytes: number) => (bytes === SPAWNED_BYTES ? 'spawned' : `w${bytes}`);
+    const letIn = jobs.records
+      .filter((r) => r.kernel === 'hash' && r.outcome === 'completed')
+      .sort((a, b) => (a.queuedAt < b.queuedAt ? -1 : a.queuedAt > b.queuedAt ? 1 : 0))
+      .map((r) => name(r.bytes));
+    expect(letIn).toEqual(['w1', 'w2', 'w4', 'w5', 'spawned']);
     drained(lane);
   });
 
