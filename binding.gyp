@@ -16,6 +16,7 @@
         "native/threadpool/work_queue.cc",
         "native/threadpool/pool_threads.cc",
         "native/threadpool/job_priority.cc",
+        "native/threadpool/cpu_spread.cc",
         "native/threadpool/submissions.cc",
         "native/threadpool/wrappers.cc",
         "native/threadpool/digests.cc",

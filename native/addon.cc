@@ -17,6 +17,7 @@
 #include "loop/stall_watchdog.h"
 #include "pin_library.h"
 #include "threadpool/arguments.h"
+#include "threadpool/cpu_spread.h"
 #include "threadpool/job_priority.h"
 #include "threadpool/pool_threads.h"
 #include "threadpool/work_queue.h"
@@ -173,6 +174,7 @@ static Napi::Object Constants(Napi::Env env) {
   jobFlags.Set("excludeStats", Napi::Number::New(env, kJobExcludeStats));
   jobFlags.Set("resolveQueueWait", Napi::Number::New(env, kJobResolveQueueWait));
   jobFlags.Set("lowPriority", Napi::Number::New(env, kJobLowPriority));
+  jobFlags.Set("spread", Napi::Number::New(env, kJobSpread));
   jobFlags.Set("span", Napi::Number::New(env, kJobFlagSpan));
   constants.Set("jobFlags", jobFlags);
   Napi::Object cipherFlags = Napi::Object::New(env);
@@ -210,6 +212,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   BarrierWrap::Init(env, exports);
   InitPoolThreads(env, exports);
   InitJobPriority(env, exports);
+  InitCpuSpread(env, exports);
   InitRequestTable(env, exports, data->requests);
   exports.Set("abortForExit", Napi::Function::New(env, AbortForExit, "abortForExit"));
   exports.Set("isDetached", Napi::Function::New(env, IsDetached, "isDetached"));

@@ -96,8 +96,9 @@ export const enum JobFlag {
   ExcludeStats = 2,
   ResolveQueueWait = 4,
   LowPriority = 8,
+  Spread = 16,
   /** `control` = cancelId * Span + flags. */
-  Span = 16,
+  Span = 32,
 }
 
 /** Cipher setup flags of native/threadpool/arguments.h. */
@@ -126,7 +127,7 @@ const SHARED_CONSTANTS = {
     startup: PhaseCode.Startup,
   },
   kernels: [...KERNEL_NAMES],
-  jobFlags: { report: JobFlag.Report, excludeStats: JobFlag.ExcludeStats, resolveQueueWait: JobFlag.ResolveQueueWait, lowPriority: JobFlag.LowPriority, span: JobFlag.Span },
+  jobFlags: { report: JobFlag.Report, excludeStats: JobFlag.ExcludeStats, resolveQueueWait: JobFlag.ResolveQueueWait, lowPriority: JobFlag.LowPriority, spread: JobFlag.Spread, span: JobFlag.Span },
   cipherFlags: { encrypt: CipherFlag.Encrypt, aead: CipherFlag.Aead, padding: CipherFlag.Padding },
 };
 
@@ -260,10 +261,12 @@ export interface NativeAddon {
   NativeBarrier: new (target?: number, maxHoldMs?: number) => NativeBarrier;
   /** Kernel thread ids of the pool threads that ran a uvscope job (probes included), in order. */
   poolThreadIds(): Int32Array;
-  /** '' when a thread of this process may be lowered to nice 19 and returned (probed on a thread of its own), else why not. */
+  /** '' when a thread of this process may be moved to SCHED_IDLE and returned (probed on a thread of its own), else why not. */
   priorityProbe(): string;
   /** Pool threads a low-priority job left low (their return refused: a privilege dropped since the probe). */
   priorityRestoreFailures(): number;
+  /** Lane jobs moved at their start off a CPU that ran another lane job (native/threadpool/cpu_spread.h). */
+  spreadMoves(): number;
   /** Per tid [cpuNs, runQueueWaitNs, timeslices] into `out` (NaN: unreadable); false where the platform has no schedstat. */
   readThreadTimes(tids: Int32Array, out: Float64Array): boolean;
   NativeCipher: new (algorithm: string, flags: number, tagLength: number, key: Bytes, iv: Bytes) => NativeCipher;

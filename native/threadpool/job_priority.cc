@@ -3,12 +3,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <thread>
 
 #ifdef __linux__
+#include <sched.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #endif
 
 namespace uvscope {
@@ -17,33 +17,30 @@ std::atomic<uint64_t> priorityRestoreFailures{0};
 
 namespace {
 
-constexpr int kLowNice = 19;
-
 #ifdef __linux__
-// setpriority(PRIO_PROCESS, tid) acts on one thread on Linux.
-int ThreadId() { return static_cast<int>(syscall(SYS_gettid)); }
+// Only the ordinary time-sharing policies are lowered: a real-time pool thread (someone's
+// choice) is left alone.
+bool Lowerable(int policy) { return policy == SCHED_OTHER || policy == SCHED_BATCH; }
 
-// The calling thread's nice, or false (errno set) when it cannot be read.
-bool CurrentNice(int* nice) {
-  errno = 0;
-  int value = getpriority(PRIO_PROCESS, ThreadId());
-  if (value == -1 && errno != 0) return false;
-  *nice = value;
-  return true;
+bool SetPolicy(int policy) {
+  sched_param param{};  // 0: the only priority of the time-sharing policies
+  return sched_setscheduler(0, policy, &param) == 0;
 }
 #endif
 
 // On a thread of its own: lower it, then return it. '' or why not.
 std::string Probe() {
 #ifdef __linux__
-  int before;
-  if (!CurrentNice(&before)) return std::string("cannot read a thread's priority: ") + std::strerror(errno);
-  if (before >= kLowNice) return "threads already run at nice 19";
-  if (setpriority(PRIO_PROCESS, ThreadId(), kLowNice) != 0) return std::string("cannot lower a thread's priority: ") + std::strerror(errno);
-  if (setpriority(PRIO_PROCESS, ThreadId(), before) != 0) {
+  int before = sched_getscheduler(0);
+  if (before == -1) return std::string("cannot read a thread's scheduling policy: ") + std::strerror(errno);
+  if (!Lowerable(before)) return "threads already run under SCHED_IDLE or a real-time policy";
+  if (!SetPolicy(SCHED_IDLE)) return std::string("cannot move a thread to SCHED_IDLE: ") + std::strerror(errno);
+  if (!SetPolicy(before)) {
     int error = errno;
-    return std::string("a thread lowered to nice 19 cannot return to nice ") + std::to_string(before) + " (" + std::strerror(error) +
-           "): that needs RLIMIT_NICE >= " + std::to_string(20 - before) + " (ulimit -e) or CAP_SYS_NICE";
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);  // this thread's nice (a thread is a process to setpriority on Linux)
+    return std::string("a thread moved to SCHED_IDLE cannot return to its policy (") + std::strerror(error) +
+           "): that needs RLIMIT_NICE >= " + std::to_string(20 - nice) + " (ulimit -e) or CAP_SYS_NICE";
   }
   return "";
 #else
@@ -67,14 +64,14 @@ Napi::Value PriorityRestoreFailures(const Napi::CallbackInfo& info) {
 
 LowPriorityScope::LowPriorityScope() {
 #ifdef __linux__
-  if (!CurrentNice(&before_) || before_ >= kLowNice) return;
-  lowered_ = setpriority(PRIO_PROCESS, ThreadId(), kLowNice) == 0;
+  before_ = sched_getscheduler(0);
+  lowered_ = Lowerable(before_) && SetPolicy(SCHED_IDLE);
 #endif
 }
 
 LowPriorityScope::~LowPriorityScope() {
 #ifdef __linux__
-  if (lowered_ && setpriority(PRIO_PROCESS, ThreadId(), before_) != 0) priorityRestoreFailures.fetch_add(1, std::memory_order_relaxed);
+  if (lowered_ && !SetPolicy(before_)) priorityRestoreFailures.fetch_add(1, std::memory_order_relaxed);
 #endif
 }
 

@@ -1,10 +1,13 @@
-// Job priority: a lane made with `priority: 'low'` has its jobs run at nice 19, so that fs,
-// dns.lookup and the loop's own thread (nice 0) take a CPU from them at once on a machine with
-// fewer CPUs than busy threads. The pool thread is lowered for the job and returned to its own
-// nice after it (Linux; elsewhere nothing is done and the probe says so). Returning a thread to
-// a higher priority needs RLIMIT_NICE >= 20 - nice, or CAP_SYS_NICE in the initial user
-// namespace: CanRestorePriority() finds out on a thread of its own (started, lowered, returned
-// and joined), so that no pool thread is ever lowered where it could not come back.
+// Job priority: a lane made with `priority: 'low'` has its jobs run under SCHED_IDLE, so that
+// fs, dns.lookup and the loop's own thread (SCHED_OTHER) take a CPU from them the moment they
+// wake, and are placed on a CPU running only such jobs as on an idle one, on a machine with
+// fewer CPUs than busy threads. (Nice 19 was tried first: it still shares a CPU by weight and
+// waits for the scheduler's slice; bench:pool measured fs p99 5-6x idle with it, 3-3.5x with
+// SCHED_IDLE.) The pool thread is moved for the job and returned to its own policy after it
+// (Linux; elsewhere nothing is done and the probe says so). Leaving SCHED_IDLE needs
+// RLIMIT_NICE >= 20 - nice, or CAP_SYS_NICE in the initial user namespace: the probe finds out
+// on a thread of its own (started, moved, returned and joined), so that no pool thread is ever
+// lowered where it could not come back. Real-time pool threads are left alone.
 // Lifetime: stateless but for a process-wide counter of failed returns.
 #pragma once
 #include <napi.h>

@@ -2,9 +2,12 @@
 // submission adapters are in submissions.cc, the state wrappers in wrappers.cc.
 #include "work_queue.h"
 
+#include <optional>
+
 #include "../clock.h"
 #include "../live_counts.h"
 #include "../typed_args.h"
+#include "cpu_spread.h"
 #include "job_priority.h"
 #include "pool_threads.h"
 
@@ -195,11 +198,12 @@ void WorkQueueWrap::RunJob(uv_work_t* req) {
     }
   }
   static const std::atomic<bool> never{false};
-  if (job->flags & kJobLowPriority) {
-    LowPriorityScope low;
+  {
+    std::optional<SpreadScope> spread;
+    if (job->flags & kJobSpread) spread.emplace();
+    std::optional<LowPriorityScope> low;
+    if (job->flags & kJobLowPriority) low.emplace();
     job->kernel->Run(job->uninterruptible ? never : job->abortRequested);  // noexcept: failures are the kernel's
-  } else {
-    job->kernel->Run(job->uninterruptible ? never : job->abortRequested);
   }
   job->finishedAt = NowNs();
   if (counted) queue->pool_.running.fetch_sub(1, std::memory_order_relaxed);

@@ -29,10 +29,11 @@ enum JobFlags : uint32_t {
   kJobReport = 1,          // hand timings to the JS reporter (diagnostics_channel subscribers)
   kJobExcludeStats = 2,    // introspection probes: not counted in stats()
   kJobResolveQueueWait = 4, // resolve with the queue wait in ns instead of the kernel's result
-  kJobLowPriority = 8       // run at nice 19 (a lane's `priority: 'low'`, job_priority.h)
+  kJobLowPriority = 8,      // run under SCHED_IDLE (a lane's `priority: 'low'`, job_priority.h)
+  kJobSpread = 16           // a lane's job: moved off a CPU running another (cpu_spread.h)
 };
 // The trailing `control` argument of a submission: cancelId * kJobFlagSpan + flags.
-constexpr uint32_t kJobFlagSpan = 16;
+constexpr uint32_t kJobFlagSpan = 32;
 
 struct Job {
   uv_work_t req;

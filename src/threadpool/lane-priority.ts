@@ -1,9 +1,9 @@
 /**
- * A lane's priority: with `priority: 'low'` its jobs run at nice 19 (native/threadpool/
- * job_priority.h: the pool thread is lowered for the job and returned after it), so that fs,
- * dns.lookup and the loop's own thread, at nice 0, take a CPU from them at once when more
+ * A lane's priority: with `priority: 'low'` its jobs run under SCHED_IDLE (native/threadpool/
+ * job_priority.h: the pool thread is moved for the job and returned after it), so that fs,
+ * dns.lookup and the loop's own thread take a CPU from them the moment they wake when more
  * threads are busy than there are CPUs (a lane cannot give fs a free CPU; this gives it the
- * CPU first). Returning a thread to its priority needs RLIMIT_NICE >= 20 (`ulimit -e`) or
+ * CPU first). Returning a thread to its policy needs RLIMIT_NICE >= 20 (`ulimit -e`) or
  * CAP_SYS_NICE: the addon probes that once, on a thread of its own, and a lane asks for low
  * priority only where it holds; elsewhere createLane() throws ERR_UVSCOPE_PRIORITY_UNAVAILABLE.
  * Lifetime: the probe's answer is kept for the process.
@@ -12,7 +12,7 @@
 import { codedError, invalidArgValue } from '../errors';
 import { JobFlag, native, NativeWorkQueue } from '../native';
 
-/** `'normal'` (default): the pool thread's own priority; `'low'`: nice 19 while the job runs (Linux). */
+/** `'normal'` (default): the pool thread's own priority; `'low'`: SCHED_IDLE while the job runs (Linux). */
 export type LanePriority = 'normal' | 'low';
 
 let probed: string | undefined;

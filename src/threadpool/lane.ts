@@ -10,7 +10,9 @@
  * which hands a job to the native queue of the pool under the lane at once while the lane has
  * room, and otherwise keeps it until a slot frees. This file owns that FIFO, what a waiting
  * job keeps of its arguments (private copies of what the native side would have copied during
- * the call, wiped once it has its own), and the lane's counters and lane-wait histogram.
+ * the call, wiped once it has its own), and the lane's counters and lane-wait histogram. Every lane job
+ * carries JobFlag.Spread: on its pool thread it moves off a CPU where another lane job runs
+ * (native/threadpool/cpu_spread.h), which lets a lane of `concurrency` = CPUs keep them all busy.
  *
  * Lifetime: a lane lives as long as its caller holds it. A waiting job is held by the lane and
  * every job in flight keeps the lane alive through its settlement reaction; a job waits only
@@ -51,10 +53,10 @@ export interface LaneOptions {
    */
   maxQueued?: number;
   /**
-   * `'low'`: the lane's jobs run at nice 19 (Linux), so that fs, dns.lookup and the loop's own
-   * thread take a CPU from them at once when more threads are busy than there are CPUs. Needs
-   * the right to return a thread to its priority (RLIMIT_NICE >= 20, `ulimit -e`, or
-   * CAP_SYS_NICE: root in most containers); without it createLane() throws
+   * `'low'`: the lane's jobs run under SCHED_IDLE (Linux), so that fs, dns.lookup and the loop's
+   * own thread take a CPU from them the moment they wake when more threads are busy than there
+   * are CPUs. Needs the right to return a thread to its policy (RLIMIT_NICE >= 20, `ulimit -e`,
+   * or CAP_SYS_NICE: root in most containers); without it createLane() throws
    * `ERR_UVSCOPE_PRIORITY_UNAVAILABLE`. Default `'normal'`.
    */
   priority?: LanePriority;
@@ -67,6 +69,11 @@ export interface LaneStats {
   priority: LanePriority;
   /** Pool threads a low-priority job could not return to their priority (a privilege dropped since the lane was made; process-wide). */
   priorityRestoreFailures: number;
+  /**
+   * Jobs of any lane moved at their start off a CPU where another lane job ran, to one where
+   * none did (process-wide, Linux; see docs/thread-pool.md).
+   */
+  spreadMoves: number;
   /** The lane's jobs in libuv's queue or running on a pool thread (at most `concurrency`). */
   running: number;
   /** Waiting in the lane. */
@@ -196,7 +203,7 @@ export class LaneQueue implements NativeWorkQueue {
   readonly priority: LanePriority;
 
   constructor(pool: NativeWorkQueue, concurrency: number, maxQueued: number, priority: LanePriority = 'normal') {
-    this.#pool = priority === 'low' ? withJobFlag(pool, JobFlag.LowPriority) : pool;
+    this.#pool = withJobFlag(pool, priority === 'low' ? JobFlag.Spread | JobFlag.LowPriority : JobFlag.Spread);
     this.concurrency = concurrency;
     this.maxQueued = maxQueued;
     this.priority = priority;
@@ -413,6 +420,7 @@ export class LaneQueue implements NativeWorkQueue {
       maxQueued: this.maxQueued,
       priority: this.priority,
       priorityRestoreFailures: this.priority === 'low' ? native.priorityRestoreFailures() : 0,
+      spreadMoves: native.spreadMoves(),
       running: this.#running,
       queued: this.#queued,
       submitted: this.#submitted,

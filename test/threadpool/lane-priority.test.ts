@@ -1,8 +1,8 @@
 /**
  * A lane's `priority: 'low'` (src/threadpool/lane-priority.ts, native/threadpool/job_priority.h):
- * while one of its jobs runs, that pool thread is at nice 19 (read from /proc, independent of
- * uvscope) and no other is; once the job settles every pool thread is back at its nice. A
- * process that may not return a thread to its priority (the unprivileged user `nobody`, whose
+ * while one of its jobs runs, that pool thread is under SCHED_IDLE (read from /proc,
+ * independent of uvscope) and no other is; once the job settles every pool thread is back
+ * under its policy. A process that may not return a thread (the unprivileged user `nobody`, whose
  * RLIMIT_NICE is 0) gets ERR_UVSCOPE_PRIORITY_UNAVAILABLE at createLane(), before any thread
  * is touched. Jobs are held with sleep jobs released by their signal.
  */
@@ -18,14 +18,18 @@ const LIB = path.resolve(__dirname, '..', '..', 'lib', 'index.js');
 const linux = process.platform === 'linux';
 const HOLD_MS = 600_000;
 
-/** This process's threads whose nice is not 0, by the kernel (/proc/self/task/<tid>/stat, field 19). */
-function niceThreads(): { tid: number; nice: number }[] {
-  const out: { tid: number; nice: number }[] = [];
+/** SCHED_IDLE, as /proc reports a thread's policy. */
+const SCHED_IDLE = 5;
+
+/** This process's threads not under SCHED_OTHER (policy 0), by the kernel (/proc/self/task/<tid>/stat, field 41), with their nice (field 19). */
+function loweredThreads(): { tid: number; policy: number; nice: number }[] {
+  const out: { tid: number; policy: number; nice: number }[] = [];
   for (const tid of fs.readdirSync('/proc/self/task')) {
     try {
       const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-      if (nice !== 0) out.push({ tid: Number(tid), nice });
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const policy = Number(fields[38]);
+      if (policy !== 0) out.push({ tid: Number(tid), policy, nice: Number(fields[16]) });
     } catch {
       // the thread ended
     }
@@ -56,8 +60,8 @@ test('options.priority: normal by default; anything but normal or low is a TypeE
 
 const canLower = linux && lowPriorityUnavailable() === '';
 
-(canLower ? test : test.skip)("priority 'low': the job's pool thread runs at nice 19 while it runs, the others not; all back at 0 after", async () => {
-  expect(niceThreads()).toEqual([]);
+(canLower ? test : test.skip)("priority 'low': the job's pool thread runs under SCHED_IDLE while it runs, the others not; all back after", async () => {
+  expect(loweredThreads()).toEqual([]);
   const lane = createLane({ concurrency: 1, priority: 'low' });
   expect(lane.stats().priority).toBe('low');
   const held = new AbortController();
@@ -65,16 +69,16 @@ const canLower = linux && lowPriorityUnavailable() === '';
   const laneJob = lane.sleep(HOLD_MS, { signal: held.signal }).catch((error: { code?: string }) => error.code);
   // A direct job beside it stays at the pool thread's own priority.
   const directJob = threadpool.sleep(HOLD_MS, { signal: direct.signal }).catch((error: { code?: string }) => error.code);
-  const during = await until(niceThreads, (threads) => threads.length > 0);
-  expect(during).toEqual([{ tid: expect.any(Number), nice: 19 }]);
+  const during = await until(loweredThreads, (threads) => threads.length > 0);
+  expect(during).toEqual([{ tid: expect.any(Number), policy: SCHED_IDLE, nice: 0 }]);
   held.abort();
   expect(await laneJob).toBe('ABORT_ERR');
-  expect(await until(niceThreads, (threads) => threads.length === 0)).toEqual([]);
+  expect(await until(loweredThreads, (threads) => threads.length === 0)).toEqual([]);
   direct.abort();
   expect(await directJob).toBe('ABORT_ERR');
   // Many short jobs: every one returned its thread.
   await Promise.all(Array.from({ length: 50 }, () => lane.hash('sha256', 'x')));
-  expect(niceThreads()).toEqual([]);
+  expect(loweredThreads()).toEqual([]);
   expect(lane.stats()).toMatchObject({ completed: 50, cancelled: 1, priorityRestoreFailures: 0 });
 });
 
@@ -85,13 +89,13 @@ const canLower = linux && lowPriorityUnavailable() === '';
     try { createLane({ concurrency: 1, priority: 'low' }); } catch (error) { code = error.code; message = error.message; }
     const lowered = require('fs').readdirSync('/proc/self/task').filter((t) => {
       const s = require('fs').readFileSync('/proc/self/task/' + t + '/stat', 'utf8');
-      return s.slice(s.lastIndexOf(')') + 2).split(' ')[16] !== '0';
+      return s.slice(s.lastIndexOf(')') + 2).split(' ')[38] !== '0';
     });
     threadpool.hash('sha256', 'x').then(() => process.stdout.write(JSON.stringify({ code, message, lowered })));`;
   const child = spawnSync(process.execPath, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 20_000 * SLOWDOWN });
   expect(child.stderr).toBe('');
   const result = JSON.parse(child.stdout);
   expect(result.code).toBe('ERR_UVSCOPE_PRIORITY_UNAVAILABLE');
-  expect(result.message).toMatch(/cannot return to nice 0 .*RLIMIT_NICE >= 20 .*CAP_SYS_NICE/);
+  expect(result.message).toMatch(/SCHED_IDLE cannot return to its policy .*RLIMIT_NICE >= 20 .*CAP_SYS_NICE/);
   expect(result.lowered).toEqual([]);
 });
