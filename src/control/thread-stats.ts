@@ -115,9 +115,12 @@ export class ThreadStatsCollector {
    */
   liveReportsTo(fifo: string): void {
     if (this.#closed || this.#stallMs === 0 || !this.#watchdog) return;
+    // Checked before the open too: opening a device can do something (a tape rewinds, a modem hangs up).
+    const notFifo = () => Object.assign(new Error(`${fifo} is not a FIFO`), { code: 'EINVAL' });
+    if (!fs.statSync(fifo).isFIFO()) throw notFifo();
     const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
     try {
-      if (!fs.fstatSync(fd).isFIFO()) throw Object.assign(new Error(`${fifo} is not a FIFO`), { code: 'EINVAL' });
+      if (!fs.fstatSync(fd).isFIFO()) throw notFifo(); // replaced between the two
       this.#stallsBefore += this.#watchdog.stats().stalls;
       this.#watchdog.close();
       this.#watchdog = undefined;

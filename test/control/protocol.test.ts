@@ -108,6 +108,13 @@ test("live: every thread's watchdog writes its live stall reports to the client'
   const unread = path.join(base, 'unread.fifo');
   execFileSync('mkfifo', ['-m', '600', unread]);
   expect(await client.request({ cmd: 'live', fifo: unread })).toMatchObject({ ok: false, code: 'EFAILED', error: expect.stringMatching(/ENXIO/) });
+  // Not a FIFO: refused before it is opened, left as it was.
+  const regular = path.join(base, 'regular-file');
+  fs.writeFileSync(regular, 'keep');
+  for (const notFifo of [regular, '/dev/null']) {
+    expect(await client.request({ cmd: 'live', fifo: notFifo })).toMatchObject({ ok: false, code: 'EFAILED', error: expect.stringMatching(/is not a FIFO/) });
+  }
+  expect(fs.readFileSync(regular, 'utf8')).toBe('keep');
   const liveDir = fs.mkdtempSync(path.join(base, 'live-'));
   const fifo = openStallFifo(liveDir)!;
   const reports: LiveStallReport[] = [];
