@@ -264,117 +264,121 @@ export async function topCommand(argv: string[]): Promise<number> {
   let dir = controlDir();
   // Private (0700): the FIFO of live stall reports, and with a command its sockets and output.
   const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvscope-top-'));
-  let child: ChildProcess | undefined;
-  let childExit: Promise<number> | undefined;
-  let output: string | undefined;
-  let scope = pid !== undefined ? `process ${pid}` : `every process of uid ${currentUid()} with uvscope/agent`;
-  if (command.length > 0) {
-    // The command's processes get a socket directory of their own: the view shows them only.
-    dir = path.join(tempDir, 'sockets');
-    fs.mkdirSync(dir, { mode: 0o700 });
-    output = outputOption ? path.resolve(outputOption) : path.join(tempDir, 'output.log');
-    const outFd = fs.openSync(output, 'w');
-    const file = /\.[cm]?js$/.test(command[0]) ? [process.execPath, command[0]] : [command[0]];
-    const [executable, ...args] = [...file, ...command.slice(1)];
-    const agent = path.join(__dirname, '..', '..', 'agent.js');
-    child = spawn(executable, args, {
-      stdio: ['ignore', outFd, outFd],
-      detached: true,
-      env: {
-        ...process.env,
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${JSON.stringify(agent)}`.trim(),
-        UVSCOPE_CONTROL_DIR: dir,
-        ...(stallMs !== undefined ? { UVSCOPE_AGENT_STALL_MS: String(stallMs) } : {}),
-      },
-    });
-    fs.closeSync(outFd);
-    const launched = child;
-    childExit = new Promise<number>((resolve) => {
-      launched.on('error', (error: NodeJS.ErrnoException) => {
-        process.stderr.write(`uvscope: cannot start ${executable}: ${error.code === 'ENOENT' ? 'command not found' : error.message}\n`);
-        resolve(error.code === 'ENOENT' ? 127 : 126);
-      });
-      launched.on('exit', (code, signal) => resolve(signal ? 128 + (os.constants.signals[signal] ?? 0) : (code ?? 1)));
-    });
-    scope = command.join(' ');
-  }
-
-  let draw = () => undefined as void;
-  const watcher = new Watcher(dir, pid, () => draw(), tempDir);
-  let terminal: Terminal | undefined;
-  let quit!: (reason: 'key' | 'signal' | 'child') => void;
-  const quitting = new Promise<'key' | 'signal' | 'child'>((resolve) => (quit = resolve));
-  const onSignal = () => quit('signal');
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const s of signals) process.on(s, onSignal);
-  childExit?.then(() => quit('child'));
-  let timer: NodeJS.Timeout | undefined;
-  let reason: 'key' | 'signal' | 'child' | undefined;
+  // Removed on every way out but SIGKILL (signals quit the view: see `signals` below).
   try {
-    if (once) {
-      await watcher.refresh();
-      await new Promise((resolve) => setTimeout(resolve, intervalS * 1000));
-      await watcher.refresh();
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const lines = renderScreen(watcher.model(scope), process.stdout.columns || 80, 1000, Date.now());
-      process.stdout.write(`${lines.map((l) => l.replace(/\x1b\[[0-9;]*m/g, '')).join('\n')}\n`);
-    } else {
-      const interactive = process.stdout.isTTY === true;
-      if (interactive) {
-        terminal = ttyTerminal(
-          (key) => {
-            if (key === 'q' || key === 'Q' || key.includes('\x03')) quit('key');
-          },
-          () => draw(),
-        );
-      }
-      draw = () => {
-        const now = Date.now();
-        if (terminal) terminal.draw(renderScreen(watcher.model(scope), terminal.width(), terminal.height(), now));
-      };
-      const tick = async () => {
-        await watcher.refresh();
-        draw();
-      };
-      await tick();
-      // The answers come during the interval: draw them a moment after asking too.
-      timer = setInterval(() => {
-        tick().catch(() => undefined);
-        setTimeout(draw, 200);
-      }, intervalS * 1000);
-      if (!interactive) process.stderr.write('uvscope top: stdout is not a terminal: use --once to print one view\n');
-      reason = await quitting;
+    let child: ChildProcess | undefined;
+    let childExit: Promise<number> | undefined;
+    let output: string | undefined;
+    let scope = pid !== undefined ? `process ${pid}` : `every process of uid ${currentUid()} with uvscope/agent`;
+    if (command.length > 0) {
+      // The command's processes get a socket directory of their own: the view shows them only.
+      dir = path.join(tempDir, 'sockets');
+      fs.mkdirSync(dir, { mode: 0o700 });
+      output = outputOption ? path.resolve(outputOption) : path.join(tempDir, 'output.log');
+      const outFd = fs.openSync(output, 'w');
+      const file = /\.[cm]?js$/.test(command[0]) ? [process.execPath, command[0]] : [command[0]];
+      const [executable, ...args] = [...file, ...command.slice(1)];
+      const agent = path.join(__dirname, '..', '..', 'agent.js');
+      child = spawn(executable, args, {
+        stdio: ['ignore', outFd, outFd],
+        detached: true,
+        env: {
+          ...process.env,
+          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${JSON.stringify(agent)}`.trim(),
+          UVSCOPE_CONTROL_DIR: dir,
+          ...(stallMs !== undefined ? { UVSCOPE_AGENT_STALL_MS: String(stallMs) } : {}),
+        },
+      });
+      fs.closeSync(outFd);
+      const launched = child;
+      childExit = new Promise<number>((resolve) => {
+        launched.on('error', (error: NodeJS.ErrnoException) => {
+          process.stderr.write(`uvscope: cannot start ${executable}: ${error.code === 'ENOENT' ? 'command not found' : error.message}\n`);
+          resolve(error.code === 'ENOENT' ? 127 : 126);
+        });
+        launched.on('exit', (code, signal) => resolve(signal ? 128 + (os.constants.signals[signal] ?? 0) : (code ?? 1)));
+      });
+      scope = command.join(' ');
     }
-  } finally {
-    clearInterval(timer);
-    watcher.close();
-    terminal?.restore();
-    for (const s of signals) process.removeListener(s, onSignal);
-  }
 
-  let code = 0;
-  if (child && childExit) {
-    if (child.exitCode === null && child.signalCode === null) {
-      signalGroup(child, 'SIGINT');
-      const escalate = [setTimeout(() => signalGroup(child!, 'SIGTERM'), 5000), setTimeout(() => signalGroup(child!, 'SIGKILL'), 10_000)];
-      code = await childExit;
-      for (const t of escalate) clearTimeout(t);
-      // Stopped by us on q or Ctrl-C: that is no failure.
-      if (reason !== 'child' && (code === 130 || code === 128 + (os.constants.signals.SIGINT ?? 2))) code = 0;
-    } else {
-      code = await childExit;
+    let draw = () => undefined as void;
+    const watcher = new Watcher(dir, pid, () => draw(), tempDir);
+    let terminal: Terminal | undefined;
+    let quit!: (reason: 'key' | 'signal' | 'child') => void;
+    const quitting = new Promise<'key' | 'signal' | 'child'>((resolve) => (quit = resolve));
+    const onSignal = () => quit('signal');
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    for (const s of signals) process.on(s, onSignal);
+    childExit?.then(() => quit('child'));
+    let timer: NodeJS.Timeout | undefined;
+    let reason: 'key' | 'signal' | 'child' | undefined;
+    try {
+      if (once) {
+        await watcher.refresh();
+        await new Promise((resolve) => setTimeout(resolve, intervalS * 1000));
+        await watcher.refresh();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const lines = renderScreen(watcher.model(scope), process.stdout.columns || 80, 1000, Date.now());
+        process.stdout.write(`${lines.map((l) => l.replace(/\x1b\[[0-9;]*m/g, '')).join('\n')}\n`);
+      } else {
+        const interactive = process.stdout.isTTY === true;
+        if (interactive) {
+          terminal = ttyTerminal(
+            (key) => {
+              if (key === 'q' || key === 'Q' || key.includes('\x03')) quit('key');
+            },
+            () => draw(),
+          );
+        }
+        draw = () => {
+          const now = Date.now();
+          if (terminal) terminal.draw(renderScreen(watcher.model(scope), terminal.width(), terminal.height(), now));
+        };
+        const tick = async () => {
+          await watcher.refresh();
+          draw();
+        };
+        await tick();
+        // The answers come during the interval: draw them a moment after asking too.
+        timer = setInterval(() => {
+          tick().catch(() => undefined);
+          setTimeout(draw, 200);
+        }, intervalS * 1000);
+        if (!interactive) process.stderr.write('uvscope top: stdout is not a terminal: use --once to print one view\n');
+        reason = await quitting;
+      }
+    } finally {
+      clearInterval(timer);
+      watcher.close();
+      terminal?.restore();
+      for (const s of signals) process.removeListener(s, onSignal);
     }
-    if (output && !outputOption) {
-      const last = tail(output, 20);
-      if (last) process.stderr.write(`--- the command's output (last lines) ---\n${last}\n`);
-    } else if (output) {
-      process.stderr.write(`the command's output: ${output}\n`);
+
+    let code = 0;
+    if (child && childExit) {
+      if (child.exitCode === null && child.signalCode === null) {
+        signalGroup(child, 'SIGINT');
+        const escalate = [setTimeout(() => signalGroup(child!, 'SIGTERM'), 5000), setTimeout(() => signalGroup(child!, 'SIGKILL'), 10_000)];
+        code = await childExit;
+        for (const t of escalate) clearTimeout(t);
+        // Stopped by us on q or Ctrl-C: that is no failure.
+        if (reason !== 'child' && (code === 130 || code === 128 + (os.constants.signals.SIGINT ?? 2))) code = 0;
+      } else {
+        code = await childExit;
+      }
+      if (output && !outputOption) {
+        const last = tail(output, 20);
+        if (last) process.stderr.write(`--- the command's output (last lines) ---\n${last}\n`);
+      } else if (output) {
+        process.stderr.write(`the command's output: ${output}\n`);
+      }
     }
+    const stalls = watcher.stalls;
+    if (stalls.length > 0 && !once) {
+      process.stderr.write(`${stalls.length} stall${stalls.length === 1 ? '' : 's'} seen; the last: ${stalls[stalls.length - 1].pid} ${describeStall(stalls[stalls.length - 1].stall, stalls[stalls.length - 1].stall.threadId === 0 ? 'main' : `worker ${stalls[stalls.length - 1].stall.threadId}`)}\n`);
+    }
+    return code;
+  } finally {
+    fs.rmSync(tempDir, { recursive: true, force: true });
   }
-  const stalls = watcher.stalls;
-  if (stalls.length > 0 && !once) {
-    process.stderr.write(`${stalls.length} stall${stalls.length === 1 ? '' : 's'} seen; the last: ${stalls[stalls.length - 1].pid} ${describeStall(stalls[stalls.length - 1].stall, stalls[stalls.length - 1].stall.threadId === 0 ? 'main' : `worker ${stalls[stalls.length - 1].stall.threadId}`)}\n`);
-  }
-  fs.rmSync(tempDir, { recursive: true, force: true });
-  return code;
 }
