@@ -17,15 +17,18 @@ namespace {
 
 constexpr uint32_t Bit(Phase phase) { return 1u << phase; }
 
+// The trace-mode window's slice a marker opens, by its phase (TakeWindow's order: prepare,
+// check, close, timers); -1: not summed.
+constexpr int8_t kSliceOf[16] = {-1, 3, -1, -1, 0, -1, 1, 2, -1, -1, -1, -1, -1, -1, -1, -1};
+static_assert(kSliceOf[kPhasePrepare] == 0 && kSliceOf[kPhaseCheck] == 1 && kSliceOf[kPhaseClose] == 2 && kSliceOf[kPhaseTimers] == 3);
+
 }  // namespace
 
 ObserverCore::ObserverCore(AddonData* data, size_t traceCapacity, uint64_t blockThresholdNs)
     : data_(data), loop_(data->loop), blockThresholdNs_(blockThresholdNs) {
   live::observerCores.fetch_add(1, std::memory_order_relaxed);
-  traceTimes_.resize(traceCapacity);
-  traceIterations_.resize(traceCapacity);
-  tracePhases_.resize(traceCapacity);
-  traceWaits_.resize(traceCapacity);
+  trace_.resize(traceCapacity);
+  traceCapacity_ = traceCapacity;
   uv_prepare_init(loop_, &prepare_);
   uv_check_init(loop_, &check_);
   uv_idle_init(loop_, &idle_);
@@ -165,35 +168,24 @@ void ObserverCore::OnHandleClosed(uv_handle_t* handle) {
 }
 
 void ObserverCore::Emit(Phase phase, uint64_t timeNs, uint64_t iteration, uint64_t pollWaitNs) {
-  size_t capacity = traceTimes_.size();
+  size_t capacity = traceCapacity_;
   if (capacity != 0) {
-    size_t slot;
+    size_t slot = traceHead_ + traceCount_;
+    if (slot >= capacity) slot -= capacity;
     if (traceCount_ < capacity) {
-      slot = traceHead_ + traceCount_;
-      if (slot >= capacity) slot -= capacity;
       traceCount_++;
-    } else {  // full: the oldest entry gives way
-      slot = traceHead_;
+    } else {  // full: the oldest entry (at `slot`) gives way
       if (++traceHead_ == capacity) traceHead_ = 0;
       traceDropped_++;
     }
-    traceTimes_[slot] = timeNs;
-    traceIterations_[slot] = iteration;
-    tracePhases_[slot] = phase;
-    traceWaits_[slot] = pollWaitNs;
+    trace_[slot] = TraceEntry{timeNs, iteration, pollWaitNs, phase};
     // The window: the slice since the previous marker, by the phase that marker opened.
-    if (lastMarkerNs_ != 0 && timeNs >= lastMarkerNs_) {
-      int at = lastMarkerPhase_ == kPhasePrepare ? 0
-               : lastMarkerPhase_ == kPhaseCheck ? 1
-               : lastMarkerPhase_ == kPhaseClose ? 2
-               : lastMarkerPhase_ == kPhaseTimers ? 3
-                                                   : -1;
-      if (at >= 0) windowSliceNs_[at] += timeNs - lastMarkerNs_;
-    }
+    int at = kSliceOf[lastMarkerPhase_ & 15];
+    if (at >= 0 && lastMarkerNs_ != 0 && timeNs >= lastMarkerNs_) windowSliceNs_[at] += timeNs - lastMarkerNs_;
     if (windowStartMarkerNs_ == 0) windowStartMarkerNs_ = timeNs;
     lastMarkerNs_ = timeNs;
     lastMarkerPhase_ = phase;
-    if (phase == kPhaseCheck) windowPollWaitNs_ += pollWaitNs;
+    windowPollWaitNs_ += pollWaitNs;  // 0 but for check markers
   }
   if ((eventMask_ & Bit(phase)) && sink_ != nullptr) sink_->OnPhase(phase, timeNs, iteration);
 }
@@ -237,7 +229,7 @@ void ObserverCore::OnPrepare(uv_prepare_t* handle) {
   self->windowIterations_++;
   self->phase_ = kPhasePoll;  // prepare callbacks run right before poll
   self->Beat(now, self->idleAtPrepareNs_, kPhasePoll);
-  if (self->traceTimes_.size() || (self->eventMask_ & Bit(kPhasePrepare))) {
+  if (self->traceCapacity_ || (self->eventMask_ & Bit(kPhasePrepare))) {
     self->Emit(kPhasePrepare, now, self->iteration_);
   }
 }
@@ -263,7 +255,7 @@ void ObserverCore::OnCheck(uv_check_t* handle) {
   self->phase_ = kPhaseCheck;
   self->Beat(now, self->idleReadAtCheck_ ? self->idleAtPrepareNs_ : self->IdleTimeNs(), kPhaseCheck);
   if (self->markersWanted_) self->ArmMarkers();
-  if (self->traceTimes_.size() || (self->eventMask_ & Bit(kPhaseCheck))) {
+  if (self->traceCapacity_ || (self->eventMask_ & Bit(kPhaseCheck))) {
     self->Emit(kPhaseCheck, now, self->iteration_, pollWaitNs);
   }
 }
@@ -384,24 +376,24 @@ int ObserverCore::WriteBuckets(int which, double* out, int capacity) const {
 }
 
 size_t ObserverCore::DrainTrace(uint64_t* times, double* iterations, uint8_t* phases, double* pollWaits, size_t maxEntries) {
-  size_t capacity = traceTimes_.size();
   size_t n = std::min(traceCount_, maxEntries);
+  size_t slot = traceHead_;
   for (size_t i = 0; i < n; i++) {
-    size_t slot = (traceHead_ + i) % capacity;
-    times[i] = traceTimes_[slot];
-    iterations[i] = static_cast<double>(traceIterations_[slot]);
-    phases[i] = tracePhases_[slot];
-    pollWaits[i] = static_cast<double>(traceWaits_[slot]);
+    const TraceEntry& entry = trace_[slot];
+    times[i] = entry.timeNs;
+    iterations[i] = static_cast<double>(entry.iteration);
+    phases[i] = entry.phase;
+    pollWaits[i] = static_cast<double>(entry.pollWaitNs);
+    if (++slot == traceCapacity_) slot = 0;
   }
-  if (n) traceHead_ = (traceHead_ + n) % capacity;
+  traceHead_ = slot;
   traceCount_ -= n;
   return n;
 }
 
 void ObserverCore::TrimTrace(size_t keep) {
   if (traceCount_ <= keep) return;
-  size_t capacity = traceTimes_.size();
-  traceHead_ = (traceHead_ + (traceCount_ - keep)) % capacity;
+  traceHead_ = (traceHead_ + (traceCount_ - keep)) % traceCapacity_;
   traceCount_ = keep;
 }
 

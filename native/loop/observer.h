@@ -160,10 +160,15 @@ class ObserverCore : public HeartbeatSource {
   Histogram outsidePollNs_;
 
   // Trace ring buffer: entries [traceHead_, traceHead_ + traceCount_) modulo capacity.
-  std::vector<uint64_t> traceTimes_;
-  std::vector<uint64_t> traceIterations_;
-  std::vector<uint8_t> tracePhases_;
-  std::vector<uint64_t> traceWaits_;  // check events: the poll wait that check ends
+  // One entry per marker, its fields together: a marker writes one place, not four columns.
+  struct TraceEntry {
+    uint64_t timeNs;
+    uint64_t iteration;
+    uint64_t pollWaitNs;  // check events: the poll wait that check ends
+    Phase phase;
+  };
+  std::vector<TraceEntry> trace_;
+  size_t traceCapacity_ = 0;
   size_t traceHead_ = 0;
   size_t traceCount_ = 0;
   uint64_t traceDropped_ = 0;
