@@ -1,161 +1,37 @@
 /**
- * Reads a uvscope trace (events and its `uvscope` section) back into what the summary and the
- * HTML report show: per thread, its iterations, its long iterations with their phase split
- * (poll's wait for I/O apart from its work) and the functions that ran in them (self time from
- * the CPU samples), its stalls, its HTTP requests; per process, Node's pool requests by kind and
- * its pool threads' busy and run-queue ratios over time (the `pool threads` counter); the slowest
- * HTTP requests with the stalls, long iterations and pool work of their time.
+ * Reads a uvscope trace (events and its `uvscope` section) back into its model (trace-model.ts),
+ * what the summary and the HTML report show: per thread, its iterations, its long iterations with
+ * their phase split (poll's wait for I/O apart from its work) and the functions that ran in them
+ * (self time from the CPU samples), its stalls, its HTTP requests; per process, Node's pool
+ * requests by kind and its pool threads' busy and run-queue ratios over time (the `pool threads`
+ * counter). The queries over a finished model (the slowest HTTP requests with the stalls, long
+ * iterations and pool work of their time, ...) are model-queries.ts's.
  *
  * `TraceAnalysis` is an incremental fold: `addProcesses()` (a part's uvscope section, before or
  * with its events), `add()` each event in file order, `finish()` the model. It keeps only what
- * the model needs, each capped (`AnalysisLimits`): the longest loop slices, waits, stalls,
- * uvscope jobs and Node pool requests, the slowest HTTP requests (their durations for the
- * quantiles, a uniform sample past the cap), the CPU samples (leaf and time), utilization and
- * pool-thread points (every other point dropped each time a series reaches its cap); what the
- * caps left out is counted in `ThreadModel.capped`. So a trace of any length is analysed in
- * bounded memory. Lifetime: one fold per trace read. `analyzeTrace(file)` folds a trace held in
- * memory. Pure functions otherwise.
+ * the model needs, each capped (`AnalysisLimits`) in the bounded collections of capped.ts: the
+ * longest loop slices, waits, stalls, uvscope jobs and Node pool requests, the slowest HTTP
+ * requests (their durations for the quantiles, a uniform sample past the cap), the CPU samples
+ * (leaf and time), utilization and pool-thread points (every other point dropped each time a
+ * series reaches its cap); what the caps left out is counted in `ThreadModel.capped`. So a trace
+ * of any length is analysed in bounded memory. Lifetime: one fold per trace read.
+ * `analyzeTrace(file)` folds a trace held in memory. Pure functions otherwise.
  * @internal
  * @module
  */
+import { Halving, Largest } from './capped';
 import { POOL_COUNTER_NAME, POOL_THREAD_CATEGORY, requestThread, TraceEvent } from './format';
 import { HTTP_REQUEST_CATEGORY, HTTP_REQUEST_MARK } from './http-track';
+import { topFunctions } from './model-queries';
 import type { ProcessInfo, ThreadInfo } from './process-collector';
+import { AnalysisLimits, CappedCounts, DEFAULT_ANALYSIS_LIMITS, HttpRequestModel, LongIteration, PhaseSplit, PoolModel, Samples, ThreadModel, TraceFile, TraceModel } from './trace-model';
 import type { TraceSection } from './trace-reader';
-
-export interface TraceFile {
-  traceEvents: TraceEvent[];
-  uvscope?: TraceSection;
-}
-
-export interface FunctionTime {
-  /** `name (file:line)`. */
-  name: string;
-  selfMs: number;
-}
-
-export interface PhaseSplit {
-  pollWaitMs: number;
-  pollWorkMs: number;
-  checkMs: number;
-  timersMs: number;
-  pendingMs: number;
-  /** The startup slice (iteration 0 only). */
-  startupMs: number;
-}
-
-export interface LongIteration {
-  iteration: number;
-  startUs: number;
-  durationMs: number;
-  split: PhaseSplit;
-  top: FunctionTime[];
-  /** HTTP requests a stall report inside it named. */
-  stallRequests?: { name: string; id?: number }[];
-}
-
-/** A finished HTTP request of a thread (its async slice's begin event). Times in the trace's µs. */
-export interface HttpRequestModel {
-  id: number;
-  /** `GET /path?query` (cut). */
-  name: string;
-  method: string;
-  url: string;
-  status: number;
-  completed: boolean;
-  startUs: number;
-  endUs: number;
-  durationMs: number;
-}
-
-/** CPU samples of a thread: sample times (µs, trace clock) and the leaf frame's name of each. */
-export interface Samples {
-  timesUs: number[];
-  leaves: string[];
-  intervalUs: number;
-}
-
-export interface ThreadModel {
-  pid: number;
-  tid: number;
-  key: string;
-  process: string;
-  name: string;
-  info?: ThreadInfo;
-  loop: TraceEvent[];
-  waits: TraceEvent[];
-  stalls: TraceEvent[];
-  jobs: TraceEvent[];
-  requests: { kind: string; startUs: number; endUs: number }[];
-  /** Finished HTTP requests, in order of start. */
-  httpRequests: HttpRequestModel[];
-  /** HTTP requests in the trace (httpRequests keeps the slowest AnalysisLimits.maxHttpRequests). */
-  httpRequestsSeen?: number;
-  /** Stalls in the trace (stalls keeps the longest AnalysisLimits.maxStalls). */
-  stallsSeen?: number;
-  /** Iterations with slices in the trace (for a thread without info). */
-  iterationsSeen?: number;
-  /** What the analysis left out to bound its memory. */
-  capped?: CappedCounts;
-  utilization: { us: number; value: number }[];
-  samples?: Samples;
-  long: LongIteration[];
-  startUs: number;
-  endUs: number;
-}
-
-/** A process's pool threads over time: the `pool threads` counter (ratios of threads × interval). */
-export interface PoolModel {
-  pid: number;
-  process: string;
-  points: { us: number; busy: number; runq?: number }[];
-}
-
-export interface TraceModel {
-  threads: ThreadModel[];
-  pools: PoolModel[];
-  blockMs: number;
-  startUs: number;
-  endUs: number;
-  processes: ProcessInfo[];
-  /** Every HTTP request's duration (ms, ascending), or a uniform sample of AnalysisLimits.maxHttpDurations of them. */
-  httpDurationsMs?: Float64Array;
-  /** HTTP request durations seen (httpDurationsMs holds all of them when equal to its length). */
-  httpDurationsSeen?: number;
-}
 
 function frameName(callFrame: { functionName: string; url: string; lineNumber: number }): string {
   const fn = callFrame.functionName || '(anonymous)';
   if (!callFrame.url) return fn;
   const file = callFrame.url.replace(/^file:\/\//, '').split('/').pop();
   return `${fn} (${file}:${callFrame.lineNumber + 1})`;
-}
-
-const NOT_CODE = new Set(['(root)', '(idle)']);
-
-/** Self time per function in [fromUs, toUs): each sample counts until the next (at most two intervals). */
-export function topFunctions(samples: Samples | undefined, fromUs: number, toUs: number, limit = 5): FunctionTime[] {
-  if (!samples) return [];
-  const { timesUs, leaves, intervalUs } = samples;
-  const self = new Map<string, number>();
-  // First sample at or after fromUs (binary search: samples are in time order).
-  let lo = 0;
-  let hi = timesUs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (timesUs[mid] < fromUs) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let i = lo; i < timesUs.length && timesUs[i] < toUs; i++) {
-    const next = i + 1 < timesUs.length ? timesUs[i + 1] : timesUs[i] + intervalUs;
-    const us = Math.min(next, toUs, timesUs[i] + 2 * intervalUs) - timesUs[i];
-    if (NOT_CODE.has(leaves[i]) || us <= 0) continue;
-    self.set(leaves[i], (self.get(leaves[i]) ?? 0) + us);
-  }
-  return [...self.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, limit)
-    .map(([name, us]) => ({ name, selfMs: us / 1000 }));
 }
 
 function split(slices: readonly TraceEvent[]): PhaseSplit {
@@ -172,148 +48,6 @@ function split(slices: readonly TraceEvent[]): PhaseSplit {
     else if (e.name === 'startup') s.startupMs += ms;
   }
   return s;
-}
-/** Caps of what a TraceAnalysis keeps (per thread unless said). */
-export interface AnalysisLimits {
-  /** Loop phase slices (the longest), and as many waits for I/O. */
-  maxSlices: number;
-  /** Stalls (the longest). */
-  maxStalls: number;
-  /** uvscope pool jobs per process (the longest). */
-  maxJobs: number;
-  /** Node pool requests (the longest latency). */
-  maxPoolRequests: number;
-  /** HTTP requests (the slowest). */
-  maxHttpRequests: number;
-  /** HTTP request durations kept for the quantiles (a uniform sample past it, over all threads). */
-  maxHttpDurations: number;
-  /** CPU samples (the first; those past it are counted). */
-  maxSamples: number;
-  /** Utilization points, and pool-thread points per process (every other point dropped each time it is reached). */
-  maxPoints: number;
-}
-
-export const DEFAULT_ANALYSIS_LIMITS: AnalysisLimits = {
-  maxSlices: 30_000,
-  maxStalls: 10_000,
-  maxJobs: 50_000,
-  maxPoolRequests: 50_000,
-  maxHttpRequests: 10_000,
-  maxHttpDurations: 2_000_000,
-  maxSamples: 2_000_000,
-  maxPoints: 20_000,
-};
-
-/** What a thread's model left out to stay within AnalysisLimits; present only when something was. */
-export interface CappedCounts {
-  slices?: number;
-  waits?: number;
-  stalls?: number;
-  jobs?: number;
-  poolRequests?: number;
-  httpRequests?: number;
-  samples?: number;
-  /** Utilization points dropped (every other, as the series grew). */
-  utilization?: number;
-}
-
-/**
- * The `n` items with the largest keys, in arrival order at the end. Below `n` items, all of
- * them (no heap work); past it, a min-heap on the key.
- */
-class Largest<T> {
-  #items: { key: number; seq: number; value: T }[] = [];
-  #heap = false;
-  #seq = 0;
-  dropped = 0;
-
-  constructor(readonly n: number) {}
-
-  get size(): number {
-    return this.#items.length;
-  }
-
-  /** Whether an item with this key would be kept now (push() it then; else count it with skip()). */
-  wouldKeep(key: number): boolean {
-    const items = this.#items;
-    if (items.length < this.n) return true;
-    if (!this.#heap) {
-      this.#heap = true;
-      for (let i = (items.length >> 1) - 1; i >= 0; i--) this.#down(i);
-    }
-    return this.n > 0 && key > items[0].key;
-  }
-
-  /** An item not kept (wouldKeep() said so). */
-  skip(): void {
-    this.#seq++;
-    this.dropped++;
-  }
-
-  push(key: number, value: T): void {
-    const item = { key, seq: this.#seq++, value };
-    const items = this.#items;
-    if (items.length < this.n) {
-      items.push(item);
-      return;
-    }
-    this.dropped++;
-    if (!this.#heap) {
-      this.#heap = true;
-      for (let i = (items.length >> 1) - 1; i >= 0; i--) this.#down(i);
-    }
-    // Ties keep the earlier one (as the uncapped order would).
-    if (this.n === 0 || key <= items[0].key) return;
-    items[0] = item;
-    this.#down(0);
-  }
-
-  #down(i: number): void {
-    const items = this.#items;
-    const less = (a: number, b: number) => items[a].key < items[b].key || (items[a].key === items[b].key && items[a].seq > items[b].seq);
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < items.length && less(l, m)) m = l;
-      if (r < items.length && less(r, m)) m = r;
-      if (m === i) return;
-      [items[i], items[m]] = [items[m], items[i]];
-      i = m;
-    }
-  }
-
-  values(): T[] {
-    const items = this.#heap ? [...this.#items].sort((a, b) => a.seq - b.seq) : this.#items;
-    return items.map((item) => item.value);
-  }
-}
-
-/** A series of points that halves itself (every other point dropped) whenever it reaches `max`. */
-class Halving<T> {
-  points: T[] = [];
-  #stride = 1;
-  #skip = 0;
-  dropped = 0;
-
-  constructor(readonly max: number) {}
-
-  push(point: T): void {
-    if (this.#skip > 0) {
-      this.#skip--;
-      this.dropped++;
-      return;
-    }
-    this.points.push(point);
-    this.#skip = this.#stride - 1;
-    if (this.points.length >= this.max) {
-      const kept = this.points.filter((_, i) => i % 2 === 0);
-      this.dropped += this.points.length - kept.length;
-      this.points = kept;
-      this.#stride *= 2;
-      this.#skip = this.#stride - 1;
-    }
-  }
 }
 
 /** One CPU profile of a thread being read: its node names and, per sample, time and node id. */
@@ -744,93 +478,4 @@ function httpRequestOf(e: TraceEvent): HttpRequestModel {
     endUs: e.ts! + durationMs * 1000,
     durationMs,
   };
-}
-
-/** A slow request with what happened on its thread while it was in flight. */
-export interface SlowRequest {
-  thread: ThreadModel;
-  request: HttpRequestModel;
-  /**
-   * Stalls while it was in flight. `own`: a report of the stall named this request (its code
-   * blocked the loop); the others' it only waited for (`request`: the one they named, if any).
-   */
-  stalls: { startUs: number; durationMs: number; phase: string; onCpu?: number; own: boolean; request?: string; context?: Record<string, unknown> }[];
-  /** Long iterations while it was in flight; `own`: a stall report inside it named this request. */
-  long: { iteration: number; startUs: number; durationMs: number; own: boolean }[];
-  /** Node's pool requests the thread submitted while it was in flight (linked by time only): their latency, submitted to callback. */
-  pool: { count: number; latencyMs: number; longest?: { kind: string; latencyMs: number } };
-  /** uvscope's pool jobs the thread submitted while it was in flight (linked by time only): their wait in the queue. */
-  jobs: { count: number; queueWaitMs: number };
-}
-
-const overlaps = (aUs: number, bUs: number, fromUs: number, toUs: number) => aUs < toUs && bUs > fromUs;
-
-/** The `n` longest HTTP requests of every thread, each with the stalls, long iterations and pool work of its time on its thread. */
-export function slowestRequests(model: TraceModel, n = 5): SlowRequest[] {
-  const all = model.threads.flatMap((thread) => thread.httpRequests.map((request) => ({ thread, request })));
-  all.sort((a, b) => b.request.durationMs - a.request.durationMs);
-  return all.slice(0, n).map(({ thread, request }) => {
-    const { startUs: from, endUs: to, id, name } = request;
-    const ownStall = (s: TraceEvent) => (s.args?.requestId !== undefined ? s.args.requestId === id : s.args?.request === name);
-    const stalls = thread.stalls
-      .filter((s) => overlaps(s.ts!, s.ts! + (s.dur ?? 0), from, to))
-      .map((s) => ({
-        startUs: s.ts!,
-        durationMs: Number(s.args?.durationMs),
-        phase: String(s.args?.phase),
-        ...(typeof s.args?.onCpu === 'number' ? { onCpu: s.args.onCpu } : {}),
-        own: ownStall(s),
-        ...(typeof s.args?.request === 'string' ? { request: s.args.request } : {}),
-        ...(s.args?.context && typeof s.args.context === 'object' ? { context: s.args.context as Record<string, unknown> } : {}),
-      }));
-    const long = thread.long
-      .filter((l) => l.iteration !== 0 && overlaps(l.startUs, l.startUs + l.durationMs * 1000, from, to))
-      .sort((a, b) => a.startUs - b.startUs)
-      .map((l) => ({ iteration: l.iteration, startUs: l.startUs, durationMs: l.durationMs, own: (l.stallRequests ?? []).some((r) => (r.id !== undefined ? r.id === id : r.name === name)) }));
-    const pool: SlowRequest['pool'] = { count: 0, latencyMs: 0 };
-    for (const r of thread.requests) {
-      if (r.startUs < from || r.startUs > to) continue;
-      const latencyMs = (r.endUs - r.startUs) / 1000;
-      pool.count++;
-      pool.latencyMs += latencyMs;
-      if (!pool.longest || latencyMs > pool.longest.latencyMs) pool.longest = { kind: r.kind, latencyMs };
-    }
-    // uvscope's jobs are on the process's pool tracks (the main thread's model), each naming the thread that submitted it.
-    const jobs: SlowRequest['jobs'] = { count: 0, queueWaitMs: 0 };
-    const main = model.threads.find((t) => t.pid === thread.pid && t.tid === 0);
-    for (const j of main?.jobs ?? []) {
-      const waitMs = Number(j.args?.queueWaitMs ?? 0);
-      const submittedUs = j.ts! - waitMs * 1000;
-      if (j.args?.thread !== thread.name || submittedUs < from || submittedUs > to) continue;
-      jobs.count++;
-      jobs.queueWaitMs += waitMs;
-    }
-    return { thread, request, stalls, long, pool, jobs };
-  });
-}
-
-/** The q-quantile (0 to 1) of the finished HTTP requests' durations (nearest rank), ms; undefined without requests. */
-export function requestDurationQuantile(model: TraceModel, q: number): number | undefined {
-  const durations = model.httpDurationsMs ?? Float64Array.from(model.threads.flatMap((t) => t.httpRequests.map((r) => r.durationMs))).sort();
-  if (!durations.length) return undefined;
-  return durations[Math.min(durations.length - 1, Math.max(0, Math.ceil(q * durations.length) - 1))];
-}
-
-/** Pool requests by kind over every thread of every process: counts summed, p50/p99 the largest of the threads'. */
-export function requestsByKind(model: TraceModel): [string, { count: number; failed: number; p50Ms: number; p99Ms: number }][] {
-  const kinds = new Map<string, { count: number; failed: number; p50Ms: number; p99Ms: number }>();
-  for (const p of model.processes) {
-    for (const t of p.threads) {
-      for (const [kind, k] of Object.entries(t.requests ?? {})) {
-        if (kind.startsWith('uvscope.')) continue;
-        const sum = kinds.get(kind) ?? { count: 0, failed: 0, p50Ms: 0, p99Ms: 0 };
-        sum.count += k.count;
-        sum.failed += k.failed;
-        sum.p50Ms = Math.max(sum.p50Ms, k.p50Ms);
-        sum.p99Ms = Math.max(sum.p99Ms, k.p99Ms);
-        kinds.set(kind, sum);
-      }
-    }
-  }
-  return [...kinds.entries()].sort((a, b) => b[1].count - a[1].count);
 }

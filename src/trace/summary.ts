@@ -7,7 +7,9 @@
  * @internal
  * @module
  */
-import { analyzeTrace, LongIteration, requestDurationQuantile, requestsByKind, SlowRequest, slowestRequests, TraceFile, TraceModel } from './analysis';
+import { analyzeTrace } from './analysis';
+import { requestDurationQuantile, requestsByKind, SlowRequest, slowestRequests } from './model-queries';
+import type { LongIteration, TraceFile, TraceModel } from './trace-model';
 
 const ms = (v: number) => `${v.toFixed(2)} ms`;
 const pct = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;

@@ -11,7 +11,8 @@
 import type { CpuProfile, CpuProfileNode } from '../../src/trace/cpu-profiler';
 import { CpuTree, CpuTreeBuilder } from '../../src/trace/cpu-tree';
 import { profileEvents, TraceEvent } from '../../src/trace/format';
-import { analyzeTrace, TraceFile } from '../../src/trace/analysis';
+import { analyzeTrace } from '../../src/trace/analysis';
+import type { TraceFile } from '../../src/trace/trace-model';
 import { FunctionTable } from '../../src/cli/trace/flame-graph-functions';
 import { FRAME_FIELDS, FlameLayout, layoutFlameGraph, WHOLE_RUN_LIMITS } from '../../src/cli/trace/flame-graph-layout';
 import { foldSamples, threadSamples } from '../../src/cli/trace/flame-graph-samples';

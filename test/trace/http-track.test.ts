@@ -8,9 +8,10 @@
  */
 import type { HttpRequestRecord } from '../../src/channels';
 import type { StallEvent } from '../../src/loop/stall-watchdog';
-import { analyzeTrace, slowestRequests } from '../../src/trace/analysis';
+import { analyzeTrace } from '../../src/trace/analysis';
 import { threadEvents, TraceEvent } from '../../src/trace/format';
 import { linkIterations, requestName, RequestIndex, requestSliceId } from '../../src/trace/http-track';
+import { slowestRequests } from '../../src/trace/model-queries';
 import { ProcessCollector } from '../../src/trace/process-collector';
 import { formatSummary } from '../../src/trace/summary';
 

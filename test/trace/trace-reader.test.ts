@@ -13,10 +13,12 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { mergeParts } from '../../src/cli/trace/trace';
-import { analyzeTrace, requestDurationQuantile, TraceAnalysis, TraceModel } from '../../src/trace/analysis';
+import { analyzeTrace, TraceAnalysis } from '../../src/trace/analysis';
 import type { TraceEvent } from '../../src/trace/format';
 import { HTTP_REQUEST_CATEGORY, HTTP_REQUEST_MARK } from '../../src/trace/http-track';
+import { requestDurationQuantile } from '../../src/trace/model-queries';
 import { formatSummary } from '../../src/trace/summary';
+import type { TraceModel } from '../../src/trace/trace-model';
 import { openTrace, readTraceFile, TRACE_FIRST_LINE, traceLastLine, TraceReadError } from '../../src/trace/trace-reader';
 import { wholeFileAnalysis } from './fixtures/whole-file-analysis';
 

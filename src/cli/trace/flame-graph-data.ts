@@ -9,7 +9,7 @@
  * @module
  */
 import type { CpuTree } from '../../trace/cpu-tree';
-import type { TraceFile, TraceModel } from '../../trace/analysis';
+import type { TraceFile, TraceModel } from '../../trace/trace-model';
 import { FUNCTION_KINDS, FunctionRow, FunctionTable } from './flame-graph-functions';
 import { FlameLayout, LayoutLimits, layoutFlameGraph, SPAN_LIMITS, WHOLE_RUN_LIMITS } from './flame-graph-layout';
 import { foldSamples, threadSamples } from './flame-graph-samples';

@@ -13,7 +13,9 @@
  * @internal
  * @module
  */
-import { analyzeTrace, requestsByKind, SlowRequest, slowestRequests, TraceFile, TraceModel } from '../../trace/analysis';
+import { analyzeTrace } from '../../trace/analysis';
+import { requestsByKind, SlowRequest, slowestRequests } from '../../trace/model-queries';
+import type { TraceFile, TraceModel } from '../../trace/trace-model';
 import { flameGraphData, spanIndex } from './flame-graph-data';
 import { FLAME_CSS, flameGraphSection } from './flame-graph-html';
 

@@ -19,7 +19,8 @@ import { checkWritable, integerOption, parseArgs, positiveInt, positiveNumber, s
 import type { TraceEvent } from '../../trace/format';
 import { openStallFifo, readStallReports } from '../common/stall-fifo';
 import { formatStallReport, StallLineMemory } from './stall-report';
-import { TraceAnalysis, TraceModel } from '../../trace/analysis';
+import { TraceAnalysis } from '../../trace/analysis';
+import type { TraceModel } from '../../trace/trace-model';
 import type { ProcessInfo } from '../../trace/process-collector';
 import { openTrace, TRACE_FIRST_LINE, traceLastLine, TraceReadError, TraceSection } from '../../trace/trace-reader';
 import { renderTraceHtml } from './html';
