@@ -9,7 +9,7 @@
  * Two levels of detail:
  * - `bounded` (the default): the whole run as windows (loop-window.ts: by default a second
  *   each, summed natively from the markers and from the records as they arrive), and full
- *   detail only in spans around long iterations: when one ends, the ring is drained at once
+ *   detail only in spans around long iterations (detail-spans.ts): when one ends, the ring is drained at once
  *   (its newest `turnsBefore` turns, at most BEFORE_MAX_NS before the iteration, and the
  *   iteration), and at the next flushes (the oldest `turnsAfter` turns after it, taken for up to
  *   AFTER_MAX_NS; the span stays open until then); at the other flushes the ring is trimmed to
@@ -34,7 +34,7 @@ import { performance } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
 
 import { MARKER_PHASE_CODES } from '../loop/phases';
-import { sliceColumns, type TraceColumns } from '../loop/trace-columns';
+import type { TraceColumns } from '../loop/trace-columns';
 import { StallWatchdog } from '../loop/stall-watchdog';
 import type { StallEvent } from '../loop/stall-watchdog';
 import { acquireHttpRequests, releaseHttpRequests } from '../loop/http-requests';
@@ -42,6 +42,7 @@ import { monitorPoolRequests, PoolRequestStats } from '../requests/monitor';
 import { HTTP_REQUEST_CHANNEL, HttpRequestRecord, JOB_CHANNEL, JobRecord, LongIterationEvent, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
 import { CpuProfile, CpuProfiler } from './cpu-profiler';
 import { CpuTree, CpuTreeBuilder } from './cpu-tree';
+import { DetailSpans, type DetailSpan, type LeftOut, type MarkerRing } from './detail-spans';
 import { LoopWindow, WindowAccumulator } from './loop-window';
 import { ProfileSplicer } from './profile-splicer';
 import { TraceObserver } from './trace-observer';
@@ -75,20 +76,6 @@ export interface RecorderOptions {
   slowestPerWindow?: number;
   /** Called on the loop thread with each stall the watchdog reports (after the recorder has it). */
   onStall?: (stall: StallEvent) => void;
-}
-
-/** A stretch of full detail, monotonic ns. */
-export interface DetailSpan {
-  startNs: bigint;
-  endNs: bigint;
-}
-
-/** Records left out of the detail (summarized in the windows only). */
-export interface LeftOut {
-  markers: number;
-  requests: number;
-  jobs: number;
-  httpRequests: number;
 }
 
 /** What a thread saw since its previous batch. Structured-clone safe (posted from workers). */
@@ -153,17 +140,6 @@ export interface ThreadBatch {
   };
 }
 
-/** How far before a long iteration its leading turns may reach, ns. */
-const BEFORE_MAX_NS = 200_000_000n;
-/** How long after a long iteration its span waits for its `turnsAfter` turns, ns (a flush closes it then). */
-const AFTER_MAX_NS = 200_000_000n;
-/** Bounded: a record that overlaps no span is left out once it ended this long ago (a span may still begin before it). */
-const HOLD_NS = 400_000_000n;
-/** Bounded: records waiting for that decision, at most (the oldest are left out). */
-const MAX_PENDING = 100_000;
-/** Spans a late record is matched against. */
-const RECENT_SPANS = 64;
-
 /**
  * The thread's loop idle time so far (libuv's `uv_metrics_idle_time`, as the observer's), ns:
  * read through performance.eventLoopUtilization() (median 9 µs here) rather than the observer's
@@ -172,13 +148,6 @@ const RECENT_SPANS = 64;
 function idleNowNs(): number {
   return performance.eventLoopUtilization().idle * 1e6;
 }
-
-/**
- * Markers the ring keeps for `turns` turns before a long iteration: 4 a turn and more (a turn
- * can have 5: the timers marker stepping behind a late timer), cut to whole turns by iteration
- * number once drained.
- */
-const ringKeep = (turns: number) => (turns + 2) * 8;
 
 const emptyColumns = (): TraceColumns => ({ timesNs: new BigUint64Array(0), iterations: new Float64Array(0), phases: new Uint8Array(0), pollWaitsNs: new Float64Array(0) });
 
@@ -193,8 +162,6 @@ function concat(a: TraceColumns, b: TraceColumns): TraceColumns {
   }
   return out;
 }
-
-const overlaps = (s: DetailSpan, fromNs: bigint, toNs: bigint) => fromNs <= s.endNs && toNs >= s.startNs;
 
 export class ThreadRecorder {
   readonly #options: RecorderOptions;
@@ -231,25 +198,22 @@ export class ThreadRecorder {
   #httpRequests: HttpRequestRecord[] = [];
   #stalls: StallEvent[] = [];
   #windows: LoopWindow[] = [];
-  #spans: DetailSpan[] = [];
-  #left: LeftOut = { markers: 0, requests: 0, jobs: 0, httpRequests: 0 };
-  // Bounded: records waiting to be kept or left out.
-  #pendingRequests: PoolRequestRecord[] = [];
-  #pendingJobs: JobRecord[] = [];
-  #pendingHttp: HttpRequestRecord[] = [];
-  /**
-   * The span being filled: from its first drained marker; it closes at the first flush that
-   * has its `turnsAfter` turns after the last long iteration in it, or AFTER_MAX_NS after it.
-   */
-  #openSpan?: DetailSpan;
-  /** Markers the open span still takes after its last long iteration, and until when. */
-  #afterLeft = 0;
-  #afterUntilNs = 0n;
-  #recentSpans: DetailSpan[] = [];
-  /** Spans since the CPU chunk began (its samples inside them are kept). */
-  #cpuSpans: DetailSpan[] = [];
-  /** Bounded: the thread's startup (its first line to its first loop marker) is a span too; open until that marker. */
-  #startupSpan?: DetailSpan;
+  /** Bounded: which detail is kept around long iterations (the spans, the records in them, what is left out). */
+  readonly #spans?: DetailSpans;
+  /** The ring as the spans take from it: what they drain goes into the batch, what they leave out makes a gap. */
+  readonly #ring: MarkerRing = {
+    buffered: () => this.#observer.buffered,
+    trim: (keep) => {
+      this.#observer.trim(keep);
+      this.#gap = true;
+    },
+    drain: (max) => this.#drain(max),
+    add: (columns, afterGap) => {
+      if (afterGap) this.#gap = true;
+      this.#addMarkers(columns);
+    },
+    overwritten: () => this.#dropsLeftOut(),
+  };
   readonly #window: WindowAccumulator;
   #windowOpenedNs = process.hrtime.bigint();
   #lastFlushNs = process.hrtime.bigint();
@@ -260,19 +224,19 @@ export class ThreadRecorder {
   readonly #onJob = (message: unknown) => {
     const job = message as JobRecord;
     this.#window.job(job);
-    if (this.#bounded) this.#pendingJobs.push(job);
+    if (this.#spans) this.#spans.job(job);
     else this.#jobs.push(job);
   };
   readonly #onRequest = (message: unknown) => {
     const request = message as PoolRequestRecord;
     this.#window.request(request);
-    if (this.#bounded) this.#pendingRequests.push(request);
+    if (this.#spans) this.#spans.request(request);
     else this.#requests.push(request);
   };
   readonly #onHttpRequest = (message: unknown) => {
     const request = message as HttpRequestRecord;
     this.#window.http(request);
-    if (this.#bounded) this.#pendingHttp.push(request);
+    if (this.#spans) this.#spans.http(request);
     else this.#httpRequests.push(request);
   };
   readonly #onBeforeExit: () => void;
@@ -289,11 +253,7 @@ export class ThreadRecorder {
         if (this.#bounded) this.#splicer = new ProfileSplicer(options.maxDetailSamples ?? 500_000);
       }
     }
-    if (this.#bounded) {
-      this.#startupSpan = { startNs: this.#startNs, endNs: 1n << 63n };
-      this.#recentSpans.push(this.#startupSpan);
-      this.#cpuSpans.push(this.#startupSpan);
-    }
+    if (this.#bounded) this.#spans = new DetailSpans(this.#startNs, options);
     this.#observer = new TraceObserver({ traceCapacity: options.traceCapacity ?? 1 << 18, blockThresholdMs: options.blockMs, onLongIteration: (event) => this.#onLongIteration(event) });
     // Subscribed before the tracker starts: a request records its start time only while the
     // channel has subscribers. Held by the recorder itself, so that requests are drawn with no
@@ -374,65 +334,24 @@ export class ThreadRecorder {
 
   #onLongIteration(event: LongIterationEvent): void {
     this.#longIterations.push(event);
-    if (!this.#bounded) return;
+    if (!this.#spans) return;
     // Long only because the profiler rotated in it: reported, but no detail span for it.
     const rotationMs = this.#lastRotationMs;
     this.#lastRotationMs = 0;
     if (rotationMs > 0 && (event.durationNs - event.pollWaitNs) / 1e6 - rotationMs < this.#options.blockMs) return;
-    // The ring holds the turns before it and the iteration (its last markers): the newest
-    // `turnsBefore` turns and the iteration are kept, O(1), and only they are copied.
-    this.#dropsLeftOut();
-    // An open span first takes the turns after its own long iteration (the oldest buffered).
-    if (this.#openSpan && this.#afterLeft > 0) this.#takeAfter();
-    const turnsBefore = this.#options.turnsBefore ?? 50;
-    const keep = ringKeep(turnsBefore);
-    const buffered = this.#observer.buffered;
-    if (buffered > keep) {
-      this.#observer.trim(keep);
-      this.#left.markers += buffered - keep;
-      this.#gap = true;
-      // Turns left out between the two: the open span ends at its last marker, a new one begins.
-      if (this.#openSpan) this.#closeSpan();
-    }
-    let columns = this.#drain();
-    const iterationStartNs = event.endedAtNs - BigInt(Math.round(event.durationNs));
-    const fromNs = iterationStartNs - BEFORE_MAX_NS;
-    // A new span: whole turns, the newest `turnsBefore` before the iteration (an open one goes on without a cut).
-    const fromIteration = this.#openSpan ? -Infinity : event.iteration - turnsBefore;
-    let from = 0;
-    while (from < columns.timesNs.length && (columns.timesNs[from] < fromNs || columns.iterations[from] < fromIteration)) from++;
-    if (from > 0) {
-      this.#left.markers += from;
-      columns = sliceColumns(columns, from);
-      this.#gap = true;
-    }
-    this.#addMarkers(columns);
-    if (!this.#openSpan) this.#openSpan = { startNs: columns.timesNs.length ? columns.timesNs[0] : iterationStartNs, endNs: event.endedAtNs };
-    else this.#openSpan.endNs = event.endedAtNs;
-    this.#afterLeft = (this.#options.turnsAfter ?? 50) * 4;
-    this.#afterUntilNs = event.endedAtNs + AFTER_MAX_NS;
-  }
-
-  /** Bounded: the open span takes the oldest buffered markers, as many as it still wants after its long iteration. */
-  #takeAfter(): void {
-    const columns = this.#drain(this.#afterLeft);
-    const n = columns.timesNs.length;
-    if (n === 0) return;
-    this.#addMarkers(columns);
-    this.#afterLeft -= n;
-    this.#openSpan!.endNs = columns.timesNs[n - 1];
+    this.#spans.longIteration(event, this.#ring);
   }
 
   /**
    * Bounded: markers the ring overwrote while nothing of it was wanted (no span open: the
-   * oldest, which a trim would have left out anyway) count as left out, not as dropped.
+   * oldest, which a trim would have left out anyway) count as left out, not as dropped: how many.
    */
-  #dropsLeftOut(): void {
+  #dropsLeftOut(): number {
     const fresh = this.#observer.dropped - this.#droppedSeen - this.#droppedLeft;
-    if (fresh <= 0) return;
+    if (fresh <= 0) return 0;
     this.#droppedLeft += fresh;
-    this.#left.markers += fresh;
     this.#gap = true;
+    return fresh;
   }
 
   #drain(max?: number): TraceColumns {
@@ -459,29 +378,10 @@ export class ThreadRecorder {
     const nowNs = process.hrtime.bigint();
     this.#lastRotationMs = 0;
     this.#sampleUtilization();
-    if (this.#bounded) {
-      // Overwritten before this flush: the oldest, left out (with a span open, its first turns
-      // after the long iteration: the span keeps the next ones, after a gap).
-      this.#dropsLeftOut();
-      if (this.#openSpan) {
-        // The turns after its last long iteration: the oldest since that iteration's drain.
-        if (this.#afterLeft > 0) this.#takeAfter();
-        if (cut || this.#afterLeft <= 0 || nowNs >= this.#afterUntilNs) this.#closeSpan();
-      }
-      // While a span waits for its turns after, the ring keeps them (it is not trimmed).
-      const keep = ringKeep(this.#options.turnsBefore ?? 50);
-      const buffered = this.#observer.buffered;
-      if (!this.#openSpan && buffered > keep) {
-        this.#observer.trim(keep);
-        this.#left.markers += buffered - keep;
-        this.#gap = true;
-      }
-      this.#decideRecords(nowNs, false);
-      if (this.#profiler && nowNs - this.#chunkStartNs >= BigInt(this.#options.cpuChunkMs ?? 30_000) * 1_000_000n) {
-        const spans = this.#cpuSpans;
-        this.#cpuSpans = [];
-        this.#rotate(false, spans);
-      }
+    if (this.#spans) {
+      this.#spans.flush(this.#ring, nowNs, cut);
+      this.#spans.decideRecords(nowNs, false, this.#requests, this.#jobs);
+      if (this.#profiler && nowNs - this.#chunkStartNs >= BigInt(this.#options.cpuChunkMs ?? 30_000) * 1_000_000n) this.#rotate(false, this.#spans.takeCpuSpans());
     } else {
       this.#addMarkers(this.#drain());
     }
@@ -500,56 +400,6 @@ export class ThreadRecorder {
     this.#idleAtFlushNs = idleTotalNs;
   }
 
-  /** The startup span ends at the first marker. */
-  #endStartup(atNs: bigint): void {
-    const span = this.#startupSpan;
-    if (!span) return;
-    this.#startupSpan = undefined;
-    span.endNs = atNs;
-    this.#spans.push(span);
-  }
-
-  #closeSpan(): void {
-    const span = this.#openSpan!;
-    this.#openSpan = undefined;
-    this.#spans.push(span);
-    this.#recentSpans.push(span);
-    if (this.#recentSpans.length > RECENT_SPANS) this.#recentSpans.shift();
-    this.#cpuSpans.push(span);
-    if (this.#cpuSpans.length > 10_000) this.#cpuSpans.shift();
-  }
-
-  #overlapsSpan(fromNs: bigint, toNs: bigint): boolean {
-    if (this.#openSpan && toNs >= this.#openSpan.startNs) return true;
-    for (let i = this.#recentSpans.length - 1; i >= 0; i--) if (overlaps(this.#recentSpans[i], fromNs, toNs)) return true;
-    return false;
-  }
-
-  /**
-   * Bounded: keeps the pending records that overlap a span, leaves out those that ended more
-   * than HOLD_NS ago (or all, `all`: the last batch), keeps the rest pending. HTTP requests are
-   * decided when their window closes (its slowest are kept whole).
-   */
-  #decideRecords(nowNs: bigint, all: boolean): void {
-    const horizonNs = nowNs - HOLD_NS;
-    const decide = <T>(pending: T[], kept: T[], range: (r: T) => [bigint, bigint], kind: 'requests' | 'jobs'): T[] => {
-      const rest: T[] = [];
-      for (const r of pending) {
-        const [fromNs, toNs] = range(r);
-        if (this.#overlapsSpan(fromNs, toNs)) kept.push(r);
-        else if (all || toNs < horizonNs) this.#left[kind]++;
-        else rest.push(r);
-      }
-      if (rest.length > MAX_PENDING) this.#left[kind] += rest.splice(0, rest.length - MAX_PENDING).length;
-      return rest;
-    };
-    this.#pendingRequests = decide(this.#pendingRequests, this.#requests, (r) => {
-      const from = BigInt(Math.round(r.submittedAtNs));
-      return [from, from + BigInt(Math.round(r.latencyNs))];
-    }, 'requests');
-    this.#pendingJobs = decide(this.#pendingJobs, this.#jobs, (j) => [j.queuedAt, j.settledAt], 'jobs');
-  }
-
   /**
    * Closes the window at its last marker. A window without a new marker (the loop waited in
    * poll all along) stays open: windows begin and end at markers, so that the phase slices
@@ -557,19 +407,13 @@ export class ThreadRecorder {
    */
   #closeWindow(nowNs: bigint, endNs?: bigint): void {
     const reading = this.#observer.takeWindow();
-    if (reading.startNs !== 0n) this.#endStartup(reading.startNs);
+    if (reading.startNs !== 0n) this.#spans?.endStartup(reading.startNs);
     if (reading.startNs === 0n) return; // the loop never turned: the startup slice covers it
     if (endNs === undefined && reading.endNs === reading.startNs) return;
     const { window, slowest } = this.#window.close(reading, reading.startNs, endNs ?? reading.endNs);
     this.#windowOpenedNs = nowNs;
     this.#windows.push(window);
-    if (!this.#bounded) return;
-    const slow = new Set(slowest);
-    for (const r of this.#pendingHttp) {
-      if (slow.has(r) || this.#overlapsSpan(r.startedAtNs, r.endedAtNs)) this.#httpRequests.push(r);
-      else this.#left.httpRequests++;
-    }
-    this.#pendingHttp = [];
+    this.#spans?.decideHttp(slowest, this.#httpRequests);
   }
 
   #batch(): ThreadBatch {
@@ -587,11 +431,10 @@ export class ThreadRecorder {
       windows: this.#windows,
     };
     if (this.#markerGaps.length) batch.markerGaps = this.#markerGaps;
-    if (this.#bounded) {
-      batch.spans = this.#spans;
-      batch.left = this.#left;
-      this.#spans = [];
-      this.#left = { markers: 0, requests: 0, jobs: 0, httpRequests: 0 };
+    if (this.#spans) {
+      const { spans, left } = this.#spans.take();
+      batch.spans = spans;
+      batch.left = left;
     }
     this.#droppedSeen = dropped;
     this.#droppedLeft = 0;
@@ -636,11 +479,7 @@ export class ThreadRecorder {
 
   /** The CPU figures so far (bounded): the tree of every folded chunk, the kept samples. `rotate`: end the current chunk first. */
   cpuSoFar(rotate: boolean): { profile?: CpuProfile; cpuTree?: CpuTree; omitted: number; dropped: number } {
-    if (rotate && this.#bounded && this.#profiler) {
-      const spans = this.#cpuSpans;
-      this.#cpuSpans = [];
-      this.#rotate(false, this.#openSpan ? [...spans, { ...this.#openSpan, endNs: process.hrtime.bigint() }] : spans);
-    }
+    if (rotate && this.#spans && this.#profiler) this.#rotate(false, this.#spans.takeCpuSpans(process.hrtime.bigint()));
     return { profile: this.#splicer?.profile(), cpuTree: this.#cpuTree?.tree(), omitted: this.#splicer?.omitted ?? 0, dropped: this.#splicer?.dropped ?? 0 };
   }
 
@@ -656,26 +495,15 @@ export class ThreadRecorder {
     const nowNs = process.hrtime.bigint();
     let profile: CpuProfile | undefined;
     let cpuTree: CpuTree | undefined;
-    if (this.#bounded) {
+    if (this.#spans) {
       // The end of the run in detail: the newest turns and those since the last flush.
-      if (!this.#openSpan) this.#dropsLeftOut();
-      const columns = this.#drain();
-      this.#addMarkers(columns);
-      if (columns.timesNs.length) {
-        const span = this.#openSpan ?? { startNs: columns.timesNs[0], endNs: nowNs };
-        span.endNs = nowNs;
-        this.#openSpan = span;
-        this.#closeSpan();
-      } else if (this.#openSpan) {
-        this.#openSpan.endNs = nowNs;
-        this.#closeSpan();
-      }
+      this.#spans.finish(this.#ring, nowNs);
       this.#closeWindow(nowNs, nowNs);
-      this.#endStartup(nowNs);
-      this.#rotate(true, this.#cpuSpans);
+      this.#spans.endStartup(nowNs);
+      this.#rotate(true, this.#spans.takeCpuSpans());
       profile = this.#splicer?.profile();
       cpuTree = this.#cpuTree?.tree();
-      this.#decideRecords(nowNs, true);
+      this.#spans.decideRecords(nowNs, true, this.#requests, this.#jobs);
     } else {
       try {
         profile = this.#profiler?.stop();
