@@ -224,7 +224,8 @@ class MainAgent {
       case 'trace': {
         const { durationMs, dir, blockMs, stallMs, sampleUs, maxMarkers, originNs } = request;
         const cancelled = new Promise<void>((resolve) => client.socket.once('close', () => resolve()));
-        return { ...(await this.#attach.record({ durationMs, dir, blockMs, stallMs, sampleUs, maxMarkers, originNs }, cancelled)) };
+        const started = () => client.reply({ event: 'trace-started', pid: process.pid, requestId: request.id });
+        return { ...(await this.#attach.record({ durationMs, dir, blockMs, stallMs, sampleUs, maxMarkers, originNs }, cancelled, started)) };
       }
       default:
         throw Object.assign(new Error(`unknown command '${(request as { cmd: string }).cmd}'`), { code: ERROR_CODES.unknownCommand });

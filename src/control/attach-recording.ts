@@ -71,8 +71,9 @@ export class AttachRecorder {
   /**
    * Records a window; resolves with the file written. Rejects with an AttachError. `cancelled`:
    * settles when the asker went away; the recording then ends at once and nothing is written.
+   * `onStarted`: called once this thread records and the workers have been asked to.
    */
-  async record(options: AttachOptions, cancelled?: Promise<void>): Promise<{ file: string; threads: number }> {
+  async record(options: AttachOptions, cancelled?: Promise<void>, onStarted?: () => void): Promise<{ file: string; threads: number }> {
     if (this.#busy) throw new AttachError('a trace of this process is being recorded already', 'EBUSY');
     const problem = checkPrivateDir(options.dir);
     if (problem) throw new AttachError(`refused: ${problem}`, 'EBADDIR');
@@ -84,6 +85,7 @@ export class AttachRecorder {
       const session = new TraceSession(recorder, { recorder: recorderOptions, maxMarkers: options.maxMarkers ?? 1_000_000, originNs, kind: 'attach' });
       this.#active = { blockMs: options.blockMs, stallMs: options.stallMs, sampleUs: options.sampleUs };
       this.post({ type: 'trace-start', options: this.#active });
+      onStarted?.();
       const file = path.join(options.dir, `${process.pid}.json`);
       let written = false;
       let writeError: Error | undefined;

@@ -5,7 +5,8 @@
  * its main thread over a BroadcastChannel. Newline-delimited JSON, UTF-8, one object a line:
  * the client sends requests `{ id, cmd, ... }`; the agent answers each with `{ id, ok: true,
  * ... }` or `{ id, ok: false, error }`, in order, and after `subscribe` also pushes events
- * (`{ event: 'stall', stall }`, no id) as they happen. `live` asks every thread's watchdog to
+ * (`{ event: 'stall', stall }`, no id) as they happen; a `trace` request gets
+ * `{ event: 'trace-started', requestId }` before its reply (no `id`: not a reply). `live` asks every thread's watchdog to
  * write its live stall reports (the stall-report line format, loop/stall-report-format.ts) to a
  * FIFO the client made and reads: a stall in progress blocks the thread that would answer on
  * the socket, but not its watchdog thread. Times are ns unless a name says
@@ -141,7 +142,12 @@ export interface TraceReply {
 
 export type Reply = { id: number; ok: true } & Partial<HelloReply & StatsReply & TraceReply>;
 export type ErrorReply = { id: number | null; ok: false; error: string; code: string };
-export type Event = { event: 'stall'; pid: number; stall: StallSummary };
+/**
+ * Pushed to the client that asked for a `trace` (`requestId` its request's id), subscribed or not, once
+ * the main thread records and its workers have been asked to: the window runs from here.
+ */
+export type TraceStartedEvent = { event: 'trace-started'; pid: number; requestId: number };
+export type Event = { event: 'stall'; pid: number; stall: StallSummary } | TraceStartedEvent;
 export type Message = Reply | ErrorReply | Event;
 
 /** Error codes of `ErrorReply`. */

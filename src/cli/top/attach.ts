@@ -72,7 +72,10 @@ export async function attachCommand(argv: string[]): Promise<number> {
   try {
     const hello = await client.hello(5000);
     const durationMs = Math.round(duration * 1000);
-    process.stderr.write(`uvscope trace: recording ${hello.title} (pid ${pid}) for ${duration} s\n`);
+    // Said once the process records (not when asked): what happens after the line is in the window.
+    client.onEvent = (event) => {
+      if (event.event === 'trace-started') process.stderr.write(`uvscope trace: recording ${hello.title} (pid ${pid}) for ${duration} s\n`);
+    };
     const reply = await client.request(
       { cmd: 'trace', durationMs, dir, blockMs, stallMs, sampleUs, maxMarkers, originNs: String(process.hrtime.bigint()) },
       durationMs + 120_000,
