@@ -13,7 +13,7 @@ import { invalidArgType, validateObject } from '../errors';
 import type { HistogramSummary } from '../histogram/summary';
 import type { LoopObserver } from '../loop/observer';
 import type { StallWatchdog, StallWatchdogOptions } from '../loop/stall-watchdog';
-import { OUTCOMES } from '../threadpool/threadpool';
+import { OUTCOMES } from '../threadpool/job-stats';
 import type { ThreadPool } from '../threadpool/threadpool';
 
 // Loaded here, not by the core: `require('uvscope')` never needs it.

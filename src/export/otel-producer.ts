@@ -28,7 +28,7 @@ import type { LogHistogram } from '../histogram/log-histogram';
 import { monitorPoolRequestsLive } from '../requests/monitor';
 import type { LoopObserver } from '../loop/observer';
 import type { StallWatchdog } from '../loop/stall-watchdog';
-import { OUTCOMES } from '../threadpool/threadpool';
+import { OUTCOMES } from '../threadpool/job-stats';
 
 const otel = requirePeer<typeof import('@opentelemetry/api')>('@opentelemetry/api', 'uvscope/opentelemetry');
 

@@ -18,7 +18,7 @@ import type { LogHistogram } from '../histogram/log-histogram';
 import { monitorPoolRequestsLive } from '../requests/monitor';
 import type { LoopObserver } from '../loop/observer';
 import type { StallWatchdog, StallWatchdogOptions } from '../loop/stall-watchdog';
-import { OUTCOMES } from '../threadpool/threadpool';
+import { OUTCOMES } from '../threadpool/job-stats';
 import type { ThreadPool } from '../threadpool/threadpool';
 
 // Loaded here, not by the core: `require('uvscope')` never needs it.

@@ -2,13 +2,14 @@
  * What every pool call does with its arguments before anything is queued: turning inputs into
  * bytes (strings UTF-8 encoded once, views used as they are), deciding whether a job reads
  * them in place or from a copy (zeroCopy), copying small secrets (keys, passwords, salts),
- * checking digest names and the options every job accepts. Stateless; used by the facade
- * (threadpool.ts) and the call families in src/threadpool/.
+ * checking digest names, output lengths, file paths and the options every job accepts.
+ * Stateless; used by the facade (threadpool.ts) and the call families in src/threadpool/.
  * @module
  */
 import crypto from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 
-import { codedError, invalidArgType, invalidArgValue, validateBoolean, validateObject } from '../errors';
+import { codedError, invalidArgType, invalidArgValue, validateBoolean, validateNumber, validateObject } from '../errors';
 import { native, NativeWorkQueue } from '../native';
 
 /**
@@ -174,6 +175,32 @@ export function macDigest(name: string, algorithm: unknown): void {
     Object.defineProperty(error, 'code', { value: 'ERR_CRYPTO_INVALID_DIGEST', enumerable: true });
     throw error;
   }
+}
+
+/** Output length for a digest, checking `outputLength` as node:crypto does. */
+export function outputLengthOf(algorithm: string, info: [number, boolean], options: { outputLength?: number } | undefined): number {
+  const [size, xof] = info;
+  const requested = options?.outputLength;
+  if (requested === undefined) return size;
+  validateNumber('options.outputLength', requested, { min: 0, max: 2 ** 32 - 1, integer: true });
+  if (!xof && requested !== size) {
+    throw codedError(
+      `Digest "${algorithm}" is not an XOF and its output length is ${size}, not ${requested}`,
+      'ERR_OSSL_EVP_NOT_XOF_OR_INVALID_LENGTH',
+    );
+  }
+  return requested;
+}
+
+/** The path's bytes as fs would hand them to the OS: strings UTF-8 encoded, Buffers as they are. */
+export function pathOf(path: unknown): Buffer {
+  let bytes: Buffer;
+  if (typeof path === 'string') bytes = Buffer.from(path, 'utf8');
+  else if (Buffer.isBuffer(path)) bytes = path;
+  else if (path instanceof URL) bytes = Buffer.from(fileURLToPath(path), 'utf8');
+  else throw invalidArgType('path', 'of type string or an instance of Buffer or URL', path);
+  if (bytes.includes(0)) throw invalidArgValue('path', 'must be a string, Uint8Array, or URL without null bytes', path);
+  return bytes;
 }
 
 export function validateJobOptions(options: unknown): asserts options is JobOptions | undefined {

@@ -4,26 +4,17 @@
  * it with fs, dns.lookup, zlib and crypto, with timings for every job and introspection of the
  * pool itself. This file is the facade (the ThreadPool class, its hash/HMAC/PBKDF2/scrypt calls,
  * the default pool): argument handling lives in inputs.ts, the cipher calls in cipher.ts, HKDF
- * and Argon2 in kdf.ts, the incremental Hasher in hasher.ts, the pool's size in size.ts and the
- * saturation monitor in saturation.ts (all in src/threadpool/).
+ * and Argon2 in kdf.ts, the incremental Hasher in hasher.ts, the pool's size in size.ts, the
+ * saturation monitor in saturation.ts, the pool threads' monitor in threads.ts, the statistics'
+ * layout in job-stats.ts, the job records published on JOB_CHANNEL in job-records.ts and lanes
+ * in lane.ts (all in src/threadpool/). Lifetime: a ThreadPool lives as long as its caller holds
+ * it; the default pool (`threadpool`) is made at load and lives for the process.
  * @module
  */
 import crypto from 'node:crypto';
-import diagnosticsChannel from 'node:diagnostics_channel';
 import { setMaxListeners } from 'node:events';
-import { fileURLToPath } from 'node:url';
 
-import {
-  AbortError,
-  codedError,
-  invalidArgType,
-  invalidArgValue,
-  outOfRange,
-  validateBoolean,
-  validateNumber,
-  validateObject,
-} from '../errors';
-import { HistogramSummary, readSummary, SUMMARY_FIELDS } from '../histogram/summary';
+import { AbortError, codedError, invalidArgType, invalidArgValue, validateNumber, validateObject } from '../errors';
 import {
   BinaryInput,
   BinaryLike,
@@ -32,6 +23,8 @@ import {
   InputOptions,
   JobOptions,
   macDigest,
+  outputLengthOf,
+  pathOf,
   readInPlace,
   secretCopyOf,
   Submit,
@@ -40,7 +33,7 @@ import {
   wipedWhenSettled,
   zeroCopyOption,
 } from './inputs';
-import { JobFlag, JobReporter, KERNEL_NAMES, KernelName, native, NativeHasher, NativeWorkQueue } from '../native';
+import { JobFlag, native, NativeWorkQueue } from '../native';
 import {
   CipherKey,
   CipherOptions,
@@ -52,7 +45,8 @@ import {
   CipherOutputOptions,
   PoolCipher,
 } from './cipher';
-import { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, JobRecord } from '../channels';
+import { jobChannel, jobSubmitChannel, reportJob } from './job-records';
+import { newStatsArray, readPoolStats, ThreadPoolStats } from './job-stats';
 import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './kdf';
 import { Hasher } from './hasher';
 import { measureSizeOn, parsePoolSize, poolSize } from './size';
@@ -75,7 +69,9 @@ export { parsePoolSize, poolSize } from './size';
 export type { SaturationMonitor, SaturationStats } from './saturation';
 export type { PoolThreadMonitor, PoolThreadMonitorOptions, PoolThreadStats, PoolThreadTimes } from './threads';
 export { poolThreadTimesSupported } from './threads';
-export type { LaneControl, LaneMethod, LaneOptions, LaneStats } from './lane';
+export type { JobStats, ThreadPoolStats } from './job-stats';
+export type { LaneControl, LaneMethod, LaneOptions } from './lane';
+export type { LaneStats } from './lane-admission';
 export type { LanePriority } from './lane-priority';
 
 /** A lane (lane.ts, docs/thread-pool.md#lanes): a ThreadPool's job calls, admitted `concurrency` at a time. */
@@ -124,75 +120,8 @@ export interface ThreadPoolOptions {
   maxQueue?: number;
 }
 
-/** Counts and timing distributions of jobs (ns). */
-export interface JobStats {
-  submitted: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-  /** Input bytes processed. */
-  bytes: number;
-  /** Submission until a pool thread started the job. */
-  queueWait: HistogramSummary;
-  /** Start to finish on the pool thread. */
-  run: HistogramSummary;
-  /** Finished on the pool thread until the promise was settled on the loop. */
-  returnDelay: HistogramSummary;
-}
-
-/** A snapshot of a pool's statistics since creation or `resetStats()`. */
-export interface ThreadPoolStats extends JobStats {
-  /** Submitted and not yet settled. */
-  inFlight: number;
-  /** Waiting: in uvscope's own FIFO or in libuv's queue. */
-  queued: number;
-  /** Running on pool threads right now. */
-  running: number;
-  /** Most jobs of this pool seen running at once. */
-  maxConcurrencySeen: number;
-  /** Window length, ns. */
-  windowNs: number;
-  /** Input bytes per second of window. */
-  bytesPerSecond: number;
-  /** Per kernel, for the kernels used in the window. */
-  kernels: Partial<Record<KernelName, JobStats>>;
-}
-
-const jobChannel = diagnosticsChannel.channel(JOB_CHANNEL);
-const jobSubmitChannel = diagnosticsChannel.channel(JOB_SUBMIT_CHANNEL);
-
-/** @internal Outcomes of a pool job, in the order the native statistics number them (0, 1, 2). */
-export const OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
 const MAX_INT32 = 2 ** 31 - 1;
 const DEFAULT_SCRYPT_MAXMEM = 32 * 1024 * 1024;
-
-// --- validation ----------------------------------------------------------------------------
-
-/** Output length for a digest, checking `outputLength` as node:crypto does. */
-function outputLengthOf(algorithm: string, info: [number, boolean], options: HashOptions | undefined): number {
-  const [size, xof] = info;
-  const requested = options?.outputLength;
-  if (requested === undefined) return size;
-  validateNumber('options.outputLength', requested, { min: 0, max: 2 ** 32 - 1, integer: true });
-  if (!xof && requested !== size) {
-    throw codedError(
-      `Digest "${algorithm}" is not an XOF and its output length is ${size}, not ${requested}`,
-      'ERR_OSSL_EVP_NOT_XOF_OR_INVALID_LENGTH',
-    );
-  }
-  return requested;
-}
-
-/** The path's bytes as fs would hand them to the OS: strings UTF-8 encoded, Buffers as they are. */
-function pathOf(path: unknown): Buffer {
-  let bytes: Buffer;
-  if (typeof path === 'string') bytes = Buffer.from(path, 'utf8');
-  else if (Buffer.isBuffer(path)) bytes = path;
-  else if (path instanceof URL) bytes = Buffer.from(fileURLToPath(path), 'utf8');
-  else throw invalidArgType('path', 'of type string or an instance of Buffer or URL', path);
-  if (bytes.includes(0)) throw invalidArgValue('path', 'must be a string, Uint8Array, or URL without null bytes', path);
-  return bytes;
-}
 
 // --- the pool ----------------------------------------------------------------------------
 
@@ -202,45 +131,13 @@ function abortErrorFor(signal: AbortSignal): AbortError {
   return new AbortError(undefined, { cause: signal.reason });
 }
 
-function readJobStats(numbers: Float64Array, at: number): JobStats {
-  return {
-    submitted: numbers[at],
-    completed: numbers[at + 1],
-    failed: numbers[at + 2],
-    cancelled: numbers[at + 3],
-    bytes: numbers[at + 4],
-    queueWait: readSummary(numbers, at + 5),
-    run: readSummary(numbers, at + 5 + SUMMARY_FIELDS),
-    returnDelay: readSummary(numbers, at + 5 + 2 * SUMMARY_FIELDS),
-  };
-}
-
-const report: JobReporter = (kernel, outcome, queuedAt, startedAt, finishedAt, settledAt, thread, bytes) => {
-  const ran = startedAt !== 0n;
-  jobChannel.publish({
-    kernel: KERNEL_NAMES[kernel],
-    outcome: OUTCOMES[outcome],
-    queuedAt,
-    startedAt,
-    finishedAt,
-    settledAt,
-    queueWaitNs: ran ? Number(startedAt - queuedAt) : 0,
-    runNs: ran ? Number(finishedAt - startedAt) : 0,
-    returnDelayNs: ran ? Number(settledAt - finishedAt) : 0,
-    thread,
-    bytes,
-  } satisfies JobRecord);
-};
-
 /**
  * Runs native kernels on the libuv thread pool of this process, from the loop of the thread
  * that creates it (main thread or a worker). Every job's promise settles exactly once.
  */
 export class ThreadPool {
   readonly #native: NativeWorkQueue;
-  readonly #statsBuffer = new Float64Array(
-    native.NativeWorkQueue.queueFields + (1 + native.NativeWorkQueue.kernelCount) * native.NativeWorkQueue.kernelFields,
-  );
+  readonly #statsBuffer = newStatsArray();
   readonly #maxConcurrency: number;
   readonly #maxQueue: number;
 
@@ -259,7 +156,7 @@ export class ThreadPool {
     this.#maxConcurrency = maxConcurrency;
     this.#maxQueue = maxQueue;
     this.#native = ThreadPool.#laneQueue ?? new native.NativeWorkQueue(maxConcurrency, maxQueue);
-    this.#native.setReporter(report);
+    this.#native.setReporter(reportJob);
   }
 
   /** Set only while createLane() builds the ThreadPool whose calls a lane offers: that pool's native queue. */
@@ -535,25 +432,7 @@ export class ThreadPool {
   stats(): ThreadPoolStats {
     const numbers = this.#statsBuffer;
     this.#native.stats(numbers);
-    const queueFields = native.NativeWorkQueue.queueFields;
-    const kernelFields = native.NativeWorkQueue.kernelFields;
-    const windowNs = numbers[4];
-    const overall = readJobStats(numbers, queueFields);
-    const kernels: Partial<Record<KernelName, JobStats>> = {};
-    KERNEL_NAMES.forEach((name, i) => {
-      const at = queueFields + (1 + i) * kernelFields;
-      if (numbers[at] > 0) kernels[name] = readJobStats(numbers, at);
-    });
-    return {
-      ...overall,
-      inFlight: numbers[0],
-      queued: numbers[1],
-      running: numbers[2],
-      maxConcurrencySeen: numbers[3],
-      windowNs,
-      bytesPerSecond: windowNs > 0 ? (overall.bytes * 1e9) / windowNs : 0,
-      kernels,
-    };
+    return readPoolStats(numbers);
   }
 
   /** Clears the statistics and starts a new window. Jobs in flight still settle and count. */
