@@ -35,6 +35,12 @@
  *              cancel out. What a configuration leaves behind when stopped counts in the
  *              blocks under none (the async_hooks monitor of uvscope 0.1 left accessors on
  *              Node's prototypes; the monitor now leaves nothing).
+ *   paired     (server only) the configuration's server and a server without it run at once,
+ *              both pinned to the same CPU, each driven by a load generator of its own at the
+ *              same rate, measured over the same window; ratio = the one's CPU per request over
+ *              the other's. What this VM's vCPU does meanwhile (its speed moves 2-3x from one
+ *              window to the next) falls on both, and nothing is switched on or off in a running
+ *              server (alternate mode's switches deoptimise the code the wrappers touch).
  * Children under test are pinned to one CPU with taskset (--cpu, default 0), the load
  * generator to another (--load-cpu, default 1). The report gives, per configuration, the median
  * of the per-round ratios with their range.
@@ -71,7 +77,7 @@ const WORKLOADS = {
   'stat-promise': 'await fs.promises.stat(file), one at a time',
 };
 const PARTS = ['loop', 'http'];
-const MODES = ['process', 'alternate'];
+const MODES = ['process', 'alternate', 'paired'];
 const WORKS = ['file', 'file+pbkdf2'];
 const DEFAULTS = {
   calls: 50_000,
@@ -102,7 +108,7 @@ const FLAGS = {
    '--rounds': flag.int('rounds', 1, 'R', `rounds; each runs every configuration once per mode (default ${DEFAULTS.rounds}, --quick ${QUICK.rounds})`),
   '--configs': flag.list('configs', 'a,b', `configurations (default all; baseline always added): ${Object.keys(CONFIGS).join(', ')}`),
   '--parts': flag.list('parts', 'a,b', 'loop (fs.stat loops) and/or http (the server) (default both)'),
-  '--modes': flag.list('modes', 'a,b', 'process (a child per configuration) and/or alternate (a child alternating it with none) (default both)'),
+  '--modes': flag.list('modes', 'a,b', 'process (a child per configuration), alternate (a child alternating it with none), paired (server: it and\na server without it at once on one CPU) (default all)'),
   '--pairs': flag.int('pairs', 1, 'N', `alternate loop: pairs of blocks per child (default ${DEFAULTS.pairs}, --quick ${QUICK.pairs})`),
   '--block-calls': flag.int('blockCalls', 1, 'N', `alternate loop: measured calls per block (default ${DEFAULTS.blockCalls})`),
   '--block-warmup': flag.int('blockWarmup', 0, 'N', `alternate loop: calls before each block's measurement (default ${DEFAULTS.blockWarmup})`),
@@ -222,13 +228,20 @@ async function runServer(config, mode, opts, file) {
   }
 }
 
+/** Paired mode: the configuration's server and one without it at once on the same CPU, their windows together. */
+async function runPair(config, opts, file) {
+  const [measured, baseline] = await Promise.all([runServer(config, 'process', opts, file), runServer('baseline', 'process', opts, file)]);
+  return { ...measured, mode: 'paired', baselineCpuUsPerRequest: baseline.cpuUsPerRequest, baselineRequests: baseline.requests };
+}
+
 // ---------------------------------------------------------------------------------------
 // Report
 
 /**
  * Per configuration: `metric`'s values and the per-round ratios to no monitor. Process mode:
  * against the same round's baseline run. Alternate mode: against the same child's blocks under
- * no monitor (`baselineMetric`); the baseline row shows those.
+ * no monitor (`baselineMetric`); paired mode: against the server without it beside it (also
+ * `baselineMetric`); the baseline row shows those.
  */
 function summarize(runs, configs, metric, baselineMetric) {
   const processRuns = runs.filter((r) => r.mode === 'process');
@@ -296,11 +309,13 @@ function httpReport(httpRuns, mode, opts) {
   const work = opts.work === 'file' ? `one fs.promises.readFile (${FILE_BYTES / 1024} KiB)` : `one fs.promises.readFile (${FILE_BYTES / 1024} KiB) and one pbkdf2 (${PBKDF2_ITERATIONS} iterations)`;
   const how = mode === 'process'
     ? `a server per configuration, ${opts.seconds} s measured after ${opts.warmupSeconds} s`
-    : `a server per configuration alternating it with none: ${opts.windows} pair(s) of ${opts.windowMs} ms windows, each after ${opts.settleMs} ms under its state, after ${opts.warmupSeconds} s and one unmeasured pair`;
+    : mode === 'alternate'
+      ? `a server per configuration alternating it with none: ${opts.windows} pair(s) of ${opts.windowMs} ms windows, each after ${opts.settleMs} ms under its state, after ${opts.warmupSeconds} s and one unmeasured pair`
+      : `a server per configuration and one without it at once on the same CPU, each with its own load, ${opts.seconds} s measured together after ${opts.warmupSeconds} s`;
   const out = [`(b) HTTP server, ${mode} mode: ${work} per request, ${opts.rate} req/s over ${opts.connections} connections by ${generator}; ${how}; ${opts.rounds} round(s)`];
   const cpu = summarize(runs, opts.configs, 'cpuUsPerRequest', 'baselineCpuUsPerRequest');
   const rows = cpu.map((s) => {
-    const mine = runs.filter((r) => s.config === 'baseline' ? r.mode === 'alternate' || r.config === 'baseline' : r.config === s.config);
+    const mine = runs.filter((r) => s.config === 'baseline' ? r.mode !== 'process' || r.config === 'baseline' : r.config === s.config);
     return [
       s.config,
       s.values.median.toFixed(1),
@@ -339,10 +354,10 @@ async function run(opts) {
   try {
     for (let round = 0; round < opts.rounds; round++) {
       for (const mode of opts.modes) {
-        // Alternate mode measures no monitor inside each configuration's child.
+        // Alternate mode measures no monitor inside each configuration's child; paired mode beside it.
         const configs = mode === 'process' ? opts.configs : opts.configs.filter((c) => c !== 'baseline');
         for (const config of rotate(configs, round)) {
-          if (opts.parts.includes('loop')) {
+          if (opts.parts.includes('loop') && mode !== 'paired') {
             for (const workload of Object.keys(WORKLOADS)) {
               const result = await runLoop(config, workload, mode, opts);
               loopRuns.push({ ...result, round });
@@ -351,9 +366,9 @@ async function run(opts) {
             }
           }
           if (opts.parts.includes('http')) {
-            const result = await runServer(config, mode, opts, file);
+            const result = mode === 'paired' ? await runPair(config, opts, file) : await runServer(config, mode, opts, file);
             httpRuns.push({ ...result, round });
-            const extra = mode === 'alternate' ? `, ${formatRatio(result.cpuUsPerRequest / result.baselineCpuUsPerRequest)} of none` : '';
+            const extra = mode !== 'process' ? `, ${formatRatio(result.cpuUsPerRequest / result.baselineCpuUsPerRequest)} of none` : '';
             logLine(round, mode, 'http', config, `${result.cpuUsPerRequest.toFixed(1)} server cpu µs/request${extra}, ${result.requests} requests`);
           }
         }
@@ -388,7 +403,8 @@ async function run(opts) {
   }
   for (const [config, about] of Object.entries(CONFIGS)) if (opts.configs.includes(config)) out.push(`  ${config.padEnd(15)} ${about}`);
   out.push('cpu = process.cpuUsage() of the child (all its threads, pool threads included); medians across rounds.');
-  out.push('ratio = median of per-round ratios to no monitor (process: that round\'s baseline child; alternate: the same child\'s blocks without it); ratio range = lowest-highest per-round ratio.');
+  out.push('ratio = median of per-round ratios to no monitor (process: that round\'s baseline child; alternate: the same child\'s blocks without it;');
+  out.push('paired: the server without it that ran beside it); ratio range = lowest-highest per-round ratio.');
   out.push(`load average ${meta.loadBefore} before, ${meta.loadAfter} after; total ${formatDuration(meta.totalMs)}`);
   if (meta.machine) {
     const m = meta.machine;

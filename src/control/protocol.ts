@@ -6,11 +6,11 @@
  * the client sends requests `{ id, cmd, ... }`; the agent answers each with `{ id, ok: true,
  * ... }` or `{ id, ok: false, error }`, in order, and after `subscribe` also pushes events
  * (`{ event: 'stall', stall }`, no id) as they happen; a `trace` request gets
- * `{ event: 'trace-started', requestId }` before its reply (no `id`: not a reply). `live` asks every thread's watchdog to
- * write its live stall reports (the stall-report line format, loop/stall-report-format.ts) to a
- * FIFO the client made and reads: a stall in progress blocks the thread that would answer on
- * the socket, but not its watchdog thread. Times are ns unless a name says
- * otherwise; bigints never cross the wire. Addon-free (the CLI imports it).
+ * `{ event: 'trace-started', requestId }` before its reply (no `id`: not a reply). `live` asks
+ * every thread's watchdog to write its live stall reports (the stall-report line format,
+ * loop/stall-report-format.ts) to a FIFO the client made and reads: a stall in progress blocks
+ * the thread that would answer on the socket, but not its watchdog thread. Times are ns unless
+ * a name says otherwise; bigints never cross the wire. Addon-free (the CLI imports it).
  * @internal
  * @module
  */
@@ -143,8 +143,8 @@ export interface TraceReply {
 export type Reply = { id: number; ok: true } & Partial<HelloReply & StatsReply & TraceReply>;
 export type ErrorReply = { id: number | null; ok: false; error: string; code: string };
 /**
- * Pushed to the client that asked for a `trace` (`requestId` its request's id), subscribed or not, once
- * the main thread records and its workers have been asked to: the window runs from here.
+ * Pushed to the client that asked for a `trace` (`requestId` its request's id), subscribed or
+ * not, once the main thread records and its workers have been asked to: the window runs from here.
  */
 export type TraceStartedEvent = { event: 'trace-started'; pid: number; requestId: number };
 export type Event = { event: 'stall'; pid: number; stall: StallSummary } | TraceStartedEvent;
