@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/loop/observer.cc",
+        "native/loop/trace_ring.cc",
         "native/loop/heartbeat.cc",
         "native/loop/live_reports.cc",
         "native/loop/report_sink.cc",

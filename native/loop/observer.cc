@@ -2,8 +2,6 @@
 // environment that created the observer.
 #include "observer.h"
 
-#include <algorithm>
-
 #include "../clock.h"
 #include "../js_callback.h"
 #include "../live_counts.h"
@@ -25,10 +23,8 @@ static_assert(kSliceOf[kPhasePrepare] == 0 && kSliceOf[kPhaseCheck] == 1 && kSli
 }  // namespace
 
 ObserverCore::ObserverCore(AddonData* data, size_t traceCapacity, uint64_t blockThresholdNs)
-    : data_(data), loop_(data->loop), blockThresholdNs_(blockThresholdNs) {
+    : data_(data), loop_(data->loop), blockThresholdNs_(blockThresholdNs), trace_(traceCapacity) {
   live::observerCores.fetch_add(1, std::memory_order_relaxed);
-  trace_.resize(traceCapacity);
-  traceCapacity_ = traceCapacity;
   uv_prepare_init(loop_, &prepare_);
   uv_check_init(loop_, &check_);
   uv_idle_init(loop_, &idle_);
@@ -111,8 +107,7 @@ void ObserverCore::Reset() {
     eventsWaitingAtEnd_ = eventsWaitingAtStart_;
     loopCountAtEnd_ = loopCountAtStart_;
   }
-  traceHead_ = traceCount_ = 0;
-  traceDropped_ = 0;
+  trace_.Clear();
   lastMarkerNs_ = windowStartMarkerNs_ = 0;
   lastMarkerPhase_ = kPhaseUnknown;
   double numbers[kWindowFields];
@@ -168,17 +163,8 @@ void ObserverCore::OnHandleClosed(uv_handle_t* handle) {
 }
 
 void ObserverCore::Emit(Phase phase, uint64_t timeNs, uint64_t iteration, uint64_t pollWaitNs) {
-  size_t capacity = traceCapacity_;
-  if (capacity != 0) {
-    size_t slot = traceHead_ + traceCount_;
-    if (slot >= capacity) slot -= capacity;
-    if (traceCount_ < capacity) {
-      traceCount_++;
-    } else {  // full: the oldest entry (at `slot`) gives way
-      if (++traceHead_ == capacity) traceHead_ = 0;
-      traceDropped_++;
-    }
-    trace_[slot] = TraceEntry{timeNs, iteration, pollWaitNs, phase};
+  if (trace_.capacity() != 0) {
+    trace_.Push(TraceRing::Entry{timeNs, iteration, pollWaitNs, phase});
     // The window: the slice since the previous marker, by the phase that marker opened.
     int at = kSliceOf[lastMarkerPhase_ & 15];
     if (at >= 0 && lastMarkerNs_ != 0 && timeNs >= lastMarkerNs_) windowSliceNs_[at] += timeNs - lastMarkerNs_;
@@ -229,7 +215,7 @@ void ObserverCore::OnPrepare(uv_prepare_t* handle) {
   self->windowIterations_++;
   self->phase_ = kPhasePoll;  // prepare callbacks run right before poll
   self->Beat(now, self->idleAtPrepareNs_, kPhasePoll);
-  if (self->traceCapacity_ || (self->eventMask_ & Bit(kPhasePrepare))) {
+  if (self->trace_.capacity() || (self->eventMask_ & Bit(kPhasePrepare))) {
     self->Emit(kPhasePrepare, now, self->iteration_);
   }
 }
@@ -255,7 +241,7 @@ void ObserverCore::OnCheck(uv_check_t* handle) {
   self->phase_ = kPhaseCheck;
   self->Beat(now, self->idleReadAtCheck_ ? self->idleAtPrepareNs_ : self->IdleTimeNs(), kPhaseCheck);
   if (self->markersWanted_) self->ArmMarkers();
-  if (self->traceCapacity_ || (self->eventMask_ & Bit(kPhaseCheck))) {
+  if (self->trace_.capacity() || (self->eventMask_ & Bit(kPhaseCheck))) {
     self->Emit(kPhaseCheck, now, self->iteration_, pollWaitNs);
   }
 }
@@ -373,28 +359,6 @@ int ObserverCore::WriteBuckets(int which, double* out, int capacity) const {
   const Histogram* histograms[kHistograms] = {&iterationNs_, &pollWaitNs_, &pollWorkNs_, &outsidePollNs_};
   if (which < 0 || which >= kHistograms) return -1;
   return histograms[which]->WriteBuckets(out, capacity);
-}
-
-size_t ObserverCore::DrainTrace(uint64_t* times, double* iterations, uint8_t* phases, double* pollWaits, size_t maxEntries) {
-  size_t n = std::min(traceCount_, maxEntries);
-  size_t slot = traceHead_;
-  for (size_t i = 0; i < n; i++) {
-    const TraceEntry& entry = trace_[slot];
-    times[i] = entry.timeNs;
-    iterations[i] = static_cast<double>(entry.iteration);
-    phases[i] = entry.phase;
-    pollWaits[i] = static_cast<double>(entry.pollWaitNs);
-    if (++slot == traceCapacity_) slot = 0;
-  }
-  traceHead_ = slot;
-  traceCount_ -= n;
-  return n;
-}
-
-void ObserverCore::TrimTrace(size_t keep) {
-  if (traceCount_ <= keep) return;
-  traceHead_ = (traceHead_ + (traceCount_ - keep)) % traceCapacity_;
-  traceCount_ = keep;
 }
 
 void ObserverCore::TakeWindow(double* numbers, uint64_t* times) {
@@ -613,7 +577,7 @@ Napi::Value LoopObserverWrap::Buckets(const Napi::CallbackInfo& info) {
 Napi::Value LoopObserverWrap::DrainTrace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ObserverCore* core = LiveCore(info, "trace");
-  size_t n = core->traceBuffered();
+  size_t n = core->trace().buffered();
   // drainTrace(maxEntries): at most that many, the oldest (validated in TypeScript).
   if (info.Length() > 0 && info[0].IsNumber()) {
     double max = info[0].As<Napi::Number>().DoubleValue();
@@ -623,7 +587,7 @@ Napi::Value LoopObserverWrap::DrainTrace(const Napi::CallbackInfo& info) {
   auto iterations = Napi::Float64Array::New(env, n);
   auto phases = Napi::Uint8Array::New(env, n);
   auto pollWaits = Napi::Float64Array::New(env, n);
-  core->DrainTrace(times.Data(), iterations.Data(), phases.Data(), pollWaits.Data(), n);
+  core->trace().Drain(times.Data(), iterations.Data(), phases.Data(), pollWaits.Data(), n);
   Napi::Array columns = Napi::Array::New(env, 4);
   columns.Set(0u, times);
   columns.Set(1u, iterations);
@@ -637,7 +601,7 @@ Napi::Value LoopObserverWrap::CurrentPhase(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value LoopObserverWrap::TraceDropped(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), core_ ? static_cast<double>(core_->traceDropped()) : 0);
+  return Napi::Number::New(info.Env(), core_ ? static_cast<double>(core_->trace().dropped()) : 0);
 }
 
 }  // namespace uvscope
@@ -645,7 +609,7 @@ Napi::Value LoopObserverWrap::TraceDropped(const Napi::CallbackInfo& info) {
 namespace uvscope {
 
 Napi::Value LoopObserverWrap::TraceBuffered(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), core_ ? static_cast<double>(core_->traceBuffered()) : 0);
+  return Napi::Number::New(info.Env(), core_ ? static_cast<double>(core_->trace().buffered()) : 0);
 }
 
 }  // namespace uvscope
@@ -656,7 +620,7 @@ namespace uvscope {
 Napi::Value LoopObserverWrap::TrimTrace(const Napi::CallbackInfo& info) {
   ObserverCore* core = LiveCore(info, "trimTrace");
   double keep = info[0].As<Napi::Number>().DoubleValue();
-  core->TrimTrace(keep > 0 ? static_cast<size_t>(keep) : 0);
+  core->trace().Trim(keep > 0 ? static_cast<size_t>(keep) : 0);
   return info.Env().Undefined();
 }
 

@@ -1,7 +1,8 @@
 // LoopObserver: libuv loop watchers (uv_prepare_t before poll, uv_check_t after poll, an
 // optional uv_idle_t, and optional timers/close phase markers) on the loop of the
 // environment that creates it. ObserverCore knows nothing of JavaScript: it records phase
-// transitions into histograms and a ring buffer. LoopObserverWrap is its JS face.
+// transitions into histograms and a ring buffer (a TraceRing, trace_ring.h, which it owns).
+// LoopObserverWrap is its JS face.
 // Lifetime: the core lives until the close callback of its last handle, which frees it;
 // the wrapper may die first (GC) or later (teardown), and each forgets the other.
 #pragma once
@@ -11,11 +12,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <vector>
 
 #include "../addon_data.h"
 #include "../histogram.h"
 #include "phase.h"
+#include "trace_ring.h"
 
 namespace uvscope {
 
@@ -70,14 +71,9 @@ class ObserverCore : public HeartbeatSource {
   // 3 outsidePoll); -1 for another `which`.
   int WriteBuckets(int which, double* out, int capacity) const;
 
-  // Copies up to maxEntries buffered trace entries, oldest first, into the four columns and
-  // removes them from the buffer. Returns the number of entries.
-  size_t DrainTrace(uint64_t* times, double* iterations, uint8_t* phases, double* pollWaits, size_t maxEntries);
-  size_t traceBuffered() const { return traceCount_; }
-  uint64_t traceDropped() const { return traceDropped_; }
-  // Forgets all but the newest `keep` buffered entries, O(1); not counted as dropped (the
-  // caller summarizes them: see TakeWindow).
-  void TrimTrace(size_t keep);
+  // The trace ring buffer (drain, trim, counters: see trace_ring.h).
+  TraceRing& trace() { return trace_; }
+  const TraceRing& trace() const { return trace_; }
   // The window since the previous call, from the markers (trace mode only): numbers get
   // kWindowFields values (per slice phase ns: poll, check, timers, pending; poll wait ns;
   // iterations begun; longest iteration ns; longest busy ns; long iterations), times get the
@@ -159,19 +155,8 @@ class ObserverCore : public HeartbeatSource {
   Histogram pollWorkNs_;
   Histogram outsidePollNs_;
 
-  // Trace ring buffer: entries [traceHead_, traceHead_ + traceCount_) modulo capacity.
-  // One entry per marker, its fields together: a marker writes one place, not four columns.
-  struct TraceEntry {
-    uint64_t timeNs;
-    uint64_t iteration;
-    uint64_t pollWaitNs;  // check events: the poll wait that check ends
-    Phase phase;
-  };
-  std::vector<TraceEntry> trace_;
-  size_t traceCapacity_ = 0;
-  size_t traceHead_ = 0;
-  size_t traceCount_ = 0;
-  uint64_t traceDropped_ = 0;
+  // Trace ring buffer: one entry per marker (capacity 0: no trace).
+  TraceRing trace_;
 
   // Trace-mode window (TakeWindow): the time between consecutive markers, by the slice phase
   // the earlier marker opens (prepare: poll, check: check, close: timers, timers: pending).

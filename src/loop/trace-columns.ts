@@ -1,8 +1,9 @@
 /**
  * The loop trace as the addon hands it over (`LoopObserver.traceColumns()`): four typed arrays
- * filled by native/loop/observer.cc, declared once here with a table of their array types the
- * compiler holds to the interface. Addon-free: the trace format (trace/format.ts) reads it in
- * the CLI's collector. test/loop/stall-report-format.test.ts holds real columns against the table.
+ * filled by native/loop/trace_ring.cc (drained through observer.cc), declared once here with a
+ * table of their array types the compiler holds to the interface. Addon-free: the trace format
+ * (trace/format.ts) reads it in the CLI's collector. test/loop/stall-report-format.test.ts
+ * holds real columns against the table.
  * Lifetime: none (types and constants).
  * @module
  */

@@ -20,7 +20,7 @@
  *   chunks of `cpuChunkMs` (30 s: V8 stops and starts the profiler, a pause of the loop of
  *   10-25 ms measured here, up to 45 ms on a loaded machine, growing with the code V8 logs at
  *   each start; an iteration long only because of it gets no detail span), each folded into a CpuTreeBuilder (the whole run) and its samples inside the
- *   spans kept with their times (profile-splicer.ts).
+ *   spans kept with their times (profile-splicer.ts); the chunks are cpu-chunks.ts's.
  * - `full`: every marker and record, one CPU profile for the whole run (memory grows with the
  *   run; the collector keeps the newest).
  * The recorder hands what it saw in batches: `flush()` (what is new since the last batch,
@@ -40,11 +40,11 @@ import type { StallEvent } from '../loop/stall-watchdog';
 import { acquireHttpRequests, releaseHttpRequests } from '../loop/http-requests';
 import { monitorPoolRequests, PoolRequestStats } from '../requests/monitor';
 import { HTTP_REQUEST_CHANNEL, HttpRequestRecord, JOB_CHANNEL, JobRecord, LongIterationEvent, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
-import { CpuProfile, CpuProfiler } from './cpu-profiler';
-import { CpuTree, CpuTreeBuilder } from './cpu-tree';
+import { CpuChunks } from './cpu-chunks';
+import type { CpuProfile } from './cpu-profiler';
+import type { CpuTree } from './cpu-tree';
 import { DetailSpans, type DetailSpan, type LeftOut, type MarkerRing } from './detail-spans';
 import { LoopWindow, WindowAccumulator } from './loop-window';
-import { ProfileSplicer } from './profile-splicer';
 import { TraceObserver } from './trace-observer';
 
 export type DetailLevel = 'bounded' | 'full';
@@ -169,16 +169,8 @@ export class ThreadRecorder {
   readonly #observer: TraceObserver;
   readonly #watchdog?: StallWatchdog;
   readonly #watchdogUnavailable?: string;
-  #profiler?: CpuProfiler;
-  #cpuUnavailable?: string;
-  readonly #cpuTree?: CpuTreeBuilder;
-  readonly #splicer?: ProfileSplicer;
-  #chunkStartNs = process.hrtime.bigint();
-  #rotations = 0;
-  #rotationMaxMs = 0;
-  #rotationTotalMs = 0;
-  /** The pause of a rotation not yet followed by a long iteration report (cleared at each flush). */
-  #lastRotationMs = 0;
+  /** The CPU profile, in chunks (bounded) or whole (full). */
+  readonly #cpu: CpuChunks;
   readonly #requestMonitor = monitorPoolRequests();
   readonly #startNs = process.hrtime.bigint();
   #sentStart = false;
@@ -245,14 +237,8 @@ export class ThreadRecorder {
     this.#options = options;
     this.#bounded = (options.detail ?? 'bounded') === 'bounded';
     this.#window = new WindowAccumulator(options.slowestPerWindow ?? 20);
-    if (options.sampleUs > 0) {
-      // First, so that the samples cover the thread's code from its first line.
-      this.#startProfiler();
-      if (this.#profiler) {
-        this.#cpuTree = new CpuTreeBuilder(options.sampleUs);
-        if (this.#bounded) this.#splicer = new ProfileSplicer(options.maxDetailSamples ?? 500_000);
-      }
-    }
+    // First, so that the samples cover the thread's code from its first line.
+    this.#cpu = new CpuChunks(options, this.#bounded);
     if (this.#bounded) this.#spans = new DetailSpans(this.#startNs, options);
     this.#observer = new TraceObserver({ traceCapacity: options.traceCapacity ?? 1 << 18, blockThresholdMs: options.blockMs, onLongIteration: (event) => this.#onLongIteration(event) });
     // Subscribed before the tracker starts: a request records its start time only while the
@@ -295,49 +281,11 @@ export class ThreadRecorder {
     return this.#bounded ? 'bounded' : 'full';
   }
 
-  #startProfiler(): void {
-    try {
-      const profiler = new CpuProfiler();
-      profiler.start(this.#options.sampleUs);
-      this.#profiler = profiler;
-      this.#chunkStartNs = process.hrtime.bigint();
-    } catch (error) {
-      this.#profiler = undefined;
-      this.#cpuUnavailable = String((error as Error).message).split('\n')[0];
-    }
-  }
-
-  /** Bounded: ends the CPU chunk (folds it, keeps its samples in the spans) and starts the next unless `last`. */
-  #rotate(last: boolean, spans: readonly DetailSpan[]): void {
-    const profiler = this.#profiler;
-    if (!profiler) return;
-    const beganNs = process.hrtime.bigint();
-    let profile: CpuProfile | undefined;
-    try {
-      profile = profiler.stop();
-    } catch (error) {
-      this.#cpuUnavailable = String((error as Error).message).split('\n')[0];
-    }
-    this.#profiler = undefined;
-    if (!last) this.#startProfiler();
-    if (!last) {
-      this.#rotations++;
-      const ms = Number(process.hrtime.bigint() - beganNs) / 1e6;
-      this.#lastRotationMs = ms;
-      this.#rotationMaxMs = Math.max(this.#rotationMaxMs, ms);
-      this.#rotationTotalMs += ms;
-    }
-    if (!profile) return;
-    this.#cpuTree?.addProfile(profile);
-    this.#splicer?.add(profile, spans);
-  }
-
   #onLongIteration(event: LongIterationEvent): void {
     this.#longIterations.push(event);
     if (!this.#spans) return;
     // Long only because the profiler rotated in it: reported, but no detail span for it.
-    const rotationMs = this.#lastRotationMs;
-    this.#lastRotationMs = 0;
+    const rotationMs = this.#cpu.takeRotationPause();
     if (rotationMs > 0 && (event.durationNs - event.pollWaitNs) / 1e6 - rotationMs < this.#options.blockMs) return;
     this.#spans.longIteration(event, this.#ring);
   }
@@ -376,12 +324,12 @@ export class ThreadRecorder {
    */
   flush(cut = false): ThreadBatch {
     const nowNs = process.hrtime.bigint();
-    this.#lastRotationMs = 0;
+    this.#cpu.takeRotationPause(); // a rotation's pause counts only until the next flush
     this.#sampleUtilization();
     if (this.#spans) {
       this.#spans.flush(this.#ring, nowNs, cut);
       this.#spans.decideRecords(nowNs, false, this.#requests, this.#jobs);
-      if (this.#profiler && nowNs - this.#chunkStartNs >= BigInt(this.#options.cpuChunkMs ?? 30_000) * 1_000_000n) this.#rotate(false, this.#spans.takeCpuSpans());
+      if (this.#cpu.due(nowNs)) this.#cpu.rotate(false, this.#spans.takeCpuSpans());
     } else {
       this.#addMarkers(this.#drain());
     }
@@ -465,7 +413,7 @@ export class ThreadRecorder {
     const watchdog = this.#watchdog;
     return {
       detail: this.detail,
-      cpuUnavailable: this.#cpuUnavailable,
+      cpuUnavailable: this.#cpu.unavailable,
       watchdogUnavailable: this.#watchdogUnavailable,
       iterations: stats.iterations,
       utilization: stats.utilization,
@@ -479,13 +427,13 @@ export class ThreadRecorder {
 
   /** The CPU figures so far (bounded): the tree of every folded chunk, the kept samples. `rotate`: end the current chunk first. */
   cpuSoFar(rotate: boolean): { profile?: CpuProfile; cpuTree?: CpuTree; omitted: number; dropped: number } {
-    if (rotate && this.#spans && this.#profiler) this.#rotate(false, this.#spans.takeCpuSpans(process.hrtime.bigint()));
-    return { profile: this.#splicer?.profile(), cpuTree: this.#cpuTree?.tree(), omitted: this.#splicer?.omitted ?? 0, dropped: this.#splicer?.dropped ?? 0 };
+    if (rotate && this.#spans && this.#cpu.running) this.#cpu.rotate(false, this.#spans.takeCpuSpans(process.hrtime.bigint()));
+    return { profile: this.#cpu.profile(), cpuTree: this.#cpu.tree(), omitted: this.#cpu.omitted, dropped: this.#cpu.dropped };
   }
 
   /** Forgets kept CPU sample times before `ns` (the flight recorder's horizon). */
   forgetSamplesBefore(ns: bigint): void {
-    this.#splicer?.forgetBefore(ns);
+    this.#cpu.forgetSamplesBefore(ns);
   }
 
   /** The last batch: stops the profiler, the observer, the watchdog and the subscriptions. Idempotent (undefined after the first). */
@@ -500,20 +448,12 @@ export class ThreadRecorder {
       this.#spans.finish(this.#ring, nowNs);
       this.#closeWindow(nowNs, nowNs);
       this.#spans.endStartup(nowNs);
-      this.#rotate(true, this.#spans.takeCpuSpans());
-      profile = this.#splicer?.profile();
-      cpuTree = this.#cpuTree?.tree();
+      this.#cpu.rotate(true, this.#spans.takeCpuSpans());
+      profile = this.#cpu.profile();
+      cpuTree = this.#cpu.tree();
       this.#spans.decideRecords(nowNs, true, this.#requests, this.#jobs);
     } else {
-      try {
-        profile = this.#profiler?.stop();
-      } catch (error) {
-        this.#cpuUnavailable = String((error as Error).message).split('\n')[0];
-      }
-      if (profile && this.#cpuTree) {
-        this.#cpuTree.addProfile(profile);
-        cpuTree = this.#cpuTree.tree();
-      }
+      ({ profile, cpuTree } = this.#cpu.stopWhole());
       this.#addMarkers(this.#drain());
     }
     const windowIdleNs = idleNowNs() - this.#idleAtFlushNs;
@@ -535,9 +475,9 @@ export class ThreadRecorder {
       ...soFar,
       profile,
       cpuTree,
-      cpuUnavailable: this.#cpuUnavailable,
+      cpuUnavailable: this.#cpu.unavailable,
       pollWaitSoFarNs,
-      ...(this.#bounded && this.#splicer ? { cpuSamplesOmitted: this.#splicer.omitted, cpuSamplesDropped: this.#splicer.dropped, cpuRotations: this.#rotations, cpuRotationMaxMs: this.#rotationMaxMs, cpuRotationMeanMs: this.#rotations ? this.#rotationTotalMs / this.#rotations : 0 } : {}),
+      ...(this.#bounded ? this.#cpu.figures() : {}),
     };
     return batch;
   }

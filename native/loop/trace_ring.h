@@ -1,0 +1,76 @@
+// TraceRing: the loop observer's trace ring buffer, the phase markers recorded between two
+// drains. Push() writes one entry per marker (on the loop's hot path: inline, no division, no
+// virtual call); Drain() reads the oldest out into the four columns drainTrace() returns; Trim()
+// forgets all but the newest. When full, the oldest entry gives way and is counted as dropped.
+// Knows nothing of libuv or JavaScript. Lifetime: a member of its ObserverCore (observer.h),
+// sized once at construction; used on the loop thread only.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "phase.h"
+
+// Inlined before GCC estimates branch probabilities: a call left in the guarded block would
+// make the guard look unlikely (its "call heuristic") and move the ring write out of line, one
+// more jump per marker.
+#if defined(__GNUC__)
+#define UVSCOPE_ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define UVSCOPE_ALWAYS_INLINE __forceinline
+#else
+#define UVSCOPE_ALWAYS_INLINE inline
+#endif
+
+namespace uvscope {
+
+class TraceRing {
+ public:
+  // One entry per marker, its fields together: a marker writes one place, not four columns.
+  struct Entry {
+    uint64_t timeNs;
+    uint64_t iteration;
+    uint64_t pollWaitNs;  // check events: the poll wait that check ends
+    Phase phase;
+  };
+
+  // capacity 0: no trace (Push must not be called).
+  explicit TraceRing(size_t capacity) : entries_(capacity), capacity_(capacity) {}
+
+  size_t capacity() const { return capacity_; }
+  size_t buffered() const { return count_; }
+  uint64_t dropped() const { return dropped_; }
+
+  // Appends `entry`; capacity must not be 0. The loop's hot path (every marker): keep it inline.
+  UVSCOPE_ALWAYS_INLINE void Push(const Entry& entry) {
+    size_t capacity = capacity_;
+    size_t slot = head_ + count_;
+    if (slot >= capacity) slot -= capacity;
+    if (count_ < capacity) {
+      count_++;
+    } else {  // full: the oldest entry (at `slot`) gives way
+      if (++head_ == capacity) head_ = 0;
+      dropped_++;
+    }
+    entries_[slot] = entry;
+  }
+
+  // Copies up to maxEntries buffered trace entries, oldest first, into the four columns and
+  // removes them from the buffer. Returns the number of entries.
+  size_t Drain(uint64_t* times, double* iterations, uint8_t* phases, double* pollWaits, size_t maxEntries);
+  // Forgets all but the newest `keep` buffered entries, O(1); not counted as dropped (the
+  // caller summarizes them: see ObserverCore::TakeWindow).
+  void Trim(size_t keep);
+  // Empties the ring and zeroes the dropped count.
+  void Clear();
+
+ private:
+  // Entries [head_, head_ + count_) modulo capacity.
+  std::vector<Entry> entries_;
+  size_t capacity_ = 0;
+  size_t head_ = 0;
+  size_t count_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace uvscope
