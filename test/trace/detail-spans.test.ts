@@ -12,10 +12,12 @@ import path from 'node:path';
 
 const root = path.resolve(__dirname, '..', '..');
 
-// Turns of a setImmediate chain; `block` busy-waits in a turn, `flush` takes a batch.
+// Turns of a setImmediate chain; `block` busy-waits in a turn, `flush` takes a batch. A long
+// iteration is 100 ms busy, and a block 150 ms: a loaded machine that holds the process off a
+// CPU for a few tens of ms between two turns must not make long iterations the plan has not.
 const script = `
   const { ThreadRecorder } = require(${JSON.stringify(path.join(root, 'lib', 'trace', 'thread-recorder'))});
-  const recorder = new ThreadRecorder({ blockMs: 20, sampleUs: 0 });
+  const recorder = new ThreadRecorder({ blockMs: 100, sampleUs: 0 });
   const plan = JSON.parse(process.argv[1]);
   const batches = [];
   const summary = (b) => ({
@@ -28,7 +30,7 @@ const script = `
   let turn = 0;
   (function next() {
     turn++;
-    if (plan.block.includes(turn)) { const end = Date.now() + 30; while (Date.now() < end); }
+    if (plan.block.includes(turn)) { const end = Date.now() + 150; while (Date.now() < end); }
     if (plan.flush.includes(turn)) batches.push(summary(recorder.flush()));
     if (turn < plan.turns) return setImmediate(next);
     batches.push(summary(recorder.finish()));
