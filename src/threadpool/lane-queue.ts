@@ -14,11 +14,6 @@ import { CipherFlag, JobReporter, NativeBarrier, NativeCipher, NativeHasher, Nat
 import { copyOf } from './inputs';
 import type { LaneAdmission } from './lane-admission';
 
-/** A private copy of bytes the native side would have copied during the call. */
-function privateCopy(view: ArrayBufferView): Uint8Array {
-  return copyOf(view);
-}
-
 /**
  * The native queue of a lane's ThreadPool: each submission goes to the pool's native queue at
  * once while fewer than `concurrency` of the lane's jobs are there, else waits in the lane's
@@ -57,7 +52,7 @@ export class LaneQueue implements NativeWorkQueue {
     if (this.#admission.free()) return this.#admission.now(this.#pool.hash(algorithm, data, outputLength, inPlace, control));
     if (this.#admission.full()) return this.#admission.refuse();
     // Copied now, as the native side would have during the call; then read in place from the copy.
-    const input = inPlace ? data : privateCopy(data);
+    const input = inPlace ? data : copyOf(data);
     return this.#admission.wait(control, (q) => q.hash(algorithm, input, outputLength, true, control), inPlace ? [['data', data]] : undefined);
   }
 
@@ -71,7 +66,7 @@ export class LaneQueue implements NativeWorkQueue {
     // `key` is already a private copy (ThreadPool.hmac), wiped when the job settles.
     if (this.#admission.free()) return this.#admission.now(this.#pool.hmac(algorithm, key, data, inPlace, control));
     if (this.#admission.full()) return this.#admission.refuse();
-    const input = inPlace ? data : privateCopy(data);
+    const input = inPlace ? data : copyOf(data);
     return this.#admission.wait(control, (q) => q.hmac(algorithm, key, input, true, control), inPlace ? [['data', data]] : undefined);
   }
 
@@ -127,10 +122,10 @@ export class LaneQueue implements NativeWorkQueue {
     if (this.#admission.full()) return this.#admission.refuse();
     // Key, iv, aad and tag: the native side copies them during the call (the key may be bytes
     // the caller's code wipes right after it), so the lane does now.
-    const keyCopy = privateCopy(key);
-    const ivCopy = privateCopy(iv);
-    const aadCopy = privateCopy(aad);
-    const tagCopy = privateCopy(tag);
+    const keyCopy = copyOf(key);
+    const ivCopy = copyOf(iv);
+    const aadCopy = copyOf(aad);
+    const tagCopy = copyOf(tag);
     // The input: read in place, or copied now; but an input the output overlaps stays the
     // caller's (it belongs to the job until it settles, as the output does), so the native side
     // still sees the overlap and runs the job as it would have run it at the call.
@@ -142,7 +137,7 @@ export class LaneQueue implements NativeWorkQueue {
       input.byteOffset < output.byteOffset + output.byteLength &&
       output.byteOffset < input.byteOffset + input.byteLength;
     const readCaller = inPlace || overlapsOutput;
-    const data = readCaller ? input : privateCopy(input);
+    const data = readCaller ? input : copyOf(input);
     const inputName = flags & CipherFlag.Encrypt ? 'plaintext' : 'ciphertext';
     const views: [string, ArrayBufferView][] = [];
     if (readCaller) views.push([inputName, input]);
@@ -173,9 +168,9 @@ export class LaneQueue implements NativeWorkQueue {
   hkdf(digest: string, key: ArrayBufferView, salt: ArrayBufferView, info: ArrayBufferView, keylen: number, control: number): Promise<Buffer> {
     if (this.#admission.free()) return this.#admission.now(this.#pool.hkdf(digest, key, salt, info, keylen, control));
     if (this.#admission.full()) return this.#admission.refuse();
-    const keyCopy = privateCopy(key);
-    const saltCopy = privateCopy(salt);
-    const infoCopy = privateCopy(info);
+    const keyCopy = copyOf(key);
+    const saltCopy = copyOf(salt);
+    const infoCopy = copyOf(info);
     return this.#admission.wait(control, (q) => q.hkdf(digest, keyCopy, saltCopy, infoCopy, keylen, control), undefined, [keyCopy]);
   }
 
@@ -195,10 +190,10 @@ export class LaneQueue implements NativeWorkQueue {
       return this.#admission.now(this.#pool.argon2(kdf, message, nonce, secret, associatedData, parallelism, tagLength, memory, passes, control));
     }
     if (this.#admission.full()) return this.#admission.refuse();
-    const m = privateCopy(message);
-    const n = privateCopy(nonce);
-    const s = privateCopy(secret);
-    const ad = privateCopy(associatedData);
+    const m = copyOf(message);
+    const n = copyOf(nonce);
+    const s = copyOf(secret);
+    const ad = copyOf(associatedData);
     return this.#admission.wait(control, (q) => q.argon2(kdf, m, n, s, ad, parallelism, tagLength, memory, passes, control), undefined, [m, s]);
   }
 
