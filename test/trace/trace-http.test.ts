@@ -76,8 +76,12 @@ test('each finished request is an async slice pair with its method, URL, status 
 
 test('the stall names its request (id too), its share on a CPU; the long iteration is linked to it and to the requests in flight', () => {
   const block = begins().find((b) => b.name === BLOCK);
-  // (A loaded machine can make the startup a stall too: it names no request.)
-  const stalls = events.filter((e) => e.cat === 'stall' && e.args.phase !== 'startup');
+  // A loaded machine (the ASan run beside another jest worker) can make the startup or the first
+  // turns (modules compiled on first use, the trace's first pool-thread sample) a stall too: it
+  // names no request and ends before the block began.
+  const all = events.filter((e) => e.cat === 'stall');
+  const stalls = all.filter((e) => e.args.request !== undefined);
+  for (const other of all.filter((e) => e.args.request === undefined)) expect(other.ts + other.dur).toBeLessThanOrEqual(block.ts);
   expect(stalls).toHaveLength(1);
   expect(stalls[0].args).toMatchObject({ request: BLOCK, requestId: block.args.id });
   expect(stalls[0].args.onCpu).toBeGreaterThan(0);
@@ -108,7 +112,8 @@ test("DevTools' trace engine puts the requests on the thread's track of the HTTP
 });
 
 test('the stderr line of the stall says on a CPU, the request and the context (or, once, why there is none)', () => {
-  const lines = stderr.split('\n').filter((l) => l.startsWith('stall: ') && !l.includes(' in startup'));
+  // (Stalls before the first request, on a loaded machine, name none: see above.)
+  const lines = stderr.split('\n').filter((l) => l.startsWith('stall: ') && / in poll, /.test(l));
   expect(lines.length).toBeGreaterThanOrEqual(1);
   for (const line of lines) expect(line).toMatch(/^stall: main thread blocked \d+(\.\d\d)? m?s in poll, \d+% on CPU(, GET \/block\?ms=1300(, tenant=acme)?)?$/);
   const named = lines.filter((l) => l.includes(BLOCK));
