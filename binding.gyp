@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/loop/observer.cc",
         "native/loop/trace_ring.cc",
+        "native/loop/loop_clock.cc",
         "native/loop/heartbeat.cc",
         "native/loop/live_reports.cc",
         "native/loop/report_sink.cc",

@@ -55,6 +55,8 @@ export interface NativeLoopObserver {
    * numbers get `windowFields` values, times the window's first and last marker.
    */
   takeWindow(numbers: Float64Array, times: BigUint64Array): void;
+  /** The core's clock (native/loop/loop_clock.h): its source and resyncs. */
+  clockInfo(): [source: 'tsc' | 'hrtime', resyncs: number];
 }
 
 export interface NativeLoopObserverConstructor {

@@ -2,7 +2,6 @@
 // environment that created the observer.
 #include "observer.h"
 
-#include "../clock.h"
 #include "../js_callback.h"
 #include "../live_counts.h"
 #include "../typed_args.h"
@@ -16,14 +15,25 @@ namespace {
 constexpr uint32_t Bit(Phase phase) { return 1u << phase; }
 
 // The trace-mode window's slice a marker opens, by its phase (TakeWindow's order: prepare,
-// check, close, timers); -1: not summed.
-constexpr int8_t kSliceOf[16] = {-1, 3, -1, -1, 0, -1, 1, 2, -1, -1, -1, -1, -1, -1, -1, -1};
-static_assert(kSliceOf[kPhasePrepare] == 0 && kSliceOf[kPhaseCheck] == 1 && kSliceOf[kPhaseClose] == 2 && kSliceOf[kPhaseTimers] == 3);
+// check, close, timers); 15: not summed. Four bits per phase code in one constant, so that a
+// marker reads no table from memory.
+constexpr uint64_t SliceTable() {
+  uint64_t table = ~uint64_t{0};  // 15 for every phase code
+  const Phase opens[4] = {kPhasePrepare, kPhaseCheck, kPhaseClose, kPhaseTimers};
+  for (unsigned slice = 0; slice < 4; slice++) {
+    unsigned shift = opens[slice] * 4;
+    table = (table & ~(uint64_t{15} << shift)) | (uint64_t{slice} << shift);
+  }
+  return table;
+}
+constexpr uint64_t kSliceTable = SliceTable();
+constexpr unsigned SliceOf(unsigned phase) { return static_cast<unsigned>(kSliceTable >> ((phase & 15) * 4)) & 15; }
+static_assert(SliceOf(kPhasePrepare) == 0 && SliceOf(kPhaseCheck) == 1 && SliceOf(kPhaseClose) == 2 && SliceOf(kPhaseTimers) == 3 && SliceOf(kPhaseIdle) == 15);
 
 }  // namespace
 
 ObserverCore::ObserverCore(AddonData* data, size_t traceCapacity, uint64_t blockThresholdNs)
-    : data_(data), loop_(data->loop), blockThresholdNs_(blockThresholdNs), trace_(traceCapacity) {
+    : loop_(data->loop), blockThresholdNs_(blockThresholdNs), trace_(traceCapacity), data_(data) {
   live::observerCores.fetch_add(1, std::memory_order_relaxed);
   uv_prepare_init(loop_, &prepare_);
   uv_check_init(loop_, &check_);
@@ -54,6 +64,7 @@ void ObserverCore::BeginWindow(uint64_t nowNs) {
   longIterations_ = 0;
   longestNs_ = longestPollWaitNs_ = longestPollWorkNs_ = longestOutsidePollNs_ = 0;
   longestEndedAtNs_ = 0;
+  stagedIterations_ = stagedPolls_ = 0;
   iterationNs_.Reset();
   pollWaitNs_.Reset();
   pollWorkNs_.Reset();
@@ -68,7 +79,7 @@ void ObserverCore::Start() {
   lastPrepareNs_ = 0;
   lastCheckNs_ = 0;
   phase_ = kPhaseUnknown;
-  BeginWindow(NowNs());
+  BeginWindow(clock_.Now());
   uv_prepare_start(&prepare_, OnPrepare);
   uv_check_start(&check_, OnCheck);
   if (idleWanted_) uv_idle_start(&idle_, OnIdle);
@@ -82,7 +93,7 @@ void ObserverCore::Beat(uint64_t nowNs, uint64_t idleNs, Phase phase) const {
 void ObserverCore::Stop() {
   if (!running_) return;
   running_ = false;
-  windowEndNs_ = NowNs();
+  windowEndNs_ = clock_.Now();
   idleAtEndNs_ = IdleTimeNs();
   LoopCounters counters = ReadLoopCounters(loop_);
   eventsAtEnd_ = counters.events;
@@ -96,7 +107,7 @@ void ObserverCore::Stop() {
 }
 
 void ObserverCore::Reset() {
-  uint64_t now = NowNs();
+  uint64_t now = clock_.Now();
   bool wasStopped = !running_;
   BeginWindow(now);
   if (wasStopped) {
@@ -162,12 +173,12 @@ void ObserverCore::OnHandleClosed(uv_handle_t* handle) {
   if (onClosed) onClosed();
 }
 
-void ObserverCore::Emit(Phase phase, uint64_t timeNs, uint64_t iteration, uint64_t pollWaitNs) {
+UVSCOPE_ALWAYS_INLINE void ObserverCore::Emit(Phase phase, uint64_t timeNs, uint64_t iteration, uint64_t pollWaitNs) {
   if (trace_.capacity() != 0) {
     trace_.Push(TraceRing::Entry{timeNs, iteration, pollWaitNs, phase});
     // The window: the slice since the previous marker, by the phase that marker opened.
-    int at = kSliceOf[lastMarkerPhase_ & 15];
-    if (at >= 0 && lastMarkerNs_ != 0 && timeNs >= lastMarkerNs_) windowSliceNs_[at] += timeNs - lastMarkerNs_;
+    unsigned at = SliceOf(lastMarkerPhase_);
+    if (at < 4 && lastMarkerNs_ != 0 && timeNs >= lastMarkerNs_) windowSliceNs_[at] += timeNs - lastMarkerNs_;
     if (windowStartMarkerNs_ == 0) windowStartMarkerNs_ = timeNs;
     lastMarkerNs_ = timeNs;
     lastMarkerPhase_ = phase;
@@ -178,7 +189,7 @@ void ObserverCore::Emit(Phase phase, uint64_t timeNs, uint64_t iteration, uint64
 
 void ObserverCore::OnPrepare(uv_prepare_t* handle) {
   auto* self = static_cast<ObserverCore*>(handle->data);
-  uint64_t now = NowNs();
+  uint64_t now = self->clock_.Now();
   if (self->lastPrepareNs_ != 0) {
     // The previous iteration is complete: prepare to prepare.
     uint64_t iterationNs = now - self->lastPrepareNs_;
@@ -186,10 +197,12 @@ void ObserverCore::OnPrepare(uv_prepare_t* handle) {
     uint64_t outsidePollNs = checked ? now - self->lastCheckNs_ : 0;
     uint64_t pollWaitNs = checked ? self->lastPollWaitNs_ : 0;
     self->iterations_++;
-    self->iterationNs_.Record(iterationNs);
+    StagedDurations& staged = self->staged_[self->stagedIterations_];
+    staged.iterationNs = iterationNs;
+    staged.outsidePollNs = outsidePollNs;
     if (iterationNs > self->windowLongestNs_) self->windowLongestNs_ = iterationNs;
     if (iterationNs - pollWaitNs > self->windowLongestBusyNs_) self->windowLongestBusyNs_ = iterationNs - pollWaitNs;
-    self->outsidePollNs_.Record(outsidePollNs);
+    if (++self->stagedIterations_ == kStaged) self->FlushStaged();
     // Long means busy: the time spent waiting for I/O in poll is not blocking anyone.
     if (iterationNs - pollWaitNs > self->blockThresholdNs_) {
       self->longIterations_++;
@@ -222,7 +235,7 @@ void ObserverCore::OnPrepare(uv_prepare_t* handle) {
 
 void ObserverCore::OnCheck(uv_check_t* handle) {
   auto* self = static_cast<ObserverCore*>(handle->data);
-  uint64_t now = NowNs();
+  uint64_t now = self->clock_.Now();
   uint64_t pollWaitNs = 0;
   if (self->lastPrepareNs_ != 0) {
     uint64_t pollNs = now - self->lastPrepareNs_;
@@ -232,8 +245,10 @@ void ObserverCore::OnCheck(uv_check_t* handle) {
     self->lastPollWaitNs_ = waitNs;
     pollWaitNs = waitNs;
     self->lastPollWorkNs_ = pollNs - waitNs;
-    self->pollWaitNs_.Record(waitNs);
-    self->pollWorkNs_.Record(pollNs - waitNs);
+    StagedDurations& staged = self->staged_[self->stagedPolls_];
+    staged.pollWaitNs = waitNs;
+    staged.pollWorkNs = pollNs - waitNs;
+    if (++self->stagedPolls_ == kStaged) self->FlushStaged();
     self->idleAtPrepareNs_ = idle;  // baseline for the next poll
     self->idleReadAtCheck_ = true;
   }
@@ -283,7 +298,7 @@ void ObserverCore::OnTimerMarker(uv_timer_t* handle) {
     uv_timer_start(&self->timerMarker_, OnTimerMarker, 0, 0);
     return;
   }
-  uint64_t now = NowNs();
+  uint64_t now = self->clock_.Now();
   self->phase_ = kPhaseTimers;
   self->Beat(now, self->idleAtPrepareNs_, kPhaseTimers);  // read at this iteration's check
   self->Emit(kPhaseTimers, now, self->iteration_);
@@ -298,7 +313,7 @@ void ObserverCore::OnCloseMarker(uv_handle_t* handle) {
   }
   self->openHandles_--;
   if (!self->running_) return;
-  uint64_t now = NowNs();
+  uint64_t now = self->clock_.Now();
   self->phase_ = kPhaseClose;
   self->Beat(now, self->idleAtPrepareNs_, kPhaseClose);  // read at this iteration's check
   self->Emit(kPhaseClose, now, self->iteration_);
@@ -306,17 +321,30 @@ void ObserverCore::OnCloseMarker(uv_handle_t* handle) {
 
 void ObserverCore::OnIdle(uv_idle_t* handle) {
   auto* self = static_cast<ObserverCore*>(handle->data);
-  uint64_t now = NowNs();
+  uint64_t now = self->clock_.Now();
   self->phase_ = kPhaseIdle;
   // Idle handles run before prepare: the event belongs to the iteration about to start.
   self->Emit(kPhaseIdle, now, self->iteration_ + 1);
 }
 
-void ObserverCore::Snapshot(double* numbers, uint64_t* times) const {
+void ObserverCore::FlushStaged() {
+  for (int i = 0; i < stagedIterations_; i++) {
+    iterationNs_.Record(staged_[i].iterationNs);
+    outsidePollNs_.Record(staged_[i].outsidePollNs);
+  }
+  for (int i = 0; i < stagedPolls_; i++) {
+    pollWaitNs_.Record(staged_[i].pollWaitNs);
+    pollWorkNs_.Record(staged_[i].pollWorkNs);
+  }
+  stagedIterations_ = stagedPolls_ = 0;
+}
+
+void ObserverCore::Snapshot(double* numbers, uint64_t* times) {
+  FlushStaged();
   uint64_t endNs, idleEnd, events, eventsWaiting, loopCount;
   LoopCounters counters;
   if (running_) {
-    endNs = NowNs();
+    endNs = clock_.Now();
     idleEnd = IdleTimeNs();
     counters = ReadLoopCounters(loop_);
     events = counters.events;
@@ -355,7 +383,8 @@ void ObserverCore::Snapshot(double* numbers, uint64_t* times) const {
   times[2] = longestEndedAtNs_;
 }
 
-int ObserverCore::WriteBuckets(int which, double* out, int capacity) const {
+int ObserverCore::WriteBuckets(int which, double* out, int capacity) {
+  FlushStaged();
   const Histogram* histograms[kHistograms] = {&iterationNs_, &pollWaitNs_, &pollWorkNs_, &outsidePollNs_};
   if (which < 0 || which >= kHistograms) return -1;
   return histograms[which]->WriteBuckets(out, capacity);
@@ -398,6 +427,7 @@ void LoopObserverWrap::Init(Napi::Env env, Napi::Object exports, AddonData* data
           InstanceMethod<&LoopObserverWrap::TraceBuffered>("traceBuffered"),
           InstanceMethod<&LoopObserverWrap::TrimTrace>("trimTrace"),
           InstanceMethod<&LoopObserverWrap::TakeWindow>("takeWindow"),
+          InstanceMethod<&LoopObserverWrap::ClockInfo>("clockInfo"),
           StaticValue("windowFields", Napi::Number::New(env, ObserverCore::kWindowFields)),
           StaticValue("snapshotFields", Napi::Number::New(env, ObserverCore::kSnapshotFields)),
           StaticValue("timeFields", Napi::Number::New(env, ObserverCore::kTimeFields)),
@@ -602,6 +632,15 @@ Napi::Value LoopObserverWrap::CurrentPhase(const Napi::CallbackInfo& info) {
 
 Napi::Value LoopObserverWrap::TraceDropped(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), core_ ? static_cast<double>(core_->trace().dropped()) : 0);
+}
+
+// clockInfo() -> [source, resyncs] of the core's LoopClock (called while the core lives).
+Napi::Value LoopObserverWrap::ClockInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, Napi::String::New(env, core_ ? core_->clock().source() : "hrtime"));
+  result.Set(1u, Napi::Number::New(env, core_ ? core_->clock().resyncs() : 0));
+  return result;
 }
 
 }  // namespace uvscope

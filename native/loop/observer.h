@@ -15,6 +15,7 @@
 
 #include "../addon_data.h"
 #include "../histogram.h"
+#include "loop_clock.h"
 #include "phase.h"
 #include "trace_ring.h"
 
@@ -66,13 +67,14 @@ class ObserverCore : public HeartbeatSource {
   static constexpr int kScalarFields = 12;
   static constexpr int kSnapshotFields = kHistograms * Histogram::kSummaryFields + kScalarFields;
   static constexpr int kTimeFields = 3;  // windowStartNs, windowEndNs, longestEndedAtNs
-  void Snapshot(double* numbers, uint64_t* times) const;
+  void Snapshot(double* numbers, uint64_t* times);
   // Histogram::WriteBuckets of histogram `which` (0 iteration, 1 pollWait, 2 pollWork,
   // 3 outsidePoll); -1 for another `which`.
-  int WriteBuckets(int which, double* out, int capacity) const;
+  int WriteBuckets(int which, double* out, int capacity);
 
   // The trace ring buffer (drain, trim, counters: see trace_ring.h).
   TraceRing& trace() { return trace_; }
+  const LoopClock& clock() const { return clock_; }
   const TraceRing& trace() const { return trace_; }
   // The window since the previous call, from the markers (trace mode only): numbers get
   // kWindowFields values (per slice phase ns: poll, check, timers, pending; poll wait ns;
@@ -98,66 +100,37 @@ class ObserverCore : public HeartbeatSource {
   void BeginWindow(uint64_t nowNs);
   uint64_t IdleTimeNs() const;
 
-  AddonData* data_;
+  // ---- Touched every iteration, kept together: between two of an iteration's callbacks the
+  // rest of the iteration (V8, Node, the poll's system call) evicts them from the caches, and
+  // each further cache line they spread over would be one more miss per callback.
+  LoopClock clock_;  // every time this core records (loop thread only)
   uv_loop_t* loop_;
-  uv_prepare_t prepare_;
-  uv_check_t check_;
-  uv_idle_t idle_;
-  uv_timer_t timerMarker_;
-  // The loop's time (ms, uv_now) when check armed the timers marker; whether the marker has
-  // already stepped behind the timers that fell due after that (once per iteration).
-  uint64_t timerMarkerArmedMs_ = 0;
-  bool timerMarkerRearmed_ = false;
-  uv_idle_t closeMarker_;  // re-initialised and closed once per iteration while markers run
-  bool closeMarkerInFlight_ = false;
-  int openHandles_ = 0;
-
-  bool running_ = false;
-  bool closing_ = false;
-  bool refed_ = false;
-  bool idleWanted_ = false;
-  bool markersWanted_ = false;
-  uint32_t eventMask_ = 0;
-  PhaseSink* sink_ = nullptr;
-  std::function<void()> onClosed_;
-  Phase phase_ = kPhaseUnknown;
-
-  // Current iteration.
   uint64_t iteration_ = 0;        // prepares seen since start
   uint64_t lastPrepareNs_ = 0;    // 0: no prepare yet in this window
   uint64_t lastCheckNs_ = 0;
   uint64_t idleAtPrepareNs_ = 0;
-  bool idleReadAtCheck_ = false;  // idleAtPrepareNs_ holds the last check's reading
   uint64_t lastPollWaitNs_ = 0;
   uint64_t lastPollWorkNs_ = 0;
-
-  // Window.
   uint64_t blockThresholdNs_;
-  uint64_t windowStartNs_ = 0;
-  uint64_t windowEndNs_ = 0;      // set while stopped
-  uint64_t idleAtStartNs_ = 0;
-  uint64_t idleAtEndNs_ = 0;
-  uint64_t eventsAtStart_ = 0;
-  uint64_t eventsWaitingAtStart_ = 0;
-  uint64_t loopCountAtStart_ = 0;
-  uint64_t eventsAtEnd_ = 0;
-  uint64_t eventsWaitingAtEnd_ = 0;
-  uint64_t loopCountAtEnd_ = 0;
   uint64_t iterations_ = 0;
-  uint64_t longIterations_ = 0;
-  uint64_t longestNs_ = 0;
-  uint64_t longestPollWaitNs_ = 0;
-  uint64_t longestPollWorkNs_ = 0;
-  uint64_t longestOutsidePollNs_ = 0;
-  uint64_t longestEndedAtNs_ = 0;
-  Histogram iterationNs_;
-  Histogram pollWaitNs_;
-  Histogram pollWorkNs_;
-  Histogram outsidePollNs_;
-
+  // The loop's time (ms, uv_now) when check armed the timers marker.
+  uint64_t timerMarkerArmedMs_ = 0;
+  PhaseSink* sink_ = nullptr;
+  uint32_t eventMask_ = 0;
+  int openHandles_ = 0;
+  int stagedIterations_ = 0;  // staged_ entries whose prepare fields are set
+  int stagedPolls_ = 0;       // staged_ entries whose check fields are set
+  Phase phase_ = kPhaseUnknown;
+  bool running_ = false;
+  bool closing_ = false;
+  bool markersWanted_ = false;
+  bool idleReadAtCheck_ = false;  // idleAtPrepareNs_ holds the last check's reading
+  bool closeMarkerInFlight_ = false;
+  // Whether the timers marker has already stepped behind the timers that fell due after it
+  // was armed (once per iteration).
+  bool timerMarkerRearmed_ = false;
   // Trace ring buffer: one entry per marker (capacity 0: no trace).
   TraceRing trace_;
-
   // Trace-mode window (TakeWindow): the time between consecutive markers, by the slice phase
   // the earlier marker opens (prepare: poll, check: check, close: timers, timers: pending).
   uint64_t lastMarkerNs_ = 0;
@@ -169,6 +142,55 @@ class ObserverCore : public HeartbeatSource {
   uint64_t windowLongestNs_ = 0;
   uint64_t windowLongestBusyNs_ = 0;
   uint64_t windowLongIterations_ = 0;
+
+  // ---- The handles (libuv reads each right before calling back), then the rest.
+  uv_prepare_t prepare_;
+  uv_check_t check_;
+  uv_idle_t idle_;
+  uv_timer_t timerMarker_;
+  uv_idle_t closeMarker_;  // re-initialised and closed once per iteration while markers run
+
+  AddonData* data_;
+  bool refed_ = false;
+  bool idleWanted_ = false;
+  std::function<void()> onClosed_;
+
+  // Window.
+  uint64_t windowStartNs_ = 0;
+  uint64_t windowEndNs_ = 0;      // set while stopped
+  uint64_t idleAtStartNs_ = 0;
+  uint64_t idleAtEndNs_ = 0;
+  uint64_t eventsAtStart_ = 0;
+  uint64_t eventsWaitingAtStart_ = 0;
+  uint64_t loopCountAtStart_ = 0;
+  uint64_t eventsAtEnd_ = 0;
+  uint64_t eventsWaitingAtEnd_ = 0;
+  uint64_t loopCountAtEnd_ = 0;
+  uint64_t longIterations_ = 0;
+  uint64_t longestNs_ = 0;
+  uint64_t longestPollWaitNs_ = 0;
+  uint64_t longestPollWorkNs_ = 0;
+  uint64_t longestOutsidePollNs_ = 0;
+  uint64_t longestEndedAtNs_ = 0;
+
+  // Per-iteration durations on their way into the histograms, kStaged iterations at a time.
+  // Recorded one by one, the four histograms' counters and buckets are four to eight cache
+  // lines that the rest of the iteration (V8, Node) has evicted by the next one; staged, an
+  // iteration writes half a line, and a flush finds the buckets it updates warm. Flushed before
+  // anything reads the histograms (Snapshot, WriteBuckets).
+  static constexpr int kStaged = 32;
+  struct StagedDurations {
+    uint64_t iterationNs, outsidePollNs;  // set by prepare
+    uint64_t pollWaitNs, pollWorkNs;      // set by check
+  };
+  StagedDurations staged_[kStaged];
+  void FlushStaged();
+
+  // Last: large (22 KB each), touched only by FlushStaged and the readers.
+  Histogram iterationNs_;
+  Histogram pollWaitNs_;
+  Histogram pollWorkNs_;
+  Histogram outsidePollNs_;
 };
 
 class LoopObserverWrap : public Napi::ObjectWrap<LoopObserverWrap>,
@@ -204,6 +226,7 @@ class LoopObserverWrap : public Napi::ObjectWrap<LoopObserverWrap>,
   Napi::Value TraceBuffered(const Napi::CallbackInfo& info);
   Napi::Value TrimTrace(const Napi::CallbackInfo& info);
   Napi::Value TakeWindow(const Napi::CallbackInfo& info);
+  Napi::Value ClockInfo(const Napi::CallbackInfo& info);
 
   AddonData* data_;
   ObserverCore* core_ = nullptr;

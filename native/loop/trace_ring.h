@@ -9,18 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "../always_inline.h"
 #include "phase.h"
-
-// Inlined before GCC estimates branch probabilities: a call left in the guarded block would
-// make the guard look unlikely (its "call heuristic") and move the ring write out of line, one
-// more jump per marker.
-#if defined(__GNUC__)
-#define UVSCOPE_ALWAYS_INLINE inline __attribute__((always_inline))
-#elif defined(_MSC_VER)
-#define UVSCOPE_ALWAYS_INLINE __forceinline
-#else
-#define UVSCOPE_ALWAYS_INLINE inline
-#endif
 
 namespace uvscope {
 

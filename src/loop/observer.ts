@@ -80,6 +80,16 @@ export interface LoopStats {
   };
   /** Trace ring buffer state. */
   trace: { capacity: number; buffered: number; dropped: number };
+  /**
+   * Where the observer's times come from; always `process.hrtime`'s clock (CLOCK_MONOTONIC,
+   * ns). `'tsc'` (x86-64 Linux): read from the CPU's timestamp counter, mapped to that clock and
+   * re-anchored to it every millisecond and on every move to another CPU, for less than a clock
+   * call per phase marker; `'hrtime'`: a `uv_hrtime()` call each time (other platforms, no
+   * invariant counter, glibc older than 2.35, or `UVSCOPE_LOOP_CLOCK=hrtime`). `resyncs`: times
+   * the counter disagreed with the clock (a migrated VM) and was calibrated again; after 8 the
+   * observer reads `uv_hrtime()`. See docs/loop-observer.md.
+   */
+  clock: { source: 'tsc' | 'hrtime'; resyncs: number };
   /** Window start and end (now, or when `stop()` was called), monotonic clock, ns. */
   windowStartNs: bigint;
   windowEndNs: bigint;
@@ -328,6 +338,7 @@ export class LoopObserver extends EventEmitter {
         buffered: this.#native.traceBuffered(),
         dropped: this.#native.traceDropped(),
       },
+      clock: this.#clock(),
       windowStartNs: times[0],
       windowEndNs: times[1],
     };
@@ -376,6 +387,11 @@ export class LoopObserver extends EventEmitter {
    */
   readBuckets(which: number, out: Float64Array): number {
     return this.#live('stats').buckets(which, out);
+  }
+
+  #clock(): LoopStats['clock'] {
+    const [source, resyncs] = this.#native.clockInfo();
+    return { source, resyncs };
   }
 
   #live(method: string) {
