@@ -1,7 +1,8 @@
 // LoopObserver: libuv loop watchers (uv_prepare_t before poll, uv_check_t after poll, an
 // optional uv_idle_t, and optional timers/close phase markers) on the loop of the
 // environment that creates it. ObserverCore knows nothing of JavaScript: it records phase
-// transitions into histograms and a ring buffer (a TraceRing, trace_ring.h, which it owns).
+// transitions into histograms and a ring buffer (a TraceRing, trace_ring.h, which it owns),
+// timed by its LoopClock (loop_clock.h).
 // LoopObserverWrap is its JS face.
 // Lifetime: the core lives until the close callback of its last handle, which frees it;
 // the wrapper may die first (GC) or later (teardown), and each forgets the other.
