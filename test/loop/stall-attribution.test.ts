@@ -33,7 +33,7 @@ function spin(ms: number): void {
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
 /** A server on this thread; `get(path)` resolves with the body once the response ended. */
-async function serve(handler: Handler): Promise<{ get(path: string): Promise<string>; close(): Promise<void> }> {
+async function serve(handler: Handler): Promise<{ get(path: string): Promise<string>; post(path: string, body: string): Promise<string>; close(): Promise<void> }> {
   const server = http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -48,6 +48,15 @@ async function serve(handler: Handler): Promise<{ get(path: string): Promise<str
             res.on('end', () => resolve(body));
           })
           .on('error', reject);
+      }),
+    post: (path, body) =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path, agent, method: 'POST' }, (res) => {
+          let answer = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+          res.on('end', () => resolve(answer));
+        });
+        req.on('error', reject).end(body);
       }),
     close: () => {
       agent.destroy();
@@ -163,6 +172,50 @@ describe('the HTTP request a stall happened in', () => {
     } else {
       for (const report of live) expect(report.request).toBeUndefined();
     }
+  });
+
+  test(`in the body's 'end' listener (body parsers run the route there), after an await: named ${frames ? '(async context frames)' : 'only with async context frames: not here'}`, async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 40, repeatMs: 40 }).start();
+    const seen: unknown[] = [];
+    const server = await serve((req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      req.on('end', async function (this: unknown, ...args: unknown[]) {
+        seen.push(this === req, args.length, body);
+        await Promise.resolve();
+        spin(150);
+        res.end('done');
+      });
+    });
+    const { stall, live } = await stallDuring(watchdog, () => server.post('/body?after=end', '{"a":1}'));
+    await server.close();
+    // The listener runs as it would without uvscope: on the request, no arguments, after the body.
+    expect(seen).toEqual([true, 0, '{"a":1}']);
+    const answered = inBlock(live);
+    expect(answered.length).toBeGreaterThanOrEqual(1);
+    if (frames) {
+      for (const report of answered) expect(report.request).toMatchObject({ method: 'POST', url: '/body?after=end' });
+      expect(stall.request).toMatchObject({ url: '/body?after=end' });
+    } else {
+      for (const report of live) expect(report.request).toBeUndefined();
+    }
+    expect(httpRequestTableStats().inFlight).toBe(0);
+  });
+
+  test("in the body's 'end' listener itself: named on every Node", async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 40, repeatMs: 40 }).start();
+    const server = await serve((req, res) => {
+      req.resume().on('end', () => {
+        spin(150);
+        res.end('done');
+      });
+    });
+    const { stall, live } = await stallDuring(watchdog, () => server.post('/body?in=end', 'x'.repeat(100)));
+    await server.close();
+    const answered = inBlock(live);
+    expect(answered.length).toBeGreaterThanOrEqual(1);
+    for (const report of answered) expect(report.request).toMatchObject({ method: 'POST', url: '/body?in=end' });
+    expect(stall.request).toMatchObject({ url: '/body?in=end' });
   });
 
   test('inside a native call (pbkdf2Sync): the live reports say inNative, the late stack names the request', async () => {
