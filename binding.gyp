@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/loop/observer.cc",
+        "native/loop/observer_wrap.cc",
         "native/loop/trace_ring.cc",
         "native/loop/loop_clock.cc",
         "native/loop/heartbeat.cc",

@@ -68,6 +68,7 @@ LoopClock::LoopClock() {
 #endif
 }
 
+#if UVSCOPE_LOOP_CLOCK_TSC
 void LoopClock::Resync(uint64_t tsc, uint64_t ns) {
   anchorSpanCycles_ = 0;
   if (++resyncs_ >= kMaxResyncs) {
@@ -79,7 +80,6 @@ void LoopClock::Resync(uint64_t tsc, uint64_t ns) {
 }
 
 uint64_t LoopClock::Anchor() {
-#if UVSCOPE_LOOP_CLOCK_TSC
   uint32_t cpu = *cpuId_;
   uint64_t before = ReadCounter();
   uint64_t ns = uv_hrtime();
@@ -127,9 +127,7 @@ uint64_t LoopClock::Anchor() {
   // (cycles * nsPerCycleFixed_ stays below 2^64: a span is ~1e6 ns * 2^32.)
   anchorSpanCycles_ = static_cast<uint64_t>(kAnchorSpanNs / nsPerCycle);
   return Monotonic(ns);
-#else
-  return Monotonic(uv_hrtime());
-#endif
 }
+#endif
 
 }  // namespace uvscope

@@ -48,10 +48,7 @@ class LoopClock {
       uint64_t cycles = tsc - anchorTsc_;  // a counter behind the anchor wraps: past the span
       // Span 0 while calibrating; the CPU read again after the counter: it ran there.
       if (cycles < anchorSpanCycles_ && cpu == anchorCpu_ && *cpuId_ == cpu) {
-        uint64_t ns = anchorNs_ + ((cycles * nsPerCycleFixed_) >> kFixedShift);
-        if (ns < lastNs_) ns = lastNs_;
-        lastNs_ = ns;
-        return ns;
+        return Monotonic(anchorNs_ + ((cycles * nsPerCycleFixed_) >> kFixedShift));
       }
       return Anchor();
     }
@@ -74,10 +71,12 @@ class LoopClock {
     return (static_cast<uint64_t>(high) << 32) | low;
   }
 #endif
+#if UVSCOPE_LOOP_CLOCK_TSC
   // A uv_hrtime() reading; re-anchors, calibrates and checks the mapping against it.
   uint64_t Anchor();
   void Resync(uint64_t tsc, uint64_t ns);
-  uint64_t Monotonic(uint64_t ns) {
+#endif
+  UVSCOPE_ALWAYS_INLINE uint64_t Monotonic(uint64_t ns) {
     if (ns < lastNs_) return lastNs_;
     lastNs_ = ns;
     return ns;

@@ -3,7 +3,7 @@
 // environment that creates it. ObserverCore knows nothing of JavaScript: it records phase
 // transitions into histograms and a ring buffer (a TraceRing, trace_ring.h, which it owns),
 // timed by its LoopClock (loop_clock.h).
-// LoopObserverWrap is its JS face.
+// LoopObserverWrap (observer_wrap.cc) is its JS face.
 // Lifetime: the core lives until the close callback of its last handle, which frees it;
 // the wrapper may die first (GC) or later (teardown), and each forgets the other.
 #pragma once

@@ -85,7 +85,9 @@ export interface LoopStats {
    * ns). `'tsc'` (x86-64 Linux): read from the CPU's timestamp counter, mapped to that clock and
    * re-anchored to it every millisecond and on every move to another CPU, for less than a clock
    * call per phase marker; `'hrtime'`: a `uv_hrtime()` call each time (other platforms, no
-   * invariant counter, glibc older than 2.35, or `UVSCOPE_LOOP_CLOCK=hrtime`). `resyncs`: times
+   * invariant counter, no rseq: glibc older than 2.35, `GLIBC_TUNABLES=glibc.pthread.rseq=0`,
+   * valgrind; or `UVSCOPE_LOOP_CLOCK=hrtime`). The first 50 ms of a `'tsc'` observer read
+   * `uv_hrtime()` while the counter's rate is measured. `resyncs`: times
    * the counter disagreed with the clock (a migrated VM) and was calibrated again; after 8 the
    * observer reads `uv_hrtime()`. See docs/loop-observer.md.
    */
