@@ -16,19 +16,20 @@
 // a listener of its own, after the tracker's) answers { type: 'probe armed' } and then, at the
 // next request's start, { type: 'probe', inFlight }: the requests in the tracker's table then
 // (1 when the tracker recorded that request, 0 when it did not run); 'exit' ends it. Options
-// (JSON argument): { config }.
+// (JSON argument): { config, thresholdMs? } (the watchdog's threshold; default its own, 1 s).
 
 const diagnosticsChannel = require('node:diagnostics_channel');
 const http = require('node:http');
 const path = require('node:path');
 const { LIB } = require('../lib/main');
 
-const { config } = JSON.parse(process.argv[2]);
+const { config, thresholdMs } = JSON.parse(process.argv[2]);
 const { StallWatchdog } = require(LIB);
+const threshold = thresholdMs === undefined ? {} : { thresholdMs };
 
 let watchdog = null;
-if (config === 'watchdog' || config === 'alternate') watchdog = new StallWatchdog({ requests: false }).start();
-else if (config === 'requests') watchdog = new StallWatchdog().start();
+if (config === 'watchdog' || config === 'alternate') watchdog = new StallWatchdog({ requests: false, ...threshold }).start();
+else if (config === 'requests') watchdog = new StallWatchdog(threshold).start();
 else if (config !== 'none') throw new Error(`unknown configuration ${config}`);
 const tracker = config === 'alternate' ? require(path.join(LIB, 'loop', 'http-requests.js')) : null;
 let tracking = false;
