@@ -67,6 +67,8 @@ function emitInRequest(this: InRequest, ...args: [event: string | symbol, ...res
 
 function runEventsInRequest(incoming: InRequest, id: number): void {
   incoming[kRequestId] = id;
+  // Wrapped once: an object started again (a request object reused) only changes its id.
+  if (incoming.emit === emitInRequest) return;
   incoming[kEmit] = incoming.emit;
   incoming.emit = emitInRequest;
 }
