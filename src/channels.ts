@@ -99,7 +99,14 @@ export interface HttpRequestRecord {
   /** False when the connection closed (or the stream was reset) before the response was sent whole. */
   completed: boolean;
   startedAtNs: bigint;
+  /** When it ended; for a record with `inFlight`, when the trace ended. */
   endedAtNs: bigint;
+  /**
+   * Never on the channel: set on the records a trace makes, when its recording ends, for the
+   * requests still in flight then (loop/http-requests.ts `httpRequestsInFlight()`): `endedAtNs`
+   * is the trace's end, `statusCode` 0 and `completed` false (the request had not ended).
+   */
+  inFlight?: true;
 }
 
 /** The diagnostics_channel finished HTTP requests are published on (payload: {@link HttpRequestRecord}). */

@@ -14,6 +14,11 @@
  * `emitInRequest`). Finished requests are published on `uvscope:http:request` while it has
  * subscribers (the trace draws them).
  *
+ * The requests in flight can be listed (`httpRequestsInFlight()`: a trace draws those still in
+ * flight when it ends) from a registry of the tracked requests indexed by their slot in the
+ * request table (so bounded as it is: a request the table has no slot for is not listed), an
+ * array store per start and per end, no allocation.
+ *
  * Lifetime: one tracker per thread, subscribed while at least one user holds it
  * (`acquireHttpRequests`/`releaseHttpRequests`); a request that started before is not tracked.
  * @internal
@@ -94,6 +99,8 @@ interface Closing {
 
 let nextId = 1;
 let users = 0;
+/** The tracked requests in flight by their slot in the request table (undefined: a free slot). */
+const bySlot: (Tracked | undefined)[] = [];
 
 function started(method: string, url: string, protocol: Tracked['protocol'], owner: Closing & { on(event: 'close', fn: () => void): unknown }, incoming: InRequest): void {
   const id = nextId++;
@@ -103,7 +110,9 @@ function started(method: string, url: string, protocol: Tracked['protocol'], own
     requestStorage.enterWith(id);
     runEventsInRequest(incoming, id);
   }
-  owner[kRequest] = { id, slot, method, url, protocol, startedAtNs: requestChannel.hasSubscribers ? process.hrtime.bigint() : 0n };
+  const tracked: Tracked = { id, slot, method, url, protocol, startedAtNs: requestChannel.hasSubscribers ? process.hrtime.bigint() : 0n };
+  owner[kRequest] = tracked;
+  if (slot >= 0) bySlot[slot] = tracked;
   owner.on('close', onClose);
 }
 
@@ -111,6 +120,7 @@ function onClose(this: Closing): void {
   const tracked = this[kRequest];
   if (tracked === undefined) return;
   this[kRequest] = undefined;
+  if (tracked.slot >= 0) bySlot[tracked.slot] = undefined;
   requestSlotFinished(tracked.slot);
   if (!requestChannel.hasSubscribers || tracked.startedAtNs === 0n) return;
   const http2Status = this.sentHeaders?.[':status'];
@@ -155,3 +165,24 @@ export function releaseHttpRequests(): void {
 
 /** Requests in the table now, and those not kept because it was full. */
 export const httpRequestTableStats = requestSlotStats;
+
+/** A request in flight now, as `httpRequestsInFlight()` lists it. */
+export interface InFlightRequest {
+  id: number;
+  method: string;
+  url: string;
+  protocol: HttpRequestRecord['protocol'];
+  /** Monotonic ns; 0n when `uvscope:http:request` had no subscribers when it started (no trace was recording). */
+  startedAtNs: bigint;
+}
+
+/**
+ * The requests this thread's servers are handling now (those the request table holds), in no
+ * particular order: copies, the requests themselves are not touched. Empty while not tracking
+ * (a request tracked before the last user let go is listed until it closes).
+ */
+export function httpRequestsInFlight(): InFlightRequest[] {
+  const out: InFlightRequest[] = [];
+  for (const t of bySlot) if (t !== undefined) out.push({ id: t.id, method: t.method, url: t.url, protocol: t.protocol, startedAtNs: t.startedAtNs });
+  return out;
+}

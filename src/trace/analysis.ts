@@ -251,7 +251,7 @@ export class TraceAnalysis {
       const request = httpRequestOf(e);
       thread.httpSeen++;
       thread.http.push(request.durationMs, request);
-      this.#addDuration(request.durationMs);
+      if (!request.inFlight) this.#addDuration(request.durationMs);
       return;
     }
     if (e.ph === 'C') {
@@ -477,5 +477,6 @@ function httpRequestOf(e: TraceEvent): HttpRequestModel {
     startUs: e.ts!,
     endUs: e.ts! + durationMs * 1000,
     durationMs,
+    ...(a.inFlight === true ? { inFlight: true as const } : {}),
   };
 }

@@ -8,8 +8,9 @@
  * startup (its first line to its first loop marker) is a span too. Pool requests and jobs are
  * held up to HOLD_NS (at most MAX_PENDING) and kept when they overlap a span (the open one or
  * the RECENT_SPANS newest); HTTP requests are decided when their window closes (its slowest are
- * kept too). The other records, and the markers trimmed or overwritten outside the spans, are
- * counted in `left`. The ring is the recorder's (`MarkerRing`: what is drained goes into its
+ * kept too). Those still in flight when the recording ends are not decided here: the recorder
+ * keeps them all, up to a cap (in-flight-requests.ts). The other records, and the markers
+ * trimmed or overwritten outside the spans, are counted in `left`. The ring is the recorder's (`MarkerRing`: what is drained goes into its
  * batch, what is left out makes a gap there), the time the caller's, and the records kept go
  * into the lists it passes. Lifetime: the recorder's (bounded only); the closed spans and
  * `left` go with each batch (`take()`).

@@ -38,7 +38,8 @@ export interface FlightDump {
 export const MAX_DUMP_MARKERS = 2_000_000;
 
 const emptyColumns = () => ({ timesNs: new BigUint64Array(0), iterations: new Float64Array(0), phases: new Uint8Array(0), pollWaitsNs: new Float64Array(0) });
-const emptyBatch = (threadId: number): ThreadBatch => ({ threadId, markers: emptyColumns(), droppedMarkers: 0, longIterations: [], utilization: [], jobs: [], requests: [], httpRequests: [], stalls: [] });
+/** A batch with nothing in it, of thread `threadId`. */
+export const emptyBatch = (threadId: number): ThreadBatch => ({ threadId, markers: emptyColumns(), droppedMarkers: 0, longIterations: [], utilization: [], jobs: [], requests: [], httpRequests: [], stalls: [] });
 
 /** Builds the dump's trace and writes it to `dump.file` (its directory created when missing). */
 export function writeFlightDump(dump: FlightDump): void {

@@ -12,7 +12,8 @@
  * preload in armed mode (register.ts, UVSCOPE_FLIGHT_SECONDS) post theirs on the recording
  * channel and are kept the same way. CPU sampling is off by default (the watchdog's reports
  * carry the stacks of a stall); `sampleUs` turns it on (the profile in chunks, samples kept in
- * the detail spans only). No pool-thread sampling.
+ * the detail spans only). No pool-thread sampling. A dump draws the main thread's HTTP requests
+ * still in flight, ending at the dump's end (in-flight-requests.ts; workers' are not asked).
  * Cost: a dump keeps the loop thread only for its snapshot (the kept batches handed to a
  * worker thread, flight-dump-worker.ts, which builds the events and writes the file):
  * `stats().lastDumpLoopMs`; `lastDumpMs` is until the file is written. Dumps are rate-limited
@@ -24,11 +25,11 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { BroadcastChannel, isMainThread, Worker } from 'node:worker_threads';
+import { BroadcastChannel, isMainThread, threadId, Worker } from 'node:worker_threads';
 
 import { invalidArgType, invalidArgValue, invalidState, outOfRange, validateNumber, validateObject } from '../errors';
 import type { StallEvent } from '../loop/stall-watchdog';
-import { FlightDump, MAX_DUMP_MARKERS } from './flight-dump';
+import { emptyBatch, FlightDump, MAX_DUMP_MARKERS } from './flight-dump';
 import { INTERNAL_WORKER_KEY } from './internal-worker';
 import { channelName, processTitle, TICK_MS } from './session';
 import { ThreadBatch, ThreadRecorder } from './thread-recorder';
@@ -224,6 +225,9 @@ export class FlightRecorder {
     const stall = reason === 'stall' ? this.#lastStall : undefined;
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const file = path.join(this.#dir, `uvscope-flight-${process.pid}-${stamp}.json`);
+    const nowNs = process.hrtime.bigint();
+    // The main thread's HTTP requests in flight now, ending at the dump's end: in this dump only (not kept: they may end before the next).
+    const inFlight: ThreadBatch = { ...emptyBatch(threadId), ...this.#recorder.httpInFlight(nowNs) };
     const dump: FlightDump = {
       file,
       pid: process.pid,
@@ -234,9 +238,9 @@ export class FlightRecorder {
       blockMs: this.#blockMs,
       stallMs: this.#stallMs,
       horizonNs: beganNs - BigInt(this.#seconds) * 1_000_000_000n,
-      nowNs: process.hrtime.bigint(),
+      nowNs,
       starts: [...this.#starts.entries()],
-      batches: this.#kept.map((k) => k.batch),
+      batches: [...this.#kept.map((k) => k.batch), inFlight],
       final: { ...this.#recorder.statsSoFar(), profile: cpu.profile, cpuTree: cpu.cpuTree, cpuSamplesOmitted: cpu.omitted, cpuSamplesDropped: cpu.dropped },
       ...(stall ? { stall: { threadId: stall.threadId, startedAtNs: stall.startedAtNs, durationNs: stall.durationNs, phase: stall.phase, reportCount: stall.reportCount } } : {}),
     };

@@ -152,7 +152,7 @@ export interface ThreadTraceInput {
   jobs: readonly JobRecord[];
   requests: readonly PoolRequestRecord[];
   stalls: readonly StallEvent[];
-  /** The thread's finished HTTP requests (uvscope:http:request). */
+  /** The thread's finished HTTP requests (uvscope:http:request), and those in flight at the end (`inFlight`). */
   httpRequests?: readonly HttpRequestRecord[];
   /** The long iterations the observer reported, each drawn as a `long iteration` instant with the requests linked to it. */
   longIterations?: readonly LongIterationEvent[];

@@ -1,6 +1,7 @@
 /**
  * A thread's HTTP requests in the trace (the finished requests uvscope's request tracker
- * published on `uvscope:http:request`, recorded by thread-recorder.ts) and the links between
+ * published on `uvscope:http:request`, recorded by thread-recorder.ts, and those still in flight
+ * when the recording ended: in-flight-requests.ts) and the links between
  * them and the loop's trouble:
  * - each request as an async slice pair (`ph` `b`/`e`), so that requests in flight at once are
  *   drawn side by side: in the category and with the `detail` of a `performance.measure()`
@@ -18,6 +19,7 @@
  */
 import type { HttpRequestRecord } from '../channels';
 import type { StallEvent, StallRequest } from '../loop/stall-watchdog';
+import { IN_FLIGHT_NOTE } from './in-flight-requests';
 
 /** The category of the request slices: DevTools draws async slices of this category only (with a `detail.devtools` track). */
 export const HTTP_REQUEST_CATEGORY = 'blink.user_timing';
@@ -180,6 +182,9 @@ export function requestSliceId(pid: number, tid: number, id: number): string {
  * Args of the begin event: the request (`id`, `method`, `url`, `protocol`, `status`,
  * `completed`, `durationMs`) and `stalls`, the stalls whose report named it; `detail`: DevTools'
  * track (colour `error` for a request with a stall of its own, `warning` for one not completed).
+ * A request still in flight when the trace ended (`inFlight`: in-flight-requests.ts) ends at
+ * that end; its name ends with `(in flight at trace end)`, its args have `inFlight: true` and
+ * `note`, its `durationMs` is its time so far.
  */
 export function httpRequestEvents(
   pid: number,
@@ -203,7 +208,7 @@ export function* httpRequestEventStream(
 ): Generator<AsyncEvent> {
   const track = requestTrackName(pid, threadName);
   for (const r of records) {
-    const name = requestName(r.method, r.url);
+    const name = r.inFlight ? `${requestName(r.method, r.url)} (${IN_FLIGHT_NOTE})` : requestName(r.method, r.url);
     const durationMs = Number(r.endedAtNs - r.startedAtNs) / 1e6;
     const stalls = stallsByRequest.get(r.id) ?? 0;
     const devtools = {
@@ -211,12 +216,15 @@ export function* httpRequestEventStream(
       track,
       trackGroup: HTTP_TRACK_GROUP,
       color: stalls ? 'error' : r.completed ? 'primary' : 'warning',
-      tooltipText: `${name}: ${r.statusCode || 'no status'}, ${durationMs.toFixed(2)} ms${stalls ? `, ${stalls} stall${stalls === 1 ? '' : 's'}` : ''}${r.completed ? '' : ', not completed'}`,
+      tooltipText: r.inFlight
+        ? `${name}: ${durationMs.toFixed(2)} ms so far${stalls ? `, ${stalls} stall${stalls === 1 ? '' : 's'}` : ''}`
+        : `${name}: ${r.statusCode || 'no status'}, ${durationMs.toFixed(2)} ms${stalls ? `, ${stalls} stall${stalls === 1 ? '' : 's'}` : ''}${r.completed ? '' : ', not completed'}`,
       properties: [
         ['status', String(r.statusCode)],
         ['completed', String(r.completed)],
         ['stalls', String(stalls)],
         ['request id', String(r.id)],
+        ...(r.inFlight ? [['in flight', IN_FLIGHT_NOTE]] : []),
       ],
     };
     const id2 = { local: requestSliceId(pid, tid, r.id) };
@@ -231,6 +239,7 @@ export function* httpRequestEventStream(
       durationMs,
       stalls,
       thread: threadName,
+      ...(r.inFlight ? { inFlight: true, note: IN_FLIGHT_NOTE } : {}),
       detail: JSON.stringify({ devtools }),
     };
     yield { name, cat: HTTP_REQUEST_CATEGORY, ph: 'b', id2, pid, tid, ts: us(r.startedAtNs), args };

@@ -56,7 +56,7 @@ export interface SlowRequest {
 
 const overlaps = (aUs: number, bUs: number, fromUs: number, toUs: number) => aUs < toUs && bUs > fromUs;
 
-/** The `n` longest HTTP requests of every thread, each with the stalls, long iterations and pool work of its time on its thread. */
+/** The `n` longest HTTP requests of every thread (one in flight at the trace's end by its time so far), each with the stalls, long iterations and pool work of its time on its thread. */
 export function slowestRequests(model: TraceModel, n = 5): SlowRequest[] {
   const all = model.threads.flatMap((thread) => thread.httpRequests.map((request) => ({ thread, request })));
   all.sort((a, b) => b.request.durationMs - a.request.durationMs);
@@ -102,7 +102,7 @@ export function slowestRequests(model: TraceModel, n = 5): SlowRequest[] {
 
 /** The q-quantile (0 to 1) of the finished HTTP requests' durations (nearest rank), ms; undefined without requests. */
 export function requestDurationQuantile(model: TraceModel, q: number): number | undefined {
-  const durations = model.httpDurationsMs ?? Float64Array.from(model.threads.flatMap((t) => t.httpRequests.map((r) => r.durationMs))).sort();
+  const durations = model.httpDurationsMs ?? Float64Array.from(model.threads.flatMap((t) => t.httpRequests.filter((r) => !r.inFlight).map((r) => r.durationMs))).sort();
   if (!durations.length) return undefined;
   return durations[Math.min(durations.length - 1, Math.max(0, Math.ceil(q * durations.length) - 1))];
 }

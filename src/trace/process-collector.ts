@@ -151,7 +151,7 @@ export interface ThreadInfo {
     inFlight?: { name: string; id?: number }[];
   }[];
   stallCount?: number;
-  /** Finished HTTP requests recorded (uvscope:http:request), the dropped and those left out of the detail (bounded) included. */
+  /** HTTP requests recorded (finished: uvscope:http:request; and those in flight at the end, `inFlight`), the dropped and those left out of the detail (bounded) included. */
   httpRequests?: number;
   /** Records left out to keep memory bounded (the oldest first). */
   dropped: { markers: number; jobs: number; requests: number; utilization: number; longIterations: number; httpRequests?: number; windows?: number; spans?: number };

@@ -2,7 +2,8 @@
  * The summary `uvscope trace` prints on stderr, from the trace file's content: per thread its
  * iterations and utilization, its longest iterations with their phase split and the functions
  * that ran in them; per process its pool threads' busy and run-queue ratios over the run; stalls;
- * the slowest HTTP requests with the stalls, long iterations and pool work of their time; Node's
+ * the slowest HTTP requests with the stalls, long iterations and pool work of their time (and
+ * those still in flight when the trace ended, with their time so far); Node's
  * pool requests by kind with p50/p99; what was dropped to keep memory bounded. Pure functions.
  * @internal
  * @module
@@ -43,7 +44,11 @@ function some(items: string[], max: number): string {
 export function slowRequestLines(r: SlowRequest, threadCount: number): string[] {
   const q = r.request;
   const where = threadCount > 1 ? `, ${r.thread.name} of pid ${r.thread.pid}` : '';
-  const lines = [`  ${q.name}: ${ms(q.durationMs)}, ${q.status || 'no status'}${q.completed ? '' : ' (not completed: the connection closed first)'}${where}`];
+  const lines = [
+    q.inFlight
+      ? `  ${q.name}: ${ms(q.durationMs)} so far${where}`
+      : `  ${q.name}: ${ms(q.durationMs)}, ${q.status || 'no status'}${q.completed ? '' : ' (not completed: the connection closed first)'}${where}`,
+  ];
   const stallText = (s: SlowRequest['stalls'][number]) => `${ms(s.durationMs)} in ${s.phase}${s.onCpu !== undefined ? `, ${pct0(s.onCpu)} on CPU` : ''}`;
   for (const s of r.stalls.filter((x) => x.own).slice(0, 3)) lines.push(`    its stall: ${stallText(s)}${s.context ? `, ${contextFields(s.context)}` : ''}`);
   const others = r.stalls.filter((x) => !x.own);
@@ -189,20 +194,29 @@ export function formatSummary(file: TraceFile, model: TraceModel = analyzeTrace(
   const slowest = slowestRequests(model, slowRequests);
   const perWindow = windowHttp(model);
   if (slowest.length || perWindow) {
-    const kept = model.threads.reduce((sum, t) => sum + Math.max(t.httpRequestsSeen ?? 0, t.httpRequests.length), 0);
-    const finished = model.threads.reduce((sum, t) => sum + Math.max(t.info?.httpRequests ?? 0, t.httpRequestsSeen ?? 0, t.httpRequests.length), 0);
+    // The requests in flight at the end are among the records (and their counts): counted apart.
+    const inFlight = model.threads.flatMap((t) => t.httpRequests.filter((r) => r.inFlight).map((request) => ({ thread: t, request })));
+    const kept = model.threads.reduce((sum, t) => sum + Math.max(t.httpRequestsSeen ?? 0, t.httpRequests.length), 0) - inFlight.length;
+    const finished = model.threads.reduce((sum, t) => sum + Math.max(t.info?.httpRequests ?? 0, t.httpRequestsSeen ?? 0, t.httpRequests.length), 0) - inFlight.length;
     const total = Math.max(finished, perWindow?.count ?? 0);
-    if (perWindow && total > kept) {
+    const p50Ms = requestDurationQuantile(model, 0.5);
+    if (p50Ms === undefined && !perWindow) {
+      lines.push(`HTTP requests: none finished; the slowest:`);
+    } else if (perWindow && total > kept) {
       // A bounded recording: the requests' detail only around long iterations; their latency over the run from the windows.
       lines.push(
         `HTTP requests: ${total} finished (${kept} in full detail, around long iterations); per window of the run: p50 ${ms(perWindow.p50Ms)} (median of the windows'), p99 ${ms(perWindow.p99MedianMs)} (median) to ${ms(perWindow.p99MaxMs)} (worst window), longest ${ms(perWindow.maxMs)}${slowest.length ? '; the slowest in detail:' : ''}`,
       );
     } else {
       lines.push(
-        `HTTP requests: ${total} finished${total > kept ? ` (the newest ${kept} kept)` : ''}, p50 ${ms(requestDurationQuantile(model, 0.5)!)} p99 ${ms(requestDurationQuantile(model, 0.99)!)}${model.httpDurationsMs && (model.httpDurationsSeen ?? 0) > model.httpDurationsMs.length ? ` (of a uniform sample of ${model.httpDurationsMs.length})` : ''}; the slowest:`,
+        `HTTP requests: ${total} finished${total > kept ? ` (the newest ${kept} kept)` : ''}, p50 ${ms(p50Ms!)} p99 ${ms(requestDurationQuantile(model, 0.99)!)}${model.httpDurationsMs && (model.httpDurationsSeen ?? 0) > model.httpDurationsMs.length ? ` (of a uniform sample of ${model.httpDurationsMs.length})` : ''}; the slowest:`,
       );
     }
     for (const r of slowest) lines.push(...slowRequestLines(r, model.threads.length));
+    if (inFlight.length) {
+      const longest = inFlight.sort((a, b) => b.request.durationMs - a.request.durationMs).map(({ thread, request }) => `${request.method} ${request.url} ${ms(request.durationMs)}${model.threads.length > 1 ? ` (${thread.name} of pid ${thread.pid})` : ''}`);
+      lines.push(`  still in flight when the trace ended: ${inFlight.length} (drawn to the end, time so far): ${some(longest, 5)}`);
+    }
   }
   const jobs = model.threads.flatMap((t) => t.jobs);
   if (jobs.length) {

@@ -25,7 +25,9 @@
  *   run; the collector keeps the newest).
  * The recorder hands what it saw in batches: `flush()` (what is new since the last batch,
  * called every 100 ms by its owner) and `finish()` (the last batch, with the CPU profile and the
- * loop's statistics). Lifetime: from construction to `finish()`, which stops everything it started.
+ * loop's statistics, and the HTTP requests still in flight then as records ending there:
+ * in-flight-requests.ts; a flight recorder's dump asks for those with `httpInFlight()`).
+ * Lifetime: from construction to `finish()`, which stops everything it started.
  * @internal
  * @module
  */
@@ -37,13 +39,14 @@ import { MARKER_PHASE_CODES } from '../loop/phases';
 import type { TraceColumns } from '../loop/trace-columns';
 import { StallWatchdog } from '../loop/stall-watchdog';
 import type { StallEvent } from '../loop/stall-watchdog';
-import { acquireHttpRequests, releaseHttpRequests } from '../loop/http-requests';
+import { acquireHttpRequests, httpRequestsInFlight, releaseHttpRequests } from '../loop/http-requests';
 import { monitorPoolRequests, PoolRequestStats } from '../requests/monitor';
 import { HTTP_REQUEST_CHANNEL, HttpRequestRecord, JOB_CHANNEL, JobRecord, LongIterationEvent, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
 import { CpuChunks } from './cpu-chunks';
 import type { CpuProfile } from './cpu-profiler';
 import type { CpuTree } from './cpu-tree';
 import { DetailSpans, type DetailSpan, type LeftOut, type MarkerRing } from './detail-spans';
+import { inFlightRecords } from './in-flight-requests';
 import { LoopWindow, WindowAccumulator } from './loop-window';
 import { TraceObserver } from './trace-observer';
 
@@ -99,7 +102,7 @@ export interface ThreadBatch {
   utilization: { timeNs: bigint; utilization: number }[];
   jobs: JobRecord[];
   requests: PoolRequestRecord[];
-  /** HTTP requests the thread's servers finished (answered, or closed first). */
+  /** HTTP requests the thread's servers finished (answered, or closed first); the last batch adds those still in flight (`inFlight`). */
   httpRequests: HttpRequestRecord[];
   stalls: StallEvent[];
   /** Windows closed since the previous batch. */
@@ -161,6 +164,12 @@ function concat(a: TraceColumns, b: TraceColumns): TraceColumns {
     (out[key] as Float64Array).set(b[key] as Float64Array, a.timesNs.length);
   }
   return out;
+}
+
+/** `a` and `b` added (either may be absent). */
+function addLeft(a: LeftOut | undefined, b: LeftOut): LeftOut {
+  if (!a) return b;
+  return { markers: a.markers + b.markers, requests: a.requests + b.requests, jobs: a.jobs + b.jobs, httpRequests: a.httpRequests + b.httpRequests };
 }
 
 export class ThreadRecorder {
@@ -436,6 +445,18 @@ export class ThreadRecorder {
     this.#cpu.forgetSamplesBefore(ns);
   }
 
+  /**
+   * The HTTP requests of this thread in flight now, as records ending at `endNs` (flagged
+   * `inFlight`, at most MAX_IN_FLIGHT_RECORDS: in-flight-requests.ts), with the count of those
+   * not kept in `left` when there are any. Always kept: a batch of its own for a flight
+   * recorder's dump (not kept for the next dump: they may end before it); `finish()` adds them to
+   * the last batch.
+   */
+  httpInFlight(endNs: bigint): Pick<ThreadBatch, 'httpRequests' | 'left'> {
+    const { records, leftOut } = inFlightRecords(httpRequestsInFlight(), endNs);
+    return { httpRequests: records, ...(leftOut ? { left: { markers: 0, requests: 0, jobs: 0, httpRequests: leftOut } } : {}) };
+  }
+
   /** The last batch: stops the profiler, the observer, the watchdog and the subscriptions. Idempotent (undefined after the first). */
   finish(): ThreadBatch | undefined {
     if (this.#finished) return undefined;
@@ -464,8 +485,11 @@ export class ThreadRecorder {
     diagnosticsChannel.unsubscribe(HTTP_REQUEST_CHANNEL, this.#onHttpRequest);
     if (!this.#bounded) this.#closeWindow(nowNs, nowNs);
     const pollWaitSoFarNs = this.#pollWaitSoFar(this.#markers, windowIdleNs);
+    const inFlight = this.httpInFlight(nowNs);
     const batch = this.#batch();
     batch.endNs = nowNs;
+    batch.httpRequests.push(...inFlight.httpRequests);
+    if (inFlight.left) batch.left = addLeft(batch.left, inFlight.left);
     this.#observer.close();
     process.removeListener('beforeExit', this.#onBeforeExit);
     diagnosticsChannel.unsubscribe(JOB_CHANNEL, this.#onJob);

@@ -56,7 +56,10 @@ export interface HttpRequestModel {
   completed: boolean;
   startUs: number;
   endUs: number;
+  /** For one in flight at the trace's end: its time so far. */
   durationMs: number;
+  /** Still in flight when the trace ended (drawn to that end; not among the finished requests' durations). */
+  inFlight?: true;
 }
 
 /** CPU samples of a thread: sample times (µs, trace clock) and the leaf frame's name of each. */

@@ -144,3 +144,17 @@ test('a client that goes away mid-window: the recording is dropped and the next 
   app.send('stall-wait 1');
   expect(await app.next((l) => l.stalled === 'wait')).toBeDefined();
 }, 60_000);
+
+test('a request the app has not answered when the window ends is drawn to its end, flagged in flight', async () => {
+  const out = path.join(base, 'in-flight.json');
+  const run = attach(['--duration', '2', '--no-cpu', '--out', out], path.join(base, 'addon-in-flight.log'));
+  await run.until(() => run.output.stderr.includes('recording'), 'the recording line');
+  app.send('http-hang');
+  expect(await app.next((l) => l.hanging)).toEqual({ hanging: '/hang?from=attach' });
+  expect({ code: await run.exited, stderr: run.output.stderr }).toMatchObject({ code: 0 });
+  const events = JSON.parse(fs.readFileSync(out, 'utf8')).traceEvents;
+  const slices = events.filter((e: any) => e.args?.uvscope === 'http-request');
+  expect(slices.map((e: any) => e.name)).toEqual(['GET /hang?from=attach (in flight at trace end)']);
+  expect(slices[0].args).toMatchObject({ method: 'GET', url: '/hang?from=attach', inFlight: true, status: 0, completed: false });
+  expect(run.output.stderr).toMatch(/^ {2}still in flight when the trace ended: 1 \(drawn to the end, time so far\): GET \/hang\?from=attach \d+\.\d\d ms \(main thread of pid \d+\)$/m);
+}, 60_000);

@@ -47,7 +47,7 @@ function slowRequestRow(r: SlowRequest, t0: number): string {
     .filter(Boolean)
     .join('<br>') || '<span class="muted">none</span>';
   const from = ((q.startUs - t0) / 1000).toFixed(3);
-  return `<tr class="http" data-from="${from}" data-to="${(Number(from) + q.durationMs).toFixed(3)}"><td>${esc(q.name)}</td><td>${esc(r.thread.name)}<br><span class="muted">pid ${r.thread.pid}</span></td><td>${q.durationMs.toFixed(2)}</td><td>${q.status || 'none'}${q.completed ? '' : '<br><span class="muted">not completed</span>'}</td><td>${stalls}</td><td>${long}</td><td>${pool}</td></tr>`;
+  return `<tr class="http" data-from="${from}" data-to="${(Number(from) + q.durationMs).toFixed(3)}"><td>${esc(q.name)}</td><td>${esc(r.thread.name)}<br><span class="muted">pid ${r.thread.pid}</span></td><td>${q.durationMs.toFixed(2)}${q.inFlight ? '<br><span class="muted">so far</span>' : ''}</td><td>${q.inFlight ? '<b>in flight</b><br><span class="muted">when the trace ended</span>' : `${q.status || 'none'}${q.completed ? '' : '<br><span class="muted">not completed</span>'}`}</td><td>${stalls}</td><td>${long}</td><td>${pool}</td></tr>`;
 }
 
 /** `model`: the file's analyzeTrace(), when the caller has it already. */
@@ -180,7 +180,7 @@ ${long.length ? `<table id="long"><tr><th>thread</th><th>iteration</th><th>ms</t
 <h2>Stalls</h2>
 ${stallRows ? `<p class="muted">The loop blocked past the watchdog's threshold (the longest ${STALLS}). A click shows it on the timeline and its CPU samples in the flame graph.</p>\n<table id="stalls"><tr><th>thread</th><th>at ms</th><th>ms</th><th>phase</th><th>on CPU</th><th>request</th></tr>\n${stallRows}</table>` : '<p>None.</p>'}
 <h2>Slowest HTTP requests</h2>
-${slowRows ? `<p class="muted">Stalls: its own when a report of the stall named the request (its code blocked the loop), else one it waited for. Long iterations and pool work: on its thread while it was in flight (pool work linked by time only).</p>\n<table id="http-requests"><tr><th>request</th><th>thread</th><th>ms</th><th>status</th><th>stalls</th><th>long iterations</th><th>pool work</th></tr>\n${slowRows}</table>` : '<p>None (no HTTP server request finished in a traced thread).</p>'}
+${slowRows ? `<p class="muted">Stalls: its own when a report of the stall named the request (its code blocked the loop), else one it waited for. Long iterations and pool work: on its thread while it was in flight (pool work linked by time only).</p>\n<table id="http-requests"><tr><th>request</th><th>thread</th><th>ms</th><th>status</th><th>stalls</th><th>long iterations</th><th>pool work</th></tr>\n${slowRows}</table>` : '<p>None (no HTTP server request finished, or was in flight at the end, in a traced thread).</p>'}
 <h2>Node pool requests</h2>
 ${kinds ? `<table id="requests"><tr><th>kind</th><th>count</th><th>failed</th><th>p50 ms</th><th>p99 ms</th></tr>${kinds}</table>` : '<p>None.</p>'}
 <script type="application/json" id="data">${json}</script>
