@@ -14,7 +14,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 
 import { HttpRequestRecord, LiveStallReport, StallEvent, StallWatchdog } from '../../src';
-import { asyncContextFramesInUse, httpRequestTableStats } from '../../src/loop/http-requests';
+import { acquireHttpRequests, asyncContextFramesInUse, httpRequestTableStats, releaseHttpRequests, requestStorage } from '../../src/loop/http-requests';
 import { loadStackAddon } from '../../src/stack/load';
 import { thrown } from '../helpers';
 
@@ -200,6 +200,31 @@ describe('the HTTP request a stall happened in', () => {
       for (const report of live) expect(report.request).toBeUndefined();
     }
     expect(httpRequestTableStats().inFlight).toBe(0);
+  });
+
+  test('a request object started twice (reused) keeps emitting once per call, under its newest id', () => {
+    acquireHttpRequests();
+    try {
+      const start = diagnosticsChannel.channel('http.server.request.start');
+      const request = new http.IncomingMessage(null as never);
+      request.method = 'GET';
+      request.url = '/reused';
+      const ids: unknown[] = [];
+      request.on('end', () => ids.push(requestStorage?.getStore()));
+      // Outside any request's context, as a socket's callback would be.
+      const outside = (fn: () => unknown) => (requestStorage ? requestStorage.exit(fn) : fn());
+      for (let i = 0; i < 2; i++) {
+        const response = new http.ServerResponse(request);
+        outside(() => start.publish({ request, response, socket: null, server: null }));
+        outside(() => request.emit('end'));
+        response.emit('close');
+      }
+      expect(ids.length).toBe(2);
+      if (frames) expect(ids[1]).toBe((ids[0] as number) + 1);
+      else expect(ids).toEqual([undefined, undefined]);
+    } finally {
+      releaseHttpRequests();
+    }
   });
 
   test("in the body's 'end' listener itself: named on every Node", async () => {
