@@ -1,5 +1,7 @@
 /** Small helpers shared by the test files (not a test file itself: jest runs *.test.ts). */
 import type { Readable } from 'node:stream';
+import type { HttpRequestRecord } from '../src/channels';
+import type { ThreadBatch } from '../src/trace/thread-recorder';
 
 /** Runs `fn`, returning what it threw synchronously (fails the test if it did not throw). */
 export function thrown(fn: () => unknown): Error & { code?: string } {
@@ -144,3 +146,20 @@ export function jsonLines<T>(stdout: Readable, ended: Promise<unknown>) {
   };
   return { received, next };
 }
+
+/** A trace thread batch holding nothing but `httpRequests` and `extra` (trace collector tests). */
+export function httpBatch(httpRequests: HttpRequestRecord[], extra: Partial<ThreadBatch> = {}): ThreadBatch {
+  return {
+    threadId: 0,
+    markers: { timesNs: new BigUint64Array(0), iterations: new Float64Array(0), phases: new Uint8Array(0), pollWaitsNs: new Float64Array(0) },
+    droppedMarkers: 0,
+    longIterations: [],
+    utilization: [],
+    jobs: [],
+    requests: [],
+    httpRequests,
+    stalls: [],
+    ...extra,
+  };
+}
+

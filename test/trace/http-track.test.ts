@@ -14,6 +14,7 @@ import { linkIterations, requestName, RequestIndex, requestSliceId } from '../..
 import { slowestRequests } from '../../src/trace/model-queries';
 import { ProcessCollector } from '../../src/trace/process-collector';
 import { formatSummary } from '../../src/trace/summary';
+import { httpBatch } from '../helpers';
 
 const MS = 1_000_000n;
 const record = (id: number, url: string, startMs: number, endMs: number, extra: Partial<HttpRequestRecord> = {}): HttpRequestRecord => ({
@@ -128,21 +129,9 @@ test('threadEvents: a b/e pair per request (ids unique across processes), the st
 
 test('ProcessCollector: the newest HTTP requests are kept, the dropped counted; long iterations carry their links', () => {
   const collector = new ProcessCollector({ maxMarkers: 100, maxRecords: 2 });
-  const batch = (httpRequests: HttpRequestRecord[], extra = {}) => ({
-    threadId: 0,
-    markers: columns(),
-    droppedMarkers: 0,
-    longIterations: [],
-    utilization: [],
-    jobs: [],
-    requests: [],
-    httpRequests,
-    stalls: [],
-    ...extra,
-  });
-  collector.add({ ...batch([record(1, '/1', 10, 20), record(2, '/2', 30, 40)]), startNs: 0n });
+  collector.add({ ...httpBatch([record(1, '/1', 10, 20), record(2, '/2', 30, 40)]), startNs: 0n });
   collector.add(
-    batch([record(3, '/block', 100, 700)], {
+    httpBatch([record(3, '/block', 100, 700)], {
       stalls: [stall(110, 580, { url: '/block', startMs: 100 })],
       longIterations: [{ iteration: 3, durationNs: 600e6, pollWaitNs: 0, pollWorkNs: 590e6, outsidePollNs: 10e6, thresholdNs: 20e6, endedAtNs: 705n * MS, threadId: 0 }],
     }),

@@ -14,7 +14,7 @@ import { acquireHttpRequests, httpRequestsInFlight, InFlightRequest, releaseHttp
 import { inFlightRecords, IN_FLIGHT_NOTE } from '../../src/trace/in-flight-requests';
 import { ProcessCollector } from '../../src/trace/process-collector';
 import { formatSummary } from '../../src/trace/summary';
-import type { ThreadBatch } from '../../src/trace/thread-recorder';
+import { httpBatch } from '../helpers';
 
 const MS = 1_000_000n;
 const listed = (id: number, url: string, startMs: number): InFlightRequest => ({ id, method: 'POST', url, protocol: 'http', startedAtNs: BigInt(startMs) * MS });
@@ -65,18 +65,6 @@ test('records at the end: timed starts only, ending at the end, the longest so f
   expect(inFlightRecords([], 1n)).toEqual({ records: [], leftOut: 0 });
 });
 
-const batch = (httpRequests: HttpRequestRecord[], extra: Partial<ThreadBatch> = {}): ThreadBatch => ({
-  threadId: 0,
-  markers: { timesNs: new BigUint64Array(0), iterations: new Float64Array(0), phases: new Uint8Array(0), pollWaitsNs: new Float64Array(0) },
-  droppedMarkers: 0,
-  longIterations: [],
-  utilization: [],
-  jobs: [],
-  requests: [],
-  httpRequests,
-  stalls: [],
-  ...extra,
-});
 const finished = (id: number, url: string, startMs: number, endMs: number): HttpRequestRecord => ({
   id,
   method: 'GET',
@@ -90,9 +78,9 @@ const finished = (id: number, url: string, startMs: number, endMs: number): Http
 
 test('slices: flagged and named in flight, ending at the end; the summary counts them apart and names them', () => {
   const collector = new ProcessCollector({ maxMarkers: 100, maxRecords: 100 });
-  collector.add({ ...batch([finished(1, '/fast', 10, 12), finished(2, '/slow', 20, 50)]), startNs: 0n });
+  collector.add({ ...httpBatch([finished(1, '/fast', 10, 12), finished(2, '/slow', 20, 50)]), startNs: 0n });
   const { records } = inFlightRecords([listed(7, '/hang', 100)], 1000n * MS);
-  collector.add({ ...batch(records), endNs: 1000n * MS });
+  collector.add({ ...httpBatch(records), endNs: 1000n * MS });
   const { events, info } = collector.build(1, 'app', 0n, 20e6, 1000n * MS);
   const hang = events.filter((e) => e.name.startsWith('POST /hang'));
   expect(hang.map((e) => [e.ph, e.name, e.ts])).toEqual([
@@ -112,7 +100,7 @@ test('slices: flagged and named in flight, ending at the end; the summary counts
 test('summary: only requests in flight, none finished', () => {
   const collector = new ProcessCollector({ maxMarkers: 100, maxRecords: 100 });
   const { records } = inFlightRecords([listed(1, '/hang', 100), listed(2, '/other', 400)], 500n * MS);
-  collector.add({ ...batch(records), startNs: 0n, endNs: 500n * MS });
+  collector.add({ ...httpBatch(records), startNs: 0n, endNs: 500n * MS });
   const { events, info } = collector.build(1, 'app', 0n, 20e6, 500n * MS);
   const summary = formatSummary({ traceEvents: events, uvscope: { blockMs: 20, processes: [info] } }).split('\n');
   const head = summary.indexOf('HTTP requests: none finished; the slowest:');
