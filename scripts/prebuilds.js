@@ -23,6 +23,7 @@
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { ABI_BY_MAJOR, MAJORS, TARGETS, currentTarget, describe, expectedFiles, napiFile, stackFile } = require('./prebuild-targets');
 
@@ -30,11 +31,16 @@ const root = path.resolve(__dirname, '..');
 const prebuilds = path.join(root, 'prebuilds');
 const thisMajor = Number(process.versions.node.split('.')[0]);
 
-/** Build tools find this Node's own headers (nothing downloaded) when its prefix has them. */
+/**
+ * Build tools find this Node's own headers (nothing downloaded) when its prefix has them, and
+ * node-gyp compiles on every core (JOBS, unless set: prebuildify's `node-gyp rebuild` is serial
+ * otherwise).
+ */
 function buildEnv() {
   const prefix = path.resolve(process.execPath, '..', '..');
   const env = { ...process.env };
   if (!env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) env.npm_config_nodedir = prefix;
+  env.JOBS ??= String(os.availableParallelism());
   return env;
 }
 

@@ -155,7 +155,8 @@ test('without prebuilds the install script compiles the addon, and fails where n
   const blocked = freshProject('bare-no-compiler', { allowScripts: { [`file:${bareTarball}`]: true } });
   expect(npm(['install', '--no-audit', '--no-fund', bareTarball], blocked, noCompiler).status).not.toBe(0);
   const project = freshProject('compiled', { allowScripts: { [`file:${bareTarball}`]: true } });
-  ok(npm(['install', '--no-audit', '--no-fund', bareTarball], project));
+  // JOBS: node-gyp on every core (the same compile, sooner).
+  ok(npm(['install', '--no-audit', '--no-fund', bareTarball], project, { JOBS: String(os.availableParallelism()) }));
   const result = use(project);
   expect(result.equal).toBe(true);
   expect(result.addon).toBe('build/Release/uvscope.node');
