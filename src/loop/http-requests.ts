@@ -8,7 +8,8 @@
  * thread: by that async id (the request's synchronous handling and its socket's callbacks, every
  * Node) and, where Node keeps AsyncLocalStorage in async context frames (Node 24 and later, 22
  * with `--experimental-async-context-frame`), by the id entered into a storage of uvscope's, which
- * follows the request through `await`s, timers and callbacks. Finished requests are published on
+ * follows the request through `await`s, timers and callbacks. The same ids link the pool work a
+ * request submits to it (./request-context.ts). Finished requests are published on
  * `uvscope:http:request` while it has subscribers (the trace draws them).
  *
  * Lifetime: one tracker per thread, subscribed while at least one user holds it
@@ -16,24 +17,14 @@
  * @internal
  * @module
  */
-import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
+import { executionAsyncId } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
 import { HTTP_REQUEST_CHANNEL, HttpRequestRecord } from '../channels';
+import { enterRequest, leaveRequest, setRequestsTracked } from './request-context';
 import { requestSlotFinished, requestSlotStarted, requestSlotStats } from './request-slots';
 
-/** Whether AsyncLocalStorage lives in async context frames (V8's continuation-preserved data) here. */
-export function asyncContextFramesInUse(): boolean {
-  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (flags.includes('--no-async-context-frame')) return false;
-  if (flags.includes('--experimental-async-context-frame')) return true;
-  return Number(process.versions.node.split('.')[0]) >= 24;
-}
-
-const framesInUse = asyncContextFramesInUse();
-
-/** uvscope's request storage: the request id, where frames make it cheap (undefined elsewhere: a storage on async_hooks would cost every callback). */
-export const requestStorage: AsyncLocalStorage<number> | undefined = framesInUse ? new AsyncLocalStorage<number>() : undefined;
+export { asyncContextFramesInUse, requestStorage } from './request-context';
 
 const requestChannel = diagnosticsChannel.channel(HTTP_REQUEST_CHANNEL);
 const kRequest = Symbol('uvscope.httpRequest');
@@ -42,6 +33,8 @@ interface Tracked {
   id: number;
   /** Its slot in the request table; -1: not tracked there (full). */
   slot: number;
+  /** The async id it started in. */
+  asyncId: number;
   method: string;
   url: string;
   protocol: HttpRequestRecord['protocol'];
@@ -62,10 +55,10 @@ let users = 0;
 
 function started(method: string, url: string, protocol: Tracked['protocol'], owner: Closing & { on(event: 'close', fn: () => void): unknown }): void {
   const id = nextId++;
-  const slot = requestSlotStarted(id, executionAsyncId(), method, url);
-  // Continuations of this execution (the handler's awaits, timers, callbacks) carry the id.
-  requestStorage?.enterWith(id);
-  owner[kRequest] = { id, slot, method, url, protocol, startedAtNs: requestChannel.hasSubscribers ? process.hrtime.bigint() : 0n };
+  const asyncId = executionAsyncId();
+  const slot = requestSlotStarted(id, asyncId, method, url);
+  enterRequest(id, asyncId);
+  owner[kRequest] = { id, slot, asyncId, method, url, protocol, startedAtNs: requestChannel.hasSubscribers ? process.hrtime.bigint() : 0n };
   owner.on('close', onClose);
 }
 
@@ -74,6 +67,7 @@ function onClose(this: Closing): void {
   if (tracked === undefined) return;
   this[kRequest] = undefined;
   requestSlotFinished(tracked.slot);
+  leaveRequest(tracked.id, tracked.asyncId);
   if (!requestChannel.hasSubscribers || tracked.startedAtNs === 0n) return;
   const http2Status = this.sentHeaders?.[':status'];
   const record: HttpRequestRecord = {
@@ -104,6 +98,7 @@ function onHttp2Start(message: unknown): void {
 /** Starts tracking (first user) and counts a user. */
 export function acquireHttpRequests(): void {
   if (users++ > 0) return;
+  setRequestsTracked(true);
   diagnosticsChannel.subscribe('http.server.request.start', onHttpStart);
   diagnosticsChannel.subscribe('http2.server.stream.start', onHttp2Start); // Node 22+; never published on 20
 }
@@ -111,6 +106,7 @@ export function acquireHttpRequests(): void {
 /** Drops a user; the last one stops tracking (requests in flight leave the table as they close). */
 export function releaseHttpRequests(): void {
   if (users === 0 || --users > 0) return;
+  setRequestsTracked(false);
   diagnosticsChannel.unsubscribe('http.server.request.start', onHttpStart);
   diagnosticsChannel.unsubscribe('http2.server.stream.start', onHttp2Start);
 }

@@ -27,6 +27,7 @@
  * @internal
  * @module
  */
+import { callInRequest } from '../loop/request-context';
 import { createHook } from 'node:async_hooks';
 import { webcrypto } from 'node:crypto';
 import { types } from 'node:util';
@@ -69,6 +70,7 @@ function jobTrampoline(this: Holder): unknown {
   this[kRequest] = undefined;
   restoreOndone(this, request);
   recorder!.settle(request, isFailure(arguments[0]));
+  if (request.httpRequestId !== 0) return callInRequest(request.httpRequestId, request.callback!, this, arguments);
   return Reflect.apply(request.callback!, this, arguments);
 }
 
