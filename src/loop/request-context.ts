@@ -7,10 +7,10 @@
  * `await`s, timers and callbacks. Elsewhere (Node 20, 22) the request whose start ran in the
  * current async id (its synchronous handling), the request of the pool request whose callback
  * runs (`callInRequest`: chains of fs, dns, crypto and zlib callbacks), or the request whose
- * start ran in the async id that triggered the current one (a callback of other work the
- * handling started, a timer's): a Map from async id to request id, kept as requests start and
- * close. Work submitted after an `await`, or in callbacks further from the request, is not
- * linked there.
+ * start ran in the async id that triggered the current one (a timer the handling set): a Map
+ * from async id to request id, kept as requests start and close. Work submitted after an
+ * `await`, or in callbacks further from the request, is not linked there (docs/cli.md says
+ * what was measured).
  *
  * Cost: callers test `requestsTracked` (true while the tracker has users) before asking; with
  * nobody tracking requests a submission pays that one test. Addon-free.
