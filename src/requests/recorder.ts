@@ -4,8 +4,10 @@
  * (module state is per thread), alive for the life of the thread, active while at least one
  * monitor is. It numbers requests (a monitor ignores those numbered before it started), reads
  * the clock, tells every running monitor (a {@link Sink}) about each submission and settlement,
- * publishes each settled request on `uvscope:threadpool:request` while it has subscribers, and
- * hands uvscope's own jobs (from their job channels) to the monitors.
+ * publishes each settled request on `uvscope:threadpool:request` while it has subscribers (with
+ * the HTTP request it was submitted for, noted at submission while the HTTP tracker runs:
+ * loop/request-context.ts; the trampolines call its callback as that request's), and hands
+ * uvscope's own jobs (from their job channels) to the monitors.
  *
  * The wrapper source's submissions and settlements, one per request each, are written to a log
  * (a Float64Array of 1024 events) that the monitors fold into their counts a batch at a time:
