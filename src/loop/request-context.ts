@@ -8,17 +8,22 @@
  * current async id (its synchronous handling), the request of the pool request whose callback
  * runs (`callInRequest`: chains of fs, dns, crypto and zlib callbacks), or the request whose
  * start ran in the async id that triggered the current one (a timer the handling set): a Map
- * from async id to request id, kept as requests start and close. Work submitted after an
+ * from async id to request id, kept as requests start (while the pool records have
+ * subscribers: a request that started before names none) and close. Work submitted after an
  * `await`, or in callbacks further from the request, is not linked there (docs/cli.md says
  * what was measured).
  *
  * Cost: callers test `requestsTracked` (true while the tracker has users) before asking; with
- * nobody tracking requests a submission pays that one test. Addon-free.
+ * nobody tracking requests a submission pays that one test. Per HTTP request, without frames,
+ * a Map entry only while the pool records have subscribers (a trace). Addon-free.
  * Lifetime: module state, per thread.
  * @internal
  * @module
  */
 import { AsyncLocalStorage, executionAsyncId, triggerAsyncId } from 'node:async_hooks';
+import diagnosticsChannel from 'node:diagnostics_channel';
+
+import { JOB_CHANNEL, POOL_REQUEST_CHANNEL } from '../channels';
 
 /** Whether AsyncLocalStorage lives in async context frames (V8's continuation-preserved data) here. */
 export function asyncContextFramesInUse(): boolean {
@@ -36,8 +41,14 @@ export const requestStorage: AsyncLocalStorage<number> | undefined = framesInUse
 /** Whether the HTTP tracker runs on this thread: test it before calling {@link currentHttpRequestId}. */
 export let requestsTracked = false;
 
-/** Without frames: the requests in flight by the async id each started in (the latest, when two started in one). */
+/**
+ * Without frames: the requests in flight by the async id each started in (the latest, when two
+ * started in one); only those that started while the pool records had subscribers (nobody
+ * else asks), so that the tracker alone (a stall watchdog's) pays nothing for it per request.
+ */
 const requestByAsyncId = new Map<number, number>();
+const poolRequestChannel = diagnosticsChannel.channel(POOL_REQUEST_CHANNEL);
+const jobChannel = diagnosticsChannel.channel(JOB_CHANNEL);
 /** Without frames: the request of the pool request whose callback runs now (callInRequest), 0 outside one. */
 let callbackRequestId = 0;
 
@@ -50,12 +61,12 @@ export function setRequestsTracked(tracked: boolean): void {
 export function enterRequest(id: number, asyncId: number): void {
   // Continuations of this execution (the handler's awaits, timers, callbacks) carry the id.
   if (requestStorage !== undefined) requestStorage.enterWith(id);
-  else requestByAsyncId.set(asyncId, id);
+  else if (poolRequestChannel.hasSubscribers || jobChannel.hasSubscribers) requestByAsyncId.set(asyncId, id);
 }
 
 /** Request `id`, started in `asyncId`, ended. */
 export function leaveRequest(id: number, asyncId: number): void {
-  if (requestStorage === undefined && requestByAsyncId.get(asyncId) === id) requestByAsyncId.delete(asyncId);
+  if (requestByAsyncId.size !== 0 && requestByAsyncId.get(asyncId) === id) requestByAsyncId.delete(asyncId);
 }
 
 /**
