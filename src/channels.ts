@@ -57,7 +57,7 @@ export interface PoolRequestRecord {
    * only while uvscope's request tracker runs (a trace, or a stall watchdog with `requests`) and
    * it knew the request: on Node 24 and later wherever the request's code went (awaits,
    * callbacks), on Node 20 and 22 only from the request's synchronous handling and the callbacks
-   * of work that handling submitted (loop/request-context.ts).
+   * of work that handling submitted (http-request-context.ts).
    */
   httpRequestId?: number;
 }

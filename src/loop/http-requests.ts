@@ -9,7 +9,7 @@
  * Node) and, where Node keeps AsyncLocalStorage in async context frames (Node 24 and later, 22
  * with `--experimental-async-context-frame`), by the id entered into a storage of uvscope's, which
  * follows the request through `await`s, timers and callbacks. The same ids link the pool work a
- * request submits to it (./request-context.ts). Finished requests are published on
+ * request submits to it (../http-request-context.ts). Finished requests are published on
  * `uvscope:http:request` while it has subscribers (the trace draws them).
  *
  * Lifetime: one tracker per thread, subscribed while at least one user holds it
@@ -21,10 +21,10 @@ import { executionAsyncId } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
 import { HTTP_REQUEST_CHANNEL, HttpRequestRecord } from '../channels';
-import { enterRequest, leaveRequest, setRequestsTracked } from './request-context';
+import { enterRequest, leaveRequest, setRequestsTracked } from '../http-request-context';
 import { requestSlotFinished, requestSlotStarted, requestSlotStats } from './request-slots';
 
-export { asyncContextFramesInUse, requestStorage } from './request-context';
+export { asyncContextFramesInUse, requestStorage } from '../http-request-context';
 
 const requestChannel = diagnosticsChannel.channel(HTTP_REQUEST_CHANNEL);
 const kRequest = Symbol('uvscope.httpRequest');

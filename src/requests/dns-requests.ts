@@ -13,7 +13,7 @@
  * @internal
  * @module
  */
-import { callInRequest } from '../loop/request-context';
+import { callInRequest } from '../http-request-context';
 import { isFailure } from './outcomes';
 import { nodeBinding } from './node-internals';
 import { Patch } from './patch';

@@ -28,7 +28,7 @@
  * @module
  */
 
-import { callInRequest } from '../loop/request-context';
+import { callInRequest } from '../http-request-context';
 import { divertOncomplete, restoreOncomplete } from './callbacks';
 import { fsOperationOf } from './kinds';
 import { isFailure } from './outcomes';

@@ -22,7 +22,7 @@
 import { createHook } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 
-import { currentHttpRequestId, requestsTracked } from '../loop/request-context';
+import { currentHttpRequestId, requestsTracked } from '../http-request-context';
 import { fsOperationNow, nameFsRequests, stopFsRequests } from './fs-requests';
 import { registerJobClass } from './job-requests';
 import { kindOf } from './kinds';
@@ -39,7 +39,7 @@ interface Pending {
   byPromise: boolean;
   /** The request object (a zlib stream's handle for its writes): its callback marks a failure on it. */
   resource: object;
-  /** The HTTP request it was submitted for, 0 when none is known (loop/request-context.ts). */
+  /** The HTTP request it was submitted for, 0 when none is known (http-request-context.ts). */
   httpRequestId: number;
 }
 

@@ -31,7 +31,7 @@ import { createHook } from 'node:async_hooks';
 import { webcrypto } from 'node:crypto';
 import { types } from 'node:util';
 
-import { callInRequest } from '../loop/request-context';
+import { callInRequest } from '../http-request-context';
 import { divertOndone, restoreOndone } from './callbacks';
 import { kindOf } from './kinds';
 import { isFailure } from './outcomes';

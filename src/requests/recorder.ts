@@ -6,7 +6,7 @@
  * the clock, tells every running monitor (a {@link Sink}) about each submission and settlement,
  * publishes each settled request on `uvscope:threadpool:request` while it has subscribers (with
  * the HTTP request it was submitted for, noted at submission while the HTTP tracker runs:
- * loop/request-context.ts; the trampolines call its callback as that request's), and hands
+ * http-request-context.ts; the trampolines call its callback as that request's), and hands
  * uvscope's own jobs (from their job channels) to the monitors.
  *
  * The wrapper source's submissions and settlements, one per request each, are written to a log
@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
 
 import { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, JobRecord, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
-import { currentHttpRequestId, requestsTracked } from '../loop/request-context';
+import { currentHttpRequestId, requestsTracked } from '../http-request-context';
 
 const requestChannel = diagnosticsChannel.channel(POOL_REQUEST_CHANNEL);
 
@@ -82,7 +82,7 @@ export class TrackedRequest {
   slot: symbol | undefined = undefined;
   /** fs: diverted by the `context` setter, not yet seen (named) by a binding wrapper. */
   unnamed = false;
-  /** The HTTP request it was submitted for, 0 when none is known (loop/request-context.ts). */
+  /** The HTTP request it was submitted for, 0 when none is known (http-request-context.ts). */
   httpRequestId = 0;
   constructor(
     /** Renamed by fs-requests.ts while still unsubmitted (with kindId). */

@@ -10,7 +10,7 @@
  * @internal
  * @module
  */
-import { callInRequest } from '../loop/request-context';
+import { callInRequest } from '../http-request-context';
 import { divertOnerror, restoreOnerror } from './callbacks';
 import { nodeBinding } from './node-internals';
 import { likeOriginal, Patch, withValue } from './patch';

@@ -4,7 +4,7 @@
  * with JobFlag.Report, which a ThreadPool sets while JOB_CHANNEL has subscribers; `reportJob`
  * publishes it there as a {@link JobRecord}. JOB_SUBMIT_CHANNEL is told of each such job as it
  * is submitted (the request monitor counts it in flight). A job submitted for an HTTP request
- * (loop/request-context.ts) is tagged with it under its cancel id, which the native queue hands
+ * (http-request-context.ts) is tagged with it under its cancel id, which the native queue hands
  * back with the report (`tagJob`). Lifetime: the channels and the tags are held for the thread.
  * @module
  */

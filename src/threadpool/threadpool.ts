@@ -15,6 +15,7 @@ import crypto from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 
 import { AbortError, codedError, invalidArgType, invalidArgValue, validateNumber, validateObject } from '../errors';
+import { currentHttpRequestId, requestsTracked } from '../http-request-context';
 import {
   BinaryInput,
   BinaryLike,
@@ -33,7 +34,6 @@ import {
   wipedWhenSettled,
   zeroCopyOption,
 } from './inputs';
-import { currentHttpRequestId, requestsTracked } from '../loop/request-context';
 import { JobFlag, native, NativeWorkQueue } from '../native';
 import {
   CipherKey,

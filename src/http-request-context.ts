@@ -1,5 +1,5 @@
 /**
- * The HTTP request the running code works for: what the HTTP tracker (./http-requests.ts) knows
+ * The HTTP request the running code works for: what the HTTP tracker (loop/http-requests.ts) knows
  * of it, for the records of the pool work that code submits (`httpRequestId` of the records on
  * `uvscope:threadpool:request` and `uvscope:threadpool:job`). Where Node keeps AsyncLocalStorage
  * in async context frames (24 and later, 22 with `--experimental-async-context-frame`), the id
@@ -15,7 +15,9 @@
  *
  * Cost: callers test `requestsTracked` (true while the tracker has users) before asking; with
  * nobody tracking requests a submission pays that one test. Per HTTP request, without frames,
- * a Map entry only while the pool records have subscribers (a trace). Addon-free.
+ * a Map entry only while the pool records have subscribers (a trace). Addon-free; in src/'s
+ * shared base, since the tracker (loop/), the pool request monitor (requests/) and the
+ * ThreadPool (threadpool/) all use it.
  * Lifetime: module state, per thread.
  * @internal
  * @module
@@ -23,7 +25,7 @@
 import { AsyncLocalStorage, executionAsyncId, triggerAsyncId } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
-import { JOB_CHANNEL, POOL_REQUEST_CHANNEL } from '../channels';
+import { JOB_CHANNEL, POOL_REQUEST_CHANNEL } from './channels';
 
 /** Whether AsyncLocalStorage lives in async context frames (V8's continuation-preserved data) here. */
 export function asyncContextFramesInUse(): boolean {
