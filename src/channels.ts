@@ -24,6 +24,8 @@ export interface JobRecord {
   /** Index of the pool thread that ran it (process-wide, in order of first use), -1 if it never ran. */
   thread: number;
   bytes: number;
+  /** The HTTP request it was submitted for: see {@link PoolRequestRecord.httpRequestId}. */
+  httpRequestId?: number;
 }
 
 /** The diagnostics_channel every settled job is published on (only while subscribed). */
@@ -50,6 +52,14 @@ export interface PoolRequestRecord {
   submittedAtNs: number;
   /** Submitted to the start of its callback, ns: queue wait, run time and the return to the loop. */
   latencyNs: number;
+  /**
+   * The HTTP request the code that submitted it ran for ({@link HttpRequestRecord.id}), present
+   * only while uvscope's request tracker runs (a trace, or a stall watchdog with `requests`) and
+   * it knew the request: on Node 24 and later wherever the request's code went (awaits,
+   * callbacks), on Node 20 and 22 only from the request's synchronous handling and the callbacks
+   * of work that handling submitted (http-request-context.ts).
+   */
+  httpRequestId?: number;
 }
 
 /** The channel each settled request of Node's own is published on (not uvscope's jobs: see JOB_CHANNEL). */

@@ -200,7 +200,7 @@ export interface NativeWorkQueue {
   setReporter(report: JobReporter): void;
 }
 
-/** What a queue calls as each reported job settles (kernel id, outcome 0 completed 1 failed 2 cancelled, monotonic ns, pool thread, bytes). */
+/** What a queue calls as each reported job settles (kernel id, outcome 0 completed 1 failed 2 cancelled, monotonic ns, pool thread, bytes, the job's cancel id or 0). */
 export type JobReporter = (
   kernel: number,
   outcome: 0 | 1 | 2,
@@ -210,6 +210,7 @@ export type JobReporter = (
   settledAt: bigint,
   thread: number,
   bytes: number,
+  cancelId: number,
 ) => void;
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type

@@ -261,6 +261,7 @@ void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
   // job channel subscriber aborting the job's own signal, a promise reaction) finds nothing.
   if (job->settled) return;
   job->settled = true;
+  const uint32_t cancelId = job->cancelId;  // the report hands it on (src/threadpool/job-records.ts tags by it)
   if (job->cancelId != 0) {
     auto found = cancellable_.find(job->cancelId);
     if (found != cancellable_.end() && found->second == job) cancellable_.erase(found);
@@ -319,19 +320,20 @@ void WorkQueueWrap::Settle(Job* job, bool cancelled, bool inCallbackScope) {
     }
     countedInFlight_--;
   }
-  if ((job->flags & kJobReport) && !reporter_.IsEmpty()) Report(env, job, outcome);
+  if ((job->flags & kJobReport) && !reporter_.IsEmpty()) Report(env, job, outcome, cancelId);
   Free(job);
   if (callbackScope != nullptr) napi_close_callback_scope(env, callbackScope);
   if (--inFlight_ == 0) Unref();
 }
 
-void WorkQueueWrap::Report(Napi::Env env, Job* job, int outcome) {
+void WorkQueueWrap::Report(Napi::Env env, Job* job, int outcome, uint32_t cancelId) {
   try {
     reporter_.Call({Napi::Number::New(env, job->kernel->id()), Napi::Number::New(env, outcome),
                     Napi::BigInt::New(env, job->queuedAt), Napi::BigInt::New(env, job->startedAt),
                     Napi::BigInt::New(env, job->finishedAt), Napi::BigInt::New(env, job->settledAt),
                     Napi::Number::New(env, job->thread),
-                    Napi::Number::New(env, static_cast<double>(job->kernel->bytes()))});
+                    Napi::Number::New(env, static_cast<double>(job->kernel->bytes())),
+                    Napi::Number::New(env, cancelId)});
   } catch (const Napi::Error& error) {
     napi_fatal_exception(env, error.Value());
   }
@@ -496,7 +498,7 @@ Napi::Value WorkQueueWrap::ResetStats(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// setReporter(fn(kernelId, outcome, queuedAt, startedAt, finishedAt, settledAt, thread, bytes))
+// setReporter(fn(kernelId, outcome, queuedAt, startedAt, finishedAt, settledAt, thread, bytes, cancelId))
 Napi::Value WorkQueueWrap::SetReporter(const Napi::CallbackInfo& info) {
   reporter_ = Napi::Persistent(info[0].As<Napi::Function>());
   return info.Env().Undefined();

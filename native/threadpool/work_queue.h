@@ -127,7 +127,8 @@ class WorkQueueWrap : public Napi::ObjectWrap<WorkQueueWrap>, public Closeable {
   void StartInLibuv(Job* job);
   void Pump();
   void Settle(Job* job, bool cancelled, bool inCallbackScope);
-  void Report(Napi::Env env, Job* job, int outcome);
+  // Hands the job's timings to the JS reporter, with the cancel id it was submitted with (0: none).
+  void Report(Napi::Env env, Job* job, int outcome, uint32_t cancelId);
   void Free(Job* job);
   KernelStats& StatsFor(KernelId id);
 

@@ -8,11 +8,12 @@
  * thread: by that async id (the request's synchronous handling and its socket's callbacks, every
  * Node) and, where Node keeps AsyncLocalStorage in async context frames (Node 24 and later, 22
  * with `--experimental-async-context-frame`), by the id entered into a storage of uvscope's, which
- * follows the request through `await`s, timers and callbacks. The request's (or stream's) own
- * events ('data', 'end': where body parsers run the route) come from its socket's callbacks, in
- * the socket's context; there, their listeners run with the id entered too (see
- * `emitInRequest`). Finished requests are published on `uvscope:http:request` while it has
- * subscribers (the trace draws them).
+ * follows the request through `await`s, timers and callbacks. The same ids link the pool work a
+ * request submits to it (../http-request-context.ts). The request's (or stream's) own events
+ * ('data', 'end': where body parsers run the route) come from its socket's callbacks, in the
+ * socket's context; there, their listeners run with the id entered too (see `emitInRequest`).
+ * Finished requests are published on `uvscope:http:request` while it has subscribers (the trace
+ * draws them).
  *
  * The requests in flight can be listed (`httpRequestsInFlight()`: a trace draws those still in
  * flight when it ends) from a registry of the tracked requests indexed by their slot in the
@@ -24,24 +25,14 @@
  * @internal
  * @module
  */
-import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
+import { executionAsyncId } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
 import { HTTP_REQUEST_CHANNEL, HttpRequestRecord } from '../channels';
+import { enterRequest, leaveRequest, requestStorage, setRequestsTracked } from '../http-request-context';
 import { requestSlotFinished, requestSlotStarted, requestSlotStats } from './request-slots';
 
-/** Whether AsyncLocalStorage lives in async context frames (V8's continuation-preserved data) here. */
-export function asyncContextFramesInUse(): boolean {
-  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (flags.includes('--no-async-context-frame')) return false;
-  if (flags.includes('--experimental-async-context-frame')) return true;
-  return Number(process.versions.node.split('.')[0]) >= 24;
-}
-
-const framesInUse = asyncContextFramesInUse();
-
-/** uvscope's request storage: the request id, where frames make it cheap (undefined elsewhere: a storage on async_hooks would cost every callback). */
-export const requestStorage: AsyncLocalStorage<number> | undefined = framesInUse ? new AsyncLocalStorage<number>() : undefined;
+export { asyncContextFramesInUse, requestStorage } from '../http-request-context';
 
 const requestChannel = diagnosticsChannel.channel(HTTP_REQUEST_CHANNEL);
 const kRequest = Symbol('uvscope.httpRequest');
@@ -82,6 +73,8 @@ interface Tracked {
   id: number;
   /** Its slot in the request table; -1: not tracked there (full). */
   slot: number;
+  /** The async id it started in. */
+  asyncId: number;
   method: string;
   url: string;
   protocol: HttpRequestRecord['protocol'];
@@ -104,13 +97,11 @@ const bySlot: (Tracked | undefined)[] = [];
 
 function started(method: string, url: string, protocol: Tracked['protocol'], owner: Closing & { on(event: 'close', fn: () => void): unknown }, incoming: InRequest): void {
   const id = nextId++;
-  const slot = requestSlotStarted(id, executionAsyncId(), method, url);
-  // Continuations of this execution (the handler's awaits, timers, callbacks) carry the id.
-  if (requestStorage !== undefined) {
-    requestStorage.enterWith(id);
-    runEventsInRequest(incoming, id);
-  }
-  const tracked: Tracked = { id, slot, method, url, protocol, startedAtNs: requestChannel.hasSubscribers ? process.hrtime.bigint() : 0n };
+  const asyncId = executionAsyncId();
+  const slot = requestSlotStarted(id, asyncId, method, url);
+  enterRequest(id, asyncId);
+  if (requestStorage !== undefined) runEventsInRequest(incoming, id);
+  const tracked: Tracked = { id, slot, asyncId, method, url, protocol, startedAtNs: requestChannel.hasSubscribers ? process.hrtime.bigint() : 0n };
   owner[kRequest] = tracked;
   if (slot >= 0) bySlot[slot] = tracked;
   owner.on('close', onClose);
@@ -122,6 +113,7 @@ function onClose(this: Closing): void {
   this[kRequest] = undefined;
   if (tracked.slot >= 0) bySlot[tracked.slot] = undefined;
   requestSlotFinished(tracked.slot);
+  leaveRequest(tracked.id, tracked.asyncId);
   if (!requestChannel.hasSubscribers || tracked.startedAtNs === 0n) return;
   const http2Status = this.sentHeaders?.[':status'];
   const record: HttpRequestRecord = {
@@ -152,6 +144,7 @@ function onHttp2Start(message: unknown): void {
 /** Starts tracking (first user) and counts a user. */
 export function acquireHttpRequests(): void {
   if (users++ > 0) return;
+  setRequestsTracked(true);
   diagnosticsChannel.subscribe('http.server.request.start', onHttpStart);
   diagnosticsChannel.subscribe('http2.server.stream.start', onHttp2Start); // Node 22+; never published on 20
 }
@@ -159,6 +152,7 @@ export function acquireHttpRequests(): void {
 /** Drops a user; the last one stops tracking (requests in flight leave the table as they close). */
 export function releaseHttpRequests(): void {
   if (users === 0 || --users > 0) return;
+  setRequestsTracked(false);
   diagnosticsChannel.unsubscribe('http.server.request.start', onHttpStart);
   diagnosticsChannel.unsubscribe('http2.server.stream.start', onHttp2Start);
 }

@@ -13,6 +13,7 @@
  * @internal
  * @module
  */
+import { callInRequest } from '../http-request-context';
 import { isFailure } from './outcomes';
 import { nodeBinding } from './node-internals';
 import { Patch } from './patch';
@@ -41,6 +42,7 @@ function dnsTrampoline(this: Holder, ...args: unknown[]): unknown {
   this.oncomplete = request.callback;
   this[kRequest] = undefined;
   recorder!.settle(request, isFailure(args[0]));
+  if (request.httpRequestId !== 0) return callInRequest(request.httpRequestId, request.callback!, this, args);
   return Reflect.apply(request.callback!, this, args);
 }
 

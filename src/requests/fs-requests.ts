@@ -28,6 +28,7 @@
  * @module
  */
 
+import { callInRequest } from '../http-request-context';
 import { divertOncomplete, restoreOncomplete } from './callbacks';
 import { fsOperationOf } from './kinds';
 import { isFailure } from './outcomes';
@@ -72,6 +73,7 @@ function fsTrampoline(this: Holder): unknown {
   this[kRequest] = undefined;
   restoreOncomplete(this, request);
   recorder!.settle(request, isFailure(arguments[0]));
+  if (request.httpRequestId !== 0) return callInRequest(request.httpRequestId, request.callback!, this, arguments);
   return Reflect.apply(request.callback!, this, arguments);
 }
 

@@ -22,6 +22,7 @@
 import { createHook } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 
+import { currentHttpRequestId, requestsTracked } from '../http-request-context';
 import { fsOperationNow, nameFsRequests, stopFsRequests } from './fs-requests';
 import { registerJobClass } from './job-requests';
 import { kindOf } from './kinds';
@@ -38,6 +39,8 @@ interface Pending {
   byPromise: boolean;
   /** The request object (a zlib stream's handle for its writes): its callback marks a failure on it. */
   resource: object;
+  /** The HTTP request it was submitted for, 0 when none is known (http-request-context.ts). */
+  httpRequestId: number;
 }
 
 const kZlibWrite = Symbol('uvscope.zlibWrite');
@@ -122,6 +125,7 @@ export class HookSource {
       failed: false,
       byPromise: false,
       resource,
+      httpRequestId: requestsTracked ? currentHttpRequestId() : 0,
     };
     watchOutcomeOf(resource as Record<symbol, never>);
     // fs callbacks: the request exists before the binding call that names it (see #relabel).
@@ -201,7 +205,7 @@ export class HookSource {
     const source = this;
     handle.write = function (this: ZlibHandle, ...args: unknown[]) {
       if (source.#enabled && source.recorder.active) {
-        const pending: Pending = { kind: 'zlib', seq: source.recorder.takeSeq(), startMs: performance.now(), endMs: 0, failed: false, byPromise: false, resource: this };
+        const pending: Pending = { kind: 'zlib', seq: source.recorder.takeSeq(), startMs: performance.now(), endMs: 0, failed: false, byPromise: false, resource: this, httpRequestId: requestsTracked ? currentHttpRequestId() : 0 };
         live.set(id, pending);
         for (const sink of source.recorder.sinksNow()) sink.submitted(pending.kind, pending.startMs);
       }
@@ -244,6 +248,6 @@ export class HookSource {
     const latencyNs = (pending.endMs - pending.startMs) * 1e6;
     const outcome = failed ? 'failed' : 'completed';
     for (const sink of this.recorder.sinksNow()) sink.settled(pending.kind, pending.seq, outcome, latencyNs, pending.endMs, returned);
-    this.recorder.publish(pending.kind, outcome, pending.startMs, latencyNs);
+    this.recorder.publish(pending.kind, outcome, pending.startMs, latencyNs, pending.httpRequestId);
   }
 }

@@ -31,6 +31,7 @@ import { createHook } from 'node:async_hooks';
 import { webcrypto } from 'node:crypto';
 import { types } from 'node:util';
 
+import { callInRequest } from '../http-request-context';
 import { divertOndone, restoreOndone } from './callbacks';
 import { kindOf } from './kinds';
 import { isFailure } from './outcomes';
@@ -69,6 +70,7 @@ function jobTrampoline(this: Holder): unknown {
   this[kRequest] = undefined;
   restoreOndone(this, request);
   recorder!.settle(request, isFailure(arguments[0]));
+  if (request.httpRequestId !== 0) return callInRequest(request.httpRequestId, request.callback!, this, arguments);
   return Reflect.apply(request.callback!, this, arguments);
 }
 

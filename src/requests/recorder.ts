@@ -4,8 +4,10 @@
  * (module state is per thread), alive for the life of the thread, active while at least one
  * monitor is. It numbers requests (a monitor ignores those numbered before it started), reads
  * the clock, tells every running monitor (a {@link Sink}) about each submission and settlement,
- * publishes each settled request on `uvscope:threadpool:request` while it has subscribers, and
- * hands uvscope's own jobs (from their job channels) to the monitors.
+ * publishes each settled request on `uvscope:threadpool:request` while it has subscribers (with
+ * the HTTP request it was submitted for, noted at submission while the HTTP tracker runs:
+ * http-request-context.ts; the trampolines call its callback as that request's), and hands
+ * uvscope's own jobs (from their job channels) to the monitors.
  *
  * The wrapper source's submissions and settlements, one per request each, are written to a log
  * (a Float64Array of 1024 events) that the monitors fold into their counts a batch at a time:
@@ -22,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
 
 import { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, JobRecord, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
+import { currentHttpRequestId, requestsTracked } from '../http-request-context';
 
 const requestChannel = diagnosticsChannel.channel(POOL_REQUEST_CHANNEL);
 
@@ -79,6 +82,8 @@ export class TrackedRequest {
   slot: symbol | undefined = undefined;
   /** fs: diverted by the `context` setter, not yet seen (named) by a binding wrapper. */
   unnamed = false;
+  /** The HTTP request it was submitted for, 0 when none is known (http-request-context.ts). */
+  httpRequestId = 0;
   constructor(
     /** Renamed by fs-requests.ts while still unsubmitted (with kindId). */
     public kind: string,
@@ -190,7 +195,9 @@ export class RequestRecorder {
 
   /** A request of `kind` (`id` its kindId()) about to be submitted: numbered and timed now, told to the monitors by submit() (or settle()). */
   create(kind: string, id: number): TrackedRequest {
-    return new TrackedRequest(kind, id, this.#seq++, performance.now());
+    const request = new TrackedRequest(kind, id, this.#seq++, performance.now());
+    if (requestsTracked) request.httpRequestId = currentHttpRequestId();
+    return request;
   }
 
   /** `request` is in flight (unless it settled already, synchronously inside its submission). */
@@ -219,14 +226,16 @@ export class RequestRecorder {
     if (was === RequestState.Created) this.#append(LoggedEvent.Submitted, request, request.startMs, 0);
     const latencyNs = (endMs - request.startMs) * 1e6;
     this.#append(failed ? LoggedEvent.Failed : LoggedEvent.Completed, request, endMs, latencyNs);
-    this.publish(request.kind, failed ? 'failed' : 'completed', request.startMs, latencyNs);
+    this.publish(request.kind, failed ? 'failed' : 'completed', request.startMs, latencyNs, request.httpRequestId);
   }
 
-  /** Publishes one settled request of Node's on the request channel, if it has subscribers. */
-  publish(kind: string, outcome: PoolRequestRecord['outcome'], startMs: number, latencyNs: number): void {
-    if (requestChannel.hasSubscribers) {
-      requestChannel.publish({ kind, outcome, submittedAtNs: toClockNs(startMs), latencyNs } satisfies PoolRequestRecord);
-    }
+  /** Publishes one settled request of Node's on the request channel, if it has subscribers (`httpRequestId` 0: none known). */
+  publish(kind: string, outcome: PoolRequestRecord['outcome'], startMs: number, latencyNs: number, httpRequestId: number): void {
+    if (!requestChannel.hasSubscribers) return;
+    const submittedAtNs = toClockNs(startMs);
+    requestChannel.publish(
+      (httpRequestId === 0 ? { kind, outcome, submittedAtNs, latencyNs } : { kind, outcome, submittedAtNs, latencyNs, httpRequestId }) satisfies PoolRequestRecord,
+    );
   }
 
   #onJobSubmitted = () => {

@@ -10,6 +10,7 @@
  * @internal
  * @module
  */
+import { callInRequest } from '../http-request-context';
 import { divertOnerror, restoreOnerror } from './callbacks';
 import { nodeBinding } from './node-internals';
 import { likeOriginal, Patch, withValue } from './patch';
@@ -34,6 +35,7 @@ function writeTrampoline(this: Holder): unknown {
     this[kRequest] = undefined;
     restoreOnerror(this, request);
     recorder!.settle(request, false);
+    if (request.httpRequestId !== 0) return callInRequest(request.httpRequestId, this[kCallback]!, this, arguments);
   }
   return Reflect.apply(this[kCallback]!, this, arguments);
 }
@@ -45,6 +47,7 @@ function errorTrampoline(this: Holder): unknown {
   this[kRequest] = undefined;
   restoreOnerror(this, request);
   recorder!.settle(request, true);
+  if (request.httpRequestId !== 0) return callInRequest(request.httpRequestId, request.callback!, this, arguments);
   return Reflect.apply(request.callback!, this, arguments);
 }
 

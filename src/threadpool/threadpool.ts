@@ -15,6 +15,7 @@ import crypto from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 
 import { AbortError, codedError, invalidArgType, invalidArgValue, validateNumber, validateObject } from '../errors';
+import { currentHttpRequestId, requestsTracked } from '../http-request-context';
 import {
   BinaryInput,
   BinaryLike,
@@ -45,7 +46,7 @@ import {
   CipherOutputOptions,
   PoolCipher,
 } from './cipher';
-import { jobChannel, jobSubmitChannel, reportJob } from './job-records';
+import { jobChannel, jobSubmitChannel, reportJob, tagJob } from './job-records';
 import { newStatsArray, readPoolStats, ThreadPoolStats } from './job-stats';
 import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './kdf';
 import { Hasher } from './hasher';
@@ -448,7 +449,9 @@ export class ThreadPool {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
     const flags = jobChannel.hasSubscribers ? JobFlag.Report : 0;
-    if (signal === undefined) {
+    // A reported job submitted for an HTTP request gets a cancel id, under which its record finds the request.
+    const httpRequestId = flags !== 0 && requestsTracked ? currentHttpRequestId() : 0;
+    if (signal === undefined && httpRequestId === 0) {
       const promise = start(flags);
       if (promise === undefined) return this.#queueFull();
       if (flags !== 0 && jobSubmitChannel.hasSubscribers) jobSubmitChannel.publish(undefined);
@@ -458,6 +461,11 @@ export class ThreadPool {
     nextCancelId = nextCancelId >= 0xfffffffe ? 1 : nextCancelId + 1;
     const promise = start(id * JobFlag.Span + flags);
     if (promise === undefined) return this.#queueFull();
+    if (httpRequestId !== 0) tagJob(id, httpRequestId);
+    if (signal === undefined) {
+      if (jobSubmitChannel.hasSubscribers) jobSubmitChannel.publish(undefined);
+      return promise;
+    }
     // Listening before anything else runs: a submit-channel subscriber may abort the signal.
     const onAbort = () => this.#native.cancel(id, abortErrorFor(signal));
     signal.addEventListener('abort', onAbort, { once: true });

@@ -201,7 +201,15 @@ export class TraceAnalysis {
     }
     if (e.cat === 'pool-request' && e.ph === 'X') {
       const owner = requestThread(e.tid ?? 0);
-      if (owner !== undefined) this.#thread(`${e.pid}:${owner}`).requests.push(e.dur ?? 0, { kind: e.name, startUs: e.ts!, endUs: e.ts! + (e.dur ?? 0) });
+      if (owner !== undefined) {
+        const httpRequestId = e.args?.httpRequestId;
+        this.#thread(`${e.pid}:${owner}`).requests.push(e.dur ?? 0, {
+          kind: e.name,
+          startUs: e.ts!,
+          endUs: e.ts! + (e.dur ?? 0),
+          ...(typeof httpRequestId === 'number' ? { httpRequestId } : {}),
+        });
+      }
     }
     if (e.cat === 'job') {
       let jobs = this.#jobs.get(e.pid);

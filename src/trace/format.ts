@@ -551,7 +551,14 @@ export function* threadEventStream(input: ThreadTraceInput): Generator<TraceEven
       tid: POOL_TID_BASE + job.thread,
       ts: us(job.startedAt),
       dur: job.runNs / 1000,
-      args: { outcome: job.outcome, queueWaitMs: job.queueWaitNs / 1e6, returnDelayMs: job.returnDelayNs / 1e6, bytes: job.bytes, thread: input.threadName },
+      args: {
+        outcome: job.outcome,
+        queueWaitMs: job.queueWaitNs / 1e6,
+        returnDelayMs: job.returnDelayNs / 1e6,
+        bytes: job.bytes,
+        thread: input.threadName,
+        ...(job.httpRequestId !== undefined ? { httpRequestId: job.httpRequestId } : {}),
+      },
     };
   }
   for (const thread of [...poolThreads].sort((a, b) => a - b)) {
@@ -567,7 +574,7 @@ export function* threadEventStream(input: ThreadTraceInput): Generator<TraceEven
     let lane = laneEnds.findIndex((end) => end <= startNs);
     if (lane === -1) lane = laneEnds.length < MAX_REQUEST_LANES ? laneEnds.push(0n) - 1 : MAX_REQUEST_LANES - 1;
     laneEnds[lane] = endNs > laneEnds[lane] ? endNs : laneEnds[lane];
-    const args = { outcome: request.outcome, latencyMs: request.latencyNs / 1e6 };
+    const args = { outcome: request.outcome, latencyMs: request.latencyNs / 1e6, ...(request.httpRequestId !== undefined ? { httpRequestId: request.httpRequestId } : {}) };
     yield { name: request.kind, cat: 'pool-request', ph: 'X', pid, tid: requestTid(tid, lane), ts: us(startNs), dur: request.latencyNs / 1000, args };
   }
   for (let lane = 0; lane < laneEnds.length; lane++) {

@@ -1,8 +1,8 @@
 /**
  * Pure queries over a finished TraceModel (trace-model.ts): self time per function in a time range
  * from a thread's CPU samples (`topFunctions`, which the fold uses for long iterations too); the
- * slowest HTTP requests with the stalls, long iterations and pool work of their time
- * (`slowestRequests`); a quantile of the HTTP requests' durations; Node's pool requests by kind.
+ * slowest HTTP requests with the stalls and long iterations of their time and the pool work they
+ * submitted (`slowestRequests`: by the records' request ids, by time for records without one); a quantile of the HTTP requests' durations; Node's pool requests by kind.
  * No state: each call reads the model it is given.
  * @internal
  * @module
@@ -48,10 +48,15 @@ export interface SlowRequest {
   stalls: { startUs: number; durationMs: number; phase: string; onCpu?: number; own: boolean; request?: string; context?: Record<string, unknown> }[];
   /** Long iterations while it was in flight; `own`: a stall report inside it named this request. */
   long: { iteration: number; startUs: number; durationMs: number; own: boolean }[];
-  /** Node's pool requests the thread submitted while it was in flight (linked by time only): their latency, submitted to callback. */
-  pool: { count: number; latencyMs: number; longest?: { kind: string; latencyMs: number } };
-  /** uvscope's pool jobs the thread submitted while it was in flight (linked by time only): their wait in the queue. */
-  jobs: { count: number; queueWaitMs: number };
+  /**
+   * Node's pool requests it submitted: their latency, submitted to callback. Those whose record
+   * names an HTTP request (`httpRequestId`) count for that request only; those whose record names
+   * none count for every request of the thread in flight when they were submitted (`byTime` of
+   * `count`).
+   */
+  pool: { count: number; byTime: number; latencyMs: number; longest?: { kind: string; latencyMs: number } };
+  /** uvscope's pool jobs it submitted, linked as `pool` is: their wait in the queue. */
+  jobs: { count: number; byTime: number; queueWaitMs: number };
 }
 
 const overlaps = (aUs: number, bUs: number, fromUs: number, toUs: number) => aUs < toUs && bUs > fromUs;
@@ -78,22 +83,29 @@ export function slowestRequests(model: TraceModel, n = 5): SlowRequest[] {
       .filter((l) => l.iteration !== 0 && overlaps(l.startUs, l.startUs + l.durationMs * 1000, from, to))
       .sort((a, b) => a.startUs - b.startUs)
       .map((l) => ({ iteration: l.iteration, startUs: l.startUs, durationMs: l.durationMs, own: (l.stallRequests ?? []).some((r) => (r.id !== undefined ? r.id === id : r.name === name)) }));
-    const pool: SlowRequest['pool'] = { count: 0, latencyMs: 0 };
+    // Linked by the record's request id where it has one, else by time: submitted while in flight.
+    const submittedBy = (httpRequestId: unknown, submittedUs: number) =>
+      typeof httpRequestId === 'number' ? (httpRequestId === id ? 'id' : undefined) : submittedUs >= from && submittedUs <= to ? 'time' : undefined;
+    const pool: SlowRequest['pool'] = { count: 0, byTime: 0, latencyMs: 0 };
     for (const r of thread.requests) {
-      if (r.startUs < from || r.startUs > to) continue;
+      const link = submittedBy(r.httpRequestId, r.startUs);
+      if (link === undefined) continue;
       const latencyMs = (r.endUs - r.startUs) / 1000;
       pool.count++;
+      if (link === 'time') pool.byTime++;
       pool.latencyMs += latencyMs;
       if (!pool.longest || latencyMs > pool.longest.latencyMs) pool.longest = { kind: r.kind, latencyMs };
     }
     // uvscope's jobs are on the process's pool tracks (the main thread's model), each naming the thread that submitted it.
-    const jobs: SlowRequest['jobs'] = { count: 0, queueWaitMs: 0 };
+    const jobs: SlowRequest['jobs'] = { count: 0, byTime: 0, queueWaitMs: 0 };
     const main = model.threads.find((t) => t.pid === thread.pid && t.tid === 0);
     for (const j of main?.jobs ?? []) {
       const waitMs = Number(j.args?.queueWaitMs ?? 0);
-      const submittedUs = j.ts! - waitMs * 1000;
-      if (j.args?.thread !== thread.name || submittedUs < from || submittedUs > to) continue;
+      if (j.args?.thread !== thread.name) continue;
+      const link = submittedBy(j.args?.httpRequestId, j.ts! - waitMs * 1000);
+      if (link === undefined) continue;
       jobs.count++;
+      if (link === 'time') jobs.byTime++;
       jobs.queueWaitMs += waitMs;
     }
     return { thread, request, stalls, long, pool, jobs };

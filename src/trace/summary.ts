@@ -2,9 +2,10 @@
  * The summary `uvscope trace` prints on stderr, from the trace file's content: per thread its
  * iterations and utilization, its longest iterations with their phase split and the functions
  * that ran in them; per process its pool threads' busy and run-queue ratios over the run; stalls;
- * the slowest HTTP requests with the stalls, long iterations and pool work of their time (and
- * those still in flight when the trace ended, with their time so far); Node's
- * pool requests by kind with p50/p99; what was dropped to keep memory bounded. Pure functions.
+ * the slowest HTTP requests with the stalls and long iterations of their time and the pool work
+ * they submitted (how much of it linked by time only), and those still in flight when the trace
+ * ended, with their time so far; Node's pool requests by kind with p50/p99; what was dropped to
+ * keep memory bounded. Pure functions.
  * @internal
  * @module
  */
@@ -40,6 +41,9 @@ function some(items: string[], max: number): string {
   return items.slice(0, max).join(', ') + (items.length > max ? `, ${items.length - max} more` : '');
 }
 
+/** ` (2 linked by time only)`: pool work whose record named no request, counted for it because submitted while it was in flight. */
+export const byTimeText = (byTime: number) => (byTime ? ` (${byTime} linked by time only)` : '');
+
 /** The lines of one slow request: its stalls (its own, then those it waited for), long iterations and pool work. */
 export function slowRequestLines(r: SlowRequest, threadCount: number): string[] {
   const q = r.request;
@@ -59,9 +63,9 @@ export function slowRequestLines(r: SlowRequest, threadCount: number): string[] 
   }
   if (r.pool.count) {
     const longest = r.pool.longest!;
-    lines.push(`    Node pool requests submitted while in flight (linked by time): ${r.pool.count}, latency ${ms(r.pool.latencyMs)} in all, longest ${longest.kind} ${ms(longest.latencyMs)}`);
+    lines.push(`    Node pool requests it submitted: ${r.pool.count}${byTimeText(r.pool.byTime)}, latency ${ms(r.pool.latencyMs)} in all, longest ${longest.kind} ${ms(longest.latencyMs)}`);
   }
-  if (r.jobs.count) lines.push(`    uvscope jobs submitted while in flight (linked by time): ${r.jobs.count}, queue wait ${ms(r.jobs.queueWaitMs)} in all`);
+  if (r.jobs.count) lines.push(`    uvscope jobs it submitted: ${r.jobs.count}${byTimeText(r.jobs.byTime)}, queue wait ${ms(r.jobs.queueWaitMs)} in all`);
   return lines;
 }
 

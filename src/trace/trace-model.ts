@@ -80,7 +80,8 @@ export interface ThreadModel {
   waits: TraceEvent[];
   stalls: TraceEvent[];
   jobs: TraceEvent[];
-  requests: { kind: string; startUs: number; endUs: number }[];
+  /** Node's pool requests; `httpRequestId`: the HTTP request of this thread that submitted it, where its record knew. */
+  requests: { kind: string; startUs: number; endUs: number; httpRequestId?: number }[];
   /** Finished HTTP requests, in order of start. */
   httpRequests: HttpRequestModel[];
   /** HTTP requests in the trace (httpRequests keeps the slowest AnalysisLimits.maxHttpRequests). */

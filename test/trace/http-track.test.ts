@@ -4,7 +4,7 @@
  * requests a stall in them named and to those in flight, the async slice pairs (unique ids
  * across processes, DevTools' track detail), the stall slice's links, the collector's bound on
  * records, and the slowest requests the summary lists (their own stalls apart from those they
- * waited for; pool work linked by time).
+ * waited for; pool work linked by the request id its record names, else by time).
  */
 import type { HttpRequestRecord } from '../../src/channels';
 import type { StallEvent } from '../../src/loop/stall-watchdog';
@@ -13,7 +13,7 @@ import { threadEvents, TraceEvent } from '../../src/trace/format';
 import { linkIterations, requestName, RequestIndex, requestSliceId } from '../../src/trace/http-track';
 import { slowestRequests } from '../../src/trace/model-queries';
 import { ProcessCollector } from '../../src/trace/process-collector';
-import { formatSummary } from '../../src/trace/summary';
+import { formatSummary, slowRequestLines } from '../../src/trace/summary';
 import { httpBatch } from '../helpers';
 
 const MS = 1_000_000n;
@@ -149,7 +149,7 @@ test('ProcessCollector: the newest HTTP requests are kept, the dropped counted; 
   expect(long).toMatchObject({ ph: 'I', ts: 105_000, args: { iteration: 3, request: 'GET /block', requestId: 3, requestsInFlight: 1 } });
 });
 
-test('slowestRequests: its own stall apart from those it waited for; long iterations; pool requests and jobs linked by time', () => {
+test('slowestRequests: its own stall apart from those it waited for; long iterations; pool requests and jobs without a request id linked by time', () => {
   const records = [record(1, '/block', 100, 700), record(2, '/slow', 90, 800), record(3, '/fast', 900, 901)];
   const events = traceOf(5, records, [stall(110, 580, { url: '/block', startMs: 100 }, { context: { tenant: 'acme' } })], {
     requests: [
@@ -173,8 +173,8 @@ test('slowestRequests: its own stall apart from those it waited for; long iterat
   expect(slow.request.name).toBe('GET /slow');
   expect(slow.stalls).toEqual([expect.objectContaining({ own: false, request: 'GET /block', durationMs: 580, onCpu: 0.97 })]);
   expect(slow.long).toEqual([expect.objectContaining({ iteration: 3, own: false })]);
-  expect(slow.pool).toEqual({ count: 2, latencyMs: 70, longest: { kind: 'crypto.pbkdf2', latencyMs: 40 } });
-  expect(slow.jobs).toEqual({ count: 1, queueWaitMs: 10 });
+  expect(slow.pool).toEqual({ count: 2, byTime: 2, latencyMs: 70, longest: { kind: 'crypto.pbkdf2', latencyMs: 40 } });
+  expect(slow.jobs).toEqual({ count: 1, byTime: 1, queueWaitMs: 10 });
   expect(block.request.name).toBe('GET /block');
   expect(block.stalls).toEqual([expect.objectContaining({ own: true, context: { tenant: 'acme' } })]);
   expect(block.long).toEqual([expect.objectContaining({ own: true })]);
@@ -186,7 +186,54 @@ test('slowestRequests: its own stall apart from those it waited for; long iterat
     '  GET /block: 600.00 ms, 200',
     '    its stall: 580.00 ms in poll, 97% on CPU, tenant=acme',
     '    long iterations while in flight: 3 (600.00 ms, its stall ran in it)',
-    '    Node pool requests submitted while in flight (linked by time): 1, latency 30.00 ms in all, longest fs.read 30.00 ms',
+    '    Node pool requests it submitted: 1 (1 linked by time only), latency 30.00 ms in all, longest fs.read 30.00 ms',
   ]);
   expect(summary).toContain('HTTP requests: 3 finished, p50 600.00 ms p99 710.00 ms; the slowest:');
+});
+
+test("slowestRequests: pool records that name their HTTP request count for it only, not for another in flight; those without, by time", () => {
+  // Two requests in flight at once (100-600 ms and 150-500 ms) on the main thread.
+  const records = [record(1, '/a', 100, 600), record(2, '/b', 150, 500)];
+  const job = (queuedMs: number, httpRequestId?: number) => ({
+    kernel: 'hash' as const,
+    outcome: 'completed' as const,
+    queuedAt: BigInt(queuedMs) * MS,
+    startedAt: BigInt(queuedMs + 2) * MS,
+    finishedAt: BigInt(queuedMs + 3) * MS,
+    settledAt: BigInt(queuedMs + 4) * MS,
+    queueWaitNs: 2e6,
+    runNs: 1e6,
+    returnDelayNs: 1e6,
+    thread: 0,
+    bytes: 10,
+    ...(httpRequestId !== undefined ? { httpRequestId } : {}),
+  });
+  const events = traceOf(5, records, [], {
+    requests: [
+      { kind: 'fs.open', outcome: 'completed', submittedAtNs: 200e6, latencyNs: 10e6, httpRequestId: 1 },
+      { kind: 'fs.read', outcome: 'completed', submittedAtNs: 210e6, latencyNs: 20e6, httpRequestId: 1 },
+      { kind: 'fs.stat', outcome: 'completed', submittedAtNs: 220e6, latencyNs: 5e6, httpRequestId: 2 },
+      // After both ended, but submitted for /a's (a callback of its work): still /a's.
+      { kind: 'fs.close', outcome: 'completed', submittedAtNs: 700e6, latencyNs: 1e6, httpRequestId: 1 },
+      // No request named (submitted before tracking, or where it could not tell): both in flight.
+      { kind: 'dns.lookup', outcome: 'completed', submittedAtNs: 300e6, latencyNs: 7e6 },
+    ],
+    jobs: [job(250, 2), job(260, 2), job(270)],
+  });
+  const model = analyzeTrace({ traceEvents: events });
+  expect(model.threads[0].requests.find((r) => r.kind === 'fs.stat')).toMatchObject({ httpRequestId: 2 });
+  const [a, b] = slowestRequests(model, 2);
+  expect(a.request.name).toBe('GET /a');
+  expect(a.pool).toEqual({ count: 4, byTime: 1, latencyMs: 38, longest: { kind: 'fs.read', latencyMs: 20 } });
+  expect(a.jobs).toEqual({ count: 1, byTime: 1, queueWaitMs: 2 });
+  expect(b.request.name).toBe('GET /b');
+  expect(b.pool).toEqual({ count: 2, byTime: 1, latencyMs: 12, longest: { kind: 'dns.lookup', latencyMs: 7 } });
+  expect(b.jobs).toEqual({ count: 3, byTime: 1, queueWaitMs: 6 });
+  const lines = slowRequestLines(b, 1);
+  expect(lines).toContain('    Node pool requests it submitted: 2 (1 linked by time only), latency 12.00 ms in all, longest dns.lookup 7.00 ms');
+  expect(lines).toContain('    uvscope jobs it submitted: 3 (1 linked by time only), queue wait 6.00 ms in all');
+  // All linked by id: no "by time" note.
+  const exact = slowestRequests(analyzeTrace({ traceEvents: traceOf(5, records, [], { requests: [{ kind: 'fs.stat', outcome: 'completed', submittedAtNs: 220e6, latencyNs: 5e6, httpRequestId: 2 }] }) }), 2);
+  expect(slowRequestLines(exact[1], 1)).toContain('    Node pool requests it submitted: 1, latency 5.00 ms in all, longest fs.stat 5.00 ms');
+  expect(exact[0].pool.count).toBe(0);
 });

@@ -3,8 +3,9 @@
  * whose handler blocks the loop in its synchronous part, so every Node names it): the requests
  * as async slices that DevTools' own trace engine puts on a track of the `HTTP requests` group,
  * the stall and the long iteration linked to the request, the summary's slowest requests with
- * the stall, the live stderr line with the CPU share, the request and (Node 24 and later) the
- * user's context, and the HTML report's slowest-requests table in headless Chromium.
+ * the stall and the pool request it submitted (by id, not to the request in flight beside it), the
+ * live stderr line with the CPU share, the request and (Node 24 and later) the user's context, and
+ * the HTML report's slowest-requests table in headless Chromium.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -131,11 +132,16 @@ test('the summary lists the slowest requests, the blocked one with its own stall
   expect(lines[at]).toMatch(/: \d+\.\d\d ms, 200$/);
   expect(lines[at + 1]).toMatch(new RegExp(`^ {4}its stall: \\d+\\.\\d\\d ms in poll, \\d+% on CPU${contextReadable ? ', tenant=acme' : ''}$`));
   expect(lines[at + 2]).toMatch(/^ {4}long iterations while in flight: \d+ \(\d+\.\d\d ms, its stall ran in it\)/);
-  // The requests in flight beside it waited for its stall, and the pool one's pbkdf2 is linked by time.
+  // The requests in flight beside it waited for its stall. The pool one's pbkdf2, submitted by its
+  // handler's synchronous part, is linked to it by id (every Node), not to /slow, in flight then too.
   const pool = lines.findIndex((l, i) => i > head && l.startsWith('  GET /pool: '));
   expect(pool).toBeGreaterThan(head);
   expect(lines[pool + 1]).toMatch(new RegExp(`^ {4}waited for stalls: \\d+\\.\\d\\d ms in poll, \\d+% on CPU \\(GET /block\\?ms=1300${contextReadable ? ', tenant=acme' : ''}\\)$`));
-  expect(lines.slice(pool + 1, pool + 4).some((l) => /^ {4}Node pool requests submitted while in flight \(linked by time\): 1, .* longest crypto\.pbkdf2 /.test(l))).toBe(true);
+  expect(lines.slice(pool + 1, pool + 4).some((l) => /^ {4}Node pool requests it submitted: 1, .* longest crypto\.pbkdf2 /.test(l))).toBe(true);
+  const slow = lines.findIndex((l, i) => i > head && l.startsWith('  GET /slow?ms=150: '));
+  expect(slow).toBeGreaterThan(head);
+  const slowEnd = lines.findIndex((l, i) => i > slow && !l.startsWith('    '));
+  expect(lines.slice(slow + 1, slowEnd).filter((l) => l.includes('pool requests'))).toEqual([]);
 });
 
 test('--html: the slowest-requests table and the requests row render in headless Chromium', async () => {
@@ -158,6 +164,9 @@ test('--html: the slowest-requests table and the requests row render in headless
   });
   expect(problems).toEqual([]);
   expect(seen.rows).toHaveLength(8);
+  // Pool work: the pbkdf2 in /pool's row only.
+  expect(seen.rows.find((r: string[]) => r[0] === 'GET /pool')![6]).toMatch(/^1 Node pool request, latency \d+\.\d\d ms in all, longest crypto\.pbkdf2 /);
+  expect(seen.rows.find((r: string[]) => r[0] === 'GET /slow?ms=150')![6]).toBe('none');
   const block = seen.rows.find((r: string[]) => r[0] === BLOCK)!;
   expect(block[4]).toMatch(/^its own: \d+\.\d\d ms in poll, \d+% on CPU/);
   expect(block[5]).toMatch(/\(its stall\)/);

@@ -15,6 +15,7 @@
  */
 import { analyzeTrace } from '../../trace/analysis';
 import { requestsByKind, SlowRequest, slowestRequests } from '../../trace/model-queries';
+import { byTimeText } from '../../trace/summary';
 import type { TraceFile, TraceModel } from '../../trace/trace-model';
 import { flameGraphData, spanIndex } from './flame-graph-data';
 import { FLAME_CSS, flameGraphSection } from './flame-graph-html';
@@ -41,8 +42,8 @@ function slowRequestRow(r: SlowRequest, t0: number): string {
   const stalls = r.stalls.map(stallText).join('<br>') || '<span class="muted">none</span>';
   const long = r.long.map((l) => `${l.iteration}: ${l.durationMs.toFixed(2)} ms${l.own ? ' (its stall)' : ''}`).join('<br>') || '<span class="muted">none</span>';
   const pool = [
-    r.pool.count ? `${r.pool.count} Node pool request${r.pool.count === 1 ? '' : 's'}, latency ${r.pool.latencyMs.toFixed(2)} ms in all, longest ${esc(r.pool.longest!.kind)} ${r.pool.longest!.latencyMs.toFixed(2)} ms` : '',
-    r.jobs.count ? `${r.jobs.count} uvscope job${r.jobs.count === 1 ? '' : 's'}, queue wait ${r.jobs.queueWaitMs.toFixed(2)} ms in all` : '',
+    r.pool.count ? `${r.pool.count} Node pool request${r.pool.count === 1 ? '' : 's'}${byTimeText(r.pool.byTime)}, latency ${r.pool.latencyMs.toFixed(2)} ms in all, longest ${esc(r.pool.longest!.kind)} ${r.pool.longest!.latencyMs.toFixed(2)} ms` : '',
+    r.jobs.count ? `${r.jobs.count} uvscope job${r.jobs.count === 1 ? '' : 's'}${byTimeText(r.jobs.byTime)}, queue wait ${r.jobs.queueWaitMs.toFixed(2)} ms in all` : '',
   ]
     .filter(Boolean)
     .join('<br>') || '<span class="muted">none</span>';
@@ -180,7 +181,7 @@ ${long.length ? `<table id="long"><tr><th>thread</th><th>iteration</th><th>ms</t
 <h2>Stalls</h2>
 ${stallRows ? `<p class="muted">The loop blocked past the watchdog's threshold (the longest ${STALLS}). A click shows it on the timeline and its CPU samples in the flame graph.</p>\n<table id="stalls"><tr><th>thread</th><th>at ms</th><th>ms</th><th>phase</th><th>on CPU</th><th>request</th></tr>\n${stallRows}</table>` : '<p>None.</p>'}
 <h2>Slowest HTTP requests</h2>
-${slowRows ? `<p class="muted">Stalls: its own when a report of the stall named the request (its code blocked the loop), else one it waited for. Long iterations and pool work: on its thread while it was in flight (pool work linked by time only).</p>\n<table id="http-requests"><tr><th>request</th><th>thread</th><th>ms</th><th>status</th><th>stalls</th><th>long iterations</th><th>pool work</th></tr>\n${slowRows}</table>` : '<p>None (no HTTP server request finished, or was in flight at the end, in a traced thread).</p>'}
+${slowRows ? `<p class="muted">Stalls: its own when a report of the stall named the request (its code blocked the loop), else one it waited for. Long iterations: on its thread while it was in flight. Pool work: what it submitted, by the request id in the pool work's record; work whose record names no request (submitted where the request tracker could not tell, or before it ran) counts for every request in flight when it was submitted, shown as linked by time only.</p>\n<table id="http-requests"><tr><th>request</th><th>thread</th><th>ms</th><th>status</th><th>stalls</th><th>long iterations</th><th>pool work</th></tr>\n${slowRows}</table>` : '<p>None (no HTTP server request finished, or was in flight at the end, in a traced thread).</p>'}
 <h2>Node pool requests</h2>
 ${kinds ? `<table id="requests"><tr><th>kind</th><th>count</th><th>failed</th><th>p50 ms</th><th>p99 ms</th></tr>${kinds}</table>` : '<p>None.</p>'}
 <script type="application/json" id="data">${json}</script>

@@ -1,0 +1,97 @@
+/**
+ * The HTTP request the running code works for: what the HTTP tracker (loop/http-requests.ts) knows
+ * of it, for the records of the pool work that code submits (`httpRequestId` of the records on
+ * `uvscope:threadpool:request` and `uvscope:threadpool:job`). Where Node keeps AsyncLocalStorage
+ * in async context frames (24 and later, 22 with `--experimental-async-context-frame`), the id
+ * entered into uvscope's request storage when the request started, which follows it through
+ * `await`s, timers and callbacks. Elsewhere (Node 20, 22) the request whose start ran in the
+ * current async id (its synchronous handling), the request of the pool request whose callback
+ * runs (`callInRequest`: chains of fs, dns, crypto and zlib callbacks), or the request whose
+ * start ran in the async id that triggered the current one (a timer the handling set): a Map
+ * from async id to request id, kept as requests start (while the pool records have
+ * subscribers: a request that started before names none) and close. Work submitted after an
+ * `await`, or in callbacks further from the request, is not linked there (docs/cli.md says
+ * what was measured).
+ *
+ * Cost: callers test `requestsTracked` (true while the tracker has users) before asking; with
+ * nobody tracking requests a submission pays that one test. Per HTTP request, without frames,
+ * a Map entry only while the pool records have subscribers (a trace). Addon-free; in src/'s
+ * shared base, since the tracker (loop/), the pool request monitor (requests/) and the
+ * ThreadPool (threadpool/) all use it.
+ * Lifetime: module state, per thread.
+ * @internal
+ * @module
+ */
+import { AsyncLocalStorage, executionAsyncId, triggerAsyncId } from 'node:async_hooks';
+import diagnosticsChannel from 'node:diagnostics_channel';
+
+import { JOB_CHANNEL, POOL_REQUEST_CHANNEL } from './channels';
+
+/** Whether AsyncLocalStorage lives in async context frames (V8's continuation-preserved data) here. */
+export function asyncContextFramesInUse(): boolean {
+  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  if (flags.includes('--no-async-context-frame')) return false;
+  if (flags.includes('--experimental-async-context-frame')) return true;
+  return Number(process.versions.node.split('.')[0]) >= 24;
+}
+
+const framesInUse = asyncContextFramesInUse();
+
+/** uvscope's request storage: the request id, where frames make it cheap (undefined elsewhere: a storage on async_hooks would cost every callback). */
+export const requestStorage: AsyncLocalStorage<number> | undefined = framesInUse ? new AsyncLocalStorage<number>() : undefined;
+
+/** Whether the HTTP tracker runs on this thread: test it before calling {@link currentHttpRequestId}. */
+export let requestsTracked = false;
+
+/**
+ * Without frames: the requests in flight by the async id each started in (the latest, when two
+ * started in one); only those that started while the pool records had subscribers (nobody
+ * else asks), so that the tracker alone (a stall watchdog's) pays nothing for it per request.
+ */
+const requestByAsyncId = new Map<number, number>();
+const poolRequestChannel = diagnosticsChannel.channel(POOL_REQUEST_CHANNEL);
+const jobChannel = diagnosticsChannel.channel(JOB_CHANNEL);
+/** Without frames: the request of the pool request whose callback runs now (callInRequest), 0 outside one. */
+let callbackRequestId = 0;
+
+/** The tracker started (`true`, first user) or stopped (last user gone). */
+export function setRequestsTracked(tracked: boolean): void {
+  requestsTracked = tracked;
+}
+
+/** Request `id` starts now, in async id `asyncId`: code running for it from here on is linked to it. */
+export function enterRequest(id: number, asyncId: number): void {
+  // Continuations of this execution (the handler's awaits, timers, callbacks) carry the id.
+  if (requestStorage !== undefined) requestStorage.enterWith(id);
+  else if (poolRequestChannel.hasSubscribers || jobChannel.hasSubscribers) requestByAsyncId.set(asyncId, id);
+}
+
+/** Request `id`, started in `asyncId`, ended. */
+export function leaveRequest(id: number, asyncId: number): void {
+  if (requestByAsyncId.size !== 0 && requestByAsyncId.get(asyncId) === id) requestByAsyncId.delete(asyncId);
+}
+
+/**
+ * Calls `callback`, the callback of a pool request submitted for HTTP request `id` (not 0),
+ * with the request known to the code it runs: work it submits is linked to the request too
+ * (without frames; with them the storage carries it already). The request monitor's
+ * trampolines call Node's callbacks through this, so that chains of callbacks (fs.readFile's
+ * open, fstat, read and close) stay linked.
+ */
+export function callInRequest(id: number, callback: (...args: unknown[]) => unknown, self: unknown, args: ArrayLike<unknown>): unknown {
+  if (requestStorage !== undefined) return Reflect.apply(callback, self, args);
+  const outer = callbackRequestId;
+  callbackRequestId = id;
+  try {
+    return Reflect.apply(callback, self, args);
+  } finally {
+    callbackRequestId = outer;
+  }
+}
+
+/** The id of the HTTP request the running code works for, 0 when none is known. */
+export function currentHttpRequestId(): number {
+  if (requestStorage !== undefined) return requestStorage.getStore() ?? 0;
+  if (requestByAsyncId.size === 0) return 0;
+  return requestByAsyncId.get(executionAsyncId()) ?? (callbackRequestId || requestByAsyncId.get(triggerAsyncId()) || 0);
+}
