@@ -1,6 +1,7 @@
 /**
  * Pool work linked to the HTTP request that submitted it (issue #25 item 6): a node:http server
- * in this process with two requests in flight at once, each reading a file (fs.readFile: open,
+ * in a child process (fixtures/serve-two.js: fresh, so no earlier test file's copy of uvscope has
+ * patched Node's fs binding or prototypes there) with two requests in flight at once, each reading a file (fs.readFile: open,
  * fstat, read and close, one fs.readFile request on Node 26) and hashing on uvscope's pool from
  * its handler's synchronous part, hashing again in the read's callback, then, after an `await`,
  * a crypto.pbkdf2 and an HMAC on uvscope's pool. The records on `uvscope:threadpool:request` and `uvscope:threadpool:job`
@@ -11,17 +12,11 @@
  * The overlap is made, not hoped for: each handler waits, before its `await` work, until both
  * requests have started, and answers only once the work of both has settled.
  */
-import crypto from 'node:crypto';
-import diagnosticsChannel from 'node:diagnostics_channel';
-import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { promisify } from 'node:util';
+import { fork } from 'node:child_process';
+import path from 'node:path';
 
-import { HTTP_REQUEST_CHANNEL, JOB_CHANNEL, POOL_REQUEST_CHANNEL } from '../../src/channels';
 import type { HttpRequestRecord, JobRecord, PoolRequestRecord } from '../../src/channels';
-import { acquireHttpRequests, asyncContextFramesInUse, releaseHttpRequests } from '../../src/loop/http-requests';
-import { monitorPoolRequests, threadpool } from '../../src';
+import { asyncContextFramesInUse } from '../../src/loop/http-requests';
 import { analyzeTrace } from '../../src/trace/analysis';
 import { threadEvents } from '../../src/trace/format';
 import { slowestRequests } from '../../src/trace/model-queries';
@@ -29,9 +24,8 @@ import { slowRequestLines } from '../../src/trace/summary';
 
 const frames = asyncContextFramesInUse();
 const ONE_READ_FILE_REQUEST = Number(process.versions.node.split('.')[0]) >= 26;
-/** Pool requests of one fs.readFile (their kinds may read `fs` where another copy of uvscope, an earlier test file's, left fs patched). */
+/** Pool requests of one fs.readFile (one ReadFileJob on Node 26). */
 const READ_FILE_REQUESTS = ONE_READ_FILE_REQUEST ? 1 : 4;
-const pbkdf2 = promisify(crypto.pbkdf2);
 
 interface Seen {
   requests: PoolRequestRecord[];
@@ -39,88 +33,29 @@ interface Seen {
   http: HttpRequestRecord[];
 }
 
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
+const LIB = path.resolve(__dirname, '..', '..', 'lib');
+const SERVE_TWO = path.join(__dirname, 'fixtures', 'serve-two.js');
 
-/** Serves GET /a and GET /b at once (both in flight before either ends); returns what the channels published meanwhile. */
-async function serveTwo(): Promise<Seen> {
-  const seen: Seen = { requests: [], jobs: [], http: [] };
-  const onRequest = (m: unknown) => seen.requests.push(m as PoolRequestRecord);
-  const onJob = (m: unknown) => seen.jobs.push(m as JobRecord);
-  const onHttp = (m: unknown) => seen.http.push(m as HttpRequestRecord);
-  diagnosticsChannel.subscribe(POOL_REQUEST_CHANNEL, onRequest);
-  diagnosticsChannel.subscribe(JOB_CHANNEL, onJob);
-  diagnosticsChannel.subscribe(HTTP_REQUEST_CHANNEL, onHttp);
-  const monitor = monitorPoolRequests();
-  const started = { a: deferred(), b: deferred() };
-  const worked = { a: deferred(), b: deferred() };
-  const bothStarted = Promise.all([started.a.promise, started.b.promise]);
-  const bothWorked = Promise.all([worked.a.promise, worked.b.promise]);
-  const server = http.createServer((req, res) => {
-    const name = req.url === '/a' ? 'a' : 'b';
-    started[name].resolve();
-    // Synchronous part: a file read (its steps chain through callbacks) and a job.
-    const read = new Promise<void>((resolve, reject) =>
-      fs.readFile(__filename, (error) => {
-        if (error) return reject(error);
-        // In the read's callback: another job.
-        threadpool.hash('sha256', Buffer.from(name)).then(() => resolve(), reject);
-      }),
-    );
-    const hashed = threadpool.hash('sha256', Buffer.from(req.url ?? ''));
-    (async () => {
-      await bothStarted;
-      // After an await: a pbkdf2 and an HMAC.
-      await pbkdf2('secret', name, 1, 8, 'sha256');
-      await threadpool.hmac('sha256', 'key', Buffer.from(name));
-      await Promise.all([read, hashed]);
-      // Neither ends before both have submitted all their work.
-      worked[name].resolve();
-      await bothWorked;
-      res.end(name);
-    })().catch((error: unknown) => {
-      res.statusCode = 500;
-      res.end(String(error));
+/** Serves GET /a and GET /b at once in a child (both in flight before either ends), the HTTP tracker on or off; returns what the channels published meanwhile. */
+function serveTwo(tracker: 'on' | 'off'): Promise<Seen> {
+  return new Promise((resolve, reject) => {
+    const child = fork(SERVE_TWO, [LIB, tracker], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let seen: (Seen & { answers: string[] }) | undefined;
+    child.on('message', (message) => (seen = message as Seen & { answers: string[] }));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0 || seen === undefined) return reject(new Error(`serve-two.js exited with ${code}${seen ? '' : ', nothing sent'}`));
+      expect(seen.answers).toEqual(['200 a', '200 b']);
+      resolve(seen);
     });
   });
-  try {
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    const get = (path: string) =>
-      new Promise<string>((resolve, reject) => {
-        http
-          .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => (body += chunk));
-            res.on('end', () => resolve(`${res.statusCode} ${body}`));
-          })
-          .on('error', reject);
-      });
-    expect(await Promise.all([get('/a'), get('/b')])).toEqual(['200 a', '200 b']);
-  } finally {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    monitor.stop();
-    diagnosticsChannel.unsubscribe(POOL_REQUEST_CHANNEL, onRequest);
-    diagnosticsChannel.unsubscribe(JOB_CHANNEL, onJob);
-    diagnosticsChannel.unsubscribe(HTTP_REQUEST_CHANNEL, onHttp);
-  }
-  return seen;
 }
 
 describe('with the HTTP tracker on', () => {
   let seen: Seen;
   let ids: { a: number; b: number };
   beforeAll(async () => {
-    acquireHttpRequests();
-    try {
-      seen = await serveTwo();
-    } finally {
-      releaseHttpRequests();
-    }
+    seen = await serveTwo('on');
     const byUrl = new Map(seen.http.map((r) => [r.url, r]));
     ids = { a: byUrl.get('/a')!.id, b: byUrl.get('/b')!.id };
   });
@@ -186,7 +121,7 @@ describe('with the HTTP tracker on', () => {
 });
 
 test('with the HTTP tracker off, no record names a request', async () => {
-  const seen = await serveTwo();
+  const seen = await serveTwo('off');
   expect(seen.http).toEqual([]);
   expect(seen.requests.length).toBeGreaterThanOrEqual(2 * READ_FILE_REQUESTS + 2);
   expect(seen.jobs.length).toBe(6);
