@@ -20,9 +20,10 @@
  * place call the originals: on Node 20-24 the read and close of callback `fs.readFile` once
  * `lib/internal/fs/read/context.js` has loaded. Those assign the request's `context` right
  * before the call, after its `oncomplete`: while tracking, FSReqCallback.prototype has a
- * `context` accessor that diverts the callback of such a request, unnamed (kind `fs`) and told
- * to the monitors only when it completes (it cannot be told apart from one never submitted); a
- * wrapper that then sees the request names and submits it. A module that loads while the
+ * `context` accessor that diverts the callback of such a request, named after its callback
+ * (`readFileAfterRead`: `fs.read`; another: kind `fs`) and told to the monitors only when it
+ * completes (it cannot be told apart from one never submitted); a wrapper that then sees the
+ * request names and submits it. A module that loads while the
  * wrappers are in place keeps them, and they pass its calls on once tracking stops.
  * @internal
  * @module
@@ -51,6 +52,13 @@ const promiseThen = Promise.prototype.then;
 const SYNCHRONOUS_ONLY = /Sync|^(readFileUtf8|writeFileUtf8|internalModuleReadJSON|internalModuleStat|legacyMainResolve|getFormatOfExtensionlessFile)$/;
 
 const FS_KIND = kindId('fs');
+/** The operation of a request by its callback, for `fs.readFile`'s steps that call the binding's originals (Node 20-24). */
+const READ_FILE_STEPS = new Map(
+  Object.entries({ readFileAfterStat: 'fstat', readFileAfterRead: 'read', readFileAfterClose: 'close' }).map(([callback, operation]) => [
+    callback,
+    { kind: `fs.${operation}`, id: kindId(`fs.${operation}`) },
+  ]),
+);
 const CLOSE_KIND = kindId('fs.close');
 let mode: FsMode = 'off';
 let recorder: RequestRecorder | undefined;
@@ -187,6 +195,8 @@ function buildPatches(): Patch[] {
         if (mode !== 'track' || this[kRequest] !== undefined) return;
         const request = recorder!.create('fs', FS_KIND);
         if (!divertOncomplete(this, fsTrampoline, request)) return;
+        const operation = READ_FILE_STEPS.get(request.callback!.name);
+        if (operation !== undefined) request.rename(operation.kind, operation.id);
         request.unnamed = true;
         this[kRequest] = request;
       },

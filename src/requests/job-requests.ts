@@ -14,7 +14,10 @@
  *   (AsyncWrap's) has an `ondone` accessor; its setter finds the job's class (a class with a
  *   `run` whose resource type is a pool request's), and assigns as a plain assignment would. A
  *   found class's prototype then gets a plain `ondone: undefined` property, so its jobs'
- *   assignments no longer reach the setter.
+ *   assignments no longer reach the setter. A class whose prototype the hook source gave its
+ *   own `ondone` accessor (outcomes.ts, for the life of the process) hides that setter; the
+ *   accessor calls the functions listed under a registered symbol on AsyncWrap.prototype
+ *   instead, where each copy of uvscope lists its own while tracking.
  * - webcrypto jobs on Node 24+, which set no `ondone`: while tracking, the methods of
  *   SubtleCrypto.prototype are wrapped to enable, for the synchronous extent of a call, an
  *   async_hooks hook (init only, no promise hook where Node allows it) that finds the class of a
@@ -34,7 +37,7 @@ import { types } from 'node:util';
 import { callInRequest } from '../http-request-context';
 import { divertOndone, restoreOndone } from './callbacks';
 import { kindOf } from './kinds';
-import { isFailure } from './outcomes';
+import { isFailure, kOndoneAssigned } from './outcomes';
 import { asyncWrapPrototype, resourceType } from './node-internals';
 import { likeOriginal, Patch, withValue } from './patch';
 import { isPromise, kindId } from './recorder';
@@ -244,11 +247,25 @@ export function jobsReachable(): boolean {
   return discovery !== null;
 }
 
+/** Listed under kOndoneAssigned while tracking (see the module comment). */
+const onOndoneAssigned = (job: object) => {
+  if (active) registerJobClass(job);
+};
+
+function ondoneListeners(): Array<(object: object) => void> | undefined {
+  const prototype = asyncWrapPrototype() as Record<symbol, unknown> | undefined;
+  if (prototype === undefined) return undefined;
+  if (!Object.hasOwn(prototype, kOndoneAssigned)) Object.defineProperty(prototype, kOndoneAssigned, { value: [], configurable: true });
+  return prototype[kOndoneAssigned] as Array<(object: object) => void>;
+}
+
 export function trackJobRequests(into: RequestRecorder): boolean {
   if (!jobsReachable()) return false;
   recorder = into;
   active = true;
   discovery!.install();
+  const listeners = ondoneListeners();
+  if (listeners !== undefined && !listeners.includes(onOndoneAssigned)) listeners.push(onOndoneAssigned);
   for (const jobClass of jobClasses.values()) {
     jobClass.run.install();
     jobClass.ondone.install();
@@ -263,6 +280,9 @@ export function trackJobRequests(into: RequestRecorder): boolean {
 export function stopJobRequests(): void {
   active = false;
   discovery?.uninstall();
+  const listeners = ondoneListeners();
+  const at = listeners?.indexOf(onOndoneAssigned) ?? -1;
+  if (at >= 0) listeners!.splice(at, 1);
   for (const jobClass of jobClasses.values()) {
     jobClass.run.uninstall();
     jobClass.ondone.uninstall();

@@ -32,6 +32,12 @@ const slots = CALLBACK_SLOTS;
 const kFailed = Symbol.for('uvscope.requestFailed');
 /** Set on a prototype once it has the accessors. */
 const kPatched = Symbol.for('uvscope.requestCallbackAccessors');
+/**
+ * Functions every copy's `ondone` setter calls with the object assigned to (job-requests.ts
+ * keeps one here while it tracks, on AsyncWrap.prototype): a class given the accessors below
+ * hides AsyncWrap.prototype's own `ondone` setter, by which job classes are found.
+ */
+export const kOndoneAssigned = Symbol.for('uvscope.ondoneAssigned');
 /** Set on every copy's trampolines: one already on an instance is never moved behind another. */
 export const kTrampoline = Symbol.for('uvscope.requestCallbackTrampoline');
 type Holder = Record<symbol, unknown>;
@@ -86,6 +92,9 @@ export function watchOutcomeOf(resource: Holder & object): void {
       },
       set(this: Holder, callback: unknown) {
         this[slot] = callback;
+        if (property !== 'ondone') return;
+        const listeners = this[kOndoneAssigned] as ReadonlyArray<(object: object) => void> | undefined;
+        if (listeners !== undefined) for (const listener of listeners) listener(this);
       },
     });
   }

@@ -124,7 +124,7 @@ describe('counts by kind', () => {
   test('fs: callbacks and promises named by operation, missing files failed; fs.readFile as this Node makes it', async () => {
     // Before Node 26, fs.readFile's callback path reads and closes through references to the
     // binding's functions that lib/internal/fs/read/context.js takes when it loads (here before
-    // the monitor, as in most applications), so those two requests are not named: kind `fs`.
+    // the monitor, as in most applications): those two requests are named after their callbacks.
     await new Promise((resolve) => fs.readFile(__filename, resolve));
     const m = monitor();
     const statOutcomes = await Promise.all([
@@ -142,7 +142,7 @@ describe('counts by kind', () => {
 
     const readFile: Record<string, Counts> = ONE_READ_FILE_REQUEST
       ? { 'fs.readFile': done(1, 1), 'fs.open': done(1), 'fs.close': done(1) }
-      : { 'fs.open': done(2, 1), 'fs.fstat': done(1), fs: done(2), 'fs.close': done(1) };
+      : { 'fs.open': done(2, 1), 'fs.fstat': done(1), 'fs.read': done(1), 'fs.close': done(2) };
     const stats = m.stats();
     expect(counts(stats)).toEqual({ 'fs.stat': done(9, 5), ...readFile });
     expect(stats.fsOperations).toBe(true);
@@ -548,6 +548,15 @@ describe('lifecycle', () => {
       expect(m.afterStop).toEqual([]);
     }
     expect(r.stacked).toEqual({ stillTheirs: true, theirCalls: 4, countedUnderTheirs: { 'fs.stat': 3 }, afterAll: [] });
+  });
+
+  test('a monitor after one with fsOperations: false names fs.readFile as fully as the first would have (child process)', async () => {
+    // The first leaves callback accessors on request classes' prototypes (Node 26's ReadFileJob
+    // among them), which hide the `ondone` setter by which the second finds job classes.
+    const r = await childJson('monitor-after-hook-source.js', [LIB]);
+    const readFile = ONE_READ_FILE_REQUEST ? { 'fs.readFile': 1 } : { 'fs.open': 1, 'fs.fstat': 1, 'fs.read': 1, 'fs.close': 1 };
+    expect(r.first).toEqual({ fs: ONE_READ_FILE_REQUEST ? 1 : 4, 'crypto.pbkdf2': 1 });
+    expect(r.second).toEqual({ ...readFile, 'crypto.pbkdf2': 1 });
   });
 
   test('bad options: TypeError naming the option', () => {
