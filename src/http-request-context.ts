@@ -13,8 +13,7 @@
  * `await`, or in callbacks further from the request, is not linked there (docs/cli.md says
  * what was measured).
  *
- * Cost: callers test `requestsTracked` (true while the tracker has users) before asking; with
- * nobody tracking requests a submission pays that one test. Per HTTP request, without frames,
+ * Cost: with nobody tracking requests, asking pays one test. Per HTTP request, without frames,
  * a Map entry only while the pool records have subscribers (a trace). Addon-free; in src/'s
  * shared base, since the tracker (loop/), the pool request monitor (requests/) and the
  * ThreadPool (threadpool/) all use it.
@@ -40,8 +39,8 @@ const framesInUse = asyncContextFramesInUse();
 /** uvscope's request storage: the request id, where frames make it cheap (undefined elsewhere: a storage on async_hooks would cost every callback). */
 export const requestStorage: AsyncLocalStorage<number> | undefined = framesInUse ? new AsyncLocalStorage<number>() : undefined;
 
-/** Whether the HTTP tracker runs on this thread: test it before calling {@link currentHttpRequestId}. */
-export let requestsTracked = false;
+/** Whether the HTTP tracker runs on this thread (while not, {@link currentHttpRequestId} is 0 at once). */
+let requestsTracked = false;
 
 /**
  * Without frames: the requests in flight by the async id each started in (the latest, when two
@@ -89,8 +88,9 @@ export function callInRequest(id: number, callback: (...args: unknown[]) => unkn
   }
 }
 
-/** The id of the HTTP request the running code works for, 0 when none is known. */
+/** The id of the HTTP request the running code works for, 0 when none is known (or nobody tracks requests). */
 export function currentHttpRequestId(): number {
+  if (!requestsTracked) return 0;
   if (requestStorage !== undefined) return requestStorage.getStore() ?? 0;
   if (requestByAsyncId.size === 0) return 0;
   return requestByAsyncId.get(executionAsyncId()) ?? (callbackRequestId || requestByAsyncId.get(triggerAsyncId()) || 0);

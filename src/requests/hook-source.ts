@@ -22,7 +22,7 @@
 import { createHook } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 
-import { currentHttpRequestId, requestsTracked } from '../http-request-context';
+import { currentHttpRequestId } from '../http-request-context';
 import { fsOperationNow, nameFsRequests, stopFsRequests } from './fs-requests';
 import { registerJobClass } from './job-requests';
 import { kindOf } from './kinds';
@@ -125,7 +125,7 @@ export class HookSource {
       failed: false,
       byPromise: false,
       resource,
-      httpRequestId: requestsTracked ? currentHttpRequestId() : 0,
+      httpRequestId: currentHttpRequestId(),
     };
     watchOutcomeOf(resource as Record<symbol, never>);
     // fs callbacks: the request exists before the binding call that names it (see #relabel).
@@ -205,7 +205,7 @@ export class HookSource {
     const source = this;
     handle.write = function (this: ZlibHandle, ...args: unknown[]) {
       if (source.#enabled && source.recorder.active) {
-        const pending: Pending = { kind: 'zlib', seq: source.recorder.takeSeq(), startMs: performance.now(), endMs: 0, failed: false, byPromise: false, resource: this, httpRequestId: requestsTracked ? currentHttpRequestId() : 0 };
+        const pending: Pending = { kind: 'zlib', seq: source.recorder.takeSeq(), startMs: performance.now(), endMs: 0, failed: false, byPromise: false, resource: this, httpRequestId: currentHttpRequestId() };
         live.set(id, pending);
         for (const sink of source.recorder.sinksNow()) sink.submitted(pending.kind, pending.startMs);
       }

@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
 
 import { JOB_CHANNEL, JOB_SUBMIT_CHANNEL, JobRecord, POOL_REQUEST_CHANNEL, PoolRequestRecord } from '../channels';
-import { currentHttpRequestId, requestsTracked } from '../http-request-context';
+import { currentHttpRequestId } from '../http-request-context';
 
 const requestChannel = diagnosticsChannel.channel(POOL_REQUEST_CHANNEL);
 
@@ -196,7 +196,7 @@ export class RequestRecorder {
   /** A request of `kind` (`id` its kindId()) about to be submitted: numbered and timed now, told to the monitors by submit() (or settle()). */
   create(kind: string, id: number): TrackedRequest {
     const request = new TrackedRequest(kind, id, this.#seq++, performance.now());
-    if (requestsTracked) request.httpRequestId = currentHttpRequestId();
+    request.httpRequestId = currentHttpRequestId();
     return request;
   }
 

@@ -15,7 +15,7 @@ import crypto from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 
 import { AbortError, codedError, invalidArgType, invalidArgValue, validateNumber, validateObject } from '../errors';
-import { currentHttpRequestId, requestsTracked } from '../http-request-context';
+import { currentHttpRequestId } from '../http-request-context';
 import {
   BinaryInput,
   BinaryLike,
@@ -450,7 +450,7 @@ export class ThreadPool {
     if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
     const flags = jobChannel.hasSubscribers ? JobFlag.Report : 0;
     // A reported job submitted for an HTTP request gets a cancel id, under which its record finds the request.
-    const httpRequestId = flags !== 0 && requestsTracked ? currentHttpRequestId() : 0;
+    const httpRequestId = flags !== 0 ? currentHttpRequestId() : 0;
     if (signal === undefined && httpRequestId === 0) {
       const promise = start(flags);
       if (promise === undefined) return this.#queueFull();
