@@ -347,6 +347,45 @@ describe('the HTTP request a stall happened in', () => {
     }
     expect(httpRequestTableStats().inFlight).toBe(0);
   });
+
+  test('one connection, several requests: each ends once answered, also one in flight when the last watchdog closes', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 1000 }).start();
+    const records: HttpRequestRecord[] = [];
+    const onRecord = (message: unknown) => records.push(message as HttpRequestRecord);
+    diagnosticsChannel.subscribe('uvscope:http:request', onRecord);
+    const sockets = new Set<unknown>();
+    let answerHeld = () => {};
+    const heldArrived = new Promise<void>((arrived) => (answerHeld = arrived));
+    let sendHeld = () => {};
+    const server = await serve((req, res) => {
+      sockets.add(req.socket);
+      if (req.url !== '/held') return res.end('x');
+      sendHeld = () => res.end('late');
+      answerHeld();
+    });
+    try {
+      await server.get('/a');
+      await server.get('/b');
+      expect(records.map((r) => [r.url, r.completed])).toEqual([
+        ['/a', true],
+        ['/b', true],
+      ]);
+      const held = server.get('/held');
+      await heldArrived;
+      watchdog.close();
+      watchdog = undefined;
+      expect(httpRequestTableStats().inFlight).toBe(1);
+      expect(diagnosticsChannel.hasSubscribers('http.server.request.start')).toBe(false);
+      sendHeld();
+      expect(await held).toBe('late');
+      expect(httpRequestTableStats().inFlight).toBe(0);
+      expect(records.map((r) => r.url)).toEqual(['/a', '/b', '/held']);
+      expect(sockets.size).toBe(1);
+    } finally {
+      diagnosticsChannel.unsubscribe('uvscope:http:request', onRecord);
+      await server.close();
+    }
+  });
 });
 
 describe("the user's context (an AsyncLocalStorage)", () => {
