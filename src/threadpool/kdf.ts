@@ -1,7 +1,8 @@
 /**
- * Key derivation on the pool beyond PBKDF2 and scrypt: HKDF (RFC 5869), equal to
- * `crypto.hkdf`, and Argon2 (RFC 9106), equal to Node 24.7's `crypto.argon2`, through
- * OpenSSL's EVP_KDF where the running Node's OpenSSL has it (3.2 and later: Node 22+).
+ * Key derivation on the pool: PBKDF2 and scrypt, equal to `crypto.pbkdf2` and `crypto.scrypt`;
+ * HKDF (RFC 5869), equal to `crypto.hkdf`; and Argon2 (RFC 9106), equal to Node 24.7's
+ * `crypto.argon2`, through OpenSSL's EVP_KDF where the running Node's OpenSSL has it (3.2 and
+ * later: Node 22+).
  * This file owns the argument checks (node:crypto's rules and error messages, before anything
  * is queued) and the discovery of what this Node can derive; the work is native/threadpool/kernels/kdf.cc
  * and native/threadpool/kernels/argon2.cc. Stateless.
@@ -11,7 +12,19 @@ import crypto from 'node:crypto';
 
 import { codedError, describeValue, invalidArgType, invalidArgValue, outOfRange, validateNumber, validateObject } from '../errors';
 import { native } from '../native';
-import { BinaryLike, digestInfo, JobOptions, macDigest, Submit, toBytes, validateJobOptions, wipeIfOwn } from './inputs';
+import {
+  BinaryLike,
+  copyOf,
+  digestInfo,
+  JobOptions,
+  macDigest,
+  secretCopyOf,
+  Submit,
+  toBytes,
+  validateJobOptions,
+  wipedWhenSettled,
+  wipeIfOwn,
+} from './inputs';
 
 // Inputs are passed as views of the caller's bytes: the native side copies them during the
 // submitting call, before anything can change them.
@@ -42,7 +55,88 @@ export interface Argon2Parameters {
 const ARGON2_KDF: Readonly<Record<Argon2Algorithm, string>> = { argon2d: 'ARGON2D', argon2i: 'ARGON2I', argon2id: 'ARGON2ID' };
 const MAX_UINT32 = 2 ** 32 - 1;
 const MAX_INT32 = 2 ** 31 - 1;
+const DEFAULT_SCRYPT_MAXMEM = 32 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
+
+/** scrypt cost parameters, as node:crypto's (aliases `cost`, `blockSize`, `parallelization`). */
+export interface ScryptParams {
+  N?: number;
+  r?: number;
+  p?: number;
+  cost?: number;
+  blockSize?: number;
+  parallelization?: number;
+  /** Memory bound in bytes (default 32 MiB). */
+  maxmem?: number;
+  maxMem?: number;
+}
+
+/** ThreadPool.pbkdf2: node:crypto's checks, then one pool job; the password's copy is wiped once it settles. */
+export function pbkdf2(
+  submit: Submit,
+  password: BinaryLike,
+  salt: BinaryLike,
+  iterations: number,
+  keylen: number,
+  digest: string,
+  options: JobOptions | undefined,
+): Promise<Buffer> {
+  const passwordBytes = secretCopyOf('password', password);
+  const saltBytes = copyOf(toBytes('salt', salt, true));
+  validateNumber('iterations', iterations, { min: 1, max: MAX_INT32, integer: true });
+  validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
+  macDigest('digest', digest);
+  validateJobOptions(options);
+  return wipedWhenSettled(
+    submit(options, (queue, control) => queue.pbkdf2(passwordBytes, saltBytes, iterations, keylen, digest, control)),
+    passwordBytes,
+  );
+}
+
+/**
+ * ThreadPool.scrypt: node:crypto's checks (invalid parameters or memory over `maxmem`: RangeError
+ * `ERR_CRYPTO_INVALID_SCRYPT_PARAMS`, before queueing), then one pool job.
+ */
+export function scrypt(
+  submit: Submit,
+  password: BinaryLike,
+  salt: BinaryLike,
+  keylen: number,
+  params: ScryptParams | undefined,
+  options: JobOptions | undefined,
+): Promise<Buffer> {
+  const passwordBytes = secretCopyOf('password', password);
+  const saltBytes = copyOf(toBytes('salt', salt, true));
+  validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
+  validateObject('params', params);
+  // As node:crypto: N, r, p are uint32, maxmem a safe integer, and 0 means the default.
+  const pick = (a: keyof ScryptParams, b: keyof ScryptParams, fallback: number, max: number) => {
+    const A = params?.[a];
+    const B = params?.[b];
+    if (A !== undefined && B !== undefined) {
+      throw invalidArgValue(`params.${b}`, `is incompatible with params.${a}`, B);
+    }
+    const value = A ?? B ?? fallback;
+    validateNumber(`params.${A !== undefined ? a : b}`, value, { min: 0, max, integer: true });
+    return value === 0 ? fallback : value;
+  };
+  const N = pick('N', 'cost', 16384, 2 ** 32 - 1);
+  const r = pick('r', 'blockSize', 8, 2 ** 32 - 1);
+  const p = pick('p', 'parallelization', 1, 2 ** 32 - 1);
+  const maxmem = pick('maxmem', 'maxMem', DEFAULT_SCRYPT_MAXMEM, Number.MAX_SAFE_INTEGER);
+  if (!native.scryptParamsValid(N, r, p, maxmem)) {
+    const needed = 128 * r * (N + 2) + 128 * r * p;
+    const detail = needed > maxmem ? `: memory limit exceeded (needs about ${needed} bytes, maxmem is ${maxmem})` : '';
+    const error = new RangeError(`Invalid scrypt params${detail}`);
+    Object.defineProperty(error, 'code', { value: 'ERR_CRYPTO_INVALID_SCRYPT_PARAMS', enumerable: true });
+    throw error;
+  }
+  validateJobOptions(options);
+  return wipedWhenSettled(
+    submit(options, (queue, control) => queue.scrypt(passwordBytes, saltBytes, keylen, N, r, p, maxmem, control)),
+    passwordBytes,
+  );
+}
 
 function secretBytes(name: string, value: unknown): ArrayBufferView {
   if (value instanceof crypto.KeyObject) {

@@ -3,8 +3,8 @@
  * synthetic CPU and blocking work) run on the *real* libuv pool with `uv_queue_work`, sharing
  * it with fs, dns.lookup, zlib and crypto, with timings for every job and introspection of the
  * pool itself. This file is the facade (the ThreadPool class, its hash/HMAC/PBKDF2/scrypt calls,
- * the default pool): argument handling lives in inputs.ts, the cipher calls in cipher.ts, HKDF
- * and Argon2 in kdf.ts, the incremental Hasher in hasher.ts, the pool's size in size.ts, the
+ * the default pool): argument handling lives in inputs.ts, the cipher calls in cipher.ts, key
+ * derivation (PBKDF2, scrypt, HKDF, Argon2) in kdf.ts, the incremental Hasher in hasher.ts, the pool's size in size.ts, the
  * saturation monitor in saturation.ts, the pool threads' monitor in threads.ts, the statistics'
  * layout in job-stats.ts, the job records published on JOB_CHANNEL in job-records.ts and lanes
  * in lane.ts (all in src/threadpool/). Lifetime: a ThreadPool lives as long as its caller holds
@@ -19,7 +19,6 @@ import { currentHttpRequestId } from '../http-request-context';
 import {
   BinaryInput,
   BinaryLike,
-  copyOf,
   digestInfo,
   InputOptions,
   JobOptions,
@@ -48,7 +47,7 @@ import {
 } from './cipher';
 import { jobChannel, jobSubmitChannel, reportJob, tagJob } from './job-records';
 import { newStatsArray, readPoolStats, ThreadPoolStats } from './job-stats';
-import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs } from './kdf';
+import { argon2, Argon2Algorithm, Argon2Parameters, hkdf, kdfs, pbkdf2, scrypt, ScryptParams } from './kdf';
 import { Hasher } from './hasher';
 import { measureSizeOn, parsePoolSize, poolSize } from './size';
 import { monitorSaturationOn, SaturationMonitor } from './saturation';
@@ -62,7 +61,7 @@ export type { BinaryInput, BinaryLike, InputOptions, JobOptions } from './inputs
 export { COPY_LIMIT_BYTES } from './inputs';
 export type { CipherKey, CipherOptions, DecipherOptions, EncryptResult, CipherOutputOptions } from './cipher';
 export { ciphers, maxCipherOutput, PoolCipher } from './cipher';
-export type { Argon2Algorithm, Argon2Parameters } from './kdf';
+export type { Argon2Algorithm, Argon2Parameters, ScryptParams } from './kdf';
 export { kdfs } from './kdf';
 export { Hasher } from './hasher';
 export type { PoolSize } from './size';
@@ -96,19 +95,6 @@ export interface HashManyOptions extends HashOptions {
   jobs?: number;
 }
 
-/** scrypt cost parameters, as node:crypto's (aliases `cost`, `blockSize`, `parallelization`). */
-export interface ScryptParams {
-  N?: number;
-  r?: number;
-  p?: number;
-  cost?: number;
-  blockSize?: number;
-  parallelization?: number;
-  /** Memory bound in bytes (default 32 MiB). */
-  maxmem?: number;
-  maxMem?: number;
-}
-
 /** Options of a {@link ThreadPool}. */
 export interface ThreadPoolOptions {
   /**
@@ -122,7 +108,6 @@ export interface ThreadPoolOptions {
 }
 
 const MAX_INT32 = 2 ** 31 - 1;
-const DEFAULT_SCRYPT_MAXMEM = 32 * 1024 * 1024;
 
 // --- the pool ----------------------------------------------------------------------------
 
@@ -289,16 +274,7 @@ export class ThreadPool {
     digest: string,
     options?: JobOptions,
   ): Promise<Buffer> {
-    const passwordBytes = secretCopyOf('password', password);
-    const saltBytes = copyOf(toBytes('salt', salt, true));
-    validateNumber('iterations', iterations, { min: 1, max: MAX_INT32, integer: true });
-    validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
-    macDigest('digest', digest);
-    validateJobOptions(options);
-    return wipedWhenSettled(
-      this.#submit(options, (control) => this.#native.pbkdf2(passwordBytes, saltBytes, iterations, keylen, digest, control)),
-      passwordBytes,
-    );
+    return pbkdf2(this.#submitWith, password, salt, iterations, keylen, digest, options);
   }
 
   /**
@@ -312,37 +288,7 @@ export class ThreadPool {
     params?: ScryptParams,
     options?: JobOptions,
   ): Promise<Buffer> {
-    const passwordBytes = secretCopyOf('password', password);
-    const saltBytes = copyOf(toBytes('salt', salt, true));
-    validateNumber('keylen', keylen, { min: 0, max: MAX_INT32, integer: true });
-    validateObject('params', params);
-    // As node:crypto: N, r, p are uint32, maxmem a safe integer, and 0 means the default.
-    const pick = (a: keyof ScryptParams, b: keyof ScryptParams, fallback: number, max: number) => {
-      const A = params?.[a];
-      const B = params?.[b];
-      if (A !== undefined && B !== undefined) {
-        throw invalidArgValue(`params.${b}`, `is incompatible with params.${a}`, B);
-      }
-      const value = A ?? B ?? fallback;
-      validateNumber(`params.${A !== undefined ? a : b}`, value, { min: 0, max, integer: true });
-      return value === 0 ? fallback : value;
-    };
-    const N = pick('N', 'cost', 16384, 2 ** 32 - 1);
-    const r = pick('r', 'blockSize', 8, 2 ** 32 - 1);
-    const p = pick('p', 'parallelization', 1, 2 ** 32 - 1);
-    const maxmem = pick('maxmem', 'maxMem', DEFAULT_SCRYPT_MAXMEM, Number.MAX_SAFE_INTEGER);
-    if (!native.scryptParamsValid(N, r, p, maxmem)) {
-      const needed = 128 * r * (N + 2) + 128 * r * p;
-      const detail = needed > maxmem ? `: memory limit exceeded (needs about ${needed} bytes, maxmem is ${maxmem})` : '';
-      const error = new RangeError(`Invalid scrypt params${detail}`);
-      Object.defineProperty(error, 'code', { value: 'ERR_CRYPTO_INVALID_SCRYPT_PARAMS', enumerable: true });
-      throw error;
-    }
-    validateJobOptions(options);
-    return wipedWhenSettled(
-      this.#submit(options, (control) => this.#native.scrypt(passwordBytes, saltBytes, keylen, N, r, p, maxmem, control)),
-      passwordBytes,
-    );
+    return scrypt(this.#submitWith, password, salt, keylen, params, options);
   }
 
   /**
