@@ -20,6 +20,7 @@
 import type { HttpRequestRecord } from '../channels';
 import type { StallEvent, StallRequest } from '../loop/stall-watchdog';
 import { IN_FLIGHT_NOTE } from './in-flight-requests';
+import type { TraceEvent } from './trace-event';
 
 /** The category of the request slices: DevTools draws async slices of this category only (with a `detail.devtools` track). */
 export const HTTP_REQUEST_CATEGORY = 'blink.user_timing';
@@ -160,17 +161,8 @@ export function linkIterations(
   return out;
 }
 
-/** A trace event of this module's kinds (format.ts's TraceEvent, which imports this module, has the same shape). */
-interface AsyncEvent {
-  name: string;
-  cat: string;
-  ph: 'b' | 'e';
-  id2: { local: string };
-  pid: number;
-  tid: number;
-  ts: number;
-  args?: Record<string, unknown>;
-}
+/** A trace event of this module's kinds: an async slice's begin or end. */
+type AsyncEvent = TraceEvent & { cat: string; ph: 'b' | 'e'; id2: { local: string }; tid: number; ts: number };
 
 /** The async id of a request's slices: unique in a trace of several processes (DevTools pairs them by category, id and name alone). */
 export function requestSliceId(pid: number, tid: number, id: number): string {

@@ -10,7 +10,8 @@
  */
 import type { CpuProfile, CpuProfileNode } from '../../src/trace/cpu-profiler';
 import { CpuTree, CpuTreeBuilder } from '../../src/trace/cpu-tree';
-import { profileEvents, TraceEvent } from '../../src/trace/format';
+import { profileEvents } from '../../src/trace/profile-events';
+import type { TraceEvent } from '../../src/trace/trace-event';
 import { analyzeTrace } from '../../src/trace/analysis';
 import type { TraceFile } from '../../src/trace/trace-model';
 import { FunctionTable } from '../../src/cli/trace/flame-graph-functions';
@@ -228,7 +229,7 @@ describe('flame graph data: timed samples read back and folded', () => {
     expect(foldSamples(main, spans[0][0], spans[0][1]).samples).toBeLessThan(500);
   });
 
-  test("the trace writer's own form (format.ts profileEvents) reads back the same", () => {
+  test("the trace writer's own form (profile-events.ts profileEvents) reads back the same", () => {
     const originNs = 400_000_000n;
     const written = profileEvents(7, 0, a, originNs);
     const main = threadSamples(written).get('7:0')!;

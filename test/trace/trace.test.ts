@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { withIdleSamples } from '../../src/trace/format';
+import { withIdleSamples } from '../../src/trace/profile-events';
 import { CHROMIUM, inChromium } from '../helpers';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -193,7 +193,7 @@ describe('uvscope trace: CPU samples and poll waits together', () => {
   });
 });
 
-describe('withIdleSamples (trace/format.ts)', () => {
+describe('withIdleSamples (trace/profile-events.ts)', () => {
   const frame = (functionName: string) => ({ functionName, scriptId: '1', url: functionName.startsWith('(') ? '' : 'app.js', lineNumber: 1, columnNumber: 1 });
   // Samples every 1000 µs from 10_000; 'work' runs until 13_000, a wait from 13_100 to 60_000.
   const profile = {
