@@ -163,3 +163,8 @@ export function httpBatch(httpRequests: HttpRequestRecord[], extra: Partial<Thre
   };
 }
 
+/** A finished GET's record on uvscope:http:request, its times in ms on the trace's clock (answered 200 unless `extra` says otherwise). */
+export function httpRecord(id: number, url: string, startMs: number, endMs: number, extra: Partial<HttpRequestRecord> = {}): HttpRequestRecord {
+  const ms = 1_000_000n;
+  return { id, method: 'GET', url, protocol: 'http', statusCode: 200, completed: true, startedAtNs: BigInt(startMs) * ms, endedAtNs: BigInt(endMs) * ms, ...extra };
+}

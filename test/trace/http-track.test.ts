@@ -14,20 +14,10 @@ import { linkIterations, requestName, RequestIndex, requestSliceId } from '../..
 import { slowestRequests } from '../../src/trace/model-queries';
 import { ProcessCollector } from '../../src/trace/process-collector';
 import { formatSummary, slowRequestLines } from '../../src/trace/summary';
-import { httpBatch } from '../helpers';
+import { httpBatch, httpRecord } from '../helpers';
 
 const MS = 1_000_000n;
-const record = (id: number, url: string, startMs: number, endMs: number, extra: Partial<HttpRequestRecord> = {}): HttpRequestRecord => ({
-  id,
-  method: 'GET',
-  url,
-  protocol: 'http',
-  statusCode: 200,
-  completed: true,
-  startedAtNs: BigInt(startMs) * MS,
-  endedAtNs: BigInt(endMs) * MS,
-  ...extra,
-});
+const record = httpRecord;
 const stall = (startMs: number, durationMs: number, request?: { url: string; startMs: number; id?: number }, extra: Partial<StallEvent> = {}): StallEvent => {
   const named = request && { id: request.id ?? 0, method: 'GET', url: request.url, startedAtNs: BigInt(request.startMs) * MS - 5000n };
   return {

@@ -14,7 +14,7 @@ import { acquireHttpRequests, httpRequestsInFlight, InFlightRequest, releaseHttp
 import { inFlightRecords, IN_FLIGHT_NOTE } from '../../src/trace/in-flight-requests';
 import { ProcessCollector } from '../../src/trace/process-collector';
 import { formatSummary } from '../../src/trace/summary';
-import { httpBatch } from '../helpers';
+import { httpBatch, httpRecord } from '../helpers';
 
 const MS = 1_000_000n;
 const listed = (id: number, url: string, startMs: number): InFlightRequest => ({ id, method: 'POST', url, protocol: 'http', startedAtNs: BigInt(startMs) * MS });
@@ -65,16 +65,7 @@ test('records at the end: timed starts only, ending at the end, the longest so f
   expect(inFlightRecords([], 1n)).toEqual({ records: [], leftOut: 0 });
 });
 
-const finished = (id: number, url: string, startMs: number, endMs: number): HttpRequestRecord => ({
-  id,
-  method: 'GET',
-  url,
-  protocol: 'http',
-  statusCode: 200,
-  completed: true,
-  startedAtNs: BigInt(startMs) * MS,
-  endedAtNs: BigInt(endMs) * MS,
-});
+const finished = httpRecord;
 
 test('slices: flagged and named in flight, ending at the end; the summary counts them apart and names them', () => {
   const collector = new ProcessCollector({ maxMarkers: 100, maxRecords: 100 });
