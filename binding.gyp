@@ -8,6 +8,7 @@
         "native/loop/observer_wrap.cc",
         "native/loop/trace_ring.cc",
         "native/loop/loop_clock.cc",
+        "native/loop/loop_idle_time.cc",
         "native/loop/heartbeat.cc",
         "native/loop/live_reports.cc",
         "native/loop/report_sink.cc",

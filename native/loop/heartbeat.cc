@@ -9,7 +9,7 @@
 
 namespace uvscope {
 
-LoopHeartbeat::LoopHeartbeat(AddonData* data) : data_(data), loop_(data->loop) {
+LoopHeartbeat::LoopHeartbeat(AddonData* data) : data_(data), loop_(data->loop), idleTime_(data->loop) {
   uv_prepare_init(loop_, &prepare_);
   uv_check_init(loop_, &check_);
   prepare_.data = this;
@@ -30,7 +30,7 @@ uint8_t LoopHeartbeat::PhaseOutsideMarkers() const {
   return last.seq == 0 ? static_cast<uint8_t>(kPhaseUnknown) : last.phase;
 }
 
-void LoopHeartbeat::BeatNow(uint8_t phase) { Beat(NowNs(), uv_metrics_idle_time(loop_), phase); }
+void LoopHeartbeat::BeatNow(uint8_t phase) { Beat(NowNs(), idleTime_.Read(), phase); }
 
 HeartbeatReading LoopHeartbeat::Read() const {
   HeartbeatReading reading;
@@ -97,13 +97,14 @@ void LoopHeartbeat::Elect() {
 void LoopHeartbeat::OnPrepare(uv_prepare_t* handle) {
   auto* self = static_cast<LoopHeartbeat*>(handle->data);
   // Idle time only grows inside poll: the reading taken at the last check is still current.
-  uint64_t idle = self->checkSeen_ ? self->idleAtLastCheck_ : uv_metrics_idle_time(self->loop_);
+  uint64_t idle = self->checkSeen_ ? self->idleAtLastCheck_ : self->idleTime_.Read();
   self->Beat(NowNs(), idle, kPhasePoll);
 }
 
 void LoopHeartbeat::OnCheck(uv_check_t* handle) {
   auto* self = static_cast<LoopHeartbeat*>(handle->data);
-  self->idleAtLastCheck_ = uv_metrics_idle_time(self->loop_);
+  if ((++self->checks_ & 255) == 0) self->idleTime_.Verify();  // found yet? still right?
+  self->idleAtLastCheck_ = self->idleTime_.Read();
   self->checkSeen_ = true;
   self->Beat(NowNs(), self->idleAtLastCheck_, kPhaseCheck);
 }

@@ -31,7 +31,7 @@ static_assert(SliceOf(kPhasePrepare) == 0 && SliceOf(kPhaseCheck) == 1 && SliceO
 }  // namespace
 
 ObserverCore::ObserverCore(AddonData* data, size_t traceCapacity, uint64_t blockThresholdNs)
-    : loop_(data->loop), blockThresholdNs_(blockThresholdNs), trace_(traceCapacity), data_(data) {
+    : loop_(data->loop), idleTime_(data->loop), blockThresholdNs_(blockThresholdNs), trace_(traceCapacity), data_(data) {
   live::observerCores.fetch_add(1, std::memory_order_relaxed);
   uv_prepare_init(loop_, &prepare_);
   uv_check_init(loop_, &check_);
@@ -48,7 +48,6 @@ ObserverCore::ObserverCore(AddonData* data, size_t traceCapacity, uint64_t block
   Reset();  // an empty, stopped window until start()
 }
 
-uint64_t ObserverCore::IdleTimeNs() const { return uv_metrics_idle_time(loop_); }
 
 void ObserverCore::BeginWindow(uint64_t nowNs) {
   windowStartNs_ = nowNs;
@@ -238,6 +237,7 @@ void ObserverCore::OnCheck(uv_check_t* handle) {
   if (self->lastPrepareNs_ != 0) {
     uint64_t pollNs = now - self->lastPrepareNs_;
     uint64_t idle = self->IdleTimeNs();
+    if ((self->iteration_ & 255) == 0) self->idleTime_.Verify();  // found yet? still right?
     uint64_t waitNs = idle > self->idleAtPrepareNs_ ? idle - self->idleAtPrepareNs_ : 0;
     if (waitNs > pollNs) waitNs = pollNs;  // libuv read the same clock a moment apart
     self->lastPollWaitNs_ = waitNs;

@@ -17,6 +17,7 @@
 #include "../addon_data.h"
 #include "../histogram.h"
 #include "loop_clock.h"
+#include "loop_idle_time.h"
 #include "phase.h"
 #include "trace_ring.h"
 
@@ -99,13 +100,14 @@ class ObserverCore : public HeartbeatSource {
   void Beat(uint64_t nowNs, uint64_t idleNs, Phase phase) const;
   void ArmMarkers();
   void BeginWindow(uint64_t nowNs);
-  uint64_t IdleTimeNs() const;
+  UVSCOPE_ALWAYS_INLINE uint64_t IdleTimeNs() const { return idleTime_.Read(); }
 
   // ---- Touched every iteration, kept together: between two of an iteration's callbacks the
   // rest of the iteration (V8, Node, the poll's system call) evicts them from the caches, and
   // each further cache line they spread over would be one more miss per callback.
   LoopClock clock_;  // every time this core records (loop thread only)
   uv_loop_t* loop_;
+  LoopIdleTime idleTime_;  // libuv's idle time of loop_, read at prepare and check
   uint64_t iteration_ = 0;        // prepares seen since start
   uint64_t lastPrepareNs_ = 0;    // 0: no prepare yet in this window
   uint64_t lastCheckNs_ = 0;
