@@ -4,11 +4,12 @@
  * it with fs, dns.lookup, zlib and crypto, with timings for every job and introspection of the
  * pool itself. This file is the facade (the ThreadPool class, its hash/HMAC/PBKDF2/scrypt calls,
  * the default pool): argument handling lives in inputs.ts, the cipher calls in cipher.ts, key
- * derivation (PBKDF2, scrypt, HKDF, Argon2) in kdf.ts, the incremental Hasher in hasher.ts, the pool's size in size.ts, the
- * saturation monitor in saturation.ts, the pool threads' monitor in threads.ts, the statistics'
- * layout in job-stats.ts, the job records published on JOB_CHANNEL in job-records.ts and lanes
- * in lane.ts (all in src/threadpool/). Lifetime: a ThreadPool lives as long as its caller holds
- * it; the default pool (`threadpool`) is made at load and lives for the process.
+ * derivation's checks (PBKDF2, scrypt, HKDF, Argon2) in kdf.ts, the incremental Hasher in
+ * hasher.ts, the pool's size in size.ts, the saturation monitor in saturation.ts, the pool
+ * threads' monitor in threads.ts, the statistics' layout in job-stats.ts, the job records
+ * published on JOB_CHANNEL in job-records.ts and lanes in lane.ts (all in src/threadpool/).
+ * Lifetime: a ThreadPool lives as long as its caller holds it; the default pool (`threadpool`)
+ * is made at load and lives for the process.
  * @module
  */
 import crypto from 'node:crypto';
