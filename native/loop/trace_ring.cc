@@ -11,10 +11,10 @@ size_t TraceRing::Drain(uint64_t* times, double* iterations, uint8_t* phases, do
   size_t slot = head_;
   for (size_t i = 0; i < n; i++) {
     const Entry& entry = entries_[slot];
-    times[i] = entry.timeNs;
-    iterations[i] = static_cast<double>(entry.iteration);
-    phases[i] = entry.phase;
-    pollWaits[i] = static_cast<double>(entry.pollWaitNs);
+    times[i] = entry.timeNs();
+    iterations[i] = static_cast<double>(entry.iteration());
+    phases[i] = entry.phase();
+    pollWaits[i] = static_cast<double>(entry.pollWaitNs());
     if (++slot == capacity_) slot = 0;
   }
   head_ = slot;

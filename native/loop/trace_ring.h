@@ -17,12 +17,29 @@ namespace uvscope {
 class TraceRing {
  public:
   // One entry per marker, its fields together: a marker writes one place, not four columns.
-  struct Entry {
-    uint64_t timeNs;
-    uint64_t iteration;
-    uint64_t pollWaitNs;  // check events: the poll wait that check ends
-    Phase phase;
+  // 24 bytes, not 32: the phase rides in the time's top bits (a monotonic time below 2^60 ns,
+  // 36 years of uptime), so a turn's four markers fill 1.5 cache lines instead of 2.
+  class Entry {
+   public:
+    Entry() = default;
+    Entry(uint64_t timeNs, uint64_t iteration, uint64_t pollWaitNs, Phase phase)
+        : timeAndPhase_((timeNs & kTimeMask) | (static_cast<uint64_t>(phase) << kPhaseShift)),
+          iteration_(iteration),
+          pollWaitNs_(pollWaitNs) {}
+    uint64_t timeNs() const { return timeAndPhase_ & kTimeMask; }
+    Phase phase() const { return static_cast<Phase>(timeAndPhase_ >> kPhaseShift); }
+    uint64_t iteration() const { return iteration_; }
+    uint64_t pollWaitNs() const { return pollWaitNs_; }  // check events: the poll wait that check ends
+
+   private:
+    static constexpr int kPhaseShift = 60;
+    static constexpr uint64_t kTimeMask = (uint64_t{1} << kPhaseShift) - 1;
+    uint64_t timeAndPhase_ = 0;
+    uint64_t iteration_ = 0;
+    uint64_t pollWaitNs_ = 0;
   };
+  static_assert(sizeof(Entry) == 24, "three words a marker");
+  static_assert(kEventLongIteration < 16, "a phase code fits in the time's top four bits");
 
   // capacity 0: no trace (Push must not be called).
   explicit TraceRing(size_t capacity) : entries_(capacity), capacity_(capacity) {}
