@@ -512,7 +512,8 @@ describe('in child processes', () => {
     const lines = await reportLines(file, 3);
     child.kill('SIGKILL');
     expect((await child.exited).signal).toBe('SIGKILL');
-    expect(lines.map((line) => line.report)).toEqual([1, 2, 3]);
+    // At least 3 (more when the file was looked at late): the stall's reports in order.
+    expect(lines.map((line) => line.report)).toEqual(lines.map((_, i) => i + 1));
     expect(fs.readFileSync(file, 'utf8').endsWith('\n')).toBe(true);
     expect(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(3);
   });
