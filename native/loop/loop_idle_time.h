@@ -8,9 +8,9 @@
 // uv__loop_internal_fields_t (libuv >= 1.45: `flags`, then the metrics with uv_metrics_t
 // first, the poll's entry time and the idle time) is trusted only after its counters matched
 // uv_metrics_info()'s, its entry time read 0 and its idle time equalled the locked reading,
-// and that nonzero. Verify() compares the two again (at every snapshot of the observer); one
-// mismatch and the locked call is used for good. Until the check passes (no poll has waited
-// yet, another libuv), every read is the locked call.
+// and that nonzero. Its reader calls Verify() every 256th turn: until the field is found (no
+// poll has waited yet, another libuv) every read is the locked call; once found, the two are
+// compared again, and one mismatch means the locked call for good.
 // Lifetime: a member of its reader (an ObserverCore, the LoopHeartbeat); loop thread only.
 #pragma once
 #include <uv.h>
@@ -37,8 +37,6 @@ class LoopIdleTime {
   // Checks where the field is (until found) or that it still holds libuv's reading (after);
   // on the loop thread, outside poll, and not on the hot path. False while reads are locked.
   bool Verify();
-
-  bool direct() const { return field_ != nullptr; }
 
  private:
   uv_loop_t* loop_;

@@ -48,7 +48,6 @@ ObserverCore::ObserverCore(AddonData* data, size_t traceCapacity, uint64_t block
   Reset();  // an empty, stopped window until start()
 }
 
-
 void ObserverCore::BeginWindow(uint64_t nowNs) {
   windowStartNs_ = nowNs;
   windowEndNs_ = 0;
