@@ -103,7 +103,7 @@ void LoopHeartbeat::OnPrepare(uv_prepare_t* handle) {
 
 void LoopHeartbeat::OnCheck(uv_check_t* handle) {
   auto* self = static_cast<LoopHeartbeat*>(handle->data);
-  if ((++self->checks_ & 255) == 0) self->idleTime_.Verify();  // found yet? still right?
+  if ((self->iterations_ & 255) == 0) self->idleTime_.Verify();  // found yet? still right?
   self->idleAtLastCheck_ = self->idleTime_.Read();
   self->checkSeen_ = true;
   self->Beat(NowNs(), self->idleAtLastCheck_, kPhaseCheck);

@@ -111,8 +111,7 @@ class LoopHeartbeat : public Closeable {
   uv_prepare_t prepare_;
   uv_check_t check_;
   uint64_t idleAtLastCheck_ = 0;
-  LoopIdleTime idleTime_;  // libuv's idle time of loop_
-  uint64_t checks_ = 0;    // own checks seen: the idle time's field is verified every 256th
+  LoopIdleTime idleTime_;  // libuv's idle time of loop_, its field verified every 256th turn
   uint64_t iterations_ = 0;         // loop thread's copy of iteration_
   uint8_t lastPhase_ = kPhaseUnknown;
   bool checkSeen_ = false;
