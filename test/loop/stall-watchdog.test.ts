@@ -289,14 +289,27 @@ describe('in this process', () => {
     expect(published[before.length]).toEqual(event);
     expect(events[before.length]).toEqual(event);
     const all = [...before, event];
-    expect(statsAtEvent).toEqual({
+    const expected = {
       stalls: all.length,
       longestNs: Math.max(...all.map((e) => e.durationNs)),
       totalNs: all.reduce((sum, e) => sum + e.durationNs, 0),
       reports: all.reduce((sum, e) => sum + e.reportCount, 0),
       reportsWritten: 0,
       reportsDropped: 0,
-    });
+    };
+    // Between the block's end and this listener, jest's own work may stall again (seen under
+    // ASan: 2 stalls, 6 reports): stats() counts that stall too, going on or ended, whose event
+    // comes later. Then the block's figures are a floor; otherwise they are the whole.
+    const stats = statsAtEvent as typeof expected;
+    if (stats.stalls === expected.stalls) {
+      expect(stats).toEqual(expected);
+    } else {
+      expect(stats.stalls).toBeGreaterThan(expected.stalls);
+      expect(stats.reports).toBeGreaterThan(expected.reports);
+      expect(stats.longestNs).toBeGreaterThanOrEqual(expected.longestNs);
+      expect(stats.totalNs).toBeGreaterThanOrEqual(expected.totalNs);
+      expect({ reportsWritten: stats.reportsWritten, reportsDropped: stats.reportsDropped }).toEqual({ reportsWritten: 0, reportsDropped: 0 });
+    }
   });
 
   test('repeatMs 0 reports a stall once; a block in an I/O callback is in poll', async () => {
