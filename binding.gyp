@@ -9,6 +9,7 @@
         "native/loop/trace_ring.cc",
         "native/loop/loop_clock.cc",
         "native/loop/loop_idle_time.cc",
+        "native/loop/loop_timer_heap.cc",
         "native/loop/heartbeat.cc",
         "native/loop/live_reports.cc",
         "native/loop/report_sink.cc",

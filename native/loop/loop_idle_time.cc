@@ -41,13 +41,17 @@ bool LoopIdleTime::Verify() {
   }
   unsigned version = uv_version();
   const void* fields = loop_->internal_fields;
-  // A zero idle time cannot be told from the zeros around it: wait for a poll that waited.
-  if (version < ((1u << 16) | (45u << 8)) || version >= (2u << 16) || fields == nullptr || locked == 0) return false;
+  if (version < ((1u << 16) | (45u << 8)) || version >= (2u << 16) || fields == nullptr) return false;
   LoopCounters counters = ReadLoopCounters(loop_);
+  // The counters place the metrics (a loop count of 0 cannot be told from the zeros around
+  // it: wait for a turn); the idle time, two fields further in the same struct, may still be 0
+  // (a loop that never waited: a busy one). Should it not be there after all, the next
+  // Verify() that sees the loop's idle time grow finds the field disagreeing.
   constexpr size_t metrics = offsetof(InternalFieldsMirror, loopMetrics) + offsetof(LoopMetricsMirror, metrics);
   constexpr size_t entry = offsetof(InternalFieldsMirror, loopMetrics) + offsetof(LoopMetricsMirror, providerEntryTime);
   constexpr size_t idle = offsetof(InternalFieldsMirror, loopMetrics) + offsetof(LoopMetricsMirror, providerIdleTime);
-  if (!counters.available || At(fields, metrics + offsetof(uv_metrics_t, loop_count)) != counters.loopCount ||
+  if (!counters.available || counters.loopCount == 0 ||
+      At(fields, metrics + offsetof(uv_metrics_t, loop_count)) != counters.loopCount ||
       At(fields, metrics + offsetof(uv_metrics_t, events)) != counters.events ||
       At(fields, metrics + offsetof(uv_metrics_t, events_waiting)) != counters.eventsWaiting ||
       At(fields, entry) != 0 || At(fields, idle) != locked) {

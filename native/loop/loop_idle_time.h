@@ -7,10 +7,11 @@
 // once it has checked where libuv keeps it: the layout of libuv's private
 // uv__loop_internal_fields_t (libuv >= 1.45: `flags`, then the metrics with uv_metrics_t
 // first, the poll's entry time and the idle time) is trusted only after its counters matched
-// uv_metrics_info()'s, its entry time read 0 and its idle time equalled the locked reading,
-// and that nonzero. Its reader calls Verify() every 256th turn: until the field is found (no
-// poll has waited yet, another libuv) every read is the locked call; once found, the two are
-// compared again, and one mismatch means the locked call for good.
+// uv_metrics_info()'s (the loop has turned), its entry time read 0 and its idle time equalled
+// the locked reading (0 in a loop that never waited). Its reader calls Verify() every 256th
+// turn: until the field is found (before the first turn, another libuv) every read is the
+// locked call; once found, the two are compared again, and one mismatch means the locked call
+// for good.
 // Lifetime: a member of its reader (an ObserverCore, the LoopHeartbeat); loop thread only.
 #pragma once
 #include <uv.h>

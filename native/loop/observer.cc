@@ -5,6 +5,7 @@
 #include "../live_counts.h"
 #include "heartbeat.h"
 #include "loop_counters.h"
+#include "loop_timer_heap.h"
 
 namespace uvscope {
 
@@ -37,6 +38,7 @@ ObserverCore::ObserverCore(AddonData* data, size_t traceCapacity, uint64_t block
   uv_check_init(loop_, &check_);
   uv_idle_init(loop_, &idle_);
   uv_timer_init(loop_, &timerMarker_);
+  timerHeapReadable_ = LoopTimerHeap::Check(loop_, &timerMarker_);
   for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&prepare_),
                               reinterpret_cast<uv_handle_t*>(&check_),
                               reinterpret_cast<uv_handle_t*>(&idle_),
@@ -82,7 +84,7 @@ void ObserverCore::Start() {
   data_->SourceStarted(this);
 }
 
-void ObserverCore::Beat(uint64_t nowNs, uint64_t idleNs, Phase phase) const {
+UVSCOPE_ALWAYS_INLINE void ObserverCore::Beat(uint64_t nowNs, uint64_t idleNs, Phase phase) const {
   if (beating != nullptr) beating->Beat(nowNs, idleNs, phase);
 }
 
@@ -259,15 +261,9 @@ void ObserverCore::OnCheck(uv_check_t* handle) {
 }
 
 void ObserverCore::ArmMarkers() {
-  // Timers: a 0 ms timer fires in this iteration's timers phase (libuv >= 1.45 runs timers
-  // at the end of the iteration), after JS timers that were already due (libuv runs timers by
-  // due time, then by start order). Timers that fall due after this, while check and close
-  // callbacks run, are due later than the marker: OnTimerMarker steps behind them.
-  timerMarkerArmedMs_ = uv_now(loop_);
-  timerMarkerRearmed_ = false;
-  uv_timer_start(&timerMarker_, OnTimerMarker, 0, 0);
   // Close: a handle closed now has its close callback run in this iteration's closing
-  // phase, after handles closed later in this check phase (the closing list is LIFO).
+  // phase, after handles closed later in this check phase (the closing list is LIFO). That
+  // callback arms the timers marker (OnCloseMarker).
   if (!closeMarkerInFlight_) {
     uv_idle_init(loop_, &closeMarker_);
     closeMarker_.data = this;
@@ -275,7 +271,19 @@ void ObserverCore::ArmMarkers() {
     closeMarkerInFlight_ = true;
     openHandles_++;
     uv_close(reinterpret_cast<uv_handle_t*>(&closeMarker_), OnCloseMarker);
+  } else {
+    ArmTimerMarker();
   }
+}
+
+void ObserverCore::ArmTimerMarker() {
+  // Timers: a 0 ms timer fires in this iteration's timers phase (libuv >= 1.45 runs timers
+  // at the end of the iteration), after JS timers that were already due (libuv runs timers by
+  // due time, then by start order). Timers that fall due after this, while the rest of the
+  // close callbacks run, are due later than the marker: OnTimerMarker steps behind them.
+  timerMarkerArmedMs_ = uv_now(loop_);
+  timerMarkerRearmed_ = false;
+  uv_timer_start(&timerMarker_, OnTimerMarker, 0, 0);
 }
 
 void ObserverCore::OnTimerMarker(uv_timer_t* handle) {
@@ -311,9 +319,26 @@ void ObserverCore::OnCloseMarker(uv_handle_t* handle) {
   self->openHandles_--;
   if (!self->running_) return;
   uint64_t now = self->clock_.Now();
-  self->phase_ = kPhaseClose;
-  self->Beat(now, self->idleAtPrepareNs_, kPhaseClose);  // read at this iteration's check
+  // The timers phase comes next, after the close callbacks of handles closed before the
+  // check phase and the loop's time update: it runs the timers due by then. When the
+  // earliest is due later than kTimerMarginMs from now, it runs none, and its marker is this
+  // moment (a timer, a callback and a clock read fewer per iteration). Close callbacks that
+  // run after this one for longer than the margin could let a timer fall due unmarked: its
+  // time then reads as pending (docs/loop-observer.md).
+  constexpr uint64_t kTimerMarginMs = 2;
+  bool timerMayRun = !self->timerHeapReadable_ ||
+                     LoopTimerHeap::EarliestDueMs(self->loop_) <= now / 1000000 + kTimerMarginMs;
+  if (!self->markersWanted_ || timerMayRun) {
+    self->phase_ = kPhaseClose;
+    self->Beat(now, self->idleAtPrepareNs_, kPhaseClose);  // read at this iteration's check
+    self->Emit(kPhaseClose, now, self->iteration_);
+    if (self->markersWanted_) self->ArmTimerMarker();
+    return;
+  }
+  self->phase_ = kPhaseTimers;
+  self->Beat(now, self->idleAtPrepareNs_, kPhaseTimers);  // one beat for both markers
   self->Emit(kPhaseClose, now, self->iteration_);
+  self->Emit(kPhaseTimers, now, self->iteration_);
 }
 
 void ObserverCore::OnIdle(uv_idle_t* handle) {

@@ -99,6 +99,7 @@ class ObserverCore : public HeartbeatSource {
   // watches); idleNs is a reading taken since the last poll.
   void Beat(uint64_t nowNs, uint64_t idleNs, Phase phase) const;
   void ArmMarkers();
+  void ArmTimerMarker();
   void BeginWindow(uint64_t nowNs);
   UVSCOPE_ALWAYS_INLINE uint64_t IdleTimeNs() const { return idleTime_.Read(); }
 
@@ -132,6 +133,9 @@ class ObserverCore : public HeartbeatSource {
   // Whether the timers marker has already stepped behind the timers that fell due after it
   // was armed (once per iteration).
   bool timerMarkerRearmed_ = false;
+  // Whether the loop's timer heap can be read (LoopTimerHeap::Check): then the timers marker
+  // is started only in iterations where a timer may fall due.
+  bool timerHeapReadable_ = false;
   // Trace ring buffer: one entry per marker (capacity 0: no trace).
   TraceRing trace_;
   // Trace-mode window (TakeWindow): the time between consecutive markers, by the slice phase

@@ -112,7 +112,7 @@ export interface LoopObserverOptions {
   /**
    * Events kept in the native trace ring buffer (`trace()` drains it). 0 (default) turns
    * tracing off. When full, the oldest events are overwritten and counted as dropped.
-   * Integer in [0, 16777216]; each event costs 25 bytes. An iteration records 2 events
+   * Integer in [0, 16777216]; each event costs 24 bytes. An iteration records 2 events
    * (prepare, check), 4 with phase markers (close, timers too), so a buffer of N events
    * holds N / 2 (or N / 4) iterations: drain it at least that often.
    */

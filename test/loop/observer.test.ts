@@ -354,6 +354,40 @@ describe('phase order (libuv 1.46: prepare, poll, check, closing, timers)', () =
     }
   });
 
+  test("the timers marker is a timer only in iterations where one may fall due; elsewhere it is the close marker's moment", async () => {
+    const observer = observe({ traceCapacity: 8192, phaseMarkers: true });
+    await startAtPrepare(observer);
+    const byIteration = (events: PhaseEvent[]) => {
+      const out = new Map<number, Partial<Record<MarkerPhase, bigint>>>();
+      for (const e of events) out.set(e.iteration, { ...out.get(e.iteration), [e.phase]: e.timeNs });
+      return [...out.values()].filter((it) => it.close !== undefined && it.timers !== undefined);
+    };
+    // No timer due for seconds: the timers phase runs none, its marker is the close marker's.
+    observer.trace();
+    await immediateChain(40);
+    const quiet = byIteration(observer.trace());
+    expect(quiet.length).toBeGreaterThanOrEqual(39);
+    // (A timer of jest's own may fall due in one of them.)
+    expect(quiet.filter((it) => it.timers === it.close).length).toBeGreaterThanOrEqual(quiet.length - 2);
+    // A 1 ms interval due in every iteration (each spins 1.5 ms): the marker is a real timer
+    // again, later than the close marker. On libuv < 1.48 the interval runs before it (the
+    // marker steps behind a timer that fell due after it was armed); from 1.48 one that fell
+    // due during the spin runs after it (docs/loop-observer.md).
+    const fired: bigint[] = [];
+    const interval = setInterval(() => fired.push(process.hrtime.bigint()), 1);
+    await immediateChain(20, () => busyFor(1_500_000n));
+    clearInterval(interval);
+    await nextEvent(observer, 'prepare');
+    const busy = byIteration(observer.trace());
+    expect(fired.length).toBeGreaterThanOrEqual(10);
+    for (const at of fired) {
+      const iteration = busy.filter((it) => it.close! < at).pop();
+      expect(iteration).toBeDefined();
+      expect(iteration!.timers!).toBeGreaterThan(iteration!.close!);
+      if (rearmInSamePass) expect({ at, timerBeforeMarker: at < iteration!.timers! }).toEqual({ at, timerBeforeMarker: true });
+    }
+  });
+
   test('nextTick and promise callbacks queued in a check listener run before anything else does', async () => {
     const observer = observe({ phaseMarkers: true });
     const rec = recorder(observer, ['prepare', 'close']);
