@@ -326,9 +326,9 @@ void ObserverCore::OnCloseMarker(uv_handle_t* handle) {
   // run after this one for longer than the margin could let a timer fall due unmarked: its
   // time then reads as pending (docs/loop-observer.md).
   constexpr uint64_t kTimerMarginMs = 2;
-  bool timerMayRun = !self->timerHeapReadable_ ||
-                     LoopTimerHeap::EarliestDueMs(self->loop_) <= now / 1000000 + kTimerMarginMs;
-  if (!self->markersWanted_ || timerMayRun) {
+  bool noTimerDue = self->markersWanted_ && self->timerHeapReadable_ &&
+                    LoopTimerHeap::EarliestDueMs(self->loop_) > now / 1000000 + kTimerMarginMs;
+  if (!noTimerDue) {
     self->phase_ = kPhaseClose;
     self->Beat(now, self->idleAtPrepareNs_, kPhaseClose);  // read at this iteration's check
     self->Emit(kPhaseClose, now, self->iteration_);
