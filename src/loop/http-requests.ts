@@ -2,7 +2,12 @@
  * The HTTP requests this thread's servers are handling, for stall attribution. Node's
  * diagnostics channel `http.server.request.start` (node:http and node:https, so express,
  * fastify, koa, Next) and, from Node 22, `http2.server.stream.start` say when a request starts;
- * its response's (or stream's) 'close' when it ends, answered or not. Each request gets an id
+ * its response's (or stream's) 'close' when it ends, answered or not. node:http's responses are
+ * seen closing by an `emit` of uvscope's on `ServerResponse.prototype`, installed while the
+ * tracker runs (`observeResponseCloses`): measured on Node 24, a 'close' listener per response
+ * cost ~900 instructions a request, and a subscriber to `http.server.response.finish` ~1,200.
+ * An HTTP/2 stream, and a response still in flight when the tracker stops, get a 'close'
+ * listener. Each request gets an id
  * and a slot in the request table the addon reads (./request-slots.ts) with the async id it
  * started in, where the stall watchdog finds it without running JavaScript on the blocked
  * thread: by that async id (the request's synchronous handling and its socket's callbacks, every
@@ -11,7 +16,8 @@
  * follows the request through `await`s, timers and callbacks. The same ids link the pool work a
  * request submits to it (../http-request-context.ts). The request's (or stream's) own events
  * ('data', 'end': where body parsers run the route) come from its socket's callbacks, in the
- * socket's context; there, their listeners run with the id entered too (see `emitInRequest`).
+ * socket's context; there, their listeners run with the id entered too (see `emitInRequest`),
+ * but for node:http's own 'end' listener (`clearIncoming`), which every request has.
  * Finished requests are published on `uvscope:http:request` while it has subscribers (the trace
  * draws them).
  *
@@ -27,6 +33,7 @@
  */
 import { executionAsyncId } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
+import http from 'node:http';
 
 import { HTTP_REQUEST_CHANNEL, HttpRequestRecord } from '../channels';
 import { enterRequest, leaveRequest, requestStorage, setRequestsTracked } from '../http-request-context';
@@ -55,10 +62,27 @@ interface InRequest {
  * found after its `await`s. Within the request's context, or without listeners, a plain emit.
  * Costs ~0.3 µs an event that needs it (a new frame), measured on Node 24.
  */
-function emitInRequest(this: InRequest, ...args: [event: string | symbol, ...rest: unknown[]]): boolean {
+function emitInRequest(this: InRequest, event: string | symbol): boolean {
+  const listeners = this._events?.[event];
+  // `arguments`, forwarded as they came: a rest parameter would copy them at every event.
+  if (listeners === undefined || listeners === nodeClearIncoming || !needsRequest(event, listeners)) return Reflect.apply(this[kEmit], this, arguments);
   const id = this[kRequestId];
-  if (this._events?.[args[0]] === undefined || requestStorage!.getStore() === id) return Reflect.apply(this[kEmit], this, args);
-  return requestStorage!.run(id, Reflect.apply, this[kEmit], this, args);
+  if (requestStorage!.getStore() === id) return Reflect.apply(this[kEmit], this, arguments);
+  return requestStorage!.run(id, Reflect.apply, this[kEmit], this, arguments);
+}
+
+/**
+ * node:http's own 'end' listener, which drops the parser's reference to a request (every request
+ * whose response finishes before its body was read: each GET); learned from its name at first
+ * sight, so that its 'end' is emitted without a new frame (~400 instructions a request).
+ */
+let nodeClearIncoming: unknown;
+
+/** False for the one listener that needs no request context: node:http's `clearIncoming`. */
+function needsRequest(event: string | symbol, listeners: unknown): boolean {
+  if (nodeClearIncoming !== undefined || event !== 'end' || typeof listeners !== 'function' || listeners.name !== 'clearIncoming') return true;
+  nodeClearIncoming = listeners;
+  return false;
 }
 
 function runEventsInRequest(incoming: InRequest, id: number): void {
@@ -80,6 +104,10 @@ interface Tracked {
   protocol: HttpRequestRecord['protocol'];
   /** Only while the channel has subscribers at the start. */
   startedAtNs: bigint;
+  /** Its response (stream), until it ends. */
+  owner: Closing | undefined;
+  /** Whether a 'close' listener of its own ends it (else `emitObserved`). */
+  closeListener: boolean;
 }
 
 interface Closing {
@@ -88,6 +116,7 @@ interface Closing {
   writableFinished?: boolean;
   sentHeaders?: Record<string, unknown>;
   rstCode?: number;
+  on(event: 'close', fn: () => void): unknown;
 }
 
 let nextId = 1;
@@ -95,34 +124,44 @@ let users = 0;
 /** The tracked requests in flight by their slot in the request table (undefined: a free slot). */
 const bySlot: (Tracked | undefined)[] = [];
 
-function started(method: string, url: string, protocol: Tracked['protocol'], owner: Closing & { on(event: 'close', fn: () => void): unknown }, incoming: InRequest): void {
+/**
+ * `closeListener`: whether the owner needs a 'close' listener (an HTTP/2 stream); a node:http
+ * response's 'close' is seen by `emitObserved`.
+ */
+function started(method: string, url: string, protocol: Tracked['protocol'], owner: Closing, incoming: InRequest, closeListener: boolean): void {
   const id = nextId++;
   const asyncId = executionAsyncId();
   const slot = requestSlotStarted(id, asyncId, method, url);
   enterRequest(id, asyncId);
   if (requestStorage !== undefined) runEventsInRequest(incoming, id);
-  const tracked: Tracked = { id, slot, asyncId, method, url, protocol, startedAtNs: requestChannel.hasSubscribers ? process.hrtime.bigint() : 0n };
+  const tracked: Tracked = { id, slot, asyncId, method, url, protocol, startedAtNs: requestChannel.hasSubscribers ? process.hrtime.bigint() : 0n, owner, closeListener };
   owner[kRequest] = tracked;
   if (slot >= 0) bySlot[slot] = tracked;
-  owner.on('close', onClose);
+  if (closeListener) owner.on('close', onClose);
 }
 
 function onClose(this: Closing): void {
-  const tracked = this[kRequest];
+  ended(this);
+}
+
+/** `owner`'s request ended (answered or not); a second call does nothing. */
+function ended(owner: Closing): void {
+  const tracked = owner[kRequest];
   if (tracked === undefined) return;
-  this[kRequest] = undefined;
+  owner[kRequest] = undefined;
+  tracked.owner = undefined;
   if (tracked.slot >= 0) bySlot[tracked.slot] = undefined;
   requestSlotFinished(tracked.slot);
   leaveRequest(tracked.id, tracked.asyncId);
   if (!requestChannel.hasSubscribers || tracked.startedAtNs === 0n) return;
-  const http2Status = this.sentHeaders?.[':status'];
+  const http2Status = owner.sentHeaders?.[':status'];
   const record: HttpRequestRecord = {
     id: tracked.id,
     method: tracked.method,
     url: tracked.url,
     protocol: tracked.protocol,
-    statusCode: typeof http2Status === 'number' ? http2Status : (this.statusCode ?? 0),
-    completed: tracked.protocol === 'http2' ? this.rstCode === undefined || this.rstCode === 0 : this.writableFinished === true,
+    statusCode: typeof http2Status === 'number' ? http2Status : (owner.statusCode ?? 0),
+    completed: tracked.protocol === 'http2' ? owner.rstCode === undefined || owner.rstCode === 0 : owner.writableFinished === true,
     startedAtNs: tracked.startedAtNs,
     endedAtNs: process.hrtime.bigint(),
   };
@@ -130,21 +169,61 @@ function onClose(this: Closing): void {
 }
 
 function onHttpStart(message: unknown): void {
-  const { request, response } = message as { request: InRequest & { method?: string; url?: string }; response: Closing & { on(e: 'close', f: () => void): unknown } };
-  started(request.method ?? '', request.url ?? '', 'http', response, request);
+  const { request, response } = message as { request: InRequest & { method?: string; url?: string }; response: Closing };
+  started(request.method ?? '', request.url ?? '', 'http', response, request, false);
+}
+
+type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
+
+/** The emit `observeResponseCloses(true)` installed, and whether the prototype had one of its own before. */
+let installed: { emit: Emit; replacedOwn: Emit | undefined } | undefined;
+
+/**
+ * An emit for `ServerResponse.prototype` while the tracker runs: a tracked response's 'close'
+ * ends its request (before its listeners run, as a listener added at its start would), then
+ * `base` emits as before. Costs a comparison per event of every node:http response. Made per
+ * install: one left in place under another library's wrapper (see below) keeps its own `base`.
+ */
+function emitObserving(base: Emit): Emit {
+  return function emitObserved(this: unknown, event: string | symbol): boolean {
+    if (event === 'close' && (this as Closing)[kRequest] !== undefined) ended(this as Closing);
+    // `arguments`, forwarded as they came, without a copy.
+    return Reflect.apply(base, this, arguments);
+  };
+}
+
+/**
+ * Installs (true) or removes (false) the observing emit. One that another library has wrapped
+ * since stays where it is (its wrapper calls it): it still ends the requests it sees.
+ */
+function observeResponseCloses(on: boolean): void {
+  const prototype = http.ServerResponse.prototype as unknown as { emit: Emit };
+  if (on) {
+    const replacedOwn = Object.hasOwn(prototype, 'emit') ? prototype.emit : undefined;
+    installed = { emit: emitObserving(prototype.emit), replacedOwn };
+    prototype.emit = installed.emit;
+    return;
+  }
+  if (installed === undefined) return;
+  if (prototype.emit === installed.emit) {
+    if (installed.replacedOwn !== undefined) prototype.emit = installed.replacedOwn;
+    else delete (prototype as { emit?: Emit }).emit;
+  }
+  installed = undefined;
 }
 
 function onHttp2Start(message: unknown): void {
-  const { stream, headers } = message as { stream: InRequest & Closing & { on(e: 'close', f: () => void): unknown }; headers: Record<string, unknown> };
+  const { stream, headers } = message as { stream: InRequest & Closing; headers: Record<string, unknown> };
   const method = headers[':method'];
   const path = headers[':path'];
-  started(typeof method === 'string' ? method : '', typeof path === 'string' ? path : '', 'http2', stream, stream);
+  started(typeof method === 'string' ? method : '', typeof path === 'string' ? path : '', 'http2', stream, stream, true);
 }
 
 /** Starts tracking (first user) and counts a user. */
 export function acquireHttpRequests(): void {
   if (users++ > 0) return;
   setRequestsTracked(true);
+  observeResponseCloses(true);
   diagnosticsChannel.subscribe('http.server.request.start', onHttpStart);
   diagnosticsChannel.subscribe('http2.server.stream.start', onHttp2Start); // Node 22+; never published on 20
 }
@@ -155,6 +234,14 @@ export function releaseHttpRequests(): void {
   setRequestsTracked(false);
   diagnosticsChannel.unsubscribe('http.server.request.start', onHttpStart);
   diagnosticsChannel.unsubscribe('http2.server.stream.start', onHttp2Start);
+  observeResponseCloses(false);
+  // The responses in flight end at a 'close' listener of their own now (a request the table
+  // had no slot for is not listed: it leaves nothing behind but its id).
+  for (const tracked of bySlot) {
+    if (tracked === undefined || tracked.closeListener || tracked.owner === undefined) continue;
+    tracked.closeListener = true;
+    tracked.owner.on('close', onClose);
+  }
 }
 
 /** Requests in the table now, and those not kept because it was full. */

@@ -22,6 +22,9 @@ const INITIAL_SLOTS = 64;
 /** 8 MiB of text: requests in flight on one thread beyond this are not tracked. */
 const MAX_SLOTS = 8192;
 
+/** Read once: the global's lazy getter costs ~240 instructions an access on Node 24. */
+const clock = performance;
+
 let meta = new Float64Array(0);
 let text = new Uint8Array(0);
 /** Free slots, the most recently freed last. */
@@ -40,7 +43,7 @@ function grow(): boolean {
   nextText.set(text);
   // performance.now() counts from this thread's time origin on the clock of process.hrtime:
   // the addon turns a start back into that clock's ns with this offset.
-  const offsetNs = Number(process.hrtime.bigint()) - performance.now() * 1e6;
+  const offsetNs = Number(process.hrtime.bigint()) - clock.now() * 1e6;
   native.setRequestSlots(nextMeta, nextText, TEXT_STRIDE, offsetNs);
   meta = nextMeta;
   text = nextText;
@@ -86,6 +89,21 @@ export function writeUtf8(text: Uint8Array, value: string, at: number, room: num
   return n;
 }
 
+/**
+ * `writeUtf8` with a loop of its own for the usual case, an ASCII value that fits (a method, most
+ * URLs): small enough to be inlined where it is called, which saves ~150 instructions a call.
+ */
+function writeText(text: Uint8Array, value: string, at: number, room: number): number {
+  const length = value.length;
+  if (length > room) return writeUtf8(text, value, at, room);
+  for (let i = 0; i < length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x80) return writeUtf8(text, value, at, room);
+    text[at + i] = c;
+  }
+  return length;
+}
+
 /** Records a request that starts now; returns its slot, or -1 when it is not tracked (full). */
 export function requestSlotStarted(id: number, asyncId: number, method: string, url: string): number {
   if (free.length === 0 && !grow()) {
@@ -95,11 +113,11 @@ export function requestSlotStarted(id: number, asyncId: number, method: string, 
   const slot = free.pop()!;
   const m = slot * META_STRIDE;
   const at = slot * TEXT_STRIDE;
-  const methodBytes = writeUtf8(text, method, at, MAX_METHOD_BYTES);
-  const urlBytes = writeUtf8(text, url, at + methodBytes, TEXT_STRIDE - methodBytes);
+  const methodBytes = writeText(text, method, at, MAX_METHOD_BYTES);
+  const urlBytes = writeText(text, url, at + methodBytes, TEXT_STRIDE - methodBytes);
   meta[m + 1] = id;
   meta[m + 2] = asyncId;
-  meta[m + 3] = performance.now();
+  meta[m + 3] = clock.now();
   meta[m + 4] = methodBytes;
   meta[m + 5] = urlBytes;
   meta[m] = 1;

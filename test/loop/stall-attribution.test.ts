@@ -220,6 +220,7 @@ describe('the HTTP request a stall happened in', () => {
         response.emit('close');
       }
       expect(ids.length).toBe(2);
+      expect(httpRequestTableStats().inFlight).toBe(0);
       if (frames) expect(ids[1]).toBe((ids[0] as number) + 1);
       else expect(ids).toEqual([undefined, undefined]);
     } finally {
@@ -346,6 +347,67 @@ describe('the HTTP request a stall happened in', () => {
       expect(record).toMatchObject({ method: 'GET', protocol: 'http' });
     }
     expect(httpRequestTableStats().inFlight).toBe(0);
+  });
+
+  test("a request whose client went away unanswered leaves the table at its response's 'close', with no listener of uvscope's", async () => {
+    const ownEmit = Object.hasOwn(http.ServerResponse.prototype, 'emit');
+    watchdog = new StallWatchdog({ thresholdMs: 1000 }).start();
+    let dropped: Promise<void> = Promise.resolve();
+    let closeListeners = -1;
+    const server = await serve((req, res) => {
+      closeListeners = res.listenerCount('close');
+      if (req.url === '/drop') {
+        dropped = new Promise((closed) => res.on('close', () => closed()));
+        req.socket.destroy();
+        return;
+      }
+      res.end('x');
+    });
+    try {
+      await server.get('/ok');
+      expect(closeListeners).toBe(0);
+      expect(httpRequestTableStats().inFlight).toBe(0);
+      await server.get('/drop').catch(() => undefined);
+      await dropped;
+      expect(httpRequestTableStats().inFlight).toBe(0);
+    } finally {
+      await server.close();
+      watchdog.close();
+      watchdog = undefined;
+    }
+    // The tracker's emit is gone with it: ServerResponse.prototype is as it was.
+    expect(Object.hasOwn(http.ServerResponse.prototype, 'emit')).toBe(ownEmit);
+  });
+
+  test('an emit wrapped over the tracker\'s stays when the tracker stops; tracking again wraps it and ends requests once', async () => {
+    const prototype = http.ServerResponse.prototype as unknown as { emit: (...args: unknown[]) => boolean };
+    acquireHttpRequests();
+    const tracked = prototype.emit;
+    const seen: unknown[] = [];
+    prototype.emit = function (this: unknown, ...args: unknown[]) {
+      seen.push(args[0]);
+      return tracked.apply(this, args);
+    };
+    const wrapper = prototype.emit;
+    try {
+      const server = await serve((req, res) => res.end('x'));
+      await server.get('/a');
+      expect(httpRequestTableStats().inFlight).toBe(0);
+      expect(seen).toContain('close');
+      releaseHttpRequests();
+      expect(prototype.emit).toBe(wrapper);
+      // Tracking again installs another over it, which it removes again.
+      acquireHttpRequests();
+      expect(prototype.emit).not.toBe(wrapper);
+      await server.get('/b');
+      expect(httpRequestTableStats().inFlight).toBe(0);
+      expect(seen.filter((event) => event === 'close')).toHaveLength(2);
+      releaseHttpRequests();
+      expect(prototype.emit).toBe(wrapper);
+      await server.close();
+    } finally {
+      if (prototype.emit === wrapper) delete (prototype as { emit?: unknown }).emit;
+    }
   });
 
   test('one connection, several requests: each ends once answered, also one in flight when the last watchdog closes', async () => {
