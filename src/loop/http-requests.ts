@@ -235,8 +235,9 @@ export function releaseHttpRequests(): void {
   diagnosticsChannel.unsubscribe('http.server.request.start', onHttpStart);
   diagnosticsChannel.unsubscribe('http2.server.stream.start', onHttp2Start);
   observeResponseCloses(false);
-  // The responses in flight end at a 'close' listener of their own now (a request the table
-  // had no slot for is not listed: it leaves nothing behind but its id).
+  // The responses in flight end at a 'close' listener of their own now (those the table had no
+  // slot for are not listed here: their end goes unseen, and an entry of theirs in the pool
+  // records' map, kept while a trace records, stays until a request in the same async id).
   for (const tracked of bySlot) {
     if (tracked === undefined || tracked.closeListener || tracked.owner === undefined) continue;
     tracked.closeListener = true;

@@ -91,7 +91,7 @@ export function writeUtf8(text: Uint8Array, value: string, at: number, room: num
 
 /**
  * `writeUtf8` with a loop of its own for the usual case, an ASCII value that fits (a method, most
- * URLs): small enough to be inlined where it is called, which saves ~150 instructions a call.
+ * URLs): small enough to be inlined where it is called.
  */
 function writeText(text: Uint8Array, value: string, at: number, room: number): number {
   const length = value.length;
