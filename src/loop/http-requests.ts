@@ -3,8 +3,9 @@
  * diagnostics channel `http.server.request.start` (node:http and node:https, so express,
  * fastify, koa, Next) and, from Node 22, `http2.server.stream.start` say when a request starts;
  * its response's (or stream's) 'close' when it ends, answered or not. node:http's responses are
- * seen closing by an `emit` of uvscope's on `ServerResponse.prototype`, installed while the
- * tracker runs (`observeResponseCloses`): measured on Node 24, a 'close' listener per response
+ * seen closing by an `emit` of uvscope's on `ServerResponse.prototype`, installed at the first
+ * request the tracker sees and removed when it stops (`installResponseEmit`: so uvscope never
+ * loads node:http itself): measured on Node 24, a 'close' listener per response
  * cost ~900 instructions a request, and a subscriber to `http.server.response.finish` ~1,200.
  * An HTTP/2 stream, and a response still in flight when the tracker stops, get a 'close'
  * listener. Each request gets an id
@@ -33,7 +34,6 @@
  */
 import { executionAsyncId } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
-import http from 'node:http';
 
 import { HTTP_REQUEST_CHANNEL, HttpRequestRecord } from '../channels';
 import { enterRequest, leaveRequest, requestStorage, setRequestsTracked } from '../http-request-context';
@@ -65,7 +65,7 @@ interface InRequest {
 function emitInRequest(this: InRequest, event: string | symbol): boolean {
   const listeners = this._events?.[event];
   // `arguments`, forwarded as they came: a rest parameter would copy them at every event.
-  if (listeners === undefined || listeners === nodeClearIncoming || !needsRequest(event, listeners)) return Reflect.apply(this[kEmit], this, arguments);
+  if (listeners === undefined || isNodeClearIncoming(event, listeners)) return Reflect.apply(this[kEmit], this, arguments);
   const id = this[kRequestId];
   if (requestStorage!.getStore() === id) return Reflect.apply(this[kEmit], this, arguments);
   return requestStorage!.run(id, Reflect.apply, this[kEmit], this, arguments);
@@ -78,11 +78,12 @@ function emitInRequest(this: InRequest, event: string | symbol): boolean {
  */
 let nodeClearIncoming: unknown;
 
-/** False for the one listener that needs no request context: node:http's `clearIncoming`. */
-function needsRequest(event: string | symbol, listeners: unknown): boolean {
-  if (nodeClearIncoming !== undefined || event !== 'end' || typeof listeners !== 'function' || listeners.name !== 'clearIncoming') return true;
+/** Whether `listeners` are node:http's `clearIncoming` alone, the one listener that needs no request context. */
+function isNodeClearIncoming(event: string | symbol, listeners: unknown): boolean {
+  if (listeners === nodeClearIncoming) return true;
+  if (nodeClearIncoming !== undefined || event !== 'end' || typeof listeners !== 'function' || listeners.name !== 'clearIncoming') return false;
   nodeClearIncoming = listeners;
-  return false;
+  return true;
 }
 
 function runEventsInRequest(incoming: InRequest, id: number): void {
@@ -170,12 +171,13 @@ function ended(owner: Closing): void {
 
 function onHttpStart(message: unknown): void {
   const { request, response } = message as { request: InRequest & { method?: string; url?: string }; response: Closing };
+  if (installed === undefined) installResponseEmit();
   started(request.method ?? '', request.url ?? '', 'http', response, request, false);
 }
 
 type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
 
-/** The emit `observeResponseCloses(true)` installed, and whether the prototype had one of its own before. */
+/** The emit `installResponseEmit` installed, and whether the prototype had one of its own before. */
 let installed: { emit: Emit; replacedOwn: Emit | undefined } | undefined;
 
 /**
@@ -192,19 +194,26 @@ function emitObserving(base: Emit): Emit {
   };
 }
 
+/** node:http's `ServerResponse.prototype`; node:http is loaded by then (a server of its published a request). */
+function responsePrototype(): { emit: Emit } {
+  return (require('node:http') as typeof import('node:http')).ServerResponse.prototype as unknown as { emit: Emit };
+}
+
+/** Installs the observing emit (at the first request the tracker sees). */
+function installResponseEmit(): void {
+  const prototype = responsePrototype();
+  const replacedOwn = Object.hasOwn(prototype, 'emit') ? prototype.emit : undefined;
+  installed = { emit: emitObserving(prototype.emit), replacedOwn };
+  prototype.emit = installed.emit;
+}
+
 /**
- * Installs (true) or removes (false) the observing emit. One that another library has wrapped
- * since stays where it is (its wrapper calls it): it still ends the requests it sees.
+ * Removes the observing emit, when installed. One that another library has wrapped since stays
+ * where it is (its wrapper calls it): it still ends the requests it sees.
  */
-function observeResponseCloses(on: boolean): void {
-  const prototype = http.ServerResponse.prototype as unknown as { emit: Emit };
-  if (on) {
-    const replacedOwn = Object.hasOwn(prototype, 'emit') ? prototype.emit : undefined;
-    installed = { emit: emitObserving(prototype.emit), replacedOwn };
-    prototype.emit = installed.emit;
-    return;
-  }
+function removeResponseEmit(): void {
   if (installed === undefined) return;
+  const prototype = responsePrototype();
   if (prototype.emit === installed.emit) {
     if (installed.replacedOwn !== undefined) prototype.emit = installed.replacedOwn;
     else delete (prototype as { emit?: Emit }).emit;
@@ -223,7 +232,6 @@ function onHttp2Start(message: unknown): void {
 export function acquireHttpRequests(): void {
   if (users++ > 0) return;
   setRequestsTracked(true);
-  observeResponseCloses(true);
   diagnosticsChannel.subscribe('http.server.request.start', onHttpStart);
   diagnosticsChannel.subscribe('http2.server.stream.start', onHttp2Start); // Node 22+; never published on 20
 }
@@ -234,7 +242,7 @@ export function releaseHttpRequests(): void {
   setRequestsTracked(false);
   diagnosticsChannel.unsubscribe('http.server.request.start', onHttpStart);
   diagnosticsChannel.unsubscribe('http2.server.stream.start', onHttp2Start);
-  observeResponseCloses(false);
+  removeResponseEmit();
   // The responses in flight end at a 'close' listener of their own now (those the table had no
   // slot for are not listed here: their end goes unseen, and an entry of theirs in the pool
   // records' map, kept while a trace records, stays until a request in the same async id).
