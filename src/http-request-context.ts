@@ -58,11 +58,18 @@ export function setRequestsTracked(tracked: boolean): void {
   requestsTracked = tracked;
 }
 
-/** Request `id` starts now, in async id `asyncId`: code running for it from here on is linked to it. */
-export function enterRequest(id: number, asyncId: number): void {
+/**
+ * Request `id` starts now, in async id `asyncId`: code running for it from here on is linked to
+ * it. Returns whether `leaveRequest` must be told when it ends (an entry of the map was made).
+ */
+export function enterRequest(id: number, asyncId: number): boolean {
   // Continuations of this execution (the handler's awaits, timers, callbacks) carry the id.
   if (requestStorage !== undefined) requestStorage.enterWith(id);
-  else if (poolRequestChannel.hasSubscribers || jobChannel.hasSubscribers) requestByAsyncId.set(asyncId, id);
+  else if (poolRequestChannel.hasSubscribers || jobChannel.hasSubscribers) {
+    requestByAsyncId.set(asyncId, id);
+    return true;
+  }
+  return false;
 }
 
 /** Request `id`, started in `asyncId`, ended. */

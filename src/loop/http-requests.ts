@@ -1,31 +1,34 @@
 /**
  * The HTTP requests this thread's servers are handling, for stall attribution. Node's
  * diagnostics channel `http.server.request.start` (node:http and node:https, so express,
- * fastify, koa, Next) and, from Node 22, `http2.server.stream.start` say when a request starts;
- * its response's (or stream's) 'close' when it ends, answered or not. node:http's responses are
- * seen closing by an `emit` of uvscope's on `ServerResponse.prototype`, installed at the first
- * request the tracker sees and removed when it stops (`installResponseEmit`: so uvscope never
- * loads node:http itself): measured on Node 24, a 'close' listener per response
- * cost ~900 instructions a request, and a subscriber to `http.server.response.finish` ~1,200.
- * An HTTP/2 stream, and a response still in flight when the tracker stops, get a 'close'
- * listener. Each request gets an id
- * and a slot in the request table the addon reads (./request-slots.ts) with the async id it
- * started in, where the stall watchdog finds it without running JavaScript on the blocked
- * thread: by that async id (the request's synchronous handling and its socket's callbacks, every
- * Node) and, where Node keeps AsyncLocalStorage in async context frames (Node 24 and later, 22
- * with `--experimental-async-context-frame`), by the id entered into a storage of uvscope's, which
- * follows the request through `await`s, timers and callbacks. The same ids link the pool work a
- * request submits to it (../http-request-context.ts). The request's (or stream's) own events
- * ('data', 'end': where body parsers run the route) come from its socket's callbacks, in the
- * socket's context; there, their listeners run with the id entered too (see `emitInRequest`),
- * but for node:http's own 'end' listener (`clearIncoming`), which every request has.
- * Finished requests are published on `uvscope:http:request` while it has subscribers (the trace
- * draws them).
+ * fastify, koa, Next) and, from Node 22, `http2.server.stream.start` say when a request starts.
+ * A node:http request ends when node:http detaches its answered response from the connection:
+ * a `detachSocket` of uvscope's on `ServerResponse.prototype`, installed at the first request
+ * the tracker sees and removed when it stops (`installDetachSocket`: so uvscope never loads
+ * node:http itself). One left unanswered (the client went away) ends when a sweep finds its
+ * response or connection destroyed: before the table grows, and before a listing or a count.
+ * An HTTP/2 stream, a response still in flight when the tracker stops, and every request while
+ * a trace records get a 'close' listener, which ends them as they close. Measured on Node 24,
+ * instructions a request: a 'close' listener per response ~900, a subscriber to
+ * `http.server.response.finish` ~1,200, an `emit` wrapper seeing 'close' ~500 more than this.
+ *
+ * Each request gets an id and a slot in the request table the addon reads (./request-slots.ts)
+ * with the async id it started in, where the stall watchdog finds it without running
+ * JavaScript on the blocked thread: by that async id (the request's synchronous handling and
+ * its socket's callbacks, every Node) and, where Node keeps AsyncLocalStorage in async context
+ * frames (Node 24 and later, 22 with `--experimental-async-context-frame`), by the id entered
+ * into a storage of uvscope's, which follows the request through `await`s, timers and
+ * callbacks. The same ids link the pool work a request submits to it
+ * (../http-request-context.ts). A request's body events ('data', 'end': where body parsers run
+ * the route) come from its socket's callbacks, in the socket's context; there, their listeners
+ * run with the id entered too (see `emitInRequest`), for requests with a body (`mayHaveBody`)
+ * and HTTP/2 streams. Finished requests are published on `uvscope:http:request` while it has
+ * subscribers (the trace draws them).
  *
  * The requests in flight can be listed (`httpRequestsInFlight()`: a trace draws those still in
  * flight when it ends) from a registry of the tracked requests indexed by their slot in the
  * request table (so bounded as it is: a request the table has no slot for is not listed), an
- * array store per start and per end, no allocation.
+ * array store per start and per end.
  *
  * Lifetime: one tracker per thread, subscribed while at least one user holds it
  * (`acquireHttpRequests`/`releaseHttpRequests`); a request that started before is not tracked.
@@ -37,7 +40,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 
 import { HTTP_REQUEST_CHANNEL, HttpRequestRecord } from '../channels';
 import { enterRequest, leaveRequest, requestStorage, setRequestsTracked } from '../http-request-context';
-import { requestSlotFinished, requestSlotStarted, requestSlotStats } from './request-slots';
+import { requestSlotFinished, requestSlotRequest, requestSlotsFree, requestSlotStarted, requestSlotStats } from './request-slots';
 
 export { asyncContextFramesInUse, requestStorage } from '../http-request-context';
 
@@ -50,6 +53,8 @@ const kEmit = Symbol('uvscope.emit');
 interface InRequest {
   [kRequestId]: number;
   [kEmit]: (event: string | symbol, ...args: unknown[]) => boolean;
+  /** node:http's request headers (an HTTP/2 stream has none here). */
+  headers?: Record<string, unknown>;
   /** EventEmitter's listener table (what `listenerCount` reads), read without a call. */
   _events?: Record<string | symbol, unknown>;
   emit(event: string | symbol, ...args: unknown[]): boolean;
@@ -86,6 +91,18 @@ function isNodeClearIncoming(event: string | symbol, listeners: unknown): boolea
   return true;
 }
 
+/**
+ * Whether a node:http request may have a body, as node:http decides it: a Content-Length or a
+ * Transfer-Encoding header (node:http has made `headers` by then). One without has no events
+ * from its socket's callbacks: its 'end' and 'close' follow from what its handler did (a read,
+ * a `resume()`), in the handler's context already, so it is not wrapped (~450 instructions a
+ * GET on Node 24).
+ */
+function mayHaveBody(incoming: InRequest): boolean {
+  const headers = incoming.headers;
+  return headers !== undefined && ('content-length' in headers || 'transfer-encoding' in headers);
+}
+
 function runEventsInRequest(incoming: InRequest, id: number): void {
   incoming[kRequestId] = id;
   // Wrapped once: an object started again (a request object reused) only changes its id.
@@ -94,6 +111,13 @@ function runEventsInRequest(incoming: InRequest, id: number): void {
   incoming.emit = emitInRequest;
 }
 
+/**
+ * A request tracked in full: an HTTP/2 stream, one that started while a trace records, one that
+ * `leaveRequest` must be told of, one the table had no slot for. The others (a node:http request
+ * while only a watchdog tracks them: every request of a production server) are a slot number on
+ * their response and the response in `responseBySlot`, nothing allocated: ~500 instructions a
+ * request less, measured on Node 24.
+ */
 interface Tracked {
   id: number;
   /** Its slot in the request table; -1: not tracked there (full). */
@@ -105,14 +129,16 @@ interface Tracked {
   protocol: HttpRequestRecord['protocol'];
   /** Only while the channel has subscribers at the start. */
   startedAtNs: bigint;
-  /** Its response (stream), until it ends. */
+  /** Its response (stream), until it ends (at its 'close': a listener of its own). */
   owner: Closing | undefined;
-  /** Whether a 'close' listener of its own ends it (else `emitObserved`). */
-  closeListener: boolean;
 }
 
 interface Closing {
-  [kRequest]?: Tracked;
+  /** Its request: the slot of one not tracked in full, or the one that is. */
+  [kRequest]?: number | Tracked;
+  destroyed?: boolean;
+  /** A node:http response's request, whose connection's end (the client went away) ends one left unanswered. */
+  req?: { socket?: { destroyed?: boolean } | null };
   statusCode?: number;
   writableFinished?: boolean;
   sentHeaders?: Record<string, unknown>;
@@ -122,33 +148,76 @@ interface Closing {
 
 let nextId = 1;
 let users = 0;
-/** The tracked requests in flight by their slot in the request table (undefined: a free slot). */
+/** The requests tracked in full in flight by their slot in the request table (undefined: none there). */
 const bySlot: (Tracked | undefined)[] = [];
+/** The responses of the other requests in flight, by their slot. */
+const responseBySlot: (Closing | undefined)[] = [];
 
 /**
- * `closeListener`: whether the owner needs a 'close' listener (an HTTP/2 stream); a node:http
- * response's 'close' is seen by `emitObserved`.
+ * A node:http request ends when node:http detaches its answered response from the connection
+ * (`detachSocketObserved`) or, left unanswered, when a sweep finds it or its connection destroyed
+ * (`sweep`); while a trace records (`uvscope:http:request` has subscribers), also at its 'close',
+ * so that the record ends when the request does. An HTTP/2 stream ends at its 'close'.
  */
-function started(method: string, url: string, protocol: Tracked['protocol'], owner: Closing, incoming: InRequest, closeListener: boolean): void {
+function started(method: string, url: string, protocol: Tracked['protocol'], owner: Closing, incoming: InRequest): void {
   const id = nextId++;
   const asyncId = executionAsyncId();
+  // Before the table grows, the requests left unanswered leave it.
+  if (requestSlotsFree() === 0) sweep(responseBySlot.length);
   const slot = requestSlotStarted(id, asyncId, method, url);
-  enterRequest(id, asyncId);
-  if (requestStorage !== undefined) runEventsInRequest(incoming, id);
-  const tracked: Tracked = { id, slot, asyncId, method, url, protocol, startedAtNs: requestChannel.hasSubscribers ? process.hrtime.bigint() : 0n, owner, closeListener };
+  const mapped = enterRequest(id, asyncId);
+  const http2 = protocol === 'http2';
+  // HTTP/2 streams, and node:http requests with a body (see mayHaveBody).
+  if (requestStorage !== undefined && (http2 || mayHaveBody(incoming))) runEventsInRequest(incoming, id);
+  const timed = requestChannel.hasSubscribers;
+  if (!http2 && !timed && !mapped && slot >= 0) return heldInSlot(owner, slot);
+  const tracked: Tracked = { id, slot, asyncId, method, url, protocol, startedAtNs: timed ? process.hrtime.bigint() : 0n, owner };
   owner[kRequest] = tracked;
   if (slot >= 0) bySlot[slot] = tracked;
-  if (closeListener) owner.on('close', onClose);
+  owner.on('close', onClose);
+}
+
+/** The next slot `sweep` looks at. */
+let sweepAt = 0;
+
+/**
+ * Looks at `count` slots of `responseBySlot` (every one, for a count of its length), in turn from
+ * where the last sweep stopped: a node:http request whose response or connection was destroyed
+ * unanswered (the client went away) ends. The table is swept when full (before it grows), and
+ * before a listing or a count. A sweep of two slots at every start cost ~1,000 instructions a
+ * request on Node 24 (measured; the reason not found), so an unanswered request stays in the
+ * table until then: a stall in its connection's last callbacks may still name it.
+ */
+function sweep(count: number): void {
+  for (let n = 0; n < count && n < responseBySlot.length; n++) {
+    if (sweepAt >= responseBySlot.length) sweepAt = 0;
+    const owner = responseBySlot[sweepAt++];
+    if (owner !== undefined && (owner.destroyed === true || owner.req?.socket?.destroyed === true)) ended(owner);
+  }
 }
 
 function onClose(this: Closing): void {
   ended(this);
 }
 
+/** `owner`'s request, not tracked in full, is the one in `slot` (see Tracked). */
+function heldInSlot(owner: Closing, slot: number): void {
+  owner[kRequest] = slot;
+  responseBySlot[slot] = owner;
+}
+
+/** The request `owner` holds the slot of (not tracked in full) ended. */
+function endedInSlot(owner: Closing, slot: number): void {
+  owner[kRequest] = undefined;
+  responseBySlot[slot] = undefined;
+  requestSlotFinished(slot);
+}
+
 /** `owner`'s request ended (answered or not); a second call does nothing. */
 function ended(owner: Closing): void {
   const tracked = owner[kRequest];
   if (tracked === undefined) return;
+  if (typeof tracked === 'number') return endedInSlot(owner, tracked);
   owner[kRequest] = undefined;
   tracked.owner = undefined;
   if (tracked.slot >= 0) bySlot[tracked.slot] = undefined;
@@ -171,52 +240,70 @@ function ended(owner: Closing): void {
 
 function onHttpStart(message: unknown): void {
   const { request, response } = message as { request: InRequest & { method?: string; url?: string }; response: Closing };
-  if (installed === undefined) installResponseEmit();
-  started(request.method ?? '', request.url ?? '', 'http', response, request, false);
+  if (installed === undefined) installDetachSocket();
+  const method = request.method ?? '';
+  const url = request.url ?? '';
+  // Every request of a production server (frames, no trace, room in the table) takes the short
+  // way: a slot, the id entered, the slot on its response. Written apart from `started`, so that
+  // V8 makes it one small function (measured on Node 24: ~500 instructions a request less than
+  // the same steps through `started`).
+  if (requestStorage === undefined || requestChannel.hasSubscribers || requestSlotsFree() === 0) {
+    started(method, url, 'http', response, request);
+    return;
+  }
+  const id = nextId++;
+  const slot = requestSlotStarted(id, executionAsyncId(), method, url);
+  requestStorage.enterWith(id);
+  if (mayHaveBody(request)) runEventsInRequest(request, id);
+  heldInSlot(response, slot);
 }
 
-type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
+type DetachSocket = (this: unknown, socket: unknown) => void;
 
-/** The emit `installResponseEmit` installed, and whether the prototype had one of its own before. */
-let installed: { emit: Emit; replacedOwn: Emit | undefined } | undefined;
+/** The `detachSocket` `installDetachSocket` installed, and whether the prototype had one of its own before. */
+let installed: { detachSocket: DetachSocket; replacedOwn: DetachSocket | undefined } | undefined;
 
 /**
- * An emit for `ServerResponse.prototype` while the tracker runs: a tracked response's 'close'
- * ends its request (before its listeners run, as a listener added at its start would), then
- * `base` emits as before. Costs a comparison per event of every node:http response. Made per
+ * A `detachSocket` for `ServerResponse.prototype` while the tracker runs. node:http calls it
+ * once per response, when the response has finished (its 'finish', before its 'close'): a
+ * tracked one's request ends there, then `base` detaches it as before. Measured on Node 24, an
+ * `emit` wrapper that saw 'close' cost ~500 instructions a request more: every event of every
+ * response went through it, and `emit` was no longer inlined where node:http calls it. Made per
  * install: one left in place under another library's wrapper (see below) keeps its own `base`.
  */
-function emitObserving(base: Emit): Emit {
-  return function emitObserved(this: unknown, event: string | symbol): boolean {
-    if (event === 'close' && (this as Closing)[kRequest] !== undefined) ended(this as Closing);
-    // `arguments`, forwarded as they came, without a copy.
-    return Reflect.apply(base, this, arguments);
+function detachObserving(base: DetachSocket): DetachSocket {
+  return function detachSocketObserved(this: unknown): void {
+    const request = (this as Closing)[kRequest];
+    if (typeof request === 'number') endedInSlot(this as Closing, request);
+    else if (request !== undefined) ended(this as Closing);
+    // `arguments`, forwarded as they came.
+    Reflect.apply(base, this, arguments);
   };
 }
 
 /** node:http's `ServerResponse.prototype`; node:http is loaded by then (a server of its published a request). */
-function responsePrototype(): { emit: Emit } {
-  return (require('node:http') as typeof import('node:http')).ServerResponse.prototype as unknown as { emit: Emit };
+function responsePrototype(): { detachSocket: DetachSocket } {
+  return (require('node:http') as typeof import('node:http')).ServerResponse.prototype as unknown as { detachSocket: DetachSocket };
 }
 
-/** Installs the observing emit (at the first request the tracker sees). */
-function installResponseEmit(): void {
+/** Installs the observing `detachSocket` (at the first request the tracker sees). */
+function installDetachSocket(): void {
   const prototype = responsePrototype();
-  const replacedOwn = Object.hasOwn(prototype, 'emit') ? prototype.emit : undefined;
-  installed = { emit: emitObserving(prototype.emit), replacedOwn };
-  prototype.emit = installed.emit;
+  const replacedOwn = Object.hasOwn(prototype, 'detachSocket') ? prototype.detachSocket : undefined;
+  installed = { detachSocket: detachObserving(prototype.detachSocket), replacedOwn };
+  prototype.detachSocket = installed.detachSocket;
 }
 
 /**
- * Removes the observing emit, when installed. One that another library has wrapped since stays
- * where it is (its wrapper calls it): it still ends the requests it sees.
+ * Removes the observing `detachSocket`, when installed. One that another library has wrapped
+ * since stays where it is (its wrapper calls it): it still ends the requests it sees.
  */
-function removeResponseEmit(): void {
+function removeDetachSocket(): void {
   if (installed === undefined) return;
   const prototype = responsePrototype();
-  if (prototype.emit === installed.emit) {
-    if (installed.replacedOwn !== undefined) prototype.emit = installed.replacedOwn;
-    else delete (prototype as { emit?: Emit }).emit;
+  if (prototype.detachSocket === installed.detachSocket) {
+    if (installed.replacedOwn !== undefined) prototype.detachSocket = installed.replacedOwn;
+    else delete (prototype as { detachSocket?: DetachSocket }).detachSocket;
   }
   installed = undefined;
 }
@@ -225,7 +312,7 @@ function onHttp2Start(message: unknown): void {
   const { stream, headers } = message as { stream: InRequest & Closing; headers: Record<string, unknown> };
   const method = headers[':method'];
   const path = headers[':path'];
-  started(typeof method === 'string' ? method : '', typeof path === 'string' ? path : '', 'http2', stream, stream, true);
+  started(typeof method === 'string' ? method : '', typeof path === 'string' ? path : '', 'http2', stream, stream);
 }
 
 /** Starts tracking (first user) and counts a user. */
@@ -242,19 +329,18 @@ export function releaseHttpRequests(): void {
   setRequestsTracked(false);
   diagnosticsChannel.unsubscribe('http.server.request.start', onHttpStart);
   diagnosticsChannel.unsubscribe('http2.server.stream.start', onHttp2Start);
-  removeResponseEmit();
-  // The responses in flight end at a 'close' listener of their own now (those the table had no
-  // slot for are not listed here: their end goes unseen, and an entry of theirs in the pool
-  // records' map, kept while a trace records, stays until a request in the same async id).
-  for (const tracked of bySlot) {
-    if (tracked === undefined || tracked.closeListener || tracked.owner === undefined) continue;
-    tracked.closeListener = true;
-    tracked.owner.on('close', onClose);
-  }
+  removeDetachSocket();
+  // The responses in flight end at a 'close' listener of their own now (those tracked in full
+  // have one already).
+  sweep(responseBySlot.length);
+  for (const owner of responseBySlot) owner?.on('close', onClose);
 }
 
-/** Requests in the table now, and those not kept because it was full. */
-export const httpRequestTableStats = requestSlotStats;
+/** Requests in the table now (those left unanswered swept first), and those not kept because it was full. */
+export function httpRequestTableStats(): ReturnType<typeof requestSlotStats> {
+  sweep(responseBySlot.length);
+  return requestSlotStats();
+}
 
 /** A request in flight now, as `httpRequestsInFlight()` lists it. */
 export interface InFlightRequest {
@@ -272,7 +358,12 @@ export interface InFlightRequest {
  * (a request tracked before the last user let go is listed until it closes).
  */
 export function httpRequestsInFlight(): InFlightRequest[] {
+  sweep(responseBySlot.length);
   const out: InFlightRequest[] = [];
   for (const t of bySlot) if (t !== undefined) out.push({ id: t.id, method: t.method, url: t.url, protocol: t.protocol, startedAtNs: t.startedAtNs });
+  // The others, read back from the table.
+  responseBySlot.forEach((owner, slot) => {
+    if (owner !== undefined) out.push({ ...requestSlotRequest(slot), protocol: 'http', startedAtNs: 0n });
+  });
   return out;
 }

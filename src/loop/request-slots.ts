@@ -125,6 +125,21 @@ export function requestSlotStarted(id: number, asyncId: number, method: string, 
   return slot;
 }
 
+const utf8 = new TextDecoder();
+
+/** The request `slot` holds, read back from the table (its method and URL as written: a long URL cut). */
+export function requestSlotRequest(slot: number): { id: number; method: string; url: string } {
+  const m = slot * META_STRIDE;
+  const at = slot * TEXT_STRIDE;
+  const methodBytes = meta[m + 4];
+  return { id: meta[m + 1], method: utf8.decode(text.subarray(at, at + methodBytes)), url: utf8.decode(text.subarray(at + methodBytes, at + methodBytes + meta[m + 5])) };
+}
+
+/** Free slots in the table as it is (0: the next start grows it, or is not tracked). */
+export function requestSlotsFree(): number {
+  return free.length;
+}
+
 /** The request in `slot` ended (a slot of -1: it was not tracked). */
 export function requestSlotFinished(slot: number): void {
   if (slot < 0 || meta[slot * META_STRIDE] !== 1) return;

@@ -14,7 +14,8 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 
 import { HttpRequestRecord, LiveStallReport, StallEvent, StallWatchdog } from '../../src';
-import { acquireHttpRequests, asyncContextFramesInUse, httpRequestTableStats, releaseHttpRequests, requestStorage } from '../../src/loop/http-requests';
+import { acquireHttpRequests, asyncContextFramesInUse, httpRequestsInFlight, httpRequestTableStats, releaseHttpRequests, requestStorage } from '../../src/loop/http-requests';
+import { requestSlotsFree, requestSlotStats } from '../../src/loop/request-slots';
 import { loadStackAddon } from '../../src/stack/load';
 import { thrown } from '../helpers';
 
@@ -207,8 +208,9 @@ describe('the HTTP request a stall happened in', () => {
     try {
       const start = diagnosticsChannel.channel('http.server.request.start');
       const request = new http.IncomingMessage(null as never);
-      request.method = 'GET';
+      request.method = 'POST';
       request.url = '/reused';
+      request.headers = { 'content-length': '2' }; // a body: its events are run in the request
       const ids: unknown[] = [];
       request.on('end', () => ids.push(requestStorage?.getStore()));
       // Outside any request's context, as a socket's callback would be.
@@ -217,7 +219,7 @@ describe('the HTTP request a stall happened in', () => {
         const response = new http.ServerResponse(request);
         outside(() => start.publish({ request, response, socket: null, server: null }));
         outside(() => request.emit('end'));
-        response.emit('close');
+        response.destroy(); // unanswered: the count below sweeps it out
       }
       expect(ids.length).toBe(2);
       expect(httpRequestTableStats().inFlight).toBe(0);
@@ -349,10 +351,11 @@ describe('the HTTP request a stall happened in', () => {
     expect(httpRequestTableStats().inFlight).toBe(0);
   });
 
-  test("a request whose client went away unanswered leaves the table at its response's 'close', with no listener of uvscope's", async () => {
-    const ownEmit = Object.hasOwn(http.ServerResponse.prototype, 'emit');
+  test("a request whose client went away unanswered leaves the table once swept, with no listener of uvscope's", async () => {
+    const ownDetach = Object.hasOwn(http.ServerResponse.prototype, 'detachSocket');
+    const detach = http.ServerResponse.prototype.detachSocket;
     watchdog = new StallWatchdog({ thresholdMs: 1000 }).start();
-    expect(Object.hasOwn(http.ServerResponse.prototype, 'emit')).toBe(ownEmit); // not before a request
+    expect(http.ServerResponse.prototype.detachSocket).toBe(detach); // not before a request
     let dropped: Promise<void> = Promise.resolve();
     let closeListeners = -1;
     const server = await serve((req, res) => {
@@ -367,51 +370,112 @@ describe('the HTTP request a stall happened in', () => {
     try {
       await server.get('/ok');
       expect(closeListeners).toBe(0);
-      expect(httpRequestTableStats().inFlight).toBe(0);
+      expect(http.ServerResponse.prototype.detachSocket).not.toBe(detach);
+      expect(requestSlotStats().inFlight).toBe(0); // answered: ended as node:http detached it
       await server.get('/drop').catch(() => undefined);
       await dropped;
+      expect(requestSlotStats().inFlight).toBe(1); // not swept yet
       expect(httpRequestTableStats().inFlight).toBe(0);
     } finally {
       await server.close();
       watchdog.close();
       watchdog = undefined;
     }
-    // The tracker's emit is gone with it: ServerResponse.prototype is as it was.
-    expect(Object.hasOwn(http.ServerResponse.prototype, 'emit')).toBe(ownEmit);
+    // The tracker's detachSocket is gone with it: ServerResponse.prototype is as it was.
+    expect(http.ServerResponse.prototype.detachSocket).toBe(detach);
+    expect(Object.hasOwn(http.ServerResponse.prototype, 'detachSocket')).toBe(ownDetach);
   });
 
-  test('an emit wrapped over the tracker\'s stays when the tracker stops; tracking again wraps it and ends requests once', async () => {
-    const prototype = http.ServerResponse.prototype as unknown as { emit: (...args: unknown[]) => boolean };
-    const original = prototype.emit;
+  test('an unanswered request is swept out before the table would grow for another', async () => {
+    watchdog = new StallWatchdog({ thresholdMs: 1000 }).start();
+    let dropped: Promise<void> = Promise.resolve();
+    const answers: (() => void)[] = [];
+    let arrived = () => {};
+    let wanted = Infinity;
+    const server = await serve((req, res) => {
+      if (req.url === '/drop') {
+        dropped = new Promise((closed) => res.on('close', () => closed()));
+        req.socket.destroy();
+        return;
+      }
+      answers.push(() => res.end('x'));
+      if (answers.length === wanted) arrived();
+    });
+    try {
+      await server.get('/drop').catch(() => undefined);
+      await dropped;
+      expect(requestSlotStats().inFlight).toBe(1);
+      // As many requests held in flight as the table has free slots, and one more: that one
+      // finds it full, and the sweep frees the dropped request's slot for it.
+      wanted = requestSlotsFree() + 1;
+      const allArrived = new Promise<void>((resolve) => (arrived = resolve));
+      const held = Array.from({ length: wanted }, () => server.get('/held'));
+      await allArrived;
+      expect(requestSlotStats().inFlight).toBe(wanted);
+      expect(requestSlotsFree()).toBe(0); // not grown
+      for (const answer of answers) answer();
+      await Promise.all(held);
+      expect(requestSlotStats().inFlight).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a detachSocket wrapped over the tracker's stays when the tracker stops; tracking again wraps it and ends requests once", async () => {
+    type Detach = (this: unknown, ...args: unknown[]) => void;
+    const prototype = http.ServerResponse.prototype as unknown as { detachSocket: Detach };
+    const original = prototype.detachSocket;
     acquireHttpRequests();
     const server = await serve((req, res) => res.end('x'));
-    // The tracker's emit goes in at the first request it sees.
+    // The tracker's detachSocket goes in at the first request it sees.
     await server.get('/first');
-    const tracked = prototype.emit;
+    const tracked = prototype.detachSocket;
     expect(tracked).not.toBe(original);
-    const seen: unknown[] = [];
-    prototype.emit = function (this: unknown, ...args: unknown[]) {
-      seen.push(args[0]);
+    let calls = 0;
+    prototype.detachSocket = function (this: unknown, ...args: unknown[]) {
+      calls++;
       return tracked.apply(this, args);
     };
-    const wrapper = prototype.emit;
+    const wrapper = prototype.detachSocket;
     try {
       await server.get('/a');
-      expect(httpRequestTableStats().inFlight).toBe(0);
-      expect(seen).toContain('close');
+      expect(requestSlotStats().inFlight).toBe(0);
+      expect(calls).toBe(1);
       releaseHttpRequests();
-      expect(prototype.emit).toBe(wrapper);
+      expect(prototype.detachSocket).toBe(wrapper);
       // Tracking again installs another over it (at its first request), which it removes again.
       acquireHttpRequests();
       await server.get('/b');
-      expect(prototype.emit).not.toBe(wrapper);
-      expect(httpRequestTableStats().inFlight).toBe(0);
-      expect(seen.filter((event) => event === 'close')).toHaveLength(2); // '/a' and '/b'
+      expect(prototype.detachSocket).not.toBe(wrapper);
+      expect(requestSlotStats().inFlight).toBe(0);
+      expect(calls).toBe(2); // '/a' and '/b'
       releaseHttpRequests();
-      expect(prototype.emit).toBe(wrapper);
+      expect(prototype.detachSocket).toBe(wrapper);
       await server.close();
     } finally {
-      if (prototype.emit === wrapper) delete (prototype as { emit?: unknown }).emit;
+      if (prototype.detachSocket === wrapper) prototype.detachSocket = original;
+    }
+  });
+
+  test('requests in flight while no trace records are listed from the table, as written there', async () => {
+    acquireHttpRequests();
+    let answer = () => {};
+    let arrived = () => {};
+    const held = new Promise<void>((resolve) => (arrived = resolve));
+    const server = await serve((req, res) => {
+      answer = () => res.end('x');
+      arrived();
+    });
+    try {
+      const response = server.get('/held?q=%C3%A9t%C3%A9');
+      await held;
+      expect(httpRequestsInFlight()).toEqual([{ id: expect.any(Number), method: 'GET', url: '/held?q=%C3%A9t%C3%A9', protocol: 'http', startedAtNs: 0n }]);
+      answer();
+      await response;
+      expect(httpRequestsInFlight()).toEqual([]);
+    } finally {
+      releaseHttpRequests();
+      await server.close();
     }
   });
 
