@@ -10,7 +10,7 @@
  * An HTTP/2 stream, a response still in flight when the tracker stops, and every request while
  * a trace records get a 'close' listener, which ends them as they close. Measured on Node 24,
  * instructions a request: a 'close' listener per response ~900, a subscriber to
- * `http.server.response.finish` ~1,200, an `emit` wrapper seeing 'close' ~500 more than this.
+ * `http.server.response.finish` ~1,200, an `emit` wrapper seeing 'close' ~150 more than this.
  *
  * Each request gets an id and a slot in the request table the addon reads (./request-slots.ts)
  * with the async id it started in, where the stall watchdog finds it without running
@@ -95,7 +95,7 @@ function isNodeClearIncoming(event: string | symbol, listeners: unknown): boolea
  * Whether a node:http request may have a body, as node:http decides it: a Content-Length or a
  * Transfer-Encoding header (node:http has made `headers` by then). One without has no events
  * from its socket's callbacks: its 'end' and 'close' follow from what its handler did (a read,
- * a `resume()`), in the handler's context already, so it is not wrapped (~450 instructions a
+ * a `resume()`), in the handler's context already, so it is not wrapped (~400 instructions a
  * GET on Node 24).
  */
 function mayHaveBody(incoming: InRequest): boolean {
@@ -115,7 +115,7 @@ function runEventsInRequest(incoming: InRequest, id: number): void {
  * A request tracked in full: an HTTP/2 stream, one that started while a trace records, one that
  * `leaveRequest` must be told of, one the table had no slot for. The others (a node:http request
  * while only a watchdog tracks them: every request of a production server) are a slot number on
- * their response and the response in `responseBySlot`, nothing allocated: ~500 instructions a
+ * their response and the response in `responseBySlot`, nothing allocated: ~600 instructions a
  * request less, measured on Node 24.
  */
 interface Tracked {
@@ -184,7 +184,7 @@ let sweepAt = 0;
  * Looks at `count` slots of `responseBySlot` (every one, for a count of its length), in turn from
  * where the last sweep stopped: a node:http request whose response or connection was destroyed
  * unanswered (the client went away) ends. The table is swept when full (before it grows), and
- * before a listing or a count. A sweep of two slots at every start cost ~1,000 instructions a
+ * before a listing or a count. A sweep of two slots at every start cost ~1,100 instructions a
  * request on Node 24 (measured; the reason not found), so an unanswered request stays in the
  * table until then: a stall in its connection's last callbacks may still name it.
  */
@@ -267,7 +267,7 @@ let installed: { detachSocket: DetachSocket; replacedOwn: DetachSocket | undefin
  * A `detachSocket` for `ServerResponse.prototype` while the tracker runs. node:http calls it
  * once per response, when the response has finished (its 'finish', before its 'close'): a
  * tracked one's request ends there, then `base` detaches it as before. Measured on Node 24, an
- * `emit` wrapper that saw 'close' cost ~500 instructions a request more: every event of every
+ * `emit` wrapper that saw 'close' cost ~150 instructions a request more: every event of every
  * response went through it, and `emit` was no longer inlined where node:http calls it. Made per
  * install: one left in place under another library's wrapper (see below) keeps its own `base`.
  */
