@@ -53,8 +53,8 @@ const kEmit = Symbol('uvscope.emit');
 interface InRequest {
   [kRequestId]: number;
   [kEmit]: (event: string | symbol, ...args: unknown[]) => boolean;
-  /** node:http's request headers (an HTTP/2 stream has none here). */
-  headers?: Record<string, unknown>;
+  /** node:http's request header names and values as received, alternating (an HTTP/2 stream: none here). */
+  rawHeaders?: string[];
   /** EventEmitter's listener table (what `listenerCount` reads), read without a call. */
   _events?: Record<string | symbol, unknown>;
   emit(event: string | symbol, ...args: unknown[]): boolean;
@@ -94,14 +94,31 @@ function isNodeClearIncoming(event: string | symbol, listeners: unknown): boolea
 
 /**
  * Whether a node:http request may have a body, as node:http decides it: a Content-Length or a
- * Transfer-Encoding header (node:http has made `headers` by then). One without has no events
- * from its socket's callbacks: its 'end' and 'close' follow from what its handler did (a read,
- * a `resume()`), in the handler's context already, so it is not wrapped (~400 instructions a
+ * Transfer-Encoding header. Read from `rawHeaders`, the names as received: `headers` is an
+ * object node:http builds at its first read, which Node 26 no longer does for a request
+ * nobody asks (~700 instructions a request there). One without a body has no events from its
+ * socket's callbacks: its 'end' and 'close' follow from what its handler did (a read, a
+ * `resume()`), in the handler's context already, so it is not wrapped (~400 instructions a
  * GET on Node 24).
  */
 function mayHaveBody(incoming: InRequest): boolean {
-  const headers = incoming.headers;
-  return headers !== undefined && ('content-length' in headers || 'transfer-encoding' in headers);
+  const raw = incoming.rawHeaders;
+  if (raw === undefined) return false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 14 ? isNameIgnoringCase(name, 'content-length') : name.length === 17 && isNameIgnoringCase(name, 'transfer-encoding')) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether the header name `name` is `lower` (lower-case letters and '-', of the same length) in
+ * any case. A character ORed with 0x20 is a lower-case letter only if it was that letter in
+ * either case, and '-' only if it was '-' or a CR, which no header name holds.
+ */
+function isNameIgnoringCase(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
 }
 
 function runEventsInRequest(incoming: InRequest, id: number): void {
@@ -273,12 +290,13 @@ let installed: { detachSocket: DetachSocket; replacedOwn: DetachSocket | undefin
  * install: one left in place under another library's wrapper (see below) keeps its own `base`.
  */
 function detachObserving(base: DetachSocket): DetachSocket {
-  return function detachSocketObserved(this: unknown): void {
+  // One parameter, as node:http calls it: forwarding `arguments` made V8 allocate them (~50
+  // instructions a request on Node 26).
+  return function detachSocketObserved(this: unknown, socket: unknown): void {
     const request = (this as Closing)[kRequest];
     if (typeof request === 'number') endedInSlot(this as Closing, request);
     else if (request !== undefined) ended(this as Closing);
-    // `arguments`, forwarded as they came.
-    Reflect.apply(base, this, arguments);
+    base.call(this, socket);
   };
 }
 

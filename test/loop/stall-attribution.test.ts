@@ -210,7 +210,7 @@ describe('the HTTP request a stall happened in', () => {
       const request = new http.IncomingMessage(null as never);
       request.method = 'POST';
       request.url = '/reused';
-      request.headers = { 'content-length': '2' }; // a body: its events are run in the request
+      request.rawHeaders = ['Content-Length', '2']; // a body: its events are run in the request
       const ids: unknown[] = [];
       request.on('end', () => ids.push(requestStorage?.getStore()));
       // Outside any request's context, as a socket's callback would be.
@@ -225,6 +225,41 @@ describe('the HTTP request a stall happened in', () => {
       expect(httpRequestTableStats().inFlight).toBe(0);
       if (frames) expect(ids[1]).toBe((ids[0] as number) + 1);
       else expect(ids).toEqual([undefined, undefined]);
+    } finally {
+      releaseHttpRequests();
+    }
+  });
+
+  test(`a request's events run in it ${frames ? 'when its headers say it has a body, names in any case' : 'only with async context frames: not here'}`, () => {
+    acquireHttpRequests();
+    try {
+      const start = diagnosticsChannel.channel('http.server.request.start');
+      const outside = (fn: () => unknown) => (requestStorage ? requestStorage.exit(fn) : fn());
+      // Whether a listener of the request's 'end', emitted outside any request as a socket's callback would, ran in it.
+      const runsInRequest = (rawHeaders: string[]): boolean => {
+        const request = new http.IncomingMessage(null as never);
+        request.method = 'POST';
+        request.url = '/body';
+        request.rawHeaders = rawHeaders;
+        let store: unknown;
+        request.on('end', () => (store = requestStorage?.getStore()));
+        const response = new http.ServerResponse(request);
+        outside(() => start.publish({ request, response, socket: null, server: null }));
+        outside(() => request.emit('end'));
+        response.destroy();
+        return store !== undefined;
+      };
+      const cases: [string[], boolean][] = [
+        [['Host', 'a', 'Content-Length', '2'], true],
+        [['content-length', '0'], true],
+        [['TRANSFER-ENCODING', 'chunked'], true],
+        [['Transfer-Encoding', 'chunked', 'Host', 'a'], true],
+        [['Host', 'a', 'Accept', '*/*'], false],
+        [['X-Content-Length', '2', 'Content-Lengths', '2', 'Content_Length', '2'], false],
+        [[], false],
+      ];
+      for (const [rawHeaders, hasBody] of cases) expect([rawHeaders, runsInRequest(rawHeaders)]).toEqual([rawHeaders, frames && hasBody]);
+      expect(httpRequestTableStats().inFlight).toBe(0);
     } finally {
       releaseHttpRequests();
     }
