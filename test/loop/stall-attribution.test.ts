@@ -257,6 +257,8 @@ describe('the HTTP request a stall happened in', () => {
         [['Host', 'a', 'Accept', '*/*'], false],
         [['X-Content-Length', '2', 'Content-Lengths', '2', 'Content_Length', '2'], false],
         [[], false],
+        [[undefined, 'x', 42, 'Content-Length'] as never, false],
+        ['Content-Length: 2' as never, false],
       ];
       for (const [rawHeaders, hasBody] of cases) expect([rawHeaders, runsInRequest(rawHeaders)]).toEqual([rawHeaders, frames && hasBody]);
       expect(httpRequestTableStats().inFlight).toBe(0);
