@@ -2,9 +2,9 @@
  * The HTTP request the running code works for: what the HTTP tracker (loop/http-requests.ts) knows
  * of it, for the records of the pool work that code submits (`httpRequestId` of the records on
  * `uvscope:threadpool:request` and `uvscope:threadpool:job`). Where Node keeps AsyncLocalStorage
- * in async context frames (24 and later, 22 with `--experimental-async-context-frame`), the id
- * entered into uvscope's request storage when the request started, which follows it through
- * `await`s, timers and callbacks. Elsewhere (Node 20, 22) the request whose start ran in the
+ * in async context frames (24 and later, 22 with `--experimental-async-context-frame`), the
+ * request entered into uvscope's request storage when it started (its id, method and URL: what
+ * the stall watchdog reports of it), which follows it through `await`s, timers and callbacks. Elsewhere (Node 20, 22) the request whose start ran in the
  * current async id (its synchronous handling), the request of the pool request whose callback
  * runs (`callInRequest`: chains of fs, dns, crypto and zlib callbacks), or the request whose
  * start ran in the async id that triggered the current one (a timer the handling set): a Map
@@ -36,8 +36,21 @@ export function asyncContextFramesInUse(): boolean {
 
 const framesInUse = asyncContextFramesInUse();
 
-/** uvscope's request storage: the request id, where frames make it cheap (undefined elsewhere: a storage on async_hooks would cost every callback). */
-export const requestStorage: AsyncLocalStorage<number> | undefined = framesInUse ? new AsyncLocalStorage<number>() : undefined;
+/**
+ * What uvscope's request storage holds for a request. The stack addon's interrupt reads these
+ * three own data properties of the current frame's value (native/stack/async_context.cc): the
+ * request a stall happened in, named with no text written per request.
+ */
+export interface RequestInContext {
+  readonly id: number;
+  /** As received. */
+  readonly method: string;
+  /** As received, path and query. */
+  readonly url: string;
+}
+
+/** uvscope's request storage, where frames make it cheap (undefined elsewhere: a storage on async_hooks would cost every callback). */
+export const requestStorage: AsyncLocalStorage<RequestInContext> | undefined = framesInUse ? new AsyncLocalStorage<RequestInContext>() : undefined;
 
 /** Whether the HTTP tracker runs on this thread (while not, {@link currentHttpRequestId} is 0 at once). */
 let requestsTracked = false;
@@ -59,17 +72,15 @@ export function setRequestsTracked(tracked: boolean): void {
 }
 
 /**
- * Request `id` starts now, in async id `asyncId`: code running for it from here on is linked to
- * it. Returns whether `leaveRequest` must be told when it ends (an entry of the map was made).
+ * Without frames: request `id` starts now, in async id `asyncId`, and pool work submitted there
+ * is linked to it. Returns whether `leaveRequest` must be told when it ends (an entry of the
+ * map was made). With frames, the tracker enters the request into `requestStorage` instead:
+ * continuations of that execution (the handler's awaits, timers, callbacks) carry it.
  */
-export function enterRequest(id: number, asyncId: number): boolean {
-  // Continuations of this execution (the handler's awaits, timers, callbacks) carry the id.
-  if (requestStorage !== undefined) requestStorage.enterWith(id);
-  else if (poolRequestChannel.hasSubscribers || jobChannel.hasSubscribers) {
-    requestByAsyncId.set(asyncId, id);
-    return true;
-  }
-  return false;
+export function mapRequest(id: number, asyncId: number): boolean {
+  if (!poolRequestChannel.hasSubscribers && !jobChannel.hasSubscribers) return false;
+  requestByAsyncId.set(asyncId, id);
+  return true;
 }
 
 /** Request `id`, started in `asyncId`, ended. */
@@ -98,7 +109,7 @@ export function callInRequest(id: number, callback: (...args: unknown[]) => unkn
 /** The id of the HTTP request the running code works for, 0 when none is known (or nobody tracks requests). */
 export function currentHttpRequestId(): number {
   if (!requestsTracked) return 0;
-  if (requestStorage !== undefined) return requestStorage.getStore() ?? 0;
+  if (requestStorage !== undefined) return requestStorage.getStore()?.id ?? 0;
   if (requestByAsyncId.size === 0) return 0;
   return requestByAsyncId.get(executionAsyncId()) ?? (callbackRequestId || requestByAsyncId.get(triggerAsyncId()) || 0);
 }

@@ -26,6 +26,10 @@ long RequestTable::Find(size_t field, double value) const {
   return best;
 }
 
+uint64_t RequestTable::StartedAtNs(const double* m) const {
+  return static_cast<uint64_t>(std::max(0.0, timeOffsetNs_ + m[3] * 1e6));
+}
+
 Attribution RequestTable::Attribute(const uvscope_stack_context& context) const {
   Attribution out;
   if (context.context_json != nullptr) {
@@ -35,6 +39,13 @@ Attribution RequestTable::Attribute(const uvscope_stack_context& context) const 
   if (context.context_unavailable != nullptr) out.contextUnavailable = context.context_unavailable;
   if (meta_ == nullptr) return out;
   long found = context.request_id >= 0 ? Find(1, context.request_id) : -1;
+  if (found >= 0 && context.request_method != nullptr && context.request_url != nullptr) {
+    // Named by the frame, which holds its method and URL (the slot has no text then).
+    const double* m = meta_ + found * kMetaStride;
+    out.hasRequest = true;
+    out.request = RequestRecord{m[1], context.request_method, context.request_url, StartedAtNs(m), m[2]};
+    return out;
+  }
   for (double asyncId : {context.execution_async_id, context.trigger_async_id}) {
     if (found < 0 && asyncId > 0) found = Find(2, asyncId);
   }
@@ -45,8 +56,7 @@ Attribution RequestTable::Attribute(const uvscope_stack_context& context) const 
   if (!(m[4] >= 0 && m[5] >= 0) || methodBytes + urlBytes > textStride_) return out;  // never written so
   const char* text = reinterpret_cast<const char*>(text_ + found * textStride_);
   out.hasRequest = true;
-  out.request = RequestRecord{m[1], std::string(text, methodBytes), std::string(text + methodBytes, urlBytes),
-                              static_cast<uint64_t>(std::max(0.0, timeOffsetNs_ + m[3] * 1e6)), m[2]};
+  out.request = RequestRecord{m[1], std::string(text, methodBytes), std::string(text + methodBytes, urlBytes), StartedAtNs(m), m[2]};
   return out;
 }
 

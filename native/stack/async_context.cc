@@ -119,6 +119,19 @@ bool AppendPrimitive(v8::Isolate* isolate, std::string& out, v8::Local<v8::Value
   return false;
 }
 
+// The request uvscope's request storage holds (`{ id, method, url }`): all three, or none.
+void ReadRequest(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Value> request,
+                 AsyncContextReading* out) {
+  v8::Local<v8::Value> id = Step(isolate, context, request, "id");
+  if (id.IsEmpty() || !id->IsNumber()) return;
+  v8::Local<v8::Value> method = Step(isolate, context, request, "method");
+  v8::Local<v8::Value> url = Step(isolate, context, request, "url");
+  if (method.IsEmpty() || url.IsEmpty() || !method->IsString() || !url->IsString()) return;
+  out->requestMethod = Utf8(isolate, method.As<v8::String>(), kMaxRequestMethodBytes);
+  out->requestUrl = Utf8(isolate, url.As<v8::String>(), kMaxRequestTextBytes - out->requestMethod.size());
+  out->requestId = id.As<v8::Number>()->Value();
+}
+
 }  // namespace
 
 void ReadAsyncContext(v8::Isolate* isolate, const ContextLookup* lookup, AsyncContextReading* out) {
@@ -143,8 +156,8 @@ void ReadAsyncContext(v8::Isolate* isolate, const ContextLookup* lookup, AsyncCo
   if (frame.IsEmpty() || !frame->IsMap()) return;  // no AsyncLocalStorage has a store here
   v8::Local<v8::Map> map = frame.As<v8::Map>();
   if (!lookup->requestStorage.IsEmpty()) {
-    v8::Local<v8::Value> id = MapEntry(context, map, lookup->requestStorage.Get(isolate));
-    if (!id.IsEmpty() && id->IsNumber()) out->requestId = id.As<v8::Number>()->Value();
+    ReadRequest(isolate, context, MapEntry(context, map, lookup->requestStorage.Get(isolate)), out);
+    if (tryCatch.HasCaught()) tryCatch.Reset();
   }
   if (!wantsContext) return;
   v8::Local<v8::Value> store = MapEntry(context, map, lookup->userStorage.Get(isolate));

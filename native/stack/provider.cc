@@ -95,7 +95,9 @@ void Provider::OnInterrupt(v8::Isolate* isolate, void* data) {
   ReadAsyncContext(isolate, &self->lookup_, &reading);
   uvscope_stack_context context = {reading.executionAsyncId, reading.triggerAsyncId, reading.requestId,
                                    reading.hasContext ? reading.contextJson.c_str() : nullptr,
-                                   reading.contextUnavailable};
+                                   reading.contextUnavailable,
+                                   reading.requestId >= 0 ? reading.requestMethod.c_str() : nullptr,
+                                   reading.requestId >= 0 ? reading.requestUrl.c_str() : nullptr};
   GlobalCounters().captured++;
   done(user, UVSCOPE_STACK_CAPTURED, stack.frames.data(), static_cast<uint32_t>(stack.frames.size()), captured_at,
        &context);

@@ -255,6 +255,10 @@ napi_value TakeResult(napi_env env, napi_callback_info info) {
     }
     if (!result.context_json.empty()) CHECK_NAPI(Put(env, context, "json", Str(env, result.context_json)));
     if (!result.context_unavailable.empty()) CHECK_NAPI(Put(env, context, "unavailable", Str(env, result.context_unavailable)));
+    if (result.request_id >= 0) {
+      CHECK_NAPI(Put(env, context, "requestMethod", Str(env, result.request_method)));
+      CHECK_NAPI(Put(env, context, "requestUrl", Str(env, result.request_url)));
+    }
     CHECK_NAPI(Put(env, out, "context", context));
   }
   return out;

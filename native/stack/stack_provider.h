@@ -16,7 +16,8 @@
 extern "C" {
 #endif
 
-#define UVSCOPE_STACK_PROVIDER_VERSION 3  // 2: the External is type-tagged; 3: done() gets the async context
+// 2: the External is type-tagged; 3: done() gets the async context; 4: and the request's method and URL
+#define UVSCOPE_STACK_PROVIDER_VERSION 4
 
 // The Node-API type tag (napi_type_tag: lower, upper) the stack addon puts on its provider
 // External, and the only External the Node-API addon reads a provider from: any other one is
@@ -45,12 +46,17 @@ typedef struct uvscope_stack_frame {
 typedef struct uvscope_stack_context {
   double execution_async_id;  // node::AsyncHooksGetExecutionAsyncId, 0 or -1 when none
   double trigger_async_id;    // node::AsyncHooksGetTriggerAsyncId
-  double request_id;          // uvscope's request storage in the current async context frame, -1: none
+  double request_id;          // the id of the request in uvscope's request storage in the current frame, -1: none
   // The user's context fields as one JSON object text (UTF-8, NULL-terminated), or NULL: not
   // asked for, or no store in the current frame. Valid during the call only.
   const char* context_json;
   // Why the user's context cannot be read on this Node (NULL when it can).
   const char* context_unavailable;
+  // That request's method and URL as the storage holds them (UTF-8, NULL-terminated; the method
+  // cut to 32 bytes, the URL to 1,024 less the method's, at a character boundary), or NULL with
+  // no request_id. Valid during the call only.
+  const char* request_method;
+  const char* request_url;
 } uvscope_stack_context;
 
 // Called on the environment's own thread, inside V8's interrupt (no JavaScript may run there,

@@ -151,6 +151,8 @@ void TestHook::Done(void* user, int status, const uvscope_stack_frame* frames, u
     r.request_id = context->request_id;
     r.context_json = context->context_json != nullptr ? context->context_json : "";
     r.context_unavailable = context->context_unavailable != nullptr ? context->context_unavailable : "";
+    r.request_method = context->request_method != nullptr ? context->request_method : "";
+    r.request_url = context->request_url != nullptr ? context->request_url : "";
   }
 }
 

@@ -34,7 +34,7 @@ struct HookResult {
   std::vector<HookFrame> frames;
   bool has_context = false;  // done() got a context (captured)
   double execution_async_id = 0, trigger_async_id = 0, request_id = -1;
-  std::string context_json, context_unavailable;  // "" when NULL
+  std::string context_json, context_unavailable, request_method, request_url;  // "" when NULL
 };
 
 class TestHook {

@@ -12,17 +12,20 @@
  * instructions a request: a 'close' listener per response ~900, a subscriber to
  * `http.server.response.finish` ~1,200, an `emit` wrapper seeing 'close' ~150 more than this.
  *
- * Each request gets an id and a slot in the request table the addon reads (./request-slots.ts)
- * with the async id it started in, where the stall watchdog finds it without running
- * JavaScript on the blocked thread: by that async id (the request's synchronous handling and
- * its socket's callbacks, every Node) and, where Node keeps AsyncLocalStorage in async context
- * frames (Node 24 and later, 22 with `--experimental-async-context-frame`), by the id entered
- * into a storage of uvscope's, which follows the request through `await`s, timers and
- * callbacks. The same ids link the pool work a request submits to it
- * (../http-request-context.ts). A request's body events ('data', 'end': where body parsers run
- * the route) come from its socket's callbacks, in the socket's context; there, their listeners
- * run with the id entered too (see `emitInRequest`), for requests with a body (`mayHaveBody`)
- * and HTTP/2 streams. Finished requests are published on `uvscope:http:request` while it has
+ * Each request gets an id and a slot in the request table the addon reads (./request-slots.ts:
+ * whether it is in flight, when it started), where the stall watchdog finds it without running
+ * JavaScript on the blocked thread. Where Node keeps AsyncLocalStorage in async context frames
+ * (Node 24 and later, 22 with `--experimental-async-context-frame`), the request (its id, method
+ * and URL: a RequestInContext) is entered into a storage of uvscope's, which follows it through
+ * `await`s, timers and callbacks, and the stack addon reads it from the frame: no text is
+ * written per request (the method and URL written into the table cost ~300 instructions a
+ * request more, measured on Node 24 and 26). Without frames (Node 20, 22), the table holds the
+ * method and URL and the async id the request started in, by which it is found (the request's
+ * synchronous handling and its socket's callbacks). The same ids link the pool work a request
+ * submits to it (../http-request-context.ts). A request's body events ('data', 'end': where
+ * body parsers run the route) come from its socket's callbacks, in the socket's context; there,
+ * their listeners run with the request entered too (see `emitInRequest`), for requests with a
+ * body (`mayHaveBody`) and HTTP/2 streams. Finished requests are published on `uvscope:http:request` while it has
  * subscribers (the trace draws them).
  *
  * The requests in flight can be listed (`httpRequestsInFlight()`: a trace draws those still in
@@ -39,19 +42,19 @@ import { executionAsyncId } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
 import { HTTP_REQUEST_CHANNEL, HttpRequestRecord } from '../channels';
-import { enterRequest, leaveRequest, requestStorage, setRequestsTracked } from '../http-request-context';
-import { requestSlotFinished, requestSlotRequest, requestSlotsFree, requestSlotStarted, requestSlotStats } from './request-slots';
+import { leaveRequest, mapRequest, RequestInContext, requestStorage, setRequestsTracked } from '../http-request-context';
+import { requestSlotFinished, requestSlotRequest, requestSlotsFree, requestSlotStarted, requestSlotStartedWithText, requestSlotStats } from './request-slots';
 
 export { asyncContextFramesInUse, requestStorage } from '../http-request-context';
 
 const requestChannel = diagnosticsChannel.channel(HTTP_REQUEST_CHANNEL);
 const kRequest = Symbol('uvscope.httpRequest');
-const kRequestId = Symbol('uvscope.httpRequestId');
+const kInContext = Symbol('uvscope.httpRequestInContext');
 const kEmit = Symbol('uvscope.emit');
 
 /** The incoming side of a request (IncomingMessage, Http2Stream): an emitter whose own events are run in the request's context. */
 interface InRequest {
-  [kRequestId]: number;
+  [kInContext]: RequestInContext;
   [kEmit]: (event: string | symbol, ...args: unknown[]) => boolean;
   /** node:http's request header names and values as received, alternating (an HTTP/2 stream: none here). */
   rawHeaders?: string[];
@@ -71,9 +74,9 @@ function emitInRequest(this: InRequest, event: string | symbol): boolean {
   const listeners = this._events?.[event];
   // `arguments`, forwarded as they came: a rest parameter would copy them at every event.
   if (listeners === undefined || isNodeClearIncoming(event, listeners)) return Reflect.apply(this[kEmit], this, arguments);
-  const id = this[kRequestId];
-  if (requestStorage!.getStore() === id) return Reflect.apply(this[kEmit], this, arguments);
-  return requestStorage!.run(id, Reflect.apply, this[kEmit], this, arguments);
+  const request = this[kInContext];
+  if (requestStorage!.getStore() === request) return Reflect.apply(this[kEmit], this, arguments);
+  return requestStorage!.run(request, Reflect.apply, this[kEmit], this, arguments);
 }
 
 /**
@@ -123,9 +126,9 @@ function isNameIgnoringCase(name: string, lower: string): boolean {
   return true;
 }
 
-function runEventsInRequest(incoming: InRequest, id: number): void {
-  incoming[kRequestId] = id;
-  // Wrapped once: an object started again (a request object reused) only changes its id.
+function runEventsInRequest(incoming: InRequest, request: RequestInContext): void {
+  incoming[kInContext] = request;
+  // Wrapped once: an object started again (a request object reused) only changes its request.
   if (incoming.emit === emitInRequest) return;
   incoming[kEmit] = incoming.emit;
   incoming.emit = emitInRequest;
@@ -133,19 +136,17 @@ function runEventsInRequest(incoming: InRequest, id: number): void {
 
 /**
  * A request tracked in full: an HTTP/2 stream, one that started while a trace records, one that
- * `leaveRequest` must be told of, one the table had no slot for. The others (a node:http request
- * while only a watchdog tracks them: every request of a production server) are a slot number on
- * their response and the response in `responseBySlot`, nothing allocated: ~600 instructions a
- * request less, measured on Node 24.
+ * `leaveRequest` must be told of, one the table had no slot for (or none free at once). The
+ * others (a node:http request while only a watchdog tracks them: every request of a production
+ * server) are held on their response (`kRequest`: their slot, or with frames the HeldRequest
+ * their frame holds) and the response in `responseBySlot`, no listener: ~600 instructions a
+ * request less, measured on Node 24. With frames, what is entered into the request storage.
  */
-interface Tracked {
-  id: number;
+interface Tracked extends RequestInContext {
   /** Its slot in the request table; -1: not tracked there (full). */
   slot: number;
   /** The async id it started in. */
   asyncId: number;
-  method: string;
-  url: string;
   protocol: HttpRequestRecord['protocol'];
   /** Only while the channel has subscribers at the start. */
   startedAtNs: bigint;
@@ -153,9 +154,25 @@ interface Tracked {
   owner: Closing | undefined;
 }
 
+/** A request not tracked in full, with frames: what its frame holds, and its slot in the table. */
+class HeldRequest implements RequestInContext {
+  // Declared only: fields emitted as such are defined (as by Object.defineProperty) before the
+  // constructor assigns them, two stores a field.
+  declare readonly id: number;
+  declare readonly method: string;
+  declare readonly url: string;
+  declare readonly slot: number;
+  constructor(id: number, method: string, url: string, slot: number) {
+    this.id = id;
+    this.method = method;
+    this.url = url;
+    this.slot = slot;
+  }
+}
+
 interface Closing {
-  /** Its request: the slot of one not tracked in full, or the one that is. */
-  [kRequest]?: number | Tracked;
+  /** Its request: one not tracked in full (its slot; with frames, a HeldRequest), or the one that is. */
+  [kRequest]?: number | HeldRequest | Tracked;
   destroyed?: boolean;
   /** A node:http response's request, whose connection's end (the client went away) ends one left unanswered. */
   req?: { socket?: { destroyed?: boolean } | null };
@@ -184,17 +201,28 @@ function started(method: string, url: string, protocol: Tracked['protocol'], own
   const asyncId = executionAsyncId();
   // Before the table grows, the requests left unanswered leave it.
   if (requestSlotsFree() === 0) sweep(responseBySlot.length);
-  const slot = requestSlotStarted(id, asyncId, method, url);
-  const mapped = enterRequest(id, asyncId);
   const http2 = protocol === 'http2';
-  // HTTP/2 streams, and node:http requests with a body (see mayHaveBody).
-  if (requestStorage !== undefined && (http2 || mayHaveBody(incoming))) runEventsInRequest(incoming, id);
   const timed = requestChannel.hasSubscribers;
-  if (!http2 && !timed && !mapped && slot >= 0) return heldInSlot(owner, slot);
-  const tracked: Tracked = { id, slot, asyncId, method, url, protocol, startedAtNs: timed ? process.hrtime.bigint() : 0n, owner };
-  owner[kRequest] = tracked;
-  if (slot >= 0) bySlot[slot] = tracked;
-  owner.on('close', onClose);
+  const startedAtNs = timed ? process.hrtime.bigint() : 0n;
+  if (requestStorage === undefined) {
+    // No frames: the table holds the method and URL, and the async id the request is found by.
+    const slot = requestSlotStartedWithText(id, asyncId, method, url);
+    const mapped = mapRequest(id, asyncId);
+    if (!http2 && !timed && !mapped && slot >= 0) return heldInSlot(owner, slot, slot);
+    return track({ id, slot, asyncId, method, url, protocol, startedAtNs, owner });
+  }
+  const tracked: Tracked = { id, slot: requestSlotStarted(id), asyncId, method, url, protocol, startedAtNs, owner };
+  requestStorage.enterWith(tracked);
+  // HTTP/2 streams, and node:http requests with a body (see mayHaveBody).
+  if (http2 || mayHaveBody(incoming)) runEventsInRequest(incoming, tracked);
+  track(tracked);
+}
+
+/** `tracked` ends at its owner's 'close' (a listener of its own). */
+function track(tracked: Tracked): void {
+  tracked.owner![kRequest] = tracked;
+  if (tracked.slot >= 0) bySlot[tracked.slot] = tracked;
+  tracked.owner!.on('close', onClose);
 }
 
 /** The next slot `sweep` looks at. */
@@ -220,9 +248,9 @@ function onClose(this: Closing): void {
   ended(this);
 }
 
-/** `owner`'s request, not tracked in full, is the one in `slot` (see Tracked). */
-function heldInSlot(owner: Closing, slot: number): void {
-  owner[kRequest] = slot;
+/** `owner`'s request, not tracked in full, is `request`, in `slot` (see Tracked). */
+function heldInSlot(owner: Closing, request: number | HeldRequest, slot: number): void {
+  owner[kRequest] = request;
   responseBySlot[slot] = owner;
 }
 
@@ -238,6 +266,7 @@ function ended(owner: Closing): void {
   const tracked = owner[kRequest];
   if (tracked === undefined) return;
   if (typeof tracked === 'number') return endedInSlot(owner, tracked);
+  if (tracked instanceof HeldRequest) return endedInSlot(owner, tracked.slot);
   owner[kRequest] = undefined;
   tracked.owner = undefined;
   if (tracked.slot >= 0) bySlot[tracked.slot] = undefined;
@@ -259,23 +288,23 @@ function ended(owner: Closing): void {
 }
 
 function onHttpStart(message: unknown): void {
-  const { request, response } = message as { request: InRequest & { method?: string; url?: string }; response: Closing };
+  const { request: incoming, response } = message as { request: InRequest & { method?: string; url?: string }; response: Closing };
   if (installed === undefined) installDetachSocket();
-  const method = request.method ?? '';
-  const url = request.url ?? '';
+  const method = incoming.method ?? '';
+  const url = incoming.url ?? '';
   // Every request of a production server (frames, no trace, room in the table) takes the short
-  // way: a slot, the id entered, the slot on its response. Written apart from `started`, so that
-  // V8 makes it one small function (measured on Node 24: ~500 instructions a request less than
-  // the same steps through `started`).
+  // way: a slot, the request entered, held on its response. Written apart from `started`, so
+  // that V8 makes it one small function (measured on Node 24: ~500 instructions a request less
+  // than the same steps through `started`).
   if (requestStorage === undefined || requestChannel.hasSubscribers || requestSlotsFree() === 0) {
-    started(method, url, 'http', response, request);
+    started(method, url, 'http', response, incoming);
     return;
   }
   const id = nextId++;
-  const slot = requestSlotStarted(id, executionAsyncId(), method, url);
-  requestStorage.enterWith(id);
-  if (mayHaveBody(request)) runEventsInRequest(request, id);
-  heldInSlot(response, slot);
+  const request = new HeldRequest(id, method, url, requestSlotStarted(id));
+  requestStorage.enterWith(request);
+  if (mayHaveBody(incoming)) runEventsInRequest(incoming, request);
+  heldInSlot(response, request, request.slot);
 }
 
 type DetachSocket = (this: unknown, socket: unknown) => void;
@@ -295,9 +324,7 @@ function detachObserving(base: DetachSocket): DetachSocket {
   // One parameter, as node:http calls it: forwarding `arguments` made V8 allocate them (~50
   // instructions a request on Node 26).
   return function detachSocketObserved(this: unknown, socket: unknown): void {
-    const request = (this as Closing)[kRequest];
-    if (typeof request === 'number') endedInSlot(this as Closing, request);
-    else if (request !== undefined) ended(this as Closing);
+    if ((this as Closing)[kRequest] !== undefined) ended(this as Closing);
     base.call(this, socket);
   };
 }
@@ -382,9 +409,12 @@ export function httpRequestsInFlight(): InFlightRequest[] {
   sweep(responseBySlot.length);
   const out: InFlightRequest[] = [];
   for (const t of bySlot) if (t !== undefined) out.push({ id: t.id, method: t.method, url: t.url, protocol: t.protocol, startedAtNs: t.startedAtNs });
-  // The others, read back from the table.
+  // The others: as their frame holds them, or read back from the table.
   responseBySlot.forEach((owner, slot) => {
-    if (owner !== undefined) out.push({ ...requestSlotRequest(slot), protocol: 'http', startedAtNs: 0n });
+    if (owner === undefined) return;
+    const held = owner[kRequest];
+    const { id, method, url } = held instanceof HeldRequest ? held : requestSlotRequest(slot);
+    out.push({ id, method, url, protocol: 'http', startedAtNs: 0n });
   });
   return out;
 }

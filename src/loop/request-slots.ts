@@ -4,7 +4,9 @@
  * request a blocked thread was running in. A slot per request: in `meta`, its state (1 live,
  * 0 free), id, async id, start (performance.now(), ms) and the byte lengths of its method and
  * URL; in `text`, TEXT_STRIDE bytes: the method, then the URL as UTF-8, cut at a character
- * boundary. A slot is marked live after its fields are written and free before they change, so
+ * boundary. Where the request's async context frame holds its method and URL (Node 24+), the
+ * slot has neither text nor async id (`requestSlotStarted`): the watchdog finds it by its id
+ * there. A slot is marked live after its fields are written and free before they change, so
  * an interrupt between two of these writes reads a whole request or none. The arrays start at
  * INITIAL_SLOTS and double when full, up to MAX_SLOTS; beyond, a request is counted as
  * untracked. Lifetime: the thread's (module state), handed to the addon at first use.
@@ -104,17 +106,16 @@ function writeText(text: Uint8Array, value: string, at: number, room: number): n
   return length;
 }
 
-/** Records a request that starts now; returns its slot, or -1 when it is not tracked (full). */
-export function requestSlotStarted(id: number, asyncId: number, method: string, url: string): number {
-  if (free.length === 0 && !grow()) {
-    untracked++;
-    return -1;
-  }
-  const slot = free.pop()!;
+/** A free slot (the table grown when full), or -1 when the request is not tracked (counted). */
+function takeSlot(): number {
+  if (free.length !== 0 || grow()) return free.pop()!;
+  untracked++;
+  return -1;
+}
+
+/** Writes a taken slot's fields, its text written before, and marks it live. */
+function markLive(slot: number, id: number, asyncId: number, methodBytes: number, urlBytes: number): number {
   const m = slot * META_STRIDE;
-  const at = slot * TEXT_STRIDE;
-  const methodBytes = writeText(text, method, at, MAX_METHOD_BYTES);
-  const urlBytes = writeText(text, url, at + methodBytes, TEXT_STRIDE - methodBytes);
   meta[m + 1] = id;
   meta[m + 2] = asyncId;
   meta[m + 3] = clock.now();
@@ -123,6 +124,25 @@ export function requestSlotStarted(id: number, asyncId: number, method: string, 
   meta[m] = 1;
   inFlight++;
   return slot;
+}
+
+/**
+ * Records a request that starts now, whose async context frame holds its method and URL (an
+ * async id of 0: it is found by its id alone); returns its slot, or -1 when it is not tracked (full).
+ */
+export function requestSlotStarted(id: number): number {
+  const slot = takeSlot();
+  return slot < 0 ? slot : markLive(slot, id, 0, 0, 0);
+}
+
+/** Records a request that starts now in `asyncId`, with its method and URL; returns its slot, or -1 when it is not tracked (full). */
+export function requestSlotStartedWithText(id: number, asyncId: number, method: string, url: string): number {
+  const slot = takeSlot();
+  if (slot < 0) return slot;
+  const at = slot * TEXT_STRIDE;
+  const methodBytes = writeText(text, method, at, MAX_METHOD_BYTES);
+  const urlBytes = writeText(text, url, at + methodBytes, TEXT_STRIDE - methodBytes);
+  return markLive(slot, id, asyncId, methodBytes, urlBytes);
 }
 
 const utf8 = new TextDecoder();

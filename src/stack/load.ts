@@ -138,7 +138,7 @@ function tryLoad(): StackAddonLoad {
 }
 
 /** UVSCOPE_STACK_PROVIDER_VERSION of native/stack/stack_provider.h: the provider the main addon accepts. */
-const STACK_PROVIDER_VERSION = 3;
+const STACK_PROVIDER_VERSION = 4;
 
 let cached: StackAddonLoad | undefined;
 

@@ -211,8 +211,8 @@ describe('the HTTP request a stall happened in', () => {
       request.method = 'POST';
       request.url = '/reused';
       request.rawHeaders = ['Content-Length', '2']; // a body: its events are run in the request
-      const ids: unknown[] = [];
-      request.on('end', () => ids.push(requestStorage?.getStore()));
+      const ids: (number | undefined)[] = [];
+      request.on('end', () => ids.push(requestStorage?.getStore()?.id));
       // Outside any request's context, as a socket's callback would be.
       const outside = (fn: () => unknown) => (requestStorage ? requestStorage.exit(fn) : fn());
       for (let i = 0; i < 2; i++) {
@@ -223,7 +223,7 @@ describe('the HTTP request a stall happened in', () => {
       }
       expect(ids.length).toBe(2);
       expect(httpRequestTableStats().inFlight).toBe(0);
-      if (frames) expect(ids[1]).toBe((ids[0] as number) + 1);
+      if (frames) expect(ids[1]).toBe(ids[0]! + 1);
       else expect(ids).toEqual([undefined, undefined]);
     } finally {
       releaseHttpRequests();

@@ -61,7 +61,7 @@ describeLoaded('stack addon', () => {
 
   test('provider() is an External and the addon reports its ABI and contract version', () => {
     expect(addon.abi).toBe(Number(process.versions.modules));
-    expect(addon.providerVersion).toBe(3);
+    expect(addon.providerVersion).toBe(4);
     const external = addon.provider();
     expect(typeof external).toBe('object');
     expect(Object.keys(external)).toEqual([]);
