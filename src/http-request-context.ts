@@ -4,14 +4,14 @@
  * `uvscope:threadpool:request` and `uvscope:threadpool:job`). Where Node keeps AsyncLocalStorage
  * in async context frames (24 and later, 22 with `--experimental-async-context-frame`), the
  * request entered into uvscope's request storage when it started (its id, method and URL: what
- * the stall watchdog reports of it), which follows it through `await`s, timers and callbacks. Elsewhere (Node 20, 22) the request whose start ran in the
- * current async id (its synchronous handling), the request of the pool request whose callback
- * runs (`callInRequest`: chains of fs, dns, crypto and zlib callbacks), or the request whose
- * start ran in the async id that triggered the current one (a timer the handling set): a Map
- * from async id to request id, kept as requests start (while the pool records have
- * subscribers: a request that started before names none) and close. Work submitted after an
- * `await`, or in callbacks further from the request, is not linked there (docs/cli.md says
- * what was measured).
+ * the stall watchdog reports of it), which follows it through `await`s, timers and callbacks.
+ * Elsewhere (Node 20, 22) the request whose start ran in the current async id (its synchronous
+ * handling), the request of the pool request whose callback runs (`callInRequest`: chains of
+ * fs, dns, crypto and zlib callbacks), or the request whose start ran in the async id that
+ * triggered the current one (a timer the handling set): a Map from async id to request id,
+ * kept as requests start (while the pool records have subscribers: a request that started
+ * before names none) and close. Work submitted after an `await`, or in callbacks further from
+ * the request, is not linked there (docs/cli.md says what was measured).
  *
  * Cost: with nobody tracking requests, asking pays one test. Per HTTP request, without frames,
  * a Map entry only while the pool records have subscribers (a trace). Addon-free; in src/'s

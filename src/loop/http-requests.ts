@@ -18,15 +18,15 @@
  * (Node 24 and later, 22 with `--experimental-async-context-frame`), the request (its id, method
  * and URL: a RequestInContext) is entered into a storage of uvscope's, which follows it through
  * `await`s, timers and callbacks, and the stack addon reads it from the frame: no text is
- * written per request (the method and URL written into the table cost ~300 instructions a
- * request more, measured on Node 24 and 26). Without frames (Node 20, 22), the table holds the
+ * written per request (the method and URL written into the table cost ~200-300 instructions
+ * a request more, measured on Node 24 and 26). Without frames (Node 20, 22), the table holds the
  * method and URL and the async id the request started in, by which it is found (the request's
  * synchronous handling and its socket's callbacks). The same ids link the pool work a request
  * submits to it (../http-request-context.ts). A request's body events ('data', 'end': where
  * body parsers run the route) come from its socket's callbacks, in the socket's context; there,
  * their listeners run with the request entered too (see `emitInRequest`), for requests with a
- * body (`mayHaveBody`) and HTTP/2 streams. Finished requests are published on `uvscope:http:request` while it has
- * subscribers (the trace draws them).
+ * body (`mayHaveBody`) and HTTP/2 streams. Finished requests are published on
+ * `uvscope:http:request` while it has subscribers (the trace draws them).
  *
  * The requests in flight can be listed (`httpRequestsInFlight()`: a trace draws those still in
  * flight when it ends) from a registry of the tracked requests indexed by their slot in the
@@ -265,6 +265,7 @@ function endedInSlot(owner: Closing, slot: number): void {
 function ended(owner: Closing): void {
   const tracked = owner[kRequest];
   if (tracked === undefined) return;
+  // Held in a slot alone (see Tracked).
   if (typeof tracked === 'number') return endedInSlot(owner, tracked);
   if (tracked instanceof HeldRequest) return endedInSlot(owner, tracked.slot);
   owner[kRequest] = undefined;

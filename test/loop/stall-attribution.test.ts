@@ -494,7 +494,7 @@ describe('the HTTP request a stall happened in', () => {
     }
   });
 
-  test('requests in flight while no trace records are listed from the table, as written there', async () => {
+  test('requests in flight while no trace records are listed, their method and URL as received', async () => {
     acquireHttpRequests();
     let answer = () => {};
     let arrived = () => {};
