@@ -113,31 +113,9 @@ function takeSlot(): number {
   return -1;
 }
 
-/**
- * Records a request that starts now, whose async context frame holds its method and URL (Nodes
- * with frames): it is found by its id alone. Its async id and text lengths stay 0, as every slot
- * has them on these Nodes, where `requestSlotStartedWithText` is never called: three stores a
- * request fewer. Returns its slot, or -1 when it is not tracked (full).
- */
-export function requestSlotStarted(id: number): number {
-  const slot = takeSlot();
-  if (slot < 0) return slot;
+/** Writes a taken slot's fields, its text written before, and marks it live. */
+function markLive(slot: number, id: number, asyncId: number, methodBytes: number, urlBytes: number): number {
   const m = slot * META_STRIDE;
-  meta[m + 1] = id;
-  meta[m + 3] = clock.now();
-  meta[m] = 1;
-  inFlight++;
-  return slot;
-}
-
-/** Records a request that starts now in `asyncId`, with its method and URL (Nodes without frames); returns its slot, or -1 when it is not tracked (full). */
-export function requestSlotStartedWithText(id: number, asyncId: number, method: string, url: string): number {
-  const slot = takeSlot();
-  if (slot < 0) return slot;
-  const m = slot * META_STRIDE;
-  const at = slot * TEXT_STRIDE;
-  const methodBytes = writeText(text, method, at, MAX_METHOD_BYTES);
-  const urlBytes = writeText(text, url, at + methodBytes, TEXT_STRIDE - methodBytes);
   meta[m + 1] = id;
   meta[m + 2] = asyncId;
   meta[m + 3] = clock.now();
@@ -146,6 +124,25 @@ export function requestSlotStartedWithText(id: number, asyncId: number, method: 
   meta[m] = 1;
   inFlight++;
   return slot;
+}
+
+/**
+ * Records a request that starts now, whose async context frame holds its method and URL (an
+ * async id of 0: it is found by its id alone); returns its slot, or -1 when it is not tracked (full).
+ */
+export function requestSlotStarted(id: number): number {
+  const slot = takeSlot();
+  return slot < 0 ? slot : markLive(slot, id, 0, 0, 0);
+}
+
+/** Records a request that starts now in `asyncId`, with its method and URL; returns its slot, or -1 when it is not tracked (full). */
+export function requestSlotStartedWithText(id: number, asyncId: number, method: string, url: string): number {
+  const slot = takeSlot();
+  if (slot < 0) return slot;
+  const at = slot * TEXT_STRIDE;
+  const methodBytes = writeText(text, method, at, MAX_METHOD_BYTES);
+  const urlBytes = writeText(text, url, at + methodBytes, TEXT_STRIDE - methodBytes);
+  return markLive(slot, id, asyncId, methodBytes, urlBytes);
 }
 
 const utf8 = new TextDecoder();
